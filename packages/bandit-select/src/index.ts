@@ -1,0 +1,10 @@
+export * from './errors.js';
+export * from './catalogue.js';
+export * from './policies/index.js';
+export { Rng, type RngState } from './rng.js';
+export * from './qoe.js';
+export * from './world.js';
+export * from './simulator.js';
+export * from './logging.js';
+export * from './ope.js';
+export * from './opeExperiment.js';

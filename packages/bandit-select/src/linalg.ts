@@ -1,0 +1,184 @@
+import { invariant } from './errors.js';
+
+/**
+ * Small dense linear algebra on row-major Float64Array matrices. No allocation in the per-step helpers: callers
+ * pass scratch buffers. Everything here assumes square d×d matrices unless stated.
+ */
+
+/** out = M v. */
+export function matVec(m: Float64Array, v: Float64Array, d: number, out: Float64Array, vOff = 0): void {
+  for (let i = 0; i < d; i++) {
+    let s = 0;
+    const row = i * d;
+    for (let j = 0; j < d; j++) s += m[row + j]! * v[vOff + j]!;
+    out[i] = s;
+  }
+}
+
+export function dot(a: Float64Array, b: Float64Array, d: number, aOff = 0, bOff = 0): number {
+  let s = 0;
+  for (let j = 0; j < d; j++) s += a[aOff + j]! * b[bOff + j]!;
+  return s;
+}
+
+export function identity(d: number, scale = 1): Float64Array {
+  const m = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) m[i * d + i] = scale;
+  return m;
+}
+
+/**
+ * Sherman–Morrison rank-1 update of an inverse: given Ainv = A⁻¹, make it (A + x xᵀ)⁻¹ in place.
+ * `u` is a scratch vector of length d. Returns 1 + xᵀA⁻¹x.
+ */
+export function shermanMorrison(ainv: Float64Array, x: Float64Array, d: number, u: Float64Array, xOff = 0): number {
+  matVec(ainv, x, d, u, xOff);
+  let denom = 1;
+  for (let j = 0; j < d; j++) denom += x[xOff + j]! * u[j]!;
+  const inv = 1 / denom;
+  for (let i = 0; i < d; i++) {
+    const ui = u[i]! * inv;
+    if (ui === 0) continue;
+    const row = i * d;
+    for (let j = 0; j < d; j++) ainv[row + j] = ainv[row + j]! - ui * u[j]!;
+  }
+  return denom;
+}
+
+/** A += s · x xᵀ. */
+export function addOuter(a: Float64Array, x: Float64Array, d: number, s = 1, xOff = 0): void {
+  for (let i = 0; i < d; i++) {
+    const xi = x[xOff + i]! * s;
+    if (xi === 0) continue;
+    const row = i * d;
+    for (let j = 0; j < d; j++) a[row + j] = a[row + j]! + xi * x[xOff + j]!;
+  }
+}
+
+/** Lower Cholesky factor L of SPD A (A = L Lᵀ), into `out`. Returns false if A is not positive definite. */
+export function cholesky(a: Float64Array, d: number, out: Float64Array): boolean {
+  out.fill(0);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * d + j]!;
+      for (let k = 0; k < j; k++) s -= out[i * d + k]! * out[j * d + k]!;
+      if (i === j) {
+        if (!(s > 0)) return false;
+        out[i * d + i] = Math.sqrt(s);
+      } else out[i * d + j] = s / out[j * d + j]!;
+    }
+  }
+  return true;
+}
+
+/**
+ * Exact inverse of SPD A via Cholesky, into `out` (symmetrised). `scratch` must hold d*d.
+ * Used for the periodic exact recompute that bounds Sherman–Morrison round-off drift.
+ */
+export function invertSpd(a: Float64Array, d: number, out: Float64Array, scratch: Float64Array): void {
+  if (!cholesky(a, d, scratch)) {
+    // Fall back to a tiny jitter; A = λI + Σxxᵀ is SPD in exact arithmetic so this only guards round-off.
+    const j = new Float64Array(a);
+    for (let i = 0; i < d; i++) j[i * d + i] = j[i * d + i]! + 1e-9;
+    invariant(cholesky(j, d, scratch), () => 'matrix is not positive definite');
+  }
+  const L = scratch;
+  // Invert L in place into `out` (lower triangular), then A⁻¹ = L⁻ᵀ L⁻¹.
+  out.fill(0);
+  for (let i = 0; i < d; i++) {
+    out[i * d + i] = 1 / L[i * d + i]!;
+    for (let j = 0; j < i; j++) {
+      let s = 0;
+      for (let k = j; k < i; k++) s -= L[i * d + k]! * out[k * d + j]!;
+      out[i * d + j] = s / L[i * d + i]!;
+    }
+  }
+  // out currently holds Linv (lower). Compute M = Linvᵀ Linv, symmetric; write to L buffer then copy.
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let k = i; k < d; k++) s += out[k * d + i]! * out[k * d + j]!;
+      L[i * d + j] = s;
+      L[j * d + i] = s;
+    }
+  }
+  out.set(L);
+}
+
+/**
+ * Rank-1 Cholesky update: given lower L with A = L Lᵀ, make L the factor of A + x xᵀ in place. O(d²).
+ * `w` is a scratch vector of length d (receives a copy of x).
+ */
+export function cholUpdate(L: Float64Array, x: Float64Array, d: number, w: Float64Array, xOff = 0): void {
+  for (let j = 0; j < d; j++) w[j] = x[xOff + j]!;
+  for (let k = 0; k < d; k++) {
+    const lkk = L[k * d + k]!;
+    const wk = w[k]!;
+    const r = Math.sqrt(lkk * lkk + wk * wk);
+    const c = r / lkk;
+    const s = wk / lkk;
+    L[k * d + k] = r;
+    for (let i = k + 1; i < d; i++) {
+      const lik = (L[i * d + k]! + s * w[i]!) / c;
+      w[i] = c * w[i]! - s * lik;
+      L[i * d + k] = lik;
+    }
+  }
+}
+
+/** Solve L y = z for lower-triangular L (forward substitution): reads z[zOff..], writes y into out. */
+export function solveLower(L: Float64Array, d: number, z: Float64Array, out: Float64Array, zOff = 0): void {
+  for (let i = 0; i < d; i++) {
+    let s = z[zOff + i]!;
+    const row = i * d;
+    for (let k = 0; k < i; k++) s -= L[row + k]! * out[k]!;
+    out[i] = s / L[row + i]!;
+  }
+}
+
+/** xᵀ M x for symmetric M (reads the upper triangle only; about d²/2 multiply-adds). */
+export function quadSym(m: Float64Array, x: Float64Array, d: number, xOff = 0): number {
+  let s = 0;
+  for (let i = 0; i < d; i++) {
+    const xi = x[xOff + i]!;
+    const row = i * d;
+    let acc = 0.5 * m[row + i]! * xi;
+    for (let j = i + 1; j < d; j++) acc += m[row + j]! * x[xOff + j]!;
+    s += xi * acc;
+  }
+  return 2 * s;
+}
+
+/** Solve Lᵀ y = z for lower-triangular L (back substitution), in place on `z`. */
+export function solveLowerTransposed(L: Float64Array, d: number, z: Float64Array): void {
+  for (let i = d - 1; i >= 0; i--) {
+    let s = z[i]!;
+    for (let k = i + 1; k < d; k++) s -= L[k * d + i]! * z[k]!;
+    z[i] = s / L[i * d + i]!;
+  }
+}
+
+/** Max |A − B| entrywise. */
+export function maxAbsDiff(a: Float64Array, b: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** Solve ridge regression (XᵀX + λI)θ = Xᵀy for n rows of dimension d (row-major X). */
+export function ridgeFit(x: Float64Array, y: Float64Array, n: number, d: number, lambda = 1, weights?: Float64Array): Float64Array {
+  const a = identity(d, lambda);
+  const b = new Float64Array(d);
+  for (let r = 0; r < n; r++) {
+    const w = weights ? weights[r]! : 1;
+    if (w === 0) continue;
+    addOuter(a, x, d, w, r * d);
+    const yr = y[r]! * w;
+    for (let j = 0; j < d; j++) b[j] = b[j]! + yr * x[r * d + j]!;
+  }
+  const inv = new Float64Array(d * d);
+  invertSpd(a, d, inv, new Float64Array(d * d));
+  const theta = new Float64Array(d);
+  matVec(inv, b, d, theta);
+  return theta;
+}

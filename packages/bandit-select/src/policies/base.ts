@@ -1,0 +1,321 @@
+import type { FeatureBatch } from '../catalogue.js';
+import { BanditError } from '../errors.js';
+import { addOuter, identity, invertSpd, matVec, quadSym, shermanMorrison } from '../linalg.js';
+import { Rng, type RngState } from '../rng.js';
+import type { PolicyConfig, PolicyKind } from './config.js';
+
+/** Serialised policy: plain JSON, exact (doubles round-trip through JSON). */
+export interface PolicyState {
+  format: 'edge-select-policy';
+  version: 1;
+  kind: PolicyKind;
+  config: PolicyConfig;
+  numArms: number;
+  dim: number;
+  ctxDim: number;
+  updates: number;
+  decisions: number;
+  rng: RngState;
+  arrays: Record<string, number[]>;
+}
+
+export interface ArmSummary {
+  /** Catalogue index. */
+  arm: number;
+  updates: number;
+  meanReward: number | null;
+}
+
+export interface PolicySummary {
+  kind: PolicyKind;
+  config: PolicyConfig;
+  dim: number;
+  ctxDim: number;
+  numArms: number;
+  decisions: number;
+  updates: number;
+  arms: ArmSummary[];
+}
+
+/**
+ * A contextual-bandit policy over a fixed catalogue of `numArms` arms.
+ *
+ * `decide` fills `probs[0..batch.k)` with the full probability vector over the offered arms and returns the sampled
+ * position j (the catalogue arm is `batch.arms[j]`, its propensity `probs[j]`). It allocates nothing.
+ */
+export interface Policy {
+  readonly kind: PolicyKind;
+  readonly config: PolicyConfig;
+  readonly numArms: number;
+  readonly dim: number;
+  readonly ctxDim: number;
+  /** Probabilities of the last `decide` (a view, overwritten by the next call). */
+  readonly probs: Float64Array;
+  readonly updates: number;
+  readonly decisions: number;
+  decide(batch: FeatureBatch): number;
+  /** The policy's probability vector for a batch without sampling an arm (for off-policy evaluation as a target). */
+  probabilities(batch: FeatureBatch, out: Float64Array): void;
+  /** Learn from the reward of the arm at position j of the batch. Rewards are expected on a [0, 1] scale. */
+  update(batch: FeatureBatch, j: number, reward: number): void;
+  /** Point estimate of the expected reward of position j (no exploration bonus). */
+  predict(batch: FeatureBatch, j: number): number;
+  summary(): PolicySummary;
+  toJSON(): PolicyState;
+}
+
+/** Sample an index from probs[0..k) with u ∈ [0,1). */
+export function sampleIndex(probs: Float64Array, k: number, u: number): number {
+  let acc = 0;
+  let last = 0;
+  for (let j = 0; j < k; j++) {
+    const p = probs[j]!;
+    if (p > 0) {
+      acc += p;
+      last = j;
+      if (u < acc) return j;
+    }
+  }
+  return last;
+}
+
+/**
+ * ε-mixture around the greedy arm(s): out[j] = ε/k + (1−ε)·[j ∈ argmax]/|argmax|. Ties share the greedy mass, so the
+ * propensities stay exact.
+ */
+export function greedyMix(scores: Float64Array, k: number, eps: number, out: Float64Array): void {
+  let best = -Infinity;
+  for (let j = 0; j < k; j++) if (scores[j]! > best) best = scores[j]!;
+  const tol = 1e-12 * Math.max(1, Math.abs(best));
+  let ties = 0;
+  for (let j = 0; j < k; j++) if (best - scores[j]! <= tol) ties++;
+  const floor = eps / k;
+  const g = (1 - eps) / ties;
+  for (let j = 0; j < k; j++) out[j] = best - scores[j]! <= tol ? floor + g : floor;
+}
+
+export abstract class BasePolicy implements Policy {
+  abstract readonly kind: PolicyKind;
+  readonly config: PolicyConfig;
+  readonly numArms: number;
+  readonly dim: number;
+  readonly ctxDim: number;
+  readonly probs: Float64Array;
+  protected readonly scores: Float64Array;
+  protected rng: Rng;
+  updates = 0;
+  decisions = 0;
+  protected readonly armUpdates: Float64Array;
+  protected readonly armRewardSum: Float64Array;
+
+  constructor(config: PolicyConfig, numArms: number, dim: number, ctxDim: number) {
+    this.config = config;
+    this.numArms = numArms;
+    this.dim = dim;
+    this.ctxDim = ctxDim;
+    this.probs = new Float64Array(numArms);
+    this.scores = new Float64Array(numArms);
+    this.rng = new Rng(config.seed ?? 1);
+    this.armUpdates = new Float64Array(numArms);
+    this.armRewardSum = new Float64Array(numArms);
+  }
+
+  decide(batch: FeatureBatch): number {
+    this.checkBatch(batch);
+    this.fillProbs(batch, this.probs, true);
+    this.decisions++;
+    return sampleIndex(this.probs, batch.k, this.rng.next());
+  }
+
+  probabilities(batch: FeatureBatch, out: Float64Array): void {
+    this.checkBatch(batch);
+    this.fillProbs(batch, out, false);
+  }
+
+  update(batch: FeatureBatch, j: number, reward: number): void {
+    if (!Number.isFinite(reward)) {
+      throw new BanditError({
+        code: 'BAD_REWARD',
+        message: `reward must be a finite number, got ${reward}`,
+        path: '$.reward',
+        hint: 'send a reward on a [0, 1] scale (e.g. QoE, or (stars − 1) / 4)',
+      });
+    }
+    if (!(j >= 0 && j < batch.k)) {
+      throw new BanditError({
+        code: 'UNKNOWN_ARM',
+        message: `update position ${j} is outside the batch (k = ${batch.k})`,
+        hint: 'pass the position returned by decide()',
+      });
+    }
+    this.learn(batch, j, reward);
+    const a = batch.arms[j]!;
+    this.updates++;
+    this.armUpdates[a] = this.armUpdates[a]! + 1;
+    this.armRewardSum[a] = this.armRewardSum[a]! + reward;
+  }
+
+  predict(_batch: FeatureBatch, _j: number): number {
+    return 0;
+  }
+
+  protected checkBatch(batch: FeatureBatch): void {
+    if (!(batch.k >= 1 && batch.k <= this.numArms) || batch.phi.length < batch.k * this.dim || batch.ctx.length < this.ctxDim) {
+      throw new BanditError({
+        code: 'FEATURE_DIM_MISMATCH',
+        message: `batch does not fit the policy: k=${batch.k} (expected 1..${this.numArms}), phi length ${batch.phi.length} (need ≥ ${batch.k * this.dim}), ctx length ${batch.ctx.length} (need ${this.ctxDim})`,
+        hint: 'build batches with the FeatureSpace the policy was created for',
+      });
+    }
+  }
+
+  /** Fill out[0..k) with the policy's probabilities. `forDecision` lets a policy advance per-decision state. */
+  protected abstract fillProbs(batch: FeatureBatch, out: Float64Array, forDecision: boolean): void;
+  protected abstract learn(batch: FeatureBatch, j: number, reward: number): void;
+  /** The learnable arrays, by name (the same objects are restored in place). */
+  protected abstract arrays(): Record<string, Float64Array>;
+
+  summary(): PolicySummary {
+    const arms: ArmSummary[] = [];
+    for (let a = 0; a < this.numArms; a++) {
+      const n = this.armUpdates[a]!;
+      arms.push({ arm: a, updates: n, meanReward: n > 0 ? this.armRewardSum[a]! / n : null });
+    }
+    return {
+      kind: this.kind,
+      config: this.config,
+      dim: this.dim,
+      ctxDim: this.ctxDim,
+      numArms: this.numArms,
+      decisions: this.decisions,
+      updates: this.updates,
+      arms,
+    };
+  }
+
+  toJSON(): PolicyState {
+    const arrays: Record<string, number[]> = {
+      armUpdates: Array.from(this.armUpdates),
+      armRewardSum: Array.from(this.armRewardSum),
+    };
+    for (const [k, v] of Object.entries(this.arrays())) arrays[k] = Array.from(v);
+    return {
+      format: 'edge-select-policy',
+      version: 1,
+      kind: this.kind,
+      config: this.config,
+      numArms: this.numArms,
+      dim: this.dim,
+      ctxDim: this.ctxDim,
+      updates: this.updates,
+      decisions: this.decisions,
+      rng: this.rng.getState(),
+      arrays,
+    };
+  }
+
+  /** Restore learnable state from a serialised policy of the same kind and shape (validated by the caller). */
+  loadState(state: PolicyState): void {
+    const own: Record<string, Float64Array> = { ...this.arrays(), armUpdates: this.armUpdates, armRewardSum: this.armRewardSum };
+    for (const [name, target] of Object.entries(own)) {
+      const src = state.arrays[name];
+      if (!src || src.length !== target.length) {
+        throw new BanditError({
+          code: 'BAD_STATE',
+          message: `policy state: $.arrays.${name} has length ${src ? src.length : 'missing'}, expected ${target.length}`,
+          path: `$.arrays.${name}`,
+          hint: 'restore a state saved by toJSON() of a policy with the same kind, catalogue and context',
+        });
+      }
+      for (let i = 0; i < src.length; i++) {
+        const v = src[i]!;
+        if (typeof v !== 'number' || !Number.isFinite(v)) {
+          throw new BanditError({
+            code: 'BAD_STATE',
+            message: `policy state: $.arrays.${name}[${i}] must be a finite number, got ${JSON.stringify(v)}`,
+            path: `$.arrays.${name}[${i}]`,
+            hint: 'the state file is corrupt; re-export it',
+          });
+        }
+        target[i] = v;
+      }
+    }
+    this.updates = state.updates;
+    this.decisions = state.decisions;
+    this.rng.setState(state.rng);
+    this.afterLoad();
+  }
+
+  /** Recompute derived quantities after loadState (default: nothing). */
+  protected afterLoad(): void {}
+}
+
+/**
+ * Online ridge regression θ = A⁻¹b with A = λI + Σ xxᵀ. A⁻¹ is kept by Sherman–Morrison (O(d²) per update) and
+ * recomputed exactly from A every `recomputeEvery` updates to bound round-off drift.
+ */
+export class Ridge {
+  readonly d: number;
+  readonly A: Float64Array;
+  readonly Ainv: Float64Array;
+  readonly b: Float64Array;
+  readonly theta: Float64Array;
+  /** [updates since the last exact recompute]. */
+  readonly counter: Float64Array;
+  private readonly u: Float64Array;
+  private readonly scratch: Float64Array;
+
+  constructor(
+    d: number,
+    readonly lambda: number,
+    readonly recomputeEvery: number,
+  ) {
+    this.d = d;
+    this.A = identity(d, lambda);
+    this.Ainv = identity(d, 1 / lambda);
+    this.b = new Float64Array(d);
+    this.theta = new Float64Array(d);
+    this.counter = new Float64Array(1);
+    this.u = new Float64Array(d);
+    this.scratch = new Float64Array(d * d);
+  }
+
+  update(x: Float64Array, xOff: number, r: number): void {
+    const d = this.d;
+    shermanMorrison(this.Ainv, x, d, this.u, xOff);
+    addOuter(this.A, x, d, 1, xOff);
+    for (let j = 0; j < d; j++) this.b[j] = this.b[j]! + r * x[xOff + j]!;
+    this.counter[0] = this.counter[0]! + 1;
+    if (this.recomputeEvery > 0 && this.counter[0]! >= this.recomputeEvery) this.recompute();
+    matVec(this.Ainv, this.b, d, this.theta);
+  }
+
+  /** Exact A⁻¹ from A (Cholesky). */
+  recompute(): void {
+    invertSpd(this.A, this.d, this.Ainv, this.scratch);
+    this.counter[0] = 0;
+    matVec(this.Ainv, this.b, this.d, this.theta);
+  }
+
+  predict(x: Float64Array, xOff = 0): number {
+    let s = 0;
+    const th = this.theta;
+    for (let j = 0; j < this.d; j++) s += th[j]! * x[xOff + j]!;
+    return s;
+  }
+
+  /** xᵀA⁻¹x. */
+  variance(x: Float64Array, xOff = 0): number {
+    return quadSym(this.Ainv, x, this.d, xOff);
+  }
+
+  arrays(prefix: string): Record<string, Float64Array> {
+    return {
+      [`${prefix}A`]: this.A,
+      [`${prefix}Ainv`]: this.Ainv,
+      [`${prefix}b`]: this.b,
+      [`${prefix}theta`]: this.theta,
+      [`${prefix}counter`]: this.counter,
+    };
+  }
+}

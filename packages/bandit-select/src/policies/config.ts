@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { BanditError, formatIssues } from '../errors.js';
+
+export const POLICY_KINDS = ['linucb', 'linucb-disjoint', 'linucb-hybrid', 'lints', 'egreedy', 'squarecb', 'uniform', 'fixed'] as const;
+export type PolicyKind = (typeof POLICY_KINDS)[number];
+
+const prob = z.number().min(0).max(1);
+const pos = z.number().positive().refine(Number.isFinite, { message: 'must be finite' });
+const seed = z.number().int().min(0).max(0xffffffff);
+const common = {
+  seed: seed.optional(),
+  /** Ridge prior λ (A = λI). */
+  lambda: pos.optional(),
+  /** Exact re-inversion period for the Sherman–Morrison inverses (0 = never). */
+  recomputeEvery: z.number().int().min(0).optional(),
+};
+
+const linucbLike = {
+  ...common,
+  /** Exploration width α (score = θᵀφ + α·sqrt(φᵀA⁻¹φ)). */
+  alpha: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
+  /** ε of the deployment mixture so every arm has p ≥ ε/k (needed by IPS/DR). */
+  epsilon: prob.optional(),
+};
+
+export const policyConfigSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('linucb'), ...linucbLike }).strict(),
+  z.object({ kind: z.literal('linucb-disjoint'), ...linucbLike }).strict(),
+  z.object({ kind: z.literal('linucb-hybrid'), ...linucbLike }).strict(),
+  z
+    .object({
+      kind: z.literal('lints'),
+      ...common,
+      /** Posterior scale v: μ̃ ~ N(μ̂, v²B⁻¹). */
+      v: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
+      /** Monte-Carlo posterior samples per decision; the arm is drawn from their argmax frequencies. */
+      samples: z.number().int().min(1).max(100_000).optional(),
+      epsilon: prob.optional(),
+    })
+    .strict(),
+  z.object({ kind: z.literal('egreedy'), ...common, epsilon: prob.optional() }).strict(),
+  z
+    .object({
+      kind: z.literal('squarecb'),
+      ...common,
+      /** γ_t = gamma0 · t^exponent (VW --gamma_scale / --gamma_exponent). */
+      gamma0: pos.optional(),
+      exponent: z.number().min(0).max(1).optional(),
+    })
+    .strict(),
+  z.object({ kind: z.literal('uniform'), seed: seed.optional() }).strict(),
+  z
+    .object({
+      kind: z.literal('fixed'),
+      seed: seed.optional(),
+      /** Catalogue id of the arm to always play (uniform over the offered arms if it is not offered). */
+      arm: z.string().min(1),
+      epsilon: prob.optional(),
+    })
+    .strict(),
+]);
+
+export type PolicyConfigInput = z.input<typeof policyConfigSchema>;
+export type PolicyConfig = z.output<typeof policyConfigSchema>;
+
+/** Documented defaults (ALGORITHMS.md §6.3; ε floors and α tuned on the built-in simulator, see README). */
+export const POLICY_DEFAULTS = {
+  lambda: 1,
+  recomputeEvery: 1000,
+  alpha: 0.5,
+  ucbEpsilon: 0.01,
+  egreedyEpsilon: 0.05,
+  tsV: 0.2,
+  tsSamples: 200,
+  tsEpsilon: 0.01,
+  gamma0: 10,
+  gammaExponent: 0.5,
+  fixedEpsilon: 0,
+} as const;
+
+export function parsePolicyConfig(input: unknown, source = 'policy'): PolicyConfig {
+  const r = policyConfigSchema.safeParse(input);
+  if (!r.success) {
+    throw new BanditError({
+      code: 'BAD_CONFIG',
+      message: `${source}: ${formatIssues(r.error.issues)}`,
+      path: source,
+      hint: `expected {"kind": one of ${POLICY_KINDS.join(' | ')}, ...options}, e.g. {"kind":"linucb","alpha":0.5}`,
+    });
+  }
+  return r.data;
+}

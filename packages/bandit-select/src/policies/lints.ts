@@ -1,0 +1,119 @@
+/**
+ * Linear Thompson sampling (Agrawal & Goyal 2013) over φ(x, a).
+ *
+ * B = λI + Σφφᵀ is kept as its Cholesky factor L (rank-1 Cholesky update per step, O(d²), no inverse); μ̂ = B⁻¹f by
+ * two triangular solves. A posterior sample is μ̃ = μ̂ + v·L⁻ᵀg with g ~ N(0, I), so φᵀμ̃ = φᵀμ̂ + v·(L⁻¹φ)ᵀg.
+ *
+ * Propensities: each decision draws `samples` posterior samples, counts how often each arm is the argmax, and then
+ * draws the played arm from those frequencies (mixed with ε/k). Playing a uniformly chosen one of the samples is a
+ * valid Thompson draw, and the logged probability is exactly the probability the arm was played given the samples.
+ */
+import type { FeatureBatch } from '../catalogue.js';
+import { addOuter, cholesky, cholUpdate, identity, solveLower, solveLowerTransposed } from '../linalg.js';
+import { BasePolicy } from './base.js';
+import { POLICY_DEFAULTS, type PolicyConfig } from './config.js';
+
+type LinTsConfig = Extract<PolicyConfig, { kind: 'lints' }>;
+
+export class LinTs extends BasePolicy {
+  readonly kind = 'lints' as const;
+  readonly v: number;
+  readonly samples: number;
+  readonly epsilon: number;
+  readonly lambda: number;
+  readonly recomputeEvery: number;
+  readonly B: Float64Array;
+  readonly L: Float64Array;
+  readonly f: Float64Array;
+  readonly mu: Float64Array;
+  readonly counter: Float64Array;
+  private readonly W: Float64Array;
+  private readonly means: Float64Array;
+  private readonly g: Float64Array;
+  private readonly counts: Float64Array;
+  private readonly tmp: Float64Array;
+
+  constructor(config: LinTsConfig, numArms: number, dim: number, ctxDim: number) {
+    super(config, numArms, dim, ctxDim);
+    this.v = config.v ?? POLICY_DEFAULTS.tsV;
+    this.samples = config.samples ?? POLICY_DEFAULTS.tsSamples;
+    this.epsilon = config.epsilon ?? POLICY_DEFAULTS.tsEpsilon;
+    this.lambda = config.lambda ?? POLICY_DEFAULTS.lambda;
+    this.recomputeEvery = config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery;
+    this.B = identity(dim, this.lambda);
+    this.L = identity(dim, Math.sqrt(this.lambda));
+    this.f = new Float64Array(dim);
+    this.mu = new Float64Array(dim);
+    this.counter = new Float64Array(1);
+    this.W = new Float64Array(numArms * dim);
+    this.means = new Float64Array(numArms);
+    this.g = new Float64Array(dim);
+    this.counts = new Float64Array(numArms);
+    this.tmp = new Float64Array(dim);
+  }
+
+  protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
+    const d = this.dim;
+    const K = batch.k;
+    for (let j = 0; j < K; j++) {
+      const off = j * d;
+      let m = 0;
+      for (let i = 0; i < d; i++) m += batch.phi[off + i]! * this.mu[i]!;
+      this.means[j] = m;
+      solveLower(this.L, d, batch.phi, this.tmp, off);
+      this.W.set(this.tmp, off);
+    }
+    this.counts.fill(0);
+    const S = this.samples;
+    const v = this.v;
+    for (let s = 0; s < S; s++) {
+      this.rng.fillNormal(this.g, d);
+      let best = -Infinity;
+      let arg = 0;
+      for (let j = 0; j < K; j++) {
+        const off = j * d;
+        let t = 0;
+        for (let i = 0; i < d; i++) t += this.W[off + i]! * this.g[i]!;
+        const sc = this.means[j]! + v * t;
+        if (sc > best) {
+          best = sc;
+          arg = j;
+        }
+      }
+      this.counts[arg] = this.counts[arg]! + 1;
+    }
+    const floor = this.epsilon / K;
+    const scale = (1 - this.epsilon) / S;
+    for (let j = 0; j < K; j++) out[j] = floor + scale * this.counts[j]!;
+  }
+
+  protected learn(batch: FeatureBatch, j: number, reward: number): void {
+    const d = this.dim;
+    const off = j * d;
+    addOuter(this.B, batch.phi, d, 1, off);
+    for (let i = 0; i < d; i++) this.f[i] = this.f[i]! + reward * batch.phi[off + i]!;
+    this.counter[0] = this.counter[0]! + 1;
+    if (this.recomputeEvery > 0 && this.counter[0]! >= this.recomputeEvery) {
+      this.counter[0] = 0;
+      cholesky(this.B, d, this.L);
+    } else {
+      cholUpdate(this.L, batch.phi, d, this.tmp, off);
+    }
+    this.solveMu();
+  }
+
+  private solveMu(): void {
+    solveLower(this.L, this.dim, this.f, this.mu);
+    solveLowerTransposed(this.L, this.dim, this.mu);
+  }
+
+  override predict(batch: FeatureBatch, j: number): number {
+    let m = 0;
+    for (let i = 0; i < this.dim; i++) m += batch.phi[j * this.dim + i]! * this.mu[i]!;
+    return m;
+  }
+
+  protected arrays(): Record<string, Float64Array> {
+    return { B: this.B, L: this.L, f: this.f, mu: this.mu, counter: this.counter };
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * The selection service without HTTP: validates requests, decides, logs every event to SQLite before acknowledging,
+ * and rebuilds the policy from the log on start (feedback replayed in commit order).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { type Catalogue, catalogueToJSON, type FeatureBatch, FeatureSpace, FEATURE_NAME_RE } from '../catalogue.js';
+import { BanditError, formatIssues } from '../errors.js';
+import { createPolicy, type Policy, type PolicyConfigInput, type PolicyState, parsePolicyConfig } from '../policies/index.js';
+import { EventStore, type Synchronous } from './store.js';
+
+export interface SelectServiceOptions {
+  catalogue: Catalogue;
+  /** SQLite file (created if missing). */
+  dbPath: string;
+  /** Policy config (default `{kind: 'linucb'}`). */
+  policy?: PolicyConfigInput | string;
+  /** Base seed (default 1). After a restart the sampling stream is reseeded with (seed, number of logged events). */
+  seed?: number;
+  synchronous?: Synchronous;
+  /** Max events awaiting feedback kept in memory (older ones are read back from SQLite). Default 100,000. */
+  maxPending?: number;
+}
+
+export interface ChooseResult {
+  eventId: string;
+  arm: string;
+  probability: number;
+}
+
+export interface RebuildInfo {
+  events: number;
+  feedbacks: number;
+  replayed: number;
+  ms: number;
+}
+
+interface Pending {
+  seq: number;
+  ctx: Float64Array;
+  arms: Int32Array | null;
+  arm: number;
+}
+
+const chooseSchema = z
+  .object({
+    context: z.record(z.string(), z.unknown()),
+    arms: z.array(z.string()).optional(),
+  })
+  .strict();
+
+const feedbackSchema = z
+  .object({
+    eventId: z.string().min(1).max(200),
+    reward: z.unknown(),
+  })
+  .strict();
+
+function badRequest(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>, example: string): BanditError {
+  return new BanditError({
+    code: 'BAD_REQUEST',
+    message: `request body: ${formatIssues(issues)}`,
+    path: issues[0] ? `$.${issues[0].path.map(String).join('.')}` : '$',
+    hint: `expected ${example}`,
+  });
+}
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+export class SelectService {
+  readonly catalogue: Catalogue;
+  readonly store: EventStore;
+  readonly rebuildInfo: RebuildInfo;
+  private space: FeatureSpace | null = null;
+  private policy: Policy | null = null;
+  private batch: FeatureBatch | null = null;
+  private readonly policyConfig: PolicyConfigInput;
+  private readonly seed: number;
+  private readonly maxPending: number;
+  private readonly pending = new Map<string, Pending>();
+  private eventCount = 0;
+  private feedbackCount = 0;
+  private readonly probsBuf: number[] = [];
+
+  constructor(opts: SelectServiceOptions) {
+    const t0 = performance.now();
+    this.catalogue = opts.catalogue;
+    this.seed = opts.seed ?? 1;
+    this.maxPending = opts.maxPending ?? 100_000;
+    const pc = typeof opts.policy === 'string' ? { kind: opts.policy } : (opts.policy ?? { kind: 'linucb' });
+    parsePolicyConfig(pc, '--policy');
+    this.policyConfig = pc as PolicyConfigInput;
+    this.store = new EventStore(opts.dbPath, opts.synchronous ? { synchronous: opts.synchronous } : {});
+    try {
+      const catJson = JSON.stringify(catalogueToJSON(opts.catalogue));
+      const hash = sha256(catJson);
+      const stored = this.store.getMeta('catalogueSha256');
+      if (stored === undefined) {
+        this.store.setMeta('catalogueSha256', hash);
+        this.store.setMeta('catalogue', catJson);
+      } else if (stored !== hash) {
+        throw new BanditError({
+          code: 'DB_MISMATCH',
+          message: `${opts.dbPath} was written with a different catalogue (sha256 ${stored.slice(0, 12)}…, this one ${hash.slice(0, 12)}…)`,
+          path: opts.dbPath,
+          hint: 'start with the catalogue the database was created with, or use a new --db file',
+        });
+      }
+      const counts = this.store.counts();
+      this.eventCount = counts.events;
+      this.feedbackCount = counts.feedbacks;
+      const names = opts.catalogue.context ? null : this.store.getMeta('contextNames');
+      if (opts.catalogue.context) this.initSpace(new FeatureSpace(opts.catalogue));
+      else if (names) this.initSpace(new FeatureSpace(opts.catalogue, JSON.parse(names) as string[]));
+      let replayed = 0;
+      if (this.space && this.policy && this.batch) {
+        const space = this.space;
+        const batch = this.batch;
+        for (const row of this.store.replay()) {
+          this.fillFromStored(space, batch, row.context, row.offered);
+          const j = this.positionOf(batch, row.arm);
+          this.policy.update(batch, j, row.reward);
+          replayed++;
+        }
+      }
+      this.rebuildInfo = { events: counts.events, feedbacks: counts.feedbacks, replayed, ms: performance.now() - t0 };
+    } catch (e) {
+      this.store.close();
+      throw e;
+    }
+  }
+
+  private initSpace(space: FeatureSpace): void {
+    this.space = space;
+    this.batch = space.newBatch();
+    const cfg = { ...this.policyConfig, seed: ((this.seed >>> 0) + Math.imul(this.eventCount, 0x9e3779b1)) >>> 0 };
+    this.policy = createPolicy(cfg, space);
+  }
+
+  private fillFromStored(space: FeatureSpace, batch: FeatureBatch, context: string, offered: string | null): void {
+    space.encodeContext(JSON.parse(context) as Record<string, unknown>, batch.ctx);
+    if (offered) {
+      const arms = JSON.parse(offered) as number[];
+      batch.k = arms.length;
+      for (let j = 0; j < arms.length; j++) batch.arms[j] = arms[j]!;
+    } else {
+      batch.k = space.numArms;
+      for (let j = 0; j < space.numArms; j++) batch.arms[j] = j;
+    }
+    space.fill(batch);
+  }
+
+  private positionOf(batch: FeatureBatch, arm: number): number {
+    for (let j = 0; j < batch.k; j++) if (batch.arms[j] === arm) return j;
+    throw new BanditError({ code: 'BAD_STATE', message: `logged arm ${arm} is not among the offered arms`, hint: 'the database is inconsistent; restore it from a backup' });
+  }
+
+  /** Lock the context feature names on the first request when the catalogue does not list them. */
+  private ensureSpace(context: Record<string, unknown>): FeatureSpace {
+    if (this.space) return this.space;
+    const names = Object.keys(context).sort();
+    if (names.length === 0) {
+      throw new BanditError({ code: 'BAD_CONTEXT', message: '$.context is empty', path: '$.context', hint: 'send at least one numeric context feature' });
+    }
+    const bad = names.find((n) => !FEATURE_NAME_RE.test(n));
+    if (bad !== undefined) {
+      throw new BanditError({
+        code: 'BAD_CONTEXT',
+        message: `$.context.${bad} is not a valid feature name`,
+        path: `$.context.${bad}`,
+        hint: 'use [A-Za-z_][A-Za-z0-9_.-]* (no spaces, "|" or ":")',
+      });
+    }
+    const space = new FeatureSpace(this.catalogue, names);
+    // Validate the values before locking the names.
+    space.encodeContext(context, new Float64Array(space.ctxDim));
+    this.store.setMeta('contextNames', JSON.stringify(names));
+    this.initSpace(space);
+    return space;
+  }
+
+  choose(body: unknown): ChooseResult {
+    const r = chooseSchema.safeParse(body);
+    if (!r.success) throw badRequest(r.error.issues, '{"context":{"name":number,...},"arms"?:["id",...]}');
+    const space = this.ensureSpace(r.data.context);
+    const batch = this.batch!;
+    const policy = this.policy!;
+    space.encodeContext(r.data.context, batch.ctx);
+    batch.k = space.resolveArms(r.data.arms, batch.arms);
+    space.fill(batch);
+    const j = policy.decide(batch);
+    const arm = batch.arms[j]!;
+    const probability = policy.probs[j]!;
+    const eventId = randomUUID();
+    const probs = this.probsBuf;
+    probs.length = batch.k;
+    for (let q = 0; q < batch.k; q++) probs[q] = policy.probs[q]!;
+    const offered = r.data.arms ? Array.from(batch.arms.subarray(0, batch.k)) : null;
+    const seq = this.store.insertEvent(
+      eventId,
+      Date.now(),
+      JSON.stringify(r.data.context),
+      offered ? JSON.stringify(offered) : null,
+      arm,
+      probability,
+      JSON.stringify(probs),
+      policy.kind,
+    );
+    this.eventCount++;
+    this.pending.set(eventId, { seq, ctx: Float64Array.from(batch.ctx), arms: offered ? Int32Array.from(offered) : null, arm });
+    if (this.pending.size > this.maxPending) {
+      const oldest = this.pending.keys().next().value;
+      if (oldest !== undefined) this.pending.delete(oldest);
+    }
+    return { eventId, arm: space.armIds[arm]!, probability };
+  }
+
+  feedback(body: unknown): { eventId: string; arm: string; reward: number } {
+    const r = feedbackSchema.safeParse(body);
+    if (!r.success) throw badRequest(r.error.issues, '{"eventId":"...","reward":0.8}');
+    const { eventId } = r.data;
+    const reward = r.data.reward;
+    if (typeof reward !== 'number' || !Number.isFinite(reward) || reward < 0 || reward > 1) {
+      throw new BanditError({
+        code: 'BAD_REWARD',
+        message: `$.reward must be a number in [0, 1], got ${JSON.stringify(reward) ?? 'undefined'}`,
+        path: '$.reward',
+        hint: 'scale ratings to [0, 1], e.g. QoE or (stars − 1) / 4',
+      });
+    }
+    const space = this.space;
+    let p = this.pending.get(eventId);
+    if (!p) {
+      const row = this.store.findEvent(eventId);
+      if (!row || !space) {
+        throw new BanditError({
+          code: 'UNKNOWN_EVENT',
+          message: `$.eventId "${eventId}" is not a logged event`,
+          path: '$.eventId',
+          hint: 'send the eventId returned by POST /choose',
+        });
+      }
+      if (row.reward !== null) throw this.duplicate(eventId);
+      this.fillFromStored(space, this.batch!, row.context, row.offered);
+      p = { seq: row.seq, ctx: Float64Array.from(this.batch!.ctx), arms: row.offered ? Int32Array.from(JSON.parse(row.offered) as number[]) : null, arm: row.arm };
+    }
+    if (this.store.insertFeedback(p.seq, reward, Date.now()) === 'duplicate') {
+      this.pending.delete(eventId);
+      throw this.duplicate(eventId);
+    }
+    this.pending.delete(eventId);
+    this.feedbackCount++;
+    const batch = this.batch!;
+    batch.ctx.set(p.ctx);
+    if (p.arms) {
+      batch.k = p.arms.length;
+      batch.arms.set(p.arms);
+    } else {
+      batch.k = space!.numArms;
+      for (let j = 0; j < batch.k; j++) batch.arms[j] = j;
+    }
+    space!.fill(batch);
+    this.policy!.update(batch, this.positionOf(batch, p.arm), reward);
+    return { eventId, arm: space!.armIds[p.arm]!, reward };
+  }
+
+  private duplicate(eventId: string): BanditError {
+    return new BanditError({
+      code: 'DUPLICATE_FEEDBACK',
+      message: `$.eventId "${eventId}" already has feedback`,
+      path: '$.eventId',
+      hint: 'send feedback once per event; the first reward is kept',
+    });
+  }
+
+  event(eventId: string): { eventId: string; arm: string; probability: number; reward: number | null } {
+    const row = this.store.findEvent(eventId);
+    if (!row) {
+      throw new BanditError({ code: 'UNKNOWN_EVENT', message: `event "${eventId}" is not logged`, path: '$.eventId', hint: 'use an eventId returned by POST /choose' });
+    }
+    return { eventId, arm: this.catalogue.arms[row.arm]!.id, probability: row.probability, reward: row.reward };
+  }
+
+  /** State summary for GET /policy (with the full serialised state when `full`). */
+  summary(full = false): Record<string, unknown> {
+    const s = this.policy?.summary();
+    const out: Record<string, unknown> = {
+      policy: s?.kind ?? parsePolicyConfig(this.policyConfig).kind,
+      config: s?.config ?? this.policyConfig,
+      contextFeatures: this.space?.contextNames ?? null,
+      dim: this.space?.dim ?? null,
+      events: this.eventCount,
+      feedbacks: this.feedbackCount,
+      updates: s?.updates ?? 0,
+      pending: this.pending.size,
+      rebuild: this.rebuildInfo,
+      arms: this.catalogue.arms.map((a, i) => ({
+        id: a.id,
+        updates: s?.arms[i]?.updates ?? 0,
+        meanReward: s?.arms[i]?.meanReward ?? null,
+      })),
+    };
+    if (full) {
+      out.catalogue = catalogueToJSON(this.catalogue);
+      out.state = this.policy ? (this.policy.toJSON() satisfies PolicyState) : null;
+    }
+    return out;
+  }
+
+  close(): void {
+    this.store.close();
+  }
+}

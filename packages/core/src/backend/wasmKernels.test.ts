@@ -1,0 +1,102 @@
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import '@tensorflow/tfjs-backend-cpu';
+
+/** Runs `f` on the cpu backend and returns the values; then switches back to wasm. */
+async function onCpu(f: () => tf.Tensor): Promise<Float32Array> {
+  await tf.setBackend('cpu');
+  try {
+    return tf.tidy(() => f().dataSync() as Float32Array);
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+function maxRelErr(a: Float32Array, b: Float32Array): number {
+  let scale = 0;
+  for (const v of b) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1e-3, scale));
+  return worst;
+}
+
+const convCase = fc.record({
+  n: fc.integer({ min: 1, max: 3 }),
+  h: fc.integer({ min: 5, max: 11 }),
+  w: fc.integer({ min: 5, max: 11 }),
+  c: fc.integer({ min: 1, max: 4 }),
+  oc: fc.integer({ min: 1, max: 5 }),
+  f: fc.integer({ min: 1, max: 4 }),
+  stride: fc.integer({ min: 1, max: 2 }),
+  pad: fc.constantFrom('same' as const, 'valid' as const),
+  seed: fc.integer({ min: 1, max: 1000 }),
+});
+
+describe('fast wasm training kernels match the cpu backend (relative error ≤ 1e-4)', () => {
+  afterAll(async () => {
+    await tf.setBackend('wasm');
+  });
+  it('Conv2DBackpropFilter and Conv2DBackpropInput through tf.grad(conv2d)', async () => {
+    await fc.assert(
+      fc.asyncProperty(convCase, async ({ n, h, w, c, oc, f, stride, pad, seed }) => {
+        const xs = tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync() as Float32Array;
+        const ws = tf.randomNormal([f, f, c, oc], 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
+        const grads = (): tf.Tensor => {
+          const x = tf.tensor(xs, [n, h, w, c]);
+          const k = tf.tensor(ws, [f, f, c, oc]);
+          const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad))));
+          const [dx, dw] = g([x, k]);
+          return tf.concat([tf.reshape(dx!, [-1]), tf.reshape(dw!, [-1])]);
+        };
+        const wasm = tf.tidy(() => grads().dataSync() as Float32Array);
+        const cpu = await onCpu(grads);
+        expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+      }),
+      { numRuns: 30, seed: 42 },
+    );
+  });
+
+  it('MaxPoolGrad', async () => {
+    await fc.assert(
+      fc.asyncProperty(convCase, fc.integer({ min: 1, max: 3 }), async ({ n, h, w, c, stride, pad, seed }, size) => {
+        const xs = tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync() as Float32Array;
+        const grads = (): tf.Tensor => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, stride, pad), 1.7)))(tf.tensor(xs, [n, h, w, c]));
+        const wasm = tf.tidy(() => grads().dataSync() as Float32Array);
+        const cpu = await onCpu(grads);
+        expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+      }),
+      { numRuns: 30, seed: 7 },
+    );
+  });
+
+  it('BatchMatMul with transposes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 17 }), fc.integer({ min: 1, max: 17 }), fc.integer({ min: 1, max: 17 }), fc.boolean(), fc.boolean(), async (b, m, k, n, ta, tb) => {
+        const as = tf.randomNormal(ta ? [b, k, m] : [b, m, k], 0, 1, 'float32', m * 7 + k).dataSync() as Float32Array;
+        const bs = tf.randomNormal(tb ? [b, n, k] : [b, k, n], 0, 1, 'float32', n * 3 + k).dataSync() as Float32Array;
+        const run = (): tf.Tensor => tf.matMul(tf.tensor(as, ta ? [b, k, m] : [b, m, k]), tf.tensor(bs, tb ? [b, n, k] : [b, k, n]), ta, tb);
+        const wasm = tf.tidy(() => run().dataSync() as Float32Array);
+        const cpu = await onCpu(run);
+        expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+      }),
+      { numRuns: 30, seed: 3 },
+    );
+  });
+
+  it('are installed on the wasm backend', () => {
+    for (const k of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad']) {
+      expect((tf.getKernel(k, 'wasm') as unknown as { edgeCompress?: boolean }).edgeCompress, k).toBe(true);
+    }
+  });
+
+  it('does not leak tensors', () => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 1);
+      const k = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2);
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), 2, 2, 'valid')))([x, k]);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

@@ -1,0 +1,213 @@
+/**
+ * Fast training kernels for the tfjs wasm backend (STACK-NOTES §3). Registered only by `initBackend('wasm')`;
+ * each is checked against the cpu backend in wasmKernels.test.ts.
+ *
+ * - Conv2DBackpropFilter: missing from tfjs-backend-wasm; im2col written straight into the wasm heap, then
+ *   the backend's own XNNPACK BatchMatMul.
+ * - Conv2DBackpropInput (NHWC, any stride, no dilation): W·dyᵀ on XNNPACK, then a col2im scatter-add.
+ * - BatchMatMul with transposes: transpose first (wasm Transpose), then the fast non-transposed path.
+ * - MaxPoolGrad: a direct scatter of dy onto the first maximum of each window.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+  disposeData(dataId: object): boolean;
+}
+
+type Args = { inputs: Record<string, TensorInfo>; backend: WasmBackendLike; attrs: Record<string, unknown> };
+
+const stock = new Map<string, KernelFunc>();
+const call = (name: string, args: Args): TensorInfo => (stock.get(name) as unknown as (a: Args) => TensorInfo)(args);
+
+function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dimRoundingMode, filterShape } = attrs as {
+    strides: [number, number] | number;
+    pad: 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape: [number, number, number, number];
+  };
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
+  const padTop = info.padInfo.top, padLeft = info.padInfo.left;
+  const K = FH * FW * C, M = N * OH * OW;
+  const col = backend.makeOutput([1, K, M], 'float32');
+  // Heap views only after allocating: the heap may grow and detach older views.
+  const cols = backend.typedArrayFromHeap(col);
+  const xs = backend.typedArrayFromHeap(x);
+  for (let i = 0; i < FH; i++) {
+    for (let j = 0; j < FW; j++) {
+      for (let c = 0; c < C; c++) {
+        const rowBase = ((i * FW + j) * C + c) * M;
+        let m = 0;
+        for (let n = 0; n < N; n++) {
+          const xn = n * H * W * C;
+          for (let oh = 0; oh < OH; oh++) {
+            const h = oh * SH - padTop + i;
+            if (h < 0 || h >= H) {
+              cols.fill(0, rowBase + m, rowBase + m + OW);
+              m += OW;
+              continue;
+            }
+            const xh = xn + h * W * C + c;
+            for (let ow = 0; ow < OW; ow++, m++) {
+              const w = ow * SW - padLeft + j;
+              cols[rowBase + m] = w < 0 || w >= W ? 0 : xs[xh + w * C]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
+  const out = call(tf.BatchMatMul, { inputs: { a: col, b: dy3 }, backend, attrs: { transposeA: false, transposeB: false } });
+  backend.disposeData(col.dataId);
+  out.shape = [...filterShape];
+  return out;
+}
+
+function conv2DBackpropInput(args: Args): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dimRoundingMode, inputShape, dataFormat } = attrs as {
+    strides: [number, number] | number;
+    pad: 'same' | 'valid' | number;
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    inputShape: [number, number, number, number];
+    dataFormat?: string;
+  };
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') return call(tf.Conv2DBackpropInput, args);
+  const fs = filter.shape as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(inputShape, fs, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
+  const padTop = info.padInfo.top, padLeft = info.padInfo.left;
+  const K = FH * FW * C, M = N * OH * OW;
+  // dcolᵀ [K, M] = W [K, OC] · dyᵀ [OC, M] on XNNPACK, then a col2im scatter-add: the exact transpose of the
+  // forward im2col, so no multiply-adds are spent on padding (a full-padding conv does 2–3× more work).
+  const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
+  const w3: TensorInfo = { dataId: filter.dataId, shape: [1, K, OC], dtype: 'float32' };
+  const dcol = batchMatMul({ inputs: { a: w3, b: dy3 }, backend, attrs: { transposeA: false, transposeB: true } });
+  const cols = backend.typedArrayFromHeap(dcol).slice();
+  const out = new Float32Array(N * H * W * C);
+  for (let i = 0; i < FH; i++) {
+    for (let j = 0; j < FW; j++) {
+      for (let c = 0; c < C; c++) {
+        let k = ((i * FW + j) * C + c) * M;
+        for (let n = 0; n < N; n++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const h = oh * SH - padTop + i;
+            if (h < 0 || h >= H) {
+              k += OW;
+              continue;
+            }
+            const rowBase = (n * H + h) * W;
+            for (let ow = 0; ow < OW; ow++, k++) {
+              const w = ow * SW - padLeft + j;
+              if (w >= 0 && w < W) out[(rowBase + w) * C + c]! += cols[k]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  backend.disposeData(dcol.dataId);
+  const dx = backend.makeOutput([N, H, W, C], 'float32');
+  backend.typedArrayFromHeap(dx).set(out);
+  return dx;
+}
+
+function batchMatMul(args: Args): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+  if (!transposeA && !transposeB) return call(tf.BatchMatMul, args);
+  const swapLast = (t: TensorInfo): TensorInfo => {
+    const r = t.shape.length;
+    const perm = [...Array(r).keys()];
+    [perm[r - 2], perm[r - 1]] = [perm[r - 1]!, perm[r - 2]!];
+    return call(tf.Transpose, { inputs: { x: t }, backend, attrs: { perm } });
+  };
+  let { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+  const tmp: TensorInfo[] = [];
+  if (transposeA) tmp.push((a = swapLast(a)));
+  if (transposeB) tmp.push((b = swapLast(b)));
+  const out = call(tf.BatchMatMul, { inputs: { a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+  for (const t of tmp) backend.disposeData(t.dataId);
+  return out;
+}
+
+function maxPoolGrad(args: Args): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad as never, dimRoundingMode);
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: SH, strideWidth: SW, effectiveFilterHeight: FH, effectiveFilterWidth: FW } = info;
+  const pt = info.padInfo.top, pl = info.padInfo.left;
+  const dx = backend.makeOutput([...input.shape], 'float32');
+  const out = backend.typedArrayFromHeap(dx);
+  const xs = backend.typedArrayFromHeap(input);
+  const g = backend.typedArrayFromHeap(dy);
+  out.fill(0);
+  // Channel-innermost scan: every read is contiguous. Ties go to the first maximum in window order, as in
+  // the cpu backend.
+  const best = new Float32Array(C);
+  const bestIdx = new Int32Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const h0 = oh * SH - pt;
+      for (let ow = 0; ow < OW; ow++) {
+        const w0 = ow * SW - pl;
+        best.fill(-Infinity);
+        bestIdx.fill(-1);
+        for (let i = 0; i < FH; i++) {
+          const h = h0 + i;
+          if (h < 0 || h >= H) continue;
+          for (let j = 0; j < FW; j++) {
+            const w = w0 + j;
+            if (w < 0 || w >= W) continue;
+            const base = ((n * H + h) * W + w) * C;
+            for (let c = 0; c < C; c++) {
+              const v = xs[base + c]!;
+              if (v > best[c]!) {
+                best[c] = v;
+                bestIdx[c] = base + c;
+              }
+            }
+          }
+        }
+        const gBase = ((n * OH + oh) * OW + ow) * C;
+        for (let c = 0; c < C; c++) if (bestIdx[c]! >= 0) out[bestIdx[c]!]! += g[gBase + c]!;
+      }
+    }
+  }
+  return dx;
+}
+
+const overrides: Array<[string, (a: Args) => TensorInfo]> = [
+  [tf.Conv2DBackpropFilter, conv2DBackpropFilter],
+  [tf.Conv2DBackpropInput, conv2DBackpropInput],
+  [tf.BatchMatMul, batchMatMul],
+  [tf.MaxPoolGrad, maxPoolGrad],
+];
+
+/** Installs the fast kernels into the (already initialised) wasm backend. Idempotent. */
+export function registerFastWasmKernels(): void {
+  for (const [name, fn] of overrides) {
+    const existing = tf.getKernel(name, 'wasm');
+    if (existing && (existing as KernelConfig & { edgeCompress?: boolean }).edgeCompress) continue;
+    if (existing) {
+      stock.set(name, existing.kernelFunc);
+      tf.unregisterKernel(name, 'wasm');
+    }
+    const cfg = { kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as KernelFunc, edgeCompress: true };
+    tf.registerKernel(cfg as KernelConfig);
+  }
+  for (const dep of [tf.BatchMatMul, tf.Transpose]) {
+    if (!stock.has(dep)) {
+      const k = tf.getKernel(dep, 'wasm');
+      if (k && !(k as KernelConfig & { edgeCompress?: boolean }).edgeCompress) stock.set(dep, k.kernelFunc);
+    }
+  }
+}

@@ -1,0 +1,192 @@
+import type { z } from 'zod';
+import type { Dataset } from './data/dataset.js';
+import { CompressionError, didYouMeanHint, isCompressionError } from './errors.js';
+import { summarize } from './encodings/ops.js';
+import type { Encoding, EncodingSummary } from './encodings/types.js';
+import type { ModelIR } from './ir/types.js';
+import type { Model } from './model/model.js';
+import { translateLegacyRule } from './recipe/legacy.js';
+import { type BaseRule, parseRecipe, type Recipe, zodToRecipeError } from './recipe/schema.js';
+import { type Override, resolveTargets, type Target } from './recipe/targets.js';
+import { createRng, type Rng } from './tensor/rng.js';
+import type { TrainProgress } from './train/trainer.js';
+
+/** What a cost model (hw-cost) answers for one layer's weight under an encoding. */
+export interface LayerCost {
+  latencyMs: number;
+  energyMj: number;
+  storageBytes: number;
+}
+/** Optional cost function the app injects into the compress context (ROADMAP: hw-cost). */
+export type CostFn = (layer: string, kind: string, encoding: EncodingSummary, macs: number) => LayerCost;
+
+export interface CompressContext {
+  train: Dataset;
+  test: Dataset;
+  seed: number;
+  rng: Rng;
+  /** Training progress of the method's phases. */
+  onProgress?: (p: TrainProgress & { method: string }) => void;
+  signal?: AbortSignal;
+  cost?: CostFn;
+}
+
+export interface Plan<C = BaseRule, O = unknown> {
+  method: string;
+  version: 1;
+  targets: Target<C>[];
+  options: O;
+  overrides: Override[];
+  warnings: string[];
+}
+
+export interface LayerReport {
+  layer: string;
+  weight: string;
+  before: EncodingSummary;
+  after: EncodingSummary;
+  /** Method-specific per-layer figures (kept fraction, bits, rank, residual, ...). */
+  [extra: string]: unknown;
+}
+
+export interface Report {
+  method: string;
+  layers: LayerReport[];
+  /** Named figures, e.g. accuracyBefore, accuracyAfter, sparsity. */
+  metrics: Record<string, number>;
+  warnings: string[];
+}
+
+export interface CompressResult {
+  model: Model;
+  report: Report;
+}
+
+/**
+ * The plug-in contract. A method is a frozen object made by `defineCompressor`; the app discovers it
+ * through a registry (nothing self-registers on import).
+ */
+export interface Compressor<C extends BaseRule = BaseRule, O = unknown> {
+  readonly name: string;
+  readonly description: string;
+  /** Schema of one config_list entry (snake_case JSON → camelCase). */
+  readonly config: z.ZodType<C>;
+  /** Schema of the stage `options` (snake_case JSON → camelCase). */
+  readonly options: z.ZodType<O>;
+  /** Pure pre-flight: parses rules, resolves targets, checks every target; throws every recipe error. */
+  plan(ir: ModelIR, configList: unknown[], options?: unknown, where?: string): Plan<C, O>;
+  compress(model: Model, ctx: CompressContext, plan: Plan<C, O>): Promise<CompressResult>;
+}
+
+export interface CompressorDefinition<C extends BaseRule, O> {
+  name: string;
+  description: string;
+  config: z.ZodType<C>;
+  options: z.ZodType<O>;
+  /** Method-specific checks of a resolved target (e.g. a block size that must divide the weight). */
+  checkTarget?: (t: Target<C>, ir: ModelIR, path: string) => void;
+  compress: (model: Model, ctx: CompressContext, plan: Plan<C, O>) => Promise<CompressResult>;
+}
+
+export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinition<C, O>): Compressor<C, O> {
+  const plan = (ir: ModelIR, configList: unknown[], options: unknown = {}, where = `${def.name}.config_list`): Plan<C, O> => {
+    const warnings: string[] = [];
+    const rules = configList.map((raw, i) => {
+      const p = `${where}[${i}]`;
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: p, message: `${p}: expected an object` });
+      const { rule, notes } = translateLegacyRule(raw as Record<string, unknown>, p);
+      warnings.push(...notes);
+      const r = def.config.safeParse(rule);
+      if (!r.success) {
+        const err = zodToRecipeError(r.error, def.name, p, rule);
+        if (r.error.issues.some((x) => x.code === 'unrecognized_keys')) {
+          const known = Object.keys((def.config as unknown as { in?: { shape?: object } }).in?.shape ?? {});
+          const bad = r.error.issues.flatMap((x) => (x.code === 'unrecognized_keys' ? (x as { keys: string[] }).keys : []));
+          throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: err.path, message: err.message, hint: known.length ? didYouMeanHint(bad[0]!, known) : undefined });
+        }
+        throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: err.path, message: err.message });
+      }
+      return r.data;
+    });
+    const o = def.options.safeParse(options ?? {});
+    if (!o.success) {
+      const err = zodToRecipeError(o.error, def.name, where.replace(/config_list$/, 'options'), options);
+      throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: err.path, message: err.message });
+    }
+    const resolved = resolveTargets(ir, rules, where);
+    if (resolved.targets.length === 0) {
+      throw new CompressionError({ code: 'TARGET_NOT_FOUND', method: def.name, path: where, message: `${where}: no layer is selected`, hint: "add {\"op_types\": [\"conv2d\", \"dense\"]} to target every weighted layer" });
+    }
+    resolved.targets.forEach((t) => def.checkTarget?.(t, ir, `${where} (layer '${t.layer}')`));
+    return { method: def.name, version: 1, targets: resolved.targets, options: o.data, overrides: resolved.overrides, warnings: [...warnings, ...resolved.warnings] };
+  };
+  return Object.freeze({ name: def.name, description: def.description, config: def.config, options: def.options, plan, compress: def.compress });
+}
+
+export interface Registry {
+  get(id: string): Compressor<BaseRule, unknown>;
+  has(id: string): boolean;
+  list(): Array<Compressor<BaseRule, unknown>>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function createRegistry(compressors: ReadonlyArray<Compressor<any, any>>): Registry {
+  const map = new Map<string, Compressor<BaseRule, unknown>>();
+  for (const c of compressors) {
+    if (map.has(c.name)) throw new CompressionError({ code: 'DUPLICATE_METHOD', method: c.name, message: `two compressors are named '${c.name}'`, hint: 'give each method a unique name' });
+    map.set(c.name, c as Compressor<BaseRule, unknown>);
+  }
+  return {
+    get(id) {
+      const c = map.get(id);
+      if (!c) throw new CompressionError({ code: 'METHOD_NOT_REGISTERED', method: id, message: `no compressor named '${id}' is registered`, hint: didYouMeanHint(id, [...map.keys()]) });
+      return c;
+    },
+    has: (id) => map.has(id),
+    list: () => [...map.values()],
+  };
+}
+
+/** Pre-flight of a whole recipe: every stage's plan, before any training (plans of later stages use the IR, which no method changes). */
+export function planRecipe(ir: ModelIR, recipeInput: unknown, registry: Registry, file = 'recipe'): { recipe: Recipe; plans: Plan[] } {
+  const recipe = parseRecipe(recipeInput, file);
+  const plans = recipe.stages.map((s, i) => {
+    const where = `${file}: stages[${i}]`;
+    let c: Compressor<BaseRule, unknown>;
+    try {
+      c = registry.get(s.method);
+    } catch (e) {
+      if (isCompressionError(e)) throw new CompressionError({ code: 'METHOD_NOT_REGISTERED', method: s.method, path: `${where}.method`, message: `${where}.method: ${e.message}` });
+      throw e;
+    }
+    return c.plan(ir, s.config_list, s.options ?? {}, `${where}.config_list`);
+  });
+  return { recipe, plans };
+}
+
+export interface RecipeResult {
+  model: Model;
+  reports: Report[];
+  plans: Plan[];
+}
+
+/** Runs every stage of a recipe in order, each on the previous stage's output. */
+export async function runRecipe(model: Model, recipeInput: unknown, registry: Registry, ctx: Omit<CompressContext, 'seed' | 'rng'> & { seed?: number }, file = 'recipe'): Promise<RecipeResult> {
+  const { recipe, plans } = planRecipe(model.ir, recipeInput, registry, file);
+  const seed = ctx.seed ?? recipe.seed;
+  const rng = createRng(seed);
+  const reports: Report[] = [];
+  let current = model;
+  for (const [i, plan] of plans.entries()) {
+    const c = registry.get(plan.method);
+    const r = await c.compress(current, { ...ctx, seed: seed + i, rng: rng.fork() }, plan);
+    reports.push({ ...r.report, warnings: [...plan.warnings, ...r.report.warnings] });
+    current = r.model;
+  }
+  return { model: current, reports, plans };
+}
+
+/** A per-layer report row from the encodings before and after. */
+export function layerReport(layer: string, weight: string, before: Encoding, after: Encoding, extra: Record<string, unknown> = {}): LayerReport {
+  return { layer, weight, before: summarize(before), after: summarize(after), ...extra };
+}

@@ -1,0 +1,34 @@
+/**
+ * @edge-compress/core — the shared interface every compression method uses: model IR, weight encodings,
+ * forward pass and trainer with hooks, fast wasm training kernels, MNIST data, tfjs model.json IO, size
+ * reports, recipes and the Compressor plug-in contract. Importing it has no side effects; call
+ * `initBackend()` before running models.
+ */
+export * from './errors.js';
+export * from './ir/types.js';
+export * from './ir/shapes.js';
+export * from './ir/builders.js';
+export * from './encodings/index.js';
+export * from './tensor/quant.js';
+export * from './tensor/rng.js';
+export * from './tensor/gemm.js';
+export * from './tensor/prune.js';
+export * from './tensor/bitpack.js';
+export { toHalfBits, fromHalfBits } from './tensor/float16.js';
+export * from './model/model.js';
+export * from './model/forward.js';
+export * from './train/trainer.js';
+export * from './train/ste.js';
+export * from './data/dataset.js';
+export * from './data/mnist.js';
+export * from './io/keras.js';
+export * from './io/modelio.js';
+export * from './io/stock.js';
+export { encodePayload, decodePayload, type Descriptor, type Ref } from './io/payload.js';
+export * from './io/size.js';
+export * from './recipe/schema.js';
+export * from './recipe/legacy.js';
+export * from './recipe/targets.js';
+export * from './compressor.js';
+export * from './methods/magnitude.js';
+export * from './backend/index.js';

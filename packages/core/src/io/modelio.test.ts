@@ -1,0 +1,210 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { denseEncoding, maskedEncoding, toDense } from '../encodings/ops.js';
+import type { Encoding } from '../encodings/types.js';
+import { isCompressionError, type ErrorCode } from '../errors.js';
+import { lenet5 } from '../ir/builders.js';
+import { initModel, type Model } from '../model/model.js';
+import { chooseQuantParams, quantizeWith } from '../tensor/quant.js';
+import { topkMask } from '../tensor/prune.js';
+import { predict } from '../train/trainer.js';
+import { stockLoad, toyConvIR, withTempDir } from '../testing/index.js';
+import { loadModel, saveModel } from './modelio.js';
+import { sizeReport } from './size.js';
+
+function quantize(e: { shape: number[]; values: Float32Array }, scheme: 'affine' | 'symmetric' | 'pow2', bits: number, axis: number | null, mask?: Uint8Array): Encoding {
+  const p = chooseQuantParams(e.values, e.shape, { scheme, bits, axis, mask });
+  const q: Encoding = { kind: 'quantized', shape: e.shape, ...p, codes: quantizeWith(e.values, e.shape, p) };
+  return mask ? maskedEncoding(q, mask) : q;
+}
+
+/** A toy conv model whose weights use every encoding kind. */
+function mixedModel(): Model {
+  const m = initModel(toyConvIR(), 11);
+  const k1 = m.weights['conv1/kernel'] as { shape: number[]; values: Float32Array };
+  const k2 = m.weights['fc1/kernel'] as { shape: number[]; values: Float32Array };
+  const k3 = m.weights['fc2/kernel'] as { shape: number[]; values: Float32Array };
+  const mask = topkMask(k2.values, Math.round(k2.values.length * 0.2));
+  return {
+    ir: m.ir,
+    weights: {
+      ...m.weights,
+      'conv1/kernel': quantize(k1, 'affine', 8, null),
+      'fc1/kernel': quantize(k2, 'symmetric', 4, -1, mask),
+      'fc2/kernel': { kind: 'lowRank', shape: k3.shape, rank: 2, s: Float32Array.from([1.5, 0.5]), u: denseEncoding([4, 2], Float32Array.from({ length: 8 }, (_, i) => Math.sin(i))), v: denseEncoding([16, 2], Float32Array.from({ length: 32 }, (_, i) => Math.cos(i))) },
+    },
+  };
+}
+
+const x = (n: number) => Float32Array.from({ length: n * 64 }, (_, i) => (Math.sin(i * 0.37) + 1) / 2);
+
+async function expectCode(p: Promise<unknown>, code: ErrorCode, re: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  expect(isCompressionError(err, code), String(err)).toBe(true);
+  expect((err as Error).message).toMatch(re);
+}
+
+describe('saveModel / loadModel', () => {
+  it('round-trips every encoding exactly (extended format)', async () => {
+    await withTempDir(async (dir) => {
+      const m = mixedModel();
+      const saved = await saveModel(m, dir);
+      const back = await loadModel(dir);
+      expect(back.format).toBe('extended');
+      for (const [name, e] of Object.entries(m.weights)) expect(Array.from(toDense(back.model.weights[name]!)), name).toEqual(Array.from(toDense(e)));
+      expect(back.model.weights['fc1/kernel']!.kind).toBe('masked');
+      expect(back.model.ir).toEqual(m.ir);
+      expect(saved.weights.find((w) => w.name === 'fc1/kernel')!.storedAs).toBe('extension');
+      expect(saved.weights.find((w) => w.name === 'conv1/kernel')!.storedAs).toBe('stock');
+      expect(saved.bytes).toBeLessThan(saved.stockBytes);
+    });
+  });
+
+  it('writes files that stock tf.loadLayersModel loads with the same predictions', async () => {
+    await withTempDir(async (dir) => {
+      for (const [format, shardBytes] of [['extended', undefined], ['stock', undefined], ['extended', 100], ['stock', 64]] as const) {
+        const m = mixedModel();
+        const saved = await saveModel(m, join(dir, `${format}${shardBytes ?? ''}`), { format, shardBytes });
+        const back = await loadModel(saved.modelJson);
+        for (const [name, e] of Object.entries(m.weights)) expect(Array.from(toDense(back.model.weights[name]!))).toEqual(Array.from(toDense(e)));
+        const stock = await stockLoad(saved.modelJson);
+        const ours = predict(m, x(8), 8);
+        const theirs = tf.tidy(() => stock.predict(tf.tensor(x(8), [8, 8, 8, 1])).dataSync());
+        stock.dispose();
+        for (let i = 0; i < ours.length; i++) expect(theirs[i]).toBeCloseTo(ours[i]!, 5);
+      }
+    });
+  });
+
+  it('loads a Sequential model saved by stock tfjs-layers (uint8-quantized weights included)', async () => {
+    await withTempDir(async (dir) => {
+      const model = tfl.sequential();
+      model.add(tfl.layers.conv2d({ inputShape: [8, 8, 1], filters: 3, kernelSize: 3, activation: 'relu' }));
+      model.add(tfl.layers.batchNormalization());
+      model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
+      model.add(tfl.layers.averagePooling2d({ poolSize: 1 }));
+      model.add(tfl.layers.flatten());
+      model.add(tfl.layers.dropout({ rate: 0.2 }));
+      model.add(tfl.layers.dense({ units: 5 }));
+      model.add(tfl.layers.activation({ activation: 'softmax' }));
+      await model.save(tf.io.withSaveHandler(async (a) => {
+        const data = new Uint8Array(a.weightData as ArrayBuffer);
+        await writeFile(join(dir, 'weights.bin'), data);
+        await writeFile(join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, format: a.format, generatedBy: a.generatedBy, convertedBy: a.convertedBy, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }));
+      const ours = await loadModel(join(dir, 'model.json'));
+      expect(ours.format).toBe('stock');
+      expect(ours.model.ir.layers.map((l) => l.kind)).toEqual(['conv2d', 'batchNorm', 'maxPool2d', 'avgPool2d', 'flatten', 'dropout', 'dense', 'activation']);
+      const theirs = tf.tidy(() => (model.predict(tf.tensor(x(4), [4, 8, 8, 1])) as tf.Tensor).dataSync());
+      const mine = predict(ours.model, x(4), 4);
+      for (let i = 0; i < mine.length; i++) expect(mine[i]).toBeCloseTo(theirs[i]!, 5);
+      // Re-save ours as stock uint8 and check tfjs' own decoder agrees with ours.
+      model.dispose();
+    });
+  });
+
+  it('reports raw, gzip and stock in-memory sizes', async () => {
+    await withTempDir(async (dir) => {
+      const m = initModel(lenet5(), 1);
+      const saved = await saveModel(m, dir);
+      const r = await sizeReport(saved.files, m.ir);
+      expect(r.stockInMemoryBytes).toBe(431_080 * 4);
+      expect(r.rawBytes).toBe(saved.bytes);
+      expect(r.gzipBytes).toBeLessThan(r.rawBytes);
+      expect((await readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    });
+  });
+});
+
+describe('bad model files give typed errors naming the file and field', () => {
+  const setup = async (dir: string) => {
+    const m = initModel(toyConvIR(), 1);
+    await saveModel(m, dir, { format: 'stock' });
+    return JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as Record<string, any>;
+  };
+  it('truncated shard', async () => {
+    await withTempDir(async (dir) => {
+      await setup(dir);
+      const f = join(dir, 'group1-shard1of1.bin');
+      const b = await readFile(f);
+      await writeFile(f, b.subarray(0, b.byteLength - 10));
+      await expectCode(loadModel(dir), 'BAD_MODEL_FILE', /hold \d+ bytes but the manifest's weights need \d+.*truncated/);
+    });
+  });
+  it('wrong byte length (extra bytes)', async () => {
+    await withTempDir(async (dir) => {
+      await setup(dir);
+      const f = join(dir, 'group1-shard1of1.bin');
+      await writeFile(f, Buffer.concat([await readFile(f), Buffer.alloc(12)]));
+      await expectCode(loadModel(dir), 'BAD_MODEL_FILE', /do not belong to this model.json/);
+    });
+  });
+  it('missing shard', async () => {
+    await withTempDir(async (dir) => {
+      const j = await setup(dir);
+      j.weightsManifest[0].paths = ['nope.bin'];
+      await writeFile(join(dir, 'model.json'), JSON.stringify(j));
+      await expectCode(loadModel(dir), 'BAD_MODEL_FILE', /nope\.bin.*no such file/);
+    });
+  });
+  it('unknown layer', async () => {
+    await withTempDir(async (dir) => {
+      const j = await setup(dir);
+      j.modelTopology.config.layers[1].class_name = 'MaxPoling2D';
+      await writeFile(join(dir, 'model.json'), JSON.stringify(j));
+      await expectCode(loadModel(dir), 'UNSUPPORTED_LAYER', /layers\[1\].*MaxPoling2D.*did you mean 'MaxPooling2D'/);
+    });
+  });
+  it('NaN weights', async () => {
+    await withTempDir(async (dir) => {
+      await setup(dir);
+      const f = join(dir, 'group1-shard1of1.bin');
+      const b = new Uint8Array(await readFile(f));
+      new DataView(b.buffer).setFloat32(4 * 5, NaN, true);
+      await writeFile(f, b);
+      await expectCode(loadModel(dir), 'BAD_MODEL_FILE', /conv1\/kernel.*non-finite.*index 5/);
+    });
+  });
+  it('shape mismatch between topology and weights', async () => {
+    await withTempDir(async (dir) => {
+      const j = await setup(dir);
+      j.weightsManifest[0].weights[0].shape = [3, 3, 4, 1];
+      await writeFile(join(dir, 'model.json'), JSON.stringify(j));
+      await expectCode(loadModel(dir), 'SHAPE_MISMATCH', /conv1\/kernel' has shape \[3,3,4,1\] but layer 'conv1' needs \[3,3,1,4\]/);
+    });
+  });
+  it('invalid JSON and non-layers formats', async () => {
+    await withTempDir(async (dir) => {
+      await writeFile(join(dir, 'model.json'), '{"modelTopology": ');
+      await expectCode(loadModel(dir), 'BAD_MODEL_FILE', /not valid JSON/);
+      await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: {} }));
+      await expectCode(loadModel(dir), 'UNSUPPORTED_LAYER', /graph-model/);
+    });
+  });
+  it('a corrupt extension payload', async () => {
+    await withTempDir(async (dir) => {
+      await saveModel(mixedModel(), dir);
+      const f = join(dir, 'model.ec.bin');
+      const b = await readFile(f);
+      await writeFile(f, b.subarray(0, 3));
+      await expectCode(loadModel(dir), 'BAD_MODEL_FILE', /truncated/);
+    });
+  });
+  it('never leaves a half-written file when saving fails', async () => {
+    await withTempDir(async (dir) => {
+      const m = initModel(toyConvIR(), 1);
+      (m.weights['fc1/kernel'] as { values: Float32Array }).values[3] = NaN;
+      await expectCode(saveModel(m, dir), 'BAD_MODEL_FILE', /fc1\/kernel.*non-finite/);
+      expect(await readdir(dir)).toEqual([]);
+    });
+  });
+});

@@ -1,0 +1,310 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CompressionError } from '../errors.js';
+import { denseEncoding, storageBits } from '../encodings/ops.js';
+import type { Encoding } from '../encodings/types.js';
+import { sizeOf, weightShapes } from '../ir/shapes.js';
+import { assertFiniteWeights, type Model, validateModel, weightList } from '../model/model.js';
+import { fromHalfBits } from '../tensor/float16.js';
+import { irToTopology, topologyToIR } from './keras.js';
+import { decodePayload, encodePayload, type Descriptor } from './payload.js';
+import { lowerToStock, type StockLossy, type StockWeight } from './stock.js';
+
+export const EXTENSION_KEY = 'edgeCompress';
+export const GENERATED_BY = 'edge-compress 0.1.0';
+
+export interface SaveOptions {
+  /**
+   * 'extended' (default): encodings that stock tfjs cannot express exactly or compactly go, exact, under the
+   * `edgeCompress` key (read by our loader); stock loaders still load the file from a fallback shard group.
+   * 'stock': only what stock tfjs understands.
+   */
+  format?: 'extended' | 'stock';
+  /** How encodings with no exact stock form are lowered for stock loaders. Default 'float32' (exact). */
+  stockLossy?: StockLossy;
+  /** Shard size in bytes (tfjs-converter default 4 MiB). */
+  shardBytes?: number;
+  /** Extra JSON stored under model.json `userDefinedMetadata`. */
+  metadata?: Record<string, unknown>;
+}
+
+export interface SavedWeight {
+  name: string;
+  /** Where our loader reads it from. */
+  storedAs: 'stock' | 'extension';
+  stock: { dtype: StockWeight['dtype']; exact: boolean; maxAbsError: number; note: string; bytes: number };
+  extensionBytes?: number;
+  storageBits: number;
+}
+
+export interface SaveResult {
+  modelJson: string;
+  files: string[];
+  /** Bytes our loader reads: model.json + shared shards + extension payload. */
+  bytes: number;
+  /** Bytes a stock tfjs loader reads: model.json + shared + fallback shards. */
+  stockBytes: number;
+  weights: SavedWeight[];
+}
+
+function shardNames(group: number, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `group${group}-shard${i + 1}of${n}.bin`);
+}
+
+/** Writes `data` to `path` atomically (temp file in the same directory, then rename). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Saves a model as a tfjs LayersModel (model.json + binary shards) that stock `tf.loadLayersModel` loads.
+ * Files are written to temporaries and renamed into place, model.json last, so a failure never leaves a
+ * half-written artifact. `path` is a directory or a path ending in .json.
+ */
+export async function saveModel(model: Model, path: string, opts: SaveOptions = {}): Promise<SaveResult> {
+  validateModel(model, 'saveModel');
+  assertFiniteWeights(model, 'saveModel');
+  const jsonPath = path.endsWith('.json') ? resolve(path) : join(resolve(path), 'model.json');
+  const dir = dirname(jsonPath);
+  const format = opts.format ?? 'extended';
+  const shardBytes = opts.shardBytes ?? 4 * 1024 * 1024;
+  const shared: Array<{ name: string; w: StockWeight; shape: number[] }> = [];
+  const fallback: Array<{ name: string; w: StockWeight; shape: number[] }> = [];
+  const extension: Array<[string, Encoding]> = [];
+  const saved: SavedWeight[] = [];
+  for (const { name, encoding } of weightList(model)) {
+    const stock = lowerToStock(encoding, opts.stockLossy);
+    const bits = storageBits(encoding);
+    const entry = { name, w: stock, shape: encoding.shape };
+    const sw: SavedWeight['stock'] = { dtype: stock.dtype, exact: stock.exact, maxAbsError: stock.maxAbsError, note: stock.note, bytes: stock.bytes.byteLength };
+    // The extension carries a weight when stock cannot hold it exactly, or holds it in more bytes.
+    const useExt = format === 'extended' && encoding.kind !== 'dense' && (!stock.exact || Math.ceil(bits / 8) < stock.bytes.byteLength);
+    if (useExt) {
+      extension.push([name, encoding]);
+      fallback.push(entry);
+    } else shared.push(entry);
+    saved.push({ name, storedAs: useExt ? 'extension' : 'stock', stock: sw, storageBits: bits });
+  }
+  const files = new Map<string, Uint8Array>();
+  const manifest: Array<{ paths: string[]; weights: unknown[] }> = [];
+  const addGroup = (entries: typeof shared, forceUneven: boolean): void => {
+    if (entries.length === 0) return;
+    const total = entries.reduce((a, e) => a + e.w.bytes.byteLength, 0);
+    const buf = new Uint8Array(total);
+    let o = 0;
+    for (const e of entries) (buf.set(e.w.bytes, o), (o += e.w.bytes.byteLength));
+    // tfjs-core 4.22's CompositeArrayBuffer assumes every shard but the last has the size of the first one
+    // when the first two agree, and then reads zeros from a larger later group. With a second group we
+    // make the first two shards differ in size, which sends it down its (correct) search path.
+    const cuts: number[] = [];
+    let first = Math.min(total, shardBytes);
+    if (forceUneven && total >= 3) first = total <= shardBytes ? Math.floor(total / 2) - (total % 2 === 0 ? 1 : 0) : shardBytes - 1;
+    for (let c = first; c < total; c += shardBytes) cuts.push(c);
+    const bounds = [0, ...cuts, total];
+    const names = shardNames(manifest.length + 1, bounds.length - 1);
+    names.forEach((f, i) => files.set(f, buf.subarray(bounds[i]!, bounds[i + 1]!)));
+    manifest.push({
+      paths: names,
+      weights: entries.map((e) => ({ name: e.name, shape: e.shape, dtype: 'float32', ...(e.w.quantization ? { quantization: e.w.quantization } : {}) })),
+    });
+  };
+  addGroup(shared, fallback.length > 0);
+  const fallbackGroup = fallback.length ? manifest.length : -1;
+  addGroup(fallback, false);
+  const json: Record<string, unknown> = {
+    format: 'layers-model',
+    generatedBy: GENERATED_BY,
+    convertedBy: null,
+    modelTopology: irToTopology(model.ir, GENERATED_BY),
+    weightsManifest: manifest,
+  };
+  if (opts.metadata) json.userDefinedMetadata = opts.metadata;
+  let extBytes = 0;
+  if (extension.length) {
+    const { descriptors, data } = encodePayload(extension);
+    const payloadName = `${basename(jsonPath, '.json')}.ec.bin`;
+    files.set(payloadName, data);
+    extBytes = data.byteLength;
+    json[EXTENSION_KEY] = { version: 1, paths: [payloadName], byteLength: data.byteLength, fallbackGroups: fallbackGroup >= 0 ? [fallbackGroup] : [], weights: descriptors };
+    const byName = new Map(Object.entries(descriptors));
+    for (const s of saved) if (byName.has(s.name)) s.extensionBytes = Math.ceil(s.storageBits / 8);
+  }
+  const text = JSON.stringify(json);
+  await mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  try {
+    for (const [f, data] of files) {
+      await writeFileAtomic(join(dir, f), data);
+      written.push(join(dir, f));
+    }
+    await writeFileAtomic(jsonPath, text);
+  } catch (cause) {
+    await Promise.all(written.map((f) => rm(f, { force: true })));
+    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `could not write ${jsonPath}: ${(cause as Error).message}`, hint: 'check that the directory is writable and the disk has space', cause });
+  }
+  const jsonBytes = Buffer.byteLength(text);
+  const groupBytes = (g: number): number => (manifest[g] ? manifest[g]!.paths.reduce((a, p) => a + files.get(p)!.byteLength, 0) : 0);
+  return {
+    modelJson: jsonPath,
+    files: [jsonPath, ...[...files.keys()].map((f) => join(dir, f))],
+    bytes: jsonBytes + (shared.length ? groupBytes(0) : 0) + extBytes,
+    stockBytes: jsonBytes + (shared.length ? groupBytes(0) : 0) + (fallbackGroup >= 0 ? groupBytes(fallbackGroup) : 0),
+    weights: saved,
+  };
+}
+
+export interface LoadedModel {
+  model: Model;
+  format: 'stock' | 'extended';
+  modelJson: string;
+  /** Every file the model needs (for size reports). */
+  files: string[];
+  metadata?: Record<string, unknown>;
+}
+
+export interface LoadOptions {
+  /** Accept NaN / Infinity weights. Default false (BAD_MODEL_FILE). */
+  allowNonFinite?: boolean;
+}
+
+type ManifestEntry = { name: string; shape: number[]; dtype: string; quantization?: { dtype: string; min?: number; scale?: number } };
+
+function decodeStock(e: ManifestEntry, bytes: Uint8Array, where: string): Float32Array {
+  const n = sizeOf(e.shape);
+  const q = e.quantization;
+  const copy = bytes.slice();
+  if (!q) return new Float32Array(copy.buffer, 0, n);
+  if (q.dtype === 'float16') {
+    const h = new Uint16Array(copy.buffer, 0, n);
+    return Float32Array.from(h, fromHalfBits);
+  }
+  const scale = q.scale ?? 1, min = q.min ?? 0;
+  const codes = q.dtype === 'uint8' ? copy : new Uint16Array(copy.buffer, 0, n);
+  if (typeof q.scale !== 'number' || typeof q.min !== 'number') {
+    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: ${q.dtype} quantization needs numeric 'scale' and 'min'`, hint: 're-export the model' });
+  }
+  return Float32Array.from(codes, (v) => v * scale + min);
+}
+
+function bytesPer(e: ManifestEntry): number {
+  const q = e.quantization?.dtype;
+  return q === 'uint8' ? 1 : q === 'uint16' || q === 'float16' ? 2 : 4;
+}
+
+/**
+ * Loads a tfjs LayersModel (model.json + shards) written by us or by stock tfjs (Sequential models of
+ * the supported layers). Every failure is a CompressionError naming the file and field.
+ */
+export async function loadModel(path: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const jsonPath = resolve(path.endsWith('.json') ? path : join(path, 'model.json'));
+  const dir = dirname(jsonPath);
+  let text: string;
+  try {
+    text = await readFile(jsonPath, 'utf8');
+  } catch (cause) {
+    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `cannot read ${jsonPath}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, hint: 'pass the path of a model.json written by tf.LayersModel.save() or edge-compress', cause });
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch (cause) {
+    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `${jsonPath} is not valid JSON (${(cause as Error).message})`, hint: 'the file is truncated or not a model.json', cause });
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `${jsonPath}: expected a JSON object` });
+  if (json.format !== undefined && json.format !== 'layers-model') {
+    throw new CompressionError({ code: 'UNSUPPORTED_LAYER', path: `${jsonPath}: format`, message: `${jsonPath}: format '${String(json.format)}' is not supported; expected a tfjs 'layers-model'`, hint: json.format === 'graph-model' ? 'graph models (tf.loadGraphModel) cannot be compressed; export the Keras model with tfjs.converters.save_keras_model' : undefined });
+  }
+  const ir = topologyToIR(json.modelTopology, jsonPath);
+  const expected = weightShapes(ir);
+  const manifest = json.weightsManifest;
+  if (!Array.isArray(manifest)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: weightsManifest`, message: `${jsonPath}: weightsManifest is missing or not an array` });
+  const ext = json[EXTENSION_KEY] as { version?: number; paths?: string[]; weights?: Record<string, Descriptor>; fallbackGroups?: number[] } | undefined;
+  const skipGroups = new Set(ext?.fallbackGroups ?? []);
+  const files: string[] = [jsonPath];
+  const found = new Map<string, Encoding>();
+  const byManifestName = new Map<string, Float32Array>();
+  for (const [g, groupRaw] of manifest.entries()) {
+    const group = groupRaw as { paths?: unknown; weights?: unknown };
+    const where = `${jsonPath}: weightsManifest[${g}]`;
+    if (!Array.isArray(group.paths) || !Array.isArray(group.weights)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: expected {paths: [...], weights: [...]}` });
+    if (ext && skipGroups.has(g)) continue;
+    const bufs: Uint8Array[] = [];
+    for (const p of group.paths as string[]) {
+      const f = join(dir, String(p));
+      files.push(f);
+      try {
+        bufs.push(new Uint8Array(await readFile(f)));
+      } catch (cause) {
+        throw new CompressionError({ code: 'BAD_MODEL_FILE', path: f, message: `weight shard ${f} (listed in ${where}.paths) cannot be read: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, hint: 'copy every shard listed in model.json next to it', cause });
+      }
+    }
+    const total = bufs.reduce((a, b) => a + b.byteLength, 0);
+    const data = new Uint8Array(total);
+    let o = 0;
+    for (const b of bufs) (data.set(b, o), (o += b.byteLength));
+    let need = 0;
+    const entries = group.weights as ManifestEntry[];
+    entries.forEach((e, i) => {
+      const ew = `${where}.weights[${i}]`;
+      if (!e || typeof e.name !== 'string' || !Array.isArray(e.shape)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: ew, message: `${ew}: expected {name, shape, dtype}` });
+      if (e.dtype !== 'float32') throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${ew}.dtype`, message: `${ew} ('${e.name}'): dtype '${e.dtype}' is not supported; expected float32 weights` });
+      const qd = e.quantization?.dtype;
+      if (qd !== undefined && qd !== 'uint8' && qd !== 'uint16' && qd !== 'float16') throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${ew}.quantization.dtype`, message: `${ew} ('${e.name}'): quantization dtype '${qd}' is not supported; expected uint8, uint16 or float16` });
+      need += sizeOf(e.shape) * bytesPer(e);
+    });
+    if (need !== total) {
+      throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: the shards ${(group.paths as string[]).join(', ')} hold ${total} bytes but the manifest's weights need ${need}`, hint: total < need ? 'a shard is truncated; copy it again' : 'the shards do not belong to this model.json' });
+    }
+    o = 0;
+    for (const [i, e] of entries.entries()) {
+      const n = sizeOf(e.shape) * bytesPer(e);
+      byManifestName.set(e.name, decodeStock(e, data.subarray(o, o + n), `${where}.weights[${i}]`));
+      o += n;
+    }
+  }
+  if (ext) {
+    if (ext.version !== 1) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: ${EXTENSION_KEY}.version`, message: `${jsonPath}: ${EXTENSION_KEY}.version ${String(ext.version)} is not supported (expected 1)`, hint: 'upgrade edge-compress' });
+    const payloadFile = join(dir, String(ext.paths?.[0] ?? ''));
+    files.push(payloadFile);
+    let data: Uint8Array;
+    try {
+      data = new Uint8Array(await readFile(payloadFile));
+    } catch (cause) {
+      throw new CompressionError({ code: 'BAD_MODEL_FILE', path: payloadFile, message: `payload ${payloadFile} (listed in ${EXTENSION_KEY}.paths) cannot be read`, hint: 'copy the .ec.bin file next to model.json', cause });
+    }
+    for (const [n, e] of Object.entries(decodePayload(ext.weights ?? {}, data, jsonPath))) found.set(n, e);
+  }
+  // Match the IR's weights to manifest names: exact, then a '/layer/param' suffix (converted Keras models).
+  const weights: Record<string, Encoding> = {};
+  const names = [...byManifestName.keys()];
+  for (const [name, shape] of expected) {
+    let enc = found.get(name);
+    if (!enc) {
+      const key = byManifestName.has(name) ? name : names.find((m) => m.endsWith(`/${name}`));
+      const vals = key !== undefined ? byManifestName.get(key) : undefined;
+      if (!vals) {
+        throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: weightsManifest`, layer: name.split('/')[0], message: `${jsonPath}: weight '${name}' (shape [${shape.join(',')}]) of layer '${name.split('/')[0]}' is not in the weights manifest`, hint: `manifest has: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}` });
+      }
+      const manifestShape = (manifest as Array<{ weights: ManifestEntry[] }>).flatMap((g) => g.weights).find((w) => w.name === key)!.shape;
+      if (manifestShape.length !== shape.length || manifestShape.some((d, i) => d !== shape[i])) {
+        throw new CompressionError({ code: 'SHAPE_MISMATCH', path: `${jsonPath}: weightsManifest`, layer: name.split('/')[0], message: `${jsonPath}: weight '${key}' has shape [${manifestShape.join(',')}] but layer '${name.split('/')[0]}' needs [${shape.join(',')}]`, hint: 'the topology and the weights do not match; re-export the model' });
+      }
+      enc = denseEncoding(shape, vals);
+    } else if (enc.shape.length !== shape.length || enc.shape.some((d, i) => d !== shape[i])) {
+      throw new CompressionError({ code: 'SHAPE_MISMATCH', path: `${jsonPath}: ${EXTENSION_KEY}.weights`, layer: name.split('/')[0], message: `${jsonPath}: extension weight '${name}' has shape [${enc.shape.join(',')}] but the layer needs [${shape.join(',')}]` });
+    }
+    weights[name] = enc;
+  }
+  const model: Model = { ir, weights };
+  if (!opts.allowNonFinite) assertFiniteWeights(model, jsonPath);
+  const out: LoadedModel = { model, format: ext ? 'extended' : 'stock', modelJson: jsonPath, files };
+  if (json.userDefinedMetadata && typeof json.userDefinedMetadata === 'object') out.metadata = json.userDefinedMetadata as Record<string, unknown>;
+  return out;
+}

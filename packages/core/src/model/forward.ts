@@ -1,0 +1,118 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { CompressionError } from '../errors.js';
+import type { Activation, Layer, ModelIR } from '../ir/types.js';
+
+export type WeightTensors = Record<string, tf.Tensor>;
+
+export interface ForwardOptions {
+  /** Training mode: dropout active, batch-norm uses batch statistics. Default false. */
+  training?: boolean;
+  /** Skip a final softmax (fused or stand-alone) and return logits. Default false. */
+  logits?: boolean;
+  /** Seed for dropout masks in training mode (the trainer passes one per step). */
+  dropoutSeed?: number;
+  /** Collects batch-norm batch statistics in training mode (the trainer folds them into the moving stats). */
+  bnStats?: Map<string, { mean: tf.Tensor; variance: tf.Tensor }>;
+  /**
+   * Replace the computation of a weighted layer (conv2d or dense), e.g. a sparse kernel or a product of
+   * factors. Return undefined to use the stock computation. The result is the pre-activation output.
+   */
+  layerForward?: (layer: Layer, input: tf.Tensor, weights: WeightTensors) => tf.Tensor | undefined;
+}
+
+function activate(x: tf.Tensor, a: Activation): tf.Tensor {
+  switch (a) {
+    case 'linear':
+      return x;
+    case 'relu':
+      return tf.relu(x);
+    case 'softmax':
+      return tf.softmax(x);
+    case 'sigmoid':
+      return tf.sigmoid(x);
+    case 'tanh':
+      return tf.tanh(x);
+  }
+}
+
+/** Index of the layer whose activation is the model's final softmax, or -1. */
+function finalSoftmaxIndex(ir: ModelIR): number {
+  for (let i = ir.layers.length - 1; i >= 0; i--) {
+    const l = ir.layers[i]!;
+    if (l.kind === 'dropout' || l.kind === 'flatten') continue;
+    if ((l.kind === 'dense' || l.kind === 'conv2d' || l.kind === 'activation') && l.activation === 'softmax') return i;
+    return -1;
+  }
+  return -1;
+}
+
+function need(w: WeightTensors, name: string): tf.Tensor {
+  const t = w[name];
+  if (!t) throw new CompressionError({ code: 'BAD_MODEL_FILE', message: `forward: weight '${name}' is missing`, layer: name.split('/')[0] });
+  return t;
+}
+
+/**
+ * The forward pass of an IR model with tfjs-core ops, NHWC. `x` is a batch in the model's input shape
+ * ([N, ...inputShape]). Returns class probabilities (or logits with `logits: true`). Call inside tf.tidy
+ * or dispose the result.
+ */
+export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
+  const last = opts.logits ? finalSoftmaxIndex(ir) : -1;
+  let h = x;
+  let dropIdx = 0;
+  for (const [i, l] of ir.layers.entries()) {
+    const act = (a: Activation): Activation => (i === last && a === 'softmax' ? 'linear' : a);
+    switch (l.kind) {
+      case 'conv2d': {
+        let y = opts.layerForward?.(l, h, weights);
+        if (!y) {
+          y = tf.conv2d(h as tf.Tensor4D, need(weights, `${l.name}/kernel`) as tf.Tensor4D, l.strides, l.padding);
+          if (l.useBias) y = tf.add(y, need(weights, `${l.name}/bias`));
+        }
+        h = activate(y, act(l.activation));
+        break;
+      }
+      case 'dense': {
+        let y = opts.layerForward?.(l, h, weights);
+        if (!y) {
+          y = tf.matMul(h as tf.Tensor2D, need(weights, `${l.name}/kernel`) as tf.Tensor2D);
+          if (l.useBias) y = tf.add(y, need(weights, `${l.name}/bias`));
+        }
+        h = activate(y, act(l.activation));
+        break;
+      }
+      case 'maxPool2d':
+        h = tf.maxPool(h as tf.Tensor4D, l.poolSize, l.strides, l.padding);
+        break;
+      case 'avgPool2d':
+        h = tf.avgPool(h as tf.Tensor4D, l.poolSize, l.strides, l.padding);
+        break;
+      case 'flatten':
+        h = tf.reshape(h, [h.shape[0]!, -1]);
+        break;
+      case 'activation':
+        h = activate(h, act(l.activation));
+        break;
+      case 'dropout':
+        if (opts.training && l.rate > 0) h = tf.dropout(h, l.rate, undefined, (opts.dropoutSeed ?? 0) * 31 + dropIdx++);
+        break;
+      case 'batchNorm': {
+        const axes = h.shape.map((_, k) => k).slice(0, -1);
+        let mean = need(weights, `${l.name}/moving_mean`);
+        let variance = need(weights, `${l.name}/moving_variance`);
+        if (opts.training) {
+          const m = tf.moments(h, axes);
+          mean = m.mean;
+          variance = m.variance;
+          opts.bnStats?.set(l.name, { mean: tf.keep(tf.clone(m.mean)), variance: tf.keep(tf.clone(m.variance)) });
+        }
+        const gamma = l.scale ? need(weights, `${l.name}/gamma`) : undefined;
+        const beta = l.center ? need(weights, `${l.name}/beta`) : undefined;
+        h = tf.batchNorm(h, mean, variance, beta, gamma, l.epsilon);
+        break;
+      }
+    }
+  }
+  return h;
+}

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { createRegistry, planRecipe, runRecipe } from '../compressor.js';
+import { isCompressionError, type ErrorCode } from '../errors.js';
+import { lenet5 } from '../ir/builders.js';
+import { magnitudePrune } from '../methods/magnitude.js';
+import { initModel } from '../model/model.js';
+import { countNonZero } from '../tensor/prune.js';
+import { toDense } from '../encodings/ops.js';
+import { Trainer } from '../train/trainer.js';
+import { runCompressorContract, toyConvIR, toyData, toyFixture } from '../testing/index.js';
+import { recipeJsonSchema } from './schema.js';
+import { translateLegacyRule } from './legacy.js';
+
+const registry = createRegistry([magnitudePrune]);
+const ir = lenet5();
+
+function fails(f: () => unknown, code: ErrorCode, re: RegExp): void {
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(isCompressionError(err, code), String(err)).toBe(true);
+  expect((err as Error).message).toMatch(re);
+}
+
+const recipe = (config_list: unknown[], extra: Record<string, unknown> = {}) => ({ version: 1, seed: 7, stages: [{ method: 'magnitude', config_list, ...extra }] });
+
+describe('recipes', () => {
+  it('select with NNI v3 keys; later entries override earlier ones and every override is listed', () => {
+    const { plans } = planRecipe(ir, recipe([{ op_types: ['conv2d', 'Linear'], sparse_ratio: 0.8 }, { op_names: ['fc1'], sparse_ratio: 0.95 }, { op_names_re: ['conv.*'], exclude_op_names: ['conv1'], sparse_ratio: 0.5 }]), registry);
+    const p = plans[0]!;
+    expect(p.targets.map((t) => [t.layer, t.config.sparseRatio])).toEqual([['conv1', 0.8], ['conv2', 0.5], ['fc1', 0.95], ['fc2', 0.8]]);
+    expect(p.overrides.map((o) => `${o.layer}:${o.key}:${o.from}->${o.to}`)).toEqual(['conv2:sparseRatio:0->2', 'fc1:sparseRatio:0->1']);
+    expect(p.warnings.some((w) => w.includes("overrides") && w.includes('fc1'))).toBe(true);
+  });
+  it('translate legacy keys in one place', () => {
+    expect(translateLegacyRule({ sparsity: 0.5, op_types: ['dense'] }, 'x').rule).toEqual({ sparse_ratio: 0.5, op_types: ['dense'] });
+    expect(translateLegacyRule({ quant_bits: { weight: 4 } }, 'x').rule).toEqual({ quant_dtype: 'int4' });
+    expect(translateLegacyRule({ exclude: true, op_names: ['fc2'] }, 'x').rule).toEqual({ exclude_op_names: ['fc2'] });
+    const { plans } = planRecipe(ir, recipe([{ op_types: ['dense'], sparsity_per_layer: 0.9 }, { exclude: true, op_names: ['fc2'] }]), registry);
+    expect(plans[0]!.targets.map((t) => t.layer)).toEqual(['fc1']);
+    expect(plans[0]!.warnings[0]).toMatch(/legacy 'sparsity_per_layer' translated to 'sparse_ratio'/);
+  });
+  it('name unknown layers with a did-you-mean', () => {
+    fails(() => planRecipe(ir, recipe([{ op_names: ['fc_1'], sparse_ratio: 0.5 }]), registry, 'r.json'), 'TARGET_NOT_FOUND', /r\.json: stages\[0\]\.config_list\[0\]\.op_names\[0\]: layer 'fc_1' matches nothing.*did you mean 'fc1'/);
+    fails(() => planRecipe(ir, recipe([{ op_types: ['Conv3d'], sparse_ratio: 0.5 }]), registry), 'TARGET_NOT_FOUND', /op type 'Conv3d'.*did you mean/);
+    fails(() => planRecipe(ir, recipe([{ op_names: ['pool1'], sparse_ratio: 0.5 }]), registry), 'TARGET_NOT_FOUND', /'pool1' has no weights/);
+    fails(() => planRecipe(ir, recipe([{ op_names_re: ['dense.*'], sparse_ratio: 0.5 }]), registry), 'TARGET_NOT_FOUND', /pattern 'dense\.\*' matches nothing/);
+  });
+  it('reject bad values, unknown keys and methods with the JSON path', () => {
+    fails(() => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ratio: 1.5 }]), registry, 'r.json'), 'RECIPE_INVALID', /stages\[0\]\.config_list\[0\]\.sparse_ratio: .*1.*\(got 1\.5\)/);
+    fails(() => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ration: 0.5 }]), registry), 'RECIPE_INVALID', /sparse_ration.*did you mean 'sparse_ratio'/);
+    fails(() => planRecipe(ir, { version: 2, stages: [] }, registry, 'r.json'), 'RECIPE_INVALID', /r\.json: version/);
+    fails(() => planRecipe(ir, { version: 1, stages: [{ method: 'admn', config_list: [{}] }] }, registry), 'METHOD_NOT_REGISTERED', /stages\[0\]\.method: no compressor named 'admn'/);
+    fails(() => planRecipe(ir, recipe([{ op_types: ['dense'] }]), registry), 'RECIPE_INVALID', /no sparse_ratio is set/);
+    fails(() => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ratio: 0.5 }], { options: { finetune_epochs: -1 } }), registry), 'RECIPE_INVALID', /options\.finetune_epochs/);
+    fails(() => planRecipe(ir, recipe([{ op_names_re: ['(('], sparse_ratio: 0.5 }]), registry), 'RECIPE_INVALID', /not a valid regular expression/);
+  });
+  it('export a JSON Schema', () => {
+    const s = recipeJsonSchema() as { properties: Record<string, unknown>; required: string[] };
+    expect(s.properties.stages).toBeDefined();
+    expect(JSON.stringify(s)).toContain('sparse_ratio');
+    expect(s.required).toContain('stages');
+  });
+  it('registry rejects duplicates', () => {
+    fails(() => createRegistry([magnitudePrune, magnitudePrune]), 'DUPLICATE_METHOD', /two compressors are named 'magnitude'/);
+  });
+});
+
+describe('magnitude (reference compressor)', () => {
+  runCompressorContract(magnitudePrune, () => ({
+    ...toyFixture([{ op_types: ['dense'], sparse_ratio: 0.75 }], { finetune_epochs: 1 }),
+    ratio: (m) => {
+      const n = ['fc1/kernel', 'fc2/kernel'].map((k) => toDense(m.weights[k]!));
+      const total = n.reduce((a, v) => a + v.length, 0);
+      return { achieved: 1 - n.reduce((a, v) => a + countNonZero(v), 0) / total, target: 0.75, tolerance: 1 / total };
+    },
+  }));
+
+  it('runs a two-stage recipe end to end and keeps pruned weights at zero through fine-tuning', async () => {
+    const tir = toyConvIR();
+    const train = toyData(256, tir.inputShape, 1);
+    const test = toyData(128, tir.inputShape, 2);
+    const t = new Trainer(initModel(tir, 2));
+    await t.fit(train, { epochs: 15, optimizer: { kind: 'adam', lr: 3e-3 } });
+    const model = t.toModel();
+    t.dispose();
+    const r = await runRecipe(model, { version: 1, seed: 3, stages: [
+      { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }], options: { finetune_epochs: 2, lr: 2e-3 } },
+      { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8 }], options: { finetune_epochs: 6, lr: 2e-3 } },
+    ] }, registry, { train, test });
+    expect(r.reports).toHaveLength(2);
+    const w = r.model.weights['fc1/kernel']!;
+    expect(w.kind).toBe('masked');
+    expect(countNonZero(toDense(w))).toBeLessThanOrEqual(Math.ceil(0.2 * 64 * 16) + 1);
+    expect(r.reports[0]!.metrics.accuracyBefore).toBeGreaterThan(0.8);
+    expect(r.reports[1]!.metrics.accuracyAfter).toBeGreaterThan(0.8);
+  });
+});

@@ -1,0 +1,343 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { CompressionError } from '../errors.js';
+import { assertFits, type Dataset } from '../data/dataset.js';
+import { denseEncoding } from '../encodings/ops.js';
+import type { Encoding } from '../encodings/types.js';
+import { sizeOf } from '../ir/shapes.js';
+import { isTrainableWeight, type ModelIR } from '../ir/types.js';
+import { forward, type ForwardOptions, type WeightTensors } from '../model/forward.js';
+import { type Model, weightTensors } from '../model/model.js';
+import { toDense } from '../encodings/ops.js';
+import { createRng, type Rng } from '../tensor/rng.js';
+
+export type Params = Record<string, tf.Variable>;
+
+let variableCounter = 0;
+
+export interface StepInfo {
+  epoch: number;
+  /** Step within the epoch. */
+  step: number;
+  /** Steps since the start of this fit. */
+  globalStep: number;
+  stepsPerEpoch: number;
+}
+
+/**
+ * Per-step hooks: the extension points every compression method trains through.
+ * - `transform` maps trainable variables to the weights the forward uses (masks, straight-through fake
+ *   quantization, products of factors). It runs inside the gradient tape and in evaluation.
+ * - `extraLoss` adds a regulariser (ADMM's ρ/2‖W−Z+U‖², orthogonality terms, group lasso).
+ * - `afterStep` runs after each optimizer update (projections, re-applying masks).
+ * - `afterEpoch` runs after each epoch (ADMM Z/U updates, re-weighting).
+ */
+export interface TrainHooks {
+  transform?: (params: Params, info: { training: boolean }) => WeightTensors;
+  extraLoss?: (params: Params, info: StepInfo) => tf.Scalar | undefined;
+  afterStep?: (params: Params, info: StepInfo) => void;
+  afterEpoch?: (params: Params, info: { epoch: number; loss: number; accuracy: number }) => void | Promise<void>;
+  /** Replace a weighted layer's forward (custom kernels, factor products); see ForwardOptions.layerForward. */
+  layerForward?: ForwardOptions['layerForward'];
+}
+
+export type OptimizerSpec =
+  | { kind: 'adam'; lr: number; beta1?: number; beta2?: number; epsilon?: number }
+  | { kind: 'sgd'; lr: number; momentum?: number; nesterov?: boolean };
+
+export interface TrainProgress {
+  phase: string;
+  epoch: number;
+  epochs: number;
+  step: number;
+  stepsPerEpoch: number;
+  loss: number;
+  /** Set at the end of an epoch. */
+  trainAccuracy?: number;
+  testAccuracy?: number;
+  testLoss?: number;
+  done: boolean;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize?: number;
+  optimizer?: OptimizerSpec;
+  /** Learning-rate schedule; overrides optimizer.lr when given. */
+  lrSchedule?: (info: StepInfo) => number;
+  /** L2 penalty on kernels (added to the loss as wd/2·Σw²). Default 0. */
+  weightDecay?: number;
+  /** Seed of shuffling, dropout and augmentation. Default 0. */
+  seed?: number;
+  /** Random translation of up to ±maxShift pixels for rank-3 image inputs. Default none. */
+  augment?: { maxShift: number };
+  hooks?: TrainHooks;
+  /** Evaluated at the end of each epoch (reported in progress and history). */
+  test?: Dataset;
+  /** Names of the parameters to train; default every parameter. */
+  trainable?: (name: string) => boolean;
+  onProgress?: (p: TrainProgress) => void;
+  /** Progress label (e.g. 'admm', 'finetune'). */
+  phase?: string;
+  signal?: AbortSignal;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  trainAccuracy: number;
+  testAccuracy?: number;
+  testLoss?: number;
+  seconds: number;
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  count: number;
+}
+
+/**
+ * Trains and evaluates an IR model on the active tfjs backend. Owns one tf.Variable per parameter (by
+ * default one per model weight); non-trainable weights (batch-norm moving statistics) are kept apart and
+ * updated from batch statistics. Call `dispose()` when done; `toModel()` returns plain data.
+ */
+export class Trainer {
+  readonly ir: ModelIR;
+  readonly params: Params = {};
+  /** Batch-norm moving statistics (not trained by gradients). */
+  readonly stats: Record<string, tf.Variable> = {};
+  private disposed = false;
+
+  constructor(model: Model | { ir: ModelIR; params: Record<string, { values: Float32Array; shape: number[] } | Encoding> }) {
+    this.ir = model.ir;
+    const src = 'weights' in model ? model.weights : model.params;
+    for (const [name, w] of Object.entries(src)) {
+      const values = 'kind' in w ? toDense(w) : w.values;
+      const t = tf.tensor(values, w.shape, 'float32');
+      const v = tf.variable(t, isTrainableWeight(name), `ec${++variableCounter}_${name}`);
+      t.dispose();
+      if (isTrainableWeight(name)) this.params[name] = v;
+      else this.stats[name] = v;
+    }
+  }
+
+  private check(): void {
+    if (this.disposed) throw new CompressionError({ code: 'BACKEND_NOT_READY', message: 'trainer was disposed', hint: 'create a new Trainer' });
+  }
+
+  /** Effective weights for the forward (under `transform`, if any). Tensors are owned by the caller's tidy scope. */
+  weights(hooks?: TrainHooks, training = false): WeightTensors {
+    const base = hooks?.transform ? hooks.transform(this.params, { training }) : (this.params as WeightTensors);
+    return { ...base, ...this.stats };
+  }
+
+  private batch(d: Dataset, idx: ArrayLike<number>, from: number, to: number, rng?: Rng, maxShift = 0): { x: tf.Tensor; y: tf.Tensor } {
+    const per = sizeOf(d.shape);
+    const n = to - from;
+    const buf = new Float32Array(n * per);
+    const lab = new Int32Array(n);
+    const img = this.ir.inputShape.length === 3 ? this.ir.inputShape : null;
+    for (let i = 0; i < n; i++) {
+      const j = idx[from + i]!;
+      lab[i] = d.labels[j]!;
+      const src = d.images.subarray(j * per, (j + 1) * per);
+      if (rng && maxShift > 0 && img) {
+        const [H, W, C] = img as [number, number, number];
+        const dy = rng.int(2 * maxShift + 1) - maxShift;
+        const dx = rng.int(2 * maxShift + 1) - maxShift;
+        for (let h = 0; h < H; h++) {
+          const sh = h - dy;
+          if (sh < 0 || sh >= H) continue;
+          for (let w = 0; w < W; w++) {
+            const sw = w - dx;
+            if (sw < 0 || sw >= W) continue;
+            for (let c = 0; c < C; c++) buf[i * per + (h * W + w) * C + c] = src[(sh * W + sw) * C + c]!;
+          }
+        }
+      } else buf.set(src, i * per);
+    }
+    const x = tf.tensor(buf, [n, ...this.ir.inputShape], 'float32');
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(lab, 'int32'), d.numClasses));
+    return { x, y };
+  }
+
+  /** Trains for `opts.epochs` epochs. Tensor count is flat across epochs (tested). */
+  async fit(train: Dataset, opts: FitOptions): Promise<EpochRecord[]> {
+    this.check();
+    assertFits(train, this.ir.inputShape, 'train data');
+    if (opts.test) assertFits(opts.test, this.ir.inputShape, 'test data');
+    if (!Number.isInteger(opts.epochs) || opts.epochs < 0) {
+      throw new CompressionError({ code: 'BAD_CONFIG', path: 'epochs', message: `epochs must be a non-negative integer, got ${opts.epochs}` });
+    }
+    const batchSize = opts.batchSize ?? 64;
+    const spec: OptimizerSpec = opts.optimizer ?? { kind: 'adam', lr: 1e-3 };
+    const optimizer = spec.kind === 'adam' ? tf.train.adam(spec.lr, spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.epsilon ?? 1e-7) : spec.momentum ? tf.train.momentum(spec.lr, spec.momentum, spec.nesterov ?? false) : tf.train.sgd(spec.lr);
+    const rng = createRng(opts.seed ?? 0);
+    const hooks = opts.hooks ?? {};
+    const names = Object.keys(this.params).filter((n) => opts.trainable?.(n) ?? true);
+    const varList = names.map((n) => this.params[n]!);
+    const kernels = names.filter((n) => n.endsWith('/kernel')).map((n) => this.params[n]!);
+    const stepsPerEpoch = Math.ceil(train.count / batchSize);
+    const history: EpochRecord[] = [];
+    const order = new Uint32Array(train.count);
+    let globalStep = 0;
+    const bnMomentum = new Map(this.ir.layers.flatMap((l) => (l.kind === 'batchNorm' ? [[l.name, l.momentum] as const] : [])));
+    try {
+      for (let epoch = 0; epoch < opts.epochs; epoch++) {
+        const t0 = performance.now();
+        for (let i = 0; i < order.length; i++) order[i] = i;
+        rng.shuffle(order);
+        let lossSum = 0, correct = 0, seen = 0;
+        for (let step = 0; step < stepsPerEpoch; step++) {
+          if (opts.signal?.aborted) throw new CompressionError({ code: 'ABORTED', message: 'training was aborted', cause: opts.signal.reason });
+          const info: StepInfo = { epoch, step, globalStep, stepsPerEpoch };
+          const lr = opts.lrSchedule?.(info);
+          if (lr !== undefined) (optimizer as unknown as { learningRate: number }).learningRate = lr;
+          const from = step * batchSize, to = Math.min(train.count, from + batchSize);
+          const { x, y } = this.batch(train, order, from, to, opts.augment ? rng : undefined, opts.augment?.maxShift ?? 0);
+          const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
+          const seed = rng.int(2 ** 30);
+          let hits = 0;
+          const { value, grads } = tf.variableGrads(() => {
+            const logits = forward(this.ir, this.weights(hooks, true), x, { training: true, logits: true, dropoutSeed: seed, bnStats, layerForward: hooks.layerForward });
+            hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
+            let loss = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+            if (opts.weightDecay) loss = tf.add(loss, tf.mul(opts.weightDecay / 2, tf.addN(kernels.map((k) => tf.sum(tf.square(k)))))) as tf.Scalar;
+            const extra = hooks.extraLoss?.(this.params, info);
+            return extra ? (tf.add(loss, extra) as tf.Scalar) : loss;
+          }, varList);
+          (optimizer as tf.Optimizer).applyGradients(grads as never);
+          const l = value.dataSync()[0]!;
+          tf.dispose([value, x, y, ...Object.values(grads)]);
+          for (const [layer, s] of bnStats) {
+            const m = bnMomentum.get(layer) ?? 0.99;
+            const mv = this.stats[`${layer}/moving_mean`], vv = this.stats[`${layer}/moving_variance`];
+            tf.tidy(() => {
+              mv?.assign(tf.add(tf.mul(mv, m), tf.mul(s.mean, 1 - m)));
+              vv?.assign(tf.add(tf.mul(vv, m), tf.mul(s.variance, 1 - m)));
+            });
+            tf.dispose([s.mean, s.variance]);
+          }
+          hooks.afterStep?.(this.params, info);
+          if (!Number.isFinite(l)) {
+            throw new CompressionError({ code: 'BAD_CONFIG', message: `training diverged: loss is ${l} at epoch ${epoch + 1}, step ${step + 1}`, hint: 'lower the learning rate or check the data' });
+          }
+          lossSum += l * (to - from);
+          correct += hits;
+          seen += to - from;
+          globalStep++;
+          if (opts.onProgress && (step % 10 === 0 || step === stepsPerEpoch - 1)) {
+            opts.onProgress({ phase: opts.phase ?? 'train', epoch, epochs: opts.epochs, step: step + 1, stepsPerEpoch, loss: lossSum / seen, done: false });
+          }
+          if (step % 25 === 24) await new Promise<void>((r) => setImmediate(r));
+        }
+        const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, seconds: (performance.now() - t0) / 1000 };
+        if (opts.test) {
+          const ev = this.evaluate(opts.test, { hooks });
+          rec.testAccuracy = ev.accuracy;
+          rec.testLoss = ev.loss;
+        }
+        history.push(rec);
+        await hooks.afterEpoch?.(this.params, { epoch, loss: rec.loss, accuracy: rec.trainAccuracy });
+        opts.onProgress?.({ phase: opts.phase ?? 'train', epoch, epochs: opts.epochs, step: stepsPerEpoch, stepsPerEpoch, loss: rec.loss, trainAccuracy: rec.trainAccuracy, testAccuracy: rec.testAccuracy, testLoss: rec.testLoss, done: epoch === opts.epochs - 1 });
+      }
+    } finally {
+      optimizer.dispose();
+    }
+    return history;
+  }
+
+  /** Mean cross-entropy and top-1 accuracy over a dataset, in batches. */
+  evaluate(data: Dataset, opts: { hooks?: TrainHooks; batchSize?: number } = {}): Evaluation {
+    this.check();
+    return evaluateWith(this.ir, () => this.weights(opts.hooks, false), data, { batchSize: opts.batchSize, layerForward: opts.hooks?.layerForward });
+  }
+
+  /** The current (effective) weights as a model of dense encodings. */
+  toModel(hooks?: TrainHooks): Model {
+    this.check();
+    const weights: Record<string, Encoding> = {};
+    tf.tidy(() => {
+      for (const [name, t] of Object.entries(this.weights(hooks, false))) weights[name] = denseEncoding(t.shape, t.dataSync() as Float32Array);
+    });
+    return { ir: this.ir, weights };
+  }
+
+  /** Replaces a parameter's value (shape must match). */
+  assign(name: string, values: Float32Array): void {
+    const v = this.params[name] ?? this.stats[name];
+    if (!v) throw new CompressionError({ code: 'BAD_CONFIG', message: `no parameter '${name}'`, hint: `known: ${Object.keys(this.params).join(', ')}` });
+    tf.tidy(() => v.assign(tf.tensor(values, v.shape, 'float32')));
+  }
+
+  /** A parameter's current values (a copy). */
+  read(name: string): Float32Array {
+    const v = this.params[name] ?? this.stats[name];
+    if (!v) throw new CompressionError({ code: 'BAD_CONFIG', message: `no parameter '${name}'`, hint: `known: ${Object.keys(this.params).join(', ')}` });
+    return v.dataSync().slice() as Float32Array;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of [...Object.values(this.params), ...Object.values(this.stats)]) v.dispose();
+  }
+}
+
+/** Evaluation of arbitrary weights (e.g. a decoded artifact) without a trainer. */
+export function evaluateWith(ir: ModelIR, getWeights: () => WeightTensors, data: Dataset, opts: { batchSize?: number; layerForward?: ForwardOptions['layerForward'] } = {}): Evaluation {
+  assertFits(data, ir.inputShape, 'evaluation data');
+  const bs = opts.batchSize ?? 500;
+  const per = sizeOf(data.shape);
+  let lossSum = 0, correct = 0;
+  for (let from = 0; from < data.count; from += bs) {
+    const to = Math.min(data.count, from + bs);
+    const [l, c] = tf.tidy(() => {
+      const x = tf.tensor(data.images.subarray(from * per, to * per), [to - from, ...ir.inputShape], 'float32');
+      const y = tf.oneHot(tf.tensor1d(data.labels.subarray(from, to) as Int32Array, 'int32'), data.numClasses);
+      const logits = forward(ir, getWeights(), x, { logits: true, layerForward: opts.layerForward });
+      const loss = tf.mul(tf.losses.softmaxCrossEntropy(y, logits), to - from);
+      const hit = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'float32'));
+      return [loss.dataSync()[0]!, hit.dataSync()[0]!];
+    });
+    lossSum += l;
+    correct += c;
+  }
+  return { loss: lossSum / data.count, accuracy: correct / data.count, count: data.count };
+}
+
+/** Evaluates a model (any encodings) exactly as stored. */
+export function evaluateModel(model: Model, data: Dataset, opts: { batchSize?: number } = {}): Evaluation {
+  const w = weightTensors(model);
+  try {
+    return evaluateWith(model.ir, () => w, data, opts);
+  } finally {
+    tf.dispose(Object.values(w));
+  }
+}
+
+/** Class probabilities for a batch of examples (Float32Array in the model's input layout). */
+export function predict(model: Model, images: Float32Array, count: number): Float32Array {
+  const w = weightTensors(model);
+  try {
+    return tf.tidy(() => forward(model.ir, w, tf.tensor(images, [count, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array);
+  } finally {
+    tf.dispose(Object.values(w));
+  }
+}
+
+/** Step-decay schedule: lr·factor at each boundary fraction of training (e.g. [0.75] → ×0.1 for the last 25%). */
+export function stepDecay(lr: number, epochs: number, boundaries: number[] = [], factor = 0.1): (i: StepInfo) => number {
+  return (i) => {
+    const t = (i.epoch + i.step / i.stepsPerEpoch) / Math.max(1, epochs);
+    return lr * factor ** boundaries.filter((b) => t >= b).length;
+  };
+}
+
+/** Cosine decay from lr to lr·floor over training. */
+export function cosineDecay(lr: number, epochs: number, floor = 0.01): (i: StepInfo) => number {
+  return (i) => {
+    const t = Math.min(1, (i.epoch + i.step / i.stepsPerEpoch) / Math.max(1, epochs));
+    return lr * (floor + (1 - floor) * 0.5 * (1 + Math.cos(Math.PI * t)));
+  };
+}

@@ -1,0 +1,3 @@
+import { initBackend } from '../src/backend/index.js';
+
+await initBackend('wasm');
