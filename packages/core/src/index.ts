@@ -19,6 +19,7 @@ export * from './model/model.js';
 export * from './model/forward.js';
 export * from './train/trainer.js';
 export * from './train/ste.js';
+export * from './train/baseline.js';
 export * from './data/dataset.js';
 export * from './data/mnist.js';
 export * from './io/keras.js';

@@ -39,7 +39,12 @@ export interface SavedWeight {
 
 export interface SaveResult {
   modelJson: string;
+  /** The files our loader reads: model.json, the shared shards and the extension payload. */
   files: string[];
+  /** The files a stock tfjs loader reads: model.json, the shared and the fallback shards. */
+  stockFiles: string[];
+  /** Every file written. */
+  allFiles: string[];
   /** Bytes our loader reads: model.json + shared shards + extension payload. */
   bytes: number;
   /** Bytes a stock tfjs loader reads: model.json + shared + fallback shards. */
@@ -150,12 +155,18 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `could not write ${jsonPath}: ${(cause as Error).message}`, hint: 'check that the directory is writable and the disk has space', cause });
   }
   const jsonBytes = Buffer.byteLength(text);
-  const groupBytes = (g: number): number => (manifest[g] ? manifest[g]!.paths.reduce((a, p) => a + files.get(p)!.byteLength, 0) : 0);
+  const groupFiles = (g: number): string[] => (g >= 0 && manifest[g] ? manifest[g]!.paths : []);
+  const sharedFiles = shared.length ? groupFiles(0) : [];
+  const fallbackFiles = groupFiles(fallbackGroup);
+  const extFiles = [...files.keys()].filter((f) => f.endsWith('.ec.bin'));
+  const bytesOf = (names: string[]): number => names.reduce((a, f) => a + files.get(f)!.byteLength, jsonBytes);
   return {
     modelJson: jsonPath,
-    files: [jsonPath, ...[...files.keys()].map((f) => join(dir, f))],
-    bytes: jsonBytes + (shared.length ? groupBytes(0) : 0) + extBytes,
-    stockBytes: jsonBytes + (shared.length ? groupBytes(0) : 0) + (fallbackGroup >= 0 ? groupBytes(fallbackGroup) : 0),
+    files: [jsonPath, ...[...sharedFiles, ...extFiles].map((f) => join(dir, f))],
+    stockFiles: [jsonPath, ...[...sharedFiles, ...fallbackFiles].map((f) => join(dir, f))],
+    allFiles: [jsonPath, ...[...files.keys()].map((f) => join(dir, f))],
+    bytes: bytesOf([...sharedFiles, ...extFiles]),
+    stockBytes: bytesOf([...sharedFiles, ...fallbackFiles]),
     weights: saved,
   };
 }

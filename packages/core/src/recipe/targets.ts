@@ -117,7 +117,7 @@ export function resolveTargets<C extends BaseRule>(ir: ModelIR, rules: C[], wher
         if ((SELECTION_KEYS as readonly string[]).includes(k) || v === undefined) continue;
         if (k in config && JSON.stringify(config[k]) !== JSON.stringify(v)) {
           overrides.push({ layer: n, key: k, from: setBy[k]!, to: i, before: config[k], after: v });
-          warnings.push(`${where}[${i}] overrides ${where}[${setBy[k]}] for layer '${n}': ${k} ${JSON.stringify(config[k])} → ${JSON.stringify(v)}`);
+          warnings.push(`${where}[${i}] overrides entry [${setBy[k]}] for layer '${n}': ${k} ${JSON.stringify(config[k])} → ${JSON.stringify(v)}`);
         }
         config[k] = v;
         setBy[k] = i;

@@ -68,8 +68,11 @@ export interface FitOptions {
   weightDecay?: number;
   /** Seed of shuffling, dropout and augmentation. Default 0. */
   seed?: number;
-  /** Random translation of up to ±maxShift pixels for rank-3 image inputs. Default none. */
-  augment?: { maxShift: number };
+  /**
+   * Random translation of up to ±maxShift pixels. Applies to rank-3 inputs, or to flat inputs when
+   * `imageShape` ([h, w, c]) says how to view them (e.g. [28, 28, 1] for a 784-input MLP). Default none.
+   */
+  augment?: { maxShift: number; imageShape?: [number, number, number] };
   hooks?: TrainHooks;
   /** Evaluated at the end of each epoch (reported in progress and history). */
   test?: Dataset;
@@ -131,12 +134,15 @@ export class Trainer {
     return { ...base, ...this.stats };
   }
 
-  private batch(d: Dataset, idx: ArrayLike<number>, from: number, to: number, rng?: Rng, maxShift = 0): { x: tf.Tensor; y: tf.Tensor } {
+  private batch(d: Dataset, idx: ArrayLike<number>, from: number, to: number, rng?: Rng, maxShift = 0, imageShape?: readonly number[]): { x: tf.Tensor; y: tf.Tensor } {
     const per = sizeOf(d.shape);
     const n = to - from;
     const buf = new Float32Array(n * per);
     const lab = new Int32Array(n);
-    const img = this.ir.inputShape.length === 3 ? this.ir.inputShape : null;
+    const img = imageShape ?? (this.ir.inputShape.length === 3 ? this.ir.inputShape : null);
+    if (img && sizeOf(img) !== per) {
+      throw new CompressionError({ code: 'BAD_CONFIG', path: 'augment.imageShape', message: `augment.imageShape [${img.join(',')}] has ${sizeOf(img)} values but examples have ${per}` });
+    }
     for (let i = 0; i < n; i++) {
       const j = idx[from + i]!;
       lab[i] = d.labels[j]!;
@@ -194,7 +200,7 @@ export class Trainer {
           const lr = opts.lrSchedule?.(info);
           if (lr !== undefined) (optimizer as unknown as { learningRate: number }).learningRate = lr;
           const from = step * batchSize, to = Math.min(train.count, from + batchSize);
-          const { x, y } = this.batch(train, order, from, to, opts.augment ? rng : undefined, opts.augment?.maxShift ?? 0);
+          const { x, y } = this.batch(train, order, from, to, opts.augment ? rng : undefined, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
           const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
           const seed = rng.int(2 ** 30);
           let hits = 0;

@@ -1,0 +1,186 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { readFile, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  ARCHITECTURES, type ArchitectureName, CompressionError, evaluateModel, initBackend, isCompressionError, loadMnist, loadModel,
+  saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, type Model,
+} from '@edge-compress/core';
+import { registry } from './methods.js';
+import { createProgress } from './progress.js';
+import { runPipeline } from './pipeline.js';
+import { summaryTable, modelFigures } from './report.js';
+
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+const int = (name: string, min: number) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${v}'`);
+  return n;
+};
+
+/** MNIST shaped for a model; a model whose input is not 784 values cannot use the bundled digits. */
+function mnistFor(model: Model, file: string) {
+  const data = loadMnist({ shape: model.ir.inputShape });
+  assertFits(data.test, model.ir.inputShape, `${file} input`);
+  return data;
+}
+
+async function readRecipe(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new CompressionError({ code: 'RECIPE_INVALID', path, message: `cannot read recipe ${path}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, hint: 'see apps/reference/recipes/ for examples', cause });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new CompressionError({ code: 'RECIPE_INVALID', path, message: `${path} is not valid JSON (${(cause as Error).message})`, cause });
+  }
+}
+
+/**
+ * The `edge-compress` CLI. Returns the exit code: 0 ok, 1 runtime failure, 2 bad input. With --json,
+ * stdout gets exactly one JSON object.
+ */
+export async function run(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let json = false;
+  const out = (s: string) => io.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+  const emit = (obj: unknown, text: () => string) => out(json ? JSON.stringify(obj) : text());
+  const program = new Command('edge-compress')
+    .description('Compress neural networks for edge devices: train, compress with registered methods, report.')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .option('--backend <name>', 'tfjs backend: wasm (fast) or cpu', 'wasm');
+  const ready = async () => {
+    const b = program.opts().backend as string;
+    if (b !== 'wasm' && b !== 'cpu') throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `--backend '${b}' is not supported`, hint: 'use wasm or cpu' });
+    await initBackend(b);
+  };
+
+  program
+    .command('train')
+    .description('train a baseline on the bundled MNIST digits and save it as a tfjs LayersModel')
+    .addOption(new Option('--arch <arch>', 'architecture').choices(Object.keys(ARCHITECTURES)).makeOptionMandatory())
+    .option('--epochs <n>', 'epochs', int('--epochs', 1), 20)
+    .option('--seed <s>', 'seed', int('--seed', 0), 0)
+    .requiredOption('--out <dir>', 'output directory (model.json + shards)')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (o: { arch: ArchitectureName; epochs: number; seed: number; out: string; json?: boolean }) => {
+      json = Boolean(o.json);
+      await ready();
+      const progress = createProgress(io.stderr, { quiet: json });
+      const t0 = performance.now();
+      const b = await trainBaseline({ arch: o.arch, epochs: o.epochs, seed: o.seed, onProgress: (p) => progress.onTrain(p) });
+      progress.stop();
+      const saved = await saveModel(b.model, o.out, { metadata: { arch: o.arch, epochs: o.epochs, seed: o.seed, testAccuracy: b.testAccuracy } });
+      const size = await sizeReport(saved.files, b.model.ir);
+      const r = { command: 'train', arch: o.arch, epochs: o.epochs, seed: o.seed, testAccuracy: b.testAccuracy, testLoss: b.testLoss, seconds: (performance.now() - t0) / 1000, modelJson: saved.modelJson, rawBytes: size.rawBytes, gzipBytes: size.gzipBytes };
+      emit(r, () => `trained ${o.arch} for ${o.epochs} epochs: test accuracy ${(100 * b.testAccuracy).toFixed(2)}% (loss ${b.testLoss.toFixed(4)})\nsaved ${saved.modelJson} (${size.rawBytes} bytes, ${size.gzipBytes} gzipped)`);
+    });
+
+  program
+    .command('eval')
+    .description('evaluate a model.json (ours or saved by stock tfjs) on the bundled MNIST test digits')
+    .requiredOption('--model <path>', 'model.json (or its directory)')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (o: { model: string; json?: boolean }) => {
+      json = Boolean(o.json);
+      await ready();
+      const loaded = await loadModel(o.model);
+      const { test } = mnistFor(loaded.model, loaded.modelJson);
+      const ev = evaluateModel(loaded.model, test);
+      const size = await sizeReport(loaded.files, loaded.model.ir);
+      const fig = modelFigures(loaded.model);
+      const r = { command: 'eval', modelJson: loaded.modelJson, format: loaded.format, testAccuracy: ev.accuracy, testLoss: ev.loss, testCount: ev.count, parameters: parameterCount(loaded.model.ir), ...fig, rawBytes: size.rawBytes, gzipBytes: size.gzipBytes, stockInMemoryBytes: size.stockInMemoryBytes };
+      emit(r, () => [
+        `${loaded.modelJson} (${loaded.format} format)`,
+        `test accuracy ${(100 * ev.accuracy).toFixed(2)}% on ${ev.count} digits, loss ${ev.loss.toFixed(4)}`,
+        `${r.parameters} parameters, ${fig.nonZeros} non-zero, ${fig.storageBytes} bytes of weight storage`,
+        `files ${size.rawBytes} bytes, ${size.gzipBytes} gzipped; ${size.stockInMemoryBytes} bytes in memory after a stock tfjs load (tfjs dequantizes to float32)`,
+      ].join('\n'));
+    });
+
+  program
+    .command('compress')
+    .description('compress a model.json with a recipe; writes the model and report.json')
+    .requiredOption('--model <path>', 'model.json (ours or saved by stock tfjs-layers)')
+    .requiredOption('--recipe <file>', 'recipe JSON (see apps/reference/recipes/)')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--stock', 'write only what stock tfjs understands (no edgeCompress extension)')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (o: { model: string; recipe: string; out: string; stock?: boolean; json?: boolean }) => {
+      json = Boolean(o.json);
+      await ready();
+      const recipe = await readRecipe(o.recipe);
+      const loaded = await loadModel(o.model);
+      planRecipe(loaded.model.ir, recipe, registry, o.recipe); // pre-flight: every recipe error before training
+      const data = mnistFor(loaded.model, loaded.modelJson);
+      const progress = createProgress(io.stderr, { quiet: json });
+      const before = evaluateModel(loaded.model, data.test);
+      const result = await runRecipe(loaded.model, recipe, registry, { ...data, onProgress: (p) => progress.onTrain(p) }, o.recipe);
+      progress.stop();
+      const after = evaluateModel(result.model, data.test);
+      const outDir = resolve(o.out);
+      await mkdir(outDir, { recursive: true });
+      const saved = await saveModel(result.model, outDir, { format: o.stock ? 'stock' : 'extended' });
+      const size = await sizeReport(saved.files, result.model.ir);
+      const figs = modelFigures(result.model);
+      const base = modelFigures(loaded.model);
+      const report = {
+        command: 'compress', input: loaded.modelJson, recipe: resolve(o.recipe), output: saved.modelJson, format: o.stock ? 'stock' : 'extended',
+        accuracyBefore: before.accuracy, accuracyAfter: after.accuracy,
+        bytes: saved.bytes, stockBytes: saved.stockBytes, gzipBytes: size.gzipBytes, stockInMemoryBytes: size.stockInMemoryBytes,
+        storageRatio: base.storageBytes / figs.storageBytes, pruningRatio: figs.elements / Math.max(1, figs.nonZeros),
+        stages: result.reports, plans: result.plans, weights: saved.weights,
+      };
+      await writeFileAtomic(join(outDir, 'report.json'), JSON.stringify(report, null, 2));
+      emit(report, () => [
+        `accuracy ${(100 * before.accuracy).toFixed(2)}% → ${(100 * after.accuracy).toFixed(2)}%`,
+        `weight storage ${base.storageBytes} → ${figs.storageBytes} bytes (${report.storageRatio.toFixed(1)}×), files ${saved.bytes} bytes (${size.gzipBytes} gzipped)`,
+        ...result.plans.flatMap((p) => p.warnings.map((w) => `warning: ${w}`)),
+        `wrote ${saved.modelJson} and ${join(outDir, 'report.json')}`,
+      ].join('\n'));
+    });
+
+  program
+    .command('pipeline')
+    .description('train the LeNet-5 baseline, run every registered method, write out/ with artifacts, report.json and a summary')
+    .option('--quick', 'short training everywhere (a smoke run of a minute or two)')
+    .option('--full', 'the full schedule (default)')
+    .option('--out <dir>', 'output directory', 'out')
+    .option('--seed <s>', 'seed', int('--seed', 0), 0)
+    .option('--json', 'print the report as one JSON object on stdout')
+    .action(async (o: { quick?: boolean; full?: boolean; out: string; seed: number; json?: boolean }) => {
+      json = Boolean(o.json);
+      if (o.quick && o.full) throw new CompressionError({ code: 'BAD_CONFIG', message: '--quick and --full exclude each other', hint: 'pass one of them' });
+      await ready();
+      const progress = createProgress(io.stderr, { quiet: json });
+      const report = await runPipeline({ outDir: resolve(o.out), quick: Boolean(o.quick), seed: o.seed, progress });
+      progress.stop();
+      emit(report, () => `${summaryTable(report)}\nwrote ${report.outDir}/report.json, summary.md and catalogue.json`);
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of recipes')
+    .action(() => {
+      out(JSON.stringify(recipeJsonSchema(), null, 2));
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (isCompressionError(e)) {
+      io.stderr.write(`edge-compress: error [${e.code}]: ${e.message}\n`);
+      return e.code === 'ABORTED' ? 1 : 2;
+    }
+    io.stderr.write(`edge-compress: failed: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
+}

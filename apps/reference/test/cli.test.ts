@@ -1,0 +1,97 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRecipes, run } from '../src/index.js';
+import { registry } from '../src/methods.js';
+import { planRecipe, lenet5, initBackend } from '@edge-compress/core';
+
+function sink() {
+  let text = '';
+  const stream = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
+  return { stream, get text() { return text; } };
+}
+
+async function cli(...argv: string[]) {
+  const out = sink(), err = sink();
+  const code = await run(argv, { stdout: out.stream, stderr: err.stream });
+  return { code, stdout: out.text, stderr: err.text };
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ec-cli-'));
+  await initBackend('wasm');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('edge-compress CLI', () => {
+  it('train → eval --json → compress --json, each printing exactly one JSON object', async () => {
+    const t = await cli('train', '--arch', 'lenet300100', '--epochs', '1', '--out', join(dir, 'mlp'), '--json');
+    expect(t.code).toBe(0);
+    const tr = JSON.parse(t.stdout);
+    expect(tr.testAccuracy).toBeGreaterThan(0.85);
+    const e = await cli('eval', '--model', join(dir, 'mlp', 'model.json'), '--json');
+    expect(e.code).toBe(0);
+    expect(JSON.parse(e.stdout).testAccuracy).toBe(tr.testAccuracy);
+    const recipe = join(dir, 'r.json');
+    await writeFile(recipe, JSON.stringify({ version: 1, seed: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8 }], options: { finetune_epochs: 1 } }] }));
+    const c = await cli('compress', '--model', join(dir, 'mlp'), '--recipe', recipe, '--out', join(dir, 'mlp80'), '--json');
+    expect(c.code, c.stderr).toBe(0);
+    const rep = JSON.parse(c.stdout);
+    expect(rep.pruningRatio).toBeGreaterThan(4.5);
+    expect(rep.accuracyAfter).toBeGreaterThan(0.8);
+    expect(JSON.parse(await readFile(join(dir, 'mlp80', 'report.json'), 'utf8')).stages[0].method).toBe('magnitude');
+  });
+
+  it('compresses a model saved by stock tfjs-layers', async () => {
+    const m = tfl.sequential();
+    m.add(tfl.layers.dense({ inputShape: [784], units: 32, activation: 'relu' }));
+    m.add(tfl.layers.dense({ units: 10, activation: 'softmax' }));
+    const d = join(dir, 'stock');
+    await m.save(tf.io.withSaveHandler(async (a) => {
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(d, { recursive: true });
+      await writeFile(join(d, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
+      await writeFile(join(d, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+    const recipe = join(dir, 'r2.json');
+    await writeFile(recipe, JSON.stringify({ version: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['Linear'], sparse_ratio: 0.5 }], options: { finetune_epochs: 1 } }] }));
+    const c = await cli('compress', '--model', join(d, 'model.json'), '--recipe', recipe, '--out', join(dir, 'stock-out'), '--stock');
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toMatch(/accuracy .*% → .*%/);
+  });
+
+  it('bad input exits 2 with the typed error on stderr and writes nothing', async () => {
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, JSON.stringify({ version: 1, stages: [{ method: 'magnitude', config_list: [{ op_names: ['fc_1'], sparse_ratio: 0.5 }] }] }));
+    const r = await cli('compress', '--model', join(dir, 'mlp'), '--recipe', bad, '--out', join(dir, 'never'), '--json');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/TARGET_NOT_FOUND.*fc_1.*did you mean 'fc1'/);
+    expect(existsSync(join(dir, 'never'))).toBe(false);
+    await writeFile(bad, '{"version": 1,');
+    expect((await cli('compress', '--model', join(dir, 'mlp'), '--recipe', bad, '--out', join(dir, 'never'))).stderr).toMatch(/RECIPE_INVALID.*not valid JSON/);
+    expect((await cli('eval', '--model', join(dir, 'nope.json'))).code).toBe(2);
+    expect((await cli('train', '--arch', 'lenet7', '--out', join(dir, 'never'))).code).toBe(2);
+    expect((await cli('pipeline', '--quick', '--full')).code).toBe(2);
+  });
+
+  it('every shipped recipe passes pre-flight on LeNet-5', async () => {
+    const recipes = await loadRecipes();
+    expect(recipes.length).toBeGreaterThan(0);
+    for (const r of recipes) expect(planRecipe(lenet5(), r.recipe, registry, r.file).plans.length).toBeGreaterThan(0);
+  });
+
+  it('prints the recipe JSON Schema', async () => {
+    const s = await cli('schema');
+    expect(JSON.parse(s.stdout).properties.stages).toBeDefined();
+  });
+});
