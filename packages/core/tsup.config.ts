@@ -6,6 +6,8 @@ export default defineConfig({
   dts: true,
   clean: true,
   target: 'node20',
+  // import.meta.url (used to find the mnist package) in the CJS build.
+  shims: true,
   // Bundle tfjs-core's gradient registrations (STACK-NOTES §2): they register into the one global engine.
   noExternal: [/register_all_gradients/],
   external: ['vitest'],

@@ -112,6 +112,35 @@ describe('saveModel / loadModel', () => {
     });
   });
 
+  it('loads a Keras-converter-style model.json (model_config, InputLayer batch_shape, prefixed weight names)', async () => {
+    await withTempDir(async (dir) => {
+      const k = Float32Array.from({ length: 12 }, (_, i) => i / 10 - 0.5);
+      const b = Float32Array.from([0.1, -0.2, 0.3]);
+      await writeFile(join(dir, 'group1-shard1of1.bin'), new Uint8Array(new Float32Array([...k, ...b]).buffer));
+      await writeFile(join(dir, 'model.json'), JSON.stringify({
+        format: 'layers-model', generatedBy: 'keras v3.4.1', convertedBy: 'TensorFlow.js Converter v4.22.0',
+        modelTopology: { keras_version: '3.4.1', backend: 'tensorflow', model_config: { class_name: 'Sequential', config: { name: 'sequential', layers: [
+          { class_name: 'InputLayer', config: { batch_shape: [null, 4], dtype: 'float32', name: 'input_layer' } },
+          { module: 'keras.layers', class_name: 'Dense', config: { name: 'dense', units: 3, activation: 'softmax', use_bias: true, dtype: { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' } } } },
+        ] } } },
+        weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'sequential/dense/kernel', shape: [4, 3], dtype: 'float32' }, { name: 'sequential/dense/bias', shape: [3], dtype: 'float32' }] }],
+      }));
+      const m = await loadModel(dir);
+      expect(m.model.ir.inputShape).toEqual([4]);
+      expect(Array.from(toDense(m.model.weights['dense/kernel']!))).toEqual(Array.from(k));
+      expect(Array.from(predict(m.model, Float32Array.from([1, 0, 0, 0]), 1)).reduce((a, v) => a + v, 0)).toBeCloseTo(1, 5);
+    });
+  });
+
+  it('rejects Functional models and unsupported activations with the fix', async () => {
+    await withTempDir(async (dir) => {
+      await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Functional', config: { layers: [] } }, weightsManifest: [] }));
+      await expectCode(loadModel(dir), 'UNSUPPORTED_LAYER', /'Functional' models are not supported.*tf\.sequential/);
+      await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 2, activation: 'elu', batch_input_shape: [null, 3] } }] } }, weightsManifest: [] }));
+      await expectCode(loadModel(dir), 'UNSUPPORTED_LAYER', /activation 'elu' of layer 'd' is not supported/);
+    });
+  });
+
   it('reports raw, gzip and stock in-memory sizes', async () => {
     await withTempDir(async (dir) => {
       const m = initModel(lenet5(), 1);
@@ -121,6 +150,11 @@ describe('saveModel / loadModel', () => {
       expect(r.rawBytes).toBe(saved.bytes);
       expect(r.gzipBytes).toBeLessThan(r.rawBytes);
       expect((await readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+      // The in-memory figure is what stock tfjs really allocates.
+      const before = tf.memory().numBytes;
+      const stock = await stockLoad(saved.modelJson);
+      expect(tf.memory().numBytes - before).toBe(r.stockInMemoryBytes);
+      stock.dispose();
     });
   });
 });
