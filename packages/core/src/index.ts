@@ -27,6 +27,7 @@ export * from './io/modelio.js';
 export * from './io/stock.js';
 export { encodePayload, decodePayload, type Descriptor, type Ref } from './io/payload.js';
 export * from './io/size.js';
+export { loadWithStockTfjs } from './io/stockLoad.js';
 export * from './recipe/schema.js';
 export * from './recipe/legacy.js';
 export * from './recipe/targets.js';

@@ -13,6 +13,11 @@ export interface StockWeight {
   quantization?: { dtype: 'uint8' | 'uint16'; min: number; scale: number; original_dtype: 'float32' } | { dtype: 'float16'; original_dtype: 'float32' };
   /** True when a stock loader reproduces our weights exactly (up to fp32 rounding of scale·q + min). */
   exact: boolean;
+  /**
+   * True when the encoding itself has a stock form (fp32, per-tensor uniform codes ≤ 16 bits, float16);
+   * false when it was widened or re-quantized for stock loaders (even if the widening is exact).
+   */
+  native: boolean;
   /** Largest |stock − ours| over the tensor. */
   maxAbsError: number;
   note: string;
@@ -35,7 +40,7 @@ function fromCodes(q: QuantizedEncoding, mask: Uint8Array | undefined, ours: Flo
   let err = 0;
   for (let i = 0; i < arr.length; i++) err = Math.max(err, Math.abs(Math.fround(arr[i]! * scale + min) - ours[i]!));
   const dtype = wide ? 'uint16' : 'uint8';
-  return { dtype, bytes: bytesOf(arr), quantization: { dtype, min, scale, original_dtype: 'float32' }, exact: true, maxAbsError: err, note: `${q.bits}-bit per-tensor ${q.scheme} codes stored as ${dtype} (exact)` };
+  return { dtype, bytes: bytesOf(arr), quantization: { dtype, min, scale, original_dtype: 'float32' }, exact: true, native: true, maxAbsError: err, note: `${q.bits}-bit per-tensor ${q.scheme} codes stored as ${dtype} (exact)` };
 }
 
 /** tfjs-converter's per-tensor affine quantization (nudged so 0 is exact) of fp32 values. */
@@ -61,7 +66,7 @@ export function converterQuantize(values: Float32Array, dtype: 'uint8' | 'uint16
     arr[i] = Math.round((v - min) / scale);
     err = Math.max(err, Math.abs(Math.fround(arr[i]! * scale + min) - values[i]!));
   }
-  return { dtype, bytes: bytesOf(arr), quantization: { dtype, min, scale, original_dtype: 'float32' }, exact: err === 0, maxAbsError: err, note: `re-quantized per tensor to ${dtype} (tfjs-converter rule), max error ${err.toExponential(2)}` };
+  return { dtype, bytes: bytesOf(arr), quantization: { dtype, min, scale, original_dtype: 'float32' }, exact: err === 0, native: false, maxAbsError: err, note: `re-quantized per tensor to ${dtype} (tfjs-converter rule), max error ${err.toExponential(2)}` };
 }
 
 /**
@@ -71,23 +76,23 @@ export function converterQuantize(values: Float32Array, dtype: 'uint8' | 'uint16
  */
 export function lowerToStock(e: Encoding, lossy: StockLossy = 'float32'): StockWeight {
   const ours = toDense(e);
-  if (e.kind === 'dense') return { dtype: 'float32', bytes: bytesOf(e.values), exact: true, maxAbsError: 0, note: 'float32' };
+  if (e.kind === 'dense') return { dtype: 'float32', bytes: bytesOf(e.values), exact: true, native: true, maxAbsError: 0, note: 'float32' };
   const q = e.kind === 'quantized' ? e : e.kind === 'masked' && e.base.kind === 'quantized' ? e.base : undefined;
   const mask = e.kind === 'masked' ? e.mask : undefined;
   if (q && perTensorUniform(q) && q.bits <= 16) return fromCodes(q, mask, ours);
   if (q?.scheme === 'float16') {
     const h = Uint16Array.from(ours, (v) => toHalfBits(v));
-    return { dtype: 'float16', bytes: bytesOf(h), quantization: { dtype: 'float16', original_dtype: 'float32' }, exact: true, maxAbsError: 0, note: 'float16 (exact)' };
+    return { dtype: 'float16', bytes: bytesOf(h), quantization: { dtype: 'float16', original_dtype: 'float32' }, exact: true, native: true, maxAbsError: 0, note: 'float16 (exact)' };
   }
   const what = describe(e);
   switch (lossy) {
     case 'float32':
-      return { dtype: 'float32', bytes: bytesOf(ours), exact: true, maxAbsError: 0, note: `${what} has no stock form; widened to float32 (exact values, no size saving)` };
+      return { dtype: 'float32', bytes: bytesOf(ours), exact: true, native: false, maxAbsError: 0, note: `${what} has no stock form; widened to float32 (exact values, no size saving)` };
     case 'float16': {
       const h = Uint16Array.from(ours, (v) => toHalfBits(v));
       let err = 0;
       h.forEach((b, i) => (err = Math.max(err, Math.abs(fromHalfBits(b) - ours[i]!))));
-      return { dtype: 'float16', bytes: bytesOf(h), quantization: { dtype: 'float16', original_dtype: 'float32' }, exact: err === 0, maxAbsError: err, note: `${what} has no stock form; stored as float16, max error ${err.toExponential(2)}` };
+      return { dtype: 'float16', bytes: bytesOf(h), quantization: { dtype: 'float16', original_dtype: 'float32' }, exact: err === 0, native: false, maxAbsError: err, note: `${what} has no stock form; stored as float16, max error ${err.toExponential(2)}` };
     }
     default: {
       const r = converterQuantize(ours, lossy);

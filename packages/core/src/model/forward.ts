@@ -17,7 +17,7 @@ export interface ForwardOptions {
    * Replace the computation of a weighted layer (conv2d or dense), e.g. a sparse kernel or a product of
    * factors. Return undefined to use the stock computation. The result is the pre-activation output.
    */
-  layerForward?: (layer: Layer, input: tf.Tensor, weights: WeightTensors) => tf.Tensor | undefined;
+  layerForward?: (layer: Layer, input: tf.Tensor, weights: WeightTensors, info: { training: boolean }) => tf.Tensor | undefined;
 }
 
 function activate(x: tf.Tensor, a: Activation): tf.Tensor {
@@ -65,7 +65,7 @@ export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts:
     const act = (a: Activation): Activation => (i === last && a === 'softmax' ? 'linear' : a);
     switch (l.kind) {
       case 'conv2d': {
-        let y = opts.layerForward?.(l, h, weights);
+        let y = opts.layerForward?.(l, h, weights, { training: Boolean(opts.training) });
         if (!y) {
           y = tf.conv2d(h as tf.Tensor4D, need(weights, `${l.name}/kernel`) as tf.Tensor4D, l.strides, l.padding);
           if (l.useBias) y = tf.add(y, need(weights, `${l.name}/bias`));
@@ -74,7 +74,7 @@ export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts:
         break;
       }
       case 'dense': {
-        let y = opts.layerForward?.(l, h, weights);
+        let y = opts.layerForward?.(l, h, weights, { training: Boolean(opts.training) });
         if (!y) {
           y = tf.matMul(h as tf.Tensor2D, need(weights, `${l.name}/kernel`) as tf.Tensor2D);
           if (l.useBias) y = tf.add(y, need(weights, `${l.name}/bias`));

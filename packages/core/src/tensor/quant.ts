@@ -129,6 +129,8 @@ export function chooseQuantParams(values: Float32Array, shape: readonly number[]
   if (opts.scheme === 'float16') return { scheme: 'float16', bits: 16, axis: null, scales, zeroPoints };
   const mins = new Float64Array(channels).fill(Infinity);
   const maxs = new Float64Array(channels).fill(-Infinity);
+  // Values of each channel (range-relevant ones only), gathered once: the MSE search is then linear.
+  const perChannel: number[][] | undefined = opts.range === 'mse' ? Array.from({ length: channels }, () => []) : undefined;
   for (let i = 0; i < values.length; i++) {
     if (opts.mask && !opts.mask[i]) continue;
     const c = chanOf(i, channels, inner);
@@ -138,6 +140,7 @@ export function chooseQuantParams(values: Float32Array, shape: readonly number[]
     }
     if (v < mins[c]!) mins[c] = v;
     if (v > maxs[c]!) maxs[c] = v;
+    perChannel?.[c]!.push(v);
   }
   const { qmin, qmax } = qRange(opts.scheme, opts.bits, opts.narrowRange);
   for (let c = 0; c < channels; c++) {
@@ -153,15 +156,14 @@ export function chooseQuantParams(values: Float32Array, shape: readonly number[]
       return { s: opts.scheme === 'pow2' ? amax : amax / qmax, z: 0 };
     };
     let best = fit(1);
-    if (opts.range === 'mse') {
+    if (perChannel) {
+      const vs = perChannel[c]!;
       let bestErr = Infinity;
       for (let k = 0; k <= 40; k++) {
         const shrink = 1 - k * 0.0125; // clip from 100% down to 50% of the range
         const cand = opts.scheme === 'pow2' ? { s: fit(1).s * 2 ** -(k / 8), z: 0 } : fit(shrink);
         let err = 0;
-        for (let i = 0; i < values.length; i++) {
-          if (chanOf(i, channels, inner) !== c || (opts.mask && !opts.mask[i])) continue;
-          const v = values[i]!;
+        for (const v of vs) {
           const d = v - dequantOne(quantOne(v, opts.scheme, cand.s, cand.z, qmin, qmax), opts.scheme, cand.s, cand.z);
           err += d * d;
         }

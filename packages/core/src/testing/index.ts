@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { readFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Compressor, CompressContext } from '../compressor.js';
 import { createDataset, type Dataset } from '../data/dataset.js';
@@ -16,6 +16,7 @@ import { initModel, type Model } from '../model/model.js';
 import { saveModel } from '../io/modelio.js';
 import { createRng } from '../tensor/rng.js';
 import { isCompressionError } from '../errors.js';
+import { loadWithStockTfjs } from '../io/stockLoad.js';
 import type { BaseRule } from '../recipe/schema.js';
 import { sizeOf } from '../ir/shapes.js';
 
@@ -62,19 +63,8 @@ export function toyData(count: number, shape: number[], seed = 0, numClasses = 4
   return createDataset({ images, labels, shape, numClasses });
 }
 
-/** Loads a saved model with stock tfjs-layers through its own http loader (reading files from disk). */
-export async function stockLoad(modelJson: string): Promise<{ predict(x: tf.Tensor): tf.Tensor; dispose(): void }> {
-  const tfl = await import('@tensorflow/tfjs-layers');
-  const dir = dirname(modelJson);
-  const fetchFunc = async (input: string | URL | Request): Promise<Response> => {
-    const url = String(input instanceof Request ? input.url : input);
-    const f = url.startsWith('http://local/') ? join(dir, decodeURIComponent(url.slice('http://local/'.length))) : url;
-    const data = await readFile(f);
-    return new Response(data, { status: 200, headers: { 'content-type': f.endsWith('.json') ? 'application/json' : 'application/octet-stream' } });
-  };
-  const m = await tfl.loadLayersModel(tf.io.http(`http://local/${modelJson.split('/').pop()}`, { fetchFunc }));
-  return { predict: (x) => m.predict(x) as tf.Tensor, dispose: () => m.dispose() };
-}
+/** Loads a saved model with stock tfjs-layers through its own http loader (see loadWithStockTfjs). */
+export const stockLoad = loadWithStockTfjs;
 
 export function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): void {
   expect(a.length).toBe(b.length);

@@ -8,13 +8,18 @@ import { qRange } from '../tensor/quant.js';
  */
 export function straightThrough(x: tf.Tensor, f: (x: tf.Tensor) => tf.Tensor, lo?: tf.Tensor | number, hi?: tf.Tensor | number): tf.Tensor {
   const op = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([xx]);
+    // Tensor bounds are saved with the input so they outlive the caller's tidy until the backward pass.
+    const bounds = [lo, hi].filter((b): b is tf.Tensor => b instanceof tf.Tensor);
+    save([xx, ...bounds]);
     return {
       value: f(xx),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         if (lo === undefined || hi === undefined) return [dy];
         const xs = saved[0]!;
-        return [tf.mul(dy, tf.cast(tf.logicalAnd(tf.greaterEqual(xs, lo), tf.lessEqual(xs, hi)), 'float32'))];
+        let k = 1;
+        const l = lo instanceof tf.Tensor ? saved[k++]! : lo;
+        const h = hi instanceof tf.Tensor ? saved[k++]! : hi;
+        return [tf.mul(dy, tf.cast(tf.logicalAnd(tf.greaterEqual(xs, l), tf.lessEqual(xs, h)), 'float32'))];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);

@@ -169,3 +169,20 @@ describe('straight-through estimator', () => {
     tf.dispose([...Object.values(w), x]);
   });
 });
+
+describe('QAT through the trainer', () => {
+  it('trains through fakeQuantSte in the transform hook (bounds survive until the backward pass)', async () => {
+    const ir = toyMlpIR();
+    const data = toyData(256, ir.inputShape, 6);
+    const model = initModel(ir, 4);
+    const vals = (model.weights['fc1/kernel'] as { values: Float32Array }).values;
+    const p = chooseQuantParams(vals, [16, 32], { scheme: 'symmetric', bits: 4, axis: -1 });
+    const t = new Trainer(model);
+    const before = t.evaluate(data).loss;
+    const counts: number[] = [];
+    await t.fit(data, { epochs: 3, optimizer: { kind: 'adam', lr: 3e-3 }, hooks: { transform: (ps) => ({ ...ps, 'fc1/kernel': fakeQuantSte(ps['fc1/kernel']!, p) }) }, onProgress: (e) => e.trainAccuracy !== undefined && counts.push(tf.memory().numTensors) });
+    expect(t.evaluate(data, { hooks: { transform: (ps) => ({ ...ps, 'fc1/kernel': fakeQuantSte(ps['fc1/kernel']!, p) }) } }).loss).toBeLessThan(before);
+    expect(new Set(counts).size).toBe(1);
+    t.dispose();
+  });
+});
