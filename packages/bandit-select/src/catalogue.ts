@@ -61,7 +61,11 @@ export function parseCatalogue(input: unknown, source = 'catalogue'): Catalogue 
   if (!r.success) {
     throw new BanditError({
       code: 'BAD_CATALOGUE',
-      message: `${source}: ${formatIssues(r.error.issues)}`,
+      message: `${source}: ${formatIssues(
+        r.error.issues.map((i) =>
+          i.code === 'invalid_key' ? { ...i, message: 'feature names must match [A-Za-z_][A-Za-z0-9_.-]* (no spaces, "|" or ":")' } : i,
+        ),
+      )}`,
       path: source,
       hint: 'expected {"arms":[{"id":"m1","features":{"acc":0.9,...}},...], "context"?: ["name",...]}',
     });
@@ -145,10 +149,29 @@ export interface FeatureBatch {
   readonly arms: Int32Array;
   readonly phi: Float64Array;
   readonly ctx: Float64Array;
+  /**
+   * Set by FeatureSpace.fill when φ has the full interaction layout [1, x̃, z̃, x̃⊗z̃], i.e. φ = vec([1, x̃] ⊗ [1, z̃]).
+   * Policies then score all arms with one pass over A⁻¹ instead of one per arm. `zbar` holds [1, z̃] per position.
+   */
+  kron: KronLayout | null;
+  readonly zbar: Float64Array;
 }
 
-export function createBatch(numArms: number, dim: number, ctxDim: number): FeatureBatch {
-  return { k: 0, arms: new Int32Array(numArms), phi: new Float64Array(numArms * dim), ctx: new Float64Array(ctxDim) };
+/** φ = [1, x̃ (c), z̃ (m), x̃⊗z̃ (c·m)]: the Kronecker product of [1, x̃] and [1, z̃] in this index order. */
+export interface KronLayout {
+  readonly c: number;
+  readonly m: number;
+}
+
+export function createBatch(numArms: number, dim: number, ctxDim: number, zbarDim = 0): FeatureBatch {
+  return {
+    k: 0,
+    arms: new Int32Array(numArms),
+    phi: new Float64Array(numArms * dim),
+    ctx: new Float64Array(ctxDim),
+    kron: null,
+    zbar: new Float64Array(numArms * zbarDim),
+  };
 }
 
 /** Maps raw context records and catalogue arms to standardised feature vectors. */
@@ -168,6 +191,7 @@ export class FeatureSpace {
   private readonly center: Float64Array;
   private readonly invScale: Float64Array;
   private readonly zStd: Float64Array;
+  private readonly layout: KronLayout;
   private readonly armIndex = new Map<string, number>();
   private readonly ctxIndex = new Map<string, number>();
 
@@ -205,6 +229,7 @@ export class FeatureSpace {
     this.ctxDim = this.c + 1;
     this.interactions = catalogue.interactions;
     this.dim = 1 + this.c + this.m + (this.interactions ? this.c * this.m : 0);
+    this.layout = { c: this.c, m: this.m };
     this.center = Float64Array.from(specs.map((s) => s.center));
     this.invScale = Float64Array.from(specs.map((s) => 1 / s.scale));
     // Standardise arm features over the catalogue.
@@ -225,7 +250,7 @@ export class FeatureSpace {
   }
 
   newBatch(): FeatureBatch {
-    return createBatch(this.numArms, this.dim, this.ctxDim);
+    return createBatch(this.numArms, this.dim, this.ctxDim, this.m + 1);
   }
 
   armIndexOf(id: string): number | undefined {
@@ -349,7 +374,13 @@ export class FeatureSpace {
           for (let q = 0; q < m; q++) phi[p++] = xi * this.zStd[zo + q]!;
         }
       }
+      if (batch.zbar.length >= (j + 1) * (m + 1)) {
+        const zo2 = j * (m + 1);
+        batch.zbar[zo2] = 1;
+        for (let q = 0; q < m; q++) batch.zbar[zo2 + 1 + q] = this.zStd[zo + q]!;
+      }
     }
+    batch.kron = this.interactions && batch.zbar.length >= batch.k * (m + 1) ? this.layout : null;
   }
 
   /** Convenience: encode a context record and fill a batch for the offered arms. */

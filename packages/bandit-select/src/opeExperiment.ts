@@ -15,7 +15,7 @@ export interface OpeExperimentOptions extends WorldOptions {
   warmup?: number;
   /** Fresh contexts for the true value (default 20,000). */
   truthSamples?: number;
-  /** Logging policy (default ε-greedy with ε = 0.3, learning online while it logs). */
+  /** Logging policy, learning online while it logs if it learns (default uniform random, the randomised-logging setting of OBP). */
   logging?: PolicyConfigInput;
   /** Target policy kind, trained on `warmup` rounds then frozen (default LinUCB in a 0.05 ε-mixture). */
   target?: PolicyConfigInput;
@@ -40,7 +40,7 @@ export function runOpeExperiment(opts: OpeExperimentOptions = {}): OpeExperiment
   const round = world.newRound();
 
   // 1. Target: trained on its own stream, then frozen.
-  const target = createPolicy({ kind: 'linucb', epsilon: 0.05, ...opts.target, seed: (seed * 31 + 1) >>> 0 } as PolicyConfigInput, space);
+  const target = createPolicy({ ...(opts.target ?? { kind: 'linucb', epsilon: 0.05 }), seed: (seed * 31 + 1) >>> 0 } as PolicyConfigInput, space);
   const tRng = Rng.derive(seed, 0x7a);
   for (let t = 0; t < (opts.warmup ?? 2000); t++) {
     world.sample(t, tRng, round);
@@ -52,7 +52,7 @@ export function runOpeExperiment(opts: OpeExperimentOptions = {}): OpeExperiment
 
   // 2. Logging policy, learning online; rounds continue after the warm-up period (same drift clock).
   const t0 = opts.warmup ?? 2000;
-  const logging = createPolicy({ kind: 'egreedy', epsilon: 0.3, ...opts.logging, seed: (seed * 31 + 2) >>> 0 } as PolicyConfigInput, space);
+  const logging = createPolicy({ ...(opts.logging ?? { kind: 'uniform' }), seed: (seed * 31 + 2) >>> 0 } as PolicyConfigInput, space);
   const lRng = Rng.derive(seed, 0x10);
   const samples: OpeSample[] = [];
   for (let i = 0; i < n; i++) {

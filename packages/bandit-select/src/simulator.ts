@@ -129,7 +129,8 @@ export function runSimulation(opts: SimulationOptions = {}): SimulationResult {
 
   const runs: PolicyRun[] = specs.map((spec, pi) => {
     const cfg = specConfig(spec);
-    const policySeed = (seed * 7919 + pi * 104729 + 13) >>> 0;
+    // Seed from (simulation seed, policy name), so adding or reordering policies does not change the others' runs.
+    const policySeed = (Math.imul(seed, 7919) + nameHash(names[pi]!) + 13) >>> 0;
     const config: PolicyConfigInput =
       cfg === 'best-fixed' ? { kind: 'fixed', arm: bestFixedId, seed: policySeed } : { ...cfg, seed: cfg.seed ?? policySeed };
     const policy: Policy = createPolicy(config, world.space);
@@ -214,4 +215,18 @@ export function formatSimulationTable(r: SimulationResult): string {
   rows.push(['oracle', '0', '0', r.oracleMeanReward.toFixed(4), '100']);
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(w[i]!) : cell.padStart(w[i]!))).join('  ')).join('\n');
+}
+
+/** FNV-1a hash of a string (uint32). */
+function nameHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Cumulative regret curves side by side as CSV: `t,<policy>,<policy>,...`, one row per checkpoint. */
+export function regretCsv(r: SimulationResult): string {
+  const lines = [['t', ...r.policies.map((p) => p.name)].join(',')];
+  r.checkpoints.forEach((t, i) => lines.push([String(t), ...r.policies.map((p) => (p.cumRegret[i] ?? 0).toFixed(4))].join(',')));
+  return `${lines.join('\n')}\n`;
 }

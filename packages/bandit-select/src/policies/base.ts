@@ -1,6 +1,6 @@
 import type { FeatureBatch } from '../catalogue.js';
 import { BanditError } from '../errors.js';
-import { addOuter, identity, invertSpd, matVec, quadSym, shermanMorrison } from '../linalg.js';
+import { identity, invertSpd, matVec, quadSym, shermanMorrisonUpper, symmetrizeFromUpper } from '../linalg.js';
 import { Rng, type RngState } from '../rng.js';
 import type { PolicyConfig, PolicyKind } from './config.js';
 
@@ -251,8 +251,10 @@ export abstract class BasePolicy implements Policy {
 }
 
 /**
- * Online ridge regression θ = A⁻¹b with A = λI + Σ xxᵀ. A⁻¹ is kept by Sherman–Morrison (O(d²) per update) and
- * recomputed exactly from A every `recomputeEvery` updates to bound round-off drift.
+ * Online ridge regression θ = A⁻¹b with A = λI + Σ xxᵀ. A⁻¹ is kept by Sherman–Morrison (O(d²) per update), θ by the
+ * matching O(d) recursion, and both are recomputed exactly from A and b every `recomputeEvery` updates to bound
+ * round-off drift. A and A⁻¹ are symmetric and only their upper triangles are maintained (`A`, `Ainv` lower triangles
+ * are stale; use `symmetrizeFromUpper` on a copy to read them in full).
  */
 export class Ridge {
   readonly d: number;
@@ -282,16 +284,23 @@ export class Ridge {
 
   update(x: Float64Array, xOff: number, r: number): void {
     const d = this.d;
-    shermanMorrison(this.Ainv, x, d, this.u, xOff);
-    addOuter(this.A, x, d, 1, xOff);
-    for (let j = 0; j < d; j++) this.b[j] = this.b[j]! + r * x[xOff + j]!;
+    // Residual under the old model, then θ ← θ + A_old⁻¹x·(r − xᵀθ)/(1 + xᵀA_old⁻¹x): the O(d) form of θ = A⁻¹b.
+    const resid = r - this.predict(x, xOff);
+    const c = shermanMorrisonUpper(this.Ainv, this.A, x, d, this.u, xOff);
+    const g = resid / c;
+    const th = this.theta;
+    const u = this.u;
+    for (let j = 0; j < d; j++) {
+      th[j] = th[j]! + g * u[j]!;
+      this.b[j] = this.b[j]! + r * x[xOff + j]!;
+    }
     this.counter[0] = this.counter[0]! + 1;
     if (this.recomputeEvery > 0 && this.counter[0]! >= this.recomputeEvery) this.recompute();
-    matVec(this.Ainv, this.b, d, this.theta);
   }
 
-  /** Exact A⁻¹ from A (Cholesky). */
+  /** Exact A⁻¹ from A (Cholesky), θ = A⁻¹b. */
   recompute(): void {
+    symmetrizeFromUpper(this.A, this.d);
     invertSpd(this.A, this.d, this.Ainv, this.scratch);
     this.counter[0] = 0;
     matVec(this.Ainv, this.b, this.d, this.theta);
@@ -317,5 +326,101 @@ export class Ridge {
       [`${prefix}theta`]: this.theta,
       [`${prefix}counter`]: this.counter,
     };
+  }
+}
+
+/**
+ * Scores every offered arm of a Kronecker-structured batch (φ_j = vec([1, x̃] ⊗ [1, z̃_j]), see FeatureBatch.kron) with
+ * one pass over the upper triangle of M: G = Σ_{a≤b} x̄_{i(a)} x̄_{i(b)} M_ab e_{q(a)} e_{q(b)}ᵀ (+ transpose), then
+ * φ_jᵀMφ_j = z̄_jᵀ G z̄_j and θᵀφ_j = hᵀz̄_j with h_q = Σ_{a: q(a)=q} θ_a x̄_{i(a)}. Cost d²/2 + k·(m+1)² instead of
+ * k·d²/2, so it gains more the more arms there are. Buffers are allocated once per layout.
+ */
+export class KronScorer {
+  private c = -1;
+  private m = -1;
+  private ia = new Int32Array(0);
+  private qa = new Int32Array(0);
+  private s = new Float64Array(0);
+  private G = new Float64Array(0);
+  private h = new Float64Array(0);
+
+  /** True if the batch is Kronecker-structured with a layout matching dimension d (then `score` may be used). */
+  applies(batch: FeatureBatch, d: number): boolean {
+    const L = batch.kron;
+    if (!L || (L.c + 1) * (L.m + 1) !== d) return false;
+    if (L.c !== this.c || L.m !== this.m) this.setLayout(L.c, L.m, d);
+    return true;
+  }
+
+  private setLayout(c: number, m: number, d: number): void {
+    this.c = c;
+    this.m = m;
+    this.ia = new Int32Array(d);
+    this.qa = new Int32Array(d);
+    for (let a = 0; a < d; a++) {
+      if (a === 0) continue;
+      if (a <= c) this.ia[a] = a;
+      else if (a <= c + m) this.qa[a] = a - c;
+      else {
+        const t = a - (1 + c + m);
+        this.ia[a] = 1 + Math.floor(t / m);
+        this.qa[a] = 1 + (t % m);
+      }
+    }
+    this.s = new Float64Array(d);
+    this.G = new Float64Array((m + 1) * (m + 1));
+    this.h = new Float64Array(m + 1);
+  }
+
+  /** mean[j] = θᵀφ_j and, when `M` (symmetric, upper triangle) is given, quad[j] = φ_jᵀMφ_j, for j < batch.k. */
+  score(batch: FeatureBatch, theta: Float64Array, M: Float64Array | null, d: number, mean: Float64Array, quad: Float64Array | null): void {
+    const mm = this.m + 1;
+    const s = this.s;
+    const qa = this.qa;
+    const h = this.h;
+    const G = this.G;
+    const xb = batch.ctx;
+    h.fill(0);
+    for (let a = 0; a < d; a++) {
+      const sa = xb[this.ia[a]!]!;
+      s[a] = sa;
+      h[qa[a]!] = h[qa[a]!]! + theta[a]! * sa;
+    }
+    if (M && quad) {
+      G.fill(0);
+      for (let a = 0; a < d; a++) {
+        const sa = s[a]!;
+        if (sa === 0) continue;
+        const row = a * d;
+        const ga = qa[a]! * mm;
+        const qA = qa[a]!;
+        G[ga + qA] = G[ga + qA]! + M[row + a]! * sa * sa;
+        for (let b = a + 1; b < d; b++) {
+          const v = M[row + b]! * sa * s[b]!;
+          const qB = qa[b]!;
+          G[ga + qB] = G[ga + qB]! + v;
+          G[qB * mm + qA] = G[qB * mm + qA]! + v;
+        }
+      }
+    }
+    const zb = batch.zbar;
+    for (let j = 0; j < batch.k; j++) {
+      const zo = j * mm;
+      let mu = 0;
+      for (let q = 0; q < mm; q++) mu += h[q]! * zb[zo + q]!;
+      mean[j] = mu;
+      if (M && quad) {
+        let v = 0;
+        for (let q = 0; q < mm; q++) {
+          const zq = zb[zo + q]!;
+          if (zq === 0) continue;
+          let acc = 0;
+          const gq = q * mm;
+          for (let r = 0; r < mm; r++) acc += G[gq + r]! * zb[zo + r]!;
+          v += zq * acc;
+        }
+        quad[j] = v;
+      }
+    }
   }
 }

@@ -67,10 +67,10 @@ export type PolicyConfig = z.output<typeof policyConfigSchema>;
 export const POLICY_DEFAULTS = {
   lambda: 1,
   recomputeEvery: 1000,
-  alpha: 0.5,
+  alpha: 0.2,
   ucbEpsilon: 0.01,
   egreedyEpsilon: 0.05,
-  tsV: 0.2,
+  tsV: 0.1,
   tsSamples: 200,
   tsEpsilon: 0.01,
   gamma0: 10,

@@ -6,7 +6,7 @@
  */
 import type { FeatureBatch } from '../catalogue.js';
 import { addOuter, identity, invertSpd, matVec, quadSym, shermanMorrison } from '../linalg.js';
-import { BasePolicy, greedyMix, Ridge } from './base.js';
+import { BasePolicy, greedyMix, KronScorer, Ridge } from './base.js';
 import { POLICY_DEFAULTS, type PolicyConfig } from './config.js';
 
 type LinUcbConfig = Extract<PolicyConfig, { kind: 'linucb' | 'linucb-disjoint' | 'linucb-hybrid' }>;
@@ -22,15 +22,27 @@ export class SharedLinUcb extends BasePolicy {
     this.alpha = config.alpha ?? POLICY_DEFAULTS.alpha;
     this.epsilon = config.epsilon ?? POLICY_DEFAULTS.ucbEpsilon;
     this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery);
+    this.quad = new Float64Array(numArms);
   }
+
+  private readonly kron = new KronScorer();
+  private readonly quad: Float64Array;
 
   protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
     const { dim } = this;
     const s = this.scores;
-    for (let j = 0; j < batch.k; j++) {
-      const off = j * dim;
-      const v = this.model.variance(batch.phi, off);
-      s[j] = this.model.predict(batch.phi, off) + this.alpha * Math.sqrt(v > 0 ? v : 0);
+    if (this.kron.applies(batch, dim)) {
+      this.kron.score(batch, this.model.theta, this.model.Ainv, dim, s, this.quad);
+      for (let j = 0; j < batch.k; j++) {
+        const v = this.quad[j]!;
+        s[j] = s[j]! + this.alpha * Math.sqrt(v > 0 ? v : 0);
+      }
+    } else {
+      for (let j = 0; j < batch.k; j++) {
+        const off = j * dim;
+        const v = this.model.variance(batch.phi, off);
+        s[j] = this.model.predict(batch.phi, off) + this.alpha * Math.sqrt(v > 0 ? v : 0);
+      }
     }
     greedyMix(s, batch.k, this.epsilon, out);
   }
@@ -155,8 +167,14 @@ export class HybridLinUcb extends BasePolicy {
   private uw(a: number, x: Float64Array): void {
     const d = this.ctxDim;
     const k = this.dim;
-    const ainv = this.Aainv.subarray(a * d * d, (a + 1) * d * d);
-    matVec(ainv, x, d, this.u);
+    const ainv = this.Aainv;
+    const ao = a * d * d;
+    for (let i = 0; i < d; i++) {
+      let acc = 0;
+      const row = ao + i * d;
+      for (let j = 0; j < d; j++) acc += ainv[row + j]! * x[j]!;
+      this.u[i] = acc;
+    }
     const B = this.Ba;
     const bo = a * d * k;
     const w = this.w;

@@ -1,7 +1,7 @@
 /** ε-greedy and SquareCB over a ridge model on φ(x, a), and the uniform / fixed-arm baselines. */
 import type { FeatureBatch } from '../catalogue.js';
 import { BanditError } from '../errors.js';
-import { BasePolicy, greedyMix, Ridge } from './base.js';
+import { BasePolicy, greedyMix, KronScorer, Ridge } from './base.js';
 import { POLICY_DEFAULTS, type PolicyConfig } from './config.js';
 
 type Cfg<K extends PolicyConfig['kind']> = Extract<PolicyConfig, { kind: K }>;
@@ -18,8 +18,11 @@ export class EpsilonGreedy extends BasePolicy {
     this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery);
   }
 
+  private readonly kron = new KronScorer();
+
   protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
-    for (let j = 0; j < batch.k; j++) this.scores[j] = this.model.predict(batch.phi, j * this.dim);
+    if (this.kron.applies(batch, this.dim)) this.kron.score(batch, this.model.theta, null, this.dim, this.scores, null);
+    else for (let j = 0; j < batch.k; j++) this.scores[j] = this.model.predict(batch.phi, j * this.dim);
     greedyMix(this.scores, batch.k, this.epsilon, out);
   }
 
@@ -53,13 +56,16 @@ export class SquareCb extends BasePolicy {
     this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery);
   }
 
+  private readonly kron = new KronScorer();
+
   protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
     const K = batch.k;
+    if (this.kron.applies(batch, this.dim)) this.kron.score(batch, this.model.theta, null, this.dim, this.scores, null);
+    else for (let j = 0; j < K; j++) this.scores[j] = this.model.predict(batch.phi, j * this.dim);
     let best = -Infinity;
     let b = 0;
     for (let j = 0; j < K; j++) {
-      const y = this.model.predict(batch.phi, j * this.dim);
-      this.scores[j] = y;
+      const y = this.scores[j]!;
       if (y > best) {
         best = y;
         b = j;

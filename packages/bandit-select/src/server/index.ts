@@ -58,7 +58,7 @@ function fromFastify(err: FastifyError, limit: number): BanditError | null {
 export async function buildServer(opts: ServerOptions): Promise<BanditServer> {
   const service = new SelectService(opts);
   const limit = opts.bodyLimitBytes ?? 16 * 1024;
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: limit, return503OnClosing: true, disableRequestLogging: true });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: limit, return503OnClosing: true });
   // JSON only: text/plain bodies get 415 instead of being handed over as strings.
   app.removeContentTypeParser('text/plain');
 

@@ -68,6 +68,9 @@ export class EventStore {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       this.db.pragma('busy_timeout = 5000');
+      // Checkpoint the WAL every ~40 MB instead of every ~4 MB: each checkpoint fsyncs, so fewer of them keeps the
+      // per-request cost low. Commits are unaffected (durable to kill -9 as soon as they return).
+      this.db.pragma('wal_autocheckpoint = 10000');
       this.db.exec(SCHEMA);
     } catch (e) {
       throw new BanditError({

@@ -1,0 +1,35 @@
+// Load generator run as its own process (so it does not share a thread with the bench): autocannon choose → feedback
+// pairs against a 127.0.0.1 URL for a bounded duration. Prints one JSON line.
+import autocannon from 'autocannon';
+import { contextPool } from './serverHarness.mjs';
+
+const [url, namesCsv, durationS = '6', connections = '16'] = process.argv.slice(2);
+if (!url || !/^http:\/\/127\.0\.0\.1:\d+$/.test(url)) {
+  process.stderr.write('usage: load.mjs http://127.0.0.1:PORT name1,name2,... [durationS] [connections]\n');
+  process.exit(2);
+}
+const pool = contextPool(namesCsv.split(','), 512, 3);
+let k = 0;
+const r = await autocannon({
+  url,
+  connections: Number(connections),
+  duration: Math.min(30, Number(durationS)),
+  requests: [
+    {
+      method: 'POST',
+      path: '/choose',
+      headers: { 'content-type': 'application/json' },
+      setupRequest: (req) => ({ ...req, body: pool[k++ % pool.length] }),
+      onResponse: (status, body, context) => {
+        context.eventId = status === 200 ? JSON.parse(body).eventId : undefined;
+      },
+    },
+    {
+      method: 'POST',
+      path: '/feedback',
+      headers: { 'content-type': 'application/json' },
+      setupRequest: (req, context) => (context.eventId ? { ...req, body: JSON.stringify({ eventId: context.eventId, reward: 0.5 }) } : undefined),
+    },
+  ],
+});
+process.stdout.write(`${JSON.stringify({ ok: r['2xx'], non2xx: r.non2xx, errors: r.errors, durationS: r.duration, rps: r['2xx'] / r.duration, p99Ms: r.latency.p99 })}\n`);

@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isBanditError, parseCatalogue } from '../src/index.js';
+import { buildServer } from '../src/server/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'edge-select-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const catalogue = parseCatalogue({
+  arms: [
+    { id: 'big_fp32', features: { acc: 0.76, lat: 4 } },
+    { id: 'mid_int8', features: { acc: 0.72, lat: 2 } },
+    { id: 'tiny_int8', features: { acc: 0.6, lat: 0.5 } },
+  ],
+  context: ['gpu', 'deadline'],
+});
+const ctx = (i: number) => ({ gpu: i % 2, deadline: (i % 7) / 7 });
+const post = (app: Awaited<ReturnType<typeof buildServer>>['app'], url: string, payload: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers });
+
+describe('HTTP service', () => {
+  const db = join(dir, 'a.sqlite');
+
+  it('serves choose / feedback / policy / healthz and maps bad input to 4xx while it keeps serving', async () => {
+    const { app } = await buildServer({ catalogue, dbPath: db, policy: 'linucb', bodyLimitBytes: 2048 });
+    try {
+      expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true });
+      const c = await post(app, '/choose', { context: ctx(1) });
+      expect(c.statusCode).toBe(200);
+      const { eventId, arm, probability } = c.json();
+      expect(typeof eventId).toBe('string');
+      expect(['big_fp32', 'mid_int8', 'tiny_int8']).toContain(arm);
+      expect(probability).toBeGreaterThan(0);
+      expect(probability).toBeLessThanOrEqual(1);
+      expect((await post(app, '/feedback', { eventId, reward: 0.7 })).statusCode).toBe(200);
+      const dup = await post(app, '/feedback', { eventId, reward: 0.7 });
+      expect(dup.statusCode).toBe(409);
+      expect(dup.json().error.code).toBe('DUPLICATE_FEEDBACK');
+      const unk = await post(app, '/feedback', { eventId: 'no-such-event', reward: 0.5 });
+      expect(unk.statusCode).toBe(404);
+      expect(unk.json().error.message).toMatch(/"no-such-event" is not a logged event/);
+
+      const bad: Array<[unknown, number, string, RegExp]> = [
+        [{ context: { gpu: 'NaN', deadline: 1 } }, 400, 'BAD_CONTEXT', /\$\.context\.gpu must be a finite number, got "NaN"/],
+        [{ context: { gpu: null, deadline: 1 } }, 400, 'BAD_CONTEXT', /\$\.context\.gpu must be a finite number, got null/],
+        [{ context: { gpu: 1 } }, 400, 'BAD_CONTEXT', /missing feature\(s\) deadline/],
+        [{ context: { gpu: 1, deadline: 1, ram: 3 } }, 400, 'FEATURE_DIM_MISMATCH', /\$\.context\.ram is not a context feature/],
+        [{ context: ctx(2), arms: ['nope'] }, 400, 'UNKNOWN_ARM', /\$\.arms\[0\] "nope" is not an arm/],
+        [{ ctx: {} }, 400, 'BAD_REQUEST', /\$\.context/],
+        ['{"context": {', 400, 'BAD_JSON', /not valid JSON/],
+        [`{"context":{"gpu":1,"deadline":1},"pad":"${'x'.repeat(4000)}"}`, 413, 'BODY_TOO_LARGE', /larger than 2048 bytes/],
+      ];
+      for (const [body, status, code, msg] of bad) {
+        const r = await post(app, '/choose', body);
+        expect(r.statusCode, JSON.stringify(body).slice(0, 80)).toBe(status);
+        expect(r.json().error.code).toBe(code);
+        expect(r.json().error.message).toMatch(msg);
+      }
+      const badReward = await post(app, '/feedback', { eventId, reward: 3 });
+      expect(badReward.statusCode).toBe(400);
+      expect(badReward.json().error.code).toBe('BAD_REWARD');
+      const plain = await post(app, '/choose', 'context=1', { 'content-type': 'text/plain' });
+      expect(plain.statusCode).toBe(415);
+      expect(plain.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      expect((await app.inject({ method: 'GET', url: '/nope' })).statusCode).toBe(404);
+      // still serving after all of that, and the subset of offered arms is honoured
+      const again = await post(app, '/choose', { context: ctx(3), arms: ['tiny_int8'] });
+      expect(again.statusCode).toBe(200);
+      expect(again.json()).toMatchObject({ arm: 'tiny_int8', probability: 1 });
+      const ev = await app.inject({ method: 'GET', url: `/events/${eventId}` });
+      expect(ev.json()).toMatchObject({ eventId, reward: 0.7 });
+      const pol = (await app.inject({ method: 'GET', url: '/policy' })).json();
+      expect(pol).toMatchObject({ policy: 'linucb', events: 2, feedbacks: 1, updates: 1, contextFeatures: ['gpu', 'deadline'] });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('restart rebuilds the exact policy state from SQLite', async () => {
+    const dbr = join(dir, 'r.sqlite');
+    const first = await buildServer({ catalogue, dbPath: dbr, policy: { kind: 'linucb-hybrid' } });
+    const pendingIds: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      const { eventId, arm } = (await post(first.app, '/choose', { context: ctx(i) })).json();
+      if (i % 5 === 0) pendingIds.push(eventId); // no feedback yet
+      else expect((await post(first.app, '/feedback', { eventId, reward: arm === 'mid_int8' ? 0.9 : 0.3 })).statusCode).toBe(200);
+    }
+    const before = (await first.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+    await first.app.close();
+
+    const second = await buildServer({ catalogue, dbPath: dbr, policy: { kind: 'linucb-hybrid' } });
+    try {
+      expect(second.service.rebuildInfo).toMatchObject({ events: 120, feedbacks: 96, replayed: 96 });
+      const after = (await second.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+      expect(after.updates).toBe(before.updates);
+      expect(after.arms).toEqual(before.arms);
+      expect(after.state.arrays).toEqual(before.state.arrays);
+      // feedback for an event decided before the restart still works, exactly once
+      expect((await post(second.app, '/feedback', { eventId: pendingIds[0], reward: 0.5 })).statusCode).toBe(200);
+      expect((await post(second.app, '/feedback', { eventId: pendingIds[0], reward: 0.5 })).statusCode).toBe(409);
+    } finally {
+      await second.app.close();
+    }
+  });
+
+  it('locks the context names on the first choose when the catalogue does not list them, across restarts', async () => {
+    const noCtx = parseCatalogue({ arms: catalogue.arms.map((a) => ({ id: a.id, features: { ...a.features } })) });
+    const dbl = join(dir, 'l.sqlite');
+    const s1 = await buildServer({ catalogue: noCtx, dbPath: dbl });
+    expect((await post(s1.app, '/choose', { context: { b: 1, a: 2 } })).statusCode).toBe(200);
+    await s1.app.close();
+    const s2 = await buildServer({ catalogue: noCtx, dbPath: dbl });
+    try {
+      expect((await post(s2.app, '/choose', { context: { a: 1, b: 2 } })).statusCode).toBe(200);
+      const r = await post(s2.app, '/choose', { context: { a: 1, c: 2 } });
+      expect(r.statusCode).toBe(400);
+      expect(r.json().error.code).toBe('FEATURE_DIM_MISMATCH');
+    } finally {
+      await s2.app.close();
+    }
+  });
+
+  it('refuses a database written with another catalogue', async () => {
+    const other = parseCatalogue({ arms: [{ id: 'x', features: { acc: 1 } }, { id: 'y', features: { acc: 2 } }], context: ['gpu'] });
+    try {
+      await buildServer({ catalogue: other, dbPath: db });
+      expect.unreachable();
+    } catch (e) {
+      expect(isBanditError(e, 'DB_MISMATCH')).toBe(true);
+      expect((e as Error).message).toMatch(/different catalogue.*use a new --db file/);
+    }
+  });
+});
