@@ -6,7 +6,8 @@ import {
 } from '@edge-compress/core';
 import { registry } from './methods.js';
 import type { Progress } from './progress.js';
-import { modelFigures, summaryTable, type PipelineReport, type VariantRow } from './report.js';
+import { armFeatures, modelFigures, summaryTable, type PipelineReport, type VariantRow } from './report.js';
+import { parseCatalogue, runSimulation, simArmsFromCatalogue } from '@edge-compress/bandit-select';
 
 /** The recipes shipped with the app (apps/reference/recipes/*.json). */
 export const RECIPES_DIR = fileURLToPath(new URL('../recipes/', import.meta.url));
@@ -68,6 +69,7 @@ export async function runPipeline(o: { outDir: string; quick: boolean; seed: num
   const base = await trainBaseline({ arch: 'lenet5', epochs, seed: o.seed, cacheDir: join(o.outDir, '.cache'), onProgress: (p) => o.progress.onTrain(p) });
   const fp32Bytes = modelFigures(base.model).storageBytes;
   const variants: VariantRow[] = [await variantRow('lenet5_fp32', 'none', base.model, o.outDir, data.test, base.testAccuracy, fp32Bytes, (performance.now() - t0) / 1000)];
+  const arms = [{ id: 'lenet5_fp32', features: armFeatures(base.model, base.testAccuracy) }];
   const stages: Record<string, unknown> = {};
   for (const r of recipes) {
     o.progress.log(`${r.id}: ${(r.recipe.stages as Array<{ method: string }>).map((s) => s.method).join(' → ')}`);
@@ -75,16 +77,18 @@ export async function runPipeline(o: { outDir: string; quick: boolean; seed: num
     const recipe = o.quick ? quicken(r.recipe) : r.recipe;
     const res = await runRecipe(base.model, recipe, registry, { ...data, seed: o.seed, onProgress: (p) => o.progress.onTrain(p) }, r.file);
     const method = res.plans.map((p) => p.method).join('+');
-    variants.push(await variantRow(r.id, method, res.model, o.outDir, data.test, base.testAccuracy, fp32Bytes, (performance.now() - t1) / 1000, r.file));
+    const row = await variantRow(r.id, method, res.model, o.outDir, data.test, base.testAccuracy, fp32Bytes, (performance.now() - t1) / 1000, r.file);
+    variants.push(row);
+    arms.push({ id: r.id, features: armFeatures(res.model, row.accuracy) });
     stages[r.id] = { plans: res.plans, reports: res.reports };
     await writeFileAtomic(join(o.outDir, r.id, 'report.json'), JSON.stringify({ recipe, plans: res.plans, reports: res.reports }, null, 2));
   }
-  const report: PipelineReport = { outDir: o.outDir, quick: o.quick, seed: o.seed, baseline: { arch: 'lenet5', epochs, testAccuracy: base.testAccuracy, cached: base.cached }, variants, stages };
-  const catalogue = {
-    arms: variants.map((v) => ({
-      id: v.id,
-      features: { accuracy: v.accuracy, log_storage_bytes: Math.log(v.storageBytes), log_file_bytes: Math.log(v.fileBytes), log_nonzeros: Math.log(Math.max(1, v.nonZeros)), sparsity: 1 - v.nonZeros / v.parameters },
-    })),
+  // The catalogue (bandit arms) and a per-device selection run on bandit-select's simulated population.
+  const catalogue = { arms };
+  const sim = runSimulation({ arms: simArmsFromCatalogue(parseCatalogue(catalogue)), rounds: o.quick ? 2000 : 10_000, seed: o.seed });
+  const report: PipelineReport = {
+    outDir: o.outDir, quick: o.quick, seed: o.seed, baseline: { arch: 'lenet5', epochs, testAccuracy: base.testAccuracy, cached: base.cached }, variants, stages,
+    selection: { rounds: sim.rounds, bestFixedArm: sim.bestFixedArm, oracleMeanQoe: sim.oracleMeanReward, policies: sim.policies.map((p) => ({ name: p.name, meanQoe: p.meanReward, regretShare: p.regretShare, optimalArmShare: p.optimalArmShare })) },
   };
   await writeFileAtomic(join(o.outDir, 'catalogue.json'), JSON.stringify(catalogue, null, 2));
   await writeFileAtomic(join(o.outDir, 'report.json'), JSON.stringify(report, null, 2));

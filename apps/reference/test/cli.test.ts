@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRecipes, run } from '../src/index.js';
+import { armFeatures } from '../src/report.js';
+import { parseCatalogue, simArmsFromCatalogue } from '@edge-compress/bandit-select';
+import { initModel, maskedEncoding, denseEncoding, topkMask, toDense } from '@edge-compress/core';
 import { registry } from '../src/methods.js';
 import { planRecipe, lenet5, initBackend } from '@edge-compress/core';
 
@@ -88,6 +91,22 @@ describe('edge-compress CLI', () => {
     const recipes = await loadRecipes();
     expect(recipes.length).toBeGreaterThan(0);
     for (const r of recipes) expect(planRecipe(lenet5(), r.recipe, registry, r.file).plans.length).toBeGreaterThan(0);
+  });
+
+  it('describes variants as bandit arms the simulator accepts', () => {
+    const m = initModel(lenet5(), 1);
+    const k = toDense(m.weights['fc1/kernel']!);
+    const pruned = { ...m, weights: { ...m.weights, 'fc1/kernel': maskedEncoding(denseEncoding([800, 500], k), topkMask(k, 40_000)) } };
+    const dense = armFeatures(m, 0.99);
+    const sparse = armFeatures(pruned, 0.98);
+    expect(dense.macs).toBeCloseTo(2_293_000, -3);
+    expect(dense.params).toBe(431_080);
+    expect(dense.bits).toBe(32);
+    expect(sparse.macs).toBeCloseTo(dense.macs - 360_000, -3);
+    // 580 biases are zero at initialisation and count as pruned.
+    expect(sparse.density).toBeCloseTo((431_080 - 360_000 - 580) / 431_080, 5);
+    const arms = simArmsFromCatalogue(parseCatalogue({ arms: [{ id: 'a', features: dense }, { id: 'b', features: sparse }] }));
+    expect(arms.map((a) => a.id)).toEqual(['a', 'b']);
   });
 
   it('prints the recipe JSON Schema', async () => {
