@@ -21,7 +21,7 @@ export interface VariantRow {
 }
 
 /** What a cost model and the bandit simulator need to know about a variant. */
-export function armFeatures(m: Model, accuracy: number): Record<string, number> {
+export function armFeatures(m: Model, accuracy: number): { acc: number; macs: number; params: number; bytes: number; bits: number; density: number } {
   let macs = 0, params = 0, nz = 0, bitsWeighted = 0, kernelElems = 0;
   for (const s of inferShapes(m.ir)) {
     const k = m.weights[`${s.layer.name}/kernel`];

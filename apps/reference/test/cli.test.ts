@@ -102,7 +102,7 @@ describe('edge-compress CLI', () => {
     expect(dense.macs).toBeCloseTo(2_293_000, -3);
     expect(dense.params).toBe(431_080);
     expect(dense.bits).toBe(32);
-    expect(sparse.macs).toBeCloseTo(dense.macs - 360_000, -3);
+    expect(sparse.macs).toBeCloseTo(dense.macs! - 360_000, -3);
     // 580 biases are zero at initialisation and count as pruned.
     expect(sparse.density).toBeCloseTo((431_080 - 360_000 - 580) / 431_080, 5);
     const arms = simArmsFromCatalogue(parseCatalogue({ arms: [{ id: 'a', features: dense }, { id: 'b', features: sparse }] }));
