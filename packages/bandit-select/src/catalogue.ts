@@ -1,8 +1,10 @@
 /**
  * Catalogue of arms (model variants) and the action-dependent feature map φ(context, arm).
  *
- * φ = [1, x̃, z̃, x̃ ⊗ z̃] (or [1, x̃, z̃] without interactions), where x̃ is the context scaled by the catalogue's
- * per-feature center/scale and z̃ is the arm's features standardised over the catalogue (mean 0, sd 1).
+ * φ = [1, x̃, z̃, (x̃ ⊗ z̃), (q)], where x̃ is the context scaled by the catalogue's per-feature center/scale, z̃ is
+ * the arm's features standardised over the catalogue (mean 0, sd 1), x̃ ⊗ z̃ are the pairwise interactions (VW `-q`)
+ * and q is the QoE feature block (see `QoeBlock`): the terms of the package's QoE model evaluated at the predicted
+ * latency and energy of the arm on the requesting device, weighted by the user's weights.
  */
 import { z } from 'zod';
 import { BanditError, formatIssues } from './errors.js';
@@ -21,6 +23,24 @@ const contextSpecSchema = z.union([
   z.object({ name: featureName, center: finite.optional(), scale: finite.refine((v) => v > 0, { message: 'must be > 0' }).optional() }),
 ]);
 
+const qoeBlockSchema = z
+  .object({
+    /** Accuracy normalisation of the QoE accuracy term (defaults 0.5 / 0.8, as QOE_DEFAULTS). */
+    accLo: finite.optional(),
+    accHi: finite.optional(),
+    /** Deadline softness τ_L as a fraction of the deadline (default 0.2, i.e. τ_L = L/5). */
+    tauFraction: finite.refine((v) => v > 0, { message: 'must be > 0' }).optional(),
+    /** Energy scales E (mJ) of the energy basis exp(−ê/E); the user's own E is not observed (default [30, 130, 600]). */
+    energyScalesMj: z.array(finite.refine((v) => v > 0, { message: 'must be > 0' })).min(1).max(8).optional(),
+    /** Nominal power (W) per device class, ê = power × ℓ̂ (default 1 W for classes not listed). */
+    powerW: z.record(featureName, finite.refine((v) => v > 0, { message: 'must be > 0' })).optional(),
+  })
+  .strict();
+
+export type QoeBlockOptions = z.input<typeof qoeBlockSchema>;
+
+export const QOE_BLOCK_DEFAULTS = { accLo: 0.5, accHi: 0.8, tauFraction: 0.2, energyScalesMj: [30, 130, 600] } as const;
+
 export const catalogueSchema = z.object({
   arms: z
     .array(
@@ -32,8 +52,16 @@ export const catalogueSchema = z.object({
     .min(2, { message: 'a catalogue needs at least 2 arms' }),
   /** Context feature names (with optional scaling). If absent, the first context seen fixes the names. */
   context: z.array(contextSpecSchema).optional(),
-  /** Add x̃ ⊗ z̃ interaction features (default true, like VW `-q`). */
+  /**
+   * Add x̃ ⊗ z̃ interaction features (like VW `-q`). Default: true without the QoE block, false with it (the block
+   * carries the device × model interaction explicitly; see README "Features").
+   */
   interactions: z.boolean().optional(),
+  /**
+   * QoE feature block: true / an options object = required (MISSING_FEATURE if the needed features are absent),
+   * false = off, absent = on when the needed features are present.
+   */
+  qoe: z.union([z.boolean(), qoeBlockSchema]).optional(),
 });
 
 export type CatalogueInput = z.input<typeof catalogueSchema>;
@@ -52,7 +80,10 @@ export interface Catalogue {
   readonly arms: readonly ArmSpec[];
   readonly armFeatureNames: readonly string[];
   readonly context?: readonly ContextFeatureSpec[];
-  readonly interactions: boolean;
+  /** Explicit interaction setting; undefined = default (on unless the QoE block is active). */
+  readonly interactions?: boolean;
+  /** QoE block setting: undefined = auto, false = off, true / options = required. */
+  readonly qoe?: boolean | QoeBlockOptions;
 }
 
 /** Validate a catalogue object (e.g. parsed JSON). Throws BAD_CATALOGUE with the JSON path of the first problems. */
@@ -127,7 +158,8 @@ export function parseCatalogue(input: unknown, source = 'catalogue'): Catalogue 
     arms: arms.map((a) => ({ id: a.id, features: { ...a.features } })),
     armFeatureNames: names,
     ...(context ? { context } : {}),
-    interactions: r.data.interactions ?? true,
+    ...(r.data.interactions !== undefined ? { interactions: r.data.interactions } : {}),
+    ...(r.data.qoe !== undefined ? { qoe: r.data.qoe } : {}),
   };
 }
 
@@ -136,7 +168,8 @@ export function catalogueToJSON(c: Catalogue): CatalogueInput {
   return {
     arms: c.arms.map((a) => ({ id: a.id, features: { ...a.features } })),
     ...(c.context ? { context: c.context.map((s) => ({ name: s.name, center: s.center, scale: s.scale })) } : {}),
-    interactions: c.interactions,
+    ...(c.interactions !== undefined ? { interactions: c.interactions } : {}),
+    ...(c.qoe !== undefined ? { qoe: typeof c.qoe === 'boolean' ? c.qoe : JSON.parse(JSON.stringify(c.qoe)) } : {}),
   };
 }
 
@@ -150,17 +183,22 @@ export interface FeatureBatch {
   readonly phi: Float64Array;
   readonly ctx: Float64Array;
   /**
-   * Set by FeatureSpace.fill when φ has the full interaction layout [1, x̃, z̃, x̃⊗z̃], i.e. φ = vec([1, x̃] ⊗ [1, z̃]).
-   * Policies then score all arms with one pass over A⁻¹ instead of one per arm. `zbar` holds [1, z̃] per position.
+   * Set by FeatureSpace.fill when φ has the full interaction layout [1, x̃, z̃, x̃⊗z̃, q], i.e. φ = [vec([1, x̃] ⊗
+   * [1, z̃]), q]. Policies then score all arms with one pass over A⁻¹ instead of one per arm. `zbar` holds [1, z̃, q]
+   * per position.
    */
   kron: KronLayout | null;
   readonly zbar: Float64Array;
 }
 
-/** φ = [1, x̃ (c), z̃ (m), x̃⊗z̃ (c·m)]: the Kronecker product of [1, x̃] and [1, z̃] in this index order. */
+/**
+ * φ = [1, x̃ (c), z̃ (m), x̃⊗z̃ (c·m), q (p)]: the Kronecker product of [1, x̃] and [1, z̃] in this index order, followed
+ * by p arm-specific features q (the QoE block; p = 0 without it). `zbar` then holds [1, z̃, q] per position.
+ */
 export interface KronLayout {
   readonly c: number;
   readonly m: number;
+  readonly p: number;
 }
 
 export function createBatch(numArms: number, dim: number, ctxDim: number, zbarDim = 0): FeatureBatch {
@@ -188,6 +226,11 @@ export class FeatureSpace {
   /** ADF dimension. */
   readonly dim: number;
   readonly interactions: boolean;
+  /** The QoE block (null when off): its feature names and resolved options. */
+  readonly qoe: QoeBlockInfo | null;
+  /** Number of QoE block features p (0 when off). */
+  readonly p: number;
+  private readonly qb: QoeBlock | null;
   private readonly center: Float64Array;
   private readonly invScale: Float64Array;
   private readonly zStd: Float64Array;
@@ -227,11 +270,14 @@ export class FeatureSpace {
     this.c = specs.length;
     this.m = catalogue.armFeatureNames.length;
     this.ctxDim = this.c + 1;
-    this.interactions = catalogue.interactions;
-    this.dim = 1 + this.c + this.m + (this.interactions ? this.c * this.m : 0);
-    this.layout = { c: this.c, m: this.m };
     this.center = Float64Array.from(specs.map((s) => s.center));
     this.invScale = Float64Array.from(specs.map((s) => 1 / s.scale));
+    this.qb = compileQoeBlock(catalogue, specs);
+    this.qoe = this.qb ? this.qb.info : null;
+    this.p = this.qb ? this.qb.info.names.length : 0;
+    this.interactions = catalogue.interactions ?? !this.qb;
+    this.dim = 1 + this.c + this.m + (this.interactions ? this.c * this.m : 0) + this.p;
+    this.layout = { c: this.c, m: this.m, p: this.p };
     // Standardise arm features over the catalogue.
     const K = this.numArms;
     const m = this.m;
@@ -250,7 +296,7 @@ export class FeatureSpace {
   }
 
   newBatch(): FeatureBatch {
-    return createBatch(this.numArms, this.dim, this.ctxDim, this.m + 1);
+    return createBatch(this.numArms, this.dim, this.ctxDim, this.m + 1 + this.p);
   }
 
   armIndexOf(id: string): number | undefined {
@@ -357,9 +403,12 @@ export class FeatureSpace {
 
   /** Fill batch.phi rows for the offered arms (batch.arms[0..k)) from batch.ctx. */
   fill(batch: FeatureBatch): void {
-    const { dim, c, m } = this;
+    const { dim, c, m, p } = this;
     const ctx = batch.ctx;
     const phi = batch.phi;
+    const zs = m + 1 + p;
+    const hasZbar = batch.zbar.length >= batch.k * zs;
+    if (this.qb) this.qb.fill(batch, this.center, this.invScale, dim - p, dim, hasZbar ? zs : 0, m + 1);
     for (let j = 0; j < batch.k; j++) {
       const a = batch.arms[j]!;
       const base = j * dim;
@@ -374,13 +423,21 @@ export class FeatureSpace {
           for (let q = 0; q < m; q++) phi[p++] = xi * this.zStd[zo + q]!;
         }
       }
-      if (batch.zbar.length >= (j + 1) * (m + 1)) {
-        const zo2 = j * (m + 1);
+      if (hasZbar) {
+        const zo2 = j * zs;
         batch.zbar[zo2] = 1;
         for (let q = 0; q < m; q++) batch.zbar[zo2 + 1 + q] = this.zStd[zo + q]!;
       }
     }
-    batch.kron = this.interactions && batch.zbar.length >= batch.k * (m + 1) ? this.layout : null;
+    batch.kron = this.interactions && hasZbar ? this.layout : null;
+  }
+
+  /** Names of the φ coordinates, in order (for inspection and docs). */
+  featureNames(): string[] {
+    const names = ['1', ...this.contextNames, ...this.catalogue.armFeatureNames];
+    if (this.interactions) for (const x of this.contextNames) for (const zf of this.catalogue.armFeatureNames) names.push(`${x}*${zf}`);
+    if (this.qoe) names.push(...this.qoe.names);
+    return names;
   }
 
   /** Convenience: encode a context record and fill a batch for the offered arms. */
@@ -389,4 +446,219 @@ export class FeatureSpace {
     batch.k = this.resolveArms(arms, batch.arms);
     this.fill(batch);
   }
+}
+
+/** Resolved QoE block (public view). */
+export interface QoeBlockInfo {
+  /** Names of the block's features, in φ order. */
+  readonly names: readonly string[];
+  /** Device classes found as arm features `lat_<class>`, and the class taken when no one-hot is set (or null). */
+  readonly classes: readonly string[];
+  readonly baselineClass: string | null;
+  readonly accLo: number;
+  readonly accHi: number;
+  readonly tauFraction: number;
+  readonly energyScalesMj: readonly number[];
+  readonly powerW: Readonly<Record<string, number>>;
+  /** Optional context features used when present (predicted latency × exp(−log_speed) × (1 + load)). */
+  readonly usesSpeed: boolean;
+  readonly usesLoad: boolean;
+}
+
+/** Context features the QoE block needs (user-set weights and deadline) and uses when present. */
+export const QOE_CONTEXT_FEATURES = ['w_acc', 'w_lat', 'w_energy', 'log_deadline_ms'] as const;
+export const QOE_OPTIONAL_CONTEXT_FEATURES = ['log_speed', 'load'] as const;
+
+function missingFeature(what: string, path: string, explicit: boolean): null {
+  if (!explicit) return null;
+  throw new BanditError({
+    code: 'MISSING_FEATURE',
+    message: `the QoE feature block needs ${what}`,
+    path,
+    hint:
+      'the block needs arm features acc and lat_<class> (log ms per device class), context features ' +
+      `${QOE_CONTEXT_FEATURES.join(', ')} and a one-hot context feature <class> for every class but one; ` +
+      'add them, or set "qoe": false in the catalogue',
+  });
+}
+
+/**
+ * Per-decision computation of the QoE block. Per-arm quantities (accuracy term, predicted latency per class) are
+ * precomputed; a decision costs one context decode and (2 + #energy scales) exp() per arm.
+ */
+class QoeBlock {
+  constructor(
+    readonly info: QoeBlockInfo,
+    private readonly nArmsCls: number,
+    /** numArms × classes: predicted latency in ms at nominal speed. */
+    private readonly latMs: Float64Array,
+    private readonly accTerm: Float64Array,
+    /** Context index of each class's one-hot (−1 for the baseline class). */
+    private readonly classCtx: Int32Array,
+    private readonly baseline: number,
+    private readonly power: Float64Array,
+    /** Context indices of w_acc, w_lat, w_energy, log_deadline_ms, log_speed (−1), load (−1). */
+    private readonly ix: Int32Array,
+    private readonly invE: Float64Array,
+    private readonly invEmid: number,
+  ) {}
+
+  fill(batch: FeatureBatch, center: Float64Array, invScale: Float64Array, off: number, dim: number, zs: number, zoff: number): void {
+    const ctx = batch.ctx;
+    const raw = (i: number): number => ctx[1 + i]! / invScale[i]! + center[i]!;
+    const ix = this.ix;
+    let wa = Math.max(0, raw(ix[0]!));
+    let wl = Math.max(0, raw(ix[1]!));
+    let we = Math.max(0, raw(ix[2]!));
+    const sw = wa + wl + we;
+    if (!(sw > 0)) {
+      throw new BanditError({
+        code: 'BAD_CONTEXT',
+        message: `$.context: the QoE weights w_acc, w_lat, w_energy must not all be ≤ 0 (got ${wa}, ${wl}, ${we})`,
+        path: '$.context.w_acc',
+        hint: 'send the user-set weights (they are normalised to sum to 1)',
+      });
+    }
+    wa /= sw;
+    wl /= sw;
+    we /= sw;
+    const L = Math.exp(raw(ix[3]!));
+    const invTau = 1 / (this.info.tauFraction * L);
+    const speed = (ix[4]! >= 0 ? Math.exp(-raw(ix[4]!)) : 1) * (ix[5]! >= 0 ? 1 + Math.max(0, raw(ix[5]!)) : 1);
+    // Device class: the one-hot with the largest value above 0.5, else the baseline class.
+    let cls = this.baseline;
+    let best = 0.5;
+    for (let k = 0; k < this.classCtx.length; k++) {
+      const ci = this.classCtx[k]!;
+      if (ci < 0) continue;
+      const v = raw(ci);
+      if (v > best) {
+        best = v;
+        cls = k;
+      }
+    }
+    if (cls < 0) {
+      throw new BanditError({
+        code: 'BAD_CONTEXT',
+        message: `$.context: no device class one-hot is set (one of ${this.info.classes.join(', ')} must be 1)`,
+        path: `$.context.${this.info.classes[0]}`,
+        hint: 'set the device class one-hot of the requesting device',
+      });
+    }
+    const pw = this.power[cls]!;
+    const nE = this.invE.length;
+    const nc = this.nArmsCls;
+    const phi = batch.phi;
+    const zb = batch.zbar;
+    for (let j = 0; j < batch.k; j++) {
+      const a = batch.arms[j]!;
+      const lat = this.latMs[a * nc + cls]! * speed;
+      const A = this.accTerm[a]!;
+      const x = (L - lat) * invTau;
+      const S = x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+      const e = pw * lat;
+      const o = j * dim + off;
+      phi[o] = wa * A;
+      phi[o + 1] = wl * S;
+      phi[o + 2 + nE] = A;
+      phi[o + 3 + nE] = S;
+      for (let k = 0; k < nE; k++) {
+        const E = Math.exp(-e * this.invE[k]!);
+        phi[o + 2 + k] = we * E;
+        phi[o + 4 + nE + k] = E;
+      }
+      phi[o + 4 + 2 * nE] = wa * A + wl * S + we * Math.exp(-e * this.invEmid);
+      if (zs > 0) {
+        const p = 5 + 2 * nE;
+        const zo = j * zs + zoff;
+        for (let q = 0; q < p; q++) zb[zo + q] = phi[o + q]!;
+      }
+    }
+  }
+}
+
+function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpec[]): QoeBlock | null {
+  const setting = catalogue.qoe;
+  if (setting === false) return null;
+  const explicit = setting !== undefined;
+  const opts: QoeBlockOptions = typeof setting === 'object' ? setting : {};
+  const armNames = catalogue.armFeatureNames;
+  const accName = armNames.includes('acc') ? 'acc' : armNames.includes('accuracy') ? 'accuracy' : null;
+  if (!accName) return missingFeature('arm feature "acc" (top-1 accuracy in [0, 1])', '$.arms[0].features.acc', explicit);
+  const classes = armNames.filter((n) => /^lat_./.test(n)).map((n) => n.slice(4));
+  if (classes.length === 0) {
+    return missingFeature('arm features "lat_<class>" (predicted log latency in ms per device class)', '$.arms[0].features.lat_cpu', explicit);
+  }
+  const ctxIdx = new Map(specs.map((s, i) => [s.name, i]));
+  const ix = new Int32Array(6);
+  for (let i = 0; i < QOE_CONTEXT_FEATURES.length; i++) {
+    const n = QOE_CONTEXT_FEATURES[i]!;
+    const k = ctxIdx.get(n);
+    if (k === undefined) return missingFeature(`context feature "${n}"`, `$.context.${n}`, explicit);
+    ix[i] = k;
+  }
+  ix[4] = ctxIdx.get('log_speed') ?? -1;
+  ix[5] = ctxIdx.get('load') ?? -1;
+  const classCtx = Int32Array.from(classes.map((cl) => ctxIdx.get(cl) ?? -1));
+  const lacking = classes.filter((_, k) => classCtx[k]! < 0);
+  if (lacking.length > 1) {
+    return missingFeature(
+      `a one-hot context feature for every device class but one; classes ${lacking.map((l) => `"${l}"`).join(', ')} have none (classes from lat_<class>: ${classes.join(', ')})`,
+      `$.context.${lacking[1]}`,
+      explicit,
+    );
+  }
+  const baseline = lacking.length === 1 ? classes.indexOf(lacking[0]!) : -1;
+  const accLo = opts.accLo ?? QOE_BLOCK_DEFAULTS.accLo;
+  const accHi = opts.accHi ?? QOE_BLOCK_DEFAULTS.accHi;
+  if (!(accHi > accLo)) {
+    throw new BanditError({ code: 'BAD_CATALOGUE', message: `$.qoe: accHi (${accHi}) must be > accLo (${accLo})`, path: '$.qoe.accHi', hint: 'e.g. accLo 0.5, accHi 0.8' });
+  }
+  const tauFraction = opts.tauFraction ?? QOE_BLOCK_DEFAULTS.tauFraction;
+  const energyScalesMj = [...(opts.energyScalesMj ?? QOE_BLOCK_DEFAULTS.energyScalesMj)];
+  const powerW: Record<string, number> = {};
+  for (const cl of classes) powerW[cl] = opts.powerW?.[cl] ?? 1;
+  const K = catalogue.arms.length;
+  const nc = classes.length;
+  const latMs = new Float64Array(K * nc);
+  const accTerm = new Float64Array(K);
+  catalogue.arms.forEach((a, i) => {
+    accTerm[i] = Math.min(1, Math.max(0, (a.features[accName]! - accLo) / (accHi - accLo)));
+    classes.forEach((cl, k) => (latMs[i * nc + k] = Math.exp(a.features[`lat_${cl}`]!)));
+  });
+  const eNames = energyScalesMj.map((e) => String(e).replace(/[^A-Za-z0-9_.-]/g, '_'));
+  const names = [
+    'qoe_w_acc_term',
+    'qoe_w_lat_term',
+    ...eNames.map((e) => `qoe_w_energy_term_E${e}`),
+    'qoe_acc_term',
+    'qoe_lat_term',
+    ...eNames.map((e) => `qoe_energy_term_E${e}`),
+    'qoe_pred',
+  ];
+  const eMid = Math.exp(energyScalesMj.reduce((s, e) => s + Math.log(e), 0) / energyScalesMj.length);
+  const info: QoeBlockInfo = {
+    names,
+    classes,
+    baselineClass: baseline >= 0 ? classes[baseline]! : null,
+    accLo,
+    accHi,
+    tauFraction,
+    energyScalesMj,
+    powerW,
+    usesSpeed: ix[4]! >= 0,
+    usesLoad: ix[5]! >= 0,
+  };
+  return new QoeBlock(
+    info,
+    nc,
+    latMs,
+    accTerm,
+    classCtx,
+    baseline,
+    Float64Array.from(classes.map((cl) => powerW[cl]!)),
+    ix,
+    Float64Array.from(energyScalesMj.map((e) => 1 / e)),
+    1 / eMid,
+  );
 }

@@ -4,6 +4,7 @@
  */
 export const BanditErrorCodes = {
   BAD_CONTEXT: 'BAD_CONTEXT',
+  MISSING_FEATURE: 'MISSING_FEATURE',
   FEATURE_DIM_MISMATCH: 'FEATURE_DIM_MISMATCH',
   UNKNOWN_ARM: 'UNKNOWN_ARM',
   UNKNOWN_EVENT: 'UNKNOWN_EVENT',
@@ -82,6 +83,7 @@ export function jsonPath(root: string, path: ReadonlyArray<PropertyKey>): string
 /** HTTP status for each code (the server uses it; 500 for codes that are not the client's fault). */
 export const httpStatusOf: Readonly<Record<BanditErrorCode, number>> = {
   BAD_CONTEXT: 400,
+  MISSING_FEATURE: 400,
   FEATURE_DIM_MISMATCH: 400,
   UNKNOWN_ARM: 400,
   UNKNOWN_EVENT: 404,

@@ -213,9 +213,10 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
 
 /**
  * Build a FeatureSpace from a log: arms = the union of logged arms (by id), context names from the first example,
- * context scaled by its mean/sd over the log. `interactions` as in the catalogue (default true).
+ * context scaled by its mean/sd over the log. `interactions` and `qoe` as in the catalogue (default: the QoE block
+ * when the logged features allow it, and interactions only without it).
  */
-export function spaceFromLog(examples: readonly LoggedExample[], interactions = true): FeatureSpace {
+export function spaceFromLog(examples: readonly LoggedExample[], interactions?: boolean, qoe?: boolean): FeatureSpace {
   if (examples.length === 0) throw new BanditError({ code: 'BAD_LOG', message: 'the log is empty', hint: 'pass a log with at least one decision' });
   const arms = new Map<string, Record<string, number>>();
   for (const ex of examples) for (const a of ex.arms) if (!arms.has(a.id)) arms.set(a.id, { ...a.features });
@@ -232,7 +233,10 @@ export function spaceFromLog(examples: readonly LoggedExample[], interactions = 
     const sd = Math.sqrt(Math.max(0, s2 / examples.length - m * m));
     return { name, center: m, scale: sd > 1e-9 ? sd : 1 };
   });
-  const cat: Catalogue = parseCatalogue({ arms: [...arms].map(([id, features]) => ({ id, features })), context, interactions }, 'log');
+  const cat: Catalogue = parseCatalogue(
+    { arms: [...arms].map(([id, features]) => ({ id, features })), context, ...(interactions !== undefined ? { interactions } : {}), ...(qoe !== undefined ? { qoe } : {}) },
+    'log',
+  );
   return new FeatureSpace(cat);
 }
 

@@ -118,6 +118,13 @@ export function rooflineLatencyMs(arm: SimArm, cls: DeviceClass, peakGops: numbe
   return Math.max(compS, memS) * 1000 + overheadMs;
 }
 
+/** Nominal power (W) per device class: the middle of the class's power range (what a cost model would predict). */
+export function nominalPowerW(): Record<DeviceClass, number> {
+  const r = {} as Record<DeviceClass, number>;
+  for (const c of DEVICE_CLASSES) r[c] = (CLASS_PROFILE[c].power[0] + CLASS_PROFILE[c].power[1]) / 2;
+  return r;
+}
+
 /** Catalogue features of an arm: accuracy, log MACs, log bytes, and the predicted log latency per device class. */
 export function armCatalogueFeatures(arm: SimArm): Record<string, number> {
   const f: Record<string, number> = {
@@ -260,7 +267,9 @@ export class SyntheticWorld {
     this.catalogue = parseCatalogue({
       arms: this.arms.map((a) => ({ id: a.id, features: mapValues(armCatalogueFeatures(a), round6) })),
       context,
-      interactions: true,
+      // QoE feature block (on by default for this catalogue; interactions then default off). ê = nominal class power ×
+      // ℓ̂, with the nominal power of each class's profile, as lat_<class> uses the nominal peak and bandwidth.
+      qoe: { powerW: nominalPowerW() },
     });
     this.space = new FeatureSpace(this.catalogue);
   }

@@ -330,7 +330,8 @@ export class Ridge {
 }
 
 /**
- * Scores every offered arm of a Kronecker-structured batch (φ_j = vec([1, x̃] ⊗ [1, z̃_j]), see FeatureBatch.kron) with
+ * Scores every offered arm of a Kronecker-structured batch (φ_j = [vec([1, x̃] ⊗ [1, z̃_j]), q_j], see FeatureBatch.kron;
+ * the p extra features q_j are treated as arm features multiplied by x̄_0 = 1, so z̄_j = [1, z̃_j, q_j]) with
  * one pass over the upper triangle of M: G = Σ_{a≤b} x̄_{i(a)} x̄_{i(b)} M_ab e_{q(a)} e_{q(b)}ᵀ (+ transpose), then
  * φ_jᵀMφ_j = z̄_jᵀ G z̄_j and θᵀφ_j = hᵀz̄_j with h_q = Σ_{a: q(a)=q} θ_a x̄_{i(a)}. Cost d²/2 + k·(m+1)² instead of
  * k·d²/2, so it gains more the more arms there are. Buffers are allocated once per layout.
@@ -338,6 +339,7 @@ export class Ridge {
 export class KronScorer {
   private c = -1;
   private m = -1;
+  private p = -1;
   private ia = new Int32Array(0);
   private qa = new Int32Array(0);
   private s = new Float64Array(0);
@@ -347,20 +349,23 @@ export class KronScorer {
   /** True if the batch is Kronecker-structured with a layout matching dimension d (then `score` may be used). */
   applies(batch: FeatureBatch, d: number): boolean {
     const L = batch.kron;
-    if (!L || (L.c + 1) * (L.m + 1) !== d) return false;
-    if (L.c !== this.c || L.m !== this.m) this.setLayout(L.c, L.m, d);
+    if (!L || (L.c + 1) * (L.m + 1) + L.p !== d) return false;
+    if (L.c !== this.c || L.m !== this.m || L.p !== this.p) this.setLayout(L.c, L.m, L.p, d);
     return true;
   }
 
-  private setLayout(c: number, m: number, d: number): void {
+  private setLayout(c: number, m: number, p: number, d: number): void {
     this.c = c;
     this.m = m;
+    this.p = p;
+    const d0 = (c + 1) * (m + 1);
     this.ia = new Int32Array(d);
     this.qa = new Int32Array(d);
     for (let a = 0; a < d; a++) {
       if (a === 0) continue;
       if (a <= c) this.ia[a] = a;
       else if (a <= c + m) this.qa[a] = a - c;
+      else if (a >= d0) this.qa[a] = m + 1 + (a - d0); // arm-specific extra features (QoE block), times x̄_0 = 1
       else {
         const t = a - (1 + c + m);
         this.ia[a] = 1 + Math.floor(t / m);
@@ -368,13 +373,13 @@ export class KronScorer {
       }
     }
     this.s = new Float64Array(d);
-    this.G = new Float64Array((m + 1) * (m + 1));
-    this.h = new Float64Array(m + 1);
+    this.G = new Float64Array((m + 1 + p) * (m + 1 + p));
+    this.h = new Float64Array(m + 1 + p);
   }
 
   /** mean[j] = θᵀφ_j and, when `M` (symmetric, upper triangle) is given, quad[j] = φ_jᵀMφ_j, for j < batch.k. */
   score(batch: FeatureBatch, theta: Float64Array, M: Float64Array | null, d: number, mean: Float64Array, quad: Float64Array | null): void {
-    const mm = this.m + 1;
+    const mm = this.m + 1 + this.p;
     const s = this.s;
     const qa = this.qa;
     const h = this.h;
