@@ -56,7 +56,12 @@ export function contextPool(names, n = 256, seed = 1) {
   const pool = [];
   for (let i = 0; i < n; i++) {
     const context = {};
-    for (const name of names) context[name] = Math.round((rnd() * 2 - 1) * 1000) / 1000;
+    // Plausible contexts: user-set QoE weights are positive (the service rejects all-zero weights with 400),
+    // device-class flags are 0/1, everything else is a standardised value in [-1, 1].
+    for (const name of names) {
+      const u = rnd();
+      context[name] = name.startsWith('w_') ? Math.round((0.05 + u) * 1000) / 1000 : ['gpu', 'npu', 'fpga'].includes(name) ? (u < 0.25 ? 1 : 0) : Math.round((u * 2 - 1) * 1000) / 1000;
+    }
     pool.push(JSON.stringify({ context }));
   }
   return pool;
