@@ -2,7 +2,7 @@ import type { FeatureBatch } from '../catalogue.js';
 import { BanditError } from '../errors.js';
 import { identity, invertSpd, matVec, quadSym, shermanMorrisonUpper, symmetrizeFromUpper } from '../linalg.js';
 import { Rng, type RngState } from '../rng.js';
-import type { PolicyConfig, PolicyKind } from './config.js';
+import { POLICY_DEFAULTS, type PolicyConfig, type PolicyKind } from './config.js';
 
 /** Serialised policy: plain JSON, exact (doubles round-trip through JSON). */
 export interface PolicyState {
@@ -427,5 +427,37 @@ export class KronScorer {
         quad[j] = v;
       }
     }
+  }
+}
+
+/**
+ * A policy over one shared ridge model on φ(x, a) (shared LinUCB, ε-greedy, SquareCB): owns the model, the
+ * Kronecker fast path, learning, prediction and serialisation; subclasses only turn scores into probabilities.
+ */
+export abstract class SharedRidgePolicy extends BasePolicy {
+  readonly model: Ridge;
+  protected readonly kron = new KronScorer();
+
+  constructor(config: PolicyConfig & { lambda?: number; recomputeEvery?: number }, numArms: number, dim: number, ctxDim: number) {
+    super(config, numArms, dim, ctxDim);
+    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery);
+  }
+
+  /** Ridge predictions of every offered arm into `this.scores` (fast path when φ has the Kronecker layout). */
+  protected scoreMeans(batch: FeatureBatch): void {
+    if (this.kron.applies(batch, this.dim)) this.kron.score(batch, this.model.theta, null, this.dim, this.scores, null);
+    else for (let j = 0; j < batch.k; j++) this.scores[j] = this.model.predict(batch.phi, j * this.dim);
+  }
+
+  protected learn(batch: FeatureBatch, j: number, reward: number): void {
+    this.model.update(batch.phi, j * this.dim, reward);
+  }
+
+  override predict(batch: FeatureBatch, j: number): number {
+    return this.model.predict(batch.phi, j * this.dim);
+  }
+
+  protected arrays(): Record<string, Float64Array> {
+    return this.model.arrays('');
   }
 }

@@ -6,26 +6,23 @@
  */
 import type { FeatureBatch } from '../catalogue.js';
 import { addOuter, identity, invertSpd, matVec, quadSym, shermanMorrison } from '../linalg.js';
-import { BasePolicy, greedyMix, KronScorer, Ridge } from './base.js';
+import { BasePolicy, greedyMix, Ridge, SharedRidgePolicy } from './base.js';
 import { POLICY_DEFAULTS, type PolicyConfig } from './config.js';
 
 type LinUcbConfig = Extract<PolicyConfig, { kind: 'linucb' | 'linucb-disjoint' | 'linucb-hybrid' }>;
 
-export class SharedLinUcb extends BasePolicy {
+export class SharedLinUcb extends SharedRidgePolicy {
   readonly kind = 'linucb' as const;
   readonly alpha: number;
   readonly epsilon: number;
-  readonly model: Ridge;
 
   constructor(config: LinUcbConfig, numArms: number, dim: number, ctxDim: number) {
     super(config, numArms, dim, ctxDim);
     this.alpha = config.alpha ?? POLICY_DEFAULTS.alpha;
     this.epsilon = config.epsilon ?? POLICY_DEFAULTS.ucbEpsilon;
-    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery);
     this.quad = new Float64Array(numArms);
   }
 
-  private readonly kron = new KronScorer();
   private readonly quad: Float64Array;
 
   protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
@@ -45,18 +42,6 @@ export class SharedLinUcb extends BasePolicy {
       }
     }
     greedyMix(s, batch.k, this.epsilon, out);
-  }
-
-  protected learn(batch: FeatureBatch, j: number, reward: number): void {
-    this.model.update(batch.phi, j * this.dim, reward);
-  }
-
-  override predict(batch: FeatureBatch, j: number): number {
-    return this.model.predict(batch.phi, j * this.dim);
-  }
-
-  protected arrays(): Record<string, Float64Array> {
-    return this.model.arrays('');
   }
 }
 

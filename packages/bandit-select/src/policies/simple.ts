@@ -1,41 +1,24 @@
 /** ε-greedy and SquareCB over a ridge model on φ(x, a), and the uniform / fixed-arm baselines. */
 import type { FeatureBatch } from '../catalogue.js';
 import { BanditError } from '../errors.js';
-import { BasePolicy, greedyMix, KronScorer, Ridge } from './base.js';
+import { BasePolicy, greedyMix, SharedRidgePolicy } from './base.js';
 import { POLICY_DEFAULTS, type PolicyConfig } from './config.js';
 
 type Cfg<K extends PolicyConfig['kind']> = Extract<PolicyConfig, { kind: K }>;
 
 /** ε-greedy: p(best) = 1 − ε + ε/k, p(other) = ε/k, greedy arm from ridge regression on φ. */
-export class EpsilonGreedy extends BasePolicy {
+export class EpsilonGreedy extends SharedRidgePolicy {
   readonly kind = 'egreedy' as const;
   readonly epsilon: number;
-  readonly model: Ridge;
 
   constructor(config: Cfg<'egreedy'>, numArms: number, dim: number, ctxDim: number) {
     super(config, numArms, dim, ctxDim);
     this.epsilon = config.epsilon ?? POLICY_DEFAULTS.egreedyEpsilon;
-    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery);
   }
-
-  private readonly kron = new KronScorer();
 
   protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
-    if (this.kron.applies(batch, this.dim)) this.kron.score(batch, this.model.theta, null, this.dim, this.scores, null);
-    else for (let j = 0; j < batch.k; j++) this.scores[j] = this.model.predict(batch.phi, j * this.dim);
+    this.scoreMeans(batch);
     greedyMix(this.scores, batch.k, this.epsilon, out);
-  }
-
-  protected learn(batch: FeatureBatch, j: number, reward: number): void {
-    this.model.update(batch.phi, j * this.dim, reward);
-  }
-
-  override predict(batch: FeatureBatch, j: number): number {
-    return this.model.predict(batch.phi, j * this.dim);
-  }
-
-  protected arrays(): Record<string, Float64Array> {
-    return this.model.arrays('');
   }
 }
 
@@ -43,25 +26,20 @@ export class EpsilonGreedy extends BasePolicy {
  * SquareCB (Foster & Rakhlin 2020; VW --squarecb): b = argmax ŷ, p(a) = 1/(k + γ_t(ŷ_b − ŷ_a)) for a ≠ b and
  * p(b) = 1 − Σ_{a≠b} p(a), with γ_t = γ₀·t^exponent and t the number of learned examples (≥ 1).
  */
-export class SquareCb extends BasePolicy {
+export class SquareCb extends SharedRidgePolicy {
   readonly kind = 'squarecb' as const;
   readonly gamma0: number;
   readonly exponent: number;
-  readonly model: Ridge;
 
   constructor(config: Cfg<'squarecb'>, numArms: number, dim: number, ctxDim: number) {
     super(config, numArms, dim, ctxDim);
     this.gamma0 = config.gamma0 ?? POLICY_DEFAULTS.gamma0;
     this.exponent = config.exponent ?? POLICY_DEFAULTS.gammaExponent;
-    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery);
   }
-
-  private readonly kron = new KronScorer();
 
   protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
     const K = batch.k;
-    if (this.kron.applies(batch, this.dim)) this.kron.score(batch, this.model.theta, null, this.dim, this.scores, null);
-    else for (let j = 0; j < K; j++) this.scores[j] = this.model.predict(batch.phi, j * this.dim);
+    this.scoreMeans(batch);
     let best = -Infinity;
     let b = 0;
     for (let j = 0; j < K; j++) {
@@ -80,18 +58,6 @@ export class SquareCb extends BasePolicy {
       rest += p;
     }
     out[b] = 1 - rest;
-  }
-
-  protected learn(batch: FeatureBatch, j: number, reward: number): void {
-    this.model.update(batch.phi, j * this.dim, reward);
-  }
-
-  override predict(batch: FeatureBatch, j: number): number {
-    return this.model.predict(batch.phi, j * this.dim);
-  }
-
-  protected arrays(): Record<string, Float64Array> {
-    return this.model.arrays('');
   }
 }
 
