@@ -3,8 +3,9 @@ import { readFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   ARCHITECTURES, type ArchitectureName, CompressionError, evaluateModel, initBackend, isCompressionError, loadMnist, loadModel,
-  saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, type Model,
+  saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, subset, type Model,
 } from '@edge-compress/core';
+import { exportQuantized, type Widen } from '@edge-compress/quantize';
 import { registry } from './methods.js';
 import { createProgress } from './progress.js';
 import { runPipeline } from './pipeline.js';
@@ -111,8 +112,9 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .requiredOption('--recipe <file>', 'recipe JSON (see apps/reference/recipes/)')
     .requiredOption('--out <dir>', 'output directory')
     .option('--stock', 'write only what stock tfjs understands (no edgeCompress extension)')
+    .addOption(new Option('--widen <dtype>', 'stock form of weights stock tfjs cannot hold exactly (per-channel, pow2, factors): auto = the smallest that keeps every prediction on 1,000 training digits').choices(['auto', 'uint8', 'uint16', 'float16', 'float32']).default('auto'))
     .option('--json', 'print one JSON object on stdout')
-    .action(async (o: { model: string; recipe: string; out: string; stock?: boolean; json?: boolean }) => {
+    .action(async (o: { model: string; recipe: string; out: string; stock?: boolean; widen: Widen; json?: boolean }) => {
       json = Boolean(o.json);
       await ready();
       const recipe = await readRecipe(o.recipe);
@@ -126,23 +128,26 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       const after = evaluateModel(result.model, data.test);
       const outDir = resolve(o.out);
       await mkdir(outDir, { recursive: true });
-      const saved = await saveModel(result.model, outDir, { format: o.stock ? 'stock' : 'extended' });
-      const size = await sizeReport(saved.files, result.model.ir);
+      const exported = await exportQuantized(result.model, outDir, { stock: Boolean(o.stock), widen: o.widen, data: subset(data.train, 1000) });
       const figs = modelFigures(result.model);
       const base = modelFigures(loaded.model);
       const report = {
-        command: 'compress', input: loaded.modelJson, recipe: resolve(o.recipe), output: saved.modelJson, format: o.stock ? 'stock' : 'extended',
+        command: 'compress', input: loaded.modelJson, recipe: resolve(o.recipe), output: exported.modelJson, format: exported.format,
         accuracyBefore: before.accuracy, accuracyAfter: after.accuracy,
-        bytes: saved.bytes, stockBytes: saved.stockBytes, gzipBytes: size.gzipBytes, stockInMemoryBytes: size.stockInMemoryBytes,
+        bytes: exported.total.rawBytes, gzipBytes: exported.total.gzipBytes, stockBytes: exported.total.stockRawBytes, stockGzipBytes: exported.total.stockGzipBytes,
+        stockInMemoryBytes: exported.total.stockInMemoryBytes, inMemoryNote: exported.inMemoryNote,
+        stockPredictionMatch: exported.predictionMatch, lostInStockExport: exported.lost,
         storageRatio: base.storageBytes / figs.storageBytes, pruningRatio: figs.elements / Math.max(1, figs.nonZeros),
-        stages: result.reports, plans: result.plans, weights: saved.weights,
+        stages: result.reports, plans: result.plans, layers: exported.layers,
       };
       await writeFileAtomic(join(outDir, 'report.json'), JSON.stringify(report, null, 2));
       emit(report, () => [
         `accuracy ${(100 * before.accuracy).toFixed(2)}% → ${(100 * after.accuracy).toFixed(2)}%`,
-        `weight storage ${base.storageBytes} → ${figs.storageBytes} bytes (${report.storageRatio.toFixed(1)}×), files ${saved.bytes} bytes (${size.gzipBytes} gzipped)`,
+        `weight storage ${base.storageBytes} → ${figs.storageBytes} bytes (${report.storageRatio.toFixed(1)}×), files ${report.bytes} bytes (${report.gzipBytes} gzipped)${o.stock ? '' : `; stock loaders read ${report.stockBytes} bytes`}`,
+        ...exported.lost.map((l) => `stock export: ${l.weight} (${l.from}) stored as ${l.widenedTo}, max error ${l.maxAbsError.toExponential(2)}`),
         ...result.plans.flatMap((p) => p.warnings.map((w) => `warning: ${w}`)),
-        `wrote ${saved.modelJson} and ${join(outDir, 'report.json')}`,
+        `${exported.inMemoryNote}`,
+        `wrote ${exported.modelJson} and ${join(outDir, 'report.json')}`,
       ].join('\n'));
     });
 

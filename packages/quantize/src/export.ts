@@ -34,7 +34,7 @@ export interface ExportLayerRow {
   /** float32 bytes after a stock tfjs load (tfjs dequantizes every weight at load). */
   stockInMemoryBytes: number;
   fp32Bytes: number;
-  /** What a stock loader sees differs from our model by at most this (0 when exact). */
+  /** What our loader gets differs from the model by at most this (0 when exact; the extended format is always exact). */
   maxAbsError: number;
   /** Set when a stock export widened or re-quantized the weight. */
   widenedTo?: Exclude<Widen, 'auto'>;
@@ -59,7 +59,7 @@ export interface ExportReport {
     fp32Bytes: number;
   };
   inMemoryNote: string;
-  /** Weights a stock export could not keep exactly. */
+  /** Weights stock loaders cannot get exactly (the stock export, or the extended format's fallback shards). */
   lost: Array<{ weight: string; from: string; widenedTo: string; maxAbsError: number }>;
   /** Fraction of `data` examples where the exported weights (as a stock loader decodes them) give our model's top-1. */
   predictionMatch?: number;
@@ -120,7 +120,8 @@ export async function exportQuantized(model: Model, dir: string, opts: ExportOpt
   const weights: Record<string, Encoding> = { ...model.weights };
   const lost: ExportReport['lost'] = [];
   const chosen = new Map<string, { to: Exclude<Widen, 'auto'>; err: number }>();
-  if (format === 'stock') {
+  {
+    // Stand-ins for weights stock tfjs cannot hold: the stock export itself, or the extended format's fallback shards.
     const need = Object.keys(model.weights).filter((n) => !hasStockForm(model.weights[n]!));
     const apply = (n: string, to: Exclude<Widen, 'auto'>): void => {
       const w = widenEncoding(model.weights[n]!, to);
@@ -152,11 +153,12 @@ export async function exportQuantized(model: Model, dir: string, opts: ExportOpt
     for (const [n, c] of chosen) lost.push({ weight: n, from: describe(model.weights[n]!), widenedTo: c.to, maxAbsError: c.err });
   }
   const stockModel: Model = { ir: model.ir, weights };
-  const saved = await saveModel(stockModel, dir, { format, metadata: opts.metadata });
+  const stockFallback = Object.fromEntries([...chosen.keys()].map((n) => [n, weights[n]!]));
+  const saved = format === 'stock' ? await saveModel(stockModel, dir, { format, metadata: opts.metadata }) : await saveModel(model, dir, { format, metadata: opts.metadata, stockFallback });
   // saveModel lists the files each loader reads: the extended format's fallback shards are for stock loaders only.
   const [oursSize, stockSize] = [await sizeReport(saved.files, model.ir), await sizeReport(saved.stockFiles, model.ir)];
   const layers: ExportLayerRow[] = saved.weights.map((w) => {
-    const enc = stockModel.weights[w.name]!;
+    const enc = (format === 'stock' ? stockModel : model).weights[w.name]!;
     const bytes = w.storedAs === 'extension' ? encodePayload([[w.name, enc]]).data : lowerToStock(enc).bytes;
     const c = chosen.get(w.name);
     const row: ExportLayerRow = {
@@ -167,8 +169,8 @@ export async function exportQuantized(model: Model, dir: string, opts: ExportOpt
       gzipBytes: gzipSize(bytes),
       stockInMemoryBytes: sizeOf(enc.shape) * 4,
       fp32Bytes: sizeOf(enc.shape) * 4,
-      maxAbsError: c ? c.err : w.storedAs === 'extension' ? 0 : w.stock.maxAbsError,
-      note: c ? `${describe(model.weights[w.name]!)} has no stock form; ${c.to === 'float32' ? 'widened to float32 (exact, no size saving)' : `re-quantized per tensor to ${c.to}`}, max abs error ${c.err.toExponential(2)}` : w.storedAs === 'extension' ? `exact under '${EXTENSION_KEY}' (stock loaders read a float32 fallback)` : w.stock.note,
+      maxAbsError: w.storedAs === 'extension' && format === 'extended' ? 0 : c ? c.err : w.stock.maxAbsError,
+      note: w.storedAs === 'extension' ? `exact under '${EXTENSION_KEY}'; stock loaders read a ${c ? `${c.to} fallback (max abs error ${c.err.toExponential(2)})` : `${w.stock.dtype} fallback`}` : c ? `${describe(model.weights[w.name]!)} has no stock form; ${c.to === 'float32' ? 'widened to float32 (exact, no size saving)' : `re-quantized per tensor to ${c.to}`}, max abs error ${c.err.toExponential(2)}` : w.stock.note,
     };
     if (c) row.widenedTo = c.to;
     return row;

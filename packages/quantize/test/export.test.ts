@@ -79,6 +79,24 @@ describe('exportQuantized', () => {
     });
   });
 
+  it('extended format: our loader is exact, and stock loaders get the smallest fallback that keeps predictions', async () => {
+    const { ctx } = await trainedToy();
+    const q = await quantized([{ op_types: ['conv2d', 'dense'], quant_dtype: 'int8', granularity: 'out_channel' }]);
+    await withTempDir(async (dir) => {
+      const r = await exportQuantized(q, dir, { data: ctx.train });
+      const back = await loadModel(r.modelJson);
+      for (const [n, e] of Object.entries(q.weights)) expect(Array.from(toDense(back.model.weights[n]!))).toEqual(Array.from(toDense(e)));
+      expect(r.predictionMatch).toBe(1);
+      expect(r.lost.map((l) => l.weight)).toEqual(['conv1/kernel', 'fc1/kernel', 'fc2/kernel']);
+      for (const l of r.lost) expect(['uint8', 'uint16']).toContain(l.widenedTo);
+      // Fallback shards hold one or two bytes per kernel weight, not four.
+      expect(r.total.stockRawBytes).toBeLessThan(r.total.fp32Bytes / 2);
+      const n = 100;
+      const imgs = ctx.train.images.subarray(0, n * 64);
+      expect(argmax(await stockPredict(r.modelJson, imgs, n))).toEqual(argmax(predict(q, imgs, n)));
+    });
+  });
+
   it('≤ 8-bit per-tensor codes export as exact stock uint8, 9–16-bit as exact uint16', async () => {
     for (const [dtype, stock] of [['int4', 'uint8'], ['uint3', 'uint8'], ['int12', 'uint16'], ['uint16', 'uint16']] as const) {
       const q = await quantized([{ op_types: ['conv2d', 'dense'], quant_dtype: dtype }]);

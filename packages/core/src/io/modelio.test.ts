@@ -84,6 +84,27 @@ describe('saveModel / loadModel', () => {
     });
   });
 
+  it('uses an explicit stock fallback for stock loaders while our loader stays exact', async () => {
+    await withTempDir(async (dir) => {
+      const m = mixedModel();
+      const fc1 = { shape: [64, 16], values: toDense(m.weights['fc1/kernel']!) };
+      const fallback = quantize(fc1, 'affine', 8, null);
+      const saved = await saveModel(m, dir, { stockFallback: { 'fc1/kernel': fallback } });
+      const row = saved.weights.find((w) => w.name === 'fc1/kernel')!;
+      expect(row.storedAs).toBe('extension');
+      expect(row.stock.dtype).toBe('uint8');
+      expect(row.stock.maxAbsError).toBeGreaterThan(0);
+      const back = await loadModel(dir);
+      expect(Array.from(toDense(back.model.weights['fc1/kernel']!))).toEqual(Array.from(toDense(m.weights['fc1/kernel']!)));
+      const stock = await stockLoad(saved.modelJson);
+      const theirs = tf.tidy(() => stock.predict(tf.tensor(x(4), [4, 8, 8, 1])).dataSync());
+      stock.dispose();
+      const expected = predict({ ir: m.ir, weights: { ...m.weights, 'fc1/kernel': fallback } }, x(4), 4);
+      for (let i = 0; i < expected.length; i++) expect(theirs[i]).toBeCloseTo(expected[i]!, 5);
+      await expectCode(saveModel(m, join(dir, 'bad'), { stockFallback: { 'fc1/kernel': denseEncoding([16, 64], new Float32Array(1024)) } }), 'SHAPE_MISMATCH', /stockFallback\['fc1\/kernel'\] has shape \[16,64\]/);
+    });
+  });
+
   it('loads a Sequential model saved by stock tfjs-layers (uint8-quantized weights included)', async () => {
     await withTempDir(async (dir) => {
       const model = tfl.sequential();

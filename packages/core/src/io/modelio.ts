@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CompressionError } from '../errors.js';
-import { denseEncoding, storageBits } from '../encodings/ops.js';
+import { denseEncoding, storageBits, toDense } from '../encodings/ops.js';
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf, weightShapes } from '../ir/shapes.js';
 import { assertFiniteWeights, type Model, validateModel, weightList } from '../model/model.js';
@@ -22,6 +22,12 @@ export interface SaveOptions {
   format?: 'extended' | 'stock';
   /** How encodings with no exact stock form are lowered for stock loaders. Default 'float32' (exact). */
   stockLossy?: StockLossy;
+  /**
+   * Extended format only: an explicit stock-expressible stand-in per weight for the fallback shards that stock
+   * loaders read (e.g. a per-tensor uint8 re-quantization chosen so predictions do not change), instead of
+   * `stockLossy`. Our loader still reads the exact encoding from the extension.
+   */
+  stockFallback?: Record<string, Encoding>;
   /** Shard size in bytes (tfjs-converter default 4 MiB). */
   shardBytes?: number;
   /** Extra JSON stored under model.json `userDefinedMetadata`. */
@@ -85,7 +91,17 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
   const extension: Array<[string, Encoding]> = [];
   const saved: SavedWeight[] = [];
   for (const { name, encoding } of weightList(model)) {
-    const stock = lowerToStock(encoding, opts.stockLossy);
+    const standIn = format === 'extended' ? opts.stockFallback?.[name] : undefined;
+    if (standIn && (standIn.shape.length !== encoding.shape.length || standIn.shape.some((d, i) => d !== encoding.shape[i]))) {
+      throw new CompressionError({ code: 'SHAPE_MISMATCH', layer: name.split('/')[0], message: `saveModel: stockFallback['${name}'] has shape [${standIn.shape.join(',')}] but the weight has [${encoding.shape.join(',')}]` });
+    }
+    let stock = standIn ? lowerToStock(standIn, 'float32') : lowerToStock(encoding, opts.stockLossy);
+    if (standIn) {
+      const ours = toDense(encoding), theirs = toDense(standIn);
+      let err = 0;
+      for (let i = 0; i < ours.length; i++) err = Math.max(err, Math.abs(ours[i]! - theirs[i]!));
+      stock = { ...stock, exact: err === 0, native: false, maxAbsError: Math.max(err, stock.maxAbsError), note: `stock fallback: ${stock.note}, max error ${err.toExponential(2)} vs the exact encoding` };
+    }
     const bits = storageBits(encoding);
     const entry = { name, w: stock, shape: encoding.shape };
     const sw: SavedWeight['stock'] = { dtype: stock.dtype, exact: stock.exact, maxAbsError: stock.maxAbsError, note: stock.note, bytes: stock.bytes.byteLength };
