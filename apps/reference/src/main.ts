@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   ARCHITECTURES, type ArchitectureName, CompressionError, evaluateModel, initBackend, isCompressionError, loadMnist, loadModel,
@@ -127,7 +127,6 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       progress.stop();
       const after = evaluateModel(result.model, data.test);
       const outDir = resolve(o.out);
-      await mkdir(outDir, { recursive: true });
       const exported = await exportQuantized(result.model, outDir, { stock: Boolean(o.stock), widen: o.widen, data: subset(data.train, 1000) });
       const figs = modelFigures(result.model);
       const base = modelFigures(loaded.model);

@@ -2,7 +2,7 @@ import { readdir, readFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CompressionError, evaluateModel, loadMnist, parameterCount, planRecipe, runRecipe, subset, trainBaseline, writeFileAtomic, type Model,
+  CompressionError, evaluateModel, lenet5, loadMnist, parameterCount, planRecipe, runRecipe, subset, trainBaseline, writeFileAtomic, type Model,
 } from '@edge-compress/core';
 import { exportQuantized } from '@edge-compress/quantize';
 import { registry } from './methods.js';
@@ -62,7 +62,7 @@ export async function runPipeline(o: { outDir: string; quick: boolean; seed: num
   const epochs = o.quick ? 3 : 20;
   const data = loadMnist({ shape: [28, 28, 1] });
   // Pre-flight every recipe before any training.
-  const ir = (await import('@edge-compress/core')).lenet5();
+  const ir = lenet5();
   for (const r of recipes) planRecipe(ir, o.quick ? quicken(r.recipe) : r.recipe, registry, r.file);
   await mkdir(o.outDir, { recursive: true });
   o.progress.log(`baseline: LeNet-5, ${epochs} epochs (cached in ${join(o.outDir, '.cache')})`);

@@ -55,7 +55,7 @@ export function modelFigures(m: Model): { elements: number; nonZeros: number; st
   let elements = 0, nz = 0, bits = 0;
   for (const e of Object.values(m.weights)) {
     elements += sizeOf(e.shape);
-    nz += e.kind === 'lowRank' || e.kind === 'factorized' ? nonZeros(e) : nonZeros(e);
+    nz += nonZeros(e);
     bits += storageBits(e);
   }
   return { elements, nonZeros: nz, storageBytes: Math.ceil(bits / 8) };

@@ -1,6 +1,8 @@
 import { basename } from 'node:path';
-import { assertFiniteWeights, gzipSize, chooseQuantParams, type Dataset, denseEncoding, encodePayload, type Encoding, EXTENSION_KEY, lowerToStock, maskedEncoding, type Model, predict, type QuantizedEncoding, quantizeWith, saveModel, sizeOf, sizeReport, subset, toDense, validateModel } from '@edge-compress/core';
+import { assertFiniteWeights, gzipSize, hasStockForm, chooseQuantParams, type Dataset, denseEncoding, encodePayload, type Encoding, EXTENSION_KEY, lowerToStock, maskedEncoding, type Model, predict, type QuantizedEncoding, quantizeWith, saveModel, sizeOf, sizeReport, subset, toDense, validateModel } from '@edge-compress/core';
 import { maxAbsDiff } from './weights.js';
+
+export { hasStockForm };
 
 export type Widen = 'auto' | 'uint8' | 'uint16' | 'float16' | 'float32';
 
@@ -66,14 +68,6 @@ export interface ExportReport {
 }
 
 export const IN_MEMORY_NOTE = 'tfjs dequantizes uint8 / uint16 / float16 weights to float32 when it loads a model, so quantization shrinks the download, not the memory or the compute: stockInMemoryBytes is 4 bytes per parameter whatever the file holds (tensorflow/tfjs#6551)';
-
-/** True when stock tfjs holds the encoding exactly: fp32, per-tensor affine/symmetric codes ≤ 16 bits (also under a mask), float16. */
-export function hasStockForm(e: Encoding): boolean {
-  if (e.kind === 'dense') return true;
-  const q = e.kind === 'quantized' ? e : e.kind === 'masked' && e.base.kind === 'quantized' ? e.base : undefined;
-  if (!q) return false;
-  return q.scheme === 'float16' || ((q.scheme === 'affine' || q.scheme === 'symmetric') && (q.axis === null || q.scales.length === 1) && q.bits <= 16);
-}
 
 const quantizedIn = (e: Encoding): boolean => e.kind === 'quantized' || (e.kind === 'masked' ? quantizedIn(e.base) : e.kind === 'lowRank' ? quantizedIn(e.u) || quantizedIn(e.v) : e.kind === 'factorized' ? quantizedIn(e.basis) || quantizedIn(e.coeffs) : false);
 

@@ -25,8 +25,20 @@ export interface StockWeight {
 
 const bytesOf = (a: Float32Array | Uint16Array | Uint8Array): Uint8Array => new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
 
-function perTensorUniform(q: QuantizedEncoding): boolean {
-  return (q.scheme === 'affine' || q.scheme === 'symmetric') && (q.axis === null || q.scales.length === 1);
+/** The quantized values under an encoding that stock tfjs could hold elementwise (plain or under a mask). */
+function quantizedBase(e: Encoding): QuantizedEncoding | undefined {
+  return e.kind === 'quantized' ? e : e.kind === 'masked' && e.base.kind === 'quantized' ? e.base : undefined;
+}
+
+/**
+ * True when stock tfjs holds the encoding exactly in its own manifest: fp32, per-tensor affine/symmetric codes
+ * ≤ 16 bits (also under a mask, pruned entries written as the zero code), or float16.
+ */
+export function hasStockForm(e: Encoding): boolean {
+  if (e.kind === 'dense') return true;
+  const q = quantizedBase(e);
+  if (!q) return false;
+  return q.scheme === 'float16' || ((q.scheme === 'affine' || q.scheme === 'symmetric') && (q.axis === null || q.scales.length === 1) && q.bits <= 16);
 }
 
 function fromCodes(q: QuantizedEncoding, mask: Uint8Array | undefined, ours: Float32Array): StockWeight {
@@ -77,9 +89,9 @@ export function converterQuantize(values: Float32Array, dtype: 'uint8' | 'uint16
 export function lowerToStock(e: Encoding, lossy: StockLossy = 'float32'): StockWeight {
   const ours = toDense(e);
   if (e.kind === 'dense') return { dtype: 'float32', bytes: bytesOf(e.values), exact: true, native: true, maxAbsError: 0, note: 'float32' };
-  const q = e.kind === 'quantized' ? e : e.kind === 'masked' && e.base.kind === 'quantized' ? e.base : undefined;
+  const q = quantizedBase(e);
   const mask = e.kind === 'masked' ? e.mask : undefined;
-  if (q && perTensorUniform(q) && q.bits <= 16) return fromCodes(q, mask, ours);
+  if (q && hasStockForm(e) && q.scheme !== 'float16') return fromCodes(q, mask, ours);
   if (q?.scheme === 'float16') {
     const h = Uint16Array.from(ours, (v) => toHalfBits(v));
     return { dtype: 'float16', bytes: bytesOf(h), quantization: { dtype: 'float16', original_dtype: 'float32' }, exact: true, native: true, maxAbsError: 0, note: 'float16 (exact)' };

@@ -3,8 +3,7 @@
  * loader over files, closeness checks, and the contract suite every Compressor runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { readFile } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
 import { assertFits, type Dataset } from '../data/dataset.js';
-import { denseEncoding } from '../encodings/ops.js';
+import { denseEncoding, toDense } from '../encodings/ops.js';
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf } from '../ir/shapes.js';
 import { isTrainableWeight, type ModelIR } from '../ir/types.js';
 import { forward, type ForwardOptions, type WeightTensors } from '../model/forward.js';
 import { type Model, weightTensors } from '../model/model.js';
-import { toDense } from '../encodings/ops.js';
 import { createRng, type Rng } from '../tensor/rng.js';
 
 export type Params = Record<string, tf.Variable>;
