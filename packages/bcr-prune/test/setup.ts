@@ -1,0 +1,3 @@
+import { initBackend } from '@edge-compress/core';
+
+await initBackend('wasm');

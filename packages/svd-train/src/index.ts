@@ -1,0 +1,2 @@
+/** @edge-compress/svd-train: work in progress. */
+export const PACKAGE_NAME = '@edge-compress/svd-train';

@@ -1,0 +1,2 @@
+/** @edge-compress/sweep: work in progress. */
+export const PACKAGE_NAME = '@edge-compress/sweep';
