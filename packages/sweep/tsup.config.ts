@@ -1,10 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  // child: the entry of job processes (forked by the process pool; imports the app's job module).
+  entry: { index: 'src/index.ts', child: 'src/child.ts' },
   format: ['esm', 'cjs'],
-  dts: true,
+  dts: { entry: { index: 'src/index.ts' } },
   clean: true,
+  shims: true,
   target: 'node20',
-  external: [/^@edge-compress\//, /^@tensorflow\//],
+  external: [/^@edge-compress\//, /^@tensorflow\//, 'bullmq', 'ioredis'],
 });
