@@ -1,2 +1,9 @@
-/** @edge-compress/bcr-prune: work in progress. */
-export const PACKAGE_NAME = '@edge-compress/bcr-prune';
+/**
+ * @edge-compress/bcr-prune: block-based column-row (BCR) pruning (GRIM, ALGORITHMS §2) with a WebAssembly SIMD
+ * sparse runtime (AssemblyScript, embedded in the bundle) that runs a whole forward in one wasm call.
+ */
+export * from './sparsity.js';
+export { SparseRunner, ldmOf, type SparseModelSpec } from './runtime/runner.js';
+export type { KernelWeight } from './runtime/pack.js';
+export { initSparseRuntime } from './runtime/module.js';
+export { sparseSpec } from './runtime/spec.js';
