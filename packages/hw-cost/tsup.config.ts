@@ -1,10 +1,8 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts' },
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  target: 'node20',
-  external: [/^@edge-compress\//, /^@tensorflow\//],
-});
+const common: Options = { clean: false, shims: true, target: 'node20', external: [/^@edge-compress\//, /^@tensorflow\//] };
+export default defineConfig([
+  { ...common, entry: { index: 'src/index.ts' }, format: ['esm', 'cjs'], dts: true },
+  // The timing worker runs as its own Node process (ESM, top-level await).
+  { ...common, entry: { measureWorker: 'src/measureWorker.ts' }, format: ['esm'], dts: false },
+]);

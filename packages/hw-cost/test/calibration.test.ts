@@ -1,0 +1,80 @@
+import { isCompressionError, lenet5, initModel } from '@edge-compress/core';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  estimateCost, fitCalibration, identityConfigs, irMacs, layerConfigs, loadCalibration, measureInProcesses, modelSpecs, predictLocalIR, saveCalibration,
+  type Calibration, type TimingItem,
+} from '../src/index.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'hwcost-cal-'));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** A synthetic "machine": 20 µs per call + 15 µs per layer + 2·MACs at 10 GFLOP/s (independent of the predictor's formulas). */
+const synthetic = (it: TimingItem) => 0.02 + 0.015 * it.ir.layers.length + (2 * irMacs(it.ir, it.batch)) / 1e10 * 1e3;
+
+function fitted(): Calibration {
+  const layerItems = layerConfigs({ count: 40, seed: 3 });
+  const identityItems = identityConfigs(3);
+  const modelItems = modelSpecs(12, 77).map((s, i) => ({ id: `m${i}`, ir: s.ir, batch: 1 + (i % 2) * 7 }));
+  const ms = Object.fromEntries([...layerItems, ...identityItems, ...modelItems].map((it) => [it.id, synthetic(it)]));
+  const fit = fitCalibration({ layerItems, identityItems, modelItems, ms }, { nEstimators: 10, seed: 1 });
+  return { ...fit, createdAt: 'test', deviceState: {}, protocol: { processes: 0, rounds: 0, configs: 43, models: 12 } };
+}
+
+describe('local-wasm calibration', () => {
+  const cal = fitted();
+
+  it('generators are seeded, deduplicated and disjoint between calibration and validation seeds', () => {
+    const a = layerConfigs({ count: 30, seed: 5 }), b = layerConfigs({ count: 30, seed: 5 });
+    expect(a.map((x) => JSON.stringify(x.ir))).toEqual(b.map((x) => JSON.stringify(x.ir)));
+    expect(new Set(a.map((x) => JSON.stringify([x.ir.inputShape, x.ir.layers, x.batch]))).size).toBe(30);
+    const cal = new Set(modelSpecs(36, 5001).map((s) => JSON.stringify([s.ir.inputShape, s.ir.layers])));
+    const held = modelSpecs(60, 9001).map((s) => JSON.stringify([s.ir.inputShape, s.ir.layers]));
+    expect(held.filter((h) => cal.has(h))).toEqual([]);
+  });
+
+  it('fits the synthetic machine: the learned model follows MACs (larger models predicted slower)', () => {
+    const small = predictLocalIR(cal, modelSpecs(1, 123)[0]!.ir, 1).latencyMs;
+    const lenetB1 = predictLocalIR(cal, lenet5(), 1).latencyMs, lenetB32 = predictLocalIR(cal, lenet5(), 32).latencyMs;
+    expect(small).toBeGreaterThan(0);
+    expect(lenetB32).toBeGreaterThan(lenetB1);
+    // Roofline recovered from the synthetic data within a factor of 2 of 10 GFLOP/s.
+    expect(cal.params.peakOps).toBeGreaterThan(5e9);
+    expect(cal.params.peakOps).toBeLessThan(2e10);
+  });
+
+  it('round-trips through JSON: identical predictions after save and load', async () => {
+    const path = join(dir, 'cal.json');
+    await saveCalibration(cal, path);
+    const back = await loadCalibration(path);
+    for (const s of modelSpecs(5, 42)) for (const b of [1, 32]) expect(predictLocalIR(back, s.ir, b).latencyMs).toBe(predictLocalIR(cal, s.ir, b).latencyMs);
+    const m = initModel(lenet5(), 0);
+    const [e] = estimateCost(m, { devices: ['local-wasm'], calibration: back });
+    expect(e!.method).toBe('calibrated');
+    expect(e!.latencyMs).toBeCloseTo(predictLocalIR(cal, lenet5(), 1).latencyMs, 9);
+    expect(e!.layers.map((l) => l.name)).toEqual(lenet5().layers.map((l) => l.name));
+  });
+
+  it('a missing or corrupt calibration is a typed error naming the file', async () => {
+    await expect(loadCalibration(join(dir, 'none.json'))).rejects.toThrow(/does not exist.*run `edge-compress calibrate`/);
+    const bad = join(dir, 'bad.json');
+    const raw = JSON.parse(await readFile(join(dir, 'cal.json'), 'utf8'));
+    delete raw.params;
+    await writeFile(bad, JSON.stringify(raw));
+    const err = await loadCalibration(bad).catch((e: unknown) => e);
+    expect(isCompressionError(err, 'BAD_CONFIG')).toBe(true);
+    expect(String((err as Error).message)).toContain(`${bad}: field 'params'`);
+  });
+
+  it('times stock model.predict in-process (protocol plumbing; no timing assertions) without leaking tensors', async () => {
+    const before = tf.memory().numTensors;
+    const items = identityConfigs(1, [1]).slice(0, 1).concat(layerConfigs({ count: 2, seed: 9, batches: [1] }));
+    const r = await measureInProcesses(items, { processes: 0, rounds: 2, blockMs: 0.5 });
+    expect(Object.keys(r.ms).sort()).toEqual(items.map((i) => i.id).sort());
+    for (const v of Object.values(r.ms)) expect(Number.isFinite(v) && v > 0).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
