@@ -1,5 +1,6 @@
 // Load generator run as its own process (so it does not share a thread with the bench): autocannon choose → feedback
-// pairs against a 127.0.0.1 URL for a bounded duration. Prints one JSON line.
+// pairs against a 127.0.0.1 URL for a bounded duration. Prints one JSON line. A pair counts once its feedback is
+// acknowledged (HTTP 200), so pairsPerS is choose+feedback pairs per second, not requests per second.
 import autocannon from 'autocannon';
 import { contextPool } from './serverHarness.mjs';
 
@@ -10,6 +11,9 @@ if (!url || !/^http:\/\/127\.0\.0\.1:\d+$/.test(url)) {
 }
 const pool = contextPool(namesCsv.split(','), 512, 3);
 let k = 0;
+let pairsAcked = 0;
+let feedbackNon200 = 0;
+let chooseNon200 = 0;
 const r = await autocannon({
   url,
   connections: Number(connections),
@@ -21,6 +25,7 @@ const r = await autocannon({
       headers: { 'content-type': 'application/json' },
       setupRequest: (req) => ({ ...req, body: pool[k++ % pool.length] }),
       onResponse: (status, body, context) => {
+        if (status !== 200) chooseNon200++;
         context.eventId = status === 200 ? JSON.parse(body).eventId : undefined;
       },
     },
@@ -29,7 +34,13 @@ const r = await autocannon({
       path: '/feedback',
       headers: { 'content-type': 'application/json' },
       setupRequest: (req, context) => (context.eventId ? { ...req, body: JSON.stringify({ eventId: context.eventId, reward: 0.5 }) } : undefined),
+      onResponse: (status) => {
+        if (status === 200) pairsAcked++;
+        else feedbackNon200++;
+      },
     },
   ],
 });
-process.stdout.write(`${JSON.stringify({ ok: r['2xx'], non2xx: r.non2xx, errors: r.errors, durationS: r.duration, rps: r['2xx'] / r.duration, p99Ms: r.latency.p99 })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ pairsAcked, pairsPerS: pairsAcked / r.duration, requests2xx: r['2xx'], non2xx: r.non2xx, chooseNon200, feedbackNon200, errors: r.errors, durationS: r.duration, p99Ms: r.latency.p99 })}\n`,
+);

@@ -34,6 +34,18 @@ const qoeBlockSchema = z
     energyScalesMj: z.array(finite.refine((v) => v > 0, { message: 'must be > 0' })).min(1).max(8).optional(),
     /** Nominal power (W) per device class, ê = power × ℓ̂ (default 1 W for classes not listed). */
     powerW: z.record(featureName, finite.refine((v) => v > 0, { message: 'must be > 0' })).optional(),
+    /**
+     * Device classes (context one-hots) the catalogue has no `lat_<class>` for. Their predicted latency is the
+     * geometric mean of the arm's catalogued class latencies (a prior only); `classResiduals` lets the policy learn the
+     * rest from feedback.
+     */
+    coldClasses: z.array(featureName).max(16).optional(),
+    /**
+     * One learnable correction per (device class, arm): (1 − w_a)·1[class = c, arm = a], the latency- and
+     * energy-weighted share of the reward that the predicted latency of that pair drives. true = for every class;
+     * default = for the cold classes only (they have no catalogue latency to start from).
+     */
+    classResiduals: z.boolean().optional(),
   })
   .strict();
 
@@ -463,6 +475,10 @@ export interface QoeBlockInfo {
   /** Optional context features used when present (predicted latency × exp(−log_speed) × (1 + load)). */
   readonly usesSpeed: boolean;
   readonly usesLoad: boolean;
+  /** Classes without catalogue latency (predicted by the cross-class geometric mean). */
+  readonly coldClasses: readonly string[];
+  /** Classes with per-(class, arm) residual features `qoe_res_<class>_<arm>`. */
+  readonly residualClasses: readonly string[];
 }
 
 /** Context features the QoE block needs (user-set weights and deadline) and uses when present. */
@@ -501,7 +517,16 @@ class QoeBlock {
     private readonly ix: Int32Array,
     private readonly invE: Float64Array,
     private readonly invEmid: number,
-  ) {}
+    private readonly numArms: number,
+    /** Per class: its slot among the residual classes (−1 = none). */
+    private readonly resSlot: Int32Array,
+  ) {
+    let n = 0;
+    for (const r of resSlot) if (r >= 0) n++;
+    this.nRes = n * numArms;
+  }
+
+  private readonly nRes: number;
 
   fill(batch: FeatureBatch, center: Float64Array, invScale: Float64Array, off: number, dim: number, zs: number, zoff: number): void {
     const ctx = batch.ctx;
@@ -547,6 +572,12 @@ class QoeBlock {
     }
     const pw = this.power[cls]!;
     const nE = this.invE.length;
+    const nb = 5 + 2 * nE;
+    const nR = this.nRes;
+    const pAll = nb + nR;
+    const resW = 1 - wa;
+    const slot = this.resSlot[cls]!;
+    const resOff = slot * this.numArms;
     const nc = this.nArmsCls;
     const phi = batch.phi;
     const zb = batch.zbar;
@@ -568,10 +599,13 @@ class QoeBlock {
         phi[o + 4 + nE + k] = E;
       }
       phi[o + 4 + 2 * nE] = wa * A + wl * S + we * Math.exp(-e * this.invEmid);
+      if (nR > 0) {
+        phi.fill(0, o + nb, o + nb + nR);
+        if (slot >= 0) phi[o + nb + resOff + a] = resW;
+      }
       if (zs > 0) {
-        const p = 5 + 2 * nE;
         const zo = j * zs + zoff;
-        for (let q = 0; q < p; q++) zb[zo + q] = phi[o + q]!;
+        for (let q = 0; q < pAll; q++) zb[zo + q] = phi[o + q]!;
       }
     }
   }
@@ -585,10 +619,12 @@ function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpe
   const armNames = catalogue.armFeatureNames;
   const accName = armNames.includes('acc') ? 'acc' : armNames.includes('accuracy') ? 'accuracy' : null;
   if (!accName) return missingFeature('arm feature "acc" (top-1 accuracy in [0, 1])', '$.arms[0].features.acc', explicit);
-  const classes = armNames.filter((n) => /^lat_./.test(n)).map((n) => n.slice(4));
-  if (classes.length === 0) {
+  const known = armNames.filter((n) => /^lat_./.test(n)).map((n) => n.slice(4));
+  if (known.length === 0) {
     return missingFeature('arm features "lat_<class>" (predicted log latency in ms per device class)', '$.arms[0].features.lat_cpu', explicit);
   }
+  const cold = (opts.coldClasses ?? []).filter((c) => !known.includes(c));
+  const classes = [...known, ...cold];
   const ctxIdx = new Map(specs.map((s, i) => [s.name, i]));
   const ix = new Int32Array(6);
   for (let i = 0; i < QOE_CONTEXT_FEATURES.length; i++) {
@@ -608,6 +644,15 @@ function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpe
       explicit,
     );
   }
+  const coldLacking = lacking.filter((l) => cold.includes(l));
+  if (coldLacking.length > 0) {
+    throw new BanditError({
+      code: 'MISSING_FEATURE',
+      message: `the QoE feature block needs a one-hot context feature for cold class "${coldLacking[0]}" (listed in qoe.coldClasses)`,
+      path: `$.context.${coldLacking[0]}`,
+      hint: 'add the class one-hot to the context list, or remove the class from qoe.coldClasses',
+    });
+  }
   const baseline = lacking.length === 1 ? classes.indexOf(lacking[0]!) : -1;
   const accLo = opts.accLo ?? QOE_BLOCK_DEFAULTS.accLo;
   const accHi = opts.accHi ?? QOE_BLOCK_DEFAULTS.accHi;
@@ -624,8 +669,13 @@ function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpe
   const accTerm = new Float64Array(K);
   catalogue.arms.forEach((a, i) => {
     accTerm[i] = Math.min(1, Math.max(0, (a.features[accName]! - accLo) / (accHi - accLo)));
-    classes.forEach((cl, k) => (latMs[i * nc + k] = Math.exp(a.features[`lat_${cl}`]!)));
+    // Cold classes: the geometric mean of the catalogued class latencies (a prior, corrected by the residuals).
+    let meanLog = 0;
+    for (const cl of known) meanLog += a.features[`lat_${cl}`]! / known.length;
+    classes.forEach((cl, k) => (latMs[i * nc + k] = Math.exp(known.includes(cl) ? a.features[`lat_${cl}`]! : meanLog)));
   });
+  const resClasses = opts.classResiduals === true ? classes : opts.classResiduals === false ? [] : cold;
+  const armTok = (id: string) => id.replace(/[^A-Za-z0-9_.-]/g, '_');
   const eNames = energyScalesMj.map((e) => String(e).replace(/[^A-Za-z0-9_.-]/g, '_'));
   const names = [
     'qoe_w_acc_term',
@@ -635,6 +685,7 @@ function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpe
     'qoe_lat_term',
     ...eNames.map((e) => `qoe_energy_term_E${e}`),
     'qoe_pred',
+    ...resClasses.flatMap((cl) => catalogue.arms.map((a) => `qoe_res_${cl}_${armTok(a.id)}`)),
   ];
   const eMid = Math.exp(energyScalesMj.reduce((s, e) => s + Math.log(e), 0) / energyScalesMj.length);
   const info: QoeBlockInfo = {
@@ -648,6 +699,8 @@ function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpe
     powerW,
     usesSpeed: ix[4]! >= 0,
     usesLoad: ix[5]! >= 0,
+    coldClasses: cold,
+    residualClasses: resClasses,
   };
   return new QoeBlock(
     info,
@@ -660,5 +713,7 @@ function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpe
     ix,
     Float64Array.from(energyScalesMj.map((e) => 1 / e)),
     1 / eMid,
+    K,
+    Int32Array.from(classes.map((cl) => resClasses.indexOf(cl))),
   );
 }

@@ -184,6 +184,7 @@ export function quadSym(m: Float64Array, x: Float64Array, d: number, xOff = 0): 
   let s = 0;
   for (let i = 0; i < d; i++) {
     const xi = x[xOff + i]!;
+    if (xi === 0) continue;
     const row = i * d;
     const o = xOff - row;
     let a0 = 0.5 * m[row + i]! * xi;

@@ -3,9 +3,10 @@
  *
  * VW cb_adf example (one block per decision, ended by an empty line):
  *   shared |Device gpu:1 log_speed:0.31 ...
- *   |Model resnet50_fp32 acc:0.761 ...
- *   0:0.18:0.85 |Model mobilenetv2_int8 acc:0.713 ...      ← chosen: 0:cost:probability, cost = 1 − reward
- *   |Model ...
+ *   |Arm resnet50_fp32 |Model acc:0.761 ...
+ *   0:0.18:0.85 |Arm mobilenetv2_int8 |Model acc:0.713 ...      ← chosen: 0:cost:probability, cost = 1 − reward
+ *   |Arm ... |Model ...
+ * The arm id sits in its own namespace `Arm`, so an id equal to a feature name cannot collide with that feature.
  */
 import { z } from 'zod';
 import { ARM_ID_RE, FEATURE_NAME_RE } from './catalogue.js';
@@ -51,8 +52,8 @@ function features(rec: Readonly<Record<string, number>>): string {
 }
 
 /**
- * Format one decision as a VW `--cb_adf` example: a `shared |Device` line, then one `|Model <id> f:v ...` line per
- * offered arm, the chosen one prefixed with `0:<cost>:<probability>` (cost = 1 − reward), then an empty line.
+ * Format one decision as a VW `--cb_adf` example: a `shared |Device` line, then one `|Arm <id> |Model f:v ...` line
+ * per offered arm, the chosen one prefixed with `0:<cost>:<probability>` (cost = 1 − reward), then an empty line.
  * Without a reward the label is omitted (a prediction-only example).
  */
 export function formatVwAdf(ex: LoggedExample, opts: { costOf?: (reward: number) => number } = {}): string {
@@ -60,7 +61,7 @@ export function formatVwAdf(ex: LoggedExample, opts: { costOf?: (reward: number)
   let out = `shared |Device${features(ex.context)}\n`;
   ex.arms.forEach((a, j) => {
     const label = j === ex.chosen && ex.reward !== undefined ? `0:${formatVwNumber(cost(ex.reward))}:${formatVwNumber(ex.probability)} ` : '';
-    out += `${label}|Model ${a.id}${features(a.features)}\n`;
+    out += `${label}|Arm ${a.id} |Model${features(a.features)}\n`;
   });
   return `${out}\n`;
 }
@@ -80,7 +81,8 @@ function parseFeatures(tokens: string[], where: string): Record<string, number> 
 }
 
 /**
- * Parse VW `--cb_adf` text written by formatVwAdf (namespaces `Device` and `Model`, arm id as the first `Model` token).
+ * Parse VW `--cb_adf` text written by formatVwAdf: namespaces `Device`, `Arm` (the arm id) and `Model`. The format of
+ * versions before 0.2 (the arm id as the first `Model` token, no `Arm` namespace) is read as well.
  * Examples without a label are returned with `reward` undefined and `chosen` −1.
  */
 export function parseVwAdf(text: string, source = 'log'): LoggedExample[] {
@@ -100,16 +102,32 @@ export function parseVwAdf(text: string, source = 'log'): LoggedExample[] {
     const bar = line.indexOf('|');
     if (bar < 0) throw new BanditError({ code: 'BAD_LOG', message: `${where}: no "|" namespace in "${line.slice(0, 60)}"`, path: where, hint: 'expected VW cb_adf lines' });
     const head = line.slice(0, bar).trim();
-    const body = line.slice(bar + 1).trim().split(/\s+/).filter(Boolean);
-    const ns = body.shift() ?? '';
     if (head === 'shared') {
+      const body = line.slice(bar + 1).trim().split(/\s+/).filter(Boolean);
+      body.shift();
       cur.context = parseFeatures(body, where);
       return;
     }
-    if (ns !== 'Model' || body.length === 0 || !ARM_ID_RE.test(body[0]!) || body[0]!.includes(':')) {
-      throw new BanditError({ code: 'BAD_LOG', message: `${where}: expected "|Model <arm id> f:v ...", got "${line.slice(0, 60)}"`, path: where, hint: 'write logs with formatVwAdf' });
+    // Namespaces: "|Arm <id> |Model f:v ..." (current) or "|Model <id> f:v ..." (before 0.2).
+    const spaces = line
+      .slice(bar + 1)
+      .split('|')
+      .map((seg) => seg.trim().split(/\s+/).filter(Boolean));
+    let id: string | undefined;
+    let body: string[] = [];
+    const bad = () =>
+      new BanditError({ code: 'BAD_LOG', message: `${where}: expected "|Arm <arm id> |Model f:v ...", got "${line.slice(0, 60)}"`, path: where, hint: 'write logs with formatVwAdf' });
+    for (const seg of spaces) {
+      const ns = seg.shift();
+      if (ns === 'Arm') {
+        if (seg.length !== 1) throw bad();
+        id = seg[0];
+      } else if (ns === 'Model') {
+        if (spaces.length === 1) id = seg.shift();
+        body = seg;
+      } else throw bad();
     }
-    const id = body.shift()!;
+    if (id === undefined || !ARM_ID_RE.test(id) || id.includes(':')) throw bad();
     if (head) {
       const parts = head.split(':');
       const cost = Number(parts[1]);

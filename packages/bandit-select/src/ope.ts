@@ -1,6 +1,9 @@
 /**
  * Off-policy evaluation (ALGORITHMS.md §6.5) of a target policy π from logs (x_i, a_i, r_i, p_i):
  * - IPS   V̂ = (1/n) Σ w_i r_i,                 w_i = min(π(a_i|x_i)/p_i, M)
+ * - IPS-CV V̂ = (1/n) Σ w_i r_i − β̂·(1/n) Σ (w_i − ω_i), the IPS with the weight as control variate: ω_i = E[w_i | x_i]
+ *   under the logging policy (1 without clipping; Σ_a min(π(a|x_i), M·p(a|x_i)) when the logging probabilities of
+ *   all offered arms are logged) and β̂ = cov(w r, w)/var(w), the variance-minimising coefficient
  * - SNIPS V̂ = Σ w_i r_i / Σ w_i
  * - DM    V̂ = (1/n) Σ_i Σ_a π(a|x_i) r̂(x_i, a)   (r̂: ridge on φ, cross-fitted in folds)
  * - DR    V̂ = (1/n) Σ_i [Σ_a π(a|x_i) r̂(x_i, a) + w_i (r_i − r̂(x_i, a_i))]
@@ -24,6 +27,8 @@ export interface OpeSample {
   /** Logging probability of the chosen arm. */
   propensity: number;
   reward: number;
+  /** Logging probabilities of every offered arm (optional; makes the IPS control variate exact under clipping). */
+  probs?: Float64Array;
 }
 
 /** A target policy: a Policy (its `probabilities`) or a function filling π(·|x) over batch positions. */
@@ -51,6 +56,8 @@ export interface OpeEstimate {
 export interface OpeReport {
   n: number;
   ips: OpeEstimate;
+  /** IPS with the importance weight as a control variate (lower variance when rewards are far from 0). */
+  ipsCv: OpeEstimate;
   snips: OpeEstimate;
   dm: OpeEstimate;
   dr: OpeEstimate;
@@ -128,6 +135,7 @@ export function estimateOffPolicy(samples: readonly OpeSample[], space: FeatureS
   const wT = new Float64Array(n);
   const dmT = new Float64Array(n);
   const drT = new Float64Array(n);
+  const omT = new Float64Array(n);
   let logged = 0;
   let maxW = 0;
   let clipped = 0;
@@ -150,6 +158,12 @@ export function estimateOffPolicy(samples: readonly OpeSample[], space: FeatureS
       clipped++;
     }
     wT[i] = w;
+    let om = 1;
+    if (s.probs && s.probs.length >= batch.k) {
+      om = 0;
+      for (let j = 0; j < batch.k; j++) if (s.probs[j]! > 0) om += Math.min(pi[j]!, M * s.probs[j]!);
+    }
+    omT[i] = om;
     ipsT[i] = w * s.reward;
     dmT[i] = dm;
     drT[i] = dm + w * (s.reward - rhatChosen);
@@ -158,32 +172,62 @@ export function estimateOffPolicy(samples: readonly OpeSample[], space: FeatureS
   const mean = (a: Float64Array) => a.reduce((p, q) => p + q, 0) / a.length;
   const sumW = wT.reduce((p, q) => p + q, 0);
   const sumW2 = wT.reduce((p, q) => p + q * q, 0);
-  const point = { ips: mean(ipsT), snips: sumW > 0 ? ipsT.reduce((p, q) => p + q, 0) / sumW : 0, dm: mean(dmT), dr: mean(drT) };
+  // IPS with control variate from sums (Σwr, Σw, Σω, Σw², Σ wr·w).
+  const cv = (si: number, sw: number, so: number, sww: number, swr: number, m: number): number => {
+    const mw = sw / m;
+    const vw = sww / m - mw * mw;
+    const beta = vw > 1e-15 ? (swr / m - (si / m) * mw) / vw : 0;
+    return si / m - beta * (mw - so / m);
+  };
+  let sWW = 0;
+  let sWRW = 0;
+  for (let i = 0; i < n; i++) {
+    sWW += wT[i]! * wT[i]!;
+    sWRW += ipsT[i]! * wT[i]!;
+  }
+  const sumIps = ipsT.reduce((p, q) => p + q, 0);
+  const sumOm = omT.reduce((p, q) => p + q, 0);
+  const point = {
+    ips: sumIps / n,
+    ipsCv: cv(sumIps, sumW, sumOm, sWW, sWRW, n),
+    snips: sumW > 0 ? sumIps / sumW : 0,
+    dm: mean(dmT),
+    dr: mean(drT),
+  };
   const B = opts.bootstrap ?? 1000;
   const level = opts.level ?? 0.95;
-  const cis = { ips: [point.ips, point.ips], snips: [point.snips, point.snips], dm: [point.dm, point.dm], dr: [point.dr, point.dr] } as Record<keyof typeof point, [number, number]>;
+  const keys = ['ips', 'ipsCv', 'snips', 'dm', 'dr'] as const;
+  const cis = Object.fromEntries(keys.map((k) => [k, [point[k], point[k]]])) as Record<keyof typeof point, [number, number]>;
   if (B > 0) {
     const rng = new Rng(opts.seed ?? 1);
-    const res = { ips: new Float64Array(B), snips: new Float64Array(B), dm: new Float64Array(B), dr: new Float64Array(B) };
+    const res = { ips: new Float64Array(B), ipsCv: new Float64Array(B), snips: new Float64Array(B), dm: new Float64Array(B), dr: new Float64Array(B) };
     for (let bi = 0; bi < B; bi++) {
       let si = 0;
       let sw = 0;
       let sd = 0;
       let sr = 0;
+      let so = 0;
+      let sww = 0;
+      let swr = 0;
       for (let q = 0; q < n; q++) {
         const i = rng.int(n);
+        const wi = wT[i]!;
         si += ipsT[i]!;
-        sw += wT[i]!;
+        sw += wi;
         sd += dmT[i]!;
         sr += drT[i]!;
+        so += omT[i]!;
+        sww += wi * wi;
+        swr += ipsT[i]! * wi;
       }
       res.ips[bi] = si / n;
+      res.ipsCv[bi] = cv(si, sw, so, sww, swr, n);
       res.snips[bi] = sw > 0 ? si / sw : 0;
       res.dm[bi] = sd / n;
       res.dr[bi] = sr / n;
     }
     const lo = (1 - level) / 2;
-    for (const key of ['ips', 'snips', 'dm', 'dr'] as const) {
+    for (const key of keys) {
       const a = res[key].sort();
       cis[key] = [quantile(a, lo), quantile(a, 1 - lo)];
     }
@@ -191,6 +235,7 @@ export function estimateOffPolicy(samples: readonly OpeSample[], space: FeatureS
   return {
     n,
     ips: { value: point.ips, ci: cis.ips },
+    ipsCv: { value: point.ipsCv, ci: cis.ipsCv },
     snips: { value: point.snips, ci: cis.snips },
     dm: { value: point.dm, ci: cis.dm },
     dr: { value: point.dr, ci: cis.dr },
@@ -253,7 +298,8 @@ export function samplesFromLog(examples: readonly LoggedExample[], space: Featur
       arms,
       `log[${i}].arms`,
     );
-    out.push({ ctx, arms, chosen: ex.chosen, propensity: ex.probability, reward: ex.reward });
+    const probs = ex.probs && ex.probs.length === ex.arms.length ? Float64Array.from(ex.probs) : undefined;
+    out.push({ ctx, arms, chosen: ex.chosen, propensity: ex.probability, reward: ex.reward, ...(probs ? { probs } : {}) });
   });
   return out;
 }

@@ -17,15 +17,27 @@ export interface OpeExperimentOptions extends WorldOptions {
   truthSamples?: number;
   /** Logging policy, learning online while it logs if it learns (default uniform random, the randomised-logging setting of OBP). */
   logging?: PolicyConfigInput;
+  /**
+   * Rounds on which the logging policy is trained (on its own stream) before logging; it is then frozen while it logs
+   * (default 0: no pre-training, and it keeps learning online). E.g. `{kind:'egreedy', epsilon:0.05}` with 2,000 rounds
+   * is a deployed good policy that explores little.
+   */
+  loggingWarmup?: number;
   /** Target policy kind, trained on `warmup` rounds then frozen (default LinUCB in a 0.05 ε-mixture). */
   target?: PolicyConfigInput;
   ope?: OpeOptions;
 }
 
+export const OPE_ESTIMATORS = ['ips', 'ipsCv', 'snips', 'dm', 'dr'] as const;
+export type OpeEstimatorName = (typeof OPE_ESTIMATORS)[number];
+
 export interface OpeExperimentResult {
   truth: number;
   report: OpeReport;
-  relError: { ips: number; snips: number; dm: number; dr: number };
+  /** |V̂ − V| / V per estimator. */
+  relError: Record<OpeEstimatorName, number>;
+  /** The estimator's bootstrap CI as a signed relative error interval [(lo − V)/V, (hi − V)/V]. */
+  relErrorCi: Record<OpeEstimatorName, [number, number]>;
 }
 
 export function runOpeExperiment(opts: OpeExperimentOptions = {}): OpeExperimentResult {
@@ -53,6 +65,15 @@ export function runOpeExperiment(opts: OpeExperimentOptions = {}): OpeExperiment
   // 2. Logging policy, learning online; rounds continue after the warm-up period (same drift clock).
   const t0 = opts.warmup ?? 2000;
   const logging = createPolicy({ ...(opts.logging ?? { kind: 'uniform' }), seed: (seed * 31 + 2) >>> 0 } as PolicyConfigInput, space);
+  const lw = opts.loggingWarmup ?? 0;
+  const wRng = Rng.derive(seed, 0x1a);
+  for (let t = 0; t < lw; t++) {
+    world.sample(t, wRng, round);
+    space.encodeContextValues(round.context, batch.ctx);
+    space.fill(batch);
+    const j = logging.decide(batch);
+    logging.update(batch, j, world.observe(round, batch.arms[j]!, t, wRng.normal()));
+  }
   const lRng = Rng.derive(seed, 0x10);
   const samples: OpeSample[] = [];
   for (let i = 0; i < n; i++) {
@@ -62,8 +83,15 @@ export function runOpeExperiment(opts: OpeExperimentOptions = {}): OpeExperiment
     space.fill(batch);
     const j = logging.decide(batch);
     const r = world.observe(round, batch.arms[j]!, t, lRng.normal());
-    samples.push({ ctx: Float64Array.from(batch.ctx), arms: Int32Array.from(batch.arms.subarray(0, K)), chosen: j, propensity: logging.probs[j]!, reward: r });
-    logging.update(batch, j, r);
+    samples.push({
+      ctx: Float64Array.from(batch.ctx),
+      arms: Int32Array.from(batch.arms.subarray(0, K)),
+      chosen: j,
+      propensity: logging.probs[j]!,
+      reward: r,
+      probs: Float64Array.from(logging.probs.subarray(0, K)),
+    });
+    if (lw === 0) logging.update(batch, j, r);
   }
 
   // 3. True on-policy value of the frozen target over the same period (fresh contexts).
@@ -83,5 +111,11 @@ export function runOpeExperiment(opts: OpeExperimentOptions = {}): OpeExperiment
 
   const report = estimateOffPolicy(samples, space, target, { seed, ...opts.ope });
   const rel = (v: number) => Math.abs(v - truth) / Math.abs(truth);
-  return { truth, report, relError: { ips: rel(report.ips.value), snips: rel(report.snips.value), dm: rel(report.dm.value), dr: rel(report.dr.value) } };
+  const relError = {} as Record<OpeEstimatorName, number>;
+  const relErrorCi = {} as Record<OpeEstimatorName, [number, number]>;
+  for (const k of OPE_ESTIMATORS) {
+    relError[k] = rel(report[k].value);
+    relErrorCi[k] = [(report[k].ci[0] - truth) / truth, (report[k].ci[1] - truth) / truth];
+  }
+  return { truth, report, relError, relErrorCi };
 }

@@ -6,7 +6,7 @@ import { BanditError } from './errors.js';
 import type { LoggedExample } from './logging.js';
 import { createPolicy, type Policy, type PolicyConfigInput } from './policies/index.js';
 import { Rng } from './rng.js';
-import { CONTEXT_FEATURES, SyntheticWorld, type WorldOptions } from './world.js';
+import { SyntheticWorld, type WorldOptions } from './world.js';
 
 /** A policy in a simulation: a config, or 'best-fixed' (the best single arm in hindsight, by true means). */
 export type SimPolicySpec = PolicyConfigInput | 'best-fixed' | { name: string; config: PolicyConfigInput | 'best-fixed' };
@@ -89,7 +89,7 @@ export function runSimulation(opts: SimulationOptions = {}): SimulationResult {
     throw new BanditError({ code: 'BAD_CONFIG', message: `policy name "${dup}" appears twice`, path: 'policies', hint: 'give repeated kinds distinct names: {name, config}' });
   }
   const K = world.arms.length;
-  const c = CONTEXT_FEATURES.length;
+  const c = world.contextFeatures.length;
   // Precompute the rounds once (common random numbers for all policies).
   const ctx = new Float64Array(T * c);
   const mean = new Float64Array(T * K);
@@ -191,7 +191,7 @@ export function runSimulation(opts: SimulationOptions = {}): SimulationResult {
 
 function simExample(world: SyntheticWorld, t: number, round: { device: number; user: number; context: Float64Array }, policy: Policy, j: number, reward: number, name: string): LoggedExample {
   const context: Record<string, number> = {};
-  CONTEXT_FEATURES.forEach((n, i) => (context[n] = round.context[i]!));
+  world.contextFeatures.forEach((n, i) => (context[n] = round.context[i]!));
   return {
     t,
     deviceId: `dev${round.device}`,

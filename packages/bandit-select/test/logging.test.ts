@@ -18,9 +18,9 @@ const ex: LoggedExample = {
 
 const GOLDEN =
   'shared |Device cores:4 ghz:2.4 ram:6 simd:1 acc_gpu:1\n' +
-  '|Model lenet5_fp32 acc:0.993 lbytes:14.4 bits:32 lat:1.2\n' +
-  '0:0.18000000000000005:0.85 |Model lenet5_admm86 acc:0.991 lbytes:8.9 bits:3 lat:0.41\n' +
-  '|Model lenet5_int8 acc:0.992 lbytes:12.7 bits:8 lat:0.63\n' +
+  '|Arm lenet5_fp32 |Model acc:0.993 lbytes:14.4 bits:32 lat:1.2\n' +
+  '0:0.18000000000000005:0.85 |Arm lenet5_admm86 |Model acc:0.991 lbytes:8.9 bits:3 lat:0.41\n' +
+  '|Arm lenet5_int8 |Model acc:0.992 lbytes:12.7 bits:8 lat:0.63\n' +
   '\n';
 
 describe('VW cb_adf log', () => {
@@ -42,14 +42,30 @@ describe('VW cb_adf log', () => {
     expect(parseLog(text)).toEqual(back);
   });
 
+  it('keeps an arm id equal to a feature name apart from that feature (own Arm namespace)', () => {
+    const clash: LoggedExample = { context: { x: 1 }, arms: [{ id: 'acc', features: { acc: 0.5 } }, { id: 'b', features: { acc: 0.7 } }], chosen: 0, probability: 0.5, reward: 1 };
+    const text = formatVwAdf(clash);
+    expect(text).toContain('|Arm acc |Model acc:0.5\n');
+    expect(parseVwAdf(text)[0]!.arms).toEqual(clash.arms);
+  });
+
+  it('still reads logs written before the Arm namespace', () => {
+    const old = 'shared |Device a:1\n|Model m1 f:1\n0:0.25:0.5 |Model m2 f:2\n\n';
+    const [e] = parseVwAdf(old);
+    expect(e!.arms).toEqual([{ id: 'm1', features: { f: 1 } }, { id: 'm2', features: { f: 2 } }]);
+    expect(e!.chosen).toBe(1);
+    expect(e!.reward).toBe(0.75);
+  });
+
   it('omits the label when no reward is known', () => {
     const { reward: _r, ...noReward } = ex;
     expect(formatVwAdf(noReward)).not.toMatch(/^0:/m);
   });
 
   it('reports the line of a malformed example', () => {
-    expect(() => parseVwAdf('shared |Device a:1\n0:x:0.5 |Model m a:1\n\n', 'f.vw')).toThrow(/f\.vw:2: bad label "0:x:0.5"/);
-    expect(() => parseVwAdf('shared |Device a:1\n|Model m a:zz\n\n', 'f.vw')).toThrow(expect.objectContaining({ code: 'BAD_LOG' }));
+    expect(() => parseVwAdf('shared |Device a:1\n0:x:0.5 |Arm m |Model a:1\n\n', 'f.vw')).toThrow(/f\.vw:2: bad label "0:x:0.5"/);
+    expect(() => parseVwAdf('shared |Device a:1\n|Arm m |Model a:zz\n\n', 'f.vw')).toThrow(expect.objectContaining({ code: 'BAD_LOG' }));
+    expect(() => parseVwAdf('shared |Device a:1\n|Arm m n |Model a:1\n\n', 'f.vw')).toThrow(expect.objectContaining({ code: 'BAD_LOG' }));
   });
 });
 

@@ -267,12 +267,22 @@ export class Ridge {
   private readonly u: Float64Array;
   private readonly scratch: Float64Array;
 
+  /** [updates since the last forgetting step] (only serialised when forget < 1). */
+  readonly forgetCounter: Float64Array;
+
   constructor(
     d: number,
     readonly lambda: number,
     readonly recomputeEvery: number,
+    /**
+     * Exponential forgetting per update γ ∈ (0, 1] (1 = none). Applied in blocks of FORGET_BLOCK updates:
+     * A ← γᴮA + (1 − γᴮ)λI and b ← γᴮb, followed by the exact recompute, so the prior λI is never forgotten and
+     * the effective memory is about 1/(1 − γ) updates. Directions not played for a while regain their uncertainty.
+     */
+    readonly forget = 1,
   ) {
     this.d = d;
+    this.forgetCounter = new Float64Array(1);
     this.A = identity(d, lambda);
     this.Ainv = identity(d, 1 / lambda);
     this.b = new Float64Array(d);
@@ -295,6 +305,15 @@ export class Ridge {
       this.b[j] = this.b[j]! + r * x[xOff + j]!;
     }
     this.counter[0] = this.counter[0]! + 1;
+    if (this.forget < 1) {
+      this.forgetCounter[0] = this.forgetCounter[0]! + 1;
+      if (this.forgetCounter[0]! >= FORGET_BLOCK) {
+        this.forgetCounter[0] = 0;
+        discount(this.A, this.b, d, Math.pow(this.forget, FORGET_BLOCK), this.lambda);
+        this.recompute();
+        return;
+      }
+    }
     if (this.recomputeEvery > 0 && this.counter[0]! >= this.recomputeEvery) this.recompute();
   }
 
@@ -325,7 +344,20 @@ export class Ridge {
       [`${prefix}b`]: this.b,
       [`${prefix}theta`]: this.theta,
       [`${prefix}counter`]: this.counter,
+      ...(this.forget < 1 ? { [`${prefix}forgetCounter`]: this.forgetCounter } : {}),
     };
+  }
+}
+
+/** Updates per forgetting step (see Ridge `forget`). */
+export const FORGET_BLOCK = 100;
+
+/** A ← gA + (1 − g)λI (full matrix), b ← g·b: one forgetting step that keeps the ridge prior. */
+export function discount(A: Float64Array, b: Float64Array, d: number, g: number, lambda: number): void {
+  for (let i = 0; i < d * d; i++) A[i] = A[i]! * g;
+  for (let i = 0; i < d; i++) {
+    A[i * d + i] = A[i * d + i]! + (1 - g) * lambda;
+    b[i] = b[i]! * g;
   }
 }
 
@@ -438,9 +470,9 @@ export abstract class SharedRidgePolicy extends BasePolicy {
   readonly model: Ridge;
   protected readonly kron = new KronScorer();
 
-  constructor(config: PolicyConfig & { lambda?: number; recomputeEvery?: number }, numArms: number, dim: number, ctxDim: number) {
+  constructor(config: PolicyConfig & { lambda?: number; recomputeEvery?: number; forget?: number }, numArms: number, dim: number, ctxDim: number) {
     super(config, numArms, dim, ctxDim);
-    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery);
+    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery, config.forget ?? POLICY_DEFAULTS.forget);
   }
 
   /** Ridge predictions of every offered arm into `this.scores` (fast path when φ has the Kronecker layout). */

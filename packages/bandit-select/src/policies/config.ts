@@ -13,6 +13,8 @@ const common = {
   lambda: pos.optional(),
   /** Exact re-inversion period for the Sherman–Morrison inverses (0 = never). */
   recomputeEvery: z.number().int().min(0).optional(),
+  /** Exponential forgetting per update γ ∈ (0, 1] (1 = none; memory ≈ 1/(1 − γ) updates). */
+  forget: z.number().gt(0).max(1).optional(),
 };
 
 const linucbLike = {
@@ -38,7 +40,15 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
       epsilon: prob.optional(),
     })
     .strict(),
-  z.object({ kind: z.literal('egreedy'), ...common, epsilon: prob.optional() }).strict(),
+  z
+    .object({
+      kind: z.literal('egreedy'),
+      ...common,
+      epsilon: prob.optional(),
+      /** Decaying ε: ε_t = ε·min(1, √(decayT0 / t)) with t the number of learned examples (0 = constant ε). */
+      decayT0: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('squarecb'),
@@ -67,6 +77,8 @@ export type PolicyConfig = z.output<typeof policyConfigSchema>;
 export const POLICY_DEFAULTS = {
   lambda: 1,
   recomputeEvery: 1000,
+  forget: 1,
+  egreedyDecayT0: 0,
   alpha: 0.2,
   ucbEpsilon: 0.01,
   egreedyEpsilon: 0.05,

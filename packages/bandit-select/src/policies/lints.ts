@@ -10,7 +10,7 @@
  */
 import type { FeatureBatch } from '../catalogue.js';
 import { addOuter, cholesky, cholUpdate, identity, solveLower, solveLowerTransposed } from '../linalg.js';
-import { BasePolicy } from './base.js';
+import { BasePolicy, discount, FORGET_BLOCK } from './base.js';
 import { POLICY_DEFAULTS, type PolicyConfig } from './config.js';
 
 type LinTsConfig = Extract<PolicyConfig, { kind: 'lints' }>;
@@ -27,6 +27,8 @@ export class LinTs extends BasePolicy {
   readonly f: Float64Array;
   readonly mu: Float64Array;
   readonly counter: Float64Array;
+  readonly forget: number;
+  readonly forgetCounter: Float64Array;
   private readonly W: Float64Array;
   private readonly means: Float64Array;
   private readonly g: Float64Array;
@@ -45,6 +47,8 @@ export class LinTs extends BasePolicy {
     this.f = new Float64Array(dim);
     this.mu = new Float64Array(dim);
     this.counter = new Float64Array(1);
+    this.forget = config.forget ?? POLICY_DEFAULTS.forget;
+    this.forgetCounter = new Float64Array(1);
     this.W = new Float64Array(numArms * dim);
     this.means = new Float64Array(numArms);
     this.g = new Float64Array(dim);
@@ -93,7 +97,17 @@ export class LinTs extends BasePolicy {
     addOuter(this.B, batch.phi, d, 1, off);
     for (let i = 0; i < d; i++) this.f[i] = this.f[i]! + reward * batch.phi[off + i]!;
     this.counter[0] = this.counter[0]! + 1;
-    if (this.recomputeEvery > 0 && this.counter[0]! >= this.recomputeEvery) {
+    let refactor = false;
+    if (this.forget < 1) {
+      this.forgetCounter[0] = this.forgetCounter[0]! + 1;
+      if (this.forgetCounter[0]! >= FORGET_BLOCK) {
+        this.forgetCounter[0] = 0;
+        // B is kept in full (addOuter writes both triangles), so the full-matrix discount is exact.
+        discount(this.B, this.f, d, Math.pow(this.forget, FORGET_BLOCK), this.lambda);
+        refactor = true;
+      }
+    }
+    if (refactor || (this.recomputeEvery > 0 && this.counter[0]! >= this.recomputeEvery)) {
       this.counter[0] = 0;
       cholesky(this.B, d, this.L);
     } else {
@@ -114,6 +128,6 @@ export class LinTs extends BasePolicy {
   }
 
   protected arrays(): Record<string, Float64Array> {
-    return { B: this.B, L: this.L, f: this.f, mu: this.mu, counter: this.counter };
+    return { B: this.B, L: this.L, f: this.f, mu: this.mu, counter: this.counter, ...(this.forget < 1 ? { forgetCounter: this.forgetCounter } : {}) };
   }
 }

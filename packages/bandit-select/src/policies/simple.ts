@@ -10,15 +10,22 @@ type Cfg<K extends PolicyConfig['kind']> = Extract<PolicyConfig, { kind: K }>;
 export class EpsilonGreedy extends SharedRidgePolicy {
   readonly kind = 'egreedy' as const;
   readonly epsilon: number;
+  readonly decayT0: number;
 
   constructor(config: Cfg<'egreedy'>, numArms: number, dim: number, ctxDim: number) {
     super(config, numArms, dim, ctxDim);
     this.epsilon = config.epsilon ?? POLICY_DEFAULTS.egreedyEpsilon;
+    this.decayT0 = config.decayT0 ?? POLICY_DEFAULTS.egreedyDecayT0;
+  }
+
+  /** ε at the current step: ε·min(1, √(decayT0 / t)), t = learned examples (≥ 1); ε when decayT0 = 0. */
+  currentEpsilon(): number {
+    return this.decayT0 > 0 ? this.epsilon * Math.min(1, Math.sqrt(this.decayT0 / Math.max(1, this.updates))) : this.epsilon;
   }
 
   protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
     this.scoreMeans(batch);
-    greedyMix(this.scores, batch.k, this.epsilon, out);
+    greedyMix(this.scores, batch.k, this.currentEpsilon(), out);
   }
 }
 
