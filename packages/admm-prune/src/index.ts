@@ -1,2 +1,27 @@
-/** @edge-compress/admm-prune: work in progress. */
-export const PACKAGE_NAME = '@edge-compress/admm-prune';
+/**
+ * @edge-compress/admm-prune — ADMM-NN (Ren et al., ASPLOS 2019; Zhang et al., ECCV 2018): weight pruning and
+ * then quantization as constrained optimisation solved by ADMM (W-step by training with the penalty
+ * ρ/2‖W − Z + U‖², Z-step by Euclidean projection, U-step), hard pruning with masked retraining, the interval
+ * scan and progressive quantized retraining, per-layer ratios from the recipe, a validation search or the
+ * hardware-aware break-even rule, and storage accounted three ways. Importing it has no side effects.
+ */
+import { defineCompressor } from '@edge-compress/core';
+import { admmConfig, admmOptions } from './config.js';
+import { compressAdmm } from './compress.js';
+
+/** The `admm` compressor (recipe id 'admm'). */
+export const admmPrune = defineCompressor({
+  name: 'admm',
+  description: 'ADMM-NN joint pruning (unstructured / channel / block) and quantization to non-zero levels, with masked and progressive retraining',
+  config: admmConfig,
+  options: admmOptions,
+  compress: compressAdmm,
+});
+
+export { admmConfig, admmOptions, bitsOfDtype, MIN_BITS, MAX_BITS, type AdmmConfig, type AdmmOptions } from './config.js';
+export type { AdmmPlan, AdmmReport, AdmmLayerChoice } from './compress.js';
+export { splitValidation, type IterationRecord } from './engine.js';
+export { ADMM_ACCEPTS, ADMM_PRODUCES, HAS_NONZERO_SCHEME } from './encode.js';
+export { applyMask, groupsOf, keepCount, levelIndex, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, quantError, relativeResidual, rhoAt, scanInterval, sparseMask, type Granularity } from './math.js';
+export { allocateSparsity, breakEvenRatio, hardwareAwareRatio, pruningRatioOf, BREAK_EVEN_GRID, SENSITIVITY_GRID, type AllocationLayer } from './search.js';
+export { storageAccount, type StorageAccount, type LayerStorage, type LayerStorageInput } from './storage.js';

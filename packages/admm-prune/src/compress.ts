@@ -1,0 +1,250 @@
+/**
+ * The ADMM-NN pipeline (ALGORITHMS §1.4): per-layer ratios (recipe, validation search, hardware-aware rule)
+ * → ADMM pruning → hard prune + masked retraining → interval scan + quantization ADMM → progressive quantized
+ * retraining → final projection → encodings, storage accounting three ways, and the report.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CompressionError, denseEncoding, inferShapes, layerReport, maskedEncoding, saveModel, sizeOf, subset, summarize, toDense,
+  type CompressContext, type CompressResult, type Encoding, type Model, type Plan, type Report, type Target,
+} from '@edge-compress/core';
+import { bitsOfDtype, type AdmmConfig, type AdmmOptions } from './config.js';
+import { checkAccepts, encodeWeight } from './encode.js';
+import { AdmmEngine, splitValidation, type AdmmTarget, type IterationRecord } from './engine.js';
+import { applyMask, groupsOf, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, relativeResidual, rhoAt, scanInterval, sparseMask, type Granularity } from './math.js';
+import { allocateSparsity, breakEvenRatio, hardwareAwareRatio, SENSITIVITY_GRID } from './search.js';
+import { storageAccount, type StorageAccount } from './storage.js';
+
+export type AdmmPlan = Plan<AdmmConfig, AdmmOptions>;
+
+export interface AdmmLayerChoice {
+  layer: string;
+  weight: string;
+  sparseRatio: number;
+  source: 'recipe' | 'search';
+  /** Break-even pruning ratio from the cost function (hardware_aware only). */
+  breakEvenRatio?: number;
+  /** Sparse ratio before the hardware rule changed it. */
+  requestedSparseRatio?: number;
+}
+
+export interface AdmmReport extends Report {
+  admm: {
+    choices: AdmmLayerChoice[];
+    pruneIterations: IterationRecord[];
+    quantIterations: IterationRecord[];
+    /** Bits per non-zero counted as the paper does (data only), with indices and scales, per layer. */
+    storage: StorageAccount;
+    /** Same accounting before quantization (fp32 non-zeros). */
+    prunedStorage: StorageAccount;
+    /** Real bytes of the files core saveModel writes (our loader's files), input vs output. */
+    files?: { inputBytes: number; outputBytes: number; ratio: number };
+    validation: 'context' | 'carved from train';
+  };
+}
+
+const fail = (message: string, hint?: string, layer?: string): never => {
+  throw new CompressionError({ code: 'BAD_CONFIG', method: 'admm', layer, message, hint });
+};
+
+export async function compressAdmm(model: Model, ctx: CompressContext, plan: AdmmPlan): Promise<CompressResult> {
+  const o = plan.options;
+  plan.targets.forEach((t) => checkAccepts(model.weights[t.weight]!, t.weight, `admm (layer '${t.layer}')`));
+  if (o.hardwareAware && !ctx.cost) fail('options.hardware_aware needs a cost function in the compress context (ctx.cost)', 'the app wires hw-cost in; without it, remove hardware_aware');
+  const { train, val, carved } = splitValidation(ctx, o.valFraction, ctx.seed);
+  const warnings: string[] = [];
+  if (carved) warnings.push(`no validation split in the context: ${val.count} training examples were held out (stratified, seed ${ctx.seed}) for every choice; training used the other ${train.count}`);
+  const progress = (ev: Record<string, unknown> & { phase: string; epoch: number; epochs: number; loss: number; done: boolean }): void => {
+    const full = { step: 1, stepsPerEpoch: 1, method: 'admm', ...ev };
+    ctx.onProgress?.(full);
+  };
+  const engine = new AdmmEngine(model, plan.targets.map((t) => t.weight), { train, val }, { lr: o.lr, batchSize: o.batchSize, weightDecay: o.weightDecay, seed: ctx.seed, signal: ctx.signal, onProgress: ctx.onProgress });
+  try {
+    const valDense = engine.evaluate().accuracy;
+    // An already-masked input (e.g. an earlier admm or magnitude stage) keeps its zeros: its mask bounds every projection.
+    const layers = plan.targets.map((t) => {
+      const e = model.weights[t.weight]!;
+      const m0 = e.kind === 'masked' ? e.mask : null;
+      if (m0) engine.setMask(t.weight, m0);
+      return { t, m0, groups: groupsOf(t.shape, t.config.granularity as Granularity | undefined), w0: engine.read(t.weight) };
+    });
+    const pruneMask = (v: Float32Array, l: (typeof layers)[number], sparse: number): Uint8Array => {
+      const m = sparseMask(l.m0 ? applyMask(v, l.m0) : v, l.groups, sparse);
+      if (l.m0) for (let i = 0; i < m.length; i++) m[i] = m[i]! & l.m0[i]!;
+      return m;
+    };
+
+    // 1. Per-layer ratios: the recipe's, or searched on validation under the global target.
+    const choices: AdmmLayerChoice[] = layers.map(({ t }) => ({ layer: t.layer, weight: t.weight, sparseRatio: t.config.sparseRatio ?? NaN, source: t.config.sparseRatio === undefined ? 'search' : 'recipe' }));
+    const open = layers.map((l, i) => i).filter((i) => choices[i]!.source === 'search');
+    if (open.length > 0) {
+      const target = o.globalSparseRatio;
+      const grid = target > SENSITIVITY_GRID[SENSITIVITY_GRID.length - 1]! ? [...SENSITIVITY_GRID, target] : [...SENSITIVITY_GRID];
+      const sample = subset(val, Math.min(val.count, o.searchSamples));
+      const base = engine.evaluate(new Map(), sample).loss;
+      const curves = open.map((i) => {
+        const l = layers[i]!;
+        return { size: sizeOf(l.t.shape), cost: grid.map((s) => (s === 0 ? 0 : engine.evaluate(new Map([[l.t.weight, applyMask(l.w0, pruneMask(l.w0, l, s))]]), sample).loss - base)) };
+      });
+      const ratios = allocateSparsity(curves, grid, target);
+      open.forEach((i, k) => (choices[i]!.sparseRatio = ratios[k]!));
+    }
+    // Hardware-aware rule (ALGORITHMS §1.6): conv layers below margin·break-even stay dense.
+    if (o.hardwareAware) {
+      const macs = new Map(inferShapes(model.ir).map((s) => [s.layer.name, s.macs]));
+      layers.forEach((l, i) => {
+        const { t, w0 } = l;
+        const c = choices[i]!;
+        const m = macs.get(t.layer) ?? 0;
+        const dense = ctx.cost!(t.layer, t.kind, summarize(denseEncoding(t.shape, w0)), m).latencyMs;
+        const r = breakEvenRatio((ratio) => {
+          const mask = pruneMask(w0, l, 1 - 1 / ratio);
+          return ctx.cost!(t.layer, t.kind, summarize(maskedEncoding(denseEncoding(t.shape, applyMask(w0, mask)), mask)), m).latencyMs;
+        }, dense);
+        c.breakEvenRatio = r;
+        const s = hardwareAwareRatio(c.sparseRatio, r, t.kind === 'conv2d', o.hardwareAware!.margin);
+        if (s !== c.sparseRatio) {
+          c.requestedSparseRatio = c.sparseRatio;
+          c.sparseRatio = s;
+          warnings.push(`hardware_aware: ${t.layer} kept dense: pruning ratio ${(1 / (1 - c.requestedSparseRatio)).toFixed(2)}× is below ${o.hardwareAware!.margin}× its break-even ratio ${r}×`);
+        }
+      });
+    }
+
+    // 2. ADMM pruning.
+    const pruned = layers.map((l, i) => ({ ...l, sparse: choices[i]!.sparseRatio })).filter((l) => l.sparse > 0);
+    const pruneTargets: AdmmTarget[] = pruned.map((l) => ({ weight: l.t.weight, rho: l.t.config.rho ?? o.rho, project: (v) => applyMask(v, pruneMask(v, l, l.sparse)) }));
+    const pruneIterations = pruneTargets.length === 0 || o.admmIterations === 0 ? [] : await engine.admm(pruneTargets, o.admmIterations, o.epochsPerIteration, (k, t) => rhoAt(k, t.rho, o.rhoGrowth, Math.max(o.rhoMax, t.rho)), 'admm-prune', (r) =>
+      progress({ phase: 'admm-prune', epoch: r.iteration - 1, epochs: o.admmIterations, loss: r.loss, done: r.iteration === o.admmIterations, valAccuracy: r.valAccuracy, rho: r.rho, residual: r.residual, iteration: r.iteration }),
+    );
+
+    // 3. Hard prune and masked retraining.
+    const masks = new Map<string, Uint8Array>();
+    for (const l of pruned) {
+      const t = l.t;
+      const mask = pruneMask(engine.read(t.weight), l, l.sparse);
+      masks.set(t.weight, mask);
+      engine.setMask(t.weight, mask);
+    }
+    const valHardPruned = engine.evaluate().accuracy;
+    await engine.fit(o.retrainEpochs, 'retrain', {}, 'cosine');
+    const valPruned = engine.evaluate().accuracy;
+    const inputMasks = new Map(layers.flatMap((l) => (l.m0 ? [[l.t.weight, l.m0] as const] : [])));
+    const maskOf = (t: Target<AdmmConfig>) => masks.get(t.weight) ?? inputMasks.get(t.weight) ?? new Uint8Array(sizeOf(t.shape)).fill(1);
+
+    // 4. Quantization: interval scan, quantization ADMM, progressive quantized retraining, final projection.
+    const quantLayers = layers
+      .filter(({ t }) => t.config.quantDtype !== undefined)
+      .map(({ t }) => {
+        const bits = bitsOfDtype(t.config.quantDtype!);
+        const L = levelsPerSide(bits);
+        const mask = maskOf(t);
+        return { t, bits, L, mask, q: scanInterval(engine.read(t.weight), mask, L).q };
+      });
+    let quantIterations: IterationRecord[] = [];
+    const quant = new Map<string, { codes: Int32Array; q: number; bits: number }>();
+    let valJoint = valPruned;
+    if (quantLayers.length > 0) {
+      const qTargets: AdmmTarget[] = quantLayers.map(({ t, L, mask, q }) => ({ weight: t.weight, rho: t.config.quantRho ?? o.quantRho, project: (v) => projectQuant(v, mask, q, L) }));
+      if (o.quantAdmmIterations > 0) {
+        quantIterations = await engine.admm(qTargets, o.quantAdmmIterations, o.quantEpochsPerIteration, (_k, t) => t.rho, 'admm-quant', (r) =>
+          progress({ phase: 'admm-quant', epoch: r.iteration - 1, epochs: o.quantAdmmIterations, loss: r.loss, done: r.iteration === o.quantAdmmIterations, valAccuracy: r.valAccuracy, rho: r.rho, residual: r.residual, iteration: r.iteration }),
+        );
+      }
+      const frozen = new Map<string, Uint8Array>(quantLayers.map(({ t, mask }) => [t.weight, new Uint8Array(mask.length)]));
+      for (let round = 0; round < o.progressiveRounds; round++) {
+        for (const { t, L, mask, q } of quantLayers) {
+          const r = progressiveFreeze(engine.read(t.weight), mask, frozen.get(t.weight)!, q, L, o.progressiveFraction);
+          frozen.set(t.weight, r.frozen);
+          const keep = new Uint8Array(mask.length);
+          for (let i = 0; i < keep.length; i++) keep[i] = mask[i] && !r.frozen[i] ? 1 : 0;
+          engine.setMask(t.weight, keep, r.snapped);
+        }
+        const loss = await engine.fit(o.progressiveEpochs, 'progressive');
+        const share = quantLayers.reduce((a, l) => a + [...frozen.get(l.t.weight)!].reduce((x, f) => x + f, 0), 0) / Math.max(1, quantLayers.reduce((a, l) => a + l.mask.reduce((x, f) => x + f, 0), 0));
+        progress({ phase: 'progressive', epoch: round, epochs: o.progressiveRounds, loss, done: round === o.progressiveRounds - 1, frozenShare: share, valAccuracy: engine.evaluate().accuracy });
+      }
+      for (const { t, bits, L, mask, q } of quantLayers) {
+        const w = engine.read(t.weight);
+        const z = projectQuant(w, mask, q, L);
+        quant.set(t.weight, { codes: quantCodes(w, mask, q, L), q, bits });
+        engine.setMask(t.weight, new Uint8Array(mask.length), z);
+      }
+      valJoint = engine.evaluate().accuracy;
+    }
+
+    // 5. Encodings: every untargeted weight is the same object; targeted layers get new kernels and biases.
+    const weights: Record<string, Encoding> = { ...model.weights };
+    const schemes = new Map<string, string>();
+    for (const { t } of layers) {
+      const values = engine.read(t.weight);
+      const mask = maskOf(t);
+      const { encoding, scheme } = encodeWeight(t.shape, mask, applyMask(values, mask), quant.get(t.weight));
+      weights[t.weight] = encoding;
+      schemes.set(t.weight, scheme);
+      const bias = `${t.layer}/bias`;
+      if (model.weights[bias]) weights[bias] = denseEncoding(model.weights[bias]!.shape, engine.read(bias));
+    }
+    const out: Model = { ir: model.ir, weights };
+    const account = (withQuant: boolean) =>
+      storageAccount(layers.map(({ t }) => ({ layer: t.layer, elements: sizeOf(t.shape), mask: maskOf(t), bits: withQuant ? (quant.get(t.weight)?.bits ?? 32) : 32, quantized: withQuant && quant.has(t.weight), biasElements: model.weights[`${t.layer}/bias`] ? sizeOf(model.weights[`${t.layer}/bias`]!.shape) : 0 })));
+    const storage = account(true), prunedStorage = account(false);
+    let files: AdmmReport['admm']['files'];
+    if (o.measureFiles) {
+      const dir = await mkdtemp(join(tmpdir(), 'admm-files-'));
+      try {
+        const a = await saveModel(model, join(dir, 'input'));
+        const b = await saveModel(out, join(dir, 'output'));
+        files = { inputBytes: a.bytes, outputBytes: b.bytes, ratio: a.bytes / b.bytes };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    const finalResidual = (name: string): number => {
+      const last = pruneIterations[pruneIterations.length - 1];
+      return last?.residual[name] ?? 0;
+    };
+    const rows = layers.map(({ t, w0 }, i) => {
+      const q = quant.get(t.weight);
+      const s = storage.layers[i]!;
+      return layerReport(t.layer, t.weight, model.weights[t.weight]!, weights[t.weight]!, {
+        sparseRatio: choices[i]!.sparseRatio, ratioSource: choices[i]!.source, keptFraction: s.nonZeros / s.elements, pruningRatio: s.elements / Math.max(1, s.nonZeros),
+        primalResidual: finalResidual(t.weight), bits: q?.bits ?? 32, interval: q?.q, storedScheme: schemes.get(t.weight), indexFormat: s.indexFormat,
+        relativeChange: relativeResidual(w0, toDense(weights[t.weight]!)), breakEvenRatio: choices[i]!.breakEvenRatio,
+      });
+    });
+    const storedBits = rows.reduce((a, r) => a + r.after.storageBits, 0);
+    const report: AdmmReport = {
+      method: 'admm',
+      layers: rows,
+      metrics: {
+        valAccuracyBefore: valDense,
+        valAccuracyHardPruned: valHardPruned,
+        valAccuracyPruned: valPruned,
+        valAccuracyAfter: valJoint,
+        sparsity: 1 - storage.nonZeros / storage.elements,
+        pruningRatio: storage.pruningRatio,
+        dataOnlyRatio: storage.dataOnlyRatio,
+        withIndicesRatio: storage.withIndicesRatio,
+        prunedDataOnlyRatio: prunedStorage.dataOnlyRatio,
+        prunedWithIndicesRatio: prunedStorage.withIndicesRatio,
+        dataBits: storage.dataBits,
+        indexBits: storage.indexBits,
+        scaleBits: storage.scaleBits,
+        biasBits: storage.biasBits,
+        storedKernelBits: storedBits,
+        ...(files ? { fileBytesInput: files.inputBytes, fileBytesOutput: files.outputBytes, fileBytesRatio: files.ratio } : {}),
+      },
+      warnings,
+      admm: { choices, pruneIterations, quantIterations, storage, prunedStorage, files, validation: carved ? 'carved from train' : 'context' },
+    };
+    if (quant.size > 0 && [...schemes.values()].some((s) => s.startsWith('symmetric'))) {
+      warnings.push('the files store the non-zero codes as symmetric with one extra bit (core has no quantized scheme \'nonzero\' yet); dataBits counts the paper\'s bits per non-zero');
+    }
+    return { model: out, report };
+  } finally {
+    engine.dispose();
+  }
+}

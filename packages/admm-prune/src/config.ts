@@ -1,0 +1,68 @@
+import { camelizeKeys, optionsSchema, ruleSchema } from '@edge-compress/core';
+import { z } from 'zod';
+
+export const MIN_BITS = 1;
+export const MAX_BITS = 16;
+
+/** Bits per non-zero of an admm `quant_dtype` ('int1'…'int16'), or NaN. */
+export const bitsOfDtype = (dtype: string): number => (/^int(\d+)$/.test(dtype) ? Number(dtype.slice(3)) : NaN);
+
+/**
+ * One config_list entry (NNI v3 keys, snake_case in JSON):
+ * - `sparse_ratio` ∈ [0, 1): fraction of the layer's weights removed. Layers without it get a ratio searched on
+ *   the validation split so the untargeted-ratio layers together reach `options.global_sparse_ratio`.
+ * - `granularity`: 'default' (unstructured), 'out_channel' / 'per_channel' (whole GEMM rows), 'in_channel'
+ *   (whole input channels), [br, bc] blocks over the GEMM view ([b] = [1, b]).
+ * - `quant_dtype`: 'int1'…'int16' = bits per non-zero after pruning (levels ±q·{1..2^(bits−1)}, zero is not a
+ *   level). Without it the layer is pruned only.
+ * - `rho`: this layer's initial ADMM penalty ρ_0 for pruning (default `options.rho`); `quant_rho` for the
+ *   quantization ADMM (default `options.quant_rho`). Both > 0.
+ */
+export const admmConfig = ruleSchema({
+  rho: z.number().positive().max(10).optional().describe('initial ADMM penalty of this layer (pruning phase), > 0'),
+  quant_rho: z.number().positive().max(10).optional().describe('ADMM penalty of this layer in the quantization phase, > 0'),
+}).superRefine((r, ctx) => {
+  if (r.sparseRatio !== undefined && !(r.sparseRatio < 1)) {
+    ctx.addIssue({ code: 'custom', path: ['sparse_ratio'], message: `sparse_ratio must be in [0, 1) (1 would remove every weight); got ${r.sparseRatio}` });
+  }
+  if (r.quantDtype !== undefined) {
+    const b = bitsOfDtype(r.quantDtype);
+    if (!Number.isInteger(b) || b < MIN_BITS || b > MAX_BITS) {
+      ctx.addIssue({ code: 'custom', path: ['quant_dtype'], message: `admm quantizes to signed non-zero levels: expected 'int1'…'int16' (bits per non-zero), got ${JSON.stringify(r.quantDtype)}` });
+    }
+  }
+  if (r.quantScheme !== undefined && r.quantScheme !== 'symmetric') {
+    ctx.addIssue({ code: 'custom', path: ['quant_scheme'], message: `admm uses evenly spaced levels ±q·{1..L} (symmetric, zero not a level); got '${r.quantScheme}'. Remove quant_scheme, or use the quantize method for ${r.quantScheme}` });
+  }
+});
+export type AdmmConfig = z.output<typeof admmConfig>;
+
+export const admmOptions = optionsSchema({
+  global_sparse_ratio: z.number().min(0).lt(1).default(0.9).describe('target sparsity over the layers without a sparse_ratio; per-layer ratios are searched on the validation split'),
+  admm_iterations: z.number().int().min(0).max(500).default(8).describe('ADMM pruning iterations (W-step, Z-step, U-step); 0 = magnitude projection only (e.g. a quantize-only stage on an already pruned model)'),
+  epochs_per_iteration: z.number().int().min(1).max(100).default(1).describe('training epochs of each W-step'),
+  rho: z.number().positive().max(10).default(1e-3).describe('initial penalty ρ_0 (with mean cross-entropy)'),
+  rho_growth: z.number().min(1).max(10).default(1.3).describe('ρ ← min(rho_max, rho_growth·ρ) after each iteration'),
+  rho_max: z.number().positive().max(100).default(0.05),
+  retrain_epochs: z.number().int().min(0).max(200).default(4).describe('masked retraining after the hard prune'),
+  quant_admm_iterations: z.number().int().min(0).max(200).default(3),
+  quant_epochs_per_iteration: z.number().int().min(1).max(100).default(1),
+  quant_rho: z.number().positive().max(10).default(1e-2),
+  progressive_rounds: z.number().int().min(0).max(20).default(3).describe('progressive quantized retraining rounds'),
+  progressive_fraction: z.number().gt(0).max(1).default(0.3).describe('fraction of still-free weights per level frozen each round'),
+  progressive_epochs: z.number().int().min(0).max(100).default(1).describe('retraining epochs after each round'),
+  lr: z.number().positive().max(1).default(1e-3).describe('Adam learning rate (reset each ADMM iteration; ×0.1 for the last 25% of it)'),
+  batch_size: z.number().int().positive().max(4096).default(64),
+  weight_decay: z.number().min(0).max(1).default(0),
+  val_fraction: z.number().gt(0).lt(0.5).default(0.1).describe('only when the context has no validation split: share of the training data held out (stratified, seeded)'),
+  search_samples: z.number().int().min(100).max(100_000).default(1000).describe('validation examples used by the ratio search'),
+  hardware_aware: z
+    .object({ margin: z.number().min(1).max(10).default(1.2).describe('a conv layer is pruned only at ≥ margin·break-even ratio') })
+    .strict()
+    .transform(camelizeKeys)
+    .nullable()
+    .default(null)
+    .describe('use the context cost function (hw-cost) for per-layer break-even ratios (ALGORITHMS §1.6)'),
+  measure_files: z.boolean().default(true).describe('save input and output with core saveModel to a temp dir and report real file bytes'),
+});
+export type AdmmOptions = z.output<typeof admmOptions>;

@@ -1,0 +1,211 @@
+/**
+ * The core-facing glue of admm-prune (the one file that talks to core's Trainer): W-steps through the
+ * trainer's hooks (extraLoss = Σ ρ_i/2‖W_i − Z_i + U_i‖², mask transform, re-masking after Adam steps),
+ * Z/U updates on typed arrays, evaluation of hard-projected weights on the validation split, and the
+ * validation carve-out when the context has no `val`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, evaluateWith, stepDecay, subset, Trainer, cosineDecay, type CompressContext, type Dataset, type Model, type Params, type TrainHooks, type TrainProgress } from '@edge-compress/core';
+import { relativeResidual } from './math.js';
+
+export interface TrainSettings {
+  lr: number;
+  batchSize: number;
+  weightDecay: number;
+  seed: number;
+  signal?: AbortSignal;
+  onProgress?: CompressContext['onProgress'];
+}
+
+/** The training split and the validation split (the context's, or a stratified seeded carve-out of train). */
+export function splitValidation(ctx: CompressContext, fraction: number, seed: number): { train: Dataset; val: Dataset; carved: boolean } {
+  const given = (ctx as CompressContext & { val?: Dataset }).val;
+  if (given) return { train: ctx.train, val: given, carved: false };
+  const d = ctx.train;
+  const rng = createRng(seed + 0x5a1);
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < d.count; i++) {
+    const y = d.labels[i]!;
+    let l = byClass.get(y);
+    if (!l) byClass.set(y, (l = []));
+    l.push(i);
+  }
+  const trainIdx: number[] = [], valIdx: number[] = [];
+  for (const y of [...byClass.keys()].sort((a, b) => a - b)) {
+    const l = rng.shuffle(byClass.get(y)!);
+    const k = Math.max(1, Math.round(fraction * l.length));
+    l.forEach((j, n) => (n < k && l.length > 1 ? valIdx : trainIdx).push(j));
+  }
+  trainIdx.sort((a, b) => a - b);
+  valIdx.sort((a, b) => a - b);
+  return { train: subset(d, trainIdx), val: subset(d, valIdx), carved: true };
+}
+
+/** One ADMM-constrained weight: its projection and penalty, and the running Z, U. */
+export interface AdmmTarget {
+  weight: string;
+  /** Π onto this layer's constraint set. */
+  project: (v: Float32Array) => Float32Array;
+  rho: number;
+}
+
+export interface IterationRecord {
+  iteration: number;
+  loss: number;
+  rho: Record<string, number>;
+  residual: Record<string, number>;
+  valAccuracy: number;
+  seconds: number;
+}
+
+/**
+ * A trainer over the model's targeted layers (every other weight stays bit-identical) with fixed masks
+ * and frozen values available as hooks.
+ */
+export class AdmmEngine {
+  readonly trainer: Trainer;
+  private readonly layers: Set<string>;
+  private masks = new Map<string, { keep: tf.Tensor; fixed: tf.Tensor | null }>();
+
+  constructor(
+    readonly model: Model,
+    weights: readonly string[],
+    readonly data: { train: Dataset; val: Dataset },
+    readonly settings: TrainSettings,
+  ) {
+    this.trainer = new Trainer(model);
+    this.layers = new Set(weights.map((w) => w.split('/')[0]!));
+  }
+
+  read(name: string): Float32Array {
+    return this.trainer.read(name);
+  }
+
+  assign(name: string, values: Float32Array): void {
+    this.trainer.assign(name, values);
+  }
+
+  /**
+   * Fixes a weight's effective value to W⊙keep + fixed: `keep` is 1 where the weight trains (kept and not
+   * frozen), `fixed` holds frozen values (0 elsewhere). Replaces any earlier setting for that weight.
+   */
+  setMask(name: string, keep: Uint8Array, fixed?: Float32Array): void {
+    const shape = this.trainer.params[name]!.shape;
+    const old = this.masks.get(name);
+    if (old) tf.dispose([old.keep, ...(old.fixed ? [old.fixed] : [])]);
+    this.masks.set(name, { keep: tf.keep(tf.tensor(Float32Array.from(keep), shape, 'float32')), fixed: fixed ? tf.keep(tf.tensor(fixed, shape, 'float32')) : null });
+    this.reapply();
+  }
+
+  private reapply(): void {
+    tf.tidy(() => this.masks.forEach((m, n) => this.trainer.params[n]!.assign(this.effective(this.trainer.params[n]!, m))));
+  }
+
+  private effective(v: tf.Tensor, m: { keep: tf.Tensor; fixed: tf.Tensor | null }): tf.Tensor {
+    const kept = tf.mul(v, m.keep);
+    return m.fixed ? tf.add(kept, m.fixed) : kept;
+  }
+
+  /** Hooks holding the masks: masked forward (and gradients), and re-masking after each Adam step. */
+  maskHooks(): TrainHooks {
+    if (this.masks.size === 0) return {};
+    return {
+      transform: (p) => Object.fromEntries(Object.entries(p).map(([n, v]) => [n, this.masks.has(n) ? this.effective(v, this.masks.get(n)!) : v])),
+      afterStep: () => this.reapply(),
+    };
+  }
+
+  /** Trains the targeted layers for `epochs` with Adam (fresh moments), lr cut ×0.1 for the last 25% (or cosine). */
+  async fit(epochs: number, phase: string, hooks: TrainHooks = {}, schedule: 'step' | 'cosine' = 'step'): Promise<number> {
+    if (epochs === 0) return NaN;
+    const s = this.settings;
+    const base = this.maskHooks();
+    const merged: TrainHooks = {
+      transform: base.transform,
+      extraLoss: hooks.extraLoss,
+      afterStep: (p, i) => {
+        base.afterStep?.(p, i);
+        hooks.afterStep?.(p, i);
+      },
+    };
+    const hist = await this.trainer.fit(this.data.train, {
+      epochs,
+      batchSize: s.batchSize,
+      optimizer: { kind: 'adam', lr: s.lr },
+      lrSchedule: schedule === 'step' ? stepDecay(s.lr, epochs, [0.75], 0.1) : cosineDecay(s.lr, epochs, 0.1),
+      weightDecay: s.weightDecay || undefined,
+      seed: s.seed,
+      hooks: merged,
+      trainable: (n) => this.layers.has(n.split('/')[0]!),
+      phase,
+      signal: s.signal,
+      onProgress: s.onProgress && ((p: TrainProgress) => s.onProgress!({ ...p, method: 'admm' })),
+    });
+    this.settings.seed++;
+    return hist[hist.length - 1]!.loss;
+  }
+
+  /** Validation loss and accuracy with some weights replaced (e.g. by their hard projection). */
+  evaluate(overrides: Map<string, Float32Array> = new Map(), data: Dataset = this.data.val): { loss: number; accuracy: number } {
+    const hooks = this.maskHooks();
+    const extra = new Map([...overrides].map(([n, v]) => [n, tf.tensor(v, this.trainer.params[n]!.shape, 'float32')]));
+    try {
+      return evaluateWith(this.model.ir, () => ({ ...this.trainer.weights(hooks, false), ...Object.fromEntries(extra) }), data);
+    } finally {
+      tf.dispose([...extra.values()]);
+    }
+  }
+
+  /**
+   * ADMM (ALGORITHMS §1.2): `iterations` × (W-step of `epochsPer` epochs on loss + Σ ρ_i/2‖W_i − Z_i + U_i‖²;
+   * Z_i = Π(W_i + U_i); U_i += W_i − Z_i; ρ_i from `rhoAt`). Z⁰ = Π(W), U⁰ = 0. Reports each iteration.
+   */
+  async admm(targets: readonly AdmmTarget[], iterations: number, epochsPer: number, rhoAt: (k: number, t: AdmmTarget) => number, phase: string, onIteration: (r: IterationRecord) => void): Promise<IterationRecord[]> {
+    const st = targets.map((t) => {
+      const w = this.read(t.weight);
+      return { t, z: t.project(w), u: new Float32Array(w.length), diff: null as tf.Tensor | null, rho: rhoAt(0, t) };
+    });
+    const refresh = (s: (typeof st)[number]): void => {
+      s.diff?.dispose();
+      const d = new Float32Array(s.z.length);
+      for (let i = 0; i < d.length; i++) d[i] = s.z[i]! - s.u[i]!;
+      s.diff = tf.keep(tf.tensor(d, this.trainer.params[s.t.weight]!.shape, 'float32'));
+    };
+    st.forEach(refresh);
+    const records: IterationRecord[] = [];
+    try {
+      for (let k = 0; k < iterations; k++) {
+        const t0 = performance.now();
+        const extraLoss = (p: Params): tf.Scalar => tf.addN(st.map((s) => tf.mul(s.rho / 2, tf.sum(tf.square(tf.sub(p[s.t.weight]!, s.diff!)))))) as tf.Scalar;
+        const loss = await this.fit(epochsPer, phase, { extraLoss });
+        const residual: Record<string, number> = {}, rho: Record<string, number> = {};
+        const hard = new Map<string, Float32Array>();
+        for (const s of st) {
+          const w = this.read(s.t.weight);
+          const v = new Float32Array(w.length);
+          for (let i = 0; i < v.length; i++) v[i] = w[i]! + s.u[i]!;
+          s.z = s.t.project(v);
+          for (let i = 0; i < v.length; i++) s.u[i] = s.u[i]! + w[i]! - s.z[i]!;
+          residual[s.t.weight] = relativeResidual(w, s.z);
+          rho[s.t.weight] = s.rho;
+          hard.set(s.t.weight, s.t.project(w));
+          s.rho = rhoAt(k + 1, s.t);
+          refresh(s);
+        }
+        const val = this.evaluate(hard);
+        const rec = { iteration: k + 1, loss, rho, residual, valAccuracy: val.accuracy, seconds: (performance.now() - t0) / 1000 };
+        records.push(rec);
+        onIteration(rec);
+      }
+    } finally {
+      st.forEach((s) => s.diff?.dispose());
+    }
+    return records;
+  }
+
+  dispose(): void {
+    this.masks.forEach((m) => tf.dispose([m.keep, ...(m.fixed ? [m.fixed] : [])]));
+    this.masks.clear();
+    this.trainer.dispose();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The pure math of ADMM-NN (ALGORITHMS §1): Euclidean projections onto the sparsity set (unstructured and
+ * grouped) and onto the non-zero quantization levels, the interval scan, the progressive freezing schedule
+ * and the ρ schedule. Plain typed arrays in tfjs layout; no tfjs, no I/O.
+ */
+import { gemmDims, topkMask } from '@edge-compress/core';
+
+/** NNI `granularity` as admm reads it (see `groupsOf`). */
+export type Granularity = 'default' | 'in_channel' | 'out_channel' | 'per_channel' | number[];
+
+/** Kept count l = round((1 − sparse)·n), at least 1 (a layer with no weight left cuts the network). */
+export function keepCount(n: number, sparseRatio: number): number {
+  if (n === 0) return 0;
+  return Math.min(n, Math.max(1, Math.round((1 - sparseRatio) * n)));
+}
+
+/**
+ * Partition of a tfjs-layout weight into pruning groups, or null for unstructured (one element per group).
+ * GEMM view (rows = out channels, cols = fan-in in (kh, kw, cin) order; tfjs flat index i = col·rows + row):
+ * - 'out_channel' / 'per_channel': one group per GEMM row (a whole filter / output neuron);
+ * - 'in_channel': one group per input channel (dense: a GEMM column; conv: cin across kh·kw and every row);
+ * - [br, bc]: blocks of br rows × bc cols over the GEMM view (edge blocks smaller); [b] means [1, b].
+ */
+export function groupsOf(shape: readonly number[], g: Granularity | undefined): { groupOf: Int32Array; count: number } | null {
+  if (g === undefined || g === 'default') return null;
+  const { rows, cols } = gemmDims(shape);
+  const n = rows * cols;
+  const groupOf = new Int32Array(n);
+  if (g === 'out_channel' || g === 'per_channel') {
+    for (let i = 0; i < n; i++) groupOf[i] = i % rows;
+    return { groupOf, count: rows };
+  }
+  if (g === 'in_channel') {
+    const cin = shape.length === 4 ? shape[2]! : cols;
+    for (let i = 0; i < n; i++) groupOf[i] = Math.floor(i / rows) % cin;
+    return { groupOf, count: cin };
+  }
+  const [br, bc] = g.length === 1 ? [1, g[0]!] : [g[0]!, g[1]!];
+  const nbr = Math.ceil(rows / br), nbc = Math.ceil(cols / bc);
+  for (let i = 0; i < n; i++) {
+    const r = i % rows, c = Math.floor(i / rows);
+    groupOf[i] = Math.floor(r / br) * nbc + Math.floor(c / bc);
+  }
+  return { groupOf, count: nbr * nbc };
+}
+
+/**
+ * Mask of the Euclidean projection onto {W : at most `keepGroups` groups non-zero}: keep the groups of
+ * largest squared L2 norm, ties broken by group index (lower kept). Unstructured (groups = null): keep the
+ * `keep` largest |w|, ties by index.
+ */
+export function sparseMask(values: ArrayLike<number>, groups: { groupOf: Int32Array; count: number } | null, sparseRatio: number): Uint8Array {
+  if (groups === null) return topkMask(values, keepCount(values.length, sparseRatio));
+  const norms = new Float64Array(groups.count);
+  for (let i = 0; i < values.length; i++) norms[groups.groupOf[i]!]! += values[i]! * values[i]!;
+  // topkMask ranks by |score|; the squared norm is already non-negative.
+  const keptGroups = topkMask(norms, keepCount(groups.count, sparseRatio));
+  const mask = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) mask[i] = keptGroups[groups.groupOf[i]!]!;
+  return mask;
+}
+
+/** Π_S(v): v where the mask keeps, 0 elsewhere. */
+export function applyMask(values: ArrayLike<number>, mask: Uint8Array): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < out.length; i++) if (mask[i]) out[i] = values[i]!;
+  return out;
+}
+
+/** Non-zero levels per side for `bits` bits per non-zero (sign + level index; zero is not a level): 2^(bits−1). */
+export const levelsPerSide = (bits: number): number => 2 ** (bits - 1);
+
+/** Signed level index of v on the grid ±q·{1..L} (nearest, clamped; v = 0 maps to +1). */
+export function levelIndex(v: number, q: number, L: number): number {
+  const m = Math.round(Math.abs(v) / q);
+  const k = m < 1 ? 1 : m > L ? L : m;
+  return v < 0 ? -k : k;
+}
+
+/**
+ * Π_Q on kept positions: z = sign(v)·q·clamp(round(|v|/q), 1, L); pruned positions stay 0. `q` is used as the
+ * float32 the artifact stores, so z equals what decoding the codes gives.
+ */
+export function projectQuant(values: ArrayLike<number>, mask: Uint8Array, q: number, L: number): Float32Array {
+  const qf = Math.fround(q);
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < out.length; i++) if (mask[i]) out[i] = levelIndex(values[i]!, qf, L) * qf;
+  return out;
+}
+
+/** Integer codes c ∈ {−L..−1, 1..L} of kept positions (0 where pruned): value = c·q. */
+export function quantCodes(values: ArrayLike<number>, mask: Uint8Array, q: number, L: number): Int32Array {
+  const qf = Math.fround(q);
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < out.length; i++) if (mask[i]) out[i] = levelIndex(values[i]!, qf, L);
+  return out;
+}
+
+/** Σ over kept positions of (w − nearest level)². */
+export function quantError(values: ArrayLike<number>, mask: Uint8Array, q: number, L: number): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (!mask[i]) continue;
+    const d = values[i]! - levelIndex(values[i]!, q, L) * q;
+    s += d * d;
+  }
+  return s;
+}
+
+/**
+ * The interval q (ALGORITHMS §1.3, ADMM-NN solver): a = max|w|/L over kept weights; scan q over
+ * [0.9a, 1.1a] in steps of 0.001·a and keep the q of least squared projection error (ties: the smaller q).
+ * Returns the float32 q the artifact stores.
+ */
+export function scanInterval(values: ArrayLike<number>, mask: Uint8Array, L: number): { q: number; error: number; a: number } {
+  let max = 0;
+  const kept: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (!mask[i]) continue;
+    kept.push(values[i]!);
+    max = Math.max(max, Math.abs(values[i]!));
+  }
+  const a = max / L;
+  // All kept weights 0 (or denormal): any interval codes them as ±q; use the smallest normal float32.
+  if (!(Math.fround(0.9 * a) >= 1.1754943508222875e-38)) return { q: 1.1754943508222875e-38, error: quantError(kept, new Uint8Array(kept.length).fill(1), 1.1754943508222875e-38, L), a };
+  const ones = new Uint8Array(kept.length).fill(1);
+  let best = { q: Math.fround(a), error: Infinity };
+  for (let j = 0; j <= 200; j++) {
+    const q = Math.fround(a * (0.9 + 0.001 * j));
+    const e = quantError(kept, ones, q, L);
+    if (e < best.error) best = { q, error: e };
+  }
+  return { ...best, a };
+}
+
+/**
+ * One round of progressive quantization (ALGORITHMS §1.3, solver `Project_threshold`): for each level, among
+ * the still-free kept weights whose nearest level it is, freeze the `fraction` closest to it (at least one,
+ * ties by index). Returns the new frozen mask (a superset of `frozen`) and the snapped values of every frozen
+ * position (0 elsewhere).
+ */
+export function progressiveFreeze(values: ArrayLike<number>, mask: Uint8Array, frozen: Uint8Array, q: number, L: number, fraction: number): { frozen: Uint8Array; snapped: Float32Array } {
+  const qf = Math.fround(q);
+  const next = frozen.slice();
+  const byLevel = new Map<number, number[]>();
+  for (let i = 0; i < values.length; i++) {
+    if (!mask[i] || frozen[i]) continue;
+    const k = levelIndex(values[i]!, qf, L);
+    let list = byLevel.get(k);
+    if (!list) byLevel.set(k, (list = []));
+    list.push(i);
+  }
+  for (const [k, list] of byLevel) {
+    const level = k * qf;
+    list.sort((x, y) => Math.abs(values[x]! - level) - Math.abs(values[y]! - level) || x - y);
+    const take = Math.min(list.length, Math.max(1, Math.ceil(fraction * list.length)));
+    for (let t = 0; t < take; t++) next[list[t]!] = 1;
+  }
+  const snapped = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) if (next[i]) snapped[i] = levelIndex(values[i]!, qf, L) * qf;
+  // Already-frozen positions keep their level even if the free value moved (they are held by the caller).
+  return { frozen: next, snapped };
+}
+
+/** Increasing penalty schedule (ALGORITHMS §1.2 step 4): ρ_k = min(ρ_max, ρ_0·β^k). */
+export function rhoAt(k: number, rho0: number, growth: number, rhoMax: number): number {
+  return Math.min(Math.max(rhoMax, rho0), rho0 * growth ** k);
+}
+
+/** ‖W − Z‖_F / ‖W‖_F (0 when W = 0). */
+export function relativeResidual(w: ArrayLike<number>, z: ArrayLike<number>): number {
+  let d = 0, n = 0;
+  for (let i = 0; i < w.length; i++) {
+    d += (w[i]! - z[i]!) ** 2;
+    n += w[i]! * w[i]!;
+  }
+  return n === 0 ? Math.sqrt(d) : Math.sqrt(d / n);
+}

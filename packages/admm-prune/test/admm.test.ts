@@ -1,0 +1,183 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, initModel, isCompressionError, toDense, Trainer, type CompressContext, type Encoding, type LowRankEncoding, type Model } from '@edge-compress/core';
+import { runCompressorContract, toyConvIR, toyData, toyFixture } from '@edge-compress/core/testing';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { admmPrune, type AdmmReport } from '../src/index.js';
+
+const ir = toyConvIR();
+const train = toyData(320, ir.inputShape, 1);
+const test = toyData(64, ir.inputShape, 2);
+let trained: Model;
+
+beforeAll(async () => {
+  const t = new Trainer(initModel(ir, 3));
+  await t.fit(train, { epochs: 3, optimizer: { kind: 'adam', lr: 3e-3 }, seed: 1 });
+  trained = t.toModel();
+  t.dispose();
+});
+
+const ctxOf = (events?: unknown[]): CompressContext => ({
+  train,
+  // The method must never read test data: a getter that throws proves it.
+  get test(): never {
+    throw new Error('admm read ctx.test');
+  },
+  seed: 7,
+  rng: createRng(7),
+  onProgress: events ? (p) => events.push(p) : undefined,
+});
+
+const FAST = { admm_iterations: 3, retrain_epochs: 1, quant_admm_iterations: 2, progressive_rounds: 2, progressive_epochs: 1, measure_files: true };
+
+const kindsOf = (e: Encoding): string => (e.kind === 'masked' ? `masked(${kindsOf(e.base)})` : e.kind);
+
+describe('admm: prune + quantize on a toy conv net', () => {
+  let result: { model: Model; report: AdmmReport };
+  const events: Array<Record<string, unknown>> = [];
+  let before = 0;
+  beforeAll(async () => {
+    const plan = admmPrune.plan(ir, [
+      { op_types: ['conv2d', 'dense'], sparse_ratio: 0.75 },
+      { op_names: ['fc1'], sparse_ratio: 0.9, quant_dtype: 'int2' },
+      { op_names: ['conv1'], quant_dtype: 'int3', granularity: 'out_channel', sparse_ratio: 0.5 },
+    ], FAST);
+    before = tf.memory().numTensors;
+    result = (await admmPrune.compress(trained, ctxOf(events), plan)) as { model: Model; report: AdmmReport };
+  });
+
+  it('leaks no tensors', () => {
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('keeps exactly round((1−s)·n) weights per layer (whole rows for out_channel)', () => {
+    const nz = (n: string) => Array.from(toDense(result.model.weights[n]!)).filter((v) => v !== 0).length;
+    expect(nz('fc1/kernel')).toBe(Math.round(0.1 * 64 * 16));
+    expect(nz('fc2/kernel')).toBe(Math.round(0.25 * 16 * 4));
+    // conv1 [3,3,1,4]: out_channel keeps round(0.5·4) = 2 filters of 9 weights each
+    const w = toDense(result.model.weights['conv1/kernel']!);
+    const perFilter = [0, 1, 2, 3].map((c) => Array.from(w).filter((v, i) => i % 4 === c && v !== 0).length);
+    expect(perFilter.filter((c) => c > 0).length).toBe(2);
+    for (const c of perFilter) expect([0, 9]).toContain(c);
+  });
+
+  it('stores quantized layers as masked over quantized, values on ±q·{1..2^(b−1)}, zero not a level', () => {
+    for (const [name, bits] of [['fc1/kernel', 2], ['conv1/kernel', 3]] as const) {
+      const e = result.model.weights[name]!;
+      expect(kindsOf(e)).toBe('masked(quantized)');
+      const base = (e as { base: Extract<Encoding, { kind: 'quantized' }> }).base;
+      const q = base.scales[0]!;
+      const mask = (e as { mask: Uint8Array }).mask;
+      const v = toDense(e);
+      for (let i = 0; i < v.length; i++) {
+        if (!mask[i]) continue;
+        const k = v[i]! / q;
+        expect(Number.isInteger(Math.round(k))).toBe(true);
+        expect(Math.abs(k - Math.round(k))).toBeLessThan(1e-5);
+        expect(Math.abs(Math.round(k))).toBeGreaterThanOrEqual(1);
+        expect(Math.abs(Math.round(k))).toBeLessThanOrEqual(2 ** (bits - 1));
+      }
+    }
+    expect(kindsOf(result.model.weights['fc2/kernel']!)).toBe('masked(dense)');
+  });
+
+  it('reports storage three ways and counts the paper\'s data bits', () => {
+    const m = result.report.metrics;
+    const fc1 = result.report.admm.storage.layers.find((l) => l.layer === 'fc1')!;
+    expect(fc1.dataBits).toBe(Math.round(0.1 * 1024) * 2);
+    const expectedData = Math.round(0.1 * 1024) * 2 + 2 * 9 * 3 + Math.round(0.25 * 64) * 32;
+    expect(m.dataBits).toBe(expectedData);
+    expect(m.dataOnlyRatio).toBeCloseTo((32 * (36 + 1024 + 64)) / expectedData, 9);
+    expect(m.withIndicesRatio).toBeLessThan(m.dataOnlyRatio!);
+    expect(m.fileBytesOutput).toBeGreaterThan(0);
+    expect(m.fileBytesRatio).toBeCloseTo(m.fileBytesInput! / m.fileBytesOutput!, 9);
+  });
+
+  it('emits one progress event per ADMM iteration with loss, residual, ρ and validation accuracy; ρ grows', () => {
+    const it = events.filter((e) => e.phase === 'admm-prune' && 'iteration' in e);
+    expect(it.map((e) => e.iteration)).toEqual([1, 2, 3]);
+    for (const e of it) {
+      expect(typeof e.loss).toBe('number');
+      expect(typeof e.valAccuracy).toBe('number');
+      expect(Object.keys(e.residual as object).sort()).toEqual(['conv1/kernel', 'fc1/kernel', 'fc2/kernel']);
+    }
+    const rho = it.map((e) => (e.rho as Record<string, number>)['fc1/kernel']!);
+    expect(rho[1]).toBeGreaterThan(rho[0]!);
+    expect(events.filter((e) => e.phase === 'admm-quant' && 'iteration' in e).length).toBe(2);
+  });
+
+  it('leaves untargeted weights as the same objects (none here) and the input model unchanged', () => {
+    const exclude = admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.5 }], FAST);
+    expect(exclude.targets.map((t) => t.weight)).toEqual(['fc1/kernel']);
+    expect(result.model.weights['fc1/kernel']).not.toBe(trained.weights['fc1/kernel']);
+  });
+});
+
+describe('admm: defaults and the validation search', () => {
+  it("{op_types: ['conv2d','dense']} alone searches per-layer ratios on validation to the global target and keeps every weight not targeted identical", async () => {
+    const plan = admmPrune.plan(ir, [{ op_types: ['dense'] }], { admm_iterations: 2, retrain_epochs: 1, measure_files: false, global_sparse_ratio: 0.8 });
+    const r = (await admmPrune.compress(trained, ctxOf(), plan)) as { model: Model; report: AdmmReport };
+    const ch = r.report.admm.choices;
+    expect(ch.every((c) => c.source === 'search')).toBe(true);
+    const sizes = { fc1: 64 * 16, fc2: 16 * 4 } as Record<string, number>;
+    const total = ch.reduce((a, c) => a + c.sparseRatio * sizes[c.layer]!, 0) / (64 * 16 + 64);
+    expect(total).toBeCloseTo(0.8, 6);
+    expect(r.model.weights['conv1/kernel']).toBe(trained.weights['conv1/kernel']);
+    expect(r.model.weights['conv1/bias']).toBe(trained.weights['conv1/bias']);
+    expect(r.report.admm.validation).toBe('carved from train');
+  });
+
+  it('hardware_aware keeps a conv layer dense when its ratio is below margin × break-even (cost from ctx.cost)', async () => {
+    const plan = admmPrune.plan(ir, [{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.5 }], { admm_iterations: 1, retrain_epochs: 0, measure_files: false, hardware_aware: { margin: 1.2 } });
+    // A cost model where sparse needs ratio ≥ 4 to break even: latency = 0.25·dense + 0.75·dense·density·4.
+    const cost: CompressContext['cost'] = (_l, _k, s, macs) => ({ latencyMs: s.kinds[0] === 'masked' ? macs * (0.25 + 3 * s.density) : macs, energyMj: 0, storageBytes: s.storageBits / 8 });
+    const withCost = ctxOf();
+    withCost.cost = cost;
+    const r = (await admmPrune.compress(trained, withCost, plan)) as { model: Model; report: AdmmReport };
+    const conv = r.report.admm.choices.find((c) => c.layer === 'conv1')!;
+    expect(conv.breakEvenRatio).toBe(4);
+    expect(conv.sparseRatio).toBe(0);
+    expect(conv.requestedSparseRatio).toBe(0.5);
+    expect(r.report.admm.choices.find((c) => c.layer === 'fc1')!.sparseRatio).toBe(0.5);
+    expect(r.model.weights['conv1/kernel']!.kind).toBe('dense');
+    await expect(admmPrune.compress(trained, ctxOf(), plan)).rejects.toSatisfy((e: unknown) => isCompressionError(e, 'BAD_CONFIG'));
+  });
+});
+
+describe('admm: bad input is a typed error before any work', () => {
+  const planErr = (cl: unknown[], opts?: unknown) => {
+    try {
+      admmPrune.plan(ir, cl, opts);
+    } catch (e) {
+      return e as Error & { code: string; path?: string };
+    }
+    throw new Error('no error');
+  };
+  it.each([
+    [[{ op_types: ['dense'], sparse_ratio: 1 }], undefined, 'RECIPE_INVALID', /sparse_ratio must be in \[0, 1\)/],
+    [[{ op_types: ['dense'], sparse_ratio: -0.1 }], undefined, 'RECIPE_INVALID', /sparse_ratio/],
+    [[{ op_types: ['dense'], rho: 0 }], undefined, 'RECIPE_INVALID', /rho/],
+    [[{ op_types: ['dense'] }], { rho: -1 }, 'RECIPE_INVALID', /rho/],
+    [[{ op_types: ['dense'], quant_dtype: 'int17' }], undefined, 'RECIPE_INVALID', /quant_dtype/],
+    [[{ op_types: ['dense'], quant_bits: 0 }], undefined, 'RECIPE_INVALID', /quant_dtype/],
+    [[{ op_types: ['dense'], quant_dtype: 'uint4' }], undefined, 'RECIPE_INVALID', /int1'…'int16'/],
+    [[{ op_names: ['fc3'], sparse_ratio: 0.5 }], undefined, 'TARGET_NOT_FOUND', /did you mean 'fc1' or 'fc2'/],
+  ])('%j %j → %s', (cl, opts, code, msg) => {
+    const e = planErr(cl, opts);
+    expect(isCompressionError(e, code as 'RECIPE_INVALID')).toBe(true);
+    expect(e.message).toMatch(msg);
+  });
+  it('a chain admm cannot take (a lowRank weight from svd) fails before training', async () => {
+    const lr: LowRankEncoding = { kind: 'lowRank', shape: [16, 4], rank: 1, u: { kind: 'dense', shape: [4, 1], values: new Float32Array(4) }, s: Float32Array.of(1), v: { kind: 'dense', shape: [16, 1], values: new Float32Array(16) } };
+    const m: Model = { ir, weights: { ...trained.weights, 'fc2/kernel': lr } };
+    const plan = admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], FAST);
+    const events: unknown[] = [];
+    await expect(admmPrune.compress(m, ctxOf(events), plan)).rejects.toSatisfy((e: unknown) => isCompressionError(e, 'RECIPE_INVALID') && /lowRank/.test((e as Error).message));
+    expect(events).toEqual([]);
+  });
+});
+
+runCompressorContract(admmPrune, () => ({ ...toyFixture([{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.8, quant_dtype: 'int3' }], { admm_iterations: 2, retrain_epochs: 1, quant_admm_iterations: 1, progressive_rounds: 1, measure_files: false }), ratio: (m) => {
+  const w = toDense(m.weights['fc1/kernel']!);
+  return { achieved: Array.from(w).filter((v) => v === 0).length / w.length, target: 0.8, tolerance: 1 / w.length };
+} }));
+void test;
