@@ -1,0 +1,203 @@
+// Core-facing glue of the bcr method (core v1 API: Trainer + hooks, masked encodings). Kept in this one file so it
+// ports to core v2 (trainThroughEncodings, blockSparse / nm encodings, ctx.val) in one place.
+import * as tf from '@tensorflow/tfjs-core';
+import { cosineDecay, denseEncoding, evaluateModel, layerReport, maskedEncoding, subset, toDense, toGemm, Trainer, type CompressContext, type CompressResult, type Dataset, type Encoding, type Model, type Plan, type Target, type TrainHooks, type TrainProgress } from '@edge-compress/core';
+import type { BcrConfig, BcrOptions } from './config.js';
+import { blockOf } from './plan.js';
+import { bcrMask, chooseRates, nmMask, wholeBlockMask } from './sparsity.js';
+
+/** What was decided for one target: the projection onto its sparsity set, in GEMM space. */
+export interface LayerChoice {
+  layer: string;
+  weight: string;
+  pattern: 'bcr' | 'block' | 'nm';
+  block: [number, number];
+  /** Target fraction removed (for bcr: 1 − (1−γ_r)(1−γ_c) of a full block). */
+  sparseRatio: number;
+  rowRate?: number;
+  colRate?: number;
+  nm?: [number, number];
+  auto: boolean;
+}
+
+const gemmDimsOf = (shape: readonly number[]) => {
+  const rows = shape[shape.length - 1]!;
+  return { rows, cols: shape.reduce((a, b) => a * b, 1) / rows };
+};
+
+/** GEMM-space mask of a choice applied to a GEMM matrix. */
+export function projectMask(c: LayerChoice, gemm: Float32Array, rows: number, cols: number): Uint8Array {
+  if (c.pattern === 'nm') return nmMask(gemm, rows, cols, c.nm![0], c.nm![1]);
+  if (c.pattern === 'block') return wholeBlockMask(gemm, rows, cols, c.block, c.sparseRatio);
+  return bcrMask(gemm, rows, cols, c.block, { rowRate: c.rowRate ?? 0, colRate: c.colRate ?? 0 });
+}
+
+/** The same mask in tfjs layout (weight [.., rows] with rows last). */
+function maskToTfjs(m: Uint8Array, rows: number, cols: number): Uint8Array {
+  const out = new Uint8Array(m.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = m[r * cols + c]!;
+  return out;
+}
+
+function choose(t: Target<BcrConfig>, values: Float32Array, ratio: number, auto: boolean): LayerChoice {
+  const { rows, cols } = gemmDimsOf(t.shape);
+  const block = blockOf(t);
+  const cfg = t.config;
+  const pattern = cfg.pattern ?? (cfg.nm ? 'nm' : 'bcr');
+  const base = { layer: t.layer, weight: t.weight, block, auto };
+  if (pattern === 'nm') {
+    const [n, m] = cfg.nm as [number, number];
+    return { ...base, pattern, nm: [n, m], sparseRatio: 1 - n / m };
+  }
+  if (pattern === 'block') return { ...base, pattern, sparseRatio: ratio };
+  if (cfg.rowRatio !== undefined && cfg.colRatio !== undefined) {
+    return { ...base, pattern, rowRate: cfg.rowRatio, colRate: cfg.colRatio, sparseRatio: 1 - (1 - cfg.rowRatio) * (1 - cfg.colRatio) };
+  }
+  if (ratio === 0) return { ...base, pattern, rowRate: 0, colRate: 0, sparseRatio: 0 };
+  const r = chooseRates(toGemm(values, t.shape), rows, cols, block, ratio, { rowMultiple: 4 });
+  return { ...base, pattern, rowRate: r.rowRate, colRate: r.colRate, sparseRatio: 1 - r.keptFraction };
+}
+
+/** Masked copy of a model where each chosen layer is projected (one shot, no training). */
+function oneShot(model: Model, choices: LayerChoice[]): Model {
+  const weights = { ...model.weights };
+  for (const c of choices) {
+    const e = model.weights[c.weight]!;
+    const { rows, cols } = gemmDimsOf(e.shape);
+    const m = maskToTfjs(projectMask(c, toGemm(toDense(e), e.shape), rows, cols), rows, cols);
+    weights[c.weight] = maskedEncoding(denseEncoding(e.shape, toDense(e).slice()), m);
+  }
+  return { ir: model.ir, weights };
+}
+
+/** Train / validation data: ctx.val when the context has it (core v2), else the last 10% of ctx.train (never test). */
+export function splitData(ctx: CompressContext): { train: Dataset; val: Dataset } {
+  const v = (ctx as CompressContext & { val?: Dataset }).val;
+  if (v) return { train: ctx.train, val: v };
+  const nVal = Math.max(1, Math.floor(ctx.train.count / 10));
+  const nTrain = ctx.train.count - nVal;
+  return { train: subset(ctx.train, nTrain), val: subset(ctx.train, Array.from({ length: nVal }, (_, i) => nTrain + i)) };
+}
+
+/** Per-target choices; targets without a ratio get the largest candidate whose one-shot val accuracy drop ≤ tolerance. */
+export function chooseAll(model: Model, plan: Plan<BcrConfig, BcrOptions>, val: Dataset): LayerChoice[] {
+  const o = plan.options;
+  const explicit = (t: Target<BcrConfig>) => t.config.sparseRatio !== undefined || t.config.rowRatio !== undefined || t.config.nm !== undefined;
+  const choices = plan.targets.map((t) => (explicit(t) ? choose(t, toDense(model.weights[t.weight]!), t.config.sparseRatio ?? 0, false) : undefined));
+  const pending = plan.targets.filter((_, i) => !choices[i]);
+  if (pending.length) {
+    const sub = subset(val, Math.min(val.count, 1000));
+    const baseAcc = evaluateModel(model, sub).accuracy;
+    for (const t of pending) {
+      const i = plan.targets.indexOf(t);
+      const values = toDense(model.weights[t.weight]!);
+      let best = choose(t, values, 0, true);
+      if (values.length >= o.minWeights) {
+        for (const r of [...o.autoCandidates].sort((a, b) => a - b)) {
+          const c = choose(t, values, r, true);
+          const acc = evaluateModel(oneShot(model, [c]), sub).accuracy;
+          if (baseAcc - acc > o.autoTolerance) break;
+          best = c;
+        }
+      }
+      choices[i] = best;
+    }
+  }
+  return choices as LayerChoice[];
+}
+
+/**
+ * BCR pruning: ADMM-style training towards the sparsity set (Z = Π(W + U), U += W − Z per epoch, penalty ρ/2‖W − Z + U‖²),
+ * hard projection, masked retraining. Returns masked encodings whose masks have the chosen structure.
+ */
+export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan<BcrConfig, BcrOptions>): Promise<CompressResult & { choices: LayerChoice[] }> {
+  const o = plan.options;
+  const { train, val } = splitData(ctx);
+  const before = evaluateModel(model, val);
+  const choices = chooseAll(model, plan, val).filter((c) => c.sparseRatio > 0 || c.pattern === 'nm');
+  const byWeight = new Map(choices.map((c) => [c.weight, c]));
+  const layers = new Set(choices.map((c) => c.layer));
+  const trainer = new Trainer(model);
+  const tensors: tf.Tensor[] = [];
+  const progress = (phase: string) => ctx.onProgress && ((p: TrainProgress) => ctx.onProgress!({ ...p, phase, method: 'bcr' }));
+  const project = (name: string, v: Float32Array): Float32Array => {
+    const c = byWeight.get(name)!;
+    const shape = model.weights[name]!.shape;
+    const { rows, cols } = gemmDimsOf(shape);
+    const m = maskToTfjs(projectMask(c, toGemm(v, shape), rows, cols), rows, cols);
+    const out = v.slice();
+    for (let i = 0; i < out.length; i++) if (!m[i]) out[i] = 0;
+    return out;
+  };
+  try {
+    const fit = (epochs: number, hooks: TrainHooks, phase: string) =>
+      trainer.fit(train, { trainable: (n) => layers.has(n.split('/')[0]!), epochs, batchSize: o.batchSize, optimizer: { kind: 'adam', lr: o.lr }, lrSchedule: cosineDecay(o.lr, epochs), seed: ctx.seed, hooks, phase, signal: ctx.signal, onProgress: progress(phase) });
+    if (o.admmEpochs > 0 && choices.length) {
+      const Z = new Map<string, tf.Tensor>(), U = new Map<string, tf.Tensor>();
+      for (const c of choices) {
+        const v = trainer.read(c.weight);
+        Z.set(c.weight, tf.keep(tf.tensor(project(c.weight, v), model.weights[c.weight]!.shape)));
+        U.set(c.weight, tf.keep(tf.zerosLike(Z.get(c.weight)!)));
+      }
+      const hooks: TrainHooks = {
+        extraLoss: (p) => tf.mul(o.rho / 2, tf.addN(choices.map((c) => tf.sum(tf.square(tf.add(tf.sub(p[c.weight]!, Z.get(c.weight)!), U.get(c.weight)!)))))) as tf.Scalar,
+        afterEpoch: () => {
+          for (const c of choices) {
+            const w = trainer.read(c.weight);
+            const u = U.get(c.weight)!.dataSync() as Float32Array;
+            const wu = Float32Array.from(w, (x, i) => x + u[i]!);
+            const z = project(c.weight, wu);
+            const un = Float32Array.from(wu, (x, i) => x - z[i]!);
+            Z.get(c.weight)!.dispose();
+            U.get(c.weight)!.dispose();
+            Z.set(c.weight, tf.keep(tf.tensor(z, model.weights[c.weight]!.shape)));
+            U.set(c.weight, tf.keep(tf.tensor(un, model.weights[c.weight]!.shape)));
+          }
+        },
+      };
+      try {
+        await fit(o.admmEpochs, hooks, 'admm');
+      } finally {
+        for (const t of [...Z.values(), ...U.values()]) t.dispose();
+      }
+    }
+    // Hard projection, then masked retraining.
+    const masks = new Map<string, Uint8Array>();
+    for (const c of choices) {
+      const shape = model.weights[c.weight]!.shape;
+      const { rows, cols } = gemmDimsOf(shape);
+      masks.set(c.weight, maskToTfjs(projectMask(c, toGemm(trainer.read(c.weight), shape), rows, cols), rows, cols));
+    }
+    const maskT = new Map([...masks].map(([n, m]) => [n, tf.keep(tf.tensor(Float32Array.from(m), model.weights[n]!.shape, 'float32'))]));
+    tensors.push(...maskT.values());
+    const hooks: TrainHooks = {
+      transform: (p) => Object.fromEntries(Object.entries(p).map(([n, v]) => [n, maskT.has(n) ? tf.mul(v, maskT.get(n)!) : v])),
+      afterStep: (p) => tf.tidy(() => maskT.forEach((m, n) => p[n]!.assign(tf.mul(p[n]!, m)))),
+    };
+    hooks.afterStep!(trainer.params, { epoch: 0, step: 0, globalStep: 0, stepsPerEpoch: 1 });
+    if (o.finetuneEpochs > 0 && choices.length) await fit(o.finetuneEpochs, hooks, 'finetune');
+    const weights: Record<string, Encoding> = { ...model.weights };
+    for (const l of layers) {
+      for (const n of Object.keys(model.weights)) {
+        if (n.split('/')[0] !== l) continue;
+        const v = trainer.read(n);
+        const m = masks.get(n);
+        weights[n] = m ? maskedEncoding(denseEncoding(model.weights[n]!.shape, v.map((x, i) => (m[i] ? x : 0))), m) : denseEncoding(model.weights[n]!.shape, v);
+      }
+    }
+    const out: Model = { ir: model.ir, weights };
+    const after = evaluateModel(out, val);
+    const rows = choices.map((c) => layerReport(c.layer, c.weight, model.weights[c.weight]!, weights[c.weight]!, { pattern: c.pattern, block: c.block, rowRatio: c.rowRate, colRatio: c.colRate, nm: c.nm, sparseRatio: c.sparseRatio, auto: c.auto }));
+    const all = plan.targets.map((t) => t.weight);
+    const total = all.reduce((a, n) => a + model.weights[n]!.shape.reduce((x, y) => x * y, 1), 0);
+    const kept = all.reduce((a, n) => a + (masks.get(n)?.reduce((x, y) => x + y, 0) ?? model.weights[n]!.shape.reduce((x, y) => x * y, 1)), 0);
+    return {
+      model: out,
+      choices,
+      report: { method: 'bcr', layers: rows, metrics: { valAccuracyBefore: before.accuracy, valAccuracyAfter: after.accuracy, sparsity: 1 - kept / total, pruningRatio: total / Math.max(1, kept) }, warnings: choices.length ? [] : ['bcr: every target was left dense (automatic ratios found no ratio within auto_tolerance)'] },
+    };
+  } finally {
+    trainer.dispose();
+    tf.dispose(tensors);
+  }
+}
