@@ -1,0 +1,73 @@
+import { type CompressContext, createRng, type Dataset, dequantize, evaluateModel, initModel, type Model, Trainer } from '@edge-compress/core';
+import { runCompressorContract, toyConvIR, toyData, toyFixture } from '@edge-compress/core/testing';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { evaluateSmartDeal, reconstruct, smartDeal, smartDealStorageBits } from '../src/index.js';
+
+/** A dataset whose pixels throw when read: a method must never touch test data. */
+function poisoned(d: Dataset): Dataset {
+  return new Proxy(d, { get: (t, k) => (k === 'images' || k === 'labels' ? (() => { throw new Error('test data was read'); })() : Reflect.get(t, k)) });
+}
+
+let cached: { model: Model; ctx: CompressContext & { val: Dataset } } | undefined;
+async function trainedToy() {
+  if (cached) return cached;
+  const ir = toyConvIR();
+  const train = toyData(320, ir.inputShape, 1);
+  const val = toyData(200, ir.inputShape, 2);
+  const t = new Trainer(initModel(ir, 3));
+  try {
+    await t.fit(train, { epochs: 5, batchSize: 32, seed: 1, optimizer: { kind: 'adam', lr: 1e-2 } });
+    cached = { model: t.toModel(), ctx: { train, val, test: poisoned(val), seed: 7, rng: createRng(7) } };
+    return cached;
+  } finally {
+    t.dispose();
+  }
+}
+
+describe('smartdeal compress on a toy conv net', () => {
+  it('defaults: every weighted layer decomposed, report per layer, exact storage, no leaks, test never read', async () => {
+    const { model, ctx } = await trainedToy();
+    const plan = smartDeal.plan(model.ir, [{ op_types: ['conv2d', 'dense'] }], { sd_epochs: 1, finetune_epochs: 1, batch_size: 32 });
+    const before = tf.memory().numTensors;
+    const r = await (smartDeal.compress(model, ctx, plan) as ReturnType<typeof import('../src/index.js').compressSmartDeal>);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.report.layers.map((l) => l.layer)).toEqual(['conv1', 'fc1', 'fc2']);
+    for (const l of r.report.layers) {
+      const enc = r.encodings[l.weight]!;
+      expect(l.storageBits).toBe(smartDealStorageBits(enc));
+      expect(l.basisSize).toBe(3);
+      expect(l.exponentRange).toEqual([-6, 0]);
+      expect(l.coeffSparsity).toBeGreaterThanOrEqual(0);
+      expect(l.coeffSparsity).toBeLessThan(1);
+      expect(l.reconstructionError).toBeGreaterThan(0);
+      expect(l.reconstructionError).toBeLessThan(1);
+      // coefficients decode (core's dequantizer) to 0 or ±2^e, e in [-6, 0]
+      const base = enc.coeffs.base as Parameters<typeof dequantize>[2] & { codes: Int32Array };
+      for (const v of dequantize(base.codes, enc.coeffs.shape, base)) {
+        if (v !== 0) expect(Number.isInteger(Math.log2(Math.abs(v))) && Math.log2(Math.abs(v)) >= -6 && Math.log2(Math.abs(v)) <= 0).toBe(true);
+      }
+      expect(Array.from(r.model.weights[l.weight]!.kind === 'dense' ? (r.model.weights[l.weight] as { values: Float32Array }).values : [])).toEqual(Array.from(reconstruct(enc)));
+    }
+    const acc0 = evaluateModel(model, ctx.val).accuracy;
+    const acc1 = evaluateSmartDeal(r.model, r.encodings, ctx.val).accuracy;
+    expect(acc1).toBeGreaterThanOrEqual(acc0 - 0.05);
+    expect(r.report.metrics.valAccuracyAfter).toBe(acc1);
+    expect(r.report.metrics.storageRatioTargets).toBeGreaterThan(1);
+  });
+
+  it('is deterministic and leaves untargeted weights as the same objects', async () => {
+    const { model, ctx } = await trainedToy();
+    const plan = smartDeal.plan(model.ir, [{ op_names: ['fc1'], sparse_ratio: 0.5, exponent_range: [-2, 0] }], { sd_epochs: 1, finetune_epochs: 0, batch_size: 32 });
+    const a = await (smartDeal.compress(model, ctx, plan) as ReturnType<typeof import('../src/index.js').compressSmartDeal>);
+    const b = await (smartDeal.compress(model, ctx, plan) as ReturnType<typeof import('../src/index.js').compressSmartDeal>);
+    expect(Array.from(reconstruct(a.encodings['fc1/kernel']!))).toEqual(Array.from(reconstruct(b.encodings['fc1/kernel']!)));
+    for (const n of ['conv1/kernel', 'conv1/bias', 'fc2/kernel', 'fc2/bias']) expect(a.model.weights[n]).toBe(model.weights[n]);
+    const l = a.report.layers[0]!;
+    expect(l.structuralSparsity).toBeCloseTo(0.5, 1);
+    expect(l.coeffSparsity).toBeGreaterThanOrEqual(l.structuralSparsity - 1e-9);
+    expect(l.coeffBits).toBe(3);
+  });
+});
+
+runCompressorContract(smartDeal, () => toyFixture([{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.3 }], { sd_epochs: 1, finetune_epochs: 1, batch_size: 64 }));
