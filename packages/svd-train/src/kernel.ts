@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { CompressionError, forward, toDense, evaluateWith, type Dataset, type Encoding, type Evaluation, type Layer, type LowRankEncoding, type Model } from '@edge-compress/core';
+
+/** core v2's LayerKernel (core-v2-api.md): a kernel for the outermost encoding kind of a layer's kernel weight. */
+export interface LayerKernel {
+  name: string;
+  kind: string;
+  supports?(layer: Layer, encoding: Encoding): boolean;
+  prepare(layer: Layer, encoding: Encoding, bias: Float32Array | undefined): { run(x: tf.Tensor): tf.Tensor; dispose(): void };
+}
+
+/** A lowRank encoding with core v2's optional view ('gemm' default, 'spatial' for the VH conv form). */
+export type LowRankWithView = LowRankEncoding & { view?: 'gemm' | 'spatial' };
+
+/**
+ * The two thin operators of a low-rank layer, with s folded into the first:
+ * - dense: x · (V·diag(s)) [in, r] then · Uᵀ [r, out];
+ * - conv, view 'gemm' (channel-wise): k×k conv cin→r (filter V·diag(s) as [kh,kw,cin,r], the layer's
+ *   stride and padding) then 1×1 conv r→cout (filter Uᵀ);
+ * - conv, view 'spatial': kh×1 conv cin→r (stride [sh,1]) then 1×kw conv r→cout (stride [1,sw]); with
+ *   'same' padding each pads only its own axis, which is exactly the k×k conv's padding.
+ * Returns plain arrays in tfjs layout.
+ */
+export function lowRankOperators(layer: Layer, e: LowRankWithView): { first: { values: Float32Array; shape: number[] }; second: { values: Float32Array; shape: number[] } } {
+  const r = e.rank;
+  const u = toDense(e.u), v = toDense(e.v);
+  const view = e.view ?? 'gemm';
+  if (layer.kind === 'dense') {
+    const [n, m] = e.shape as [number, number];
+    const vs = new Float32Array(n * r);
+    for (let j = 0; j < n; j++) for (let k = 0; k < r; k++) vs[j * r + k] = v[j * r + k]! * e.s[k]!;
+    const ut = new Float32Array(r * m);
+    for (let i = 0; i < m; i++) for (let k = 0; k < r; k++) ut[k * m + i] = u[i * r + k]!;
+    return { first: { values: vs, shape: [n, r] }, second: { values: ut, shape: [r, m] } };
+  }
+  if (layer.kind !== 'conv2d') throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: layer.name, message: `lowRank kernel: layer '${layer.name}' is a ${layer.kind}, expected conv2d or dense` });
+  const [kh, kw, cin, cout] = e.shape as [number, number, number, number];
+  if (view === 'gemm') {
+    const cols = kh * kw * cin;
+    const vs = new Float32Array(cols * r);
+    for (let j = 0; j < cols; j++) for (let k = 0; k < r; k++) vs[j * r + k] = v[j * r + k]! * e.s[k]!;
+    const ut = new Float32Array(r * cout);
+    for (let i = 0; i < cout; i++) for (let k = 0; k < r; k++) ut[k * cout + i] = u[i * r + k]!;
+    return { first: { values: vs, shape: [kh, kw, cin, r] }, second: { values: ut, shape: [1, 1, r, cout] } };
+  }
+  // spatial: M[c·kh + i, n·kw + j] = Σ_k U[c·kh+i, k]·s_k·V[n·kw+j, k]
+  const f1 = new Float32Array(kh * cin * r);
+  for (let i = 0; i < kh; i++) for (let c = 0; c < cin; c++) for (let k = 0; k < r; k++) f1[(i * cin + c) * r + k] = u[(c * kh + i) * r + k]! * e.s[k]!;
+  const f2 = new Float32Array(kw * r * cout);
+  for (let j = 0; j < kw; j++) for (let k = 0; k < r; k++) for (let n = 0; n < cout; n++) f2[(j * r + k) * cout + n] = v[(n * kw + j) * r + k]!;
+  return { first: { values: f1, shape: [kh, 1, cin, r] }, second: { values: f2, shape: [1, kw, r, cout] } };
+}
+
+/** Runs a prepared pair of operators (tensors owned by the caller). */
+export function runLowRank(layer: Layer, view: 'gemm' | 'spatial', x: tf.Tensor, first: tf.Tensor, second: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    let y: tf.Tensor;
+    if (layer.kind === 'dense') y = tf.matMul(tf.matMul(x as tf.Tensor2D, first as tf.Tensor2D), second as tf.Tensor2D);
+    else if (layer.kind === 'conv2d') {
+      if (view === 'gemm') y = tf.conv2d(tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, layer.strides, layer.padding), second as tf.Tensor4D, 1, 'valid');
+      else y = tf.conv2d(tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, [layer.strides[0], 1], layer.padding), second as tf.Tensor4D, [1, layer.strides[1]], layer.padding);
+    } else throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: layer.name, message: `lowRank kernel: unsupported layer kind ${layer.kind}` });
+    return bias ? tf.add(y, bias) : y;
+  });
+}
+
+/** The low-rank LayerKernel (kind 'lowRank'): two thin GEMMs / convs instead of one dense one. */
+export const lowRankKernel: LayerKernel = {
+  name: 'svd-lowrank',
+  kind: 'lowRank',
+  supports: (layer, e) => e.kind === 'lowRank' && (layer.kind === 'dense' || layer.kind === 'conv2d') && !((e as LowRankWithView).view === 'spatial' && layer.kind !== 'conv2d'),
+  prepare(layer, encoding, bias) {
+    const e = encoding as LowRankWithView;
+    const ops = lowRankOperators(layer, e);
+    const first = tf.tensor(ops.first.values, ops.first.shape, 'float32');
+    const second = tf.tensor(ops.second.values, ops.second.shape, 'float32');
+    const b = bias ? tf.tensor1d(bias, 'float32') : undefined;
+    const view = e.view ?? 'gemm';
+    return {
+      run: (x) => runLowRank(layer, view, x, first, second, b),
+      dispose: () => tf.dispose([first, second, ...(b ? [b] : [])]),
+    };
+  },
+};
+
+export interface Runner {
+  /** Forward of a batch in the model's input layout (class probabilities); the caller owns the result. */
+  predict(x: tf.Tensor): tf.Tensor;
+  evaluate(data: Dataset, batchSize?: number): Evaluation;
+  dispose(): void;
+}
+
+/**
+ * Inference with kernels by encoding kind (core v2's createRunner, until it lands): every layer whose kernel
+ * weight has a kind with a registered kernel runs through it; every other weight becomes a dense tensor.
+ */
+export function createRunner(model: Model, opts: { kernels?: LayerKernel[] } = {}): Runner {
+  const kernels = opts.kernels ?? [lowRankKernel];
+  const prepared = new Map<string, { run(x: tf.Tensor): tf.Tensor; dispose(): void }>();
+  const dense: Record<string, tf.Tensor> = {};
+  const handled = new Set<string>();
+  try {
+    for (const l of model.ir.layers) {
+      if (l.kind !== 'conv2d' && l.kind !== 'dense') continue;
+      const e = model.weights[`${l.name}/kernel`];
+      const k = e && kernels.find((kk) => kk.kind === e.kind && (kk.supports?.(l, e) ?? true));
+      if (!e || !k) continue;
+      const b = model.weights[`${l.name}/bias`];
+      prepared.set(l.name, k.prepare(l, e, b ? toDense(b) : undefined));
+      handled.add(`${l.name}/kernel`);
+      if (b) handled.add(`${l.name}/bias`);
+    }
+    for (const [n, e] of Object.entries(model.weights)) if (!handled.has(n)) dense[n] = tf.tensor(toDense(e), e.shape, 'float32');
+  } catch (err) {
+    prepared.forEach((p) => p.dispose());
+    tf.dispose(Object.values(dense));
+    throw err;
+  }
+  const layerForward = (l: Layer, x: tf.Tensor): tf.Tensor | undefined => prepared.get(l.name)?.run(x);
+  return {
+    predict: (x) => tf.tidy(() => forward(model.ir, dense, x, { layerForward })),
+    evaluate: (data, batchSize) => evaluateWith(model.ir, () => dense, data, { batchSize, layerForward }),
+    dispose() {
+      prepared.forEach((p) => p.dispose());
+      tf.dispose(Object.values(dense));
+    },
+  };
+}

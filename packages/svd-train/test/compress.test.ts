@@ -1,0 +1,152 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, initModel, isCompressionError, loadModel, saveModel, lenet5, toDense, Trainer, type Model } from '@edge-compress/core';
+import { runCompressorContract, toyConvIR, toyData, toyFixture, toyMlpIR, withTempDir } from '@edge-compress/core/testing';
+import { describe, expect, it } from 'vitest';
+import { coreHasSpatialView, createRunner, decompose, reconstruct, selectColumns, svdTrain } from '../src/index.js';
+
+const FAST = { decomposed_epochs: 1, sparsity_epochs: 1, finetune_epochs: 1, batch_size: 32 };
+const ALL = { op_types: ['conv2d', 'dense'] };
+
+runCompressorContract(svdTrain, () => toyFixture([ALL, { op_names: ['fc1'], rank: 3 }], FAST));
+
+function codeOf(fn: () => unknown): { code?: string; message: string } {
+  try {
+    fn();
+  } catch (e) {
+    return { code: isCompressionError(e) ? e.code : 'OTHER', message: (e as Error).message };
+  }
+  return { message: 'did not throw' };
+}
+
+describe('plan-time errors', () => {
+  const ir = lenet5();
+  it('rank larger than min(m, n) names the layer, the view and the allowed range', () => {
+    const r = codeOf(() => svdTrain.plan(ir, [{ op_names: ['conv1'], rank: 21 }]));
+    expect(r.code).toBe('RECIPE_INVALID');
+    expect(r.message).toMatch(/rank 21 is larger than min\(m, n\) = 20 of layer 'conv1'/);
+    expect(r.message).toMatch(/\[1, 20\]/);
+    // spatial view of conv1 is [1·5, 20·5] = 5×100: rank 6 is too large there
+    expect(codeOf(() => svdTrain.plan(ir, [{ op_names: ['conv1'], rank: 6, conv_form: 'spatial' }])).message).toMatch(/= 5 of layer 'conv1' \(spatial-wise view 5×100/);
+  });
+  it('rank < 1, negative regulariser weights, energy threshold outside (0, 1], bad targets', () => {
+    for (const [rule, frag] of [
+      [{ rank: 0 }, /rank must be ≥ 1/],
+      [{ ortho_weight: -0.1 }, /ortho_weight must be ≥ 0/],
+      [{ sparsity_weight: -1 }, /sparsity_weight must be ≥ 0/],
+      [{ energy_threshold: 0 }, /energy_threshold must be in \(0, 1\]/],
+      [{ energy_threshold: 1.5 }, /energy_threshold must be in \(0, 1\]/],
+      [{ sparsity_regularizer: 'l2' }, /sparsity_regularizer/],
+      [{ sparse_ratio: 0.5 }, /sparse_ratio 0.5 is not used by the svd method/],
+    ] as const) {
+      const r = codeOf(() => svdTrain.plan(ir, [{ ...ALL, ...rule }]));
+      expect(r.code, JSON.stringify(rule)).toBe('RECIPE_INVALID');
+      expect(r.message).toMatch(frag);
+    }
+    expect(codeOf(() => svdTrain.plan(ir, [ALL], { flops_reduction: 0.5 })).message).toMatch(/flops_reduction must be ≥ 1/);
+    expect(svdTrain.plan(ir, [{ ...ALL, energy_threshold: 1 }]).targets).toHaveLength(4);
+  });
+  it('the default recipe plans on both LeNets', () => {
+    expect(svdTrain.plan(lenet5(), [ALL]).targets.map((t) => t.layer)).toEqual(['conv1', 'conv2', 'fc1', 'fc2']);
+  });
+});
+
+describe('compress', () => {
+  const ctxOf = (ir: typeof toyConvIR extends () => infer R ? R : never) => ({ train: toyData(256, ir.inputShape, 1), test: toyData(64, ir.inputShape, 2), seed: 3, rng: createRng(3) });
+
+  it('truncated mode without fine-tuning is the rank-r SVD truncation (Eckart–Young), stored as core lowRank', async () => {
+    const ir = toyMlpIR();
+    const model = initModel(ir, 1);
+    const plan = svdTrain.plan(ir, [{ op_names: ['fc1'], rank: 2 }], { mode: 'truncated', finetune_epochs: 0 });
+    const { model: out, report } = await svdTrain.compress(model, ctxOf(ir), plan);
+    const e = out.weights['fc1/kernel']!;
+    expect(e.kind).toBe('lowRank');
+    if (e.kind !== 'lowRank') return;
+    expect(e.rank).toBe(2);
+    const f = decompose(toDense(model.weights['fc1/kernel']!), [16, 32], 'gemm');
+    const w = toDense(model.weights['fc1/kernel']!), got = toDense(e);
+    let err = 0;
+    for (let i = 0; i < w.length; i++) err += (got[i]! - w[i]!) ** 2;
+    let dropped = 0;
+    for (let k = 2; k < f.rank; k++) dropped += f.s[k]! ** 2;
+    expect(err).toBeCloseTo(dropped, 3);
+    expect(out.weights['fc2/kernel']).toBe(model.weights['fc2/kernel']);
+    const row = report.layers[0]!;
+    expect(row).toMatchObject({ layer: 'fc1', rank: 2, fullRank: 16, storedAs: 'lowRank', macsBefore: 512, macsAfter: 2 * (16 + 32), paramsAfter: 2 * 48 + 2 });
+    expect(row.orthogonalityErrorU as number).toBeLessThan(1e-4);
+  });
+
+  it('a rank at or above break-even is stored dense (never inflated), with a warning', async () => {
+    const ir = toyMlpIR();
+    // fc2 [32 → 4]: rank r costs 36r MACs vs 128 dense: break-even rank 3; rank 4 must be stored dense
+    const plan = svdTrain.plan(ir, [{ op_names: ['fc2'], rank: 4 }], { mode: 'truncated', finetune_epochs: 0 });
+    const { model: out, report } = await svdTrain.compress(initModel(ir, 1), ctxOf(ir), plan);
+    expect(out.weights['fc2/kernel']!.kind).toBe('dense');
+    expect(report.layers[0]).toMatchObject({ rank: 4, storedAs: 'dense', breakEvenRank: 3, macsAfter: 128 });
+    expect(report.warnings.join(' ')).toMatch(/break-even rank 4/);
+  });
+
+  it('SVD training makes the spectrum sparser (Hoyer) and meets a FLOP target; flat tensor count; runner = toDense forward; save/load round trip', async () => {
+    const ir = toyConvIR();
+    const base = initModel(ir, 2);
+    const ctx = ctxOf(ir);
+    const t = new Trainer(base);
+    await t.fit(ctx.train, { epochs: 3, batchSize: 32, seed: 1 });
+    const model: Model = t.toModel();
+    t.dispose();
+    const plan = svdTrain.plan(ir, [ALL, { op_names: ['fc1'], sparsity_weight: 0.5 }], { decomposed_epochs: 1, sparsity_epochs: 3, finetune_epochs: 1, batch_size: 32, flops_reduction: 1.5, s_lr_mult: 20 });
+    const before = tf.memory().numTensors;
+    const { model: out, report } = await svdTrain.compress(model, ctx, plan);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(report.metrics.flopsReduction!).toBeGreaterThanOrEqual(1.5);
+    const hoyer = (s: number[]) => s.reduce((a, b) => a + Math.abs(b), 0) / Math.sqrt(s.reduce((a, b) => a + b * b, 0));
+    const fc1Before = decompose(toDense(model.weights['fc1/kernel']!), [64, 16], 'gemm');
+    const fc1Row = report.layers.find((l) => l.layer === 'fc1')!;
+    expect(hoyer(fc1Row.singularValuesBeforePruning as number[])).toBeLessThan(hoyer(Array.from(fc1Before.s)));
+    // the low-rank runner computes what the dense weights compute
+    const x = tf.tensor(ctx.test.images.subarray(0, 8 * 64), [8, 8, 8, 1]);
+    const r = createRunner(out);
+    const dense = { ir, weights: Object.fromEntries(Object.entries(out.weights).map(([k, e]) => [k, { kind: 'dense' as const, shape: e.shape, values: toDense(e) }])) };
+    const rd = createRunner(dense);
+    const a = r.predict(x), b = rd.predict(x);
+    const av = a.dataSync(), bv = b.dataSync();
+    for (let i = 0; i < av.length; i++) expect(Math.abs(av[i]! - bv[i]!)).toBeLessThan(1e-4);
+    await withTempDir(async (dir) => {
+      await saveModel(out, dir);
+      const back = await loadModel(`${dir}/model.json`);
+      expect(back.model.weights['fc1/kernel']!.kind).toBe(out.weights['fc1/kernel']!.kind);
+      const rb = createRunner(back.model);
+      const c = rb.predict(x);
+      expect(Array.from(c.dataSync())).toEqual(Array.from(av));
+      c.dispose();
+      rb.dispose();
+    });
+    tf.dispose([x, a, b]);
+    r.dispose();
+    rd.dispose();
+  });
+
+  it('spatial-wise conv form trains and is stored as core lowRank view spatial when core has it (dense product otherwise)', async () => {
+    const ir = toyConvIR();
+    const plan = svdTrain.plan(ir, [{ op_names: ['conv1'], conv_form: 'spatial', rank: 2 }], FAST);
+    const { model: out, report } = await svdTrain.compress(initModel(ir, 4), ctxOf(ir), plan);
+    const e = out.weights['conv1/kernel']!;
+    expect(report.layers[0]).toMatchObject({ form: 'spatial', viewShape: [3, 12], rank: 2 });
+    if (coreHasSpatialView()) expect(e).toMatchObject({ kind: 'lowRank', view: 'spatial', rank: 2 });
+    else {
+      expect(e.kind).toBe('dense');
+      expect(report.warnings.join(' ')).toMatch(/no lowRank view 'spatial'/);
+    }
+  });
+});
+
+describe('helpers', () => {
+  it('reconstruct(selectColumns(decompose(W), all)) = W for a LeNet-sized conv in both views', () => {
+    const shape = [5, 5, 2, 6];
+    const w = Float32Array.from({ length: 300 }, (_, i) => Math.cos(i * 0.37));
+    for (const view of ['gemm', 'spatial'] as const) {
+      const f = decompose(w, shape, view);
+      const back = reconstruct(selectColumns(f, Array.from({ length: f.rank }, (_, i) => i)));
+      for (let i = 0; i < w.length; i++) expect(Math.abs(back[i]! - w[i]!)).toBeLessThan(1e-4);
+    }
+  });
+});
