@@ -15,7 +15,7 @@ export { deserializeError, isPermanent } from './errors.js';
 export { ProcessPool, childEntryPath, type PoolOptions } from './pool.js';
 export { type Executor, processExecutor, inProcessExecutor, attemptJob, jobInput } from './executor.js';
 export { runEmbedded, type JobOutcome, type RetryPolicy } from './embedded.js';
-export { runOnQueue, startQueueWorker, connectRedis, parseRedisUrl, DEFAULT_QUEUE_NAME, type QueueWorker, type QueueWorkerOptions, type QueueRunOptions, type QueuedJobData } from './redis.js';
+export { runOnQueue, startQueueWorker, connectRedis, checkRedis, parseRedisUrl, DEFAULT_QUEUE_NAME, type QueueWorker, type QueueWorkerOptions, type QueueRunOptions, type QueuedJobData } from './redis.js';
 export { buildCatalogue, paretoFront, dominates, type Arm, type ParetoObjectives } from './catalogue.js';
 export { readResult, readCommits, readFailure, commitVariant, makeJobDir, cleanTmp, RESULT_FILE, type VariantResult, type CommitRecord } from './store.js';
 export type { SweepEvent, SweepEventHandler } from './events.js';

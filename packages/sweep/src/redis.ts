@@ -38,6 +38,12 @@ export function parseRedisUrl(url: string, option = '--queue'): URL {
   return u;
 }
 
+/** Checks that a Redis server answers at `url` (typed BAD_CONFIG naming --queue if not). */
+export async function checkRedis(url: string): Promise<void> {
+  const c = await connectRedis(url);
+  c.disconnect();
+}
+
 /** An ioredis connection as BullMQ needs it (maxRetriesPerRequest null), after checking the server answers. */
 export async function connectRedis(url: string): Promise<RedisClient> {
   parseRedisUrl(url);

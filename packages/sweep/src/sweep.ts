@@ -6,7 +6,7 @@ import { runEmbedded, type JobOutcome, type RetryPolicy } from './embedded.js';
 import type { SweepEventHandler } from './events.js';
 import { expandSweep, loadSweepRecipes, resolveModels, type ModelRef, type SweepJob } from './expand.js';
 import { type Executor, inProcessExecutor, processExecutor } from './executor.js';
-import { runOnQueue } from './redis.js';
+import { checkRedis, runOnQueue } from './redis.js';
 import type { JobModuleRef, JobRunner, SerializedError } from './runner.js';
 import { parseSweepSpec, readSweepSpec, type SweepSpec } from './spec.js';
 import { cleanTmp, readCommits, readResult, sweepDir, type VariantResult } from './store.js';
@@ -97,6 +97,8 @@ export async function runSweep(o: RunSweepOptions): Promise<SweepReport> {
   const onEvent = o.onEvent ?? (() => {});
   const { spec, jobs, specFile } = await planSweep(o);
   const mode: SweepReport['mode'] = o.dryRun ? 'dry-run' : o.queue ? 'queue' : o.inProcess ? 'in-process' : 'embedded';
+  // A queue that cannot be reached fails now, not after training baselines.
+  if (o.queue && !o.dryRun) await checkRedis(o.queue.url);
   const retry: RetryPolicy = { attempts: o.retry?.attempts ?? spec.attempts, backoffMs: o.retry?.backoffMs ?? 1000 };
   await mkdir(sweepDir(out), { recursive: true });
   const existing = new Set<string>();
