@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { subset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import { denseEncoding, maskedEncoding, toDense } from '../encodings/ops.js';
+import { denseEncoding, maskedEncoding, toDense } from '../encodings/index.js';
 import type { Encoding, QuantizedEncoding } from '../encodings/types.js';
 import { isCompressionError, type ErrorCode } from '../errors.js';
 import { inferShapes, sizeOf } from '../ir/shapes.js';
@@ -233,6 +233,23 @@ describe('toOnnx dense: onnxruntime-node matches our forward (max abs diff ≤ 1
     const e = exportOnnx(m);
     expect(e.outputShape).toEqual(['N', 3, 5, 3]);
     expect(maxAbsDiff(await runOrt(e.bytes, x, 2, ir.inputShape), predict(m, x, 2))).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('batch norm after an NCHW flatten, and a flattened output, keep the tfjs feature order', async () => {
+    const ir: ModelIR = {
+      format: 'edge-compress/ir', version: 1, name: 'flatout', inputShape: [4, 3, 2],
+      layers: [
+        { kind: 'maxPool2d', name: 'pool', poolSize: [1, 1], strides: [1, 1], padding: 'valid' },
+        { kind: 'flatten', name: 'flat' },
+        { kind: 'batchNorm', name: 'bn', epsilon: 1e-3, momentum: 0.99, center: true, scale: true },
+        { kind: 'activation', name: 'sm', activation: 'softmax' },
+      ],
+    };
+    const m = randomModel(ir, 4);
+    const x = uniformImages(3, ir.inputShape, 4);
+    const e = exportOnnx(m);
+    expect(e.outputShape).toEqual(['N', 24]);
+    expect(maxAbsDiff(await runOrt(e.bytes, x, 3, ir.inputShape), predict(m, x, 3))).toBeLessThanOrEqual(1e-4);
   });
 
   it('a model saved by stock tfjs-layers, loaded with loadModel, matches tfjs-layers predict', async () => {

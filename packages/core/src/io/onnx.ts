@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import { CompressionError } from '../errors.js';
-import { toDense } from '../encodings/ops.js';
+import { toDense } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { inferShapes, sizeOf } from '../ir/shapes.js';
 import { ACTIVATIONS, type Activation, LAYER_KINDS, type Layer, type ModelIR } from '../ir/types.js';
