@@ -85,12 +85,65 @@ export interface LocalPrediction {
   layers: Array<{ name: string; op: string; latencyMs: number; analyticMs: number }>;
 }
 
-const forestCache = new WeakMap<object, RandomForestRegression>();
-function forestOf(c: Calibration): RandomForestRegression | undefined {
+interface TreeJson { splitColumn?: number; splitValue?: number; left?: TreeJson; right?: TreeJson; distribution?: number }
+/** A forest flattened to typed arrays: node i splits column col[i] at val[i] (leaf when left[i] < 0, value in val[i]). */
+interface FlatForest { roots: number[]; col: Int32Array; val: Float64Array; left: Int32Array; right: Int32Array; median: boolean }
+
+/**
+ * ml-random-forest's own predict converts every row to an ml-matrix per tree (≈ 10 ms per model here); the
+ * same trees (its JSON: per-tree column subsets + ml-cart nodes) are evaluated here from flat arrays in µs.
+ */
+function flatten(json: Record<string, unknown>): FlatForest {
+  const base = json.baseModel as { indexes: number[][]; estimators: Array<{ root: TreeJson }> };
+  const col: number[] = [], val: number[] = [], left: number[] = [], right: number[] = [];
+  const roots: number[] = [];
+  const add = (n: TreeJson, idx: number[]): number => {
+    const i = col.length;
+    col.push(0), val.push(0), left.push(-1), right.push(-1);
+    if (n.left && n.right && n.splitColumn !== undefined) {
+      col[i] = idx[n.splitColumn]!;
+      val[i] = n.splitValue!;
+      const l = add(n.left, idx);
+      const r = add(n.right, idx);
+      left[i] = l;
+      right[i] = r;
+    } else val[i] = Number(n.distribution ?? 0);
+    return i;
+  };
+  base.estimators.forEach((e, t) => roots.push(add(e.root, base.indexes[t]!)));
+  return { roots, col: Int32Array.from(col), val: Float64Array.from(val), left: Int32Array.from(left), right: Int32Array.from(right), median: json.selectionMethod === 'median' };
+}
+
+/** Mean (or median) over trees of the leaf reached by `x`; equals ml-random-forest's predict. */
+function predictForest(f: FlatForest, x: readonly number[]): number {
+  const out = new Float64Array(f.roots.length);
+  for (let t = 0; t < f.roots.length; t++) {
+    let i = f.roots[t]!;
+    while (f.left[i]! >= 0) i = x[f.col[i]!]! < f.val[i]! ? f.left[i]! : f.right[i]!;
+    out[t] = f.val[i]!;
+  }
+  if (f.median) {
+    out.sort();
+    const n = out.length;
+    return n % 2 ? out[(n - 1) / 2]! : (out[n / 2 - 1]! + out[n / 2]!) / 2;
+  }
+  let s = 0;
+  for (const v of out) s += v;
+  return s / Math.max(1, out.length);
+}
+
+/** A predictor from ml-random-forest regression JSON (`RandomForestRegression#toJSON()`). */
+export function compileForest(json: Record<string, unknown>): (x: readonly number[]) => number {
+  const f = flatten(json);
+  return (x) => predictForest(f, x);
+}
+
+const forestCache = new WeakMap<object, FlatForest>();
+function forestOf(c: Calibration): FlatForest | undefined {
   if (!c.forest) return undefined;
   let f = forestCache.get(c.forest);
   if (!f) {
-    f = RandomForestRegression.load(c.forest as never);
+    f = flatten(c.forest);
     forestCache.set(c.forest, f);
   }
   return f;
@@ -100,7 +153,7 @@ function forestOf(c: Calibration): RandomForestRegression | undefined {
 export function predictLocal(c: Calibration, features: LayerFeatures[]): LocalPrediction {
   const forest = forestOf(c);
   const analytic = features.map((f) => analyticLayerMs(c, f));
-  const resid = forest && features.length ? forest.predict(features.map((f) => residualFeatures(c, f))) : features.map(() => 0);
+  const resid = features.map((f) => (forest ? predictForest(forest, residualFeatures(c, f)) : 0));
   const layers = features.map((f, i) => ({ name: f.name, op: f.op, analyticMs: analytic[i]!, latencyMs: analytic[i]! * Math.exp(resid[i]!) }));
   const last = features[features.length - 1];
   const sum = layers.reduce((a, l) => a + l.latencyMs, 0) + c.params.fixedMs + c.params.outMsPerElem * (last?.actOutElems ?? 0);
@@ -171,7 +224,7 @@ export function fitCalibration(input: FitInput, opts: FitOptions = {}): Omit<Cal
   const X = rows.map((r) => residualFeatures(c, r.f));
   const Y = rows.map((r) => Math.log(r.t / analyticLayerMs(c, r.f)));
   if (rows.length >= 10) {
-    forest = new RandomForestRegression({ nEstimators: opts.nEstimators ?? 80, maxFeatures: 0.8, replacement: false, seed: opts.seed ?? 42, useSampleBagging: true, noOOB: false, treeOptions: { maxDepth: 14, minNumSamples: 3 } });
+    forest = new RandomForestRegression({ nEstimators: opts.nEstimators ?? 80, maxFeatures: 0.8, replacement: false, seed: opts.seed ?? 42, useSampleBagging: true, noOOB: true, treeOptions: { maxDepth: 14, minNumSamples: 3 } });
     forest.train(X, Y);
   }
   const partial: Calibration = { format: 'edge-compress/hw-cost-calibration', version: 1, device: 'local-wasm', createdAt: '', deviceState: {}, protocol: { processes: 0, rounds: 0, configs: 0, models: 0 }, params, correction: null, forest: forest ? (forest.toJSON() as unknown as Record<string, unknown>) : null, stats: {} };

@@ -8,7 +8,7 @@ export { profileSchema, parseProfile, loadProfileFile, loadProfileDir, mergeProf
 export { builtinProfiles } from './builtin.js';
 export { estimateLayer, estimateAnalytic, totalEstimate, type LayerEstimate, type ModelEstimate, type Bottleneck } from './analytic.js';
 export { estimateCost, createCostFn, breakEven, withDensity, featuresFromSummary, type CostOptions, type BreakEven } from './cost.js';
-export { calibrate, fitCalibration, predictLocal, predictLocalIR, analyticLayerMs, saveCalibration, loadCalibration, parseCalibration, defaultCalibrationPath, CALIBRATION_VERSION, type Calibration, type CalibrateOptions, type FitInput, type LocalPrediction } from './calibration.js';
+export { calibrate, fitCalibration, predictLocal, predictLocalIR, compileForest, analyticLayerMs, saveCalibration, loadCalibration, parseCalibration, defaultCalibrationPath, CALIBRATION_VERSION, type Calibration, type CalibrateOptions, type FitInput, type LocalPrediction } from './calibration.js';
 export { timeItems, buildStockModel, type TimingItem, type TimingOptions, type ItemTiming } from './measure.js';
 export { measureInProcesses, deviceState, type ProtocolOptions, type ProtocolResult } from './protocol.js';
 export { layerConfigs, identityConfigs, modelSpecs, randomModel, irMacs, FAMILIES, type ModelSpec, type Family } from './generate.js';

@@ -1,11 +1,12 @@
-import { isCompressionError, lenet5, initModel } from '@edge-compress/core';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createRng, initModel, isCompressionError, lenet5 } from '@edge-compress/core';
+import { RandomForestRegression } from 'ml-random-forest';
 import {
-  estimateCost, fitCalibration, identityConfigs, irMacs, layerConfigs, loadCalibration, measureInProcesses, modelSpecs, predictLocalIR, saveCalibration,
+  compileForest, estimateCost, fitCalibration, identityConfigs, irMacs, layerConfigs, loadCalibration, measureInProcesses, modelSpecs, predictLocalIR, saveCalibration,
   type Calibration, type TimingItem,
 } from '../src/index.js';
 
@@ -56,6 +57,20 @@ describe('local-wasm calibration', () => {
     expect(e!.method).toBe('calibrated');
     expect(e!.latencyMs).toBeCloseTo(predictLocalIR(cal, lenet5(), 1).latencyMs, 9);
     expect(e!.layers.map((l) => l.name)).toEqual(lenet5().layers.map((l) => l.name));
+  });
+
+  it('the flat forest evaluator agrees with ml-random-forest predict', () => {
+    const rng = createRng(4);
+    const X = Array.from({ length: 80 }, () => Array.from({ length: 6 }, () => rng.next() * 10));
+    const y = X.map((r) => Math.sin(r[0]!) + r[1]! * r[2]! - (r[5]! > 5 ? 3 : 0));
+    const rf = new RandomForestRegression({ nEstimators: 12, maxFeatures: 0.7, replacement: false, seed: 3, useSampleBagging: true, noOOB: true, treeOptions: { maxDepth: 8 } });
+    rf.train(X, y);
+    const json = JSON.parse(JSON.stringify(rf.toJSON()));
+    const Q = Array.from({ length: 30 }, () => Array.from({ length: 6 }, () => rng.next() * 10));
+    const ref = rf.predict(Q);
+    const fast = compileForest(json);
+    Q.forEach((q, i) => expect(fast(q)).toBeCloseTo(ref[i]!, 12));
+    expect(new Set(ref.map((v) => v.toFixed(6))).size).toBeGreaterThan(5);
   });
 
   it('a missing or corrupt calibration is a typed error naming the file', async () => {

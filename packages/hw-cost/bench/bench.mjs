@@ -1,0 +1,161 @@
+// Benchmark of @edge-compress/hw-cost. Build first:
+//   npx turbo run build --filter=@edge-compress/hw-cost && npm run bench -w @edge-compress/hw-cost
+// 1. calibrates local-wasm on this machine (timing in 3 child processes, min over them);
+// 2. measures >= 50 held-out whole models (seeds never used by calibration) at batch 1 and 32, twice (two
+//    independent 3-process runs) -> predictor accuracy (share within +-10%, RMSPE) beside the protocol's own
+//    repeatability (run A vs run B);
+// 3. held-out single-layer models -> per-layer accuracy; predictor speed;
+// 4. the seed paper's question: LeNet-5 and compressed variants on every device (latency, energy, GOP/s/W).
+// Writes <repo>/bench-results/hw-cost.json (flat figures) and hw-cost-comparison.json (table data for reports).
+// BENCH_QUICK=1 runs a small smoke version (figures not comparable).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg, cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chooseQuantParams, createRng, initBackend, initModel, lenet5, maskedEncoding, quantizeWith, sizeOf, toDense, topkMask } from '@edge-compress/core';
+import {
+  calibrate, compareDevices, layerConfigs, measureInProcesses, modelSpecs, predictLocalIR, saveCalibration, builtinProfiles, uncertainValues,
+} from '@edge-compress/hw-cost';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const outDir = join(root, 'bench-results');
+const quick = process.env.BENCH_QUICK === '1';
+const t0 = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] load ${loadavg()[0].toFixed(1)}`, ...a);
+const loads = [];
+const sampleLoad = () => loads.push(loadavg()[0]);
+const timer = setInterval(sampleLoad, 5000);
+sampleLoad();
+
+await initBackend('wasm');
+await mkdir(outDir, { recursive: true });
+const r = {};
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. Calibration
+const tc = Date.now();
+const cal = await calibrate({ processes: 3, quick, onProgress: (m) => log(m) });
+r.calibrate_s = +((Date.now() - tc) / 1000).toFixed(1);
+await saveCalibration(cal, join(outDir, '.hw-cost-calibration.json'));
+log(`calibrated in ${r.calibrate_s} s: ${cal.protocol.configs} layer configs, ${cal.protocol.models} model timings; peak ${(cal.params.peakOps / 1e9).toFixed(1)} GOP/s, bw ${(cal.params.bandwidth / 1e9).toFixed(1)} GB/s, fixed ${cal.params.fixedMs.toFixed(4)} ms`);
+r.calibration_layer_configs = cal.protocol.configs;
+r.calibration_models = cal.protocol.models;
+r.calibration_train_layer_within_10pct = +cal.stats.trainLayerWithin10pct.toFixed(3);
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. Held-out whole models, two independent measurement runs
+const HELD = quick ? 12 : 60;
+const specs = modelSpecs(HELD, 9001);
+const items = specs.flatMap((s, i) => [1, 32].map((batch) => ({ id: `h${i}-b${batch}`, ir: s.ir, batch, seed: 100 + i, density: s.density })));
+log(`measuring ${specs.length} held-out models at batch 1 and 32: run A`);
+const A = await measureInProcesses(items, { processes: 3, rounds: 5, seed: 11, onProgress: (m) => log(`A: ${m}`) });
+log('run B');
+const B = await measureInProcesses(items, { processes: 3, rounds: 5, seed: 23, onProgress: (m) => log(`B: ${m}`) });
+
+const within = (p, m, t = 0.1) => Math.abs(p - m) / m <= t;
+const share = (xs, f) => (xs.length ? xs.filter(f).length / xs.length : NaN);
+const rmspe = (pairs) => Math.sqrt(pairs.reduce((a, [p, m]) => a + ((p - m) / m) ** 2, 0) / pairs.length);
+const rows = items.map((it, k) => {
+  const s = specs[Math.floor(k / 2)];
+  const pred = predictLocalIR(cal, it.ir, it.batch).latencyMs;
+  return { id: it.id, family: s.family, batch: it.batch, density: s.density, bits: s.bits, rankFraction: s.rankFraction, layers: it.ir.layers.length, predMs: pred, aMs: A.ms[it.id], bMs: B.ms[it.id], aProc: A.perProcess[it.id], bProc: B.perProcess[it.id] };
+});
+for (const b of [1, 32]) {
+  const rs = rows.filter((x) => x.batch === b);
+  const sfx = b === 1 ? '' : '_b32';
+  r[`local_wasm_within_10pct${sfx}`] = +share(rs, (x) => within(x.predMs, x.aMs)).toFixed(3);
+  r[`local_wasm_within_10pct${sfx}_vs_run_b`] = +share(rs, (x) => within(x.predMs, x.bMs)).toFixed(3);
+  r[`local_wasm_within_5pct${sfx}`] = +share(rs, (x) => within(x.predMs, x.aMs, 0.05)).toFixed(3);
+  r[`local_wasm_within_15pct${sfx}`] = +share(rs, (x) => within(x.predMs, x.aMs, 0.15)).toFixed(3);
+  r[`local_wasm_rmspe${sfx}`] = +rmspe(rs.map((x) => [x.predMs, x.aMs])).toFixed(3);
+  r[`measurement_repeatability_within_10pct${sfx}`] = +share(rs, (x) => within(x.bMs, x.aMs)).toFixed(3);
+  // Single-process figures for contrast: process 1 of run A vs process 1 of run B.
+  r[`single_process_repeatability_within_10pct${sfx}`] = +share(rs, (x) => within(x.bProc[0], x.aProc[0])).toFixed(3);
+  r[`heldout_models${sfx}`] = rs.length;
+  for (const fam of ['mlp', 'cnn', 'lenet']) r[`local_wasm_within_10pct${sfx}_${fam}`] = +share(rs.filter((x) => x.family === fam), (x) => within(x.predMs, x.aMs)).toFixed(3);
+  const meds = rs.map((x) => x.aMs).sort((p, q) => p - q);
+  r[`heldout_median_ms${sfx}`] = +meds[Math.floor(meds.length / 2)].toFixed(4);
+}
+r.local_wasm_within_10pct_pruned = +share(rows.filter((x) => x.batch === 1 && x.density < 1), (x) => within(x.predMs, x.aMs)).toFixed(3);
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. Held-out single-layer models (seed never used by calibration) and predictor speed
+const layerItems = layerConfigs({ count: quick ? 20 : 60, seed: 8000 });
+log(`measuring ${layerItems.length} held-out single-layer models`);
+const L = await measureInProcesses(layerItems, { processes: 3, rounds: 5, seed: 31, onProgress: (m) => log(`layers: ${m}`) });
+r.per_layer_within_10pct = +share(layerItems, (it) => within(predictLocalIR(cal, it.ir, it.batch).latencyMs, L.ms[it.id])).toFixed(3);
+r.per_layer_rmspe = +rmspe(layerItems.map((it) => [predictLocalIR(cal, it.ir, it.batch).latencyMs, L.ms[it.id]])).toFixed(3);
+r.per_layer_configs = layerItems.length;
+
+const tp = performance.now();
+let n = 0;
+for (let rep = 0; rep < 5; rep++) for (const s of specs) (predictLocalIR(cal, s.ir, 1), n++);
+r.predict_ms_per_model = +((performance.now() - tp) / n).toFixed(3);
+
+// ---------------------------------------------------------------------------------------------------------
+// 4. Mobile or FPGA? LeNet-5 and compressed variants on every device
+function mapKernels(m, fn) {
+  const weights = {};
+  for (const [k, v] of Object.entries(m.weights)) weights[k] = k.endsWith('/kernel') ? fn(v, k) : v;
+  return { ir: m.ir, weights };
+}
+function blockMask(e, keepFrac, b = 4) {
+  // 4x4 blocks of the GEMM view (rows = out channels) ranked by L2 norm; keep the top fraction.
+  const rows = e.shape[e.shape.length - 1], cols = sizeOf(e.shape) / rows, v = toDense(e);
+  const br = rows % b === 0 ? b : 1, bc = cols % b === 0 ? b : 1;
+  const scores = [];
+  for (let r0 = 0; r0 < rows; r0 += br) for (let c0 = 0; c0 < cols; c0 += bc) {
+    let s = 0;
+    for (let r = r0; r < r0 + br; r++) for (let c = c0; c < c0 + bc; c++) s += v[c * rows + r] ** 2;
+    scores.push(s);
+  }
+  const keep = topkMask(scores, Math.max(1, Math.round(keepFrac * scores.length)));
+  const mask = new Uint8Array(v.length);
+  let i = 0;
+  for (let r0 = 0; r0 < rows; r0 += br) for (let c0 = 0; c0 < cols; c0 += bc, i++) if (keep[i]) for (let r = r0; r < r0 + br; r++) for (let c = c0; c < c0 + bc; c++) mask[c * rows + r] = 1;
+  return mask;
+}
+const quantizeEnc = (e, bits) => {
+  const p = chooseQuantParams(toDense(e), e.shape, { scheme: 'symmetric', bits, axis: null, range: 'minmax' });
+  return { kind: 'quantized', shape: [...e.shape], scheme: 'symmetric', bits, axis: null, scales: p.scales, zeroPoints: p.zeroPoints, codes: quantizeWith(toDense(e), e.shape, p) };
+};
+const base = initModel(lenet5(), 0);
+const magnitude = (e, keep) => maskedEncoding(e, topkMask(Float32Array.from(toDense(e), Math.abs), Math.round(keep * sizeOf(e.shape))));
+const variants = [
+  { name: 'fp32 baseline', model: base },
+  { name: 'unstructured 90%', model: mapKernels(base, (e) => magnitude(e, 0.1)) },
+  { name: 'block 4x4 75%', model: mapKernels(base, (e) => maskedEncoding(e, blockMask(e, 0.25))) },
+  { name: 'int8', model: mapKernels(base, (e) => quantizeEnc(e, 8)) },
+  { name: 'block 75% + int8', model: mapKernels(base, (e) => maskedEncoding(quantizeEnc(e, 8), blockMask(e, 0.25))) },
+  { name: 'int4', model: mapKernels(base, (e) => quantizeEnc(e, 4)) },
+  { name: 'int2', model: mapKernels(base, (e) => quantizeEnc(e, 2)) },
+];
+const cmp = compareDevices(variants, { calibration: cal, batch: 1 });
+const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+for (const [v, x] of Object.entries(cmp.fpgaVsMobileGpuEnergy)) r[`fpga_vs_mobile_gpu_energy_ratio_lenet5${v === 'fp32 baseline' ? '' : `_${slug(v)}`}`] = +x.toFixed(3);
+const cmp32 = compareDevices(variants, { calibration: cal, batch: 32 });
+for (const [v, x] of Object.entries(cmp32.fpgaVsMobileGpuEnergy)) r[`fpga_vs_mobile_gpu_energy_ratio_lenet5_b32${v === 'fp32 baseline' ? '' : `_${slug(v)}`}`] = +x.toFixed(3);
+
+clearInterval(timer);
+sampleLoad();
+r.load_avg_min = +Math.min(...loads).toFixed(1);
+r.load_avg_median = +[...loads].sort((a, b) => a - b)[Math.floor(loads.length / 2)].toFixed(1);
+r.load_avg_max = +Math.max(...loads).toFixed(1);
+r.nproc = cpus().length;
+r.bench_s = +((Date.now() - t0) / 1000).toFixed(0);
+
+await writeFile(join(outDir, 'hw-cost.json'), `${JSON.stringify(r, null, 2)}\n`);
+const profiles = Object.fromEntries(builtinProfiles().map((p) => [p.id, { name: p.name, unverified: uncertainValues(p) }]));
+await writeFile(join(outDir, 'hw-cost-comparison.json'), `${JSON.stringify({ model: 'lenet5 (Caffe, 431k params)', batch1: cmp, batch32: cmp32, profiles, heldout: rows }, null, 2)}\n`);
+
+const pad = (s, n) => String(s).padEnd(n);
+console.log('\nlocal-wasm predictor (held-out models; ground truth = min over 3 processes, run A)');
+console.log(`  batch 1 : within ±10% ${r.local_wasm_within_10pct} (vs run B ${r.local_wasm_within_10pct_vs_run_b}), RMSPE ${r.local_wasm_rmspe}; measurement repeatability A vs B ${r.measurement_repeatability_within_10pct} (single process ${r.single_process_repeatability_within_10pct})`);
+console.log(`  batch 32: within ±10% ${r.local_wasm_within_10pct_b32} (vs run B ${r.local_wasm_within_10pct_b32_vs_run_b}), RMSPE ${r.local_wasm_rmspe_b32}; repeatability ${r.measurement_repeatability_within_10pct_b32}`);
+console.log(`  per layer: ${r.per_layer_within_10pct}; predict ${r.predict_ms_per_model} ms/model; calibrate ${r.calibrate_s} s; load average ${r.load_avg_min}–${r.load_avg_max} on ${r.nproc} cores`);
+console.log('\nLeNet-5 on every device, batch 1 (latency ms / energy mJ / GOP/s/W)');
+const devs = [...new Set(cmp.rows.map((x) => x.device))];
+console.log(pad('variant', 20) + devs.map((d) => pad(d, 26)).join(''));
+for (const v of variants) console.log(pad(v.name, 20) + devs.map((d) => { const x = cmp.rows.find((y) => y.variant === v.name && y.device === d); return pad(`${x.latencyMs.toPrecision(3)} / ${x.energyMj.toPrecision(3)} / ${x.gopsPerWatt.toPrecision(3)}`, 26); }).join(''));
+console.log('\n', JSON.stringify(r));
+process.exit(0);
