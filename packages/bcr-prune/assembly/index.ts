@@ -18,6 +18,7 @@ const OP_FLATTEN: i32 = 7; // a0 src [C,N,H,W], a1 dst [(h,w,c), ldmOut], a2 C, 
 const OP_OUT: i32 = 8; // a0 src [C, ldm], a1 dst [M, C] row-major, a2 C, a3 M, a4 ldm
 const OP_CSR: i32 = 9; // a0 record, a1 x, a2 y, a3 M, a4 ldm, a5 activation, a6 bias, a7 rows
 const OP_WORDS: i32 = 20;
+const MT_BYTES: usize = 128 * 4; // position tile of the M-vectorised BCR kernel (a multiple of 32 bytes)
 
 const ACT_LINEAR: i32 = 0;
 const ACT_RELU: i32 = 1;
@@ -114,7 +115,12 @@ function bcr(rec: usize, x: usize, y: usize, M: i32, ldm: i32, act: i32, bias: u
   const blocks = <usize>load<i32>(rec, 4);
   const scratch = <usize>load<i32>(rec, 8);
   if (M >= 4) {
-    for (let b = 0; b < nb; b++) blockSimdM(blocks + (<usize>(b * 8) << 2), x, y, ldm);
+    // Tiles of MT positions across all blocks, so the gathered X rows of a tile stay in cache for every block.
+    const ldb = <usize>ldm << 2;
+    for (let m0: usize = 0; m0 < ldb; m0 += MT_BYTES) {
+      const m1 = min(ldb, m0 + MT_BYTES);
+      for (let b = 0; b < nb; b++) blockSimdM(blocks + (<usize>(b * 8) << 2), x, y, ldm, m0, m1);
+    }
   } else {
     for (let b = 0; b < nb; b++) blockDot(blocks + (<usize>(b * 8) << 2), x, y, M, ldm, scratch);
   }
@@ -135,7 +141,7 @@ function initBias(y: usize, bias: usize, rows: i32, ldm: i32): void {
 }
 
 /** 4 kept rows × 8 positions per step; X rows of the block's kept columns are read in place (transposed layout). */
-function blockSimdM(blk: usize, x: usize, y: usize, ldm: i32): void {
+function blockSimdM(blk: usize, x: usize, y: usize, ldm: i32, m0: usize, m1: usize): void {
   const nc = load<i32>(blk, 4);
   const nr4 = load<i32>(blk, 8);
   const rowIdx = <usize>load<i32>(blk, 16);
@@ -148,7 +154,7 @@ function blockSimdM(blk: usize, x: usize, y: usize, ldm: i32): void {
     const y2 = y + <usize>load<i32>(rowIdx + (<usize>(g + 2) << 2)) * ldb;
     const y3 = y + <usize>load<i32>(rowIdx + (<usize>(g + 3) << 2)) * ldb;
     const wg = valsT + (<usize>(g * nc) << 2);
-    for (let m: usize = 0; m < ldb; m += 32) {
+    for (let m: usize = m0; m < m1; m += 32) {
       let a0 = v128.load(y0 + m), a1 = v128.load(y0 + m, 16);
       let b0 = v128.load(y1 + m), b1 = v128.load(y1 + m, 16);
       let c0 = v128.load(y2 + m), c1 = v128.load(y2 + m, 16);

@@ -132,7 +132,42 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
   try {
     const fit = (epochs: number, hooks: TrainHooks, phase: string) =>
       trainer.fit(train, { trainable: (n) => layers.has(n.split('/')[0]!), epochs, batchSize: o.batchSize, optimizer: { kind: 'adam', lr: o.lr }, lrSchedule: cosineDecay(o.lr, epochs), seed: ctx.seed, hooks, phase, signal: ctx.signal, onProgress: progress(phase) });
-    if (o.admmEpochs > 0 && choices.length) {
+    let gradualMasks: Map<string, tf.Tensor> | undefined;
+    if (o.schedule === 'gradual' && o.pruneEpochs > 0 && choices.length) {
+      const steps = o.pruneEpochs * Math.ceil(train.count / o.batchSize);
+      const every = Math.max(1, Math.floor(Math.ceil(train.count / o.batchSize) / 4));
+      const masks = new Map<string, tf.Tensor>();
+      const update = (t: number): void => {
+        const s = 1 - (1 - Math.min(1, t)) ** 3;
+        for (const c of choices) {
+          const scaled: LayerChoice = c.pattern === 'nm' ? c : { ...c, rowRate: (c.rowRate ?? 0) * s, colRate: (c.colRate ?? 0) * s, sparseRatio: c.sparseRatio * s };
+          if (c.pattern === 'nm' && t < 0.5) continue;
+          const shape = model.weights[c.weight]!.shape;
+          const { rows, cols } = gemmDimsOf(shape);
+          const m = maskToTfjs(projectMask(scaled, toGemm(trainer.read(c.weight), shape), rows, cols), rows, cols);
+          masks.get(c.weight)?.dispose();
+          masks.set(c.weight, tf.keep(tf.tensor(Float32Array.from(m), shape, 'float32')));
+        }
+      };
+      const apply = (p: Record<string, tf.Variable>) => tf.tidy(() => masks.forEach((m, n) => p[n]!.assign(tf.mul(p[n]!, m))));
+      const hooks: TrainHooks = {
+        transform: (p) => Object.fromEntries(Object.entries(p).map(([n, v]) => [n, masks.has(n) ? tf.mul(v, masks.get(n)!) : v])),
+        afterStep: (p, info) => {
+          if (info.globalStep % every === every - 1) update((info.globalStep + 1) / (0.75 * steps));
+          apply(p);
+        },
+      };
+      update(1 / Math.max(1, Math.ceil((0.75 * steps) / every)));
+      apply(trainer.params);
+      gradualMasks = masks;
+      try {
+        await fit(o.pruneEpochs, hooks, 'prune');
+      } finally {
+        for (const t of masks.values()) t.dispose();
+      }
+    }
+    void gradualMasks;
+    if (o.schedule === 'admm' && o.admmEpochs > 0 && choices.length) {
       const Z = new Map<string, tf.Tensor>(), U = new Map<string, tf.Tensor>();
       for (const c of choices) {
         const v = trainer.read(c.weight);

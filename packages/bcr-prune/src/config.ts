@@ -18,10 +18,12 @@ export const bcrConfig = ruleSchema({
 export type BcrConfig = z.output<typeof bcrConfig>;
 
 export const bcrOptions = optionsSchema({
-  admm_epochs: z.number().int().min(0).max(100).default(2).describe('epochs of ADMM-style training towards the BCR set before the hard prune'),
+  schedule: z.enum(['gradual', 'admm']).default('gradual').describe("'gradual': rates rise on a cubic schedule, the structured mask re-projected 4× per epoch (AGP); 'admm': ADMM-style training towards the set, then one hard projection"),
+  prune_epochs: z.number().int().min(0).max(100).default(3).describe('epochs of the gradual schedule (the last quarter at the final rates)'),
+  admm_epochs: z.number().int().min(0).max(100).default(2).describe('epochs of ADMM-style training towards the BCR set before the hard prune (schedule admm)'),
   rho: z.number().positive().max(10).default(3e-3).describe('ADMM penalty ρ'),
   finetune_epochs: z.number().int().min(0).max(200).default(4).describe('masked retraining epochs after the prune'),
-  lr: z.number().positive().max(1).default(5e-4),
+  lr: z.number().positive().max(1).default(1e-3),
   batch_size: z.number().int().positive().default(64),
   auto_tolerance: z.number().min(0).max(1).default(0.02).describe('automatic ratios: largest ratio whose one-shot validation accuracy drop stays within this'),
   auto_candidates: z.array(z.number().min(0).lt(1)).min(1).default([0.5, 0.75, 0.85, 0.9, 0.95]),

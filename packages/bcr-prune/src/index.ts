@@ -6,7 +6,7 @@ export * from './sparsity.js';
 export { SparseRunner, ldmOf, type SparseModelSpec } from './runtime/runner.js';
 export type { KernelWeight } from './runtime/pack.js';
 export { initSparseRuntime } from './runtime/module.js';
-export { sparseSpec } from './runtime/spec.js';
+export { bcrLayouts, sparseSpec } from './runtime/spec.js';
 export { bcrPrune } from './bcrPrune.js';
 export { bcrConfig, bcrOptions, DEFAULT_BLOCK, type BcrConfig, type BcrOptions } from './config.js';
 export { blockOf, checkBcrTarget } from './plan.js';

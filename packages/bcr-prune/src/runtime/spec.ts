@@ -1,5 +1,5 @@
 import { isWeighted, toDense, toGemm, type Model } from '@edge-compress/core';
-import type { BcrLayout } from '../sparsity.js';
+import { bcrLayoutFromMask, type BcrLayout } from '../sparsity.js';
 import type { KernelWeight } from './pack.js';
 import type { SparseModelSpec } from './runner.js';
 
@@ -20,4 +20,20 @@ export function sparseSpec(model: Model, opts: { layouts?: Record<string, BcrLay
   }
   for (const [name, e] of Object.entries(model.weights)) if (!name.endsWith('/kernel')) params[name] = toDense(e);
   return { ir: model.ir, kernels, params };
+}
+
+/**
+ * BCR layouts of the layers a `bcr` report lists (pattern 'bcr' or 'block'), from the masked weights of the compressed
+ * model, for `sparseSpec(model, { layouts })`. N:M layers are left out (run them as CSR with `unstructured: 'csr'`).
+ */
+export function bcrLayouts(model: Model, report: { layers: Array<{ layer: string; weight: string; [k: string]: unknown }> }): Record<string, BcrLayout> {
+  const out: Record<string, BcrLayout> = {};
+  for (const l of report.layers) {
+    if (l.pattern !== 'bcr' && l.pattern !== 'block') continue;
+    const e = model.weights[l.weight]!;
+    const rows = e.shape[e.shape.length - 1]!, cols = e.shape.reduce((a, b) => a * b, 1) / rows;
+    const mask = e.kind === 'masked' ? toGemm(Float32Array.from(e.mask), e.shape) : toGemm(toDense(e), e.shape);
+    out[l.layer] = bcrLayoutFromMask(e.shape, toGemm(toDense(e), e.shape), rows, cols, Uint8Array.from(mask, (v) => (v !== 0 ? 1 : 0)), l.block as [number, number]);
+  }
+  return out;
 }
