@@ -51,16 +51,13 @@ export function lowRankOperators(layer: Layer, e: LowRankWithView): { first: { v
   return { first: { values: f1, shape: [kh, 1, cin, r] }, second: { values: f2, shape: [1, kw, r, cout] } };
 }
 
-/** Runs a prepared pair of operators (tensors owned by the caller). */
+/** Runs a prepared pair of operators (tensors owned by the caller); the bias is fused into the second op. */
 export function runLowRank(layer: Layer, view: 'gemm' | 'spatial', x: tf.Tensor, first: tf.Tensor, second: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    let y: tf.Tensor;
-    if (layer.kind === 'dense') y = tf.matMul(tf.matMul(x as tf.Tensor2D, first as tf.Tensor2D), second as tf.Tensor2D);
-    else if (layer.kind === 'conv2d') {
-      if (view === 'gemm') y = tf.conv2d(tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, layer.strides, layer.padding), second as tf.Tensor4D, 1, 'valid');
-      else y = tf.conv2d(tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, [layer.strides[0], 1], layer.padding), second as tf.Tensor4D, [1, layer.strides[1]], layer.padding);
-    } else throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: layer.name, message: `lowRank kernel: unsupported layer kind ${layer.kind}` });
-    return bias ? tf.add(y, bias) : y;
+    if (layer.kind === 'dense') return tf.fused.matMul({ a: tf.matMul(x as tf.Tensor2D, first as tf.Tensor2D), b: second as tf.Tensor2D, bias });
+    if (layer.kind !== 'conv2d') throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: layer.name, message: `lowRank kernel: unsupported layer kind ${layer.kind}` });
+    if (view === 'gemm') return tf.fused.conv2d({ x: tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, layer.strides, layer.padding), filter: second as tf.Tensor4D, strides: 1, pad: 'valid', bias });
+    return tf.fused.conv2d({ x: tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, [layer.strides[0], 1], layer.padding), filter: second as tf.Tensor4D, strides: [1, layer.strides[1]], pad: layer.padding, bias });
   });
 }
 

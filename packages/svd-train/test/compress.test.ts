@@ -150,3 +150,46 @@ describe('helpers', () => {
     }
   });
 });
+
+describe('shipped recipes', () => {
+  it('every svd stage of recipes/*.json plans on LeNet-5 and LeNet-300-100', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { lenet300100 } = await import('@edge-compress/core');
+    const dir = new URL('../recipes/', import.meta.url);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.json') && !f.startsWith('_'));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) {
+      const recipe = JSON.parse(readFileSync(new URL(f, dir), 'utf8')) as { stages: Array<{ method: string; config_list: unknown[]; options?: unknown }> };
+      const stages = recipe.stages.filter((s) => s.method === 'svd');
+      expect(stages.length, f).toBeGreaterThan(0);
+      for (const ir of [lenet5(), lenet300100()]) for (const s of stages) expect(svdTrain.plan(ir, s.config_list, s.options).targets.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('composes with quantization (what the quantize stage does: core mapLeaves over U and V)', () => {
+  it('int8 factors of an svd-trained layer keep the lowRank structure, survive save/load and stay close', async () => {
+    const { chooseQuantParams, mapLeaves, quantizeWith } = await import('@edge-compress/core');
+    const ir = toyMlpIR();
+    const model = initModel(ir, 5);
+    const plan = svdTrain.plan(ir, [{ op_names: ['fc1'], rank: 3 }], { mode: 'truncated', finetune_epochs: 0 });
+    const { model: out } = await svdTrain.compress(model, { train: toyData(64, ir.inputShape, 1), test: toyData(8, ir.inputShape, 2), seed: 1, rng: createRng(1) }, plan);
+    const e = out.weights['fc1/kernel']!;
+    const q = mapLeaves(e, (leaf) => {
+      const v = toDense(leaf);
+      const p = chooseQuantParams(v, leaf.shape, { scheme: 'symmetric', bits: 8, axis: -1 });
+      return { kind: 'quantized', shape: [...leaf.shape], scheme: p.scheme, bits: 8, axis: p.axis, scales: p.scales, zeroPoints: p.zeroPoints, codes: quantizeWith(v, leaf.shape, p) };
+    });
+    expect(q.kind).toBe('lowRank');
+    if (q.kind !== 'lowRank') return;
+    expect(q.u.kind).toBe('quantized');
+    const a = toDense(e), b = toDense(q);
+    const scale = Math.max(...Array.from(a, Math.abs));
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(0.05 * scale);
+    await withTempDir(async (dir) => {
+      await saveModel({ ir, weights: { ...out.weights, 'fc1/kernel': q } }, dir);
+      const back = await loadModel(`${dir}/model.json`);
+      expect(Array.from(toDense(back.model.weights['fc1/kernel']!))).toEqual(Array.from(b));
+    });
+  });
+});
