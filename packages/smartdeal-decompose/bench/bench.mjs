@@ -6,7 +6,8 @@
 // figures only. SmartDeal and the magnitude + int8 baseline get the same budget: the same number of candidate
 // configurations and the same training epochs per candidate.
 // Writes <repo>/bench-results/smartdeal.json (flat figures) and prints a table.
-import { writeFile, rename, mkdir } from 'node:fs/promises';
+import { writeFile, rename, mkdir, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,19 +22,18 @@ const MAX_VAL_DROP = 0.004; // selection criterion on validation (the goal is a 
 const EPOCHS = { sd: 3, ft: 1 }; // SmartDeal training + basis fine-tuning; magnitude fine-tunes sd + ft epochs
 const quick = process.argv.includes('--quick');
 
-/** Candidate SmartDeal rules per architecture (most compressive first). conv1 (c_in = 1) is left dense: a 5×5 basis per 25-weight filter gains nothing. */
+/**
+ * Candidate SmartDeal rules per architecture (most compressive first). conv1 of LeNet-5 (c_in = 1) is left dense:
+ * a 5×5 basis per 25-weight filter gains nothing. Coefficients: 3 levels 2^-2..2^0 (3-bit codes), SED with
+ * coordinate-descent coding, threshold τ sets the coefficient sparsity.
+ */
+const sdRule = (targets, tau) => [{ ...targets, threshold: tau, exponent_range: [-2, 0] }];
 const SD_GRID = {
-  lenet5: [
-    { name: 'sr0.6-t0.4', rules: [{ op_names: ['conv2', 'fc1', 'fc2'], sparse_ratio: 0.6, threshold: 0.4, exponent_range: [-2, 0] }, { op_names: ['fc2'], sparse_ratio: 0.3 }] },
-    { name: 'sr0.4-t0.3', rules: [{ op_names: ['conv2', 'fc1', 'fc2'], sparse_ratio: 0.4, threshold: 0.3, exponent_range: [-2, 0] }, { op_names: ['fc2'], sparse_ratio: 0.2 }] },
-  ],
-  lenet300100: [
-    { name: 'sr0.6-t0.4', rules: [{ op_types: ['dense'], sparse_ratio: 0.6, threshold: 0.4, exponent_range: [-2, 0] }, { op_names: ['fc3'], sparse_ratio: 0.3 }] },
-    { name: 'sr0.4-t0.3', rules: [{ op_types: ['dense'], sparse_ratio: 0.4, threshold: 0.3, exponent_range: [-2, 0] }, { op_names: ['fc3'], sparse_ratio: 0.2 }] },
-  ],
+  lenet5: [0.45, 0.35].map((tau) => ({ name: `search τ=${tau}`, rules: sdRule({ op_types: ['conv2d', 'dense'], exclude_op_names: ['conv1'] }, tau) })),
+  lenet300100: [0.35, 0.25].map((tau) => ({ name: `search τ=${tau}`, rules: sdRule({ op_types: ['dense'] }, tau) })),
 };
-const SD_OPTIONS = { sd_epochs: EPOCHS.sd, finetune_epochs: EPOCHS.ft, basis_bits: 8 };
-const MAG_GRID = [0.95, 0.9];
+const SD_OPTIONS = { sd_epochs: EPOCHS.sd, finetune_epochs: EPOCHS.ft, basis_bits: 8, sed_coding: 'search', sed_iters: 10, max_shift: 2 };
+const MAG_GRID = { lenet5: [0.95, 0.9], lenet300100: [0.9, 0.8] };
 
 const fp32Of = (model) => Object.values(model.weights).reduce((a, e) => a + sizeOf(e.shape) * 32, 0);
 
@@ -54,11 +54,10 @@ function pick(cands) {
   return ok.length ? ok.reduce((a, b) => (b.ratio > a.ratio ? b : a)) : cands.reduce((a, b) => (b.valDrop < a.valDrop ? b : a));
 }
 
-await initBackend('wasm');
-const results = {};
-const layerRows = [];
-const load0 = loadavg()[0];
-for (const arch of quick ? ['lenet300100'] : ['lenet5', 'lenet300100']) {
+async function runArch(arch) {
+  await initBackend('wasm');
+  const results = {};
+  const layerRows = [];
   const base = await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir: join(outDir, '.cache'), onProgress: (p) => p.done && log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs}`) });
   const data = loadMnist({ shape: base.model.ir.inputShape });
   const idx = createRng(2026).shuffle(Array.from({ length: data.train.count }, (_, i) => i));
@@ -92,7 +91,7 @@ for (const arch of quick ? ['lenet300100'] : ['lenet5', 'lenet300100']) {
 
   // Magnitude pruning (core's reference pruner, global per ratio) + int8 per channel: same number of candidates, same epochs.
   const mag = [];
-  for (const ratio of quick ? MAG_GRID.slice(0, 1) : MAG_GRID) {
+  for (const ratio of quick ? MAG_GRID[arch].slice(0, 1) : MAG_GRID[arch]) {
     const s = Date.now();
     const plan = magnitudePrune.plan(base.model.ir, [{ op_types: ['conv2d', 'dense'], sparse_ratio: ratio }], { finetune_epochs: quick ? 1 : EPOCHS.sd + EPOCHS.ft });
     const pr = await magnitudePrune.compress(base.model, ctx, plan);
@@ -107,7 +106,38 @@ for (const arch of quick ? ['lenet300100'] : ['lenet5', 'lenet300100']) {
   results[`${key}_prune_int8_acc_drop`] = +(baseTest - evaluateModel(mb.q, data.test).accuracy).toFixed(4);
   results[`${key}_prune_int8_config`] = mb.name;
   results[`${key === 'lenet5' ? '' : 'mlp_'}vs_prune_plus_int8_storage_ratio`] = +(best.ratio / mb.ratio).toFixed(3);
+  return { results, layerRows };
 }
+
+const self = fileURLToPath(import.meta.url);
+const archArg = process.argv.indexOf('--arch');
+if (archArg > 0) {
+  // Child: one architecture, figures to the part file.
+  const part = process.argv[process.argv.indexOf('--part') + 1];
+  const r = await runArch(process.argv[archArg + 1]);
+  await writeFile(part, JSON.stringify(r));
+  process.exit(0);
+}
+// Parent: the two architectures in two processes at once (the machine has 2 cores), then one merged result.
+const load0 = loadavg()[0];
+const archs = quick ? ['lenet300100'] : ['lenet5', 'lenet300100'];
+const parts = await Promise.all(
+  archs.map(
+    (arch) =>
+      new Promise((resolve, reject) => {
+        const part = join(outDir, `.smartdeal-${arch}.part.json`);
+        const child = spawn(process.execPath, [self, '--arch', arch, '--part', part, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+        child.on('exit', async (code) => {
+          if (code !== 0) return reject(new Error(`${arch} bench exited with ${code}`));
+          const r = JSON.parse(await readFile(part, 'utf8'));
+          await rm(part, { force: true });
+          resolve(r);
+        });
+      }),
+  ),
+);
+const results = Object.assign({}, ...parts.map((p) => p.results));
+const layerRows = parts.flatMap((p) => p.layerRows);
 results.wall_s = +((Date.now() - t0) / 1000).toFixed(1);
 results.load_avg_1m_start = +load0.toFixed(2);
 results.load_avg_1m_end = +loadavg()[0].toFixed(2);

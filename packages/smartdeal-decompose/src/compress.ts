@@ -45,7 +45,7 @@ const relErr = (w: Float32Array, h: Float32Array): number => {
 };
 
 /** Structural mask + SED of one kernel (pure). */
-export function decomposeWeight(w: Float32Array, t: ReturnType<typeof resolveTarget>, iters: number): LayerState & { structuralSparsity: number } {
+export function decomposeWeight(w: Float32Array, t: ReturnType<typeof resolveTarget>, iters: number, coding: 'threshold' | 'search' = 'threshold'): LayerState & { structuralSparsity: number } {
   const layout = smartDealLayout(t.shape);
   const geo = blockGeometry(t.shape, layout);
   const blocks = gemmToBlocks(toGemm(w, t.shape), geo);
@@ -54,7 +54,7 @@ export function decomposeWeight(w: Float32Array, t: ReturnType<typeof resolveTar
   const ce = new Float32Array(geo.blocks * p * t.k);
   const basis = new Float32Array(geo.blocks * t.k * q);
   for (let g = 0; g < geo.blocks; g++) {
-    const r = sedBlock(blocks.subarray(g * p * q, (g + 1) * p * q), p, q, rowMask.subarray(g * p, (g + 1) * p), { k: t.k, range: t.range, tau: t.tau, iters });
+    const r = sedBlock(blocks.subarray(g * p * q, (g + 1) * p * q), p, q, rowMask.subarray(g * p, (g + 1) * p), { k: t.k, range: t.range, tau: t.tau, iters, coding });
     ce.set(r.ce, g * p * t.k);
     basis.set(r.basis, g * t.k * q);
   }
@@ -92,7 +92,7 @@ export async function compressSmartDeal(model: Model, ctx: CompressContext, plan
   const o = plan.options;
   const targets = plan.targets.map(resolveTarget);
   const originals = new Map(targets.map((t) => [t.weight, toDense(model.weights[t.weight]!)]));
-  const decomposed = targets.map((t) => decomposeWeight(originals.get(t.weight)!, t, o.sedIters));
+  const decomposed = targets.map((t) => decomposeWeight(originals.get(t.weight)!, t, o.sedIters, o.sedCoding));
   const sedErrors = new Map(decomposed.map((d) => [d.t.weight, relErr(originals.get(d.t.weight)!, reconstructFrom(d))]));
   let states: LayerState[] = decomposed;
   let biases: Record<string, Float32Array> = {};

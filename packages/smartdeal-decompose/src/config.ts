@@ -26,12 +26,14 @@ export type SmartDealConfig = z.output<typeof smartDealConfig>;
 
 export const smartDealOptions = optionsSchema({
   sed_iters: z.number().int().min(1).max(500).default(30).describe('SED iterations per block'),
+  sed_coding: z.enum(['threshold', 'search']).default('threshold').describe("how SED picks Ce given B: 'threshold' (SmartDeal: least squares, zero below τ, nearest power of two) or 'search' (then coordinate descent over the power-of-two levels with an L0 penalty τ²·mean‖B_m‖²)"),
   sd_epochs: z.number().int().min(0).max(200).default(4).describe('SmartDeal training epochs (B and C, STE power-of-two projection, mask fixed)'),
   finetune_epochs: z.number().int().min(0).max(200).default(2).describe('final epochs training the basis (and biases) with C frozen'),
   lr: z.number().positive().max(1).default(1e-3).describe('Adam learning rate of SmartDeal training (cosine decay)'),
   finetune_lr: z.number().positive().max(1).default(3e-4),
   batch_size: z.number().int().positive().max(4096).default(64),
   coeff_lr_scale: z.number().positive().max(1024).default(8).describe('the coefficients move about coeff_lr_scale × lr per Adam step (trained as C / scale; a power of two keeps the frozen C exact)'),
+  max_shift: z.number().int().min(0).max(8).default(0).describe('random translation (pixels) of image inputs during training, as the baselines are trained (rank-3 inputs only)'),
   quant_each_step: z.boolean().default(false).describe('also project the latent C onto powers of two after every optimizer step'),
   basis_bits: z.number().int().min(2).max(16).nullable().default(null).describe('quantize the basis to this many bits (symmetric, per layer) during fine-tuning; null = fp32 (a later quantize stage may do it)'),
 });

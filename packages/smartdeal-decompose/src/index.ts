@@ -24,7 +24,7 @@ export { compressSmartDeal, decomposeWeight, evaluateSmartDeal, type SmartDealPl
 export { encodeSmartDeal, reconstruct, smartDealStorageBits, paperFormatBits, coeffStats, rangeOf, type SmartDealEncoding } from './encoding.js';
 export { smartDealLayout, blockGeometry, gemmToBlocks, blocksToGemm, convPerm, type RowBlocksLayout, type BlockGeometry, type GeometryOptions } from './geometry.js';
 export { projectPow2, projectAll, pow2Codes, shiftMul, signedShiftMul, codeBits, exponentBits, levelCount, nearestExponent, zeroThreshold, type ExpRange } from './pow2.js';
-export { sedBlock, type SedOptions, type SedResult } from './sed.js';
+export { sedBlock, refineCoding, type SedOptions, type SedResult } from './sed.js';
 export { structuralRowMask, expandRowMask } from './structure.js';
 export { smartDealKernel, isSmartDealEncoding, type LayerKernel } from './kernel.js';
 export { projectTensor } from './train.js';

@@ -19,6 +19,58 @@ export interface SedOptions {
   tol?: number;
   /** Row scaling before each projection (SmartDeal's `scale` option). Default true. */
   rowScale?: boolean;
+  /**
+   * How Ce is chosen given B: 'threshold' (SmartDeal: least squares, zero |c| < τ, round to the nearest power of
+   * two) or 'search' (that result refined by coordinate descent over the levels {0, ±2^e} of each coefficient,
+   * minimising ‖a − c·B‖² + λ·nnz(c) per row with λ = τ²·mean‖B_m‖², so a coefficient is dropped where it buys
+   * less than one of magnitude τ on an average basis row). Default 'threshold'.
+   */
+  coding?: 'threshold' | 'search';
+}
+
+/**
+ * Coordinate descent over power-of-two levels for each kept row of Ce given B (see SedOptions.coding), in place.
+ * Each step sets one coefficient to the level minimising the row objective with the others fixed.
+ */
+export function refineCoding(a: Float32Array, ce: Float32Array, b: Float32Array, p: number, k: number, q: number, range: ExpRange, tau: number, kept: (i: number) => boolean, sweeps = 3): void {
+  const levels: number[] = [0];
+  for (let e = range.minExp; e <= range.maxExp; e++) levels.push(2 ** e, -(2 ** e));
+  const bn = new Float64Array(k);
+  let mean = 0;
+  for (let m = 0; m < k; m++) {
+    for (let t = 0; t < q; t++) bn[m]! += b[m * q + t]! ** 2;
+    mean += bn[m]! / k;
+  }
+  const lambda = tau * tau * mean;
+  const r = new Float64Array(q);
+  for (let i = 0; i < p; i++) {
+    if (!kept(i)) continue;
+    for (let t = 0; t < q; t++) r[t] = a[i * q + t]!;
+    for (let m = 0; m < k; m++) {
+      const c = ce[i * k + m]!;
+      if (c !== 0) for (let t = 0; t < q; t++) r[t]! -= c * b[m * q + t]!;
+    }
+    for (let sw = 0; sw < sweeps; sw++) {
+      let changed = false;
+      for (let m = 0; m < k; m++) {
+        const old = ce[i * k + m]!;
+        // residual without coefficient m: r + old·B_m
+        let dot = 0;
+        for (let t = 0; t < q; t++) dot += (r[t]! + old * b[m * q + t]!) * b[m * q + t]!;
+        let best = old, bestCost = Infinity;
+        for (const c of levels) {
+          const cost = -2 * c * dot + c * c * bn[m]! + (c !== 0 ? lambda : 0);
+          if (cost < bestCost - 1e-15) (bestCost = cost), (best = c);
+        }
+        if (best !== old) {
+          for (let t = 0; t < q; t++) r[t]! += (old - best) * b[m * q + t]!;
+          ce[i * k + m] = best;
+          changed = true;
+        }
+      }
+      if (!changed) break;
+    }
+  }
 }
 
 export interface SedResult {
@@ -99,8 +151,13 @@ export function sedBlock(a: Float32Array, p: number, q: number, rowMask: Uint8Ar
     return out;
   };
   const fitBasis = (cq: Float32Array): Float32Array => fromMatrix(solve(toMatrix(cq, p, k), A, true));
+  const code = (c: Float32Array, bas: Float32Array): Float32Array => {
+    const cq = project(c);
+    if (o.coding === 'search') refineCoding(masked, cq, bas, p, k, q, range, o.tau, kept);
+    return cq;
+  };
   for (; it < iters; it++) {
-    const cq = project(ce);
+    const cq = code(ce, basis);
     if (prev) {
       let diff = 0;
       for (let i = 0; i < cq.length; i++) diff += (cq[i]! - prev[i]!) ** 2;
@@ -113,7 +170,7 @@ export function sedBlock(a: Float32Array, p: number, q: number, rowMask: Uint8Ar
     ce = fromMatrix(solve(toMatrix(basis, k, q).transpose(), A.transpose(), true).transpose());
     for (let i = 0; i < p; i++) if (!kept(i)) ce.fill(0, i * k, (i + 1) * k);
   }
-  const cq = project(ce);
+  const cq = code(ce, basis);
   const b = fitBasis(cq);
   const err = residual(masked, cq, b, p, k, q);
   if (!best || err < best.error) best = { ce: cq, basis: b, error: err, iterations: it };

@@ -111,7 +111,7 @@ export async function smartDealTrain(model: Model, states: LayerState[], ctx: Co
   const layers = new Set(states.map((s) => s.t.layer));
   const ofTarget = (n: string): boolean => layers.has(n.split('/')[0]!);
   const fit = (phase: string, epochs: number, lr: number, trainable: (n: string) => boolean) =>
-    trainer.fit(ctx.train, { epochs, batchSize: o.batchSize, optimizer: { kind: 'adam', lr }, lrSchedule: cosineDecay(lr, epochs), seed: ctx.seed, hooks, trainable, phase, signal: ctx.signal, onProgress: ctx.onProgress && ((pr) => ctx.onProgress!({ ...pr, method: 'smartdeal' })) });
+    trainer.fit(ctx.train, { epochs, batchSize: o.batchSize, optimizer: { kind: 'adam', lr }, lrSchedule: cosineDecay(lr, epochs), seed: ctx.seed, hooks, trainable, phase, signal: ctx.signal, augment: o.maxShift > 0 && model.ir.inputShape.length === 3 ? { maxShift: o.maxShift } : undefined, onProgress: ctx.onProgress && ((pr) => ctx.onProgress!({ ...pr, method: 'smartdeal' })) });
   try {
     const sd = o.sdEpochs > 0 ? await fit('smartdeal', o.sdEpochs, o.lr, ofTarget) : [];
     // Freeze C at its projection; the mask only shrinks (a coefficient projected to 0 stays 0).

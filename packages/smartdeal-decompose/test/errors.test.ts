@@ -52,3 +52,18 @@ describe('plan-time errors (typed, before any work)', () => {
     expect(p.options).toMatchObject({ sdEpochs: 4, finetuneEpochs: 2, basisBits: null });
   });
 });
+
+describe('shipped recipes', () => {
+  it('every apps/reference/recipes/smartdeal-*.json smartdeal stage plans on LeNet-5', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const dir = new URL('../../../apps/reference/recipes/', import.meta.url);
+    const files = (await readdir(dir)).filter((f) => f.startsWith('smartdeal-') && f.endsWith('.json'));
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    for (const f of files) {
+      const recipe = JSON.parse(await readFile(new URL(f, dir), 'utf8')) as { stages: Array<{ method: string; config_list: unknown[]; options?: unknown }> };
+      const stages = recipe.stages.filter((s) => s.method === 'smartdeal');
+      expect(stages.length, f).toBeGreaterThan(0);
+      for (const s of stages) expect(smartDeal.plan(lenet5(), s.config_list, s.options).targets.length, f).toBeGreaterThan(0);
+    }
+  });
+});

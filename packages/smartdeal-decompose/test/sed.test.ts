@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { projectAll, sedBlock, structuralRowMask, blockGeometry } from '../src/index.js';
+import { projectAll, refineCoding, sedBlock, structuralRowMask, blockGeometry } from '../src/index.js';
 
 const isPow2InRange = (v: number, lo: number, hi: number): boolean => {
   if (v === 0) return true;
@@ -63,5 +63,43 @@ describe('structural sparsity', () => {
     const m0 = structuralRowMask(blocks, g, 1, 0);
     // positions per row: chunk0 rows 0,1 and chunk1 row 0 (cols 4); chunk1 row 1 (cols 6-7) is padding
     expect(Array.from(m0)).toEqual([1, 1, 1, 0, 1, 1, 1, 0]);
+  });
+});
+
+describe("SED coding 'search' (coordinate descent over power-of-two levels)", () => {
+  it('never raises the penalised row objective of the projected least-squares start, and stays on the levels', () => {
+    const rnd = lcg(9);
+    const p = 40, q = 3, k = 3;
+    const range = { minExp: -2, maxExp: 0 };
+    const a = Float32Array.from({ length: p * q }, () => rnd());
+    const b = Float32Array.from({ length: k * q }, () => rnd());
+    const start = projectAll(Float32Array.from({ length: p * k }, () => rnd() * 2), range);
+    const tau = 0.3;
+    const lambda = (tau * tau * [0, 1, 2].reduce((s, m) => s + b[m * 3]! ** 2 + b[m * 3 + 1]! ** 2 + b[m * 3 + 2]! ** 2, 0)) / 3;
+    const objective = (ce: Float32Array): number => {
+      let f = 0;
+      for (let i = 0; i < p; i++) for (let t = 0; t < q; t++) {
+        let w = 0;
+        for (let m = 0; m < k; m++) w += ce[i * k + m]! * b[m * q + t]!;
+        f += (a[i * q + t]! - w) ** 2;
+      }
+      return f + lambda * Array.from(ce).filter((v) => v !== 0).length;
+    };
+    const ce = start.slice();
+    refineCoding(a, ce, b, p, k, q, range, tau, () => true);
+    expect(objective(ce)).toBeLessThan(objective(start));
+    ce.forEach((v) => expect(isPow2InRange(v, -2, 0)).toBe(true));
+  });
+
+  it('sedBlock with coding search keeps the invariants and reaches a lower error than threshold at equal or higher sparsity', () => {
+    const rnd = lcg(21);
+    const p = 60, q = 3;
+    const a = Float32Array.from({ length: p * q }, () => rnd() * 0.3);
+    const range = { minExp: -2, maxExp: 0 };
+    const th = sedBlock(a, p, q, undefined, { k: 3, range, tau: 0.1, iters: 10 });
+    const se = sedBlock(a, p, q, undefined, { k: 3, range, tau: 0.1, iters: 10, coding: 'search' });
+    se.ce.forEach((v) => expect(isPow2InRange(v, -2, 0)).toBe(true));
+    const nz = (c: Float32Array) => Array.from(c).filter((v) => v !== 0).length;
+    expect(se.error <= th.error || nz(se.ce) < nz(th.ce)).toBe(true);
   });
 });
