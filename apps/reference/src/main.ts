@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   ARCHITECTURES, type ArchitectureName, CompressionError, evaluateModel, initBackend, isCompressionError, loadMnist, loadModel,
-  saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, subset, type Model,
+  saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, subset, type Model, exportModel, type Widen,
 } from '@edge-compress/core';
-import { exportQuantized, type Widen } from '@edge-compress/quantize';
+import { isBanditError } from '@edge-compress/bandit-select';
 import { registry } from './methods.js';
 import { createProgress } from './progress.js';
 import { runPipeline } from './pipeline.js';
@@ -119,15 +119,15 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       await ready();
       const recipe = await readRecipe(o.recipe);
       const loaded = await loadModel(o.model);
-      planRecipe(loaded.model.ir, recipe, registry, o.recipe); // pre-flight: every recipe error before training
+      planRecipe(loaded.model, recipe, registry, o.recipe); // pre-flight: every recipe and chain error before training
       const data = mnistFor(loaded.model, loaded.modelJson);
       const progress = createProgress(io.stderr, { quiet: json });
       const before = evaluateModel(loaded.model, data.test);
-      const result = await runRecipe(loaded.model, recipe, registry, { ...data, onProgress: (p) => progress.onTrain(p) }, o.recipe);
+      const result = await runRecipe(loaded.model, recipe, registry, { train: data.train, val: data.val, onProgress: (p) => progress.onTrain(p) }, o.recipe);
       progress.stop();
       const after = evaluateModel(result.model, data.test);
       const outDir = resolve(o.out);
-      const exported = await exportQuantized(result.model, outDir, { stock: Boolean(o.stock), widen: o.widen, data: subset(data.train, 1000) });
+      const exported = await exportModel(result.model, outDir, { stock: Boolean(o.stock), widen: o.widen, data: subset(data.train, 1000) });
       const figs = modelFigures(result.model);
       const base = modelFigures(loaded.model);
       const report = {
@@ -172,7 +172,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .command('schema')
     .description('print the JSON Schema of recipes')
     .action(() => {
-      out(JSON.stringify(recipeJsonSchema(), null, 2));
+      out(JSON.stringify(recipeJsonSchema(registry.list()), null, 2));
     });
 
   try {
@@ -180,7 +180,8 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (isCompressionError(e)) {
+    // Typed errors of every package are bad input (exit 2) with their message, never a stack trace.
+    if (isCompressionError(e) || isBanditError(e)) {
       io.stderr.write(`edge-compress: error [${e.code}]: ${e.message}\n`);
       return e.code === 'ABORTED' ? 1 : 2;
     }

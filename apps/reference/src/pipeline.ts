@@ -2,9 +2,8 @@ import { readdir, readFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CompressionError, evaluateModel, lenet5, loadMnist, parameterCount, planRecipe, runRecipe, subset, trainBaseline, writeFileAtomic, type Model,
+  CompressionError, evaluateModel, exportModel, lenet5, loadMnist, parameterCount, planRecipe, runRecipe, subset, trainBaseline, writeFileAtomic, type Model,
 } from '@edge-compress/core';
-import { exportQuantized } from '@edge-compress/quantize';
 import { registry } from './methods.js';
 import type { Progress } from './progress.js';
 import { armFeatures, modelFigures, summaryTable, type PipelineReport, type VariantRow } from './report.js';
@@ -41,7 +40,7 @@ export async function loadRecipes(dir = RECIPES_DIR): Promise<Array<{ id: string
 
 async function variantRow(id: string, method: string, model: Model, outDir: string, data: ReturnType<typeof loadMnist>, baseAcc: number, fp32Bytes: number, seconds: number, recipe?: string): Promise<VariantRow> {
   // Exact for our loader; the fallback stock loaders read is the smallest per weight that keeps predictions.
-  const exported = await exportQuantized(model, join(outDir, id), { data: subset(data.train, 1000) });
+  const exported = await exportModel(model, join(outDir, id), { data: subset(data.train, 1000) });
   const ev = evaluateModel(model, data.test);
   const fig = modelFigures(model);
   const row: VariantRow = {
@@ -76,7 +75,7 @@ export async function runPipeline(o: { outDir: string; quick: boolean; seed: num
     o.progress.log(`${r.id}: ${(r.recipe.stages as Array<{ method: string }>).map((s) => s.method).join(' → ')}`);
     const t1 = performance.now();
     const recipe = o.quick ? quicken(r.recipe) : r.recipe;
-    const res = await runRecipe(base.model, recipe, registry, { ...data, seed: o.seed, onProgress: (p) => o.progress.onTrain(p) }, r.file);
+    const res = await runRecipe(base.model, recipe, registry, { train: data.train, val: data.val, seed: o.seed, onProgress: (p) => o.progress.onTrain(p) }, r.file);
     const method = res.plans.map((p) => p.method).join('+');
     const row = await variantRow(r.id, method, res.model, o.outDir, data, base.testAccuracy, fp32Bytes, (performance.now() - t1) / 1000, r.file);
     variants.push(row);

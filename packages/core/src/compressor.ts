@@ -1,12 +1,15 @@
 import type { z } from 'zod';
 import type { Dataset } from './data/dataset.js';
 import { CompressionError, didYouMeanHint, isCompressionError } from './errors.js';
-import { summarize } from './encodings/ops.js';
-import type { Encoding, EncodingSummary } from './encodings/types.js';
+import type { EncodingDef } from './encodings/define.js';
+import { summarize } from './encodings/index.js';
+import { registerEncodings } from './encodings/registry.js';
+import type { Encoding, EncodingBase, EncodingSummary } from './encodings/types.js';
+import { type LayerKernel, registerKernels } from './model/runner.js';
 import type { ModelIR } from './ir/types.js';
 import type { Model } from './model/model.js';
 import { translateLegacyRule } from './recipe/legacy.js';
-import { type BaseRule, parseRecipe, type Recipe, zodToRecipeError } from './recipe/schema.js';
+import { type BaseRule, parseRecipe, pruningRuleShape, quantRuleShape, type Recipe, zodToRecipeError } from './recipe/schema.js';
 import { type Override, resolveTargets, type Target } from './recipe/targets.js';
 import { createRng, type Rng } from './tensor/rng.js';
 import type { TrainProgress } from './train/trainer.js';
@@ -20,9 +23,14 @@ export interface LayerCost {
 /** Optional cost function the app injects into the compress context (ROADMAP: hw-cost). */
 export type CostFn = (layer: string, kind: string, encoding: EncodingSummary, macs: number) => LayerCost;
 
+/**
+ * What a compressor gets besides the model. There is no test split: every choice a method makes (ratios,
+ * tables, epochs, early stopping, widening) uses `train` or `val`; the app measures test accuracy itself.
+ */
 export interface CompressContext {
   train: Dataset;
-  test: Dataset;
+  /** Validation split (carved from the training digits by loadMnist), for every choice a method makes. */
+  val: Dataset;
   seed: number;
   rng: Rng;
   /** Training progress of the method's phases. */
@@ -66,21 +74,36 @@ export interface CompressResult {
  * The plug-in contract. A method is a frozen object made by `defineCompressor`; the app discovers it
  * through a registry (nothing self-registers on import).
  */
+/** Encoding kinds a compressor takes per target ('*' = any) and what it turns each into. */
+export type KindMap = string | ((input: string) => string);
+
 export interface Compressor<C extends BaseRule = BaseRule, O = unknown> {
   readonly name: string;
   readonly description: string;
+  /** Outermost encoding kinds of a target weight the method can take (default ['dense']). */
+  readonly accepts: readonly string[] | '*';
+  /** The kind a target has afterwards (default: unchanged). */
+  readonly produces: KindMap;
+  /** Encoding kinds the method brings (installed by createRegistry). */
+  readonly encodings: ReadonlyArray<EncodingDef<EncodingBase>>;
+  /** Inference kernels the method brings (installed by createRegistry; used by createRunner). */
+  readonly kernels: readonly LayerKernel[];
   /** Schema of one config_list entry (snake_case JSON → camelCase). */
   readonly config: z.ZodType<C>;
   /** Schema of the stage `options` (snake_case JSON → camelCase). */
   readonly options: z.ZodType<O>;
   /** Pure pre-flight: parses rules, resolves targets, checks every target; throws every recipe error. */
-  plan(ir: ModelIR, configList: unknown[], options?: unknown, where?: string): Plan<C, O>;
+  plan(ir: ModelIR, configList: unknown[], options?: unknown, where?: string, kinds?: Record<string, string>): Plan<C, O>;
   compress(model: Model, ctx: CompressContext, plan: Plan<C, O>): Promise<CompressResult>;
 }
 
 export interface CompressorDefinition<C extends BaseRule, O> {
   name: string;
   description: string;
+  accepts?: readonly string[] | '*';
+  produces?: KindMap;
+  encodings?: ReadonlyArray<EncodingDef<EncodingBase>>;
+  kernels?: readonly LayerKernel[];
   config: z.ZodType<C>;
   options: z.ZodType<O>;
   /** Method-specific checks of a resolved target (e.g. a block size that must divide the weight). */
@@ -88,8 +111,14 @@ export interface CompressorDefinition<C extends BaseRule, O> {
   compress: (model: Model, ctx: CompressContext, plan: Plan<C, O>) => Promise<CompressResult>;
 }
 
+/** The kind a target weight has after a compressor ran on it. */
+export function producedKind(c: Pick<Compressor, 'produces'>, input: string): string {
+  return typeof c.produces === 'function' ? c.produces(input) : c.produces;
+}
+
 export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinition<C, O>): Compressor<C, O> {
-  const plan = (ir: ModelIR, configList: unknown[], options: unknown = {}, where = `${def.name}.config_list`): Plan<C, O> => {
+  const accepts = def.accepts ?? ['dense'];
+  const plan = (ir: ModelIR, configList: unknown[], options: unknown = {}, where = `${def.name}.config_list`, kinds?: Record<string, string>): Plan<C, O> => {
     const warnings: string[] = [];
     const rules = configList.map((raw, i) => {
       const p = `${where}[${i}]`;
@@ -102,7 +131,10 @@ export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinitio
         if (r.error.issues.some((x) => x.code === 'unrecognized_keys')) {
           const known = Object.keys((def.config as unknown as { in?: { shape?: object } }).in?.shape ?? {});
           const bad = r.error.issues.flatMap((x) => (x.code === 'unrecognized_keys' ? (x as { keys: string[] }).keys : []));
-          throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: err.path, message: err.message, hint: known.length ? didYouMeanHint(bad[0]!, known) : undefined });
+          const k = bad[0]!;
+          const family = k in pruningRuleShape ? 'a pruning key' : k in quantRuleShape ? 'a quantization key' : undefined;
+          const hint = family ? `'${k}' is ${family}, not a '${def.name}' key; set it in a stage of a method that uses it (e.g. ${family === 'a pruning key' ? "'magnitude'" : "'quantize'"}). '${def.name}' keys: ${known.join(', ')}` : known.length ? didYouMeanHint(k, known) : undefined;
+          throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: err.path, message: err.message, hint });
         }
         throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: err.path, message: err.message });
       }
@@ -117,10 +149,18 @@ export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinitio
     if (resolved.targets.length === 0) {
       throw new CompressionError({ code: 'TARGET_NOT_FOUND', method: def.name, path: where, message: `${where}: no layer is selected`, hint: "add {\"op_types\": [\"conv2d\", \"dense\"]} to target every weighted layer" });
     }
+    if (kinds && accepts !== '*') {
+      for (const t of resolved.targets) {
+        const k = kinds[t.weight] ?? 'dense';
+        if (!accepts.includes(k)) {
+          throw new CompressionError({ code: 'CHAIN_INVALID', method: def.name, layer: t.layer, path: where, message: `${where}: '${def.name}' cannot take layer '${t.layer}', whose weight is '${k}' at this point of the recipe (it accepts ${accepts.map((a) => `'${a}'`).join(', ')})`, hint: `run '${def.name}' before the stage that made '${t.layer}' ${k}, or exclude the layer with exclude_op_names` });
+        }
+      }
+    }
     resolved.targets.forEach((t) => def.checkTarget?.(t, ir, `${where} (layer '${t.layer}')`));
     return { method: def.name, version: 1, targets: resolved.targets, options: o.data, overrides: resolved.overrides, warnings: [...warnings, ...resolved.warnings] };
   };
-  return Object.freeze({ name: def.name, description: def.description, config: def.config, options: def.options, plan, compress: def.compress });
+  return Object.freeze({ name: def.name, description: def.description, accepts, produces: def.produces ?? ((k: string) => k), encodings: def.encodings ?? [], kernels: def.kernels ?? [], config: def.config, options: def.options, plan, compress: def.compress });
 }
 
 export interface Registry {
@@ -136,6 +176,11 @@ export function createRegistry(compressors: ReadonlyArray<Compressor<any, any>>)
     if (map.has(c.name)) throw new CompressionError({ code: 'DUPLICATE_METHOD', method: c.name, message: `two compressors are named '${c.name}'`, hint: 'give each method a unique name' });
     map.set(c.name, c as Compressor<BaseRule, unknown>);
   }
+  // A method's encoding kinds and kernels are installed here, so the app's one list is the only registration.
+  for (const c of map.values()) {
+    registerEncodings(c.encodings ?? []);
+    registerKernels(c.kernels ?? []);
+  }
   return {
     get(id) {
       const c = map.get(id);
@@ -147,8 +192,15 @@ export function createRegistry(compressors: ReadonlyArray<Compressor<any, any>>)
   };
 }
 
-/** Pre-flight of a whole recipe: every stage's plan, before any training (plans of later stages use the IR, which no method changes). */
-export function planRecipe(ir: ModelIR, recipeInput: unknown, registry: Registry, file = 'recipe'): { recipe: Recipe; plans: Plan[] } {
+/**
+ * Pre-flight of a whole recipe, before any training: every stage's plan, and the chain of encodings it implies.
+ * Given a model, each target's current encoding kind is tracked from stage to stage, so a stage that cannot take
+ * what an earlier stage produced (e.g. masking a low-rank weight) is CHAIN_INVALID naming the stage, layer and kinds.
+ */
+export function planRecipe(modelOrIr: Model | ModelIR, recipeInput: unknown, registry: Registry, file = 'recipe'): { recipe: Recipe; plans: Plan[] } {
+  const ir = 'ir' in modelOrIr ? modelOrIr.ir : modelOrIr;
+  const kinds: Record<string, string> = {};
+  if ('weights' in modelOrIr) for (const [n, e] of Object.entries(modelOrIr.weights)) kinds[n] = e.kind;
   const recipe = parseRecipe(recipeInput, file);
   const plans = recipe.stages.map((s, i) => {
     const where = `${file}: stages[${i}]`;
@@ -159,7 +211,9 @@ export function planRecipe(ir: ModelIR, recipeInput: unknown, registry: Registry
       if (isCompressionError(e)) throw new CompressionError({ code: 'METHOD_NOT_REGISTERED', method: s.method, path: `${where}.method`, message: `${where}.method: ${e.message}` });
       throw e;
     }
-    return c.plan(ir, s.config_list, s.options ?? {}, `${where}.config_list`);
+    const p = c.plan(ir, s.config_list, s.options ?? {}, `${where}.config_list`, kinds);
+    for (const t of p.targets) kinds[t.weight] = producedKind(c, kinds[t.weight] ?? 'dense');
+    return p;
   });
   return { recipe, plans };
 }
@@ -172,7 +226,8 @@ export interface RecipeResult {
 
 /** Runs every stage of a recipe in order, each on the previous stage's output. */
 export async function runRecipe(model: Model, recipeInput: unknown, registry: Registry, ctx: Omit<CompressContext, 'seed' | 'rng'> & { seed?: number }, file = 'recipe'): Promise<RecipeResult> {
-  const { recipe, plans } = planRecipe(model.ir, recipeInput, registry, file);
+  if ('test' in (ctx as object)) throw new CompressionError({ code: 'TEST_DATA_ACCESSED', message: 'runRecipe: the context has a test set', hint: 'pass { train, val } only: methods choose on train/val; measure test accuracy after runRecipe' });
+  const { recipe, plans } = planRecipe(model, recipeInput, registry, file);
   const seed = ctx.seed ?? recipe.seed;
   const rng = createRng(seed);
   const reports: Report[] = [];

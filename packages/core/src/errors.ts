@@ -14,6 +14,10 @@ export const ErrorCodes = {
   DUPLICATE_METHOD: 'DUPLICATE_METHOD',
   BACKEND_NOT_READY: 'BACKEND_NOT_READY',
   ABORTED: 'ABORTED',
+  UNKNOWN_ENCODING: 'UNKNOWN_ENCODING',
+  DUPLICATE_ENCODING: 'DUPLICATE_ENCODING',
+  CHAIN_INVALID: 'CHAIN_INVALID',
+  TEST_DATA_ACCESSED: 'TEST_DATA_ACCESSED',
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;
 
@@ -90,4 +94,9 @@ export function didYouMeanHint(got: string, candidates: readonly string[]): stri
   const near = didYouMean(got, candidates);
   const list = candidates.length > 12 ? `${candidates.slice(0, 12).join(', ')}, …` : candidates.join(', ');
   return near.length > 0 ? `did you mean ${near.map((n) => `'${n}'`).join(' or ')}? Known: ${list}` : `known: ${list}`;
+}
+
+/** Throws ABORTED when `signal` is aborted (call it at the start of each phase of a long method). */
+export function throwIfAborted(signal: AbortSignal | undefined, what = 'compression'): void {
+  if (signal?.aborted) throw new CompressionError({ code: 'ABORTED', message: `${what} was aborted`, cause: signal.reason });
 }

@@ -49,24 +49,24 @@ results.baseline_acc = base.testAccuracy;
 
 // 1. int8 PTQ, per output channel (symmetric) and per tensor; activations calibrated at 8 bits on 4 batches.
 const pc = await run('int8 per-channel PTQ', [{ ...ALL, quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' }], { mode: 'ptq', activations: { bits: 8 } });
-results.int8_per_channel_ptq_acc_drop = drop(pc.report.metrics.accuracyWeightOnly);
-results.int8_per_channel_ptq_w8a8_acc_drop = drop(pc.report.metrics.accuracyWeightAct);
+results.int8_per_channel_ptq_acc_drop = drop(pc.report.metrics.valAccuracyWeightOnly);
+results.int8_per_channel_ptq_w8a8_acc_drop = drop(pc.report.metrics.valAccuracyWeightAct);
 const pt = await run('int8 per-tensor PTQ', [{ ...ALL, quant_dtype: 'int8', quant_scheme: 'symmetric' }], { mode: 'ptq', activations: { bits: 8 } });
-results.int8_per_tensor_ptq_acc_drop = drop(pt.report.metrics.accuracyWeightOnly);
-results.int8_per_tensor_ptq_w8a8_acc_drop = drop(pt.report.metrics.accuracyWeightAct);
+results.int8_per_tensor_ptq_acc_drop = drop(pt.report.metrics.valAccuracyWeightOnly);
+results.int8_per_tensor_ptq_w8a8_acc_drop = drop(pt.report.metrics.valAccuracyWeightAct);
 
 // 2. QAT (clipped STE, EMA activation ranges frozen for the last epoch), 3 epochs, Adam 1e-4 cosine.
 const q4 = await run('int4 per-channel QAT', [{ ...ALL, quant_dtype: 'int4', granularity: 'out_channel' }], { mode: 'qat', qat_epochs: 3, lr: 1e-4, activations: { bits: 8 } });
-results.int4_qat_acc_drop = drop(q4.report.metrics.accuracyWeightOnly);
-results.int4_qat_w4a8_acc_drop = drop(q4.report.metrics.accuracyWeightAct);
+results.int4_qat_acc_drop = drop(q4.report.metrics.valAccuracyWeightOnly);
+results.int4_qat_w4a8_acc_drop = drop(q4.report.metrics.valAccuracyWeightAct);
 const p2 = await run('pow2 4-bit per-channel QAT', [{ ...ALL, quant_dtype: 'int4', quant_scheme: 'pow2', granularity: 'out_channel' }], { mode: 'qat', qat_epochs: 3, lr: 1e-4, activations: { bits: 8 } });
-results.pow2_4bit_qat_acc_drop = drop(p2.report.metrics.accuracyWeightOnly);
-results.pow2_4bit_qat_w4a8_acc_drop = drop(p2.report.metrics.accuracyWeightAct);
+results.pow2_4bit_qat_acc_drop = drop(p2.report.metrics.valAccuracyWeightOnly);
+results.pow2_4bit_qat_w4a8_acc_drop = drop(p2.report.metrics.valAccuracyWeightAct);
 
 // 3. Mixed precision: sensitivity on 2,000 training digits, greedy under the size budget, then 2 epochs of QAT.
 const BUDGET = 10;
 const mp = await run('mixed precision', [{ ...ALL, quant_dtype: 'int8', granularity: 'out_channel' }], { mode: 'qat', qat_epochs: 2, lr: 1e-4, activations: { bits: 8 }, mixed_precision: { size_budget_ratio: BUDGET, candidate_bits: [8, 6, 4, 3, 2], max_acc_drop: 0.005 } });
-const mpDrop = drop(mp.report.metrics.accuracyWeightOnly);
+const mpDrop = drop(mp.report.metrics.valAccuracyWeightOnly);
 results.mixed_precision_size_ratio = +mp.report.metrics.sizeRatioTotal.toFixed(3);
 results.mixed_precision_acc_drop = mpDrop;
 results.mixed_precision_weight_only_ratio = +mp.report.metrics.sizeRatioWeights.toFixed(3);

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertFiniteWeights, type CompressContext, type CompressResult, createRng, type Dataset, type Encoding, evaluateModel, evaluateWith, layerReport, lowerToStock, type Model, type Plan, type Report, sizeOf, storageBits, subset, toDense, validateModel, weightTensors } from '@edge-compress/core';
+import { assertFiniteWeights, throwIfAborted, type CompressContext, type CompressResult, createRng, type Dataset, type Encoding, evaluateModel, evaluateWith, layerReport, lowerToStock, type Model, type Plan, type Report, sizeOf, storageBits, subset, toDense, validateModel, weightTensors } from '@edge-compress/core';
 import { type ActivationRange, ActivationQuantizer } from './activations.js';
 import { type QuantizeConfig, type QuantizeOptions, type QuantSpec, specOf } from './config.js';
 import { chooseMixedPrecision, type MixedPrecisionResult } from './mixed.js';
 import { quantizationAwareTraining } from './qat.js';
-import { hasStockForm } from './export.js';
+import { hasStockForm } from '@edge-compress/core';
 import { maxAbsDiff, quantizeEncoding } from './weights.js';
 
 export type QuantizePlan = Plan<QuantizeConfig, QuantizeOptions>;
@@ -31,11 +31,12 @@ function storedBits(weights: Record<string, Encoding>): number {
  * encodings, wrapped through mapLeaves so masked / factorized structure is kept; biases stay fp32.
  */
 export async function compressQuantize(model: Model, ctx: CompressContext, plan: QuantizePlan): Promise<CompressResult & { report: QuantizeReport }> {
+  throwIfAborted(ctx.signal, 'quantize');
   validateModel(model, 'quantize: input model');
   assertFiniteWeights(model, 'quantize: input model');
   const o = plan.options;
   const warnings: string[] = [];
-  const before = evaluateModel(model, ctx.test);
+  const before = evaluateModel(model, ctx.val);
   const calib = sample(ctx.train, o.calibrationBatches * o.batchSize, ctx.seed);
   let specs = new Map<string, QuantSpec>(plan.targets.map((t) => [t.weight, specOf(t.config)]));
   let mixed: MixedPrecisionResult | null = null;
@@ -63,14 +64,14 @@ export async function compressQuantize(model: Model, ctx: CompressContext, plan:
     for (const w of r.fixed) warnings.push(`quantize: '${w}' is ${model.weights[w]!.kind}; QAT does not train factors, so its factors were quantized post-training`);
   }
   const out = quantizeAll(source, specs);
-  const weightOnly = evaluateModel(out, ctx.test);
+  const weightOnly = evaluateModel(out, ctx.val);
   let weightAct: number | undefined;
   if (aq) {
     const w = weightTensors(out);
     try {
       if (!runQat) aq.calibrate(out.ir, w, calib, o.batchSize, o.calibrationBatches);
       aq.mode = 'eval';
-      weightAct = evaluateWith(out.ir, () => w, ctx.test, { layerForward: aq.layerForward }).accuracy;
+      weightAct = evaluateWith(out.ir, () => w, ctx.val, { layerForward: aq.layerForward }).accuracy;
     } finally {
       aq.mode = 'off';
       tf.dispose(Object.values(w));
@@ -99,10 +100,11 @@ export async function compressQuantize(model: Model, ctx: CompressContext, plan:
   const fp32Bits = Object.values(model.weights).reduce((a, e) => a + sizeOf(e.shape) * 32, 0);
   const targetFp32 = rows.reduce((a, r) => a + (r.fp32Bits as number), 0);
   const targetBits = rows.reduce((a, r) => a + (r.storageBits as number), 0);
+  // Accuracies here are on the validation split (methods never see test); the app measures test accuracy.
   const metrics: Record<string, number> = {
-    accuracyBefore: before.accuracy,
-    accuracyWeightOnly: weightOnly.accuracy,
-    accuracyAfter: weightOnly.accuracy,
+    valAccuracyBefore: before.accuracy,
+    valAccuracyWeightOnly: weightOnly.accuracy,
+    valAccuracyAfter: weightOnly.accuracy,
     accDropWeightOnly: before.accuracy - weightOnly.accuracy,
     sizeRatioTotal: fp32Bits / storedBits(out.weights),
     sizeRatioWeights: targetFp32 / targetBits,
@@ -111,7 +113,7 @@ export async function compressQuantize(model: Model, ctx: CompressContext, plan:
     qatEpochs: runQat ? o.qatEpochs : 0,
   };
   if (weightAct !== undefined) {
-    metrics.accuracyWeightAct = weightAct;
+    metrics.valAccuracyWeightAct = weightAct;
     metrics.accDropWeightAct = before.accuracy - weightAct;
   }
   return { model: out, report: { method: 'quantize', layers: rows, metrics, warnings, activations: actRanges, mixedPrecision: mixed } };

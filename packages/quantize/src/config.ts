@@ -1,4 +1,4 @@
-import { camelizeKeys, optionsSchema, ruleSchema, type QuantScheme, type Target } from '@edge-compress/core';
+import { camelizeKeys, GRANULARITIES, optionsSchema, quantRuleShape, ruleSchema, type QuantScheme, type Target } from '@edge-compress/core';
 import { z } from 'zod';
 
 export const MIN_BITS = 2;
@@ -14,6 +14,8 @@ const bitsOf = (dtype: string): number => Number(/(\d+)$/.exec(dtype)?.[1] ?? Na
  * - `range_method`: 'minmax' | 'mse' (default: minmax at ≥ 8 bits, mse below 8 bits and for pow2).
  */
 export const quantizeConfig = ruleSchema({
+  ...quantRuleShape,
+  granularity: z.enum(GRANULARITIES).optional().describe("'default' (per tensor) or 'out_channel' / 'per_channel' (one scale per output channel)"),
   range_method: z.enum(['minmax', 'mse']).optional().describe("weight range estimator; default 'minmax' at >= 8 bits, 'mse' below 8 bits and for pow2"),
 }).superRefine((r, ctx) => {
   if (r.quantDtype !== undefined && r.quantDtype !== 'float16') {

@@ -15,6 +15,9 @@ export const quantize = defineCompressor({
   description: 'uniform / per-channel / power-of-two / float16 quantization: PTQ with calibration, QAT (clipped STE), sensitivity-based mixed precision',
   config: quantizeConfig,
   options: quantizeOptions,
+  // Quantizes the elementwise leaves of any encoding (masks, factors, blocks kept).
+  accepts: '*',
+  produces: (k) => (k === 'dense' ? 'quantized' : k),
   checkTarget: (t, _ir, path) => checkQuantTarget(t, path),
   compress: compressQuantize,
 });

@@ -10,6 +10,5 @@ export function checkQuantTarget(t: Target<QuantizeConfig>, path: string): void 
   if (g !== undefined && g !== 'default' && g !== 'out_channel' && g !== 'per_channel') {
     fail(`granularity ${JSON.stringify(g)} is not supported by 'quantize'`, "use 'default' (per tensor) or 'out_channel' (one scale per output channel)");
   }
-  if (t.config.sparseRatio !== undefined) fail('sparse_ratio is a pruning key; quantize does not prune', "remove sparse_ratio, or add a pruning stage (e.g. 'magnitude') before quantize");
   if (t.config.quantDtype === 'float16' && g !== undefined && g !== 'default') fail('float16 has no per-channel form', "remove granularity or use 'default'");
 }

@@ -30,7 +30,7 @@ describe('exportQuantized', () => {
     const { ctx } = await trainedToy();
     const q = await quantized([{ op_types: ['conv2d', 'dense'], quant_dtype: 'int8' }]);
     await withTempDir(async (dir) => {
-      const r = await exportQuantized(q, dir, { stock: true, data: ctx.test });
+      const r = await exportQuantized(q, dir, { stock: true, data: ctx.val });
       expect(r.lost).toEqual([]);
       expect(r.predictionMatch).toBe(1);
       const kernels = r.layers.filter((l) => l.weight.endsWith('/kernel'));
@@ -39,8 +39,8 @@ describe('exportQuantized', () => {
       expect(json.edgeCompress).toBeUndefined();
       expect(json.weightsManifest[0].weights[0].quantization).toMatchObject({ dtype: 'uint8', original_dtype: 'float32' });
       const n = 64;
-      const ours = predict(q, ctx.test.images.subarray(0, n * 64), n);
-      const theirs = await stockPredict(r.modelJson, ctx.test.images.subarray(0, n * 64), n);
+      const ours = predict(q, ctx.val.images.subarray(0, n * 64), n);
+      const theirs = await stockPredict(r.modelJson, ctx.val.images.subarray(0, n * 64), n);
       for (let i = 0; i < ours.length; i++) expect(theirs[i]).toBeCloseTo(ours[i]!, 5);
       // Honest sizes: 1 byte per kernel weight on disk, 4 bytes in memory after a stock load.
       expect(r.total.stockInMemoryBytes).toBe(1148 * 4);
@@ -70,7 +70,7 @@ describe('exportQuantized', () => {
         if (widen === 'float32') expect(r.lost.every((l) => l.maxAbsError === 0)).toBe(true);
         // The stock loader's predictions equal our decode of the same file, and agree with our model's top-1.
         const n = 100;
-        const imgs = ctx.test.images.subarray(0, n * 64);
+        const imgs = ctx.val.images.subarray(0, n * 64);
         const theirs = await stockPredict(r.modelJson, imgs, n);
         const decoded = predict((await loadModel(r.modelJson)).model, imgs, n);
         for (let i = 0; i < decoded.length; i++) expect(theirs[i]).toBeCloseTo(decoded[i]!, 5);

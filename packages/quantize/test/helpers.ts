@@ -13,7 +13,7 @@ export async function trainedToy(): Promise<{ model: Model; ctx: CompressContext
   const t = new Trainer(initModel(ir, 3));
   try {
     await t.fit(train, { epochs: 5, batchSize: 32, seed: 1, optimizer: { kind: 'adam', lr: 1e-2 } });
-    cached = { model: t.toModel(), ctx: { train, test, seed: 7, rng: createRng(7) } };
+    cached = { model: t.toModel(), ctx: { train, val: test, seed: 7, rng: createRng(7) } };
     return cached;
   } finally {
     t.dispose();

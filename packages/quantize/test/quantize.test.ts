@@ -20,9 +20,9 @@ describe('post-training quantization', () => {
     const { model: q, report } = await run(model, [{ ...ALL, quant_dtype: 'int8', granularity: 'out_channel' }], { mode: 'ptq', activations: { bits: 8 } });
     expect(tf.memory().numTensors).toBe(before);
     const m = report.metrics;
-    expect(m.accuracyBefore).toBeGreaterThan(0.9);
-    expect(m.accuracyWeightOnly).toBeGreaterThanOrEqual(m.accuracyBefore! - 0.01);
-    expect(m.accuracyWeightAct).toBeGreaterThanOrEqual(m.accuracyBefore! - 0.02);
+    expect(m.valAccuracyBefore).toBeGreaterThan(0.9);
+    expect(m.valAccuracyWeightOnly).toBeGreaterThanOrEqual(m.valAccuracyBefore! - 0.01);
+    expect(m.valAccuracyWeightAct).toBeGreaterThanOrEqual(m.valAccuracyBefore! - 0.02);
     for (const l of ['conv1', 'fc1', 'fc2']) {
       const k = q.weights[`${l}/kernel`] as QuantizedEncoding;
       expect(k.kind).toBe('quantized');
@@ -36,7 +36,7 @@ describe('post-training quantization', () => {
     expect(report.activations!.map((a) => a.tensor)).toEqual(['conv1:input', 'conv1:output', 'fc1:output', 'fc2:output']);
     expect(report.activations!.find((a) => a.tensor === 'fc1:output')!.min).toBe(0);
     expect(m.sizeRatioWeights).toBeGreaterThan(3.5);
-    expect(evaluateModel(q, (await trainedToy()).ctx.test).accuracy).toBe(m.accuracyWeightOnly);
+    expect(evaluateModel(q, (await trainedToy()).ctx.val).accuracy).toBe(m.valAccuracyWeightOnly);
   });
 
   it('per-tensor affine, pow2 and float16 schemes; later rules override earlier ones', async () => {
@@ -57,9 +57,9 @@ describe('post-training quantization', () => {
     // pow2 levels are ±S·2^-k or 0
     const s = f1!.scales[0]!;
     for (const v of toDense(f1!)) if (v !== 0) expect(Math.log2(Math.abs(v) / s) % 1).toBeCloseTo(0, 6);
-    expect(report.metrics.accuracyWeightAct).toBeUndefined();
+    expect(report.metrics.valAccuracyWeightAct).toBeUndefined();
     expect(report.activations).toBeNull();
-    expect(report.metrics.accuracyWeightOnly).toBeGreaterThan(report.metrics.accuracyBefore! - 0.05);
+    expect(report.metrics.valAccuracyWeightOnly).toBeGreaterThan(report.metrics.valAccuracyBefore! - 0.05);
   });
 });
 
@@ -71,10 +71,10 @@ describe('quantization-aware training', () => {
     const qat = await run(model, cfg, { mode: 'qat', qat_epochs: 4, lr: 1e-3, activations: { bits: 8 } });
     expect(tf.memory().numTensors).toBe(before);
     const ptq = await run(model, cfg, { mode: 'ptq', activations: null });
-    expect(qat.report.metrics.accuracyWeightOnly).toBeGreaterThanOrEqual(qat.report.metrics.accuracyBefore! - 0.02);
-    expect(qat.report.metrics.accuracyWeightOnly).toBeGreaterThanOrEqual(ptq.report.metrics.accuracyWeightOnly! - 0.01);
+    expect(qat.report.metrics.valAccuracyWeightOnly).toBeGreaterThanOrEqual(qat.report.metrics.valAccuracyBefore! - 0.02);
+    expect(qat.report.metrics.valAccuracyWeightOnly).toBeGreaterThanOrEqual(ptq.report.metrics.valAccuracyWeightOnly! - 0.01);
     expect(qat.report.metrics.qatEpochs).toBe(4);
-    expect(qat.report.metrics.accuracyWeightAct).toBeGreaterThan(0.85);
+    expect(qat.report.metrics.valAccuracyWeightAct).toBeGreaterThan(0.85);
     expect((qat.model.weights['fc1/kernel'] as QuantizedEncoding).bits).toBe(4);
   });
 });
@@ -160,9 +160,9 @@ describe('recipes', () => {
       seed: 7,
       stages: [{ method: 'quantize', config_list: [{ op_types: ['conv2d', 'dense'], quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' }], options: { mode: 'ptq', activations: { bits: 8, ema_momentum: 0.9 }, calibration_batches: 2, mixed_precision: null } }],
     };
-    const r = await runRecipe(model, recipe, createRegistry([quantize]), { train: ctx.train, test: ctx.test });
+    const r = await runRecipe(model, recipe, createRegistry([quantize]), { train: ctx.train, val: ctx.val });
     expect(r.plans[0]!.options).toMatchObject({ mode: 'ptq', activations: { bits: 8, emaMomentum: 0.9 }, calibrationBatches: 2, mixedPrecision: null });
     expect((r.model.weights['fc1/kernel'] as QuantizedEncoding).axis).toBe(-1);
-    expect(r.reports[0]!.metrics.accuracyWeightAct).toBeGreaterThan(0.9);
+    expect(r.reports[0]!.metrics.valAccuracyWeightAct).toBeGreaterThan(0.9);
   });
 });

@@ -185,7 +185,31 @@ function maxPoolGrad(args: Args): TensorInfo {
   return dx;
 }
 
+/**
+ * UnsortedSegmentSum (missing from tfjs-backend-wasm; the gradient of tf.gather needs it): out[s] = Σ x[i] over
+ * the leading positions i with segmentIds[i] = s (ids outside [0, numSegments) are dropped, as in TF).
+ */
+function unsortedSegmentSum({ inputs, backend, attrs }: Args): TensorInfo {
+  const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };
+  const numSegments = attrs.numSegments as number;
+  const lead = segmentIds.shape.reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
+  const out = backend.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], 'float32');
+  const o = backend.typedArrayFromHeap(out);
+  const xs = backend.typedArrayFromHeap(x);
+  const ids = backend.typedArrayFromHeap(segmentIds) as unknown as Int32Array;
+  o.fill(0);
+  for (let i = 0; i < lead; i++) {
+    const s = ids[i]!;
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner, dst = s * inner;
+    for (let k = 0; k < inner; k++) o[dst + k]! += xs[src + k]!;
+  }
+  return out;
+}
+
 const overrides: Array<[string, (a: Args) => TensorInfo]> = [
+  [tf.UnsortedSegmentSum, unsortedSegmentSum],
   [tf.Conv2DBackpropFilter, conv2DBackpropFilter],
   [tf.Conv2DBackpropInput, conv2DBackpropInput],
   [tf.BatchMatMul, batchMatMul],

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodePayload, encodePayload } from '../io/payload.js';
+
 import { packBits, unpackBits, relativeIndexSymbols, maskFromRelativeSymbols } from '../tensor/bitpack.js';
 import { chooseQuantParams, dequantize, quantizeWith, type QuantScheme } from '../tensor/quant.js';
 import { topkMask, globalTopkMasks, countNonZero } from '../tensor/prune.js';
 import { fromGemm, toGemm } from '../tensor/gemm.js';
-import { denseEncoding, maskedEncoding, maskIndexBits, nonZeros, storageBits, toDense } from './ops.js';
+import { blockSparseFromMask, decodePayload, denseEncoding, nmFromMask, nmPositions, encodePayload, maskedEncoding, maskIndexBits, nonZeros, storageBits, toDense } from './index.js';
 import type { Encoding, QuantizedEncoding } from './types.js';
 
 const FC = { seed: 20261126, numRuns: 60 };
@@ -98,7 +98,7 @@ describe('pruning helpers', () => {
 });
 
 describe('encodings: storage and exact serialisation', () => {
-  const encArb: fc.Arbitrary<Encoding> = fc.tuple(shapeArb, fc.integer({ min: 0, max: 5 }), fc.integer({ min: 2, max: 9 }), fc.integer({ min: 0, max: 10 ** 6 }), fc.double({ min: 0, max: 0.99, noNaN: true })).map(([sh, kind, bits, seed, sparsity]) => {
+  const encArb: fc.Arbitrary<Encoding> = fc.tuple(shapeArb, fc.integer({ min: 0, max: 9 }), fc.integer({ min: 2, max: 9 }), fc.integer({ min: 0, max: 10 ** 6 }), fc.double({ min: 0, max: 0.99, noNaN: true })).map(([sh, kind, bits, seed, sparsity]) => {
     const shape = [sh[0], sh[1]];
     const n = shape[0]! * shape[1]!;
     const values = Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i * 78.233) * 2);
@@ -115,12 +115,45 @@ describe('encodings: storage and exact serialisation', () => {
         const vv = denseEncoding([n / shape[1]!, r], Float32Array.from({ length: (n / shape[1]!) * r }, (_, i) => Math.sin(i * 3 + seed)));
         return { kind: 'lowRank', shape, rank: r, u, s: Float32Array.from({ length: r }, (_, i) => r - i), v: vv };
       }
-      default: {
+      case 5: {
         const k = 2;
-        const basis = denseEncoding([shape[1]!, k], Float32Array.from({ length: shape[1]! * k }, (_, i) => Math.cos(i + seed)));
-        const cv = Float32Array.from({ length: k * shape[0]! }, (_, i) => Math.sin(i * 5 + seed));
+        const rows = shape[1]!, cols = shape[0]!;
+        const basis = denseEncoding([1, k, cols], Float32Array.from({ length: cols * k }, (_, i) => Math.cos(i + seed)));
+        const cv = Float32Array.from({ length: k * rows }, (_, i) => Math.sin(i * 5 + seed));
         const cm = topkMask(cv, Math.ceil(cv.length / 2));
-        return { kind: 'factorized', shape, basis, coeffs: maskedEncoding(quantized(cv, [k, shape[0]!], 'pow2', 4, null, cm), cm) };
+        return { kind: 'factorized', shape, layout: { kind: 'gemm' }, basis, coeffs: maskedEncoding(quantized(cv, [1, rows, k], 'pow2', 4, null, cm), cm) };
+      }
+      case 6: {
+        // SmartDeal-like row blocks with a column permutation.
+        const rows = shape[1]!, cols = shape[0]!;
+        const p = 1 + (seed % 2), q = 1 + (seed % 3), k = q;
+        const chunks = Math.ceil(cols / (p * q));
+        const G = rows * chunks;
+        const perm = Array.from({ length: cols }, (_, i) => (i * 7 + seed) % cols);
+        const isPerm = new Set(perm).size === cols;
+        const cv = Float32Array.from({ length: G * p * k }, (_, i) => Math.sin(i * 3 + seed));
+        const cm = topkMask(cv, Math.ceil(cv.length * 0.6));
+        return { kind: 'factorized', shape, layout: { kind: 'rowBlocks', p, q, ...(isPerm ? { perm } : {}) }, coeffs: maskedEncoding(quantized(cv, [G, p, k], 'pow2', 5, null, cm), cm), basis: denseEncoding([G, k, q], Float32Array.from({ length: G * k * q }, (_, i) => Math.cos(i + seed))) };
+      }
+      case 7: {
+        const rows = shape[1]!, cols = shape[0]!;
+        const block: [number, number] = [1 + (seed % rows), 1 + (seed % cols)];
+        const m2 = new Uint8Array(n);
+        // whole kept rows × kept columns per block (BCR): keep rows/cols by a hash
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) if ((r * 31 + seed) % 3 !== 0 && (c * 17 + seed) % 2 === 0) m2[c * rows + r] = 1;
+        const bs = blockSparseFromMask(shape, m2, values, block);
+        return seed % 2 ? { ...bs, values: quantized(toDense(bs.values), bs.values.shape, 'symmetric', bits, null) } : bs;
+      }
+      case 8: {
+        const m = 2 + (seed % 3), nn = 1 + (seed % (m - 1));
+        const enc = nmFromMask(shape, new Uint8Array(n), values, nn, m);
+        const rebuilt = nmFromMask(shape, Uint8Array.from(toDense(enc), (x, i) => (nmPositions(enc).includes(i) ? 1 : 0)), values, nn, m);
+        return rebuilt;
+      }
+      default: {
+        // ADMM-style: nonzero levels under a mask.
+        const p = chooseQuantParams(values, shape, { scheme: 'nonzero', bits: Math.min(bits, 4), axis: null, mask });
+        return maskedEncoding({ kind: 'quantized', shape, ...p, codes: quantizeWith(values, shape, p) }, mask);
       }
     }
   });

@@ -1,2 +1,14 @@
 export * from './types.js';
+export * from './define.js';
+export * from './registry.js';
 export * from './ops.js';
+export { PayloadWriter, PayloadReader, bitsFor, packedBytes, type Ref, type Descriptor } from './payload.js';
+export { denseEncoding, denseKind } from './kinds/dense.js';
+export { maskedEncoding, maskedKind, maskIndexBits } from './kinds/masked.js';
+export { quantizedEncoding, quantizedKind, codeOffset, storedCode, codeFromStored } from './kinds/quantized.js';
+export { lowRankKind, lowRankDims, fromLowRankView, toLowRankView, lowRankViewToWeight } from './kinds/lowRank.js';
+export { factorizedKind, factorGeometry, assembleFactorBlocks } from './kinds/factorized.js';
+export { blockSparseKind, blockGrid, blockSparseFromMask, blockSparsePositions, type BlockGrid } from './kinds/blockSparse.js';
+export { nmKind, nmCounts, nmFromMask, nmPositions } from './kinds/nm.js';
+export { BUILTIN_ENCODINGS } from './kinds/index.js';
+export { encodePayload, decodePayload } from './serialize.js';

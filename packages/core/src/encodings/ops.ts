@@ -1,29 +1,134 @@
 import { CompressionError } from '../errors.js';
 import { sizeOf } from '../ir/shapes.js';
-import { fromGemm, gemmDims } from '../tensor/gemm.js';
-import { dequantize } from '../tensor/quant.js';
 import { countNonZero } from '../tensor/prune.js';
-import type { DenseEncoding, Encoding, EncodingSummary, EncodingKind, MaskedEncoding } from './types.js';
+import { defOf } from './registry.js';
+import type { Encoding, EncodingBase, EncodingSummary, SummaryNode } from './types.js';
 
-export function denseEncoding(shape: readonly number[], values: Float32Array): DenseEncoding {
-  if (values.length !== sizeOf(shape)) {
-    throw new CompressionError({ code: 'SHAPE_MISMATCH', message: `dense encoding: ${values.length} values do not fill shape [${shape.join(',')}] (${sizeOf(shape)} elements)` });
-  }
-  return { kind: 'dense', shape: [...shape], values };
+/** The fp32 weight in tfjs layout, exactly as an inference engine would see it. */
+export function toDense(e: Encoding | EncodingBase): Float32Array {
+  return defOf(e).toDense(e);
 }
 
-export function maskedEncoding(base: Encoding, mask: Uint8Array): MaskedEncoding {
-  if (mask.length !== sizeOf(base.shape)) {
-    throw new CompressionError({ code: 'SHAPE_MISMATCH', message: `mask has ${mask.length} entries but the weight has ${sizeOf(base.shape)}` });
+/**
+ * True storage: values + indices/bitmaps + scales/zero points + factors, exactly the bits core IO writes
+ * (each array rounded up to whole bytes there, so the payload is within one byte per array of this / 8).
+ * `kept`: for elementwise encodings, the number of entries stored (under a mask).
+ */
+export function storageBits(e: Encoding | EncodingBase, kept?: number): number {
+  const d = defOf(e);
+  const ck = d.childKept?.(e) ?? {};
+  let bits = d.ownBits(e, kept);
+  for (const [slot, c] of Object.entries(d.children(e))) bits += storageBits(c, ck[slot]);
+  return bits;
+}
+
+/** Values physically stored (codes, fp32 values, factor entries). */
+export function storedValues(e: Encoding | EncodingBase, kept?: number): number {
+  const d = defOf(e);
+  const ck = d.childKept?.(e) ?? {};
+  let n = d.ownValues(e, kept);
+  for (const [slot, c] of Object.entries(d.children(e))) n += storedValues(c, ck[slot]);
+  return n;
+}
+
+/** Non-zeros of the dense weight the encoding decodes to (the one definition; see storedValues for the other count). */
+export function nonZeros(e: Encoding | EncodingBase): number {
+  return countNonZero(toDense(e));
+}
+
+/** The summary tree: per node kind, shape, stored values, dense non-zeros, bits, scheme, block, N:M, rank, factors. */
+export function summarizeTree(e: Encoding | EncodingBase, kept?: number): SummaryNode {
+  const d = defOf(e);
+  const ck = d.childKept?.(e) ?? {};
+  const children: Record<string, SummaryNode> = {};
+  for (const [slot, c] of Object.entries(d.children(e))) children[slot] = summarizeTree(c, ck[slot]);
+  const elements = sizeOf(e.shape);
+  const nz = nonZeros(e);
+  return {
+    kind: e.kind,
+    shape: [...e.shape],
+    elements,
+    storedValues: storedValues(e, kept),
+    nonZeros: nz,
+    density: elements ? nz / elements : 0,
+    storageBits: storageBits(e, kept),
+    ownBits: d.ownBits(e, kept),
+    ...(d.summary?.(e) ?? {}),
+    children,
+  };
+}
+
+function minBits(n: SummaryNode): number {
+  const own = n.bits ?? Infinity;
+  return Math.min(own, ...Object.values(n.children).map(minBits));
+}
+
+/** Flat summary for reports (plus the tree, for cost models). */
+export function summarize(e: Encoding | EncodingBase): EncodingSummary {
+  const tree = summarizeTree(e);
+  const kinds: string[] = [];
+  for (let n: SummaryNode | undefined = tree; n; n = Object.values(n.children)[0]) kinds.push(n.kind);
+  const structure: EncodingSummary['structure'] = kinds.includes('lowRank') ? 'lowRank' : kinds.includes('factorized') ? 'factorized' : kinds.includes('blockSparse') ? 'block' : kinds.includes('nm') ? 'nm' : tree.nonZeros < tree.elements ? 'unstructured' : 'dense';
+  const bits = minBits(tree);
+  const s: EncodingSummary = { shape: tree.shape, kinds, elements: tree.elements, nonZeros: tree.nonZeros, storedValues: tree.storedValues, density: tree.density, bits: Number.isFinite(bits) ? bits : 32, structure, storageBits: tree.storageBits, tree };
+  const lr = findNode(tree, 'lowRank');
+  if (lr?.rank !== undefined) s.rank = lr.rank;
+  return s;
+}
+
+function findNode(n: SummaryNode, kind: string): SummaryNode | undefined {
+  if (n.kind === kind) return n;
+  for (const c of Object.values(n.children)) {
+    const f = findNode(c, kind);
+    if (f) return f;
   }
-  if (base.kind !== 'dense' && base.kind !== 'quantized') {
-    throw new CompressionError({ code: 'BAD_CONFIG', message: `a mask applies elementwise over a dense or quantized base, not '${base.kind}'`, hint: 'mask the factors of a factorized/lowRank encoding instead' });
+  return undefined;
+}
+
+/** Outer-to-inner kinds along the first child, e.g. ['masked', 'quantized']. */
+export function kindsOf(e: Encoding | EncodingBase): string[] {
+  const out: string[] = [];
+  for (let x: EncodingBase | undefined = e; x; x = Object.values(defOf(x).children(x))[0]) out.push(x.kind);
+  return out;
+}
+
+/** True when the encoding contains a node of `kind` anywhere in its tree. */
+export function containsKind(e: Encoding | EncodingBase, kind: string): boolean {
+  if (e.kind === kind) return true;
+  return Object.values(defOf(e).children(e)).some((c) => containsKind(c, kind));
+}
+
+/**
+ * Applies `fn` to every elementwise leaf (dense or quantized value store) of an encoding and rebuilds the
+ * structure around the results: quantizing a masked, block-sparse or factorized weight keeps its structure.
+ * `mask` is passed for leaves under a mask, so range estimation can ignore pruned entries.
+ */
+export function mapLeaves(e: Encoding, fn: (leaf: Encoding, mask?: Uint8Array) => Encoding, mask?: Uint8Array): Encoding {
+  const d = defOf(e);
+  if (d.elementwise) return fn(e, mask);
+  const keep = d.childKeep?.(e) ?? {};
+  const ch = d.children(e);
+  const next: Record<string, Encoding> = {};
+  let changed = false;
+  for (const [slot, c] of Object.entries(ch)) {
+    next[slot] = mapLeaves(c, fn, keep[slot]);
+    if (next[slot] !== c) changed = true;
   }
-  return { kind: 'masked', shape: [...base.shape], mask, base };
+  return changed ? (d.withChildren(e, next) as Encoding) : e;
+}
+
+/** Checks an encoding object: known kinds, shapes, lengths (each kind's own checks). */
+export function validateEncoding(e: Encoding | EncodingBase, where = 'encoding'): void {
+  if (!e || typeof e !== 'object' || typeof e.kind !== 'string' || !Array.isArray(e.shape)) {
+    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: not an encoding object (needs kind and shape)` });
+  }
+  const d = defOf(e);
+  d.validate?.(e, where);
+  for (const [slot, c] of Object.entries(d.children(e))) validateEncoding(c, `${where}.${slot}`);
 }
 
 /** Row-major product [m,k]·[k,n]. */
-function matmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array {
+export function matmulF32(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array {
   const out = new Float32Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let p = 0; p < k; p++) {
@@ -34,161 +139,4 @@ function matmul(a: Float32Array, b: Float32Array, m: number, k: number, n: numbe
     }
   }
   return out;
-}
-
-/** The fp32 weight in tfjs layout, exactly as an inference engine would see it. */
-export function toDense(e: Encoding): Float32Array {
-  switch (e.kind) {
-    case 'dense':
-      return e.values;
-    case 'quantized':
-      return dequantize(e.codes, e.shape, e);
-    case 'masked': {
-      const v = toDense(e.base).slice();
-      for (let i = 0; i < v.length; i++) if (!e.mask[i]) v[i] = 0;
-      return v;
-    }
-    case 'lowRank': {
-      const { rows, cols } = gemmDims(e.shape);
-      const u = toDense(e.u).slice();
-      const v = toDense(e.v);
-      for (let i = 0; i < rows; i++) for (let r = 0; r < e.rank; r++) u[i * e.rank + r]! *= e.s[r]!;
-      // U diag(s) [rows, rank] · Vᵀ [rank, cols]
-      const vt = new Float32Array(e.rank * cols);
-      for (let c = 0; c < cols; c++) for (let r = 0; r < e.rank; r++) vt[r * cols + c] = v[c * e.rank + r]!;
-      return fromGemm(matmul(u, vt, rows, e.rank, cols), e.shape);
-    }
-    case 'factorized': {
-      const { rows, cols } = gemmDims(e.shape);
-      const k = e.basis.shape[1]!;
-      return fromGemm(matmul(toDense(e.basis), toDense(e.coeffs), rows, k, cols), e.shape);
-    }
-  }
-}
-
-/** Bits per stored value and fixed overhead (scales etc.) of an elementwise encoding. */
-function elementCost(e: Encoding): { perValue: number; overhead: number } {
-  if (e.kind === 'dense') return { perValue: 32, overhead: 0 };
-  if (e.kind === 'quantized') {
-    const zp = e.scheme === 'affine' ? e.zeroPoints.length * 32 : 0;
-    return { perValue: e.bits, overhead: e.scales.length * 32 + zp };
-  }
-  return { perValue: 32, overhead: storageBits(e) };
-}
-
-/**
- * Bits of the cheapest index for a mask, exactly as core IO stores it: a bitmap (1 bit per weight) or a
- * relative index (gapBits per kept value, plus one escape symbol per 2^gapBits − 1 skipped positions in
- * long gaps), whichever is smaller.
- */
-export function maskIndexBits(mask: Uint8Array): { bits: number; format: 'bitmap' | 'relative'; gapBits?: number } {
-  let best: { bits: number; format: 'bitmap' | 'relative'; gapBits?: number } = { bits: mask.length, format: 'bitmap' };
-  const gaps: number[] = [];
-  let gap = 0;
-  for (let i = 0; i < mask.length; i++) {
-    if (mask[i]) {
-      gaps.push(gap);
-      gap = 0;
-    } else gap++;
-  }
-  for (let b = 2; b <= 16; b++) {
-    const esc = 2 ** b - 1;
-    let symbols = 0;
-    for (const g of gaps) symbols += 1 + Math.floor(g / esc);
-    const bits = symbols * b;
-    if (bits < best.bits) best = { bits, format: 'relative', gapBits: b };
-  }
-  return best;
-}
-
-/** True storage: values + indices/bitmaps + scales/zero points + factors, as it would be stored. */
-export function storageBits(e: Encoding): number {
-  switch (e.kind) {
-    case 'dense':
-      return e.values.length * 32;
-    case 'quantized': {
-      const c = elementCost(e);
-      return e.codes.length * c.perValue + c.overhead;
-    }
-    case 'masked': {
-      const c = elementCost(e.base);
-      const kept = countNonZero(e.mask);
-      return maskIndexBits(e.mask).bits + kept * c.perValue + c.overhead;
-    }
-    case 'lowRank':
-      return storageBits(e.u) + storageBits(e.v) + e.s.length * 32;
-    case 'factorized':
-      return storageBits(e.basis) + storageBits(e.coeffs);
-  }
-}
-
-/** Stored non-zero values (for factor encodings: the non-zeros of the factors). */
-export function nonZeros(e: Encoding): number {
-  switch (e.kind) {
-    case 'dense':
-      return countNonZero(e.values);
-    case 'quantized':
-    case 'masked':
-      return countNonZero(toDense(e));
-    case 'lowRank':
-      return nonZeros(e.u) + nonZeros(e.v) + countNonZero(e.s);
-    case 'factorized':
-      return nonZeros(e.basis) + nonZeros(e.coeffs);
-  }
-}
-
-function kindsOf(e: Encoding): EncodingKind[] {
-  switch (e.kind) {
-    case 'masked':
-      return ['masked', ...kindsOf(e.base)];
-    case 'lowRank':
-      return ['lowRank', ...kindsOf(e.u)];
-    case 'factorized':
-      return ['factorized', ...kindsOf(e.coeffs)];
-    default:
-      return [e.kind];
-  }
-}
-
-function minBits(e: Encoding): number {
-  switch (e.kind) {
-    case 'dense':
-      return 32;
-    case 'quantized':
-      return e.bits;
-    case 'masked':
-      return minBits(e.base);
-    case 'lowRank':
-      return Math.min(minBits(e.u), minBits(e.v));
-    case 'factorized':
-      return Math.min(minBits(e.basis), minBits(e.coeffs));
-  }
-}
-
-export function summarize(e: Encoding): EncodingSummary {
-  const elements = sizeOf(e.shape);
-  const nz = e.kind === 'lowRank' || e.kind === 'factorized' ? countNonZero(toDense(e)) : nonZeros(e);
-  const structure = e.kind === 'lowRank' ? 'lowRank' : e.kind === 'factorized' ? 'factorized' : nz < elements ? 'unstructured' : 'dense';
-  const s: EncodingSummary = { shape: [...e.shape], kinds: kindsOf(e), elements, nonZeros: nz, density: elements ? nz / elements : 0, bits: minBits(e), structure, storageBits: storageBits(e) };
-  if (e.kind === 'lowRank') s.rank = e.rank;
-  return s;
-}
-
-/**
- * Applies `fn` to every elementwise leaf (dense or quantized value store) of an encoding and rebuilds the
- * structure around the results: quantizing a masked or factorized weight keeps its mask / factors.
- * `mask` is passed for leaves under a mask, so range estimation can ignore pruned entries.
- */
-export function mapLeaves(e: Encoding, fn: (leaf: Encoding, mask?: Uint8Array) => Encoding): Encoding {
-  switch (e.kind) {
-    case 'dense':
-    case 'quantized':
-      return fn(e);
-    case 'masked':
-      return { ...e, base: fn(e.base, e.mask) };
-    case 'lowRank':
-      return { ...e, u: mapLeaves(e.u, fn), v: mapLeaves(e.v, fn) };
-    case 'factorized':
-      return { ...e, basis: mapLeaves(e.basis, fn), coeffs: mapLeaves(e.coeffs, fn) };
-  }
 }

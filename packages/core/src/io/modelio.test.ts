@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { denseEncoding, maskedEncoding, toDense } from '../encodings/ops.js';
+import { denseEncoding, maskedEncoding, toDense } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { isCompressionError, type ErrorCode } from '../errors.js';
 import { lenet5 } from '../ir/builders.js';

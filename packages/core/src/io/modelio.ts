@@ -1,13 +1,13 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CompressionError } from '../errors.js';
-import { denseEncoding, storageBits, toDense } from '../encodings/ops.js';
+import { denseEncoding, storageBits, toDense } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf, weightShapes } from '../ir/shapes.js';
 import { assertFiniteWeights, type Model, validateModel, weightList } from '../model/model.js';
 import { fromHalfBits } from '../tensor/float16.js';
 import { irToTopology, topologyToIR } from './keras.js';
-import { decodePayload, encodePayload, type Descriptor } from './payload.js';
+import { decodePayload, encodePayload, type Descriptor } from '../encodings/index.js';
 import { lowerToStock, type StockLossy, type StockWeight } from './stock.js';
 
 export const EXTENSION_KEY = 'edgeCompress';
@@ -90,6 +90,7 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
   const fallback: Array<{ name: string; w: StockWeight; shape: number[] }> = [];
   const extension: Array<[string, Encoding]> = [];
   const saved: SavedWeight[] = [];
+  const stockSchemes: Record<string, { scheme: 'symmetric' | 'affine'; bits: number }> = {};
   for (const { name, encoding } of weightList(model)) {
     const standIn = format === 'extended' ? opts.stockFallback?.[name] : undefined;
     if (standIn && (standIn.shape.length !== encoding.shape.length || standIn.shape.some((d, i) => d !== encoding.shape[i]))) {
@@ -106,12 +107,17 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     const entry = { name, w: stock, shape: encoding.shape };
     const sw: SavedWeight['stock'] = { dtype: stock.dtype, exact: stock.exact, maxAbsError: stock.maxAbsError, note: stock.note, bytes: stock.bytes.byteLength };
     // The extension carries a weight when stock cannot hold it exactly, or holds it in more bytes.
-    const useExt = format === 'extended' && encoding.kind !== 'dense' && (!stock.exact || Math.ceil(bits / 8) < stock.bytes.byteLength);
+    // Extended format: everything but plain fp32 and per-tensor uniform codes (which stock holds exactly and our
+    // loader restores identically) goes, exact, under the extension; stock loaders read the fallback shards.
+    const plainStock = encoding.kind === 'dense' || (encoding.kind === 'quantized' && (encoding.scheme === 'float16' || ((encoding.scheme === 'affine' || encoding.scheme === 'symmetric') && (encoding.axis === null || encoding.scales.length === 1))));
+    const useExt = format === 'extended' && !(plainStock && stock.exact && stock.native);
     if (useExt) {
       extension.push([name, encoding]);
       fallback.push(entry);
     } else shared.push(entry);
     saved.push({ name, storedAs: useExt ? 'extension' : 'stock', stock: sw, storageBits: bits });
+    // Stock uint codes of a symmetric weight read back as affine; record the scheme so our loader restores it exactly.
+    if (!useExt && format === 'extended' && encoding.kind === 'quantized' && (encoding.scheme === 'symmetric' || (encoding.scheme === 'affine' && encoding.bits % 8 !== 0))) stockSchemes[name] = { scheme: encoding.scheme, bits: encoding.bits };
   }
   const files = new Map<string, Uint8Array>();
   const manifest: Array<{ paths: string[]; weights: unknown[] }> = [];
@@ -153,10 +159,11 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     const payloadName = `${basename(jsonPath, '.json')}.ec.bin`;
     files.set(payloadName, data);
     extBytes = data.byteLength;
-    json[EXTENSION_KEY] = { version: 1, paths: [payloadName], byteLength: data.byteLength, fallbackGroups: fallbackGroup >= 0 ? [fallbackGroup] : [], weights: descriptors };
+    json[EXTENSION_KEY] = { version: 1, paths: [payloadName], byteLength: data.byteLength, fallbackGroups: fallbackGroup >= 0 ? [fallbackGroup] : [], weights: descriptors, ...(Object.keys(stockSchemes).length ? { stockSchemes } : {}) };
     const byName = new Map(Object.entries(descriptors));
     for (const s of saved) if (byName.has(s.name)) s.extensionBytes = Math.ceil(s.storageBits / 8);
   }
+  if (!extension.length && Object.keys(stockSchemes).length) json[EXTENSION_KEY] = { version: 1, paths: [], byteLength: 0, fallbackGroups: [], weights: {}, stockSchemes };
   const text = JSON.stringify(json);
   await mkdir(dir, { recursive: true });
   const written: string[] = [];
@@ -203,21 +210,37 @@ export interface LoadOptions {
 
 type ManifestEntry = { name: string; shape: number[]; dtype: string; quantization?: { dtype: string; min?: number; scale?: number } };
 
-function decodeStock(e: ManifestEntry, bytes: Uint8Array, where: string): Float32Array {
+/**
+ * A stock manifest entry as an encoding, losslessly: fp32 → dense; float16 → quantized 'float16'; uint8 / uint16
+ * whose zero is exact (the converter's nudged range) → quantized affine 8 / 16 bits (checked bit for bit against
+ * the stock decode, else dense fp32 with the stock values).
+ */
+function decodeStock(e: ManifestEntry, bytes: Uint8Array, where: string): Encoding {
   const n = sizeOf(e.shape);
   const q = e.quantization;
   const copy = bytes.slice();
-  if (!q) return new Float32Array(copy.buffer, 0, n);
+  if (!q) return denseEncoding(e.shape, new Float32Array(copy.buffer, 0, n));
   if (q.dtype === 'float16') {
     const h = new Uint16Array(copy.buffer, 0, n);
-    return Float32Array.from(h, fromHalfBits);
+    return { kind: 'quantized', shape: [...e.shape], scheme: 'float16', bits: 16, axis: null, scales: new Float32Array(0), zeroPoints: new Int32Array(0), codes: Int32Array.from(h) };
   }
-  const scale = q.scale ?? 1, min = q.min ?? 0;
-  const codes = q.dtype === 'uint8' ? copy : new Uint16Array(copy.buffer, 0, n);
   if (typeof q.scale !== 'number' || typeof q.min !== 'number') {
     throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: ${q.dtype} quantization needs numeric 'scale' and 'min'`, hint: 're-export the model' });
   }
-  return Float32Array.from(codes, (v) => v * scale + min);
+  if (q.dtype !== 'uint8' && q.dtype !== 'uint16') throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${where}.quantization.dtype`, message: `${where}: quantization dtype '${q.dtype}' is not supported; expected uint8, uint16 or float16` });
+  const { scale, min } = q;
+  const codes = q.dtype === 'uint8' ? copy.subarray(0, n) : new Uint16Array(copy.buffer, 0, n);
+  const stock = Float32Array.from(codes, (v) => v * scale + min);
+  const bits = q.dtype === 'uint8' ? 8 : 16;
+  const zp = Math.round(-min / scale);
+  if (scale > 0 && zp >= 0 && zp < 2 ** bits) {
+    const enc: Encoding = { kind: 'quantized', shape: [...e.shape], scheme: 'affine', bits, axis: null, scales: Float32Array.of(scale), zeroPoints: Int32Array.of(zp), codes: Int32Array.from(codes) };
+    const ours = toDense(enc);
+    let same = Math.fround(scale) === scale;
+    for (let i = 0; same && i < n; i++) same = ours[i] === stock[i];
+    if (same) return enc;
+  }
+  return denseEncoding(e.shape, stock);
 }
 
 function bytesPer(e: ManifestEntry): number {
@@ -252,11 +275,11 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
   const expected = weightShapes(ir);
   const manifest = json.weightsManifest;
   if (!Array.isArray(manifest)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: weightsManifest`, message: `${jsonPath}: weightsManifest is missing or not an array` });
-  const ext = json[EXTENSION_KEY] as { version?: number; paths?: string[]; weights?: Record<string, Descriptor>; fallbackGroups?: number[] } | undefined;
+  const ext = json[EXTENSION_KEY] as { version?: number; paths?: string[]; weights?: Record<string, Descriptor>; fallbackGroups?: number[]; stockSchemes?: Record<string, { scheme?: string; bits?: number }> } | undefined;
   const skipGroups = new Set(ext?.fallbackGroups ?? []);
   const files: string[] = [jsonPath];
   const found = new Map<string, Encoding>();
-  const byManifestName = new Map<string, Float32Array>();
+  const byManifestName = new Map<string, Encoding>();
   for (const [g, groupRaw] of manifest.entries()) {
     const group = groupRaw as { paths?: unknown; weights?: unknown };
     const where = `${jsonPath}: weightsManifest[${g}]`;
@@ -296,7 +319,7 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
       o += n;
     }
   }
-  if (ext) {
+  if (ext && (ext.paths?.length ?? 0) > 0) {
     if (ext.version !== 1) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: ${EXTENSION_KEY}.version`, message: `${jsonPath}: ${EXTENSION_KEY}.version ${String(ext.version)} is not supported (expected 1)`, hint: 'upgrade edge-compress' });
     const payloadFile = join(dir, String(ext.paths?.[0] ?? ''));
     files.push(payloadFile);
@@ -323,9 +346,16 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
       if (manifestShape.length !== shape.length || manifestShape.some((d, i) => d !== shape[i])) {
         throw new CompressionError({ code: 'SHAPE_MISMATCH', path: `${jsonPath}: weightsManifest`, layer: name.split('/')[0], message: `${jsonPath}: weight '${key}' has shape [${manifestShape.join(',')}] but layer '${name.split('/')[0]}' needs [${shape.join(',')}]`, hint: 'the topology and the weights do not match; re-export the model' });
       }
-      enc = denseEncoding(shape, vals);
+      enc = vals;
     } else if (enc.shape.length !== shape.length || enc.shape.some((d, i) => d !== shape[i])) {
       throw new CompressionError({ code: 'SHAPE_MISMATCH', path: `${jsonPath}: ${EXTENSION_KEY}.weights`, layer: name.split('/')[0], message: `${jsonPath}: extension weight '${name}' has shape [${enc.shape.join(',')}] but the layer needs [${shape.join(',')}]` });
+    }
+    const sch = ext?.stockSchemes?.[name];
+    if (sch && sch.scheme === 'symmetric' && enc.kind === 'quantized' && enc.scheme === 'affine' && Number.isInteger(sch.bits) && sch.bits! >= 2 && sch.bits! <= enc.bits) {
+      const zp = 2 ** (sch.bits! - 1) - 1;
+      if (enc.zeroPoints[0] === zp) enc = { ...enc, scheme: 'symmetric', bits: sch.bits!, zeroPoints: Int32Array.of(0), codes: Int32Array.from(enc.codes, (c) => c - zp) };
+    } else if (sch && sch.scheme === 'affine' && enc.kind === 'quantized' && enc.scheme === 'affine' && Number.isInteger(sch.bits) && sch.bits! >= 1 && sch.bits! < enc.bits && enc.codes.every((c) => c < 2 ** sch.bits!)) {
+      enc = { ...enc, bits: sch.bits! };
     }
     weights[name] = enc;
   }

@@ -1,7 +1,8 @@
-import { toDense } from '../encodings/ops.js';
+import { toDense } from '../encodings/index.js';
 import type { Encoding, QuantizedEncoding } from '../encodings/types.js';
 import { toHalfBits, fromHalfBits } from '../tensor/float16.js';
-import { codeOffset } from './payload.js';
+import { codeOffset } from '../encodings/index.js';
+import { describeEncoding } from '../encodings/describe.js';
 
 /** The quantization dtypes stock tfjs decodes (tfjs-core io_utils). */
 export type StockDtype = 'float32' | 'uint8' | 'uint16' | 'float16';
@@ -96,7 +97,7 @@ export function lowerToStock(e: Encoding, lossy: StockLossy = 'float32'): StockW
     const h = Uint16Array.from(ours, (v) => toHalfBits(v));
     return { dtype: 'float16', bytes: bytesOf(h), quantization: { dtype: 'float16', original_dtype: 'float32' }, exact: true, native: true, maxAbsError: 0, note: 'float16 (exact)' };
   }
-  const what = describe(e);
+  const what = describeEncoding(e);
   switch (lossy) {
     case 'float32':
       return { dtype: 'float32', bytes: bytesOf(ours), exact: true, native: false, maxAbsError: 0, note: `${what} has no stock form; widened to float32 (exact values, no size saving)` };
@@ -113,13 +114,3 @@ export function lowerToStock(e: Encoding, lossy: StockLossy = 'float32'): StockW
   }
 }
 
-function describe(e: Encoding): string {
-  switch (e.kind) {
-    case 'quantized':
-      return `${e.bits}-bit ${e.scheme}${e.axis === null ? '' : ' per-channel'}`;
-    case 'masked':
-      return `masked ${describe(e.base)}`;
-    default:
-      return e.kind;
-  }
-}

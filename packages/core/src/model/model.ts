@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
-import { denseEncoding, toDense } from '../encodings/ops.js';
+import { denseEncoding, toDense } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { inferShapes, sizeOf } from '../ir/shapes.js';
 import { type ModelIR, weightNames } from '../ir/types.js';

@@ -5,7 +5,7 @@ import { lenet5 } from '../ir/builders.js';
 import { magnitudePrune } from '../methods/magnitude.js';
 import { initModel } from '../model/model.js';
 import { countNonZero } from '../tensor/prune.js';
-import { toDense } from '../encodings/ops.js';
+import { toDense } from '../encodings/index.js';
 import { Trainer } from '../train/trainer.js';
 import { runCompressorContract, toyConvIR, toyData, toyFixture } from '../testing/index.js';
 import { recipeJsonSchema } from './schema.js';
@@ -31,7 +31,7 @@ describe('recipes', () => {
   it('select with NNI v3 keys; later entries override earlier ones and every override is listed', () => {
     const { plans } = planRecipe(ir, recipe([{ op_types: ['conv2d', 'Linear'], sparse_ratio: 0.8 }, { op_names: ['fc1'], sparse_ratio: 0.95 }, { op_names_re: ['conv.*'], exclude_op_names: ['conv1'], sparse_ratio: 0.5 }]), registry);
     const p = plans[0]!;
-    expect(p.targets.map((t) => [t.layer, t.config.sparseRatio])).toEqual([['conv1', 0.8], ['conv2', 0.5], ['fc1', 0.95], ['fc2', 0.8]]);
+    expect(p.targets.map((t) => [t.layer, (t.config as { sparseRatio?: number }).sparseRatio])).toEqual([['conv1', 0.8], ['conv2', 0.5], ['fc1', 0.95], ['fc2', 0.8]]);
     expect(p.overrides.map((o) => `${o.layer}:${o.key}:${o.from}->${o.to}`)).toEqual(['conv2:sparseRatio:0->2', 'fc1:sparseRatio:0->1']);
     expect(p.warnings.some((w) => w.includes("overrides") && w.includes('fc1'))).toBe(true);
   });
@@ -59,10 +59,12 @@ describe('recipes', () => {
     fails(() => planRecipe(ir, recipe([{ op_names_re: ['(('], sparse_ratio: 0.5 }]), registry), 'RECIPE_INVALID', /not a valid regular expression/);
   });
   it('export a JSON Schema', () => {
-    const s = recipeJsonSchema() as { properties: Record<string, unknown>; required: string[] };
+    const s = recipeJsonSchema([magnitudePrune]) as { properties: Record<string, unknown>; required: string[] };
     expect(s.properties.stages).toBeDefined();
     expect(JSON.stringify(s)).toContain('sparse_ratio');
+    expect(JSON.stringify(s)).toContain('finetune_epochs');
     expect(s.required).toContain('stages');
+    expect(JSON.stringify(recipeJsonSchema())).not.toContain('quant_dtype');
   });
   it('registry rejects duplicates', () => {
     fails(() => createRegistry([magnitudePrune, magnitudePrune]), 'DUPLICATE_METHOD', /two compressors are named 'magnitude'/);
@@ -70,19 +72,27 @@ describe('recipes', () => {
 });
 
 describe('magnitude (reference compressor)', () => {
-  runCompressorContract(magnitudePrune, () => ({
-    ...toyFixture([{ op_types: ['dense'], sparse_ratio: 0.75 }], { finetune_epochs: 1 }),
-    ratio: (m) => {
-      const n = ['fc1/kernel', 'fc2/kernel'].map((k) => toDense(m.weights[k]!));
-      const total = n.reduce((a, v) => a + v.length, 0);
-      return { achieved: 1 - n.reduce((a, v) => a + countNonZero(v), 0) / total, target: 0.75, tolerance: 1 / total };
-    },
+  runCompressorContract(magnitudePrune, async () => ({
+    ...(await toyFixture(
+      [{ op_types: ['dense'], sparse_ratio: 0.75 }],
+      (m) => {
+        const n = ['fc1/kernel', 'fc2/kernel'].map((k) => toDense(m.weights[k]!));
+        const total = n.reduce((a, v) => a + v.length, 0);
+        return { achieved: 1 - n.reduce((a, v) => a + countNonZero(v), 0) / total, target: 0.75, tolerance: 1 / total };
+      },
+      { finetune_epochs: 1 },
+    )),
+    badConfigs: [
+      { configList: [{ op_types: ['dense'], sparse_ratio: 1 }], code: 'RECIPE_INVALID', message: /sparse_ratio/ },
+      { configList: [{ op_types: ['dense'], sparse_ratio: 0.5, quant_dtype: 'int8' }], code: 'RECIPE_INVALID', message: /quant_dtype/ },
+      { configList: [{ op_types: ['dense'], sparse_ratio: 0.5, granularity: [4, 4] }], code: 'RECIPE_INVALID', message: /granularity/ },
+    ],
   }));
 
   it('runs a two-stage recipe end to end and keeps pruned weights at zero through fine-tuning', async () => {
     const tir = toyConvIR();
     const train = toyData(256, tir.inputShape, 1);
-    const test = toyData(128, tir.inputShape, 2);
+    const val = toyData(128, tir.inputShape, 2);
     const t = new Trainer(initModel(tir, 2));
     await t.fit(train, { epochs: 15, optimizer: { kind: 'adam', lr: 3e-3 } });
     const model = t.toModel();
@@ -90,12 +100,12 @@ describe('magnitude (reference compressor)', () => {
     const r = await runRecipe(model, { version: 1, seed: 3, stages: [
       { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }], options: { finetune_epochs: 2, lr: 2e-3 } },
       { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8 }], options: { finetune_epochs: 6, lr: 2e-3 } },
-    ] }, registry, { train, test });
+    ] }, registry, { train, val });
     expect(r.reports).toHaveLength(2);
     const w = r.model.weights['fc1/kernel']!;
     expect(w.kind).toBe('masked');
     expect(countNonZero(toDense(w))).toBeLessThanOrEqual(Math.ceil(0.2 * 64 * 16) + 1);
-    expect(r.reports[0]!.metrics.accuracyBefore).toBeGreaterThan(0.8);
-    expect(r.reports[1]!.metrics.accuracyAfter).toBeGreaterThan(0.8);
+    expect(r.reports[0]!.metrics.valAccuracyBefore).toBeGreaterThan(0.8);
+    expect(r.reports[1]!.metrics.valAccuracyAfter).toBeGreaterThan(0.8);
   });
 });

@@ -12,8 +12,8 @@ export function camelizeKeys<T extends Record<string, unknown>>(o: T): Camelize<
 export const GRANULARITIES = ['default', 'in_channel', 'out_channel', 'per_channel'] as const;
 
 /**
- * NNI v3 config_list keys shared by every method. Selection keys pick layers; setting keys configure them.
- * A method's rule schema extends this shape with its own snake_case keys.
+ * NNI v3 selection keys, shared by every method: they pick layers and nothing else. Each method extends them
+ * with its own setting keys (`ruleSchema({...})`), so an unknown key is an error naming the method's keys.
  */
 export const baseRuleShape = {
   op_names: z.array(z.string().min(1)).optional().describe('layer names to target'),
@@ -22,8 +22,16 @@ export const baseRuleShape = {
   exclude_op_names: z.array(z.string().min(1)).optional(),
   exclude_op_names_re: z.array(z.string().min(1)).optional(),
   exclude_op_types: z.array(z.string().min(1)).optional(),
-  sparse_ratio: z.number().min(0).max(1).optional().describe('fraction of weights to remove (0.9 keeps 10%)'),
-  granularity: z.union([z.enum(GRANULARITIES), z.array(z.number().int().positive()).min(1).max(2)]).optional(),
+} as const;
+
+/** NNI's pruning setting keys, for methods that prune (`ruleSchema({ ...pruningRuleShape, ... })`). */
+export const pruningRuleShape = {
+  sparse_ratio: z.number().min(0).lt(1, 'sparse_ratio must be below 1 (1 would remove every weight)').optional().describe('fraction of weights to remove (0.9 keeps 10%)'),
+  granularity: z.union([z.enum(GRANULARITIES), z.array(z.number().int().positive()).min(1).max(2)]).optional().describe("'default' (unstructured), 'in_channel', 'out_channel', 'per_channel' or a block [rows, cols]"),
+} as const;
+
+/** NNI's quantization setting keys, for methods that quantize. */
+export const quantRuleShape = {
   quant_dtype: z
     .string()
     .regex(/^(u?int([1-9]|1[0-6])|float16)$/, "expected 'int2'…'int16', 'uint2'…'uint16' or 'float16'")
@@ -43,6 +51,9 @@ export function ruleSchema<E extends z.ZodRawShape>(extra: E) {
     .strict()
     .transform((o) => camelizeKeys(o as Record<string, unknown>) as Camelize<z.output<z.ZodObject<typeof baseRuleShape & E>>>);
 }
+
+/** The selection keys alone, strict, camelCased (a method with no setting keys of its own). */
+export const baseRule = ruleSchema({});
 
 /** A method's stage options schema (snake_case, strict, camelCased on parse). */
 export function optionsSchema<E extends z.ZodRawShape>(shape: E) {
@@ -105,9 +116,17 @@ export function parseRecipe(input: unknown, file = 'recipe'): Recipe {
   return r.data;
 }
 
-/** JSON Schema (draft 2020-12) of the recipe format, for editors and other tools. */
-export function recipeJsonSchema(): Record<string, unknown> {
+/**
+ * JSON Schema (draft 2020-12) of the recipe format, for editors and other tools. With `compressors`, each stage
+ * is checked against its method's own config_list and options keys.
+ */
+export function recipeJsonSchema(compressors: ReadonlyArray<{ name: string; config: z.ZodType; options: z.ZodType }> = []): Record<string, unknown> {
   const base = z.object(baseRuleShape).catchall(z.unknown());
-  const s = recipeSchema.extend({ stages: z.array(stageSchema.extend({ config_list: z.array(base).min(1) })).min(1) });
-  return { ...z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }), title: 'edge-compress recipe', $id: 'https://edge-compress.dev/schema/recipe-v1.json' };
+  const generic = stageSchema.extend({ config_list: z.array(base).min(1) });
+  const opts = { io: 'input', unrepresentable: 'any' } as const;
+  const stage = compressors.length
+    ? { anyOf: compressors.map((c) => ({ type: 'object', description: `a '${c.name}' stage`, properties: { method: { const: c.name }, config_list: { type: 'array', minItems: 1, items: z.toJSONSchema(c.config, opts) }, options: z.toJSONSchema(c.options, opts) }, required: ['method', 'config_list'], additionalProperties: false })) }
+    : z.toJSONSchema(generic, opts);
+  const top = z.toJSONSchema(recipeSchema.omit({ stages: true }), opts) as { properties: Record<string, unknown>; required?: string[] };
+  return { ...top, properties: { ...top.properties, stages: { type: 'array', minItems: 1, items: stage } }, required: [...(top.required ?? []), 'stages'], title: 'edge-compress recipe', $id: 'https://edge-compress.dev/schema/recipe-v1.json' };
 }

@@ -9,8 +9,10 @@ import { fromHalfBits, toHalfBits } from './float16.js';
  * - symmetric: x̂ = S·q, q ∈ [−(2^{b−1}−1), 2^{b−1}−1].
  * - pow2:      x̂ = sign(q)·S·2^{−(|q|−1)} for q ≠ 0, else 0; |q| ≤ 2^{b−1}−1 magnitudes (S = largest level).
  * - float16:   IEEE half; codes are the half bits.
+ * - nonzero:   x̂ = S·q, q ∈ {−2^{b−1}, …, −1, 1, …, 2^{b−1}}: zero is not a level (ADMM-NN's levels; zeros come
+ *              from an enclosing mask). Stored as q + 2^{b−1} for q < 0 and q + 2^{b−1} − 1 for q > 0.
  */
-export const QUANT_SCHEMES = ['affine', 'symmetric', 'pow2', 'float16'] as const;
+export const QUANT_SCHEMES = ['affine', 'symmetric', 'pow2', 'float16', 'nonzero'] as const;
 export type QuantScheme = (typeof QUANT_SCHEMES)[number];
 export type RangeMethod = 'minmax' | 'mse';
 
@@ -35,12 +37,13 @@ export interface QuantOptions {
 
 export function qRange(scheme: QuantScheme, bits: number, narrow = false): { qmin: number; qmax: number } {
   if (scheme === 'affine') return { qmin: narrow ? 1 : 0, qmax: 2 ** bits - 1 };
+  if (scheme === 'nonzero') return { qmin: -(2 ** (bits - 1)), qmax: 2 ** (bits - 1) };
   const m = 2 ** (bits - 1) - 1;
   return { qmin: -m, qmax: m };
 }
 
 export function assertBits(scheme: QuantScheme, bits: number, where = 'bits'): void {
-  const [lo, hi] = scheme === 'float16' ? [16, 16] : scheme === 'affine' ? [1, 16] : [2, 16];
+  const [lo, hi] = scheme === 'float16' ? [16, 16] : scheme === 'affine' || scheme === 'nonzero' ? [1, 16] : [2, 16];
   if (!Number.isInteger(bits) || bits < lo || bits > hi) {
     throw new CompressionError({
       code: 'BAD_CONFIG',
@@ -104,6 +107,10 @@ function quantOne(x: number, scheme: QuantScheme, scale: number, zp: number, qmi
     }
     case 'float16':
       return toHalfBits(x);
+    case 'nonzero': {
+      const m = Math.round(Math.abs(x) / scale);
+      return (x < 0 ? -1 : 1) * (m < 1 ? 1 : m > qmax ? qmax : m);
+    }
   }
 }
 
@@ -116,6 +123,8 @@ export function dequantOne(q: number, scheme: QuantScheme, scale: number, zp: nu
       return q === 0 ? 0 : Math.sign(q) * scale * 2 ** -(Math.abs(q) - 1);
     case 'float16':
       return fromHalfBits(q);
+    case 'nonzero':
+      return scale * q;
   }
 }
 
@@ -153,7 +162,7 @@ export function chooseQuantParams(values: Float32Array, shape: readonly number[]
       }
       const amax = Math.max(Math.abs(lo), Math.abs(hi)) * shrink;
       if (amax === 0) return { s: 1, z: 0 };
-      return { s: opts.scheme === 'pow2' ? amax : amax / qmax, z: 0 };
+      return { s: opts.scheme === 'pow2' ? amax : amax / qmax, z: 0 };  // nonzero: qmax = 2^{b−1} levels per side
     };
     let best = fit(1);
     if (perChannel) {
@@ -214,6 +223,7 @@ export function representableRange(shape: readonly number[], p: QuantParams): { 
     const s = p.scales[c] ?? 1, z = p.zeroPoints[c] ?? 0;
     if (p.scheme === 'pow2') (lo[i] = -1.5 * s), (hi[i] = 1.5 * s);
     else if (p.scheme === 'float16') (lo[i] = -65504), (hi[i] = 65504);
+    else if (p.scheme === 'nonzero') (lo[i] = -s * (qmax + 0.5)), (hi[i] = s * (qmax + 0.5));
     else (lo[i] = s * (qmin - z - 0.5)), (hi[i] = s * (qmax - z + 0.5));
   }
   return { lo, hi };

@@ -6,10 +6,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import type { Compressor, CompressContext } from '../compressor.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend/index.js';
+import type { Compressor, CompressContext, Plan } from '../compressor.js';
 import { createDataset, type Dataset } from '../data/dataset.js';
-import { storageBits, toDense } from '../encodings/ops.js';
+import { denseEncoding, encodePayload, type Encoding, maskedEncoding, quantizedEncoding, storageBits, toDense } from '../encodings/index.js';
+import { defOf } from '../encodings/registry.js';
+import { CompressionError, type ErrorCode } from '../errors.js';
+import { loadModel } from '../io/modelio.js';
+import { validateModel } from '../model/model.js';
+import { chooseQuantParams } from '../tensor/quant.js';
+import { topkMask } from '../tensor/prune.js';
+import { predict, Trainer } from '../train/trainer.js';
 import type { ModelIR } from '../ir/types.js';
 import { initModel, type Model } from '../model/model.js';
 import { saveModel } from '../io/modelio.js';
@@ -74,30 +82,119 @@ export function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e
 
 export interface ContractFixture {
   model: Model;
-  ctx: CompressContext;
+  train: Dataset;
+  val: Dataset;
   /** A config_list that compresses at least one layer. */
   configList: unknown[];
   options?: unknown;
-  /** Achieved ratio check: returns the achieved and target figure (e.g. sparsity) and tolerance. */
-  ratio?: (result: Model) => { achieved: number; target: number; tolerance: number };
+  seed?: number;
+  /**
+   * The achieved figure of the result against the plan (e.g. sparsity vs sparse_ratio, bits vs quant_dtype),
+   * with a tolerance. Required: a pruner that prunes nothing must fail the suite.
+   */
+  check: (result: Model, plan: Plan) => { achieved: number; target: number; tolerance: number };
+  /** The method's own bad-config cases: each must fail at plan time with `code` (and a message matching `message`). */
+  badConfigs?: Array<{ configList: unknown[]; options?: unknown; code: ErrorCode; message?: RegExp }>;
 }
 
-/** A default fixture on the toy conv net: trained a little, data seeded. */
-export function toyFixture(configList: unknown[], options?: unknown): ContractFixture {
+/** A default fixture on the toy conv net (seeded data, lightly trained weights). */
+export async function toyFixture(configList: unknown[], check: ContractFixture['check'], options?: unknown): Promise<ContractFixture> {
   const ir = toyConvIR();
   const train = toyData(256, ir.inputShape, 1);
-  const test = toyData(128, ir.inputShape, 2);
-  return { model: initModel(ir, 3), ctx: { train, test, seed: 7, rng: createRng(7) }, configList, options };
+  const val = toyData(96, ir.inputShape, 2);
+  return { model: await toyTrained(ir, train), train, val, configList, options, check };
 }
 
+const trainedCache = new Map<string, Model>();
+/** The toy model after 8 seeded epochs (cached per IR name). */
+export async function toyTrained(ir: ModelIR, train: Dataset): Promise<Model> {
+  const hit = trainedCache.get(ir.name);
+  if (hit) return hit;
+  const t = new Trainer(initModel(ir, 3));
+  try {
+    await t.fit(train, { epochs: 8, batchSize: 32, seed: 3, optimizer: { kind: 'adam', lr: 3e-3 } });
+    const m = t.toModel();
+    trainedCache.set(ir.name, m);
+    return m;
+  } finally {
+    t.dispose();
+  }
+}
+
+/** Every kernel of `model` as per-tensor symmetric int8 codes (an "already quantized" input, made with core only). */
+export function int8Model(model: Model): Model {
+  const weights = { ...model.weights };
+  for (const [n, e] of Object.entries(model.weights)) {
+    if (!n.endsWith('/kernel')) continue;
+    const v = toDense(e);
+    weights[n] = quantizedEncoding(e.shape, v, chooseQuantParams(v, e.shape, { scheme: 'symmetric', bits: 8, axis: null }));
+  }
+  return { ir: model.ir, weights };
+}
+
+/** Every kernel of `model` magnitude-masked at `ratio` per layer (an "already pruned" input). */
+export function maskedModel(model: Model, ratio = 0.5): Model {
+  const weights = { ...model.weights };
+  for (const [n, e] of Object.entries(model.weights)) {
+    if (!n.endsWith('/kernel')) continue;
+    const v = toDense(e);
+    weights[n] = maskedEncoding(denseEncoding(e.shape, v.slice()), topkMask(v, v.length - Math.floor(ratio * v.length)));
+  }
+  return { ir: model.ir, weights };
+}
+
+/** A context whose `test` (which methods never get) throws when read, so a method that peeks at test fails. */
+function guardedContext(f: ContractFixture, extra: Partial<CompressContext> = {}): CompressContext {
+  const ctx = { train: f.train, val: f.val, seed: f.seed ?? 7, rng: createRng(f.seed ?? 7), ...extra };
+  Object.defineProperty(ctx, 'test', {
+    enumerable: false,
+    get() {
+      throw new CompressionError({ code: 'TEST_DATA_ACCESSED', message: 'a compressor read ctx.test', hint: 'choose ratios, epochs and tables on ctx.train / ctx.val; the app measures test accuracy' });
+    },
+  });
+  return ctx as CompressContext;
+}
+
+function snapshot(m: Model): string {
+  return JSON.stringify(Object.entries(m.weights).map(([n, e]) => [n, e.kind, Array.from(toDense(e)).slice(0, 64), toDense(e).reduce((a, b) => a + b, 0)]));
+}
+
+function leaves(e: Encoding): string[] {
+  return defOf(e).elementwise ? [e.kind] : Object.values(defOf(e).children(e)).flatMap(leaves);
+}
+
+async function expectCode(fn: () => unknown, code: ErrorCode, message?: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(isCompressionError(err), `expected a CompressionError ${code}, got ${String(err)}`).toBe(true);
+  expect((err as CompressionError).code).toBe(code);
+  if (message) expect((err as Error).message).toMatch(message);
+}
+
+const argmax = (p: Float32Array, k: number): number[] => Array.from({ length: p.length / k }, (_, i) => {
+  let b = 0;
+  for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + b]!) b = c;
+  return b;
+});
+
 /**
- * The contract every compressor passes (the tfjs shared-suite idea): plans are deterministic and JSON
- * round-trip; untargeted weights are bit-identical; storageBits agrees with saved bytes; no tensor leaks;
- * bad recipes raise the right codes.
+ * The contract every compressor passes (the tfjs shared-suite idea). It checks: plans deterministic and JSON
+ * round-trips; untargeted weights come back as the identical objects; the input model is not mutated; no tensor
+ * or data-buffer leaks; the achieved figure matches the plan; save → load gives identical encodings and
+ * predictions (and stock tfjs loads the files); storageBits matches the written payload; chained inputs (already
+ * int8, already masked) keep their encodings where the method accepts them; same seed → identical output; an
+ * aborted signal stops it with ABORTED; the test split is never read; bad recipes raise the right codes.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function runCompressorContract(c: Compressor<any, any>, fixture: () => ContractFixture | Promise<ContractFixture>): void {
   describe(`Compressor contract: ${c.name}`, () => {
+    beforeAll(async () => {
+      await initBackend('wasm');
+    });
     it('plan is deterministic and round-trips through JSON', async () => {
       const f = await fixture();
       const p1 = c.plan(f.model.ir, f.configList, f.options);
@@ -107,63 +204,105 @@ export function runCompressorContract(c: Compressor<any, any>, fixture: () => Co
       expect(p1.method).toBe(c.name);
       expect(p1.targets.length).toBeGreaterThan(0);
     });
-    it('compresses: untargeted kernels untouched, storage matches saved bytes, no tensor leaks', async () => {
+    it('compresses: achieved figure, untargeted weights identical, input untouched, no leaks, test never read', async () => {
       const f = await fixture();
       const plan = c.plan(f.model.ir, f.configList, f.options);
-      const before = tf.memory().numTensors;
-      const { model, report } = await c.compress(f.model, f.ctx, plan);
-      expect(tf.memory().numTensors).toBe(before);
+      const snap = snapshot(f.model);
+      const before = tf.memory();
+      const { model, report } = await c.compress(f.model, guardedContext(f), plan);
+      const after = tf.memory();
+      expect(after.numTensors).toBe(before.numTensors);
+      expect((after as { numDataBuffers: number }).numDataBuffers).toBe((before as { numDataBuffers: number }).numDataBuffers);
       expect(report.method).toBe(c.name);
-      const targeted = new Set(plan.targets.map((t) => t.weight));
-      for (const [name, e] of Object.entries(f.model.weights)) {
-        if (name.endsWith('/kernel') && !targeted.has(name)) expect(Array.from(toDense(model.weights[name]!))).toEqual(Array.from(toDense(e)));
-      }
-      if (f.ratio) {
-        const r = f.ratio(model);
+      expect(snapshot(f.model)).toBe(snap);
+      const targetedLayers = new Set(plan.targets.map((t) => t.layer));
+      for (const [name, e] of Object.entries(f.model.weights)) if (!targetedLayers.has(name.split('/')[0]!)) expect(model.weights[name], `untargeted '${name}' must be the same object`).toBe(e);
+      const r = f.check(model, plan as Plan);
+      expect(Math.abs(r.achieved - r.target), `achieved ${r.achieved} vs planned ${r.target}`).toBeLessThanOrEqual(r.tolerance);
+      validateModel(model);
+    });
+    it('save → load: identical encodings and predictions; stock tfjs loads it; storage matches the payload', async () => {
+      const f = await fixture();
+      const { model } = await c.compress(f.model, guardedContext(f), c.plan(f.model.ir, f.configList, f.options));
+      await withTempDir(async (dir) => {
+        const saved = await saveModel(model, dir);
+        const back = (await loadModel(dir)).model;
+        for (const [n, e] of Object.entries(model.weights)) expect(back.weights[n], `'${n}' after save → load`).toEqual(e);
+        const x = f.val.images.subarray(0, 32 * sizeOf(f.val.shape));
+        expect(Array.from(predict(back, x, 32))).toEqual(Array.from(predict(model, x, 32)));
+        for (const w of saved.weights) {
+          if (w.storedAs !== 'extension') continue;
+          const bytes = encodePayload([[w.name, model.weights[w.name]!]]).data.byteLength;
+          const bits = storageBits(model.weights[w.name]!);
+          expect(bytes * 8).toBeGreaterThanOrEqual(bits);
+          expect(bytes - bits / 8, `'${w.name}': payload ${bytes} B vs storageBits ${bits / 8} B`).toBeLessThan(8);
+        }
+        const stock = await loadWithStockTfjs(saved.modelJson);
+        try {
+          const ours = argmax(predict(model, x, 32), f.val.numClasses);
+          const theirs = argmax(tf.tidy(() => stock.predict(tf.tensor(x, [32, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array), f.val.numClasses);
+          expect(theirs.filter((v, i) => v === ours[i]).length).toBeGreaterThanOrEqual(29);
+        } finally {
+          stock.dispose();
+        }
+      });
+    });
+    it('same seed → identical output', async () => {
+      const f = await fixture();
+      const plan = c.plan(f.model.ir, f.configList, f.options);
+      const a = await c.compress(f.model, guardedContext(f), plan);
+      const b = await c.compress(f.model, guardedContext(f), plan);
+      for (const n of Object.keys(a.model.weights)) expect(b.model.weights[n]).toEqual(a.model.weights[n]);
+    });
+    it('chained: after int8 and after a mask, the encodings of earlier stages are kept (or the chain is refused at plan time)', async () => {
+      const f = await fixture();
+      for (const [label, input] of [['int8', int8Model(f.model)], ['masked', maskedModel(f.model, 0.5)]] as const) {
+        const kinds = Object.fromEntries(Object.entries(input.weights).map(([n, e]) => [n, e.kind]));
+        let plan: Plan;
+        try {
+          plan = c.plan(input.ir, f.configList, f.options, undefined, kinds) as Plan;
+        } catch (e) {
+          expect(isCompressionError(e, 'CHAIN_INVALID'), `${label}: a refused chain must be CHAIN_INVALID, got ${String(e)}`).toBe(true);
+          continue;
+        }
+        const { model } = await c.compress(input, guardedContext(f), plan);
+        for (const [n, e] of Object.entries(input.weights)) {
+          const out = model.weights[n]!;
+          if (!n.endsWith('/kernel')) continue;
+          if (label === 'int8') expect(leaves(out), `${label}: '${n}' lost its int8 codes`).toContain('quantized');
+          if (label === 'masked' && e.kind === 'masked') {
+            const v = toDense(out);
+            e.mask.forEach((m, i) => {
+              if (!m && v[i] !== 0) throw new Error(`${label}: '${n}' revived pruned entry ${i}`);
+            });
+          }
+        }
+        const r = f.check(model, plan);
         expect(Math.abs(r.achieved - r.target)).toBeLessThanOrEqual(r.tolerance);
       }
-      const dir = await mkdtemp(join(tmpdir(), 'ec-contract-'));
-      try {
-        const saved = await saveModel(model, dir);
-        for (const w of saved.weights) {
-          if (w.storedAs === 'extension') expect(Math.abs((w.extensionBytes ?? 0) - storageBits(model.weights[w.name]!) / 8)).toBeLessThan(1);
-        }
-        const extBytes = saved.weights.reduce((a, w) => a + (w.storedAs === 'extension' ? storageBits(model.weights[w.name]!) / 8 : 0), 0);
-        if (extBytes > 0) {
-          const payload = saved.files.find((p) => p.endsWith('.ec.bin'))!;
-          const size = (await readFile(payload)).byteLength;
-          // Each stored array is rounded up to whole bytes.
-          expect(size).toBeGreaterThanOrEqual(Math.floor(extBytes));
-          expect(size - extBytes).toBeLessThan(16 * saved.weights.length);
-        }
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+    });
+    it('honours an aborted signal with ABORTED and leaks nothing', async () => {
+      const f = await fixture();
+      const plan = c.plan(f.model.ir, f.configList, f.options);
+      const ac = new AbortController();
+      ac.abort();
+      const before = tf.memory().numTensors;
+      await expectCode(() => c.compress(f.model, guardedContext(f, { signal: ac.signal }), plan), 'ABORTED');
+      expect(tf.memory().numTensors).toBe(before);
     });
     it('rejects an unknown layer name with TARGET_NOT_FOUND and a did-you-mean', async () => {
       const f = await fixture();
-      const ir = f.model.ir;
-      const real = ir.layers.find((l) => l.kind === 'dense' || l.kind === 'conv2d')!.name;
-      const bad = [{ ...(f.configList[0] as object), op_names: [`${real}x`], op_types: undefined }];
-      let err: unknown;
-      try {
-        c.plan(ir, bad, f.options);
-      } catch (e) {
-        err = e;
-      }
-      expect(isCompressionError(err, 'TARGET_NOT_FOUND')).toBe(true);
-      expect((err as Error).message).toMatch(/did you mean/);
+      const real = f.model.ir.layers.find((l) => l.kind === 'dense' || l.kind === 'conv2d')!.name;
+      await expectCode(() => c.plan(f.model.ir, [{ ...(f.configList[0] as object), op_names: [`${real}x`], op_types: undefined }], f.options), 'TARGET_NOT_FOUND', /did you mean/);
     });
-    it('rejects an unknown config key with RECIPE_INVALID naming the path', async () => {
+    it("rejects another method's key and an unknown key with RECIPE_INVALID naming the path", async () => {
       const f = await fixture();
-      let err: unknown;
-      try {
-        c.plan(f.model.ir, [{ ...(f.configList[0] as object), no_such_key: 1 }], f.options);
-      } catch (e) {
-        err = e;
-      }
-      expect(isCompressionError(err, 'RECIPE_INVALID')).toBe(true);
-      expect((err as Error).message).toMatch(/config_list\[0\]/);
+      await expectCode(() => c.plan(f.model.ir, [{ ...(f.configList[0] as object), no_such_key: 1 }], f.options), 'RECIPE_INVALID', /config_list\[0\]/);
+      await expectCode(() => c.plan(f.model.ir, [{ ...(f.configList[0] as object), rho_for_another_method: 1e-3 }], f.options), 'RECIPE_INVALID', /rho_for_another_method/);
+    });
+    it("rejects the method's own bad configs at plan time", async () => {
+      const f = await fixture();
+      for (const b of f.badConfigs ?? []) await expectCode(() => c.plan(f.model.ir, b.configList, b.options ?? f.options), b.code, b.message);
     });
   });
 }

@@ -18,8 +18,8 @@ export interface BaselineOptions {
   lr?: number;
   /** Random translation of the digits by up to this many pixels (MLP inputs are viewed as 28×28). Default 2. */
   maxShift?: number;
-  /** Train/test data; default the MNIST split from `loadMnist` in the model's input shape. */
-  data?: { train: Dataset; test: Dataset };
+  /** Train/test data; default the MNIST split from `loadMnist` in the model's input shape (trains on its train split). */
+  data?: { train: Dataset; val?: Dataset; test: Dataset };
   /** If set, the trained model is cached here (and reused when the same settings were trained before). */
   cacheDir?: string;
   onProgress?: (p: TrainProgress) => void;
@@ -48,7 +48,7 @@ export async function trainBaseline(opts: BaselineOptions): Promise<Baseline> {
   const maxShift = opts.maxShift ?? 2;
   const imageShape: [number, number, number] | undefined = ir.inputShape.length === 3 ? undefined : [28, 28, 1];
   const data = opts.data ?? loadMnist({ shape: ir.inputShape });
-  const key = `${opts.arch}-e${epochs}-s${seed}-lr${lr}-sh${maxShift}-b${opts.batchSize ?? 64}`;
+  const key = `${opts.arch}-e${epochs}-s${seed}-lr${lr}-sh${maxShift}-b${opts.batchSize ?? 64}-tr${data.train.count}`;
   const modelJson = opts.cacheDir ? join(opts.cacheDir, key, 'model.json') : undefined;
   if (modelJson && !opts.data && existsSync(modelJson)) {
     const { model } = await loadModel(modelJson);
@@ -64,7 +64,8 @@ export async function trainBaseline(opts: BaselineOptions): Promise<Baseline> {
       lrSchedule: cosineDecay(lr, epochs),
       seed,
       augment: maxShift > 0 ? { maxShift, imageShape } : undefined,
-      test: data.test,
+      // Per-epoch progress shows validation accuracy; test is measured once, at the end.
+      test: data.val,
       phase: 'baseline',
       onProgress: opts.onProgress,
       signal: opts.signal,

@@ -48,6 +48,11 @@ export function fakeQuantSte(x: tf.Tensor, p: QuantParams): tf.Tensor {
       const hi = tf.mul(s, tf.sub(qmax + 0.5, z));
       return straightThrough(x, (v) => tf.mul(s, tf.sub(tf.clipByValue(tf.add(tf.round(tf.div(v, s)), z), qmin, qmax), z)), lo, hi);
     }
+    if (p.scheme === 'nonzero') {
+      const L = 2 ** (p.bits - 1);
+      const hi = tf.mul(s, L + 0.5);
+      return straightThrough(x, (v) => tf.mul(tf.mul(s, tf.where(tf.greaterEqual(v, 0), tf.onesLike(v), tf.neg(tf.onesLike(v)))), tf.clipByValue(tf.round(tf.div(tf.abs(v), s)), 1, L)), tf.neg(hi), hi);
+    }
     if (p.scheme === 'pow2') {
       const levels = 2 ** (p.bits - 1) - 1;
       const hi = tf.mul(s, 1.5);

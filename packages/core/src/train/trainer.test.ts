@@ -27,11 +27,22 @@ describe('model IR builders', () => {
 });
 
 describe('MNIST', () => {
-  it('is a deterministic, stratified 8,000 / 2,000 split in [0, 1]', () => {
+  it('is a deterministic, stratified 7,000 / 1,000 / 2,000 train / val / test split in [0, 1], val disjoint from test', () => {
     const a = loadMnist();
     const b = loadMnist();
-    expect(a.train.count).toBe(8000);
+    expect(a.train.count).toBe(7000);
+    expect(a.val.count).toBe(1000);
     expect(a.test.count).toBe(2000);
+    const vcounts = new Array(10).fill(0);
+    for (const y of a.val.labels) vcounts[y]++;
+    // class 5: 863 digits, 173 to test, then 1,000 of the remaining 8,000 → 86.25 val digits (±1 by rounding)
+    expect(Math.abs(vcounts[5] - 86.25)).toBeLessThanOrEqual(1);
+    // no image is in two splits (compare a hash of every image)
+    const key = (d: typeof a.val, i: number): string => Array.from(d.images.subarray(i * 784, i * 784 + 784)).join(',');
+    const seen = new Set(Array.from({ length: a.test.count }, (_, i) => key(a.test, i)));
+    const overlap = Array.from({ length: a.val.count }, (_, i) => key(a.val, i)).filter((k) => seen.has(k)).length;
+    expect(overlap).toBeLessThanOrEqual(2); // the package has a couple of duplicate digits
+    expect(Array.from(a.val.labels.slice(0, 50))).toEqual(Array.from(b.val.labels.slice(0, 50)));
     expect(Array.from(a.test.labels.slice(0, 50))).toEqual(Array.from(b.test.labels.slice(0, 50)));
     const counts = new Array(10).fill(0);
     for (const y of a.test.labels) counts[y]++;

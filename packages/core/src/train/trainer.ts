@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
 import { assertFits, type Dataset } from '../data/dataset.js';
-import { denseEncoding, toDense } from '../encodings/ops.js';
+import { denseEncoding, toDense } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf } from '../ir/shapes.js';
 import { isTrainableWeight, type ModelIR } from '../ir/types.js';
 import { forward, type ForwardOptions, type WeightTensors } from '../model/forward.js';
-import { type Model, weightTensors } from '../model/model.js';
+import type { Model } from '../model/model.js';
+import { createRunner, type RunnerOptions } from '../model/runner.js';
 import { createRng, type Rng } from '../tensor/rng.js';
 
 export type Params = Record<string, tf.Variable>;
@@ -31,7 +32,7 @@ export interface StepInfo {
  * - `afterEpoch` runs after each epoch (ADMM Z/U updates, re-weighting).
  */
 export interface TrainHooks {
-  transform?: (params: Params, info: { training: boolean }) => WeightTensors;
+  transform?: (params: Params | WeightTensors, info: { training: boolean }) => WeightTensors;
   extraLoss?: (params: Params, info: StepInfo) => tf.Scalar | undefined;
   afterStep?: (params: Params, info: StepInfo) => void;
   afterEpoch?: (params: Params, info: { epoch: number; loss: number; accuracy: number }) => void | Promise<void>;
@@ -234,7 +235,7 @@ export class Trainer {
           if (opts.onProgress && (step % 10 === 0 || step === stepsPerEpoch - 1)) {
             opts.onProgress({ phase: opts.phase ?? 'train', epoch, epochs: opts.epochs, step: step + 1, stepsPerEpoch, loss: lossSum / seen, done: false });
           }
-          if (step % 25 === 24) await new Promise<void>((r) => setImmediate(r));
+          if (step % 25 === 24) await yieldToEventLoop();
         }
         const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, seconds: (performance.now() - t0) / 1000 };
         if (opts.test) {
@@ -311,23 +312,26 @@ export function evaluateWith(ir: ModelIR, getWeights: () => WeightTensors, data:
   return { loss: lossSum / data.count, accuracy: correct / data.count, count: data.count };
 }
 
-/** Evaluates a model (any encodings) exactly as stored. */
-export function evaluateModel(model: Model, data: Dataset, opts: { batchSize?: number } = {}): Evaluation {
-  const w = weightTensors(model);
+/**
+ * Evaluates a model exactly as stored, through `createRunner`: layers whose encoding has an installed kernel
+ * run on it (pass `kernels: []` for the dense path).
+ */
+export function evaluateModel(model: Model, data: Dataset, opts: { batchSize?: number } & RunnerOptions = {}): Evaluation {
+  const r = createRunner(model, opts);
   try {
-    return evaluateWith(model.ir, () => w, data, opts);
+    return r.evaluate(data, opts);
   } finally {
-    tf.dispose(Object.values(w));
+    r.dispose();
   }
 }
 
-/** Class probabilities for a batch of examples (Float32Array in the model's input layout). */
-export function predict(model: Model, images: Float32Array, count: number): Float32Array {
-  const w = weightTensors(model);
+/** Class probabilities for a batch of examples (Float32Array in the model's input layout), through `createRunner`. */
+export function predict(model: Model, images: Float32Array, count: number, opts: RunnerOptions = {}): Float32Array {
+  const r = createRunner(model, opts);
   try {
-    return tf.tidy(() => forward(model.ir, w, tf.tensor(images, [count, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array);
+    return r.predict(images, count);
   } finally {
-    tf.dispose(Object.values(w));
+    r.dispose();
   }
 }
 
@@ -345,4 +349,9 @@ export function cosineDecay(lr: number, epochs: number, floor = 0.01): (i: StepI
     const t = Math.min(1, (i.epoch + i.step / i.stepsPerEpoch) / Math.max(1, epochs));
     return lr * (floor + (1 - floor) * 0.5 * (1 + Math.cos(Math.PI * t)));
   };
+}
+
+/** Lets timers, progress output and abort signals run during long loops (Node and browsers alike). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((r) => setTimeout(r, 0));
 }
