@@ -17,6 +17,7 @@ const OP_ACT: i32 = 6; // a0 buf, a1 C, a2 M, a3 ldm, a4 activation
 const OP_FLATTEN: i32 = 7; // a0 src [C,N,H,W], a1 dst [(h,w,c), ldmOut], a2 C, a3 N, a4 H·W, a5 ldmIn, a6 ldmOut
 const OP_OUT: i32 = 8; // a0 src [C, ldm], a1 dst [M, C] row-major, a2 C, a3 M, a4 ldm
 const OP_CSR: i32 = 9; // a0 record, a1 x, a2 y, a3 M, a4 ldm, a5 activation, a6 bias, a7 rows
+const OP_BCR_CONV: i32 = 10; // a0 record, a1 x [C,N,H,W], a2 y, a3 N, a4 OH, a5 OW, a6 H, a7 W, a8 ldmOut, a9 activation, a10 bias, a11 rows, a12 colOff ptr
 const OP_WORDS: i32 = 20;
 const MT_BYTES: usize = 128 * 4; // position tile of the M-vectorised BCR kernel (a multiple of 32 bytes)
 
@@ -48,6 +49,7 @@ export function run(prog: usize, n: i32): void {
     else if (code == OP_ACT) activate(arg(op, 0), arg(op, 1), arg(op, 2), arg(op, 3), arg(op, 4));
     else if (code == OP_FLATTEN) flatten(arg(op, 0), arg(op, 1), arg(op, 2), arg(op, 3), arg(op, 4), arg(op, 5), arg(op, 6));
     else if (code == OP_OUT) outRows(arg(op, 0), arg(op, 1), arg(op, 2), arg(op, 3), arg(op, 4));
+    else if (code == OP_BCR_CONV) bcrConv(op);
     else if (code == OP_CSR) csr(arg(op, 0), arg(op, 1), arg(op, 2), arg(op, 3), arg(op, 4), arg(op, 5), arg(op, 6), arg(op, 7));
     else unreachable();
   }
@@ -204,6 +206,65 @@ function blockDot(blk: usize, x: usize, y: usize, M: i32, ldm: i32, s: usize): v
       const yp = y + (<usize>(load<i32>(rowIdx + (<usize>i << 2)) * ldm + m) << 2);
       store<f32>(yp, load<f32>(yp) + sum);
       w += bytes;
+    }
+  }
+}
+
+/**
+ * Stride-1 valid conv without im2col: the column (i, j, c) of the GEMM view at output (n, oh, ow) is the input at
+ * (c, n, oh + i, ow + j), so the kernel reads the input plane at a per-column offset (colOff[k] = c·ldmIn + i·W + j)
+ * plus the output row's base. Needs OW % 8 == 0 (tiles of 8 positions never cross an output row).
+ */
+function bcrConv(op: usize): void {
+  const rec = <usize>arg(op, 0), x = <usize>arg(op, 1), y = <usize>arg(op, 2);
+  const N = arg(op, 3), OH = arg(op, 4), OW = arg(op, 5), H = arg(op, 6), W = arg(op, 7), ldo = arg(op, 8);
+  const act = arg(op, 9), bias = <usize>arg(op, 10), rows = arg(op, 11), colOff = <usize>arg(op, 12);
+  initBias(y, bias, rows, ldo);
+  const nb = load<i32>(rec);
+  const blocks = <usize>load<i32>(rec, 4);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const inBase = <usize>((n * H + oh) * W) << 2;
+      const outBase = <usize>((n * OH + oh) * OW) << 2;
+      for (let b = 0; b < nb; b++) blockConv(blocks + (<usize>(b * 8) << 2), x + inBase, y + outBase, ldo, colOff, <usize>OW << 2);
+    }
+  }
+  activate(y, rows, N * OH * OW, ldo, act);
+}
+
+function blockConv(blk: usize, x: usize, y: usize, ldm: i32, colOff: usize, rowBytes: usize): void {
+  const nc = load<i32>(blk, 4);
+  const nr4 = load<i32>(blk, 8);
+  const rowIdx = <usize>load<i32>(blk, 16);
+  const colIdx = <usize>load<i32>(blk, 20);
+  const valsT = <usize>load<i32>(blk, 24);
+  const ldb = <usize>ldm << 2;
+  for (let g = 0; g < nr4; g += 4) {
+    const y0 = y + <usize>load<i32>(rowIdx + (<usize>g << 2)) * ldb;
+    const y1 = y + <usize>load<i32>(rowIdx + (<usize>(g + 1) << 2)) * ldb;
+    const y2 = y + <usize>load<i32>(rowIdx + (<usize>(g + 2) << 2)) * ldb;
+    const y3 = y + <usize>load<i32>(rowIdx + (<usize>(g + 3) << 2)) * ldb;
+    const wg = valsT + (<usize>(g * nc) << 2);
+    for (let m: usize = 0; m < rowBytes; m += 32) {
+      let a0 = v128.load(y0 + m), a1 = v128.load(y0 + m, 16);
+      let b0 = v128.load(y1 + m), b1 = v128.load(y1 + m, 16);
+      let c0 = v128.load(y2 + m), c1 = v128.load(y2 + m, 16);
+      let d0 = v128.load(y3 + m), d1 = v128.load(y3 + m, 16);
+      let w = wg;
+      for (let j = 0; j < nc; j++) {
+        const xp = x + (<usize>load<i32>(colOff + (<usize>load<i32>(colIdx + (<usize>j << 2)) << 2)) << 2) + m;
+        const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+        const w0 = v128.load32_splat(w), w1 = v128.load32_splat(w, 4), w2 = v128.load32_splat(w, 8), w3 = v128.load32_splat(w, 12);
+        a0 = f32x4.add(a0, f32x4.mul(w0, x0)); a1 = f32x4.add(a1, f32x4.mul(w0, x1));
+        b0 = f32x4.add(b0, f32x4.mul(w1, x0)); b1 = f32x4.add(b1, f32x4.mul(w1, x1));
+        c0 = f32x4.add(c0, f32x4.mul(w2, x0)); c1 = f32x4.add(c1, f32x4.mul(w2, x1));
+        d0 = f32x4.add(d0, f32x4.mul(w3, x0)); d1 = f32x4.add(d1, f32x4.mul(w3, x1));
+        w += 16;
+      }
+      v128.store(y0 + m, a0); v128.store(y0 + m, a1, 16);
+      v128.store(y1 + m, b0); v128.store(y1 + m, b1, 16);
+      v128.store(y2 + m, c0); v128.store(y2 + m, c1, 16);
+      v128.store(y3 + m, d0); v128.store(y3 + m, d1, 16);
     }
   }
 }

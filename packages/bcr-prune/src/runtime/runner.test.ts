@@ -110,9 +110,27 @@ describe('SparseRunner (wasm BCR runtime) matches the dense tfjs forward', () =>
       const x = randomInput(p.n, 784, p.seed);
       const want = reference(model, x, p.n);
       expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts })).predict(x, p.n, 3), want)).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { directConv: false }).predict(x, p.n, 3), want)).toBeLessThanOrEqual(1e-4);
       // dense kernel path (every layer dense) on the unmasked weights
       const dense = initModel(lenet5(), p.seed);
       expect(maxAbsDiff(new SparseRunner(sparseSpec(dense)).predict(x, p.n), reference(dense, x, p.n))).toBeLessThanOrEqual(1e-4);
+    },
+  );
+
+  test.prop([fc.record({ q: fc.integer({ min: 1, max: 2 }), k: fc.integer({ min: 1, max: 5 }), cin: fc.integer({ min: 1, max: 3 }), f: fc.integer({ min: 1, max: 9 }), n: fc.integer({ min: 1, max: 5 }), seed: fc.nat(99) })], { seed: 5, numRuns: 15 })(
+    'stride-1 valid convs with output width a multiple of 8 (direct kernel, no im2col) = im2col path = tfjs',
+    (p) => {
+      const w = 8 * p.q + p.k - 1;
+      const ir: ModelIR = { format: 'edge-compress/ir', version: 1, name: 'direct', inputShape: [p.k + 2, w, p.cin], layers: [
+        { kind: 'conv2d', name: 'c', filters: p.f, kernelSize: [p.k, p.k], strides: [1, 1], padding: 'valid', activation: 'relu', useBias: true },
+        { kind: 'conv2d', name: 'c2', filters: 3, kernelSize: [1, 1], strides: [1, 1], padding: 'valid', activation: 'linear', useBias: true },
+        { kind: 'flatten', name: 'f' },
+      ] };
+      const { model, layouts } = bcrModel(ir, p.seed, [4, 3], 0.25, 0.34);
+      const x = randomInput(p.n, (p.k + 2) * w * p.cin, p.seed);
+      const want = reference(model, x, p.n);
+      expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts })).predict(x, p.n), want)).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { directConv: false }).predict(x, p.n), want)).toBeLessThanOrEqual(1e-4);
     },
   );
 

@@ -11,7 +11,7 @@ export interface SparseModelSpec {
   params: Record<string, Float32Array>;
 }
 
-const OP = { IN: 1, IM2COL: 2, BCR: 3, POOL: 4, AFFINE: 5, ACT: 6, FLATTEN: 7, OUT: 8, CSR: 9 } as const;
+const OP = { IN: 1, IM2COL: 2, BCR: 3, POOL: 4, AFFINE: 5, ACT: 6, FLATTEN: 7, OUT: 8, CSR: 9, BCR_CONV: 10 } as const;
 const OP_WORDS = 20;
 const ACT: Record<Activation, number> = { linear: 0, relu: 1, softmax: 2, sigmoid: 3, tanh: 4 };
 
@@ -54,8 +54,13 @@ export class SparseRunner {
   /** Kept weights the kernels multiply, per layer. */
   readonly nonZeros: Record<string, number> = {};
 
-  constructor(spec: SparseModelSpec, private readonly opts: { logits?: boolean } = {}) {
+  private readonly directConv: boolean;
+  /** Per-example output shape (tfjs layout). */
+  readonly outputShape: number[];
+
+  constructor(spec: SparseModelSpec, private readonly opts: { logits?: boolean; directConv?: boolean } = {}) {
     this.ir = spec.ir;
+    this.directConv = opts.directConv ?? true;
     this.shapes = inferShapes(spec.ir);
     for (const s of this.shapes) {
       const l = s.layer;
@@ -86,6 +91,7 @@ export class SparseRunner {
       }
     }
     const last = this.shapes[this.shapes.length - 1]?.outputShape ?? spec.ir.inputShape;
+    this.outputShape = [...last];
     this.outputSize = last.reduce((a, b) => a * b, 1);
   }
 
@@ -124,6 +130,17 @@ export class SparseRunner {
           const pl = l.padding === 'same' ? samePad(st.W, kw, sw, ow) : 0;
           const Mo = N * oh * ow, ldo = ldmOf(Mo);
           const ldi = ldmOf(M());
+          const kk = this.layers.get(l.name)!;
+          if (kk.op === 'bcr' && this.directConv && sh === 1 && sw === 1 && pt === 0 && pl === 0 && oh - 1 + kh <= st.H && ow - 1 + kw <= st.W && ow % 8 === 0 && Mo >= 4) {
+            // implicit im2col: per-column offsets into the input plane
+            const off = new Int32Array(kh * kw * st.C);
+            for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < st.C; c++) off[(i * kw + j) * st.C + c] = c * ldi + i * st.W + j;
+            const y = next((kk.rows + 1) * ldo);
+            drafts.push({ code: OP.BCR_CONV, args: [kk.record, cur, y, N, oh, ow, st.H, st.W, ldo, act(l.activation), kk.bias, kk.rows, this.heap.putI32(off)] });
+            cur = y;
+            st = { spatial: true, C: l.filters, H: oh, W: ow };
+            break;
+          }
           let x = cur;
           if (!(kh === 1 && kw === 1 && sh === 1 && sw === 1 && ldi === ldo)) {
             x = next(kh * kw * st.C * ldo);
