@@ -16,7 +16,7 @@ import { identityConfigs, layerConfigs, modelSpecs } from './generate.js';
 import type { TimingItem } from './measure.js';
 import { deviceState, measureInProcesses, type ProtocolOptions } from './protocol.js';
 
-export const CALIBRATION_VERSION = 1;
+export const CALIBRATION_VERSION = 2;
 
 const calibrationSchema = z.object({
   format: z.literal('edge-compress/hw-cost-calibration'),
@@ -35,10 +35,15 @@ const calibrationSchema = z.object({
     fixedMs: z.number(),
     outMsPerElem: z.number(),
   }),
-  /** Model-level correction T = c0 + c1·Σ + c2·layers (null when too few calibration models). */
-  correction: z.array(z.number()).length(3).nullable(),
+  /**
+   * Model-level correction in log space (null when too few calibration models):
+   * ln T = w0 + Σ_k w_k · feature_k, features named in `features` (CORRECTION_FEATURES).
+   */
+  correction: z.object({ features: z.array(z.enum(['lnSum', 'lnBatch', 'lnSumLnBatch', 'conv', 'dense', 'pool'])), weights: z.array(z.number()) }).nullable(),
   forest: z.record(z.string(), z.unknown()).nullable(),
   stats: z.record(z.string(), z.number()),
+  /** The raw timings (item id → ms) the fit used, for refits and audits. */
+  measurements: z.record(z.string(), z.number()).optional(),
 });
 export type Calibration = z.infer<typeof calibrationSchema>;
 
@@ -149,8 +154,17 @@ function forestOf(c: Calibration): FlatForest | undefined {
   return f;
 }
 
+/** Features of the model-level correction (chosen by 6-fold CV on the calibration models, not on held-out data). */
+export const CORRECTION_FEATURES = ['lnSum', 'lnBatch', 'lnSumLnBatch', 'conv', 'dense', 'pool'] as const;
+type CorrectionFeature = (typeof CORRECTION_FEATURES)[number];
+function correctionFeatures(sum: number, features: LayerFeatures[]): Record<CorrectionFeature, number> {
+  const lnSum = Math.log(Math.max(1e-6, sum)), lnBatch = Math.log(features[0]?.N ?? 1);
+  const count = (...ops: string[]) => features.filter((f) => ops.includes(f.op)).length;
+  return { lnSum, lnBatch, lnSumLnBatch: lnSum * lnBatch, conv: count('conv2d'), dense: count('dense'), pool: count('maxPool2d', 'avgPool2d') };
+}
+
 /** Predicted wall time of one stock `model.predict` call on local wasm for layer features at a batch. */
-export function predictLocal(c: Calibration, features: LayerFeatures[]): LocalPrediction {
+export function predictLocal(c: Calibration, features: LayerFeatures[], opts: { correct?: boolean } = {}): LocalPrediction {
   const forest = forestOf(c);
   const analytic = features.map((f) => analyticLayerMs(c, f));
   const resid = features.map((f) => (forest ? predictForest(forest, residualFeatures(c, f)) : 0));
@@ -158,17 +172,18 @@ export function predictLocal(c: Calibration, features: LayerFeatures[]): LocalPr
   const last = features[features.length - 1];
   const sum = layers.reduce((a, l) => a + l.latencyMs, 0) + c.params.fixedMs + c.params.outMsPerElem * (last?.actOutElems ?? 0);
   let latencyMs = sum;
-  if (c.correction) {
-    const [c0, c1, c2] = c.correction as [number, number, number];
-    latencyMs = c0 + c1 * sum + c2 * features.length;
-    // Never let the correction push the prediction below the fixed cost or far from the sum.
-    latencyMs = Math.min(Math.max(latencyMs, 0.5 * sum), 2 * sum);
+  if (c.correction && opts.correct !== false) {
+    const x = correctionFeatures(sum, features);
+    const w = c.correction.weights;
+    latencyMs = Math.exp(c.correction.features.reduce((a, k, i) => a + w[i + 1]! * x[k], w[0]!));
+    // The correction adjusts the layer sum (non-additivity, cache state); it never moves it by more than 3×.
+    latencyMs = Math.min(Math.max(latencyMs, sum / 3), 3 * sum);
   }
   return { latencyMs, layers };
 }
 
-export function predictLocalIR(c: Calibration, ir: ModelIR, batch: number): LocalPrediction {
-  return predictLocal(c, irFeatures(ir, batch));
+export function predictLocalIR(c: Calibration, ir: ModelIR, batch: number, opts: { correct?: boolean } = {}): LocalPrediction {
+  return predictLocal(c, irFeatures(ir, batch), opts);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -227,20 +242,25 @@ export function fitCalibration(input: FitInput, opts: FitOptions = {}): Omit<Cal
     forest = new RandomForestRegression({ nEstimators: opts.nEstimators ?? 80, maxFeatures: 0.8, replacement: false, seed: opts.seed ?? 42, useSampleBagging: true, noOOB: true, treeOptions: { maxDepth: 14, minNumSamples: 3 } });
     forest.train(X, Y);
   }
-  const partial: Calibration = { format: 'edge-compress/hw-cost-calibration', version: 1, device: 'local-wasm', createdAt: '', deviceState: {}, protocol: { processes: 0, rounds: 0, configs: 0, models: 0 }, params, correction: null, forest: forest ? (forest.toJSON() as unknown as Record<string, unknown>) : null, stats: {} };
-  // 6. Model-level correction from the calibration models: T = c0 + c1·(Σ layers + fixed) + c2·layers.
-  const mrows = input.modelItems.map((it) => ({ s: predictLocalIR(partial, it.ir, it.batch).latencyMs, n: it.ir.layers.length, y: input.ms[it.id]! })).filter((r) => Number.isFinite(r.y));
-  if (mrows.length >= 10) {
-    const reg = new MLR(mrows.map((r) => [r.s, r.n]), mrows.map((r) => [r.y]), { intercept: true, statistics: false });
+  const partial: Calibration = { format: 'edge-compress/hw-cost-calibration', version: CALIBRATION_VERSION, device: 'local-wasm', createdAt: '', deviceState: {}, protocol: { processes: 0, rounds: 0, configs: 0, models: 0 }, params, correction: null, forest: forest ? (forest.toJSON() as unknown as Record<string, unknown>) : null, stats: {} };
+  // 6. Model-level correction from the calibration models, in log space (relative errors count the same for
+  //    0.05 ms and 50 ms models): ln T = w0 + w·[ln Σ, ln batch, ln Σ·ln batch, #conv, #dense, #pool].
+  const mrows = input.modelItems.map((it) => {
+    const feats = irFeatures(it.ir, it.batch);
+    const x = correctionFeatures(predictLocal(partial, feats).latencyMs, feats);
+    return { x: CORRECTION_FEATURES.map((k) => x[k]), b: it.batch, y: input.ms[it.id]! };
+  }).filter((r) => Number.isFinite(r.y) && r.y > 0);
+  if (mrows.length >= 20 && new Set(mrows.map((r) => r.b)).size > 1) {
+    const reg = new MLR(mrows.map((r) => r.x), mrows.map((r) => [Math.log(r.y)]), { intercept: true, statistics: false });
     const w = reg.weights.map((x) => x[0]!);
     // ml-regression-multivariate-linear puts the intercept last.
-    const corr: [number, number, number] = [w[2]!, w[0]!, w[1]!];
-    if (corr.every(Number.isFinite) && corr[1] > 0) partial.correction = corr;
+    const weights = [w[w.length - 1]!, ...w.slice(0, -1)];
+    if (weights.every(Number.isFinite) && weights[1]! > 0) partial.correction = { features: [...CORRECTION_FEATURES], weights };
   }
   // Training-set figures (in-sample; held-out accuracy is the bench's job).
   const within = (p: number, m: number) => Math.abs(p - m) / m <= 0.1;
   const layerIn = rows.filter((r) => within(predictLocal(partial, [r.f]).layers[0]!.latencyMs, r.t)).length / Math.max(1, rows.length);
-  const modelIn = mrows.filter((r, i) => within(predictLocalIR(partial, input.modelItems[i]!.ir, input.modelItems[i]!.batch).latencyMs, r.y)).length / Math.max(1, mrows.length);
+  const modelIn = input.modelItems.filter((it) => within(predictLocalIR(partial, it.ir, it.batch).latencyMs, input.ms[it.id]!)).length / Math.max(1, input.modelItems.length);
   partial.stats = { layerConfigs: rows.length, trainLayerWithin10pct: layerIn, calibrationModels: mrows.length, trainModelWithin10pct: modelIn };
   const { createdAt: _c, deviceState: _d, protocol: _p, ...rest } = partial;
   return rest;
@@ -248,7 +268,7 @@ export function fitCalibration(input: FitInput, opts: FitOptions = {}): Omit<Cal
 
 export interface CalibrateOptions extends ProtocolOptions {
   quick?: boolean;
-  /** Numbers of single-layer configs and calibration models (default: 240 / 36, quick 90 / 15). */
+  /** Numbers of single-layer configs and calibration models (default: 120 / 60, quick 80 / 20). */
   layerConfigs?: number;
   models?: number;
   nEstimators?: number;
@@ -258,10 +278,10 @@ export interface CalibrateOptions extends ProtocolOptions {
 export async function calibrate(opts: CalibrateOptions = {}): Promise<Calibration> {
   const t0 = performance.now();
   const seed = opts.seed ?? 1;
-  const layerItems = layerConfigs({ count: opts.layerConfigs ?? (opts.quick ? 90 : 240), seed: 1000 + seed });
+  const layerItems = layerConfigs({ count: opts.layerConfigs ?? (opts.quick ? 80 : 120), seed: 1000 + seed });
   const identityItems = identityConfigs(seed);
   // Calibration models come from seed range 5000+ (held-out validation in the bench uses 9000+).
-  const modelItems = modelSpecs(opts.models ?? (opts.quick ? 15 : 36), 5000 + seed).flatMap((s, i) => [1, 32].map((batch) => ({ id: `model-${i}-b${batch}`, ir: s.ir, batch, seed: i, density: s.density })));
+  const modelItems = modelSpecs(opts.models ?? (opts.quick ? 20 : 60), 5000 + seed).flatMap((s, i) => [1, 32].map((batch) => ({ id: `model-${i}-b${batch}`, ir: s.ir, batch, seed: i, density: s.density })));
   const all = [...identityItems, ...layerItems, ...modelItems];
   const rounds = opts.rounds ?? (opts.quick ? 5 : 7);
   const processes = opts.processes ?? 3;
@@ -273,6 +293,7 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<Calibratio
     deviceState: { ...deviceState(), loadBefore: measured.loadBefore, loadAfter: measured.loadAfter },
     protocol: { processes, rounds, configs: layerItems.length + identityItems.length, models: modelItems.length },
     stats: { ...fit.stats, calibrateS: (performance.now() - t0) / 1000 },
+    measurements: measured.ms,
   };
 }
 
@@ -288,7 +309,9 @@ export function parseCalibration(raw: unknown, file: string): Calibration {
   const r = calibrationSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new CompressionError({ code: 'BAD_CONFIG', path: `${file}: ${i.path.join('.')}`, message: `calibration ${file}: field '${i.path.join('.') || '(root)'}' ${i.message}`, hint: 'run `edge-compress calibrate` again to rewrite it' });
+    const old = (raw as { version?: unknown } | null)?.version;
+    const why = typeof old === 'number' && old !== CALIBRATION_VERSION ? `was written by an older hw-cost (version ${old}, expected ${CALIBRATION_VERSION})` : `field '${i.path.join('.') || '(root)'}' ${i.message}`;
+    throw new CompressionError({ code: 'BAD_CONFIG', path: `${file}: ${i.path.join('.')}`, message: `calibration ${file}: ${why}`, hint: 'run `edge-compress calibrate` again to rewrite it' });
   }
   return r.data;
 }

@@ -152,10 +152,14 @@ export function weightFacts(e: Encoding): WeightFacts {
     if (st.nm) f.nm = st.nm;
     return f;
   }
-  // Plain dense or quantized values; a dense tensor with many exact zeros still counts as unstructured.
-  const pattern: Pattern = s.density < 1 - 1e-9 ? 'unstructured' : 'dense';
+  // Plain dense or quantized values: zero codes of a quantized tensor are not pruning; only a mostly-zero
+  // tensor (density < 0.5, e.g. pruned weights stored densely) counts as unstructured sparsity.
+  const pattern: Pattern = s.density < UNSTRUCTURED_BELOW ? 'unstructured' : 'dense';
   return { pattern, density: s.density, macFraction: pattern === 'dense' ? 1 : s.density, valueBits: s.storageBits, indexBits: 0, storageBits: s.storageBits, wBits: s.bits };
 }
+
+/** Without a mask, a weight counts as unstructured-sparse only below this density. */
+export const UNSTRUCTURED_BELOW = 0.5;
 
 function binom(n: number, k: number): number {
   let r = 1;
@@ -259,8 +263,20 @@ export function irFeatures(ir: ModelIR, batch = 1): LayerFeatures[] {
   });
 }
 
+/** Summary fields hw-cost reads (core v1's EncodingSummary; core v2 adds structure 'block' | 'nm' and a node tree). */
+export interface SummaryLike {
+  shape: number[];
+  kinds: string[];
+  density: number;
+  bits: number;
+  structure: string;
+  rank?: number;
+  storageBits: number;
+  tree?: { ownBits?: number; block?: [number, number]; nm?: [number, number]; children?: Record<string, unknown> };
+}
+
 /** Facts of a weight from core's `EncodingSummary` alone (what `CostFn` receives); structure as far as the summary tells. */
-export function factsFromSummary(summary: { shape: number[]; kinds: string[]; density: number; bits: number; structure: string; rank?: number; storageBits: number }): WeightFacts {
+export function factsFromSummary(summary: SummaryLike): WeightFacts {
   const elements = sizeOf(summary.shape);
   if (summary.structure === 'lowRank' || summary.structure === 'factorized') {
     const { rows, cols } = gemmDims(summary.shape);
@@ -268,7 +284,11 @@ export function factsFromSummary(summary: { shape: number[]; kinds: string[]; de
     const f: WeightFacts = { pattern: summary.structure, density: summary.density, macFraction: (k * (rows + cols)) / (rows * cols), valueBits: summary.storageBits, indexBits: 0, storageBits: summary.storageBits, wBits: summary.bits, rank: k };
     return f;
   }
-  const pattern: Pattern = summary.density < 1 - 1e-9 ? 'unstructured' : 'dense';
+  const masked = summary.kinds.includes('masked');
+  const pattern: Pattern = summary.structure === 'block' || summary.structure === 'nm' ? summary.structure : summary.density < (masked ? 1 - 1e-9 : UNSTRUCTURED_BELOW) ? 'unstructured' : 'dense';
   const valueBits = Math.min(summary.storageBits, summary.density * elements * summary.bits);
-  return { pattern, density: summary.density, macFraction: pattern === 'dense' ? 1 : summary.density, valueBits, indexBits: summary.storageBits - valueBits, storageBits: summary.storageBits, wBits: summary.bits };
+  const f: WeightFacts = { pattern, density: summary.density, macFraction: pattern === 'dense' ? 1 : summary.density, valueBits, indexBits: summary.storageBits - valueBits, storageBits: summary.storageBits, wBits: summary.bits };
+  if (summary.tree?.block) f.block = summary.tree.block;
+  if (summary.tree?.nm) f.nm = summary.tree.nm;
+  return f;
 }

@@ -2,7 +2,7 @@ import { CompressionError, denseEncoding, initModel, isCompressionError, lenet5,
 import { toyConvIR } from '@edge-compress/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { breakEven, builtinProfiles, createCostFn, estimateCost, estimateLayer, findProfile, irFeatures, maskStructure, modelFeatures, type LayerFeatures } from '../src/index.js';
+import { breakEven, builtinProfiles, createCostFn, factsFromSummary, estimateCost, estimateLayer, findProfile, irFeatures, maskStructure, modelFeatures, type LayerFeatures } from '../src/index.js';
 import { blockMask, blockPruned, quantizedModel, randomMask, unstructuredPruned, vggSmall } from './helpers.js';
 
 const SEED = 20261202;
@@ -155,6 +155,13 @@ describe('break-even ratios and the CostFn for methods', () => {
   it('a device that computes the zeros has no break-even', () => {
     expect(breakEven(bigConv, 'unstructured', fpga).sparsity).toBeNull();
     expect(breakEven(bigConv, 'block', fpga).sparsity).not.toBeNull();
+  });
+
+  it('CostFn reads core v2 summaries: structure block with the block shape from the tree', () => {
+    const f = factsFromSummary({ shape: [64, 64], kinds: ['blockSparse', 'dense'], density: 0.25, bits: 32, structure: 'block', storageBits: 1024 * 32 + 256, tree: { block: [4, 4] } });
+    expect(f).toMatchObject({ pattern: 'block', block: [4, 4], macFraction: 0.25, valueBits: 1024 * 32, indexBits: 256 });
+    // Zero codes of a quantized weight (no mask) are not pruning.
+    expect(factsFromSummary({ shape: [64, 64], kinds: ['quantized'], density: 0.9, bits: 4, structure: 'unstructured', storageBits: 4096 * 4 + 32 }).pattern).toBe('dense');
   });
 
   it('CostFn prices a 90%-pruned weight below the dense one on the mobile GPU and reports exact storage', () => {

@@ -82,6 +82,8 @@ describe('local-wasm calibration', () => {
     const err = await loadCalibration(bad).catch((e: unknown) => e);
     expect(isCompressionError(err, 'BAD_CONFIG')).toBe(true);
     expect(String((err as Error).message)).toContain(`${bad}: field 'params'`);
+    await writeFile(bad, JSON.stringify({ ...JSON.parse(await readFile(join(dir, 'cal.json'), 'utf8')), version: 1 }));
+    await expect(loadCalibration(bad)).rejects.toThrow(/older hw-cost \(version 1, expected 2\).*calibrate/);
   });
 
   it('times stock model.predict in-process (protocol plumbing; no timing assertions) without leaking tensors', async () => {
