@@ -68,6 +68,7 @@ export function registerCostCommands(program: Command): void {
       ids.forEach((id) => findProfile(profiles, id)); // unknown device → did-you-mean, before loading anything
       const needsLocal = ids.some((id) => findProfile(profiles, id).kind === 'local-wasm');
       let calibration: Calibration | undefined;
+      const skipped: string[] = [];
       if (needsLocal) {
         const path = o.calibration ? resolve(o.calibration) : defaultCalibrationPath();
         try {
@@ -75,12 +76,13 @@ export function registerCostCommands(program: Command): void {
         } catch (e) {
           // --all (or no --device) skips an uncalibrated local-wasm; asking for it by name is an error.
           if (o.device?.length || o.calibration) throw e;
+          for (const id of ids) if (findProfile(profiles, id).kind === 'local-wasm') skipped.push(`${id}: no calibration; run \`edge-compress calibrate\``);
           ids = ids.filter((id) => findProfile(profiles, id).kind !== 'local-wasm');
         }
       }
       const loaded = await loadModel(o.model);
       const est = estimateCost(loaded.model, { devices: ids, batch: o.batch, profiles, calibration });
       const devices = est.map((e) => ({ device: e.device, kind: e.kind, method: e.method, batch: e.batch, latencyMs: e.latencyMs, energyMj: e.energyMj, storageBytes: e.storageBytes, macs: e.macs, macsExecuted: e.macsExecuted, bytesMoved: e.bytesMoved, bottleneck: e.bottleneck, gopsPerWatt: e.gopsPerWatt, averageW: e.averageW, warnings: e.warnings, layers: e.layers }));
-      write(o.json ? JSON.stringify({ command: 'cost', model: loaded.modelJson, batch: o.batch, devices }) : `${loaded.modelJson}, batch ${o.batch}\n\n${est.map(table).join('\n\n')}`);
+      write(o.json ? JSON.stringify({ command: 'cost', model: loaded.modelJson, batch: o.batch, devices, skipped }) : `${loaded.modelJson}, batch ${o.batch}\n\n${est.map(table).join('\n\n')}${skipped.map((x) => `\n\nskipped ${x}`).join('')}`);
     });
 }

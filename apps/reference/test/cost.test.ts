@@ -77,6 +77,18 @@ describe('edge-compress cost', () => {
     expect(d.latencyMs).toBeGreaterThan(0);
   });
 
+  it('--all without a calibration costs every analytic device and says local-wasm was skipped', async () => {
+    process.env.EDGE_COMPRESS_CALIBRATION = join(dir, 'absent.json');
+    try {
+      const r = await cli('cost', '--model', join(dir, 'toy'), '--all', '--json');
+      const o = JSON.parse(r.stdout);
+      expect(o.devices.map((d: { device: string }) => d.device)).toEqual(['cortex-m7', 'mobile-cpu', 'mobile-gpu', 'edge-fpga', 'eyeriss']);
+      expect(o.skipped[0]).toMatch(/^local-wasm: no calibration; run `edge-compress calibrate`/);
+    } finally {
+      delete process.env.EDGE_COMPRESS_CALIBRATION;
+    }
+  });
+
   it('an unknown device gets a did-you-mean; --batch 0 is rejected', async () => {
     const r = await cli('cost', '--model', join(dir, 'toy'), '--device', 'mobile-gpu2');
     expect(isCompressionError(r.error, 'BAD_CONFIG')).toBe(true);
