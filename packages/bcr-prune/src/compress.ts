@@ -1,7 +1,7 @@
-// Core-facing glue of the bcr method (core v1 API: Trainer + hooks, masked encodings). Kept in this one file so it
-// ports to core v2 (trainThroughEncodings, blockSparse / nm encodings, ctx.val) in one place.
+// Core-facing glue of the bcr method: Trainer + hooks with fixed structured masks (intersected with any mask the input
+// already has), output as core's blockSparse / nm encodings.
 import * as tf from '@tensorflow/tfjs-core';
-import { cosineDecay, denseEncoding, evaluateModel, layerReport, maskedEncoding, subset, toDense, toGemm, Trainer, type CompressContext, type CompressResult, type Dataset, type Encoding, type Model, type Plan, type Target, type TrainHooks, type TrainProgress } from '@edge-compress/core';
+import { blockSparseFromMask, CompressionError, cosineDecay, denseEncoding, evaluateModel, layerReport, maskedEncoding, nmFromMask, subset, toDense, toGemm, Trainer, type CompressContext, type CompressResult, type Dataset, type Encoding, type Model, type Plan, type Target, type TrainHooks, type TrainProgress } from '@edge-compress/core';
 import type { BcrConfig, BcrOptions } from './config.js';
 import { blockOf } from './plan.js';
 import { bcrMask, chooseRates, nmMask, wholeBlockMask } from './sparsity.js';
@@ -70,9 +70,9 @@ function oneShot(model: Model, choices: LayerChoice[]): Model {
   return { ir: model.ir, weights };
 }
 
-/** Train / validation data: ctx.val when the context has it (core v2), else the last 10% of ctx.train (never test). */
-export function splitData(ctx: CompressContext): { train: Dataset; val: Dataset } {
-  const v = (ctx as CompressContext & { val?: Dataset }).val;
+/** Train / validation data: ctx.val when the context has it, else the last 10% of ctx.train (never test). */
+export function splitData(ctx: Pick<CompressContext, 'train'> & { val?: Dataset }): { train: Dataset; val: Dataset } {
+  const v = ctx.val;
   if (v) return { train: ctx.train, val: v };
   const nVal = Math.max(1, Math.floor(ctx.train.count / 10));
   const nTrain = ctx.train.count - nVal;
@@ -112,7 +112,18 @@ export function chooseAll(model: Model, plan: Plan<BcrConfig, BcrOptions>, val: 
  */
 export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan<BcrConfig, BcrOptions>): Promise<CompressResult & { choices: LayerChoice[] }> {
   const o = plan.options;
+  if (ctx.signal?.aborted) throw new CompressionError({ code: 'ABORTED', method: 'bcr', message: 'bcr: aborted before it started', cause: ctx.signal.reason });
   const { train, val } = splitData(ctx);
+  // A mask the input already has (an earlier pruning stage) stays: pruned entries never come back.
+  const prior = new Map<string, Uint8Array>();
+  for (const t of plan.targets) {
+    const e = model.weights[t.weight]!;
+    if (e.kind === 'masked') prior.set(t.weight, e.mask);
+  }
+  const withPrior = (name: string, m: Uint8Array): Uint8Array => {
+    const p = prior.get(name);
+    return p ? m.map((v, i) => v & p[i]!) : m;
+  };
   const before = evaluateModel(model, val);
   const choices = chooseAll(model, plan, val).filter((c) => c.sparseRatio > 0 || c.pattern === 'nm');
   const byWeight = new Map(choices.map((c) => [c.weight, c]));
@@ -124,7 +135,7 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
     const c = byWeight.get(name)!;
     const shape = model.weights[name]!.shape;
     const { rows, cols } = gemmDimsOf(shape);
-    const m = maskToTfjs(projectMask(c, toGemm(v, shape), rows, cols), rows, cols);
+    const m = withPrior(name, maskToTfjs(projectMask(c, toGemm(v, shape), rows, cols), rows, cols));
     const out = v.slice();
     for (let i = 0; i < out.length; i++) if (!m[i]) out[i] = 0;
     return out;
@@ -144,7 +155,7 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
           if (c.pattern === 'nm' && t < 0.5) continue;
           const shape = model.weights[c.weight]!.shape;
           const { rows, cols } = gemmDimsOf(shape);
-          const m = maskToTfjs(projectMask(scaled, toGemm(trainer.read(c.weight), shape), rows, cols), rows, cols);
+          const m = withPrior(c.weight, maskToTfjs(projectMask(scaled, toGemm(trainer.read(c.weight), shape), rows, cols), rows, cols));
           masks.get(c.weight)?.dispose();
           masks.set(c.weight, tf.keep(tf.tensor(Float32Array.from(m), shape, 'float32')));
         }
@@ -196,12 +207,16 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
         for (const t of [...Z.values(), ...U.values()]) t.dispose();
       }
     }
-    // Hard projection, then masked retraining.
+    // Hard projection, then masked retraining. `structure` is the projection (stored as the encoding's rows × columns);
+    // `masks` is what trains: the structure intersected with an earlier stage's mask (explicit zeros inside blocks).
     const masks = new Map<string, Uint8Array>();
+    const structure = new Map<string, Uint8Array>();
     for (const c of choices) {
       const shape = model.weights[c.weight]!.shape;
       const { rows, cols } = gemmDimsOf(shape);
-      masks.set(c.weight, maskToTfjs(projectMask(c, toGemm(trainer.read(c.weight), shape), rows, cols), rows, cols));
+      const st = maskToTfjs(projectMask(c, toGemm(trainer.read(c.weight), shape), rows, cols), rows, cols);
+      structure.set(c.weight, st);
+      masks.set(c.weight, withPrior(c.weight, st));
     }
     const maskT = new Map([...masks].map(([n, m]) => [n, tf.keep(tf.tensor(Float32Array.from(m), model.weights[n]!.shape, 'float32'))]));
     tensors.push(...maskT.values());
@@ -217,15 +232,21 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
         if (n.split('/')[0] !== l) continue;
         const v = trainer.read(n);
         const m = masks.get(n);
-        weights[n] = m ? maskedEncoding(denseEncoding(model.weights[n]!.shape, v.map((x, i) => (m[i] ? x : 0))), m) : denseEncoding(model.weights[n]!.shape, v);
+        const shape = model.weights[n]!.shape;
+        const c = byWeight.get(n);
+        if (!m || !c) weights[n] = denseEncoding(shape, v);
+        else if (c.pattern === 'nm') weights[n] = nmFromMask(shape, structure.get(n)!, v.map((x, i) => (m[i] ? x : 0)), c.nm![0], c.nm![1]);
+        else weights[n] = blockSparseFromMask(shape, structure.get(n)!, v.map((x, i) => (m[i] ? x : 0)), c.block);
       }
     }
+    // Targeted layers whose choice left them dense: their weights stay the identical objects.
+    for (const t of plan.targets) if (!byWeight.has(t.weight)) weights[t.weight] = model.weights[t.weight]!;
     const out: Model = { ir: model.ir, weights };
     const after = evaluateModel(out, val);
     const rows = choices.map((c) => layerReport(c.layer, c.weight, model.weights[c.weight]!, weights[c.weight]!, { pattern: c.pattern, block: c.block, rowRatio: c.rowRate, colRatio: c.colRate, nm: c.nm, sparseRatio: c.sparseRatio, auto: c.auto }));
     const all = plan.targets.map((t) => t.weight);
     const total = all.reduce((a, n) => a + model.weights[n]!.shape.reduce((x, y) => x * y, 1), 0);
-    const kept = all.reduce((a, n) => a + (masks.get(n)?.reduce((x, y) => x + y, 0) ?? model.weights[n]!.shape.reduce((x, y) => x * y, 1)), 0);
+    const kept = all.reduce((a, n) => a + (masks.get(n)?.reduce((x, y) => x + y, 0) ?? toDense(model.weights[n]!).filter((x) => x !== 0).length), 0);
     return {
       model: out,
       choices,

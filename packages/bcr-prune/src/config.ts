@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { optionsSchema, ruleSchema } from '@edge-compress/core';
+import { optionsSchema, pruningRuleShape, ruleSchema } from '@edge-compress/core';
 
 /**
  * One config_list entry of the `bcr` method: NNI keys plus
@@ -10,6 +10,7 @@ import { optionsSchema, ruleSchema } from '@edge-compress/core';
  * Without sparse_ratio (and without row/col ratios) the layer's ratio is chosen on validation data.
  */
 export const bcrConfig = ruleSchema({
+  ...pruningRuleShape,
   pattern: z.enum(['bcr', 'block', 'nm']).optional().describe("'bcr' (default), 'block' (whole blocks) or 'nm' (N:M)"),
   row_ratio: z.number().optional().describe('γ_r: fraction of each block’s rows removed, in [0, 1)'),
   col_ratio: z.number().optional().describe('γ_c: fraction of each block’s columns removed, in [0, 1)'),

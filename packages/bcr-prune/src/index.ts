@@ -11,3 +11,4 @@ export { bcrPrune } from './bcrPrune.js';
 export { bcrConfig, bcrOptions, DEFAULT_BLOCK, type BcrConfig, type BcrOptions } from './config.js';
 export { blockOf, checkBcrTarget } from './plan.js';
 export { compressBcr, chooseAll, projectMask, splitData, type LayerChoice } from './compress.js';
+export { bcrKernel } from './kernel.js';

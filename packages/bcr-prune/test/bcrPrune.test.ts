@@ -1,19 +1,36 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { isCompressionError, lenet5, predict, toDense, toGemm, type Model } from '@edge-compress/core';
-import { runCompressorContract, toyFixture } from '@edge-compress/core/testing';
-import { bcrPrune, blockExtent, blockGrid, SparseRunner, sparseSpec, bcrLayoutFromMask } from '../src/index.js';
+import { createRunner, isCompressionError, lenet5, predict, toDense, toGemm, type BlockSparseEncoding, type Model, type NmEncoding } from '@edge-compress/core';
+import { runCompressorContract, toyData, toyFixture, toyConvIR, toyTrained } from '@edge-compress/core/testing';
+import { createRng } from '@edge-compress/core';
+import { bcrKernel, bcrPrune, SparseRunner, sparseSpec } from '../src/index.js';
 
-const FAST = { admm_epochs: 1, finetune_epochs: 1, batch_size: 32 };
+const FAST = { prune_epochs: 1, finetune_epochs: 1, batch_size: 32 };
+/** Fraction of the weight the stored structure removes (explicit zeros from an earlier mask do not count). */
+const sparsity = (m: Model, w: string) => {
+  const e = m.weights[w] as BlockSparseEncoding;
+  const total = e.shape.reduce((a, b) => a * b, 1);
+  return 1 - Array.from(e.keptRows, (r, b) => r * e.keptCols[b]!).reduce((a, b) => a + b, 0) / total;
+};
 
-runCompressorContract(bcrPrune, () => ({
-  ...toyFixture([{ op_names: ['fc1'], sparse_ratio: 0.75, granularity: [4, 8] }], FAST),
-  ratio: (m: Model) => {
-    const e = m.weights['fc1/kernel']!;
-    const v = toDense(e);
-    return { achieved: v.filter((x) => x === 0).length / v.length, target: 0.75, tolerance: 0.05 };
-  },
-}));
+runCompressorContract(bcrPrune, () =>
+  toyFixture([{ op_names: ['fc1'], sparse_ratio: 0.75, granularity: [4, 8] }], (m) => ({ achieved: sparsity(m, 'fc1/kernel'), target: 0.75, tolerance: 0.05 }), FAST).then((f) => ({
+    ...f,
+    badConfigs: [
+      { configList: [{ op_names: ['fc2'], sparse_ratio: 0.5, granularity: [8, 8] }], code: 'RECIPE_INVALID' as const, message: /exceeds layer 'fc2'/ },
+      { configList: [{ op_names: ['fc1'], pattern: 'nm', nm: [4, 4] }], code: 'RECIPE_INVALID' as const, message: /N < M/ },
+      { configList: [{ op_names: ['fc1'], sparse_ratio: 1 }], code: 'RECIPE_INVALID' as const, message: /sparse_ratio/ },
+    ],
+  })),
+);
+
+async function fixture(configList: unknown[], options: unknown = FAST) {
+  const ir = toyConvIR();
+  const train = toyData(256, ir.inputShape, 1);
+  const val = toyData(96, ir.inputShape, 2);
+  const model = await toyTrained(ir, train);
+  return { model, plan: bcrPrune.plan(ir, configList, options), ctx: { train, val, seed: 7, rng: createRng(7) } };
+}
 
 function planError(configList: unknown[]): Error & { code?: string } {
   try {
@@ -44,67 +61,73 @@ describe('bcr plan-time errors (typed, before any training)', () => {
 });
 
 describe('bcr compress', () => {
-  it('keeps whole rows × columns per block, exact counts, untargeted weights identical, runtime = tfjs forward, no leaks', async () => {
-    const f = toyFixture([{ op_types: ['dense'], granularity: [4, 8], row_ratio: 0.25, col_ratio: 0.5 }], FAST);
-    const plan = bcrPrune.plan(f.model.ir, f.configList, f.options);
+  it('blockSparse output: exact kept rows/cols per block, untargeted weights identical, wasm kernel = tfjs forward, no leaks', async () => {
+    const { model: input, plan, ctx } = await fixture([{ op_types: ['dense'], granularity: [4, 8], row_ratio: 0.25, col_ratio: 0.5 }]);
     const before = tf.memory().numTensors;
-    const { model, report } = await bcrPrune.compress(f.model, f.ctx, plan);
+    const { model, report } = await bcrPrune.compress(input, ctx, plan);
     expect(tf.memory().numTensors).toBe(before);
-    expect(model.weights['conv1/kernel']).toBe(f.model.weights['conv1/kernel']);
-    expect(model.weights['conv1/bias']).toBe(f.model.weights['conv1/bias']);
+    expect(model.weights['conv1/kernel']).toBe(input.weights['conv1/kernel']);
+    expect(model.weights['conv1/bias']).toBe(input.weights['conv1/bias']);
     for (const name of ['fc1/kernel', 'fc2/kernel']) {
-      const e = model.weights[name]!;
+      const e = model.weights[name] as BlockSparseEncoding;
+      expect(e.kind).toBe('blockSparse');
       const rows = e.shape[1]!, cols = e.shape[0]!;
-      const gemm = toGemm(toDense(e), e.shape);
-      const g = blockGrid(rows, cols, [4, 8]);
-      for (let i = 0; i < g.nbr; i++) for (let j = 0; j < g.nbc; j++) {
-        const b = blockExtent(g, i, j);
-        // the structural mask (not the values, which may be 0 by chance)
-        const mask = toGemm(Float32Array.from((e as { mask: Uint8Array }).mask), e.shape);
-        const R = new Set<number>(), C = new Set<number>();
-        let n = 0;
-        for (let r = 0; r < b.h; r++) for (let c = 0; c < b.w; c++) if (mask[(b.r0 + r) * cols + b.c0 + c]) { R.add(r); C.add(c); n++; }
-        expect(R.size).toBe(b.h - Math.round(0.25 * b.h));
-        expect(C.size).toBe(b.w - Math.round(0.5 * b.w));
-        expect(n).toBe(R.size * C.size);
-        for (let r = 0; r < b.h; r++) for (let c = 0; c < b.w; c++) if (!mask[(b.r0 + r) * cols + b.c0 + c]) expect(gemm[(b.r0 + r) * cols + b.c0 + c]).toBe(0);
+      const gr = Math.ceil(rows / 4), gc = Math.ceil(cols / 8);
+      for (let b = 0; b < gr * gc; b++) {
+        const h = Math.min(4, rows - Math.floor(b / gc) * 4), w = Math.min(8, cols - (b % gc) * 8);
+        expect(e.keptRows[b]).toBe(h - Math.round(0.25 * h));
+        expect(e.keptCols[b]).toBe(w - Math.round(0.5 * w));
       }
     }
     expect(report.layers.map((l) => l.layer)).toEqual(['fc1', 'fc2']);
-    // The wasm runtime on the BCR layouts predicts what the tfjs forward predicts.
-    const layouts = Object.fromEntries(['fc1', 'fc2'].map((l) => {
-      const e = model.weights[`${l}/kernel`]!;
-      const rows = e.shape[1]!, cols = e.shape[0]!;
-      return [l, bcrLayoutFromMask(e.shape, toGemm(toDense(e), e.shape), rows, cols, toGemm(Float32Array.from((e as { mask: Uint8Array }).mask), e.shape).map((v) => v) as unknown as Uint8Array, [4, 8])];
-    }));
-    const x = f.ctx.test.images.subarray(0, 16 * 64);
-    const want = predict(model, x, 16);
-    const got = new SparseRunner(sparseSpec(model, { layouts })).predict(x, 16);
+    const x = ctx.val.images.subarray(0, 16 * 64);
+    const dense = predict(model, x, 16, { kernels: [] }); // stock tfjs ops on the decoded weights
+    const viaKernel = createRunner(model, { kernels: [bcrKernel] });
+    expect(viaKernel.kernelsUsed).toEqual({ conv1: 'dense', fc1: 'bcr-wasm-simd', fc2: 'bcr-wasm-simd' });
+    const got = viaKernel.predict(x, 16);
+    viaKernel.dispose();
+    const whole = new SparseRunner(sparseSpec(model)).predict(x, 16);
+    for (let i = 0; i < dense.length; i++) {
+      expect(Math.abs(got[i]! - dense[i]!)).toBeLessThanOrEqual(1e-4);
+      expect(Math.abs(whole[i]! - dense[i]!)).toBeLessThanOrEqual(1e-4);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('the conv kernel runs through createRunner too', async () => {
+    const { model: input, plan, ctx } = await fixture([{ op_types: ['conv2d'], granularity: [2, 3], row_ratio: 0.5, col_ratio: 0.34 }], { prune_epochs: 0, finetune_epochs: 0 });
+    const { model } = await bcrPrune.compress(input, ctx, plan);
+    expect(model.weights['conv1/kernel']!.kind).toBe('blockSparse');
+    const x = ctx.val.images.subarray(0, 8 * 64);
+    const r = createRunner(model, { kernels: [bcrKernel] });
+    expect(r.kernelsUsed.conv1).toBe('bcr-wasm-simd');
+    const got = r.predict(x, 8);
+    r.dispose();
+    const want = predict(model, x, 8, { kernels: [] });
     for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-4);
   });
 
-  it('training lowers the loss after the hard prune (masked retraining works)', async () => {
-    const f = toyFixture([{ op_names: ['fc1'], sparse_ratio: 0.9, granularity: [4, 8] }], { admm_epochs: 0, finetune_epochs: 3, batch_size: 32, lr: 3e-3 });
+  it('training lowers the loss after the prune (masked retraining works)', async () => {
+    const { model, plan, ctx } = await fixture([{ op_names: ['fc1'], sparse_ratio: 0.9, granularity: [4, 8] }], { prune_epochs: 0, finetune_epochs: 3, batch_size: 32, lr: 3e-3 });
     const losses: number[] = [];
-    const { report } = await bcrPrune.compress(f.model, { ...f.ctx, onProgress: (p) => p.done || losses.push(p.loss) }, bcrPrune.plan(f.model.ir, f.configList, f.options));
+    const { report } = await bcrPrune.compress(model, { ...ctx, onProgress: (p) => p.done || losses.push(p.loss) }, plan);
     expect(losses.length).toBeGreaterThan(2);
     expect(losses[losses.length - 1]!).toBeLessThan(losses[0]!);
     expect(report.metrics.sparsity).toBeGreaterThan(0.8);
   });
 
   it('N:M and whole-block patterns give their structure', async () => {
-    const f = toyFixture([{ op_names: ['fc1'], pattern: 'nm', nm: [2, 4] }, { op_names: ['fc2'], pattern: 'block', granularity: [2, 4], sparse_ratio: 0.5 }], { admm_epochs: 0, finetune_epochs: 0 });
-    const { model } = await bcrPrune.compress(f.model, f.ctx, bcrPrune.plan(f.model.ir, f.configList, f.options));
-    const m1 = toGemm(Float32Array.from((model.weights['fc1/kernel'] as { mask: Uint8Array }).mask), [64, 16]);
-    for (let r = 0; r < 16; r++) for (let c0 = 0; c0 < 64; c0 += 4) expect(m1[r * 64 + c0]! + m1[r * 64 + c0 + 1]! + m1[r * 64 + c0 + 2]! + m1[r * 64 + c0 + 3]!).toBe(2);
-    const m2 = toGemm(Float32Array.from((model.weights['fc2/kernel'] as { mask: Uint8Array }).mask), [16, 4]);
-    let keptBlocks = 0;
-    for (let i = 0; i < 2; i++) for (let j = 0; j < 4; j++) {
-      let s = 0;
-      for (let r = 0; r < 2; r++) for (let c = 0; c < 4; c++) s += m2[(2 * i + r) * 16 + 4 * j + c]!;
-      expect(s === 0 || s === 8).toBe(true);
-      keptBlocks += s ? 1 : 0;
-    }
-    expect(keptBlocks).toBe(4);
+    const { model: input, plan, ctx } = await fixture([{ op_names: ['fc1'], pattern: 'nm', nm: [2, 4] }, { op_names: ['fc2'], pattern: 'block', granularity: [2, 4], sparse_ratio: 0.5 }], { prune_epochs: 0, finetune_epochs: 0 });
+    const { model } = await bcrPrune.compress(input, ctx, plan);
+    const nm = model.weights['fc1/kernel'] as NmEncoding;
+    expect(nm.kind).toBe('nm');
+    expect([nm.n, nm.m]).toEqual([2, 4]);
+    const m1 = toGemm(toDense(nm), nm.shape);
+    for (let r = 0; r < 16; r++) for (let c0 = 0; c0 < 64; c0 += 4) expect([0, 1, 2, 3].filter((j) => m1[r * 64 + c0 + j] !== 0).length).toBeLessThanOrEqual(2);
+    const bs = model.weights['fc2/kernel'] as BlockSparseEncoding;
+    expect(bs.kind).toBe('blockSparse');
+    const full = Array.from(bs.keptRows, (r, b) => r * bs.keptCols[b]!);
+    expect(full.filter((v) => v === 8).length).toBe(4); // 4 of 8 blocks kept whole
+    expect(full.filter((v) => v === 0).length).toBe(4);
   });
 });

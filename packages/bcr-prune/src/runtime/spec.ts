@@ -4,8 +4,8 @@ import type { KernelWeight } from './pack.js';
 import type { SparseModelSpec } from './runner.js';
 
 /**
- * The runtime spec of a model: layers in `layouts` run as BCR, masked layers as CSR when `unstructured: 'csr'`,
- * everything else as dense GEMM (the same wasm kernel with every row and column kept).
+ * The runtime spec of a model: `blockSparse` kernels (and layers in `layouts`) run as BCR, `nm` kernels as CSR, masked
+ * layers as CSR when `unstructured: 'csr'`, everything else as dense GEMM (the same wasm kernel, every row and column kept).
  */
 export function sparseSpec(model: Model, opts: { layouts?: Record<string, BcrLayout>; unstructured?: 'csr' | 'dense' } = {}): SparseModelSpec {
   const kernels: Record<string, KernelWeight> = {};
@@ -15,6 +15,8 @@ export function sparseSpec(model: Model, opts: { layouts?: Record<string, BcrLay
     const layout = opts.layouts?.[l.name];
     const e = model.weights[`${l.name}/kernel`]!;
     if (layout) kernels[l.name] = { format: 'bcr', layout };
+    else if (e.kind === 'blockSparse') kernels[l.name] = { format: 'bcr', layout: { shape: e.shape, block: e.block, keptRows: e.keptRows, keptCols: e.keptCols, rowIdx: e.rowIdx, colIdx: e.colIdx, values: toDense(e.values) } };
+    else if (e.kind === 'nm') kernels[l.name] = { format: 'csr', gemm: toGemm(toDense(e), e.shape) };
     else if (opts.unstructured === 'csr' && e.kind === 'masked') kernels[l.name] = { format: 'csr', gemm: toGemm(toDense(e), e.shape) };
     else kernels[l.name] = { format: 'dense', gemm: toGemm(toDense(e), e.shape) };
   }
