@@ -68,13 +68,17 @@ async function regretBench() {
     for (const seed of TUNE_SEEDS)
       for (const [fam, g] of Object.entries(GRIDS)) {
         const policies = g.values.map((v, i) => ({ name: `${fam}#${i}`, config: g.make(v) }));
-        tuneJobs.push(pool.run({ type: 'sim', env, seed, rounds: T, policies }).then((r) => ({ env, seed, fam, r })));
+        tuneJobs.push(
+          pool.run({ type: 'sim', env, seed, rounds: T, policies }).then((r) => {
+            log(`tune ${env} seed ${seed} ${fam}: ${g.values.map((v, i) => `${v}→${r.regret[`${fam}#${i}`].toFixed(0)}`).join(' ')} (${(r.ms / 1000).toFixed(1)} s)`);
+            return { env, seed, fam, r };
+          }),
+        );
       }
   const tuned = {};
   for (const { env, seed, fam, r } of await Promise.all(tuneJobs)) {
     const slot = ((tuned[env] ??= {})[fam] ??= GRIDS[fam].values.map(() => []));
     GRIDS[fam].values.forEach((_, i) => slot[i].push(r.regret[`${fam}#${i}`]));
-    log(`tune ${env} seed ${seed} ${fam}: ${GRIDS[fam].values.map((v, i) => `${v}→${r.regret[`${fam}#${i}`].toFixed(0)}`).join(' ')} (${(r.ms / 1000).toFixed(1)} s)`);
   }
   const choice = {};
   for (const env of ENVS) {
@@ -97,6 +101,12 @@ async function regretBench() {
         { name: 'egreedy_tuned', config: c.egreedy },
         { name: 'best_fixed', config: 'best-fixed' },
       ],
+      // Without the prior mean (the learner before this change) and the 0.1 defaults, for reference.
+      [
+        { name: 'default_noprior', config: { kind: 'linucb', prior: false } },
+        { name: 'greedy_noprior', config: { kind: 'egreedy', epsilon: 0, prior: false } },
+        { name: 'linucb_v01_defaults', config: { kind: 'linucb', alpha: 0.2, epsilon: 0.01, prior: false } },
+      ],
       [
         { name: 'linucb_tuned', config: c.linucb },
         { name: 'squarecb_tuned', config: c.squarecb },
@@ -107,12 +117,18 @@ async function regretBench() {
         { name: 'lints_tuned', config: c.lints },
       ],
     ];
-    for (const seed of REPORT_SEEDS) for (const policies of groups) repJobs.push(pool.run({ type: 'sim', env, seed, rounds: T, policies }).then((r) => ({ env, seed, r })));
+    for (const seed of REPORT_SEEDS)
+      for (const policies of groups)
+        repJobs.push(
+          pool.run({ type: 'sim', env, seed, rounds: T, policies }).then((r) => {
+            log(`report ${env} seed ${seed}: ${Object.entries(r.regret).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} (${(r.ms / 1000).toFixed(1)} s)`);
+            return { env, seed, r };
+          }),
+        );
   }
   const per = {};
   for (const { env, seed, r } of await Promise.all(repJobs)) {
     for (const [name, v] of Object.entries(r.regret)) (((per[env] ??= {})[name] ??= {})[seed] = v);
-    log(`report ${env} seed ${seed}: ${Object.entries(r.regret).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
   }
   for (const env of ENVS) {
     const med = {};
@@ -128,6 +144,12 @@ async function regretBench() {
     results[`regret_ratio_default_vs_greedy_${env}`] = round(med.default / med.greedy, 3);
     const perSeed = REPORT_SEEDS.map((s) => per[env].default[s] / per[env][best][s]);
     results[`regret_ratio_default_vs_best_tuned_${env}_range`] = [round(Math.min(...perSeed), 3), round(Math.max(...perSeed), 3)];
+    // Means as well as medians: greedy's regret is heavy-tailed (it sometimes locks onto a wrong arm for good).
+    let bestMean = BASELINES[0];
+    const mn = (name) => mean(REPORT_SEEDS.map((s) => per[env][name][s]));
+    for (const b of BASELINES) if (mn(b) < mn(bestMean)) bestMean = b;
+    results[`regret_ratio_default_vs_best_tuned_${env}_by_mean`] = round(mn('default') / mn(bestMean), 3);
+    results[`regret_${env}_per_seed`] = Object.fromEntries(Object.keys(per[env]).map((n) => [n, REPORT_SEEDS.map((s) => round(per[env][n][s], 1))]));
   }
 }
 
@@ -146,12 +168,14 @@ async function opeBench() {
       jobs.push(
         pool
           .run({ type: 'ope', options: { seed, n: quick ? 5000 : 20_000, truthSamples: quick ? 20_000 : 200_000, ...opt, ope: { bootstrap: 1000, seed } } })
-          .then((r) => ({ name, seed, r })),
+          .then((r) => {
+            log(`ope ${name} seed ${seed}: truth ${r.truth.toFixed(4)} ess ${r.ess.toFixed(0)} clipped ${(100 * r.clippedShare).toFixed(1)}% rel err ${Object.entries(r.relError).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+            return { name, seed, r };
+          }),
       );
   const acc = {};
   for (const { name, seed, r } of await Promise.all(jobs)) {
     (acc[name] ??= []).push(r);
-    log(`ope ${name} seed ${seed}: truth ${r.truth.toFixed(4)} ess ${r.ess.toFixed(0)} clipped ${(100 * r.clippedShare).toFixed(1)}% rel err ${Object.entries(r.relError).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
   }
   for (const [name, rs] of Object.entries(acc)) {
     for (const est of Object.keys(rs[0].relError)) {
@@ -262,10 +286,13 @@ function writeResults() {
     return ['', ''];
   };
   const rows = [['figure', 'value', 'goal', 'met']];
-  for (const [k, v] of Object.entries(results)) rows.push([k, Array.isArray(v) ? `[${v.join(', ')}]` : String(v), ...goals(k, v)]);
+  for (const [k, v] of Object.entries(results)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) continue; // per-seed detail: JSON only
+    rows.push([k, Array.isArray(v) ? `[${v.join(', ')}]` : String(v), ...goals(k, v)]);
+  }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
-  console.log(`\ndefaults: linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`);
+  console.log(`\ndefaults: linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`);
   for (const n of notes) console.log(n);
   console.log(`wrote ${out} in ${((performance.now() - t00) / 1000).toFixed(0)} s`);
 }

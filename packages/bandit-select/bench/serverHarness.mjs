@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
 
 /** Start `edge-select serve --port 0 --json`; resolves with { url, child } once it prints its listening line. */
-export function startCliServer({ catalogue, db, policy = 'linucb', extra = [], timeoutMs = 15000 }) {
+export function startCliServer({ catalogue, db, policy = 'linucb', extra = [], timeoutMs = 45000 }) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, 'serve', '--catalogue', catalogue, '--db', db, '--policy', policy, '--port', '0', '--host', '127.0.0.1', '--json', ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -129,7 +129,7 @@ export async function kill9Experiment({ catalogue, db, names, killAfterAcked = 5
   const first = await startCliServer({ catalogue, db });
   const load = runLoad(first.url, contextPool(names), { workers, maxPairs });
   const t0 = Date.now();
-  while (load.acked.length < killAfterAcked && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 5));
+  while (load.acked.length < killAfterAcked && Date.now() - t0 < 45000) await new Promise((r) => setTimeout(r, 5));
   first.child.kill('SIGKILL'); // mid-load: requests are in flight
   await new Promise((r) => first.child.once('exit', r));
   load.stop();

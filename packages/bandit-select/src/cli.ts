@@ -14,7 +14,7 @@ import { parsePolicyConfig, POLICY_KINDS, restorePolicy, type PolicyConfigInput 
 import { DEFAULT_SIM_POLICIES, formatSimulationTable, regretCsv, runSimulation, type SimPolicySpec } from './simulator.js';
 import { startServer } from './server/index.js';
 import { EventStore } from './server/store.js';
-import { SyntheticWorld, simArmsFromCatalogue } from './world.js';
+import { SyntheticWorld, simArmsFromCatalogue, WORLD_ENVS } from './world.js';
 
 function writeAtomic(path: string, data: string): void {
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
@@ -83,10 +83,11 @@ function print(json: boolean, obj: unknown, human: string): void {
 }
 
 function opeTable(rows: Array<{ target: string; r: OpeReport }>): string {
-  const head = ['target', 'IPS', 'SNIPS', 'DM', 'DR', 'DR 95% CI', 'ESS'];
+  const head = ['target', 'IPS', 'IPS-CV', 'SNIPS', 'DM', 'DR', 'DR 95% CI', 'ESS'];
   const body = rows.map(({ target, r }) => [
     target,
     r.ips.value.toFixed(4),
+    r.ipsCv.value.toFixed(4),
     r.snips.value.toFixed(4),
     r.dm.value.toFixed(4),
     r.dr.value.toFixed(4),
@@ -144,6 +145,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed', num('seed', 0, 0xffffffff), 1)
     .option('--devices <n>', 'device types', num('devices', 1, 1_000_000), 300)
     .option('--users <n>', 'users', num('users', 1, 1_000_000), 50)
+    .option('--env <name>', `simulator environment: ${WORLD_ENVS.join(' | ')}`, 'base')
     .option('--catalogue <file>', 'pipeline catalogue (arms need acc, macs|log_macs, params|bytes; optional bits, density)')
     .option('--policies <list>', `comma-separated kinds and/or best-fixed (default: ${DEFAULT_SIM_POLICIES.map((p) => (typeof p === 'string' ? p : (p as { kind: string }).kind)).join(',')})`)
     .option('--out <file>', 'write the full result (curves) as JSON')
@@ -162,7 +164,7 @@ export function buildProgram(): Command {
           .map((k) => (k === 'best-fixed' ? 'best-fixed' : (parsePolicyConfig({ kind: k }, '--policies') as PolicyConfigInput)));
       }
       const arms = o.catalogue ? simArmsFromCatalogue(loadCatalogue(o.catalogue)) : undefined;
-      const world = new SyntheticWorld({ seed: o.seed, deviceTypes: o.devices, users: o.users, ...(arms ? { arms } : {}) });
+      const world = new SyntheticWorld({ seed: o.seed, deviceTypes: o.devices, users: o.users, env: o.env, ...(arms ? { arms } : {}) });
       const vw: string[] = [];
       const jl: string[] = [];
       const logging = o.logVw || o.logJsonl;
@@ -190,7 +192,7 @@ export function buildProgram(): Command {
 
   program
     .command('ope')
-    .description('off-policy evaluation (IPS, SNIPS, DM, DR) of target policies on a logged cb_adf or JSONL file')
+    .description('off-policy evaluation (IPS, IPS-CV, SNIPS, DM, DR) of target policies on a logged cb_adf or JSONL file')
     .requiredOption('--log <file>', 'log file: VW cb_adf text or JSONL (from simulate --log-*, or export)')
     .option('--target <spec...>', 'uniform | arm:<id> | state:<file> (GET /policy?full=1 output); default: uniform and every arm')
     .option('--clip <n>', 'importance-weight clip M', num('clip', 1, 1e9, false), 50)

@@ -9,9 +9,9 @@ import { CLI, kill9Experiment } from '../bench/serverHarness.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-select-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
 
-describe('edge-select CLI (built)', () => {
+describe('edge-select CLI (built)', { timeout: 240_000 }, () => {
   it('is built', () => {
     expect(existsSync(CLI), `${CLI} is missing: run \`npm run build -w @edge-compress/bandit-select\` first`).toBe(true);
   });

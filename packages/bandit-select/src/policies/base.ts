@@ -280,6 +280,11 @@ export class Ridge {
      * the effective memory is about 1/(1 − γ) updates. Directions not played for a while regain their uncertainty.
      */
     readonly forget = 1,
+    /**
+     * Prior mean θ₀ = e_offset (−1 = none): the model predicts x[offset] + θᵀx and θ is the ridge fit of the residual
+     * r − x[offset], i.e. ridge regression shrunk towards "reward = feature `offset`" instead of towards 0.
+     */
+    readonly offset = -1,
   ) {
     this.d = d;
     this.forgetCounter = new Float64Array(1);
@@ -295,7 +300,8 @@ export class Ridge {
   update(x: Float64Array, xOff: number, r: number): void {
     const d = this.d;
     // Residual under the old model, then θ ← θ + A_old⁻¹x·(r − xᵀθ)/(1 + xᵀA_old⁻¹x): the O(d) form of θ = A⁻¹b.
-    const resid = r - this.predict(x, xOff);
+    if (this.offset >= 0) r -= x[xOff + this.offset]!;
+    const resid = r - this.predictLinear(x, xOff);
     const c = shermanMorrisonUpper(this.Ainv, this.A, x, d, this.u, xOff);
     const g = resid / c;
     const th = this.theta;
@@ -325,7 +331,12 @@ export class Ridge {
     matVec(this.Ainv, this.b, this.d, this.theta);
   }
 
+  /** Predicted reward: θᵀx (+ x[offset] with a prior feature). */
   predict(x: Float64Array, xOff = 0): number {
+    return this.predictLinear(x, xOff) + (this.offset >= 0 ? x[xOff + this.offset]! : 0);
+  }
+
+  private predictLinear(x: Float64Array, xOff: number): number {
     let s = 0;
     const th = this.theta;
     for (let j = 0; j < this.d; j++) s += th[j]! * x[xOff + j]!;
@@ -470,15 +481,23 @@ export abstract class SharedRidgePolicy extends BasePolicy {
   readonly model: Ridge;
   protected readonly kron = new KronScorer();
 
-  constructor(config: PolicyConfig & { lambda?: number; recomputeEvery?: number; forget?: number }, numArms: number, dim: number, ctxDim: number) {
+  constructor(config: PolicyConfig & { lambda?: number; recomputeEvery?: number; forget?: number }, numArms: number, dim: number, ctxDim: number, priorIndex = -1) {
     super(config, numArms, dim, ctxDim);
-    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery, config.forget ?? POLICY_DEFAULTS.forget);
+    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery, config.forget ?? POLICY_DEFAULTS.forget, priorIndex);
   }
 
   /** Ridge predictions of every offered arm into `this.scores` (fast path when φ has the Kronecker layout). */
   protected scoreMeans(batch: FeatureBatch): void {
-    if (this.kron.applies(batch, this.dim)) this.kron.score(batch, this.model.theta, null, this.dim, this.scores, null);
-    else for (let j = 0; j < batch.k; j++) this.scores[j] = this.model.predict(batch.phi, j * this.dim);
+    if (this.kron.applies(batch, this.dim)) {
+      this.kron.score(batch, this.model.theta, null, this.dim, this.scores, null);
+      this.addPrior(batch, this.scores);
+    } else for (let j = 0; j < batch.k; j++) this.scores[j] = this.model.predict(batch.phi, j * this.dim);
+  }
+
+  /** Add the prior feature to Kronecker-path scores (which only contain θᵀφ). */
+  protected addPrior(batch: FeatureBatch, out: Float64Array): void {
+    const o = this.model.offset;
+    if (o >= 0) for (let j = 0; j < batch.k; j++) out[j] = out[j]! + batch.phi[j * this.dim + o]!;
   }
 
   protected learn(batch: FeatureBatch, j: number, reward: number): void {

@@ -5,6 +5,7 @@ export const POLICY_KINDS = ['linucb', 'linucb-disjoint', 'linucb-hybrid', 'lint
 export type PolicyKind = (typeof POLICY_KINDS)[number];
 
 const prob = z.number().min(0).max(1);
+const featureNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.\-*]*$/, { message: 'must be a feature name (see space.featureNames())' });
 const pos = z.number().positive().refine(Number.isFinite, { message: 'must be finite' });
 const seed = z.number().int().min(0).max(0xffffffff);
 const common = {
@@ -16,6 +17,12 @@ const common = {
   /** Exponential forgetting per update γ ∈ (0, 1] (1 = none; memory ≈ 1/(1 − γ) updates). */
   forget: z.number().gt(0).max(1).optional(),
 };
+/**
+ * Prior mean of the shared-φ models: the name of a φ coordinate taken as the reward before any feedback (the ridge
+ * then learns the residual), or false for none. Default: "qoe_pred" when φ has the QoE block, else none. Shared-φ
+ * policies only (linucb, lints, egreedy, squarecb).
+ */
+const prior = { prior: z.union([featureNameSchema, z.literal(false)]).optional() };
 
 const linucbLike = {
   ...common,
@@ -26,13 +33,14 @@ const linucbLike = {
 };
 
 export const policyConfigSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('linucb'), ...linucbLike }).strict(),
+  z.object({ kind: z.literal('linucb'), ...linucbLike, ...prior }).strict(),
   z.object({ kind: z.literal('linucb-disjoint'), ...linucbLike }).strict(),
   z.object({ kind: z.literal('linucb-hybrid'), ...linucbLike }).strict(),
   z
     .object({
       kind: z.literal('lints'),
       ...common,
+      ...prior,
       /** Posterior scale v: μ̃ ~ N(μ̂, v²B⁻¹). */
       v: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
       /** Monte-Carlo posterior samples per decision; the arm is drawn from their argmax frequencies. */
@@ -44,6 +52,7 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
     .object({
       kind: z.literal('egreedy'),
       ...common,
+      ...prior,
       epsilon: prob.optional(),
       /** Decaying ε: ε_t = ε·min(1, √(decayT0 / t)) with t the number of learned examples (0 = constant ε). */
       decayT0: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
@@ -53,6 +62,7 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
     .object({
       kind: z.literal('squarecb'),
       ...common,
+      ...prior,
       /** γ_t = gamma0 · t^exponent (VW --gamma_scale / --gamma_exponent). */
       gamma0: pos.optional(),
       exponent: z.number().min(0).max(1).optional(),
@@ -79,8 +89,10 @@ export const POLICY_DEFAULTS = {
   recomputeEvery: 1000,
   forget: 1,
   egreedyDecayT0: 0,
-  alpha: 0.2,
-  ucbEpsilon: 0.01,
+  alpha: 0.1,
+  ucbEpsilon: 0.002,
+  /** Prior feature used when `prior` is not set and φ has it. */
+  prior: 'qoe_pred',
   egreedyEpsilon: 0.05,
   tsV: 0.1,
   tsSamples: 200,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BanditError, formatIssues } from '../errors.js';
 import type { BasePolicy, Policy, PolicyState } from './base.js';
-import { parsePolicyConfig, POLICY_KINDS, type PolicyConfigInput } from './config.js';
+import { parsePolicyConfig, POLICY_DEFAULTS, POLICY_KINDS, type PolicyConfigInput } from './config.js';
 import { LinTs } from './lints.js';
 import { DisjointLinUcb, HybridLinUcb, SharedLinUcb } from './linucb.js';
 import { EpsilonGreedy, FixedArmPolicy, SquareCb, UniformPolicy } from './simple.js';
@@ -18,6 +18,35 @@ export interface PolicyShape {
   readonly dim: number;
   readonly ctxDim: number;
   readonly armIds: readonly string[];
+  /** Names of the φ coordinates (needed to resolve a `prior` feature; a FeatureSpace has it). */
+  featureNames?(): string[];
+}
+
+/** Resolve `prior` (undefined = "qoe_pred" when φ has it) into an explicit name or false, and its φ index. */
+function resolvePrior<C extends { prior?: string | false | undefined }>(cfg: C, shape: PolicyShape): [C, number] {
+  const names = shape.featureNames?.() ?? [];
+  const name = cfg.prior === undefined ? (names.includes(POLICY_DEFAULTS.prior) ? POLICY_DEFAULTS.prior : false) : cfg.prior;
+  const resolved = { ...cfg, prior: name };
+  return [resolved, priorIndex(resolved, names)];
+}
+
+function priorIndex(cfg: { prior?: string | false | undefined }, names: readonly string[]): number {
+  if (cfg.prior === undefined || cfg.prior === false) return -1;
+  const i = names.indexOf(cfg.prior);
+  if (i < 0) {
+    throw new BanditError({
+      code: 'BAD_CONFIG',
+      message: `policy.prior "${cfg.prior}" is not a coordinate of φ${names.length ? ` (e.g. ${names.slice(-5).join(', ')})` : ' (the shape lists no feature names)'}`,
+      path: '$.policy.prior',
+      hint: 'use a name from space.featureNames(), e.g. "qoe_pred" when the QoE block is on, or omit prior',
+    });
+  }
+  return i;
+}
+
+function withPrior<C extends { prior?: string | false | undefined }>(cfg: C, shape: PolicyShape): [C, number, number, number, number] {
+  const [c, i] = resolvePrior(cfg, shape);
+  return [c, shape.numArms, shape.dim, shape.ctxDim, i];
 }
 
 /** Create a policy from a config such as `{ kind: 'linucb', alpha: 0.5, seed: 7 }` (validated). */
@@ -26,17 +55,17 @@ export function createPolicy(config: PolicyConfigInput | string, shape: PolicySh
   const { numArms, dim, ctxDim } = shape;
   switch (cfg.kind) {
     case 'linucb':
-      return new SharedLinUcb(cfg, numArms, dim, ctxDim);
+      return new SharedLinUcb(...withPrior(cfg, shape));
     case 'linucb-disjoint':
       return new DisjointLinUcb(cfg, numArms, dim, ctxDim);
     case 'linucb-hybrid':
       return new HybridLinUcb(cfg, numArms, dim, ctxDim);
     case 'lints':
-      return new LinTs(cfg, numArms, dim, ctxDim);
+      return new LinTs(...withPrior(cfg, shape));
     case 'egreedy':
-      return new EpsilonGreedy(cfg, numArms, dim, ctxDim);
+      return new EpsilonGreedy(...withPrior(cfg, shape));
     case 'squarecb':
-      return new SquareCb(cfg, numArms, dim, ctxDim);
+      return new SquareCb(...withPrior(cfg, shape));
     case 'uniform':
       return new UniformPolicy(cfg, numArms, dim, ctxDim);
     case 'fixed':
@@ -83,7 +112,10 @@ export function restorePolicy(state: unknown, shape: PolicyShape): Policy {
       });
     }
   }
-  const p = createPolicy(s.config as PolicyConfigInput, shape) as BasePolicy;
+  // States written before `prior` existed (0.1) had no prior: keep it that way.
+  const cfg = s.config as PolicyConfigInput & { prior?: string | false };
+  const hasPrior = ['linucb', 'lints', 'egreedy', 'squarecb'].includes(cfg.kind);
+  const p = createPolicy((hasPrior && cfg.prior === undefined ? { ...cfg, prior: false } : cfg) as PolicyConfigInput, shape) as BasePolicy;
   p.loadState(s);
   return p;
 }

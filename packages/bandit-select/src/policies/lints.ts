@@ -31,12 +31,18 @@ export class LinTs extends BasePolicy {
   readonly forgetCounter: Float64Array;
   private readonly W: Float64Array;
   private readonly means: Float64Array;
-  private readonly g: Float64Array;
   private readonly counts: Float64Array;
   private readonly tmp: Float64Array;
+  private readonly C: Float64Array;
+  private readonly LC: Float64Array;
+  private readonly h: Float64Array;
 
-  constructor(config: LinTsConfig, numArms: number, dim: number, ctxDim: number) {
+  /** Prior feature index (−1 = none): mean = φ[prior] + φᵀμ̂, μ̂ fitted to r − φ[prior]. */
+  readonly prior: number;
+
+  constructor(config: LinTsConfig, numArms: number, dim: number, ctxDim: number, priorIndex = -1) {
     super(config, numArms, dim, ctxDim);
+    this.prior = priorIndex;
     this.v = config.v ?? POLICY_DEFAULTS.tsV;
     this.samples = config.samples ?? POLICY_DEFAULTS.tsSamples;
     this.epsilon = config.epsilon ?? POLICY_DEFAULTS.tsEpsilon;
@@ -51,9 +57,11 @@ export class LinTs extends BasePolicy {
     this.forgetCounter = new Float64Array(1);
     this.W = new Float64Array(numArms * dim);
     this.means = new Float64Array(numArms);
-    this.g = new Float64Array(dim);
     this.counts = new Float64Array(numArms);
     this.tmp = new Float64Array(dim);
+    this.C = new Float64Array(numArms * numArms);
+    this.LC = new Float64Array(numArms * numArms);
+    this.h = new Float64Array(numArms);
   }
 
   protected fillProbs(batch: FeatureBatch, out: Float64Array): void {
@@ -63,21 +71,37 @@ export class LinTs extends BasePolicy {
       const off = j * d;
       let m = 0;
       for (let i = 0; i < d; i++) m += batch.phi[off + i]! * this.mu[i]!;
-      this.means[j] = m;
+      this.means[j] = m + (this.prior >= 0 ? batch.phi[off + this.prior]! : 0);
       solveLower(this.L, d, batch.phi, this.tmp, off);
       this.W.set(this.tmp, off);
     }
+    // The K sampled score noises t = W g (g ~ N(0, I_d)) are jointly N(0, C) with C = W Wᵀ (K × K): draw them as
+    // t = L_C h with h ~ N(0, I_K) and L_C the (semi-definite) Cholesky factor of C. Same distribution, K normals per
+    // sample instead of d.
+    const C = this.C;
+    for (let j = 0; j < K; j++) {
+      for (let k = 0; k <= j; k++) {
+        let acc = 0;
+        const oj = j * d;
+        const ok = k * d;
+        for (let i = 0; i < d; i++) acc += this.W[oj + i]! * this.W[ok + i]!;
+        C[j * K + k] = acc;
+      }
+    }
+    psdCholeskyLower(C, K, this.LC);
+    const LC = this.LC;
+    const h = this.h;
     this.counts.fill(0);
     const S = this.samples;
     const v = this.v;
     for (let s = 0; s < S; s++) {
-      this.rng.fillNormal(this.g, d);
+      this.rng.fillNormal(h, K);
       let best = -Infinity;
       let arg = 0;
       for (let j = 0; j < K; j++) {
-        const off = j * d;
         let t = 0;
-        for (let i = 0; i < d; i++) t += this.W[off + i]! * this.g[i]!;
+        const row = j * K;
+        for (let k = 0; k <= j; k++) t += LC[row + k]! * h[k]!;
         const sc = this.means[j]! + v * t;
         if (sc > best) {
           best = sc;
@@ -95,6 +119,7 @@ export class LinTs extends BasePolicy {
     const d = this.dim;
     const off = j * d;
     addOuter(this.B, batch.phi, d, 1, off);
+    if (this.prior >= 0) reward -= batch.phi[off + this.prior]!;
     for (let i = 0; i < d; i++) this.f[i] = this.f[i]! + reward * batch.phi[off + i]!;
     this.counter[0] = this.counter[0]! + 1;
     let refactor = false;
@@ -124,10 +149,34 @@ export class LinTs extends BasePolicy {
   override predict(batch: FeatureBatch, j: number): number {
     let m = 0;
     for (let i = 0; i < this.dim; i++) m += batch.phi[j * this.dim + i]! * this.mu[i]!;
-    return m;
+    return m + (this.prior >= 0 ? batch.phi[j * this.dim + this.prior]! : 0);
   }
 
   protected arrays(): Record<string, Float64Array> {
     return { B: this.B, L: this.L, f: this.f, mu: this.mu, counter: this.counter, ...(this.forget < 1 ? { forgetCounter: this.forgetCounter } : {}) };
+  }
+}
+
+/**
+ * Lower Cholesky factor of a symmetric positive semi-definite K × K matrix (lower triangle of `a` read, row-major):
+ * a pivot below 1e-12 of the largest diagonal is treated as exactly 0 and its column set to 0, so rank-deficient C
+ * (e.g. two arms with identical φ) factor without NaN and reproduce C = L Lᵀ.
+ */
+export function psdCholeskyLower(a: Float64Array, K: number, L: Float64Array): void {
+  let maxDiag = 0;
+  for (let j = 0; j < K; j++) maxDiag = Math.max(maxDiag, a[j * K + j]!);
+  const tol = 1e-12 * maxDiag;
+  L.fill(0, 0, K * K);
+  for (let j = 0; j < K; j++) {
+    let dj = a[j * K + j]!;
+    for (let k = 0; k < j; k++) dj -= L[j * K + k]! * L[j * K + k]!;
+    if (!(dj > tol)) continue;
+    const ljj = Math.sqrt(dj);
+    L[j * K + j] = ljj;
+    for (let i = j + 1; i < K; i++) {
+      let s = a[i * K + j]!;
+      for (let k = 0; k < j; k++) s -= L[i * K + k]! * L[j * K + k]!;
+      L[i * K + j] = s / ljj;
+    }
   }
 }

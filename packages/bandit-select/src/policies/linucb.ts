@@ -16,8 +16,8 @@ export class SharedLinUcb extends SharedRidgePolicy {
   readonly alpha: number;
   readonly epsilon: number;
 
-  constructor(config: LinUcbConfig, numArms: number, dim: number, ctxDim: number) {
-    super(config, numArms, dim, ctxDim);
+  constructor(config: LinUcbConfig, numArms: number, dim: number, ctxDim: number, priorIndex = -1) {
+    super(config, numArms, dim, ctxDim, priorIndex);
     this.alpha = config.alpha ?? POLICY_DEFAULTS.alpha;
     this.epsilon = config.epsilon ?? POLICY_DEFAULTS.ucbEpsilon;
     this.quad = new Float64Array(numArms);
@@ -30,6 +30,7 @@ export class SharedLinUcb extends SharedRidgePolicy {
     const s = this.scores;
     if (this.kron.applies(batch, dim)) {
       this.kron.score(batch, this.model.theta, this.model.Ainv, dim, s, this.quad);
+      this.addPrior(batch, s);
       for (let j = 0; j < batch.k; j++) {
         const v = this.quad[j]!;
         s[j] = s[j]! + this.alpha * Math.sqrt(v > 0 ? v : 0);

@@ -12,8 +12,8 @@ export class EpsilonGreedy extends SharedRidgePolicy {
   readonly epsilon: number;
   readonly decayT0: number;
 
-  constructor(config: Cfg<'egreedy'>, numArms: number, dim: number, ctxDim: number) {
-    super(config, numArms, dim, ctxDim);
+  constructor(config: Cfg<'egreedy'>, numArms: number, dim: number, ctxDim: number, priorIndex = -1) {
+    super(config, numArms, dim, ctxDim, priorIndex);
     this.epsilon = config.epsilon ?? POLICY_DEFAULTS.egreedyEpsilon;
     this.decayT0 = config.decayT0 ?? POLICY_DEFAULTS.egreedyDecayT0;
   }
@@ -38,8 +38,8 @@ export class SquareCb extends SharedRidgePolicy {
   readonly gamma0: number;
   readonly exponent: number;
 
-  constructor(config: Cfg<'squarecb'>, numArms: number, dim: number, ctxDim: number) {
-    super(config, numArms, dim, ctxDim);
+  constructor(config: Cfg<'squarecb'>, numArms: number, dim: number, ctxDim: number, priorIndex = -1) {
+    super(config, numArms, dim, ctxDim, priorIndex);
     this.gamma0 = config.gamma0 ?? POLICY_DEFAULTS.gamma0;
     this.exponent = config.exponent ?? POLICY_DEFAULTS.gammaExponent;
   }
