@@ -2,15 +2,15 @@
 // the deterministic 8,000 / 2,000 MNIST split, cached in bench-results/.cache). Build first:
 //   npx turbo run build --filter=@edge-compress/svd-train && npm run bench -w @edge-compress/svd-train
 // Writes <repo>/bench-results/svd-train.json (flat figures) and prints per-layer tables.
-// Every choice (ranks) is made on training data; 1,000 of the 8,000 training digits are held out of the
-// compression runs as a validation set; test accuracy is only measured, never used.
+// Every choice (ranks) is made on training data (core's 7,000 / 1,000 / 2,000 train / val / test split);
+// test accuracy is only measured, never used.
 import { spawnSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, initBackend, loadMnist, saveModel, subset, trainBaseline } from '@edge-compress/core';
-import { createRunner, svdTrain } from '@edge-compress/svd-train';
+import { createRng, createRunner, initBackend, loadMnist, saveModel, trainBaseline } from '@edge-compress/core';
+import { lowRankKernel, svdTrain } from '@edge-compress/svd-train';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
@@ -32,7 +32,7 @@ const SETTINGS = {
 const results = {};
 const tables = {};
 const accOf = (model, data) => {
-  const r = createRunner(model);
+  const r = createRunner(model, { kernels: [lowRankKernel] });
   try {
     return r.evaluate(data).accuracy;
   } finally {
@@ -43,10 +43,8 @@ const accOf = (model, data) => {
 async function runArch(arch) {
   const s = SETTINGS[arch];
   const base = await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir: join(outDir, '.cache'), onProgress: (p) => p.done && log(`${arch} baseline epoch ${p.epoch + 1}`) });
-  const { train, test } = loadMnist({ shape: base.model.ir.inputShape });
-  const order = createRng(11).shuffle(Array.from({ length: train.count }, (_, i) => i));
-  const val = subset(train, order.slice(0, 1000));
-  const tr = subset(train, order.slice(1000));
+  // core's split: 7,000 train / 1,000 val / 2,000 test (the baseline trained on the same 7,000).
+  const { train: tr, val, test } = loadMnist({ shape: base.model.ir.inputShape });
   const ctx = { train: tr, val, seed: 0, rng: createRng(0), onProgress: (p) => p.step === p.stepsPerEpoch && p.trainAccuracy !== undefined && log(`${arch} ${p.phase} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)} train acc ${p.trainAccuracy.toFixed(4)}`) };
   const baseAcc = accOf(base.model, test);
   log(`${arch}: dense baseline test accuracy ${baseAcc} (${base.cached ? 'cached' : 'trained'})`);

@@ -2,17 +2,17 @@
 // low-rank version (the svd LayerKernel: two thin convs / GEMMs per layer), interleaved in one process.
 // Usage: node latency.mjs <dense model.json> <low-rank model.json>  → prints one JSON line.
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, loadModel, loadMnist } from '@edge-compress/core';
-import { createRunner } from '@edge-compress/svd-train';
+import { createRunner, initBackend, loadModel, loadMnist } from '@edge-compress/core';
+import { lowRankKernel } from '@edge-compress/svd-train';
 
 await initBackend('wasm');
 const [denseJson, lowJson] = process.argv.slice(2);
-const dense = createRunner((await loadModel(denseJson)).model);
-const low = createRunner((await loadModel(lowJson)).model);
+const dense = createRunner((await loadModel(denseJson)).model, { kernels: [] });
+const low = createRunner((await loadModel(lowJson)).model, { kernels: [lowRankKernel] });
 const { test } = loadMnist();
 const x = tf.tensor(test.images.subarray(0, 784), [1, 28, 28, 1]);
 const call = (r) => {
-  const y = r.predict(x);
+  const y = r.run(x);
   y.dataSync();
   y.dispose();
 };

@@ -1,8 +1,8 @@
-import { CompressionError, defineCompressor, denseEncoding, inferShapes, layerReport, toDense, type CompressContext, type Dataset, type Encoding, type Evaluation, type LayerReport, type Model, type Plan } from '@edge-compress/core';
+import { CompressionError, createRunner, defineCompressor, denseEncoding, inferShapes, layerReport, toDense, type CompressContext, type Dataset, type Encoding, type LayerReport, type Model, type Plan } from '@edge-compress/core';
 import { breakEvenRank, denseCost, layerGeometry, lowRankCost, type LayerGeometry } from './cost.js';
 import { DEFAULTS, svdConfig, svdOptions, type SvdConfig, type SvdOptions } from './config.js';
 import { decompose, descendingOrder, orthogonalityError, reconstruct, selectColumns, viewDims, type Factors, type FactorView } from './factors.js';
-import { createRunner, type LowRankWithView } from './kernel.js';
+import { lowRankKernel, type LowRankWithView } from './kernel.js';
 import { energyKept, energyRank, greedyRanks, thresholdForBudget } from './rank.js';
 import { trainPhase, type LayerState } from './train.js';
 
@@ -104,9 +104,9 @@ export function applyRanks(states: LayerState[], choices: RankChoice[]): LayerSt
   });
 }
 
-function evalOn(model: Model, d: Dataset | undefined): Evaluation | undefined {
+function evalOn(model: Model, d: Dataset | undefined): { accuracy: number } | undefined {
   if (!d) return undefined;
-  const r = createRunner(model);
+  const r = createRunner(model, { kernels: [lowRankKernel] });
   try {
     return r.evaluate(d);
   } finally {
@@ -117,7 +117,8 @@ function evalOn(model: Model, d: Dataset | undefined): Evaluation | undefined {
 async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>) {
   const o = plan.options;
   const warnings: string[] = [];
-  const val = (ctx as CompressContext & { val?: Dataset }).val;
+  if (ctx.signal?.aborted) throw new CompressionError({ code: 'ABORTED', method: METHOD, message: 'svd: aborted before it started', cause: ctx.signal.reason });
+  const val: Dataset | undefined = ctx.val;
   const spatialOk = coreHasSpatialView();
   // 1. Full-rank SVD of every targeted kernel (ml-matrix, float64).
   let states: LayerState[] = plan.targets.map((t) => {
@@ -215,13 +216,11 @@ export const svdTrain = defineCompressor({
   description: 'SVD training: low-rank layers trained with orthogonality and singular-value sparsity regularisers, singular-value pruning, fine-tuning',
   config: svdConfig,
   options: svdOptions,
+  // A quantized or masked input would lose its codes / mask in the SVD: refused at plan time (CHAIN_INVALID).
+  accepts: ['dense'],
+  produces: 'lowRank',
+  kernels: [lowRankKernel],
   checkTarget(t, ir, path) {
-    const bad = (key: string, got: unknown, hint: string): never => {
-      throw new CompressionError({ code: 'RECIPE_INVALID', method: METHOD, layer: t.layer, path, message: `${path}: ${key} ${JSON.stringify(got)} is not used by the svd method`, hint });
-    };
-    if (t.config.sparseRatio !== undefined) bad('sparse_ratio', t.config.sparseRatio, 'svd chooses ranks: use "energy_threshold" (e.g. 0.02), "rank", or the option "flops_reduction"');
-    if (t.config.granularity !== undefined) bad('granularity', t.config.granularity, 'remove it');
-    if (t.config.quantDtype !== undefined || t.config.quantScheme !== undefined) bad('quant_dtype/quant_scheme', t.config.quantDtype ?? t.config.quantScheme, 'add a separate {"method": "quantize"} stage after the svd stage');
     const layer = ir.layers.find((l) => l.name === t.layer)!;
     if (layer.kind !== 'conv2d' && layer.kind !== 'dense') throw new CompressionError({ code: 'UNSUPPORTED_LAYER', method: METHOD, layer: t.layer, path, message: `${path}: svd factors conv2d and dense layers, not ${layer.kind}` });
     const view = viewOf(layer.kind, t.config);

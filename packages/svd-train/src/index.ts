@@ -5,5 +5,5 @@ export { decompose, reconstruct, selectColumns, descendingOrder, orthogonalityEr
 export { layerGeometry, denseCost, lowRankCost, breakEvenRank, type LayerGeometry } from './cost.js';
 export { energyRank, energyKept, thresholdForBudget, greedyRanks } from './rank.js';
 export { orthogonalityLoss, sparsityLoss, sparsityValue, SPARSITY_KINDS, type SparsityKind } from './regularizers.js';
-export { lowRankKernel, lowRankOperators, createRunner, type LayerKernel, type LowRankWithView, type Runner } from './kernel.js';
+export { lowRankKernel, lowRankOperators, runLowRank, type LowRankWithView } from './kernel.js';
 export { trainPhase, factoredForward, type LayerState, type PhaseOptions } from './train.js';

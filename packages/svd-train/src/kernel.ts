@@ -1,16 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { CompressionError, forward, toDense, evaluateWith, type Dataset, type Encoding, type Evaluation, type Layer, type LowRankEncoding, type Model } from '@edge-compress/core';
+import { CompressionError, defineKernel, toDense, type Layer, type LowRankEncoding } from '@edge-compress/core';
 
-/** core v2's LayerKernel (core-v2-api.md): a kernel for the outermost encoding kind of a layer's kernel weight. */
-export interface LayerKernel {
-  name: string;
-  kind: string;
-  supports?(layer: Layer, encoding: Encoding): boolean;
-  prepare(layer: Layer, encoding: Encoding, bias: Float32Array | undefined): { run(x: tf.Tensor): tf.Tensor; dispose(): void };
-}
-
-/** A lowRank encoding with core v2's optional view ('gemm' default, 'spatial' for the VH conv form). */
-export type LowRankWithView = LowRankEncoding & { view?: 'gemm' | 'spatial' };
+/** core's lowRank encoding (view 'gemm' default, 'spatial' for the VH conv form). */
+export type LowRankWithView = LowRankEncoding;
 
 /**
  * The two thin operators of a low-rank layer, with s folded into the first:
@@ -62,7 +54,7 @@ export function runLowRank(layer: Layer, view: 'gemm' | 'spatial', x: tf.Tensor,
 }
 
 /** The low-rank LayerKernel (kind 'lowRank'): two thin GEMMs / convs instead of one dense one. */
-export const lowRankKernel: LayerKernel = {
+export const lowRankKernel = defineKernel({
   name: 'svd-lowrank',
   kind: 'lowRank',
   supports: (layer, e) => e.kind === 'lowRank' && (layer.kind === 'dense' || layer.kind === 'conv2d') && !((e as LowRankWithView).view === 'spatial' && layer.kind !== 'conv2d'),
@@ -78,48 +70,4 @@ export const lowRankKernel: LayerKernel = {
       dispose: () => tf.dispose([first, second, ...(b ? [b] : [])]),
     };
   },
-};
-
-export interface Runner {
-  /** Forward of a batch in the model's input layout (class probabilities); the caller owns the result. */
-  predict(x: tf.Tensor): tf.Tensor;
-  evaluate(data: Dataset, batchSize?: number): Evaluation;
-  dispose(): void;
-}
-
-/**
- * Inference with kernels by encoding kind (core v2's createRunner, until it lands): every layer whose kernel
- * weight has a kind with a registered kernel runs through it; every other weight becomes a dense tensor.
- */
-export function createRunner(model: Model, opts: { kernels?: LayerKernel[] } = {}): Runner {
-  const kernels = opts.kernels ?? [lowRankKernel];
-  const prepared = new Map<string, { run(x: tf.Tensor): tf.Tensor; dispose(): void }>();
-  const dense: Record<string, tf.Tensor> = {};
-  const handled = new Set<string>();
-  try {
-    for (const l of model.ir.layers) {
-      if (l.kind !== 'conv2d' && l.kind !== 'dense') continue;
-      const e = model.weights[`${l.name}/kernel`];
-      const k = e && kernels.find((kk) => kk.kind === e.kind && (kk.supports?.(l, e) ?? true));
-      if (!e || !k) continue;
-      const b = model.weights[`${l.name}/bias`];
-      prepared.set(l.name, k.prepare(l, e, b ? toDense(b) : undefined));
-      handled.add(`${l.name}/kernel`);
-      if (b) handled.add(`${l.name}/bias`);
-    }
-    for (const [n, e] of Object.entries(model.weights)) if (!handled.has(n)) dense[n] = tf.tensor(toDense(e), e.shape, 'float32');
-  } catch (err) {
-    prepared.forEach((p) => p.dispose());
-    tf.dispose(Object.values(dense));
-    throw err;
-  }
-  const layerForward = (l: Layer, x: tf.Tensor): tf.Tensor | undefined => prepared.get(l.name)?.run(x);
-  return {
-    predict: (x) => tf.tidy(() => forward(model.ir, dense, x, { layerForward })),
-    evaluate: (data, batchSize) => evaluateWith(model.ir, () => dense, data, { batchSize, layerForward }),
-    dispose() {
-      prepared.forEach((p) => p.dispose());
-      tf.dispose(Object.values(dense));
-    },
-  };
-}
+});

@@ -1,13 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, initModel, isCompressionError, loadModel, saveModel, lenet5, toDense, Trainer, type Model } from '@edge-compress/core';
+import { createRng, createRunner, initModel, isCompressionError, loadModel, saveModel, lenet5, toDense, Trainer, type Model } from '@edge-compress/core';
 import { runCompressorContract, toyConvIR, toyData, toyFixture, toyMlpIR, withTempDir } from '@edge-compress/core/testing';
 import { describe, expect, it } from 'vitest';
-import { coreHasSpatialView, createRunner, decompose, reconstruct, selectColumns, svdTrain } from '../src/index.js';
+import { coreHasSpatialView, decompose, lowRankKernel, reconstruct, selectColumns, svdTrain } from '../src/index.js';
 
 const FAST = { decomposed_epochs: 1, sparsity_epochs: 1, finetune_epochs: 1, batch_size: 32 };
 const ALL = { op_types: ['conv2d', 'dense'] };
 
-runCompressorContract(svdTrain, () => toyFixture([ALL, { op_names: ['fc1'], rank: 3 }], FAST));
+runCompressorContract(svdTrain, () =>
+  toyFixture([ALL, { op_names: ['fc1'], rank: 3 }], (m) => ({ achieved: (m.weights['fc1/kernel'] as { rank?: number }).rank ?? -1, target: 3, tolerance: 0 }), FAST).then((f) => ({
+    ...f,
+    badConfigs: [
+      { configList: [{ op_names: ['fc1'], rank: 17 }], code: 'RECIPE_INVALID' as const, message: /rank 17 is larger than min\(m, n\) = 16/ },
+      { configList: [{ ...ALL, ortho_weight: -1 }], code: 'RECIPE_INVALID' as const, message: /ortho_weight must be ≥ 0/ },
+      { configList: [{ ...ALL, energy_threshold: 0 }], code: 'RECIPE_INVALID' as const, message: /energy_threshold must be in \(0, 1\]/ },
+    ],
+  })),
+);
 
 function codeOf(fn: () => unknown): { code?: string; message: string } {
   try {
@@ -36,7 +45,7 @@ describe('plan-time errors', () => {
       [{ energy_threshold: 0 }, /energy_threshold must be in \(0, 1\]/],
       [{ energy_threshold: 1.5 }, /energy_threshold must be in \(0, 1\]/],
       [{ sparsity_regularizer: 'l2' }, /sparsity_regularizer/],
-      [{ sparse_ratio: 0.5 }, /sparse_ratio 0.5 is not used by the svd method/],
+      [{ sparse_ratio: 0.5 }, /sparse_ratio/],
     ] as const) {
       const r = codeOf(() => svdTrain.plan(ir, [{ ...ALL, ...rule }]));
       expect(r.code, JSON.stringify(rule)).toBe('RECIPE_INVALID');
@@ -51,7 +60,7 @@ describe('plan-time errors', () => {
 });
 
 describe('compress', () => {
-  const ctxOf = (ir: typeof toyConvIR extends () => infer R ? R : never) => ({ train: toyData(256, ir.inputShape, 1), test: toyData(64, ir.inputShape, 2), seed: 3, rng: createRng(3) });
+  const ctxOf = (ir: typeof toyConvIR extends () => infer R ? R : never) => ({ train: toyData(256, ir.inputShape, 1), val: toyData(64, ir.inputShape, 2), seed: 3, rng: createRng(3) });
 
   it('truncated mode without fine-tuning is the rank-r SVD truncation (Eckart–Young), stored as core lowRank', async () => {
     const ir = toyMlpIR();
@@ -103,19 +112,22 @@ describe('compress', () => {
     const fc1Row = report.layers.find((l) => l.layer === 'fc1')!;
     expect(hoyer(fc1Row.singularValuesBeforePruning as number[])).toBeLessThan(hoyer(Array.from(fc1Before.s)));
     // the low-rank runner computes what the dense weights compute
-    const x = tf.tensor(ctx.test.images.subarray(0, 8 * 64), [8, 8, 8, 1]);
-    const r = createRunner(out);
+    const x = tf.tensor(ctx.val.images.subarray(0, 8 * 64), [8, 8, 8, 1]);
+    const r = createRunner(out, { kernels: [lowRankKernel] });
+    const lowRankLayers = Object.entries(out.weights).filter(([n, e]) => n.endsWith('/kernel') && e.kind === 'lowRank').map(([n]) => n.split('/')[0]!);
+    expect(lowRankLayers.length).toBeGreaterThan(0);
+    for (const l of lowRankLayers) expect(r.kernelsUsed[l]).toBe('svd-lowrank');
     const dense = { ir, weights: Object.fromEntries(Object.entries(out.weights).map(([k, e]) => [k, { kind: 'dense' as const, shape: e.shape, values: toDense(e) }])) };
-    const rd = createRunner(dense);
-    const a = r.predict(x), b = rd.predict(x);
+    const rd = createRunner(dense, { kernels: [] });
+    const a = r.run(x), b = rd.run(x);
     const av = a.dataSync(), bv = b.dataSync();
     for (let i = 0; i < av.length; i++) expect(Math.abs(av[i]! - bv[i]!)).toBeLessThan(1e-4);
     await withTempDir(async (dir) => {
       await saveModel(out, dir);
       const back = await loadModel(`${dir}/model.json`);
       expect(back.model.weights['fc1/kernel']!.kind).toBe(out.weights['fc1/kernel']!.kind);
-      const rb = createRunner(back.model);
-      const c = rb.predict(x);
+      const rb = createRunner(back.model, { kernels: [lowRankKernel] });
+      const c = rb.run(x);
       expect(Array.from(c.dataSync())).toEqual(Array.from(av));
       c.dispose();
       rb.dispose();
@@ -173,7 +185,7 @@ describe('composes with quantization (what the quantize stage does: core mapLeav
     const ir = toyMlpIR();
     const model = initModel(ir, 5);
     const plan = svdTrain.plan(ir, [{ op_names: ['fc1'], rank: 3 }], { mode: 'truncated', finetune_epochs: 0 });
-    const { model: out } = await svdTrain.compress(model, { train: toyData(64, ir.inputShape, 1), test: toyData(8, ir.inputShape, 2), seed: 1, rng: createRng(1) }, plan);
+    const { model: out } = await svdTrain.compress(model, { train: toyData(64, ir.inputShape, 1), val: toyData(8, ir.inputShape, 2), seed: 1, rng: createRng(1) }, plan);
     const e = out.weights['fc1/kernel']!;
     const q = mapLeaves(e, (leaf) => {
       const v = toDense(leaf);
