@@ -1,8 +1,8 @@
 // Benchmark of @edge-compress/smartdeal-decompose on the shared dense baselines (core's trainBaseline: 20 epochs,
 // seed 0, the deterministic 8,000 / 2,000 MNIST split, cached in <repo>/bench-results/.cache).
 //   npx turbo run build --filter=@edge-compress/smartdeal-decompose && npm run bench -w @edge-compress/smartdeal-decompose
-// Choices (the configuration of each method) are made on a validation set of 1,000 digits carved from the 8,000
-// training digits (seeded); compression trains on the other 7,000; the 2,000 test digits give the reported
+// Choices (the configuration of each method) are made on core's validation split (1,000 digits; the baseline and
+// every compression phase train on the other 7,000 training digits); the 2,000 test digits give the reported
 // figures only. SmartDeal and the magnitude + int8 baseline get the same budget: the same number of candidate
 // configurations and the same training epochs per candidate.
 // Writes <repo>/bench-results/smartdeal.json (flat figures) and prints a table.
@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chooseQuantParams, createRng, evaluateModel, initBackend, loadMnist, magnitudePrune, maskedEncoding, quantizeWith, sizeOf, storageBits, subset, toDense, trainBaseline } from '@edge-compress/core';
-import { evaluateSmartDeal, smartDeal, smartDealStorageBits } from '@edge-compress/smartdeal-decompose';
+import { chooseQuantParams, createRng, evaluateModel, initBackend, loadMnist, magnitudePrune, maskedEncoding, quantizeWith, sizeOf, storageBits, toDense, trainBaseline } from '@edge-compress/core';
+import { evaluateSmartDeal, smartDeal } from '@edge-compress/smartdeal-decompose';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const outDir = join(root, 'bench-results');
@@ -60,20 +60,18 @@ async function runArch(arch) {
   const layerRows = [];
   const base = await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir: join(outDir, '.cache'), onProgress: (p) => p.done && log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs}`) });
   const data = loadMnist({ shape: base.model.ir.inputShape });
-  const idx = createRng(2026).shuffle(Array.from({ length: data.train.count }, (_, i) => i));
-  const val = subset(data.train, idx.slice(0, 1000));
-  const fit = subset(data.train, idx.slice(1000));
+  const val = data.val;
   const baseVal = evaluateModel(base.model, val).accuracy;
   const baseTest = base.testAccuracy;
   const fp32 = fp32Of(base.model);
   log(`${arch}: dense baseline test ${baseTest} val ${baseVal} (${base.cached ? 'cached' : 'trained'}), ${fp32 / 32} weights`);
-  const ctx = { train: fit, val, test: val, seed: 0, rng: createRng(0) }; // core v1 requires ctx.test: smartdeal never reads it; the magnitude report reads it, so it gets val
+  const ctx = { train: data.train, val, seed: 0, rng: createRng(0) };
 
   const sd = [];
   for (const c of quick ? SD_GRID[arch].slice(0, 1) : SD_GRID[arch]) {
     const s = Date.now();
     const r = await smartDeal.compress(base.model, ctx, smartDeal.plan(base.model.ir, c.rules, quick ? { ...SD_OPTIONS, sd_epochs: 1, finetune_epochs: 0 } : SD_OPTIONS));
-    const stored = Object.entries(r.model.weights).reduce((a, [n, e]) => a + (r.encodings[n] ? smartDealStorageBits(r.encodings[n]) : storageBits(e)), 0);
+    const stored = Object.values(r.model.weights).reduce((a, e) => a + storageBits(e), 0);
     const valAcc = evaluateSmartDeal(r.model, r.encodings, val).accuracy;
     sd.push({ ...c, r, ratio: fp32 / stored, stored, valDrop: baseVal - valAcc });
     log(`${arch} smartdeal ${c.name}: val drop ${(baseVal - valAcc).toFixed(4)}, storage ${(fp32 / stored).toFixed(2)}× (${((Date.now() - s) / 1000).toFixed(0)} s)`);

@@ -1,4 +1,4 @@
-import { assertFiniteWeights, chooseQuantParams, type CompressContext, type Dataset, denseEncoding, type Encoding, evaluateModel, evaluateWith, type LayerReport, layerReport, type Model, type Plan, quantizeWith, type Report, sizeOf, storageBits as storageBitsOf, summarize, toDense, toGemm, validateModel } from '@edge-compress/core';
+import { assertFiniteWeights, CompressionError, chooseQuantParams, type CompressContext, type Dataset, denseEncoding, type Encoding, evaluateModel, evaluateWith, type LayerReport, layerReport, type Model, type Plan, quantizeWith, type Report, sizeOf, storageBits as storageBitsOf, toDense, toGemm, validateModel } from '@edge-compress/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveTarget, type SmartDealConfig, type SmartDealOptions } from './config.js';
 import { coeffStats, encodeSmartDeal, fp32Bits, paperFormatBits, reconstruct, type SmartDealEncoding, smartDealStorageBits } from './encoding.js';
@@ -34,7 +34,7 @@ export interface SmartDealReport extends Report {
 export interface SmartDealResult {
   model: Model;
   report: SmartDealReport;
-  /** The SmartDeal encoding of every targeted kernel (core v2 `factorized` 'rowBlocks'). */
+  /** The SmartDeal encoding of every targeted kernel (the same objects as in `model.weights`). */
   encodings: Record<string, SmartDealEncoding>;
 }
 
@@ -84,9 +84,10 @@ export function evaluateSmartDeal(model: Model, encodings: Record<string, SmartD
 
 /**
  * SmartDeal: structural sparsity → SED → SmartDeal training (STE power-of-two projection, mask fixed) →
- * basis fine-tuning → encoding. Never reads test data; accuracies in the report use `ctx.val` when present.
+ * basis fine-tuning → encoding. Never reads test data; accuracies in the report are on `ctx.val`.
  */
 export async function compressSmartDeal(model: Model, ctx: CompressContext, plan: SmartDealPlan): Promise<SmartDealResult> {
+  if (ctx.signal?.aborted) throw new CompressionError({ code: 'ABORTED', method: 'smartdeal', message: 'smartdeal was aborted before it started', cause: ctx.signal.reason });
   validateModel(model, 'smartdeal: input model');
   assertFiniteWeights(model, 'smartdeal: input model');
   const o = plan.options;
@@ -115,17 +116,14 @@ export async function compressSmartDeal(model: Model, ctx: CompressContext, plan
     const enc = encodeSmartDeal(s.t.shape, layout, s.t.k, s.ce, basis, s.t.range);
     encodings[s.t.weight] = enc;
     const w = reconstruct(enc);
-    // Core v1 has no 'rowBlocks' factorized encoding: the model carries the exact reconstruction densely until
-    // core v2 lands (then weights[s.t.weight] = enc). Storage figures below are those of `enc`.
-    weights[s.t.weight] = denseEncoding(s.t.shape, w);
+    weights[s.t.weight] = enc;
     const bits = smartDealStorageBits(enc);
     const stats = coeffStats(enc);
     if (bits >= fp32Bits(s.t.shape)) warnings.push(`smartdeal: layer '${s.t.layer}' stores ${bits} bits, not less than its ${fp32Bits(s.t.shape)} fp32 bits ([${s.geo.p}×${s.geo.q}] blocks with a ${s.t.k}×${s.geo.q} basis each gain nothing here); exclude it or raise sparse_ratio`);
     const d = decomposed.find((x) => x.t.weight === s.t.weight)!;
     const before = model.weights[s.t.weight]!;
     return {
-      ...layerReport(s.t.layer, s.t.weight, before, weights[s.t.weight]!),
-      after: { ...summarize(weights[s.t.weight]!), kinds: ['factorized', 'masked', 'quantized'], structure: 'factorized', storageBits: bits, bits: codeBits(s.t.range) },
+      ...layerReport(s.t.layer, s.t.weight, before, enc),
       basisSize: s.t.k,
       block: [s.geo.p, s.geo.q],
       blocks: s.geo.blocks,
@@ -144,18 +142,15 @@ export async function compressSmartDeal(model: Model, ctx: CompressContext, plan
   for (const [n, v] of Object.entries(biases)) weights[n] = denseEncoding(model.weights[n]!.shape, v);
   const out: Model = { ir: model.ir, weights };
   const fp32 = Object.values(model.weights).reduce((a, e) => a + sizeOf(e.shape) * 32, 0);
-  const stored = Object.entries(weights).reduce((a, [n, e]) => a + (encodings[n] ? smartDealStorageBits(encodings[n]!) : storageBitsOf(e)), 0);
+  const stored = Object.values(weights).reduce((a, e) => a + storageBitsOf(e), 0);
   const metrics: Record<string, number> = {
     storageRatioTotal: fp32 / stored,
     storageRatioTargets: rows.reduce((a, r) => a + r.fp32Bits, 0) / rows.reduce((a, r) => a + r.storageBits, 0),
     storageBits: stored,
     fp32Bits: fp32,
   };
-  const val = (ctx as CompressContext & { val?: Dataset }).val;
-  if (val) {
-    metrics.valAccuracyBefore = evaluateModel(model, val).accuracy;
-    metrics.valAccuracyAfter = evaluateSmartDeal(out, encodings, val).accuracy;
-  }
+  metrics.valAccuracyBefore = evaluateModel(model, ctx.val).accuracy;
+  metrics.valAccuracyAfter = evaluateSmartDeal(out, encodings, ctx.val).accuracy;
   return { model: out, report: { method: 'smartdeal', layers: rows, metrics, warnings }, encodings };
 }
 

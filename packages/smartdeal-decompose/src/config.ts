@@ -17,6 +17,7 @@ export const DEFAULT_THRESHOLD = 0.05;
  * - `group_size`: filters sharing one structural row mask (default 10 for convs, 1 for dense).
  */
 export const smartDealConfig = ruleSchema({
+  sparse_ratio: z.number().optional().describe('structural sparsity in [0, 1): fraction of coefficient rows removed per group of filters; default 0'),
   basis_size: z.number().int().optional().describe('basis rows k per block, 1 ≤ k ≤ block width q; default q'),
   exponent_range: z.tuple([z.number().int(), z.number().int()]).optional().describe('coefficient exponents [min, max]; default [-6, 0]'),
   threshold: z.number().min(0).lt(1).optional().describe('SED zeroes coefficients below threshold·2^max; default 0.05'),
@@ -81,6 +82,4 @@ export function checkSmartDealTarget(t: Target<SmartDealConfig>, _ir: ModelIR, p
   if (c.sparseRatio !== undefined && !(c.sparseRatio >= 0 && c.sparseRatio < 1)) {
     fail('sparse_ratio', `sparsity ${c.sparseRatio} is outside [0, 1): removing every coefficient row leaves no weight`, 'use e.g. 0.5');
   }
-  if (c.granularity !== undefined && c.granularity !== 'default') fail('granularity', `${JSON.stringify(c.granularity)} is not a SmartDeal setting (the block geometry is fixed by the layer)`, 'remove granularity');
-  if (c.quantDtype !== undefined || c.quantScheme !== undefined) fail(c.quantDtype !== undefined ? 'quant_dtype' : 'quant_scheme', 'SmartDeal coefficients are always signed powers of two; the width follows from exponent_range', "remove it; quantize the basis with a later 'quantize' stage or options.basis_bits");
 }

@@ -1,19 +1,12 @@
-import { countNonZero, type Encoding, fromGemm, maskedEncoding, type MaskedEncoding, type QuantizedEncoding, sizeOf, storageBits, toDense } from '@edge-compress/core';
+import { countNonZero, type Encoding, type FactorizedEncoding, fromGemm, maskedEncoding, type MaskedEncoding, type QuantizedEncoding, sizeOf, storageBits, toDense } from '@edge-compress/core';
 import { blockGeometry, blocksToGemm, type RowBlocksLayout } from './geometry.js';
 import { codeBits, type ExpRange, exponentBits, pow2Codes, signedShiftMul } from './pow2.js';
 
 /**
- * A SmartDeal weight, shaped exactly as core v2's `factorized` encoding with the 'rowBlocks' layout:
- * coeffs = masked(quantized 'pow2') [G, p, k] (scale 2^maxExp, so every kept value is ±2^e, e in range),
- * basis [G, k, q] (dense, or quantized by a later stage). Until core v2 is on main this type is local.
+ * A SmartDeal weight: core's `factorized` encoding with the 'rowBlocks' layout, coeffs = masked(quantized 'pow2')
+ * [G, p, k] (scale 2^maxExp, so every kept value is ±2^e, e in range), basis [G, k, q] (dense, or quantized).
  */
-export interface SmartDealEncoding {
-  kind: 'factorized';
-  shape: number[];
-  coeffs: MaskedEncoding;
-  basis: Encoding;
-  layout: RowBlocksLayout;
-}
+export type SmartDealEncoding = FactorizedEncoding & { coeffs: MaskedEncoding; layout: RowBlocksLayout };
 
 /** Builds the encoding from projected coefficients ce [G, p, k] (0 or ±2^e) and a basis [G, k, q]. */
 export function encodeSmartDeal(shape: readonly number[], layout: RowBlocksLayout, k: number, ce: Float32Array, basis: Float32Array | Encoding, range: ExpRange): SmartDealEncoding {
@@ -35,9 +28,9 @@ export function rangeOf(e: SmartDealEncoding): ExpRange {
   return { maxExp, minExp: maxExp - Math.max(0, maxCode - 1) };
 }
 
-/** Exact stored bits, as core IO writes the leaves: the coefficient mask index + pow2 codes + scale, and the basis. */
+/** Exact stored bits (core's storageBits of the encoding): coefficient mask index + pow2 codes + scale, and the basis. */
 export function smartDealStorageBits(e: SmartDealEncoding): number {
-  return storageBits(e.coeffs) + storageBits(e.basis);
+  return storageBits(e);
 }
 
 /**

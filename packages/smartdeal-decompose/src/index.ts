@@ -8,11 +8,15 @@
 import { defineCompressor } from '@edge-compress/core';
 import { checkSmartDealTarget, smartDealConfig, smartDealOptions } from './config.js';
 import { compressSmartDeal } from './compress.js';
+import { smartDealKernel } from './kernel.js';
 
 /** The `smartdeal` compressor (recipe id 'smartdeal'). */
 export const smartDeal = defineCompressor({
   name: 'smartdeal',
   description: 'SmartDeal decomposition: W blocks = sparse power-of-two coefficients × small dense basis (SED, structural sparsity, STE training, basis fine-tuning)',
+  accepts: ['dense'],
+  produces: 'factorized',
+  kernels: [smartDealKernel],
   config: smartDealConfig,
   options: smartDealOptions,
   checkTarget: checkSmartDealTarget,
@@ -26,5 +30,5 @@ export { smartDealLayout, blockGeometry, gemmToBlocks, blocksToGemm, convPerm, t
 export { projectPow2, projectAll, pow2Codes, shiftMul, signedShiftMul, codeBits, exponentBits, levelCount, nearestExponent, zeroThreshold, type ExpRange } from './pow2.js';
 export { sedBlock, refineCoding, type SedOptions, type SedResult } from './sed.js';
 export { structuralRowMask, expandRowMask } from './structure.js';
-export { smartDealKernel, isSmartDealEncoding, type LayerKernel } from './kernel.js';
+export { smartDealKernel, isSmartDealEncoding } from './kernel.js';
 export { projectTensor } from './train.js';

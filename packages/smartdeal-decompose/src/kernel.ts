@@ -1,17 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Layer } from '@edge-compress/core';
+import { defineKernel, type LayerKernel } from '@edge-compress/core';
 import { reconstruct, type SmartDealEncoding } from './encoding.js';
-
-/**
- * Core v2's LayerKernel shape (createRunner picks a kernel by the outermost encoding kind of a layer's kernel
- * weight). Declared locally until core v2 is on main; then this becomes `import type { LayerKernel }`.
- */
-export interface LayerKernel<E = unknown> {
-  name: string;
-  kind: string;
-  supports?(layer: Layer, encoding: E): boolean;
-  prepare(layer: Layer, encoding: E, bias: Float32Array | undefined): { run(x: tf.Tensor): tf.Tensor; dispose(): void };
-}
 
 export function isSmartDealEncoding(e: unknown): e is SmartDealEncoding {
   const o = e as Partial<SmartDealEncoding> | undefined;
@@ -23,11 +12,12 @@ export function isSmartDealEncoding(e: unknown): e is SmartDealEncoding {
  * exponent arithmetic and additions only (no multiplication touches C), then the layer runs as a stock conv2d /
  * matMul with the bias added. Output = pre-activation.
  */
-export const smartDealKernel: LayerKernel<SmartDealEncoding> = {
+export const smartDealKernel: LayerKernel = defineKernel({
   name: 'smartdeal-shift-add',
   kind: 'factorized',
   supports: (layer, e) => (layer.kind === 'conv2d' || layer.kind === 'dense') && isSmartDealEncoding(e),
-  prepare(layer, e, bias) {
+  prepare(layer, enc, bias) {
+    const e = enc as SmartDealEncoding;
     const w = tf.keep(tf.tensor(reconstruct(e), e.shape, 'float32'));
     const b = bias ? tf.keep(tf.tensor1d(bias, 'float32')) : undefined;
     return {
@@ -39,4 +29,4 @@ export const smartDealKernel: LayerKernel<SmartDealEncoding> = {
       dispose: () => tf.dispose(b ? [w, b] : [w]),
     };
   },
-};
+});

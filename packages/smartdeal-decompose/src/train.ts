@@ -89,7 +89,7 @@ export async function smartDealTrain(model: Model, states: LayerState[], ctx: Co
     ]),
   );
   let frozen = false;
-  const weightOf = (s: LayerState, p: Params): tf.Tensor => {
+  const weightOf = (s: LayerState, p: Params | WeightTensors): tf.Tensor => {
     const c = consts.get(s.t.weight)!;
     const C = tf.mul(p[cName(s.t.weight)]!, alpha);
     const cq = frozen ? C : tf.mul(straightThrough(C, (v) => projectTensor(v, s.t.range)), c.mask);
@@ -103,7 +103,7 @@ export async function smartDealTrain(model: Model, states: LayerState[], ctx: Co
       for (const s of states) out[s.t.weight] = weightOf(s, p);
       return out;
     },
-    afterStep: (p) => {
+    afterStep: (p: Params) => {
       if (!o.quantEachStep || frozen) return;
       tf.tidy(() => states.forEach((s) => p[cName(s.t.weight)]!.assign(tf.div(tf.mul(projectTensor(tf.mul(p[cName(s.t.weight)]!, alpha), s.t.range), consts.get(s.t.weight)!.mask), alpha))));
     },

@@ -41,7 +41,7 @@ describe('plan-time errors (typed, before any work)', () => {
     const e = planError([{ op_types: ['dense'], basis_sise: 2 }]);
     expect(e.message).toMatch(/basis_sise/);
     expect(e.message).toMatch(/basis_size/);
-    expect(planError([{ op_types: ['dense'], quant_dtype: 'int8' }]).message).toMatch(/quant_dtype.*powers of two/);
+    expect(planError([{ op_types: ['dense'], quant_dtype: 'int8' }]).message).toMatch(/quant_dtype/);
   });
   it('bad options are typed errors too', () => {
     expect(planError([{ op_types: ['dense'] }], { basis_bits: 1 }).message).toMatch(/basis_bits/);
