@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import {
-  ARCHITECTURES, type ArchitectureName, CompressionError, didYouMeanHint, isCompressionError, loadModel, type ModelIR, planRecipe, type Registry,
+  ARCHITECTURES, type ArchitectureName, CompressionError, didYouMeanHint, isCompressionError, loadMnist, loadModel, type ModelIR, planRecipe, type Registry,
 } from '@edge-compress/core';
 import { applyAt, cartesian, formatPath, gridLocations, isBareKey, parsePathKey, recipeKeys } from './grid.js';
 import { canonicalJson, sha256, stableId } from './hash.js';
@@ -66,7 +66,12 @@ export async function resolveModels(spec: SweepSpec, baseDir: string, specFile =
     if ('arch' in entry) {
       const ref: ModelRef = { kind: 'arch', arch: entry.arch, epochs: ('epochs' in entry && entry.epochs) || 20, seed: ('seed' in entry && entry.seed) || 0 };
       const name = ('name' in entry && entry.name) || entry.arch;
-      out.push({ name, ref, ir: ARCHITECTURES[entry.arch](), identity: sha256(canonicalJson(ref)) });
+      const ir = ARCHITECTURES[entry.arch]();
+      // The baseline is core's trainBaseline on core's MNIST split: the split's sizes are part of what the
+      // trained model depends on (they change when core's data split does), so they are part of its identity.
+      const data = loadMnist({ shape: ir.inputShape });
+      const split = Object.fromEntries(Object.entries(data).map(([k, d]) => [k, (d as { count: number }).count]));
+      out.push({ name, ref, ir, identity: sha256(canonicalJson({ ...ref, trainer: 'core.trainBaseline', split })) });
     } else {
       const path = resolve(baseDir, entry.path);
       let loaded;

@@ -123,8 +123,12 @@ export async function clearFailure(out: string, id: string): Promise<void> {
   await rm(failedFile(out, id), { force: true });
 }
 
-/** Removes private job directories older than `olderThanMs` (all of them when no job can be running). */
-export async function cleanTmp(out: string, olderThanMs = 0): Promise<number> {
+/**
+ * Removes private job directories of this process (its jobs are over) and any older than `olderThanMs`
+ * (left by killed workers; a live job's directory is younger than its longest job).
+ */
+export async function cleanTmp(out: string, olderThanMs = 6 * 3600_000): Promise<number> {
+  const mine = `.${hostname()}.${process.pid}.`;
   const d = join(sweepDir(out), 'tmp');
   let n = 0;
   let names: string[] = [];
@@ -137,7 +141,7 @@ export async function cleanTmp(out: string, olderThanMs = 0): Promise<number> {
   for (const name of names) {
     const p = join(d, name);
     const s = await stat(p).catch(() => undefined);
-    if (s && now - s.mtimeMs >= olderThanMs) {
+    if (s && (name.includes(mine) || now - s.mtimeMs >= olderThanMs)) {
       await rm(p, { recursive: true, force: true });
       n++;
     }

@@ -127,8 +127,8 @@ export async function runSweep(o: RunSweepOptions): Promise<SweepReport> {
         await exec.close();
       }
     }
-    // Nothing runs now for this sweep on the embedded queue; a queue's workers may still hold others' dirs.
-    await cleanTmp(out, o.queue ? 3600_000 : 0);
+    // This process's job directories (embedded queue), and old ones of killed workers.
+    await cleanTmp(out);
   }
   const byId = new Map(outcomes.map((x) => [x.id, x]));
   const results: VariantResult[] = [];

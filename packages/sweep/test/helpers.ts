@@ -1,4 +1,4 @@
-import { createRegistry, defineCompressor, magnitudePrune, ruleSchema, optionsSchema } from '@edge-compress/core';
+import { createRegistry, defineCompressor, magnitudePrune, ruleSchema, optionsSchema, quantRuleShape } from '@edge-compress/core';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,8 @@ import { z } from 'zod';
 export const toyQuant = defineCompressor({
   name: 'toyquant',
   description: 'plan-only stand-in',
-  config: ruleSchema({}),
+  accepts: '*',
+  config: ruleSchema(quantRuleShape),
   options: optionsSchema({ finetune_epochs: z.number().int().min(0).optional() }),
   compress: async (model) => ({ model, report: { method: 'toyquant', layers: [], metrics: {}, warnings: [] } }),
 });
