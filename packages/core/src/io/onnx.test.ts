@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { subset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import { denseEncoding, maskedEncoding, toDense } from '../encodings/index.js';
+import { blockSparseFromMask, denseEncoding, mapLeaves, maskedEncoding, nmFromMask, quantizedEncoding, toDense } from '../encodings/index.js';
 import type { Encoding, QuantizedEncoding } from '../encodings/types.js';
 import { isCompressionError, type ErrorCode } from '../errors.js';
 import { inferShapes, sizeOf } from '../ir/shapes.js';
@@ -355,6 +355,35 @@ describe('toOnnx int8-qdq', () => {
     const ops = g.node!.map((n) => n.opType);
     expect(ops.filter((o) => o === 'QuantizeLinear').length).toBeGreaterThanOrEqual(4);
     expect(ops).toContain('DequantizeLinear');
+  });
+
+  it('N:M and block-sparse weights: dense export matches; with 8-bit per-tensor values, int8 stores exactly their values', async () => {
+    const m = randomModel(mlpIR(), 12);
+    const f1 = toDense(m.weights['fc1/kernel']!), f2 = toDense(m.weights['fc2/kernel']!);
+    // tfjs layout [in, out]: flat index p = col·rows + r with rows = out channels (the GEMM view's rows)
+    const nmMask = Uint8Array.from(f1, (_, p) => (Math.floor(p / 64) % 4 < 2 ? 1 : 0));
+    const bsMask = Uint8Array.from(f2, (_, p) => ((p % 32) % 2 === 0 && Math.floor(p / 32) % 3 !== 0 ? 1 : 0));
+    const q8 = (leaf: Encoding): Encoding => {
+      const v = toDense(leaf);
+      return quantizedEncoding(leaf.shape, v, chooseQuantParams(v, leaf.shape, { scheme: 'symmetric', bits: 8, axis: null }));
+    };
+    const structured: Model = { ir: m.ir, weights: { ...m.weights, 'fc1/kernel': nmFromMask([784, 64], nmMask, f1, 2, 4), 'fc2/kernel': blockSparseFromMask([64, 32], bsMask, f2, [4, 4]) } };
+    const x = uniformImages(16, [784], 13);
+    expect(maxAbsDiff(await runOrt(toOnnx(structured), x, 16, [784]), predict(structured, x, 16))).toBeLessThanOrEqual(1e-4);
+    const quant: Model = { ir: m.ir, weights: { ...structured.weights, 'fc1/kernel': mapLeaves(structured.weights['fc1/kernel']!, q8), 'fc2/kernel': mapLeaves(structured.weights['fc2/kernel']!, q8) } };
+    const e = exportOnnx(quant, { format: 'int8-qdq', calibration: { images: x, count: 16 } });
+    const info = Object.fromEntries(e.weights.map((w) => [w.name, w]));
+    expect(info['fc1/kernel']).toMatchObject({ storedAs: 'int8', exact: true, granularity: 'per-tensor' });
+    expect(info['fc2/kernel']).toMatchObject({ storedAs: 'int8', exact: true, granularity: 'per-tensor' });
+    expect(info['fc3/kernel']).toMatchObject({ storedAs: 'int8', exact: false, granularity: 'per-channel' });
+    const g = O.ModelProto.decode(e.bytes).graph!;
+    for (const layer of ['fc1', 'fc2']) {
+      const raw = g.initializer!.find((t) => t.name === `${layer}_kernel_int8`)!.rawData!;
+      const codes = new Int8Array(raw.slice().buffer);
+      const scale = new Float32Array(g.initializer!.find((t) => t.name === `${layer}_kernel_scale`)!.rawData!.slice().buffer)[0]!;
+      const want = toDense(quant.weights[`${layer}/kernel`]!);
+      expect(Array.from(codes, (c) => Math.fround(c * scale))).toEqual(Array.from(want));
+    }
   });
 
   it('typed errors: no calibration, calibration too short, unknown format', () => {

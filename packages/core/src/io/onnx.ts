@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import { CompressionError } from '../errors.js';
-import { toDense } from '../encodings/index.js';
+import { mapLeaves, toDense } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { inferShapes, sizeOf } from '../ir/shapes.js';
 import { ACTIVATIONS, type Activation, LAYER_KINDS, type Layer, type ModelIR } from '../ir/types.js';
@@ -216,15 +216,17 @@ interface IntWeight {
 /**
  * The encoding's own integer codes when they are representable exactly by a DequantizeLinear: symmetric with
  * ≤ 8 bits (int8, zero point 0) or affine with ≤ 8 bits (uint8 with zero points), optionally under a mask.
+ * A structured weight (block-sparse, N:M, …) whose value leaves are all quantized on one such per-tensor grid
+ * is exported exactly too: its dense value is checked to lie on that grid, element by element.
  */
 export function exactIntCodes(e: Encoding): IntWeight | null {
   const base = e.kind === 'masked' ? e.base : e;
-  if (base.kind !== 'quantized' || base.bits > 8) return null;
-  if (base.scheme !== 'symmetric' && base.scheme !== 'affine') return null;
-  const type = base.scheme === 'symmetric' ? 'int8' : 'uint8';
+  if (base.kind !== 'quantized') return onSharedGrid(e);
+  const grid = intGrid(base);
+  if (!grid) return null;
+  const { type, lo, hi } = grid;
   const axis = base.axis === null ? null : base.axis < 0 ? base.shape.length + base.axis : base.axis;
   const zps = base.scheme === 'symmetric' ? new Int32Array(base.scales.length) : Int32Array.from(base.zeroPoints);
-  const lo = type === 'int8' ? -127 : 0, hi = type === 'int8' ? 127 : 255;
   for (const z of zps) if (z < lo || z > hi) return null;
   let codes = base.codes;
   for (let i = 0; i < codes.length; i++) if (codes[i]! < lo || codes[i]! > hi) return null;
@@ -236,6 +238,37 @@ export function exactIntCodes(e: Encoding): IntWeight | null {
     for (let i = 0; i < codes.length; i++) if (!e.mask[i]) codes[i] = zps[ch === 1 ? 0 : Math.floor(i / inner) % ch]!;
   }
   return { codes, type, scales: Float32Array.from(base.scales), zeroPoints: zps, axis, exact: true };
+}
+
+function intGrid(q: { scheme: string; bits: number }): { type: 'int8' | 'uint8'; lo: number; hi: number } | null {
+  if (q.bits > 8) return null;
+  if (q.scheme === 'symmetric') return { type: 'int8', lo: -127, hi: 127 };
+  if (q.scheme === 'affine') return { type: 'uint8', lo: 0, hi: 255 };
+  return null;
+}
+
+/** Codes of a structured weight whose leaves share one per-tensor int grid, if every dense value is on it. */
+function onSharedGrid(e: Encoding): IntWeight | null {
+  const leaves: Encoding[] = [];
+  mapLeaves(e, (leaf) => (leaves.push(leaf), leaf));
+  const first = leaves[0];
+  if (!first || first.kind !== 'quantized' || first.axis !== null || first.scales.length !== 1) return null;
+  const grid = intGrid(first);
+  if (!grid) return null;
+  const s = first.scales[0]!;
+  const z = first.scheme === 'affine' ? first.zeroPoints[0]! : 0;
+  for (const l of leaves) {
+    if (l.kind !== 'quantized' || l.scheme !== first.scheme || l.bits > 8 || l.axis !== null || l.scales[0] !== s || (first.scheme === 'affine' && l.zeroPoints[0] !== z)) return null;
+  }
+  if (!(s > 0) || z < grid.lo || z > grid.hi) return null;
+  const v = toDense(e);
+  const codes = new Int32Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const q = Math.round(v[i]! / s) + z;
+    if (q < grid.lo || q > grid.hi || Math.fround((q - z) * s) !== v[i]) return null;
+    codes[i] = q;
+  }
+  return { codes, type: grid.type, scales: Float32Array.of(s), zeroPoints: Int32Array.of(z), axis: null, exact: true };
 }
 
 function requantize(values: Float32Array, shape: number[], granularity: 'per-channel' | 'per-tensor'): IntWeight {
