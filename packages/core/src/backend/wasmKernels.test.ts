@@ -90,13 +90,21 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     }
   });
 
-  it('does not leak tensors', () => {
-    const before = tf.memory().numTensors;
-    tf.tidy(() => {
-      const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 1);
-      const k = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2);
-      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), 2, 2, 'valid')))([x, k]);
-    });
-    expect(tf.memory().numTensors).toBe(before);
+  it('does not leak tensors or data buffers (counted outside tf.tidy)', () => {
+    const before = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 1);
+    const k = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), 2, 2, 'valid')))([x, k]);
+    const x2 = tf.reshape(x, [18, 27]) as tf.Tensor2D;
+    const ones = tf.ones([4, 27]) as tf.Tensor2D;
+    const m = tf.matMul(x2, ones, false, true);
+    const data = tf.ones([6, 2]);
+    const ids = tf.tensor1d([0, 1, 0, 2, 1, 0], 'int32');
+    const seg = tf.unsortedSegmentSum(data, ids, 3);
+    expect(Array.from(seg.dataSync())).toEqual([3, 3, 2, 2, 1, 1]);
+    tf.dispose([x, k, ...g, x2, ones, m, data, ids, seg]);
+    const after = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    expect(after.numTensors).toBe(before.numTensors);
+    expect(after.numDataBuffers).toBe(before.numDataBuffers);
   });
 });

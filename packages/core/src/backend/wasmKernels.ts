@@ -235,3 +235,18 @@ export function registerFastWasmKernels(): void {
     }
   }
 }
+
+/**
+ * Removes edge-compress's wasm kernels and puts the stock ones back (for benchmarks that measure what the custom
+ * kernels gain). Stock tfjs-backend-wasm has no Conv2DBackpropFilter or UnsortedSegmentSum, so conv training
+ * fails without them; dense-only models still train. `registerFastWasmKernels()` installs them again.
+ */
+export function unregisterFastWasmKernels(): void {
+  for (const [name] of overrides) {
+    const k = tf.getKernel(name, 'wasm');
+    if (!k || !(k as KernelConfig & { edgeCompress?: boolean }).edgeCompress) continue;
+    tf.unregisterKernel(name, 'wasm');
+    const orig = stock.get(name);
+    if (orig) tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: orig });
+  }
+}

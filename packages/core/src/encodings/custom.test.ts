@@ -91,11 +91,10 @@ describe('encoding kinds from outside core', () => {
       name: 'test-blocksparse',
       kind: 'blockSparse',
       layers: ['dense'],
-      prepare(layer, e, bias) {
+      prepare(_layer, e, bias) {
         const wt = tf.keep(tf.tensor(toDense(e), e.shape, 'float32'));
         const bt = bias ? tf.keep(tf.tensor1d(bias)) : undefined;
         return { run: (x) => (calls++, tf.tidy(() => (bt ? tf.add(tf.matMul(x as tf.Tensor2D, wt as tf.Tensor2D), bt) : tf.matMul(x as tf.Tensor2D, wt as tf.Tensor2D)))), dispose: () => tf.dispose([wt, ...(bt ? [bt] : [])]) };
-        void layer;
       },
     });
     const owner = defineCompressor({ name: 'bsowner', description: 'test', config: ruleSchema({}), options: optionsSchema({}), kernels: [k], compress: async (m) => ({ model: m, report: { method: 'bsowner', layers: [], metrics: {}, warnings: [] } }) });

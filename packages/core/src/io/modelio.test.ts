@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { denseEncoding, maskedEncoding, toDense } from '../encodings/index.js';
+import { denseEncoding, maskedEncoding, quantizedEncoding, storageBits, toDense } from '../encodings/index.js';
+import { loadWithStockTfjs } from './stockLoad.js';
 import type { Encoding } from '../encodings/types.js';
 import { isCompressionError, type ErrorCode } from '../errors.js';
 import { lenet5 } from '../ir/builders.js';
@@ -128,8 +129,36 @@ describe('saveModel / loadModel', () => {
       const theirs = tf.tidy(() => (model.predict(tf.tensor(x(4), [4, 8, 8, 1])) as tf.Tensor).dataSync());
       const mine = predict(ours.model, x(4), 4);
       for (let i = 0; i < mine.length; i++) expect(mine[i]).toBeCloseTo(theirs[i]!, 5);
-      // Re-save ours as stock uint8 and check tfjs' own decoder agrees with ours.
       model.dispose();
+    });
+  });
+
+  it('loads stock uint8 / float16 weights as quantized encodings, losslessly, with their real storage', async () => {
+    await withTempDir(async (dir) => {
+      const base = initModel(toyConvIR(), 4);
+      const w = base.weights['fc1/kernel']!;
+      const v = toDense(w);
+      const weights = { ...base.weights, 'fc1/kernel': quantizedEncoding(w.shape, v, chooseQuantParams(v, w.shape, { scheme: 'symmetric', bits: 8, axis: null })), 'conv1/kernel': quantizedEncoding(base.weights['conv1/kernel']!.shape, toDense(base.weights['conv1/kernel']!), chooseQuantParams(toDense(base.weights['conv1/kernel']!), base.weights['conv1/kernel']!.shape, { scheme: 'float16', bits: 16 })) };
+      const m = { ir: base.ir, weights };
+      const saved = await saveModel(m, dir, { format: 'stock' });
+      const json = JSON.parse(await readFile(saved.modelJson, 'utf8'));
+      const entries = json.weightsManifest.flatMap((g: { weights: Array<{ name: string; quantization?: { dtype: string } }> }) => g.weights);
+      expect(entries.find((e: { name: string }) => e.name === 'fc1/kernel').quantization.dtype).toBe('uint8');
+      expect(entries.find((e: { name: string }) => e.name === 'conv1/kernel').quantization.dtype).toBe('float16');
+      const back = (await loadModel(dir)).model;
+      const fc1 = back.weights['fc1/kernel']!;
+      expect(fc1.kind).toBe('quantized');
+      expect((fc1 as { bits: number }).bits).toBe(8);
+      expect(back.weights['conv1/kernel']).toMatchObject({ kind: 'quantized', scheme: 'float16' });
+      expect(Array.from(toDense(fc1))).toEqual(Array.from(toDense(m.weights['fc1/kernel']!)));
+      expect(Array.from(toDense(back.weights['conv1/kernel']!))).toEqual(Array.from(toDense(m.weights['conv1/kernel']!)));
+      // storage counts 8 bits per fc1 weight, not 32
+      expect(storageBits(fc1)).toBe(v.length * 8 + 32 + 32);
+      const stock = await loadWithStockTfjs(saved.modelJson);
+      const theirs = tf.tidy(() => stock.predict(tf.tensor(x(4), [4, 8, 8, 1])).dataSync());
+      stock.dispose();
+      const mine = predict(back, x(4), 4);
+      for (let i = 0; i < mine.length; i++) expect(mine[i]).toBeCloseTo(theirs[i]!, 6);
     });
   });
 
@@ -184,7 +213,7 @@ describe('bad model files give typed errors naming the file and field', () => {
   const setup = async (dir: string) => {
     const m = initModel(toyConvIR(), 1);
     await saveModel(m, dir, { format: 'stock' });
-    return JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as Record<string, any>;
+    return JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- a model.json the tests edit freely
   };
   it('truncated shard', async () => {
     await withTempDir(async (dir) => {
@@ -260,6 +289,13 @@ describe('bad model files give typed errors naming the file and field', () => {
       (m.weights['fc1/kernel'] as { values: Float32Array }).values[3] = NaN;
       await expectCode(saveModel(m, dir), 'BAD_MODEL_FILE', /fc1\/kernel.*non-finite/);
       expect(await readdir(dir)).toEqual([]);
+    });
+    // A failure after the shards are written (model.json cannot be renamed into place): nothing is left behind.
+    await withTempDir(async (dir) => {
+      await mkdir(join(dir, 'model.json'));
+      await writeFile(join(dir, 'model.json', 'keep'), 'x');
+      await expectCode(saveModel(initModel(toyConvIR(), 1), dir), 'BAD_MODEL_FILE', /could not write/);
+      expect(await readdir(dir)).toEqual(['model.json']);
     });
   });
 });

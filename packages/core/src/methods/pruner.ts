@@ -30,6 +30,8 @@ export interface MaskContext<C, O> {
   ctx: CompressContext;
   plan: Plan<C, O>;
   model: Model;
+  /** Masks of targets an earlier stage already pruned (their pruned entries stay pruned: the masks intersect). */
+  prior: Map<string, Uint8Array>;
 }
 
 export interface PrunerDefinition<C extends PruningRule, O extends PrunerOptions> {
@@ -50,7 +52,8 @@ export interface PrunerDefinition<C extends PruningRule, O extends PrunerOptions
   checkTarget?: (t: Target<C>, ir: ModelIR, path: string) => void;
   /**
    * The masks (1 = kept) of every target, from the targets' current dense values (pruned entries of an earlier
-   * stage are 0). Use ctx.val / ctx.train for any choice; never test data.
+   * stage are 0, and `prior` has their masks). `sparse_ratio` is the weight's final sparsity, earlier-pruned
+   * entries included. Use ctx.val / ctx.train for any choice; never test data.
    */
   masks(values: Map<string, Float32Array>, targets: Array<Target<C>>, m: MaskContext<C, O>): Map<string, Uint8Array> | Promise<Map<string, Uint8Array>>;
   /** Extra hooks during fine-tuning (regularisers, projections), composed after the mask hooks. */
@@ -83,7 +86,8 @@ export function definePruner<C extends PruningRule = PruningRule, O extends Prun
     },
     async compress(model, ctx, plan): Promise<CompressResult> {
       throwIfAborted(ctx.signal, def.name);
-      const m: MaskContext<C, O> = { ctx, plan, model };
+      const prior = new Map(plan.targets.flatMap((t) => { const e = model.weights[t.weight]!; return e.kind === 'masked' ? [[t.weight, e.mask] as const] : []; }));
+      const m: MaskContext<C, O> = { ctx, plan, model, prior };
       const before = evaluateModel(model, ctx.val);
       const values = new Map(plan.targets.map((t) => [t.weight, toDense(model.weights[t.weight]!)]));
       const masks = await def.masks(values, plan.targets, m);
