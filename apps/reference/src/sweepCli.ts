@@ -12,10 +12,9 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  assertFits, CompressionError, evaluateModel, initBackend, loadMnist, loadModel, parameterCount, runRecipe, subset, writeFileAtomic,
+  assertFits, CompressionError, evaluateModel, exportModel, initBackend, loadMnist, loadModel, parameterCount, runRecipe, subset, writeFileAtomic,
   type BackendName, type Plan, type Report,
 } from '@edge-compress/core';
-import { exportQuantized } from '@edge-compress/quantize';
 import {
   DEFAULT_QUEUE_NAME, readResult, runSweep, startQueueWorker, sweepJsonSchema, type JobModuleRef, type JobRunner, type SweepEvent, type SweepReport,
 } from '@edge-compress/sweep';
@@ -60,12 +59,12 @@ export async function createSweepJobRunner(options: { backend?: BackendName } = 
       let reports: Report[] = [];
       if (job.recipe) {
         const res = await runRecipe(loaded.model, job.recipe, registry, {
-          ...d, seed: job.seed, signal: io.signal,
+          train: d.train, val: d.val, seed: job.seed, signal: io.signal,
           onProgress: (p) => io.onProgress({ phase: `${p.method}/${p.phase}`, epoch: p.epoch, epochs: p.epochs, step: p.step, stepsPerEpoch: p.stepsPerEpoch, loss: p.loss }),
         }, job.recipeFile ?? job.label);
         ({ model, plans, reports } = res);
       }
-      const exported = await exportQuantized(model, io.dir, { data: subset(d.train, 1000) });
+      const exported = await exportModel(model, io.dir, { data: subset(d.train, 1000) });
       const ev = evaluateModel(model, d.test);
       const fig = modelFigures(model);
       const fp32 = modelFigures(loaded.model);

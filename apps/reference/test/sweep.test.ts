@@ -4,7 +4,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { build } from 'esbuild';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +20,32 @@ import { registerSweepCommands } from '../src/sweepCli.js';
 const APP = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(APP, `.tmp-sweep-test-${process.pid}`);
 const BUNDLE = join(TMP, 'sweepCli.mjs');
+
+function which(bin: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+const redisBin = which('redis-server');
+let ioredis = true;
+try {
+  createRequire(join(APP, '../../packages/sweep/package.json')).resolve('ioredis');
+} catch {
+  ioredis = false;
+}
+const noRedis = !redisBin ? 'no redis-server binary' : !ioredis ? "no 'ioredis' package" : '';
+if (noRedis) console.warn(`reference: SKIPPING the sweep worker test: ${noRedis}`);
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
 
 function sink() {
   let text = '';
@@ -110,6 +139,35 @@ describe('edge-compress sweep', () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(await readFile(join(out2, 'catalogue.json'), 'utf8')).toBe(await readFile(join(out, 'catalogue.json'), 'utf8'));
     expect(await readFile(join(out2, 'pareto.json'), 'utf8')).toBe(await readFile(join(out, 'pareto.json'), 'utf8'));
+  }, 300_000);
+
+  it.skipIf(Boolean(noRedis))('`worker` (the CLI command, in its own process) runs the jobs from Redis; the catalogue equals the embedded run', async () => {
+    const out = join(TMP, 'out');
+    const outQ = join(TMP, 'out-queue');
+    await cp(join(out, '.cache'), join(outQ, '.cache'), { recursive: true });
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const redis = spawn(redisBin!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const script = join(TMP, 'worker.mjs');
+      await writeFile(script, `import { Command } from 'commander';\nimport { registerSweepCommands } from ${JSON.stringify(BUNDLE)};\nconst p = new Command('edge-compress').option('--backend <name>', '', 'wasm');\nregisterSweepCommands(p);\nawait p.parseAsync(process.argv.slice(2), { from: 'user' });\nprocess.exit(0);\n`);
+      const worker = spawn(process.execPath, [script, 'worker', '--queue', url, '--queue-name', 'apptest', '--job-module', BUNDLE, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let wout = '';
+      worker.stdout!.on('data', (d) => (wout += String(d)));
+      const r = await cli('sweep', '--spec', join(TMP, 'sweep.json'), '--out', outQ, '--queue', url, '--queue-name', 'apptest', '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ mode: 'queue', done: 3, failed: 0 });
+      const exited = new Promise((res) => worker.once('exit', res));
+      worker.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const events = wout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
+      expect(events[0]!.type).toBe('ready');
+      expect(events.filter((e) => e.type === 'done')).toHaveLength(3);
+      expect(await readFile(join(outQ, 'catalogue.json'), 'utf8')).toBe(await readFile(join(out, 'catalogue.json'), 'utf8'));
+    } finally {
+      redis.kill('SIGTERM');
+    }
   }, 300_000);
 
   it('a bad grid key fails before anything runs: exit 2 with its JSON path', async () => {
