@@ -19,6 +19,8 @@ const work = join(outDir, '.svd-train-work');
 const t0 = Date.now();
 const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s]`, ...a);
 const quick = process.argv.includes('--quick');
+// --mlp-only: LeNet-300-100 part only (no LeNet-5, no latency), written to svd-train-mlp.json.
+const mlpOnly = process.argv.includes('--mlp-only');
 
 await initBackend('wasm');
 const AUG = { max_shift: 2, image_shape: [28, 28, 1] };
@@ -82,6 +84,7 @@ results.mlp_truncated_svd_acc_at_same_flops = mlp.truncAcc;
 results.mlp_truncated_svd_flops_reduction = +mlp.trunc.report.metrics.flopsReduction.toFixed(3);
 results.mlp_ranks = mlp.svd.report.layers.map((l) => `${l.layer}:${l.storedAs === 'lowRank' ? l.rank : 'dense'}`).join(' ');
 
+if (!mlpOnly) {
 const l5 = await runArch('lenet5');
 results.lenet5_dense_acc = l5.baseAcc;
 results.lenet5_svd_train_acc = l5.svdAcc;
@@ -90,7 +93,7 @@ results.lenet5_flops_reduction = +l5.svd.report.metrics.flopsReduction.toFixed(3
 results.lenet5_params_reduction = +l5.svd.report.metrics.paramsReduction.toFixed(3);
 results.lenet5_truncated_svd_acc_at_same_flops = l5.truncAcc;
 results.lenet5_ranks = l5.svd.report.layers.map((l) => `${l.layer}:${l.storedAs === 'lowRank' ? l.rank : 'dense'}`).join(' ');
-const orth = [...mlp.svd.report.layers, ...l5.svd.report.layers].filter((l) => l.storedAs === 'lowRank').map((l) => (l.orthogonalityErrorU + l.orthogonalityErrorV) / 2);
+const orth = [...mlp.svd.report.layers, ...(tables.lenet5?.svd.layers ?? [])].filter((l) => l.storedAs === 'lowRank').map((l) => (l.orthogonalityErrorU + l.orthogonalityErrorV) / 2);
 results.mean_orthogonality_error = +(orth.reduce((a, b) => a + b, 0) / orth.length).toFixed(4);
 
 // Latency: dense LeNet-5 vs its low-rank version at batch 1, interleaved, in several processes.
@@ -110,6 +113,7 @@ results.lenet5_lowrank_speedup_vs_dense_b1 = +sp[sp.length >> 1].toFixed(3);
 results.lenet5_lowrank_speedup_range = `${sp[0].toFixed(3)}–${sp.at(-1).toFixed(3)} over ${procs} processes`;
 results.lenet5_dense_b1_ms = +runs.map((r) => r.denseMs).sort((a, b) => a - b)[procs >> 1].toFixed(4);
 results.lenet5_lowrank_b1_ms = +runs.map((r) => r.lowRankMs).sort((a, b) => a - b)[procs >> 1].toFixed(4);
+}
 results.wall_s = Math.round((Date.now() - t0) / 1000);
 results.load_note = `2-core machine shared with other jobs; load average at the end ${(await import('node:os')).loadavg()[0].toFixed(1)}`;
 
@@ -124,8 +128,9 @@ for (const [arch, t] of Object.entries(tables)) {
 console.log('\nfigure                                      value');
 for (const [k, v] of Object.entries(results)) console.log(`${pad(k, 44)}${v}`);
 await mkdir(outDir, { recursive: true });
-const tmp = join(outDir, `.svd-train.json.${process.pid}`);
+const outName = mlpOnly ? 'svd-train-mlp.json' : 'svd-train.json';
+const tmp = join(outDir, `.${outName}.${process.pid}`);
 await writeFile(tmp, `${JSON.stringify(results, null, 2)}\n`);
-await (await import('node:fs/promises')).rename(tmp, join(outDir, 'svd-train.json'));
+await (await import('node:fs/promises')).rename(tmp, join(outDir, outName));
 await rm(work, { recursive: true, force: true });
-log(`wrote ${join(outDir, 'svd-train.json')}; live tensors ${tf.memory().numTensors}`);
+log(`wrote ${join(outDir, outName)}; live tensors ${tf.memory().numTensors}`);
