@@ -93,7 +93,10 @@ export function chooseAll(model: Model, plan: Plan<BcrConfig, BcrOptions>, val: 
       const values = toDense(model.weights[t.weight]!);
       let best = choose(t, values, 0, true);
       if (values.length >= o.minWeights) {
-        for (const r of [...o.autoCandidates].sort((a, b) => a - b)) {
+        // The smallest candidate always applies (retraining recovers it); larger ones while the one-shot drop is within tolerance.
+        const cands = [...o.autoCandidates].sort((a, b) => a - b);
+        best = choose(t, values, cands[0]!, true);
+        for (const r of cands.slice(1)) {
           const c = choose(t, values, r, true);
           const acc = evaluateModel(oneShot(model, [c]), sub).accuracy;
           if (baseAcc - acc > o.autoTolerance) break;

@@ -26,7 +26,7 @@ export const bcrOptions = optionsSchema({
   finetune_epochs: z.number().int().min(0).max(200).default(4).describe('masked retraining epochs after the prune'),
   lr: z.number().positive().max(1).default(1e-3),
   batch_size: z.number().int().positive().default(64),
-  auto_tolerance: z.number().min(0).max(1).default(0.02).describe('automatic ratios: largest ratio whose one-shot validation accuracy drop stays within this'),
+  auto_tolerance: z.number().min(0).max(1).default(0.05).describe('automatic ratios: the smallest candidate always, larger ones while the one-shot validation accuracy drop (before retraining) stays within this'),
   auto_candidates: z.array(z.number().min(0).lt(1)).min(1).default([0.5, 0.75, 0.85, 0.9, 0.95]),
   min_weights: z.number().int().min(0).default(1000).describe('automatic ratios leave layers with fewer weights dense'),
 });

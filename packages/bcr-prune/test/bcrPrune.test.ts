@@ -94,6 +94,21 @@ describe('bcr compress', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('defaults alone ({op_types: [conv2d, dense]}): ratios chosen on validation, small layers left dense, accuracy kept', async () => {
+    const { model: input, plan, ctx } = await fixture([{ op_types: ['conv2d', 'dense'] }], { prune_epochs: 3, finetune_epochs: 4, batch_size: 32 });
+    const { model, report } = await bcrPrune.compress(input, ctx, plan);
+    // fc1 (1,024 weights) is the only layer above min_weights: it gets an automatic ratio; conv1/fc2 stay identical
+    expect(report.layers.map((l) => [l.layer, l.auto])).toEqual([['fc1', true]]);
+    expect(model.weights['fc1/kernel']!.kind).toBe('blockSparse');
+    expect(model.weights['fc2/kernel']).toBe(input.weights['fc2/kernel']);
+    // retraining recovers accuracy over the one-shot projection at the same choice
+    const oneShot = await bcrPrune.compress(input, ctx, bcrPrune.plan(input.ir, [{ op_types: ['conv2d', 'dense'] }], { prune_epochs: 0, finetune_epochs: 0 }));
+    expect(oneShot.report.layers[0]!.sparseRatio).toBe(report.layers[0]!.sparseRatio);
+    expect(report.metrics.valAccuracyAfter!).toBeGreaterThan(oneShot.report.metrics.valAccuracyAfter!);
+    expect(report.metrics.valAccuracyBefore! - report.metrics.valAccuracyAfter!).toBeLessThanOrEqual(0.15);
+    expect(report.layers[0]!.sparseRatio as number).toBeGreaterThanOrEqual(0.45);
+  });
+
   it('the conv kernel runs through createRunner too', async () => {
     const { model: input, plan, ctx } = await fixture([{ op_types: ['conv2d'], granularity: [2, 3], row_ratio: 0.5, col_ratio: 0.34 }], { prune_epochs: 0, finetune_epochs: 0 });
     const { model } = await bcrPrune.compress(input, ctx, plan);
