@@ -6,7 +6,10 @@ import {
   saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, subset, type Model, exportModel, type Widen,
 } from '@edge-compress/core';
 import { isBanditError } from '@edge-compress/bandit-select';
+import { registerCostCommands } from './costCli.js';
+import { registerExportCommands } from './exportCli.js';
 import { registry } from './methods.js';
+import { registerSweepCommands } from './sweepCli.js';
 import { createProgress } from './progress.js';
 import { runPipeline } from './pipeline.js';
 import { summaryTable, modelFigures } from './report.js';
@@ -174,6 +177,10 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .action(() => {
       out(JSON.stringify(recipeJsonSchema(registry.list()), null, 2));
     });
+
+  registerCostCommands(program);
+  registerExportCommands(program);
+  registerSweepCommands(program, io);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
