@@ -6,7 +6,10 @@ import {
   saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, subset, type Model, exportModel, type Widen,
 } from '@edge-compress/core';
 import { isBanditError } from '@edge-compress/bandit-select';
+import { registerCostCommands } from './costCli.js';
+import { registerExportCommands } from './exportCli.js';
 import { registry } from './methods.js';
+import { registerSweepCommands } from './sweepCli.js';
 import { createProgress } from './progress.js';
 import { runPipeline } from './pipeline.js';
 import { summaryTable, modelFigures } from './report.js';
@@ -175,17 +178,29 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       out(JSON.stringify(recipeJsonSchema(registry.list()), null, 2));
     });
 
+  registerCostCommands(program);
+  registerExportCommands(program);
+  registerSweepCommands(program, io);
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    // Typed errors of every package are bad input (exit 2) with their message, never a stack trace.
-    if (isCompressionError(e) || isBanditError(e)) {
-      io.stderr.write(`edge-compress: error [${e.code}]: ${e.message}\n`);
-      return e.code === 'ABORTED' ? 1 : 2;
-    }
-    io.stderr.write(`edge-compress: failed: ${(e as Error)?.stack ?? String(e)}\n`);
-    return 1;
+    return reportError(e, io.stderr);
   }
+}
+
+/**
+ * The exit code for an error (and its one-line report on stderr): a commander usage error 2; a typed error of
+ * any edge-compress package (core's CompressionError, bandit-select's BanditError) 2 with its code and message,
+ * never a stack trace (ABORTED: 1); anything else 1 with the stack (a bug).
+ */
+export function reportError(e: unknown, stderr: NodeJS.WritableStream): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  if (isCompressionError(e) || isBanditError(e)) {
+    stderr.write(`edge-compress: error [${e.code}]: ${e.message}\n`);
+    return e.code === 'ABORTED' ? 1 : 2;
+  }
+  stderr.write(`edge-compress: failed: ${(e as Error)?.stack ?? String(e)}\n`);
+  return 1;
 }

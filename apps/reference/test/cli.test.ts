@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRecipes, run } from '../src/index.js';
+import { loadRecipes, reportError, run } from '../src/index.js';
 import { armFeatures } from '../src/report.js';
-import { parseCatalogue, simArmsFromCatalogue } from '@edge-compress/bandit-select';
+import { BanditError, parseCatalogue, simArmsFromCatalogue } from '@edge-compress/bandit-select';
 import { initModel, maskedEncoding, denseEncoding, topkMask, toDense } from '@edge-compress/core';
 import { registry } from '../src/methods.js';
 import { planRecipe, lenet5, initBackend } from '@edge-compress/core';
@@ -82,9 +82,21 @@ describe('edge-compress CLI', () => {
     expect(existsSync(join(dir, 'never'))).toBe(false);
     await writeFile(bad, '{"version": 1,');
     expect((await cli('compress', '--model', join(dir, 'mlp'), '--recipe', bad, '--out', join(dir, 'never'))).stderr).toMatch(/RECIPE_INVALID.*not valid JSON/);
-    expect((await cli('eval', '--model', join(dir, 'nope.json'))).code).toBe(2);
-    expect((await cli('train', '--arch', 'lenet7', '--out', join(dir, 'never'))).code).toBe(2);
-    expect((await cli('pipeline', '--quick', '--full')).code).toBe(2);
+    const missing = await cli('eval', '--model', join(dir, 'nope.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/BAD_MODEL_FILE.*nope\.json.*no such file/);
+    const arch = await cli('train', '--arch', 'lenet7', '--out', join(dir, 'never'));
+    expect(arch.code).toBe(2);
+    expect(arch.stderr).toMatch(/lenet7.*(lenet5|lenet300100)/);
+    const both = await cli('pipeline', '--quick', '--full');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/BAD_CONFIG.*--quick and --full/);
+    // another method's key is refused with a hint that names the method it belongs to
+    await writeFile(bad, JSON.stringify({ version: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5, quant_dtype: 'int8' }] }] }));
+    const foreign = await cli('compress', '--model', join(dir, 'mlp'), '--recipe', bad, '--out', join(dir, 'never'));
+    expect(foreign.code).toBe(2);
+    expect(foreign.stderr).toMatch(/RECIPE_INVALID.*quant_dtype.*a quantization key, not a 'magnitude' key/);
+    expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 
   it('every shipped recipe passes pre-flight on LeNet-5', async () => {
@@ -111,6 +123,20 @@ describe('edge-compress CLI', () => {
 
   it('prints the recipe JSON Schema', async () => {
     const s = await cli('schema');
-    expect(JSON.parse(s.stdout).properties.stages).toBeDefined();
+    const schema = JSON.parse(s.stdout);
+    const methods = schema.properties.stages.items.anyOf.map((a: { properties: { method: { const: string } } }) => a.properties.method.const);
+    expect(methods).toEqual(registry.list().map((c) => c.name));
+    const mag = schema.properties.stages.items.anyOf.find((a: { properties: { method: { const: string } } }) => a.properties.method.const === 'magnitude');
+    expect(Object.keys(mag.properties.config_list.items.properties)).toContain('sparse_ratio');
+    expect(Object.keys(mag.properties.config_list.items.properties)).not.toContain('quant_dtype');
+  });
+
+  it('maps typed errors of every package to exit 2 with their message, and bugs to exit 1', () => {
+    const err: string[] = [];
+    const stderr = { write: (s: string) => (err.push(s), true) } as unknown as NodeJS.WritableStream;
+    expect(reportError(new BanditError({ code: 'BAD_CATALOGUE', message: 'catalogue.json: arms[0].id is missing' }), stderr)).toBe(2);
+    expect(err.join('')).toMatch(/error \[BAD_CATALOGUE\]: catalogue\.json: arms\[0\]\.id is missing/);
+    expect(err.join('')).not.toMatch(/    at /);
+    expect(reportError(new TypeError('x is undefined'), stderr)).toBe(1);
   });
 });

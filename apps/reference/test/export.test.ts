@@ -11,11 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as core from '@edge-compress/core';
 import { initBackend, initModel, isCompressionError, loadMnist, predict, saveModel, subset, Trainer, type ModelIR } from '@edge-compress/core';
 // Until core's index exports the ONNX module (the lead wires it), the exporter is injected from its source file.
-import { exportOnnx as exportOnnxSource } from '../../../packages/core/src/io/onnx.js';
 import { registerExportCommands, type OnnxExporter } from '../src/exportCli.js';
 import { run } from '../src/index.js';
 
-const exportOnnx = ((core as unknown as Record<string, unknown>)['exportOnnx'] as OnnxExporter | undefined) ?? exportOnnxSource;
+const exportOnnx: OnnxExporter = core.exportOnnx;
 
 function sink() {
   let text = '';

@@ -29,6 +29,7 @@ export * from './io/modelio.js';
 export * from './io/stock.js';
 export * from './io/size.js';
 export * from './io/export.js';
+export * from './io/onnx.js';
 export { loadWithStockTfjs } from './io/stockLoad.js';
 export * from './recipe/schema.js';
 export * from './recipe/legacy.js';

@@ -107,8 +107,9 @@ export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts:
           variance = m.variance;
           opts.bnStats?.set(l.name, { mean: tf.keep(tf.clone(m.mean)), variance: tf.keep(tf.clone(m.variance)) });
         }
-        const gamma = l.scale ? need(weights, `${l.name}/gamma`) : undefined;
-        const beta = l.center ? need(weights, `${l.name}/beta`) : undefined;
+        // tfjs' BatchNorm gradient fails on a missing scale / offset: pass explicit ones / zeros instead.
+        const gamma = l.scale ? need(weights, `${l.name}/gamma`) : tf.onesLike(mean);
+        const beta = l.center ? need(weights, `${l.name}/beta`) : tf.zerosLike(mean);
         h = tf.batchNorm(h, mean, variance, beta, gamma, l.epsilon);
         break;
       }

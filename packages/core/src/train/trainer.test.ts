@@ -102,6 +102,15 @@ describe('Trainer', () => {
     expect(await run()).toEqual(await run());
   });
 
+  it('trains a batch norm without scale and offset (tfjs gradient needs explicit ones / zeros)', async () => {
+    const ir = toyConvIR();
+    ir.layers.splice(1, 0, { kind: 'batchNorm', name: 'bn1', epsilon: 1e-3, momentum: 0.9, center: false, scale: false });
+    const t = new Trainer(initModel(ir, 1));
+    const h = await t.fit(toyData(128, ir.inputShape, 3), { epochs: 3, seed: 1, optimizer: { kind: 'adam', lr: 3e-3 } });
+    t.dispose();
+    expect(h[2]!.loss).toBeLessThan(h[0]!.loss);
+  });
+
   it('keeps tf.memory().numTensors flat across epochs, with hooks, dropout and batch norm', async () => {
     const ir = toyConvIR();
     ir.layers.splice(1, 0, { kind: 'batchNorm', name: 'bn1', epsilon: 1e-3, momentum: 0.9, center: true, scale: true });
