@@ -13,7 +13,7 @@ import {
 import { bitsOfDtype, type AdmmConfig, type AdmmOptions } from './config.js';
 import { checkAccepts, encodeWeight } from './encode.js';
 import { AdmmEngine, splitValidation, type AdmmTarget, type IterationRecord } from './engine.js';
-import { applyMask, groupsOf, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, relativeResidual, rhoAt, scanInterval, sparseMask, type Granularity } from './math.js';
+import { applyMask, groupsOf, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, rampedSparsity, relativeResidual, rhoAt, scanInterval, sparseMask, type Granularity } from './math.js';
 import { allocateSparsity, breakEvenRatio, hardwareAwareRatio, SENSITIVITY_GRID } from './search.js';
 import { storageAccount, type StorageAccount } from './storage.js';
 
@@ -60,7 +60,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     const full = { step: 1, stepsPerEpoch: 1, method: 'admm', ...ev };
     ctx.onProgress?.(full);
   };
-  const engine = new AdmmEngine(model, plan.targets.map((t) => t.weight), { train, val }, { lr: o.lr, batchSize: o.batchSize, weightDecay: o.weightDecay, seed: ctx.seed, signal: ctx.signal, onProgress: ctx.onProgress });
+  const engine = new AdmmEngine(model, plan.targets.map((t) => t.weight), { train, val }, { lr: o.lr, admmOptimizer: o.admmOptimizer === 'sgd' ? { kind: 'sgd', lr: o.sgdLr, momentum: o.momentum } : { kind: 'adam' }, batchSize: o.batchSize, weightDecay: o.weightDecay, seed: ctx.seed, signal: ctx.signal, onProgress: ctx.onProgress });
   try {
     const valDense = engine.evaluate().accuracy;
     // An already-masked input (e.g. an earlier admm or magnitude stage) keeps its zeros: its mask bounds every projection.
@@ -115,10 +115,10 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
 
     // 2. ADMM pruning.
     const pruned = layers.map((l, i) => ({ ...l, sparse: choices[i]!.sparseRatio })).filter((l) => l.sparse > 0);
-    const pruneTargets: AdmmTarget[] = pruned.map((l) => ({ weight: l.t.weight, rho: l.t.config.rho ?? o.rho, project: (v) => applyMask(v, pruneMask(v, l, l.sparse)) }));
+    const pruneTargets: AdmmTarget[] = pruned.map((l) => ({ weight: l.t.weight, rho: l.t.config.rho ?? o.rho, project: (v, k) => applyMask(v, pruneMask(v, l, rampedSparsity(k, o.admmIterations, l.sparse, o.sparsityRamp))), setChanges: (k) => rampedSparsity(k, o.admmIterations, l.sparse, o.sparsityRamp) !== rampedSparsity(k - 1, o.admmIterations, l.sparse, o.sparsityRamp) }));
     const pruneIterations = pruneTargets.length === 0 || o.admmIterations === 0 ? [] : await engine.admm(pruneTargets, o.admmIterations, o.epochsPerIteration, (k, t) => rhoAt(k, t.rho, o.rhoGrowth, Math.max(o.rhoMax, t.rho)), 'admm-prune', (r) =>
       progress({ phase: 'admm-prune', epoch: r.iteration - 1, epochs: o.admmIterations, loss: r.loss, done: r.iteration === o.admmIterations, valAccuracy: r.valAccuracy, rho: r.rho, residual: r.residual, iteration: r.iteration }),
-    );
+    { mode: o.penalty, step: o.penaltyStep });
 
     // 3. Hard prune and masked retraining.
     const masks = new Map<string, Uint8Array>();
@@ -151,7 +151,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       if (o.quantAdmmIterations > 0) {
         quantIterations = await engine.admm(qTargets, o.quantAdmmIterations, o.quantEpochsPerIteration, (_k, t) => t.rho, 'admm-quant', (r) =>
           progress({ phase: 'admm-quant', epoch: r.iteration - 1, epochs: o.quantAdmmIterations, loss: r.loss, done: r.iteration === o.quantAdmmIterations, valAccuracy: r.valAccuracy, rho: r.rho, residual: r.residual, iteration: r.iteration }),
-        );
+        { mode: o.penalty, step: o.penaltyStep });
       }
       const frozen = new Map<string, Uint8Array>(quantLayers.map(({ t, mask }) => [t.weight, new Uint8Array(mask.length)]));
       for (let round = 0; round < o.progressiveRounds; round++) {

@@ -21,7 +21,7 @@ export function checkAccepts(e: Encoding, weight: string, path: string): void {
   if (ok) return;
   const chain = e.kind === 'masked' ? `masked(${e.base.kind})` : e.kind;
   throw new CompressionError({
-    code: 'RECIPE_INVALID',
+    code: 'CHAIN_INVALID',
     method: 'admm',
     layer: weight.split('/')[0],
     path,

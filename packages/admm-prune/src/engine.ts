@@ -10,6 +10,8 @@ import { relativeResidual } from './math.js';
 
 export interface TrainSettings {
   lr: number;
+  /** Optimizer of the ADMM W-steps (masked retraining always uses Adam at `lr`). */
+  admmOptimizer: { kind: 'adam' } | { kind: 'sgd'; lr: number; momentum: number };
   batchSize: number;
   weightDecay: number;
   seed: number;
@@ -44,8 +46,17 @@ export function splitValidation(ctx: CompressContext, fraction: number, seed: nu
 /** One ADMM-constrained weight: its projection and penalty, and the running Z, U. */
 export interface AdmmTarget {
   weight: string;
-  /** Π onto this layer's constraint set. */
-  project: (v: Float32Array) => Float32Array;
+  /**
+   * Π onto this layer's constraint set for the W-step of iteration k (0-based; progressive ADMM may tighten
+   * the set over iterations); k = Infinity is the final set.
+   */
+  project: (v: Float32Array, k: number) => Float32Array;
+  /**
+   * True when the constraint set of W-step k differs from that of W-step k−1 (a progressive ramp). The scaled
+   * dual U of the old set is then dropped (U = 0): kept, it would aim each newly pruned weight at −U = its own
+   * negated value for a whole W-step, a sign flip of every weight the ramp just removed.
+   */
+  setChanges?: (k: number) => boolean;
   rho: number;
 }
 
@@ -116,9 +127,10 @@ export class AdmmEngine {
   }
 
   /** Trains the targeted layers for `epochs` with Adam (fresh moments), lr cut ×0.1 for the last 25% (or cosine). */
-  async fit(epochs: number, phase: string, hooks: TrainHooks = {}, schedule: 'step' | 'cosine' = 'step'): Promise<number> {
+  async fit(epochs: number, phase: string, hooks: TrainHooks = {}, schedule: 'step' | 'cosine' = 'step', admmStep = false): Promise<number> {
     if (epochs === 0) return NaN;
     const s = this.settings;
+    const opt = admmStep && s.admmOptimizer.kind === 'sgd' ? { kind: 'sgd' as const, lr: s.admmOptimizer.lr, momentum: s.admmOptimizer.momentum } : { kind: 'adam' as const, lr: s.lr };
     const base = this.maskHooks();
     const merged: TrainHooks = {
       transform: base.transform,
@@ -131,8 +143,8 @@ export class AdmmEngine {
     const hist = await this.trainer.fit(this.data.train, {
       epochs,
       batchSize: s.batchSize,
-      optimizer: { kind: 'adam', lr: s.lr },
-      lrSchedule: schedule === 'step' ? stepDecay(s.lr, epochs, [0.75], 0.1) : cosineDecay(s.lr, epochs, 0.1),
+      optimizer: opt,
+      lrSchedule: schedule === 'step' ? stepDecay(opt.lr, epochs, [0.75], 0.1) : cosineDecay(opt.lr, epochs, 0.1),
       weightDecay: s.weightDecay || undefined,
       seed: s.seed,
       hooks: merged,
@@ -160,10 +172,10 @@ export class AdmmEngine {
    * ADMM (ALGORITHMS §1.2): `iterations` × (W-step of `epochsPer` epochs on loss + Σ ρ_i/2‖W_i − Z_i + U_i‖²;
    * Z_i = Π(W_i + U_i); U_i += W_i − Z_i; ρ_i from `rhoAt`). Z⁰ = Π(W), U⁰ = 0. Reports each iteration.
    */
-  async admm(targets: readonly AdmmTarget[], iterations: number, epochsPer: number, rhoAt: (k: number, t: AdmmTarget) => number, phase: string, onIteration: (r: IterationRecord) => void): Promise<IterationRecord[]> {
+  async admm(targets: readonly AdmmTarget[], iterations: number, epochsPer: number, rhoAt: (k: number, t: AdmmTarget) => number, phase: string, onIteration: (r: IterationRecord) => void, penalty: { mode: 'loss' | 'decoupled'; step: number } = { mode: 'loss', step: 1 }): Promise<IterationRecord[]> {
     const st = targets.map((t) => {
       const w = this.read(t.weight);
-      return { t, z: t.project(w), u: new Float32Array(w.length), diff: null as tf.Tensor | null, rho: rhoAt(0, t) };
+      return { t, z: t.project(w, 0), u: new Float32Array(w.length), diff: null as tf.Tensor | null, rho: rhoAt(0, t) };
     });
     const refresh = (s: (typeof st)[number]): void => {
       s.diff?.dispose();
@@ -176,19 +188,36 @@ export class AdmmEngine {
     try {
       for (let k = 0; k < iterations; k++) {
         const t0 = performance.now();
-        const extraLoss = (p: Params): tf.Scalar => tf.addN(st.map((s) => tf.mul(s.rho / 2, tf.sum(tf.square(tf.sub(p[s.t.weight]!, s.diff!)))))) as tf.Scalar;
-        const loss = await this.fit(epochsPer, phase, { extraLoss });
+        // 'loss': the penalty's gradient goes through the optimizer with the loss (the papers' form).
+        // 'decoupled': the optimizer sees the loss alone and each step then takes the exact proximal step of the
+        // penalty, W ← (W + ηρ·(Z − U)) / (1 + ηρ), so Adam's per-weight normalisation cannot scale it away
+        // (the AdamW argument, applied to the ADMM penalty).
+        const hooks: TrainHooks =
+          penalty.mode === 'loss'
+            ? { extraLoss: (p: Params): tf.Scalar => tf.addN(st.map((s) => tf.mul(s.rho / 2, tf.sum(tf.square(tf.sub(p[s.t.weight]!, s.diff!)))))) as tf.Scalar }
+            : {
+                afterStep: (p: Params) =>
+                  tf.tidy(() => {
+                    for (const s of st) {
+                      const c = (penalty.step * s.rho) / (1 + penalty.step * s.rho);
+                      const w = p[s.t.weight]!;
+                      w.assign(tf.add(tf.mul(w, 1 - c), tf.mul(s.diff!, c)));
+                    }
+                  }),
+              };
+        const loss = await this.fit(epochsPer, phase, hooks, 'step', true);
         const residual: Record<string, number> = {}, rho: Record<string, number> = {};
         const hard = new Map<string, Float32Array>();
         for (const s of st) {
           const w = this.read(s.t.weight);
           const v = new Float32Array(w.length);
           for (let i = 0; i < v.length; i++) v[i] = w[i]! + s.u[i]!;
-          s.z = s.t.project(v);
-          for (let i = 0; i < v.length; i++) s.u[i] = s.u[i]! + w[i]! - s.z[i]!;
+          s.z = s.t.project(v, k + 1);
+          if (s.t.setChanges?.(k + 1)) s.u.fill(0);
+          else for (let i = 0; i < v.length; i++) s.u[i] = s.u[i]! + w[i]! - s.z[i]!;
           residual[s.t.weight] = relativeResidual(w, s.z);
           rho[s.t.weight] = s.rho;
-          hard.set(s.t.weight, s.t.project(w));
+          hard.set(s.t.weight, s.t.project(w, Infinity));
           s.rho = rhoAt(k + 1, s.t);
           refresh(s);
         }

@@ -13,6 +13,10 @@ import { compressAdmm } from './compress.js';
 export const admmPrune = defineCompressor({
   name: 'admm',
   description: 'ADMM-NN joint pruning (unstructured / channel / block) and quantization to non-zero levels, with masked and progressive retraining',
+  // Dense weights, or masked ones from an earlier pruning stage (their zeros are kept); masked(quantized) and
+  // factor encodings are refused by the planner (CHAIN_INVALID) and again at compress (checkAccepts).
+  accepts: ['dense', 'masked'],
+  produces: 'masked',
   config: admmConfig,
   options: admmOptions,
   compress: compressAdmm,

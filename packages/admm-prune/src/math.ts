@@ -167,6 +167,18 @@ export function rhoAt(k: number, rho0: number, growth: number, rhoMax: number): 
   return Math.min(Math.max(rhoMax, rho0), rho0 * growth ** k);
 }
 
+/**
+ * Progressive ADMM's sparsity target for iteration k of K (Ye et al. 2019): the Z-projection's sparse ratio
+ * ramps from 0 to `final` over the first ⌈ramp·K⌉ iterations along the cubic s·(1 − (1 − t)³), then stays at
+ * `final`. ramp = 0 projects onto the final set from the start (plain ADMM-NN).
+ */
+export function rampedSparsity(k: number, K: number, final: number, ramp: number): number {
+  const R = Math.ceil(ramp * K);
+  if (R <= 0 || k + 1 >= R) return final;
+  const t = (k + 1) / R;
+  return final * (1 - (1 - t) ** 3);
+}
+
 /** ‖W − Z‖_F / ‖W‖_F (0 when W = 0). */
 export function relativeResidual(w: ArrayLike<number>, z: ArrayLike<number>): number {
   let d = 0, n = 0;

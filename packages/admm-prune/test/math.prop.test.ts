@@ -1,6 +1,6 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { applyMask, groupsOf, keepCount, levelIndex, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, rhoAt, scanInterval, sparseMask } from '../src/math.js';
+import { applyMask, groupsOf, keepCount, levelIndex, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, rampedSparsity, rhoAt, scanInterval, sparseMask } from '../src/math.js';
 
 fc.configureGlobal({ seed: 20261202, numRuns: 60 });
 
@@ -165,5 +165,25 @@ describe('ρ schedule', () => {
   it('follows ρ0·β^k below the cap', () => {
     expect(rhoAt(2, 1e-3, 2, 1)).toBeCloseTo(4e-3, 12);
     expect(rhoAt(20, 1e-3, 2, 0.05)).toBe(0.05);
+  });
+});
+
+describe('progressive ADMM sparsity ramp', () => {
+  test.prop([fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 0.999, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })])('rises monotonically within [0, final] and reaches final by iteration ⌈ramp·K⌉', (K, s, ramp) => {
+    let prev = -1;
+    for (let k = 0; k < K; k++) {
+      const r = rampedSparsity(k, K, s, ramp);
+      expect(r).toBeGreaterThanOrEqual(prev - 1e-15);
+      expect(r).toBeGreaterThanOrEqual(0);
+      expect(r).toBeLessThanOrEqual(s + 1e-15);
+      prev = r;
+    }
+    expect(rampedSparsity(Math.max(0, Math.ceil(ramp * K) - 1), K, s, ramp)).toBe(s);
+    expect(rampedSparsity(Infinity, K, s, ramp)).toBe(s);
+    expect(rampedSparsity(0, K, s, 0)).toBe(s);
+  });
+  it('follows the cubic s·(1 − (1 − t)³)', () => {
+    // K = 8, ramp 0.5 → R = 4; k = 1 → t = 2/4 → 0.9·(1 − 0.125)
+    expect(rampedSparsity(1, 8, 0.9, 0.5)).toBeCloseTo(0.9 * 0.875, 12);
   });
 });

@@ -6,13 +6,12 @@
 //    calls after warm-up); figures are the median over processes of the per-process ratio, with the range.
 // Writes <repo>/bench-results/bcr-prune.json (flat) and prints a table.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRng, denseEncoding, evaluateModel, initBackend, loadMnist, loadModel, maskedEncoding, saveModel, toDense, topkMask, trainBaseline } from '@edge-compress/core';
-import { bcrPrune, splitData } from '@edge-compress/bcr-prune';
+import { createRng, denseEncoding, evaluateModel, initBackend, loadMnist, maskedEncoding, saveModel, toDense, topkMask, trainBaseline } from '@edge-compress/core';
+import { bcrPrune } from '@edge-compress/bcr-prune';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
@@ -24,20 +23,11 @@ const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padS
 const loads = [loadavg()[0]];
 
 await initBackend('wasm');
-const { train, test } = loadMnist();
-const { train: trainOnly, val } = splitData({ train });
-// A baseline that never saw the validation digits (core v1's cached baseline trains on all 8,000): LeNet-5, 15 epochs,
-// Adam 1e-3 cosine, ±2 px shifts, seed 0, on the 7,200 training digits; cached in bench-results/.cache.
-const baseDir = join(outDir, '.cache', 'bcr-lenet5-trainonly-e15-s0');
-let baseModel;
-if (existsSync(join(baseDir, 'model.json'))) baseModel = (await loadModel(join(baseDir, 'model.json'))).model;
-else {
-  log('training the baseline (15 epochs on the training digits without the validation tenth)');
-  baseModel = (await trainBaseline({ arch: 'lenet5', epochs: 15, seed: 0, data: { train: trainOnly, test }, onProgress: (p) => p.done && log(`  baseline epoch ${p.epoch + 1}/${p.epochs}`) })).model;
-  await saveModel(baseModel, baseDir);
-}
-const base = { model: baseModel, testAccuracy: evaluateModel(baseModel, test).accuracy };
-const ctx = { train, seed: 0, rng: createRng(0), onProgress: (p) => p.done && log(`  ${p.phase} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)}`) };
+// core's split: 7,000 train / 1,000 validation (carved from the training digits) / 2,000 test; the shared 20-epoch
+// baseline trains on the 7,000 only, so validation choices are honest.
+const { train, val, test } = loadMnist();
+const base = await trainBaseline({ arch: 'lenet5', epochs: 20, seed: 0, cacheDir: join(outDir, '.cache'), onProgress: (p) => p.done && log('baseline trained') });
+const ctx = { train, val, seed: 0, rng: createRng(0), onProgress: (p) => p.done && log(`  ${p.phase} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)}`) };
 const baseVal = evaluateModel(base.model, val).accuracy;
 log(`baseline test ${base.testAccuracy}, val ${baseVal}`);
 
@@ -83,7 +73,7 @@ const results = {
   baseline_test_acc: base.testAccuracy,
   chosen_config: chosen.name,
   chosen_met_val_goal: metGoalOnVal,
-  val_split: 'last 10% of the 8,000 training digits (the baseline and the fine-tuning never train on them)',
+  val_split: "core loadMnist: 1,000 validation digits carved from the training digits (baseline and fine-tuning never train on them)",
   lenet5_bcr_test_acc: testAcc,
   lenet5_bcr_acc_drop: +(base.testAccuracy - testAcc).toFixed(4),
   lenet5_bcr_weight_ratio: +(weightsOf(base.model) / nonZerosOf(chosen.model)).toFixed(2),
@@ -104,7 +94,7 @@ await saveModel(base.model, join(work, 'dense'));
 await saveModel(chosen.model, join(work, 'bcr'));
 await saveModel({ ir: base.model.ir, weights: csrWeights }, join(work, 'csr'));
 await writeFile(join(work, 'images.f32'), test.images.slice(0, 64 * 784));
-await writeFile(join(work, 'meta.json'), JSON.stringify({ blocks: Object.fromEntries(chosen.report.layers.map((l) => [l.layer, l.block])) }));
+await writeFile(join(work, 'meta.json'), JSON.stringify({ layers: chosen.report.layers.map((l) => l.layer) }));
 
 const runs = [];
 for (let p = 0; p < PROCESSES; p++) {

@@ -17,12 +17,7 @@ const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8'));
 const dense = (await loadModel(join(dir, 'dense', 'model.json'))).model;
 const bcr = (await loadModel(join(dir, 'bcr', 'model.json'))).model;
 const csr = (await loadModel(join(dir, 'csr', 'model.json'))).model;
-const layoutsOf = (m, blocks) => Object.fromEntries(Object.entries(blocks).map(([l, block]) => {
-  const e = m.weights[`${l}/kernel`]; const rows = e.shape.at(-1), cols = e.shape.reduce((a, b) => a * b, 1) / rows;
-  const mask = toGemm(Float32Array.from(e.mask), e.shape);
-  return [l, bcrLayoutFromMask(e.shape, toGemm(toDense(e), e.shape), rows, cols, mask, block)];
-}));
-const bcrRunner = new SparseRunner(sparseSpec(bcr, { layouts: layoutsOf(bcr, meta.blocks) }));
+const bcrRunner = new SparseRunner(sparseSpec(bcr)); // blockSparse kernels run as BCR
 const csrRunner = new SparseRunner(sparseSpec(csr, { unstructured: 'csr' }));
 const ourDense = new SparseRunner(sparseSpec(dense));
 const onnxBytes = typeof core.toOnnx === 'function' ? core.toOnnx(dense) : denseOnnx(dense);
