@@ -13,7 +13,7 @@ import { loadavg, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '@edge-compress/core';
-import { calibrate, layerConfigs, measureInProcesses, modelSpecs, predictLocalIR, saveCalibration } from '@edge-compress/hw-cost';
+import { calibrate, layerConfigs, loadCalibration, measureInProcesses, modelSpecs, predictLocalIR, saveCalibration } from '@edge-compress/hw-cost';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const outDir = join(root, 'bench-results');
@@ -31,10 +31,19 @@ const r = {};
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Calibration
-const tc = Date.now();
-const cal = await calibrate({ processes: 3, quick, onProgress: (m) => log(m) });
-r.calibrate_s = +((Date.now() - tc) / 1000).toFixed(1);
-await saveCalibration(cal, join(outDir, '.hw-cost-calibration.json'));
+// BENCH_REUSE_CALIBRATION=1 reuses bench-results/.hw-cost-calibration.json (same protocol; calibrate_s from its stats).
+let cal;
+if (process.env.BENCH_REUSE_CALIBRATION === '1') {
+  cal = await loadCalibration(join(outDir, '.hw-cost-calibration.json'));
+  r.calibrate_s = +cal.stats.calibrateS.toFixed(1);
+  r.calibration_reused_from = cal.createdAt;
+} else {
+  const tc = Date.now();
+  cal = await calibrate({ processes: 3, quick, onProgress: (m) => log(m) });
+  r.calibrate_s = +((Date.now() - tc) / 1000).toFixed(1);
+  await saveCalibration(cal, join(outDir, '.hw-cost-calibration.json'));
+}
+r.calibration_load_avg = cal.deviceState.loadBefore?.[0];
 log(`calibrated in ${r.calibrate_s} s: ${cal.protocol.configs} layer configs, ${cal.protocol.models} model timings; peak ${(cal.params.peakOps / 1e9).toFixed(1)} GOP/s, bw ${(cal.params.bandwidth / 1e9).toFixed(1)} GB/s, fixed ${cal.params.fixedMs.toFixed(4)} ms`);
 r.calibration_layer_configs = cal.protocol.configs; // incl. 9 identity models
 r.calibration_models = cal.protocol.models;

@@ -62,8 +62,8 @@ export function estimateLayer(p: DeviceProfile, f: LayerFeatures): LayerEstimate
   const aBytes = Math.max(1, cBits / 8);
   let wBytes = f.weightBytes;
   let iBytes = f.indexBytes;
-  if (p.dequantizesWeights || (weighted && !exploits && f.pattern !== 'dense')) {
-    // Runtime expands to dense at its compute width: every element moves, no index.
+  if (p.dequantizesWeights || (weighted && !exploits && f.pattern !== 'dense' && f.indexBytes + (f.rank ? 1 : 0) > 0)) {
+    // The runtime cannot use the format (index / factors): it expands it to dense at its compute width.
     wBytes = (f.denseWeightBytes * cBits) / 32;
     iBytes = 0;
   } else if (cBits < f.wBits) wBytes = (wBytes * cBits) / f.wBits; // quantized for the device at deploy time

@@ -1,7 +1,6 @@
 /**
  * The ONE core-facing file of hw-cost: a core model (IR + encodings) → one feature record per layer.
- * Everything else in the package works on these plain records, so porting to core v2's summary tree only
- * touches `weightFeatures` below.
+ * Everything else in the package works on these plain records. Reads core v2's summary tree.
  */
 import { CompressionError, gemmDims, inferShapes, maskIndexBits, sizeOf, summarize, type Encoding, type Layer, type LayerShapes, type Model, type ModelIR } from '@edge-compress/core';
 
@@ -124,30 +123,49 @@ export function maskStructure(mask: Uint8Array, shape: readonly number[]): { pat
   return { pattern: 'unstructured' };
 }
 
+type Node = { kind: string; elements: number; storedValues?: number; ownBits?: number; block?: [number, number]; nm?: [number, number]; rank?: number; factorShapes?: number[][]; children: Record<string, Node> };
+function findNode(n: Node, kind: string): Node | undefined {
+  if (n.kind === kind) return n;
+  for (const c of Object.values(n.children)) {
+    const f = findNode(c, kind);
+    if (f) return f;
+  }
+  return undefined;
+}
+
 /**
- * Device-independent facts about one kernel encoding. Core v1: read from `summarize` + the encoding tree;
- * core v2: read the per-node summary tree (kind, nonZeros, bits, block, nm, rank) instead.
+ * Device-independent facts about one kernel encoding, read from core's summary tree (core v2: kind, stored
+ * values, own index bits, block, N:M, rank, factor shapes per node) plus, for masks, the detected structure.
  */
 export function weightFacts(e: Encoding): WeightFacts {
   const s = summarize(e);
+  const tree = s.tree as unknown as Node;
   const elements = sizeOf(e.shape);
-  const mask = maskOf(e);
-  if (e.kind === 'lowRank' || e.kind === 'factorized') {
+  if (s.structure === 'lowRank' || s.structure === 'factorized') {
+    const node = findNode(tree, s.structure)!;
     const { rows, cols } = gemmDims(e.shape);
-    const k = e.kind === 'lowRank' ? e.rank : e.basis.shape[1]!;
-    const frac = (k * (rows + cols)) / (rows * cols);
-    const f: WeightFacts = { pattern: e.kind, density: s.density, macFraction: frac, valueBits: s.storageBits, indexBits: 0, storageBits: s.storageBits, wBits: s.bits };
-    if (e.kind === 'lowRank') f.rank = e.rank;
-    else f.rank = k;
+    const k = node.rank ?? s.rank ?? (e.kind === 'lowRank' ? e.rank : 1);
+    // Factor MACs per output pixel = entries of the factors (gemm view: k·(rows + cols); spatial view: kh·cin·k + kw·k·cout).
+    const factorElems = node.factorShapes?.length ? node.factorShapes.reduce((a, f) => a + sizeOf(f), 0) : k * (rows + cols);
+    return { pattern: s.structure, density: s.density, macFraction: factorElems / elements, valueBits: s.storageBits, indexBits: 0, storageBits: s.storageBits, wBits: s.bits, rank: k };
+  }
+  if (s.structure === 'block' || s.structure === 'nm') {
+    const node = findNode(tree, s.structure === 'block' ? 'blockSparse' : 'nm')!;
+    const indexBits = node.ownBits ?? 0;
+    const f: WeightFacts = { pattern: s.structure, density: s.density, macFraction: (node.storedValues ?? s.nonZeros) / elements, valueBits: s.storageBits - indexBits, indexBits, storageBits: s.storageBits, wBits: s.bits };
+    if (node.block) f.block = node.block;
+    if (node.nm) f.nm = node.nm;
     return f;
   }
+  const mask = maskOf(e);
   if (mask) {
     const st = maskStructure(mask, e.shape);
-    let indexBits = maskIndexBits(mask).bits;
+    const stored = maskIndexBits(mask).bits;
+    let indexBits = stored;
     if (st.pattern === 'block' && st.block) indexBits = Math.min(indexBits, Math.ceil(elements / (st.block[0] * st.block[1])));
     if (st.pattern === 'nm' && st.nm) indexBits = Math.min(indexBits, (elements / st.nm[1]) * Math.ceil(Math.log2(binom(st.nm[1], st.nm[0]))));
     if (st.pattern === 'channel') indexBits = Math.min(indexBits, gemmDims(e.shape).rows + gemmDims(e.shape).cols);
-    const f: WeightFacts = { pattern: st.pattern, density: s.density, macFraction: s.density, valueBits: s.storageBits - maskIndexBits(mask).bits, indexBits, storageBits: s.storageBits, wBits: s.bits };
+    const f: WeightFacts = { pattern: st.pattern, density: s.density, macFraction: s.density, valueBits: s.storageBits - stored, indexBits, storageBits: s.storageBits, wBits: s.bits };
     if (st.block) f.block = st.block;
     if (st.nm) f.nm = st.nm;
     return f;

@@ -67,7 +67,18 @@ export async function measureInProcesses(items: TimingItem[], opts: ProtocolOpti
     const path = opts.workerPath ?? workerPath();
     for (let p = 0; p < processes; p++) {
       opts.onProgress?.(`timing ${items.length} configurations in process ${p + 1}/${processes}`);
-      const ts = await runChild(path, items, { ...options, seed: (opts.seed ?? 0) + 7919 * p });
+      // A child can fail for reasons outside it (e.g. a dependency's dist being rebuilt on a shared machine):
+      // retry twice before giving up.
+      let ts: ItemTiming[] | undefined;
+      for (let attempt = 0; !ts; attempt++) {
+        try {
+          ts = await runChild(path, items, { ...options, seed: (opts.seed ?? 0) + 7919 * p });
+        } catch (e) {
+          if (attempt >= 2) throw e;
+          opts.onProgress?.(`timing process ${p + 1} failed (${(e as Error).message.slice(0, 120)}); retrying`);
+          await new Promise((r) => setTimeout(r, 5000));
+        }
+      }
       for (const t of ts) perProcess[t.id]!.push(t.minMs);
     }
   }

@@ -1,4 +1,4 @@
-import { CompressionError, denseEncoding, initModel, isCompressionError, lenet5, maskedEncoding, summarize, type Model } from '@edge-compress/core';
+import { blockSparseFromMask, CompressionError, denseEncoding, initModel, isCompressionError, lenet5, maskedEncoding, nmFromMask, summarize, toDense, type Encoding, type Model } from '@edge-compress/core';
 import { toyConvIR } from '@edge-compress/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -115,6 +115,26 @@ describe('features from encodings', () => {
     for (let c = 0; c < 8; c++) for (let r = 0; r < 16; r += 2) ch[c * 16 + r] = 1;
     expect(maskStructure(ch, [8, 16]).pattern).toBe('channel');
     expect(maskStructure(randomMask(8 * 16, 0.5, 3), [8, 16]).pattern).toBe('unstructured');
+  });
+
+  it('core v2 blockSparse and N:M encodings: pattern, executed MACs and index bits from the summary tree', () => {
+    const m = initModel(toyConvIR(), 0);
+    const w = m.weights['fc1/kernel']!;
+    const bmask = blockMask([64, 16], 4, 4, 0.5, 7);
+    const bs = blockSparseFromMask([64, 16], bmask, toDense(w), [4, 4]);
+    const nmMask = new Uint8Array(64 * 16);
+    for (let r = 0; r < 16; r++) for (let c = 0; c < 64; c += 4) (nmMask[(c + (r % 4)) * 16 + r] = 1), (nmMask[(c + ((r + 1) % 4)) * 16 + r] = 1);
+    const nm = nmFromMask([64, 16], nmMask, toDense(w), 2, 4);
+    const at = (e: Encoding) => modelFeatures({ ir: m.ir, weights: { ...m.weights, 'fc1/kernel': e } }, 1).find((x) => x.name === 'fc1')!;
+    const fb = at(bs), fn = at(nm);
+    const kept = bmask.reduce((a, b) => a + b, 0);
+    expect(fb).toMatchObject({ pattern: 'block', block: [4, 4], macs: 1024, macsEff: kept });
+    expect(fn).toMatchObject({ pattern: 'nm', nm: [2, 4], macsEff: 512 });
+    expect(fb.indexBytes).toBe(summarize(bs).tree.ownBits / 8);
+    const gpu = findProfile(builtinProfiles(), 'mobile-gpu'), fpga = findProfile(builtinProfiles(), 'edge-fpga');
+    expect(estimateLayer(fpga, fb).macsExecuted).toBe(kept);
+    expect(estimateLayer(fpga, fn).macsExecuted).toBe(1024); // the DPU has no N:M support
+    expect(estimateLayer(gpu, fn).macsExecuted).toBe(512);
   });
 
   it('a low-rank weight executes rank·(rows+cols) MACs per output pixel', () => {
