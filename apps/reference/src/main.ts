@@ -9,14 +9,11 @@ import { isBanditError } from '@edge-compress/bandit-select';
 import { createCostFn } from '@edge-compress/hw-cost';
 import { registerCostCommands } from './costCli.js';
 import { registerExportCommands } from './exportCli.js';
-import { registry } from './methods.js';
+import { COST_DEVICE, registry } from './methods.js';
 import { registerSweepCommands } from './sweepCli.js';
 import { createProgress } from './progress.js';
 import { runPipeline } from './pipeline.js';
 import { summaryTable, modelFigures } from './report.js';
-
-/** The device whose hw-cost model prices encodings for methods (e.g. ADMM's hardware-aware break-even ratios). */
-export const COST_DEVICE = 'mobile-cpu';
 
 export interface Io {
   stdout: NodeJS.WritableStream;

@@ -5,8 +5,7 @@ import {
   CompressionError, evaluateModel, exportModel, lenet5, loadMnist, parameterCount, planRecipe, runRecipe, subset, trainBaseline, writeFileAtomic, type Model,
 } from '@edge-compress/core';
 import { createCostFn } from '@edge-compress/hw-cost';
-import { COST_DEVICE } from './main.js';
-import { registry } from './methods.js';
+import { COST_DEVICE, registry } from './methods.js';
 import type { Progress } from './progress.js';
 import { armFeatures, modelFigures, summaryTable, type PipelineReport, type VariantRow } from './report.js';
 import { parseCatalogue, runSimulation, simArmsFromCatalogue } from '@edge-compress/bandit-select';
