@@ -82,8 +82,13 @@ const results = { jobs: 0 };
 const load = [];
 const note = () => load.push(loadavg()[0]);
 
-// 1) embedded, concurrency 1 and 2
-for (const c of [1, 2]) {
+// 1) embedded, concurrency 1 and 2 (--embedded-wall C1,C2 reuses figures measured earlier in the same session)
+const given = process.argv.find((a) => a.startsWith('--embedded-wall='));
+if (given) {
+  const [c1, c2] = given.split('=')[1].split(',').map(Number);
+  Object.assign(results, { embedded_wall_s_c1: c1, embedded_wall_s_c2: c2, jobs: quick ? 6 : 12 });
+}
+for (const c of given ? [] : [1, 2]) {
   note();
   const r = await runSweep({ spec: specFile, out: nextOut(), registry, concurrency: c, jobModule: appModule });
   if (r.failed) throw new Error(`embedded c=${c}: ${JSON.stringify(r.failures)}`);
