@@ -6,9 +6,10 @@ import {
   saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, subset, type Model, exportModel, type Widen,
 } from '@edge-compress/core';
 import { isBanditError } from '@edge-compress/bandit-select';
+import { createCostFn } from '@edge-compress/hw-cost';
 import { registerCostCommands } from './costCli.js';
 import { registerExportCommands } from './exportCli.js';
-import { registry } from './methods.js';
+import { COST_DEVICE, registry } from './methods.js';
 import { registerSweepCommands } from './sweepCli.js';
 import { createProgress } from './progress.js';
 import { runPipeline } from './pipeline.js';
@@ -126,7 +127,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       const data = mnistFor(loaded.model, loaded.modelJson);
       const progress = createProgress(io.stderr, { quiet: json });
       const before = evaluateModel(loaded.model, data.test);
-      const result = await runRecipe(loaded.model, recipe, registry, { train: data.train, val: data.val, onProgress: (p) => progress.onTrain(p) }, o.recipe);
+      const result = await runRecipe(loaded.model, recipe, registry, { train: data.train, val: data.val, cost: createCostFn(COST_DEVICE), onProgress: (p) => progress.onTrain(p) }, o.recipe);
       progress.stop();
       const after = evaluateModel(result.model, data.test);
       const outDir = resolve(o.out);

@@ -11,3 +11,6 @@ import { svdTrain } from '@edge-compress/svd-train';
  * installs each method's encoding kinds and layer kernels.
  */
 export const registry = createRegistry([magnitudePrune, quantize, admmPrune, bcrPrune, svdTrain, smartDeal]);
+
+/** The device whose hw-cost model prices encodings for methods (e.g. ADMM's hardware-aware break-even ratios). */
+export const COST_DEVICE = 'mobile-cpu';

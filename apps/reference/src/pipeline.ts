@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import {
   CompressionError, evaluateModel, exportModel, lenet5, loadMnist, parameterCount, planRecipe, runRecipe, subset, trainBaseline, writeFileAtomic, type Model,
 } from '@edge-compress/core';
-import { registry } from './methods.js';
+import { createCostFn } from '@edge-compress/hw-cost';
+import { COST_DEVICE, registry } from './methods.js';
 import type { Progress } from './progress.js';
 import { armFeatures, modelFigures, summaryTable, type PipelineReport, type VariantRow } from './report.js';
 import { parseCatalogue, runSimulation, simArmsFromCatalogue } from '@edge-compress/bandit-select';
@@ -75,7 +76,7 @@ export async function runPipeline(o: { outDir: string; quick: boolean; seed: num
     o.progress.log(`${r.id}: ${(r.recipe.stages as Array<{ method: string }>).map((s) => s.method).join(' → ')}`);
     const t1 = performance.now();
     const recipe = o.quick ? quicken(r.recipe) : r.recipe;
-    const res = await runRecipe(base.model, recipe, registry, { train: data.train, val: data.val, seed: o.seed, onProgress: (p) => o.progress.onTrain(p) }, r.file);
+    const res = await runRecipe(base.model, recipe, registry, { train: data.train, val: data.val, cost: createCostFn(COST_DEVICE), seed: o.seed, onProgress: (p) => o.progress.onTrain(p) }, r.file);
     const method = res.plans.map((p) => p.method).join('+');
     const row = await variantRow(r.id, method, res.model, o.outDir, data, base.testAccuracy, fp32Bytes, (performance.now() - t1) / 1000, r.file);
     variants.push(row);

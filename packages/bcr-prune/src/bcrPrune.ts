@@ -10,7 +10,7 @@ export const bcrPrune = defineCompressor<BcrConfig, BcrOptions>({
   description: 'block-based column-row (BCR) pruning with ADMM-style projection and masked retraining; whole-block and N:M patterns',
   // An earlier mask is kept (intersected); quantize after bcr rather than before (the codes would not survive retraining).
   accepts: ['dense', 'masked'],
-  produces: 'blockSparse',
+  produces: (_input, t) => ((t.config as { pattern?: string }).pattern === 'nm' ? 'nm' : 'blockSparse'),
   kernels: [bcrKernel],
   config: bcrConfig,
   options: bcrOptions,

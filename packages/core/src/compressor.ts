@@ -74,8 +74,8 @@ export interface CompressResult {
  * The plug-in contract. A method is a frozen object made by `defineCompressor`; the app discovers it
  * through a registry (nothing self-registers on import).
  */
-/** Encoding kinds a compressor takes per target ('*' = any) and what it turns each into. */
-export type KindMap = string | ((input: string) => string);
+/** What a compressor turns a target's encoding kind into (may depend on the target's own settings). */
+export type KindMap = string | ((input: string, target: Target<never>) => string);
 
 export interface Compressor<C extends BaseRule = BaseRule, O = unknown> {
   readonly name: string;
@@ -112,8 +112,8 @@ export interface CompressorDefinition<C extends BaseRule, O> {
 }
 
 /** The kind a target weight has after a compressor ran on it. */
-export function producedKind(c: Pick<Compressor, 'produces'>, input: string): string {
-  return typeof c.produces === 'function' ? c.produces(input) : c.produces;
+export function producedKind(c: Pick<Compressor, 'produces'>, input: string, target: Target<unknown>): string {
+  return typeof c.produces === 'function' ? c.produces(input, target as Target<never>) : c.produces;
 }
 
 export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinition<C, O>): Compressor<C, O> {
@@ -212,7 +212,7 @@ export function planRecipe(modelOrIr: Model | ModelIR, recipeInput: unknown, reg
       throw e;
     }
     const p = c.plan(ir, s.config_list, s.options ?? {}, `${where}.config_list`, kinds);
-    for (const t of p.targets) kinds[t.weight] = producedKind(c, kinds[t.weight] ?? 'dense');
+    for (const t of p.targets) kinds[t.weight] = producedKind(c, kinds[t.weight] ?? 'dense', t);
     return p;
   });
   return { recipe, plans };

@@ -37,10 +37,13 @@ export function quantizeLeaf(leaf: Encoding, spec: QuantSpec, mask?: Uint8Array)
 /**
  * Quantizes every value store of an encoding and keeps its structure (core's mapLeaves): a masked weight
  * stays masked (pruned zeros stay exactly zero: the range is nudged so 0 is a code), a low-rank or factorized
- * weight keeps its factors, each factor quantized along its own last axis when per-channel.
+ * weight keeps its factors, each factor quantized along its own last axis when per-channel. A leaf that is
+ * already quantized at fewer bits than `spec` (or on the same grid kind) is kept as it is (never widened: e.g. SmartDeal's 3-bit
+ * power-of-two coefficients stay powers of two under an int8 stage); a wider one is re-quantized.
  */
 export function quantizeEncoding(e: Encoding, spec: QuantSpec): Encoding {
-  return mapLeaves(e, (leaf, mask) => quantizeLeaf(leaf, spec, mask));
+  const keep = (leaf: Encoding): boolean => leaf.kind === 'quantized' && (leaf.bits < spec.bits || (leaf.bits === spec.bits && leaf.scheme === spec.scheme && (leaf.axis === null) === (spec.axis === null)));
+  return mapLeaves(e, (leaf, mask) => (keep(leaf) ? leaf : quantizeLeaf(leaf, spec, mask)));
 }
 
 /** True when training can update this weight as one dense tensor (dense or masked over an elementwise base). */

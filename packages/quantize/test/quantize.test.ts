@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRegistry, denseEncoding, evaluateModel, type LowRankEncoding, maskedEncoding, maskIndexBits, type MaskedEncoding, type Model, type QuantizedEncoding, runRecipe, storageBits, toDense, topkMask } from '@edge-compress/core';
 import { describe, expect, it } from 'vitest';
-import { quantize, type QuantizeReport } from '../src/index.js';
+import { quantize, quantizeEncoding, specOf, type QuantizeReport } from '../src/index.js';
 import { trainedToy } from './helpers.js';
 
 const ALL = { op_types: ['conv2d', 'dense'] };
@@ -166,3 +166,18 @@ describe('recipes', () => {
     expect(r.reports[0]!.metrics.valAccuracyWeightAct).toBeGreaterThan(0.9);
   });
 });
+
+describe('chains', () => {
+  it('never widens a narrower quantized leaf (a 3-bit pow2 factor stays pow2 under int8) and re-quantizes a wider one', async () => {
+    const { chooseQuantParams, quantizedEncoding, denseEncoding: dense } = await import('@edge-compress/core');
+    const v = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i) * 0.5);
+    const pow2 = quantizedEncoding([24], v, chooseQuantParams(v, [24], { scheme: 'pow2', bits: 3, axis: null }));
+    const int16 = quantizedEncoding([24], v, chooseQuantParams(v, [24], { scheme: 'symmetric', bits: 16, axis: null }));
+    const spec = specOf({ quantDtype: 'int8' } as never);
+    expect(quantizeEncoding(pow2, spec)).toBe(pow2);
+    const re = quantizeEncoding(int16, spec) as QuantizedEncoding;
+    expect(re.bits).toBe(8);
+    expect((quantizeEncoding(dense([24], v), spec) as QuantizedEncoding).bits).toBe(8);
+  });
+});
+

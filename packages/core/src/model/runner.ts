@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
-import { assertFits, type Dataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
+import { evaluateWith } from '../train/trainer.js';
 import { toDense } from '../encodings/ops.js';
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf } from '../ir/shapes.js';
@@ -114,24 +115,7 @@ export function createRunner(model: Model, opts: RunnerOptions = {}): Runner {
     },
     evaluate(data, o = {}) {
       check();
-      assertFits(data, model.ir.inputShape, 'evaluation data');
-      const bs = o.batchSize ?? 500;
-      const per = sizeOf(data.shape);
-      let lossSum = 0, correct = 0;
-      for (let from = 0; from < data.count; from += bs) {
-        const to = Math.min(data.count, from + bs);
-        const [l, c] = tf.tidy(() => {
-          const x = tf.tensor(data.images.subarray(from * per, to * per), [to - from, ...model.ir.inputShape], 'float32');
-          const y = tf.oneHot(tf.tensor1d(data.labels.subarray(from, to) as Int32Array, 'int32'), data.numClasses);
-          const logits = run(x, { logits: true });
-          const loss = tf.mul(tf.losses.softmaxCrossEntropy(y, logits), to - from);
-          const hit = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'float32'));
-          return [loss.dataSync()[0]!, hit.dataSync()[0]!];
-        });
-        lossSum += l;
-        correct += c;
-      }
-      return { loss: lossSum / data.count, accuracy: correct / data.count, count: data.count };
+      return evaluateWith(model.ir, () => weights, data, { batchSize: o.batchSize, layerForward });
     },
     dispose() {
       if (disposed) return;

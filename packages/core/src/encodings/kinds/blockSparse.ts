@@ -8,6 +8,7 @@ import { toDense } from '../ops.js';
 import { defOf } from '../registry.js';
 import type { BlockSparseEncoding, Encoding } from '../types.js';
 import { denseEncoding } from './dense.js';
+import { positionsTrainSpec } from './util.js';
 
 export interface BlockGrid {
   rows: number;
@@ -170,12 +171,7 @@ export const blockSparseKind = defineEncoding<BlockSparseEncoding>({
     }
   },
   train: {
-    consts(e) {
-      const idx = new Int32Array(sizeOf(e.shape));
-      blockSparsePositions(e).forEach((p, i) => (idx[p] = i + 1));
-      return { idx: tf.tensor1d(idx, 'int32') };
-    },
-    assemble: (e, c, _o, k) => tf.reshape(tf.gather(tf.concat([tf.zeros([1]), tf.reshape(c.values!, [-1])]), k.idx!), e.shape),
+    ...positionsTrainSpec(blockSparsePositions as (e: never) => Int32Array, (e: { shape: number[] }) => sizeOf(e.shape)),
     rebuild: (e, c) => ({ ...e, values: c.values as Encoding }),
   },
 });

@@ -8,6 +8,7 @@ import { toDense } from '../ops.js';
 import { defOf } from '../registry.js';
 import type { NmEncoding } from '../types.js';
 import { denseEncoding } from './dense.js';
+import { positionsTrainSpec } from './util.js';
 
 /** Values kept per group (n, or fewer in a last group with fewer real columns) and the total per weight. */
 export function nmCounts(shape: readonly number[], n: number, m: number): { rows: number; cols: number; groups: number; perGroup: (g: number) => number; total: number } {
@@ -102,12 +103,7 @@ export const nmKind = defineEncoding<NmEncoding>({
       }
   },
   train: {
-    consts(e) {
-      const idx = new Int32Array(sizeOf(e.shape));
-      nmPositions(e).forEach((p, i) => (idx[p] = i + 1));
-      return { idx: tf.tensor1d(idx, 'int32') };
-    },
-    assemble: (e, c, _o, k) => tf.reshape(tf.gather(tf.concat([tf.zeros([1]), tf.reshape(c.values!, [-1])]), k.idx!), e.shape),
+    ...positionsTrainSpec(nmPositions as (e: never) => Int32Array, (e: { shape: number[] }) => sizeOf(e.shape)),
     rebuild: (e, c) => ({ ...e, values: c.values! }),
   },
 });

@@ -1,3 +1,5 @@
+import * as tf from '@tensorflow/tfjs-core';
+
 /** Entries of `v` where `keep` is 1 (all of `v` without a mask). */
 export function filterKept<T extends Float32Array | Int32Array>(v: T, keep: Uint8Array | undefined): T {
   if (!keep) return v;
@@ -13,4 +15,19 @@ export function scatterKept<T extends Float32Array | Int32Array>(vals: T, keep: 
   let k = 0;
   for (let i = 0; i < fill.length; i++) if (keep[i]) fill[i] = vals[k++]!;
   return fill;
+}
+
+/**
+ * Training of a kind that stores values at fixed positions of the weight (blockSparse, nm): a constant gather
+ * index (0 = the zero slot, i + 1 = stored value i) built once, and the weight as a gather of [0, ...values].
+ */
+export function positionsTrainSpec(positions: (e: never) => Int32Array, size: (e: never) => number) {
+  return {
+    consts(e: never): Record<string, tf.Tensor> {
+      const idx = new Int32Array(size(e));
+      positions(e).forEach((p, i) => (idx[p] = i + 1));
+      return { idx: tf.tensor1d(idx, 'int32') };
+    },
+    assemble: (e: { shape: number[] }, c: Record<string, tf.Tensor>, _o: unknown, k: Record<string, tf.Tensor>): tf.Tensor => tf.reshape(tf.gather(tf.concat([tf.zeros([1]), tf.reshape(c.values!, [-1])]), k.idx!), e.shape),
+  };
 }
