@@ -8,6 +8,7 @@
  */
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +32,13 @@ export function sweepJobModulePath(): string {
 }
 
 const jobModule = (path?: string, backend: BackendName = 'wasm'): JobModuleRef => ({ path: path ? resolve(path) : sweepJobModulePath(), export: 'createSweepJobRunner', options: { backend } });
+
+/** Job processes import the job module by path: it must exist (a build of this app with its sweepCli entry). */
+function assertJobModule(m: JobModuleRef): void {
+  if (!existsSync(m.path)) {
+    throw new CompressionError({ code: 'BAD_CONFIG', path: m.path, message: `the sweep job module ${m.path} does not exist`, hint: "build the app with its 'sweepCli' tsup entry (apps/reference/tsup.config.ts), or run with --in-process" });
+  }
+}
 
 type Mnist = ReturnType<typeof loadMnist>;
 
@@ -237,6 +245,7 @@ export function registerSweepCommands(program: Command, io: SweepIo = { stdout: 
       if (!o.spec || !o.out) throw new CompressionError({ code: 'BAD_CONFIG', path: o.spec ? '--out' : '--spec', message: `sweep needs ${o.spec ? '--out DIR' : '--spec SWEEP.json'}`, hint: 'edge-compress sweep --spec SWEEP.json --out DIR [--queue redis://HOST:PORT] [--concurrency N]' });
       if (o.queue && (o.inProcess || o.concurrency !== 1)) throw new CompressionError({ code: 'BAD_CONFIG', path: '--queue', message: `--queue runs jobs on the workers; --${o.inProcess ? 'in-process' : 'concurrency'} applies to the embedded queue only`, hint: 'pass --concurrency to `edge-compress worker`' });
       const backend = backendOf();
+      if (!o.queue && !o.inProcess && !o.dryRun) assertJobModule(jobModule(o.jobModule, backend));
       const progress = sweepProgress(io.stderr, Boolean(o.json));
       let report: SweepReport;
       try {
@@ -269,6 +278,7 @@ export function registerSweepCommands(program: Command, io: SweepIo = { stdout: 
     .option('--json', 'one JSON line per job event on stdout')
     .action(async (o: { queue: string; queueName: string; concurrency: number; lockMs: number; stalledMs: number; jobModule?: string; json?: boolean }) => {
       const backend = backendOf();
+      assertJobModule(jobModule(o.jobModule, backend));
       const progress = sweepProgress(io.stderr, Boolean(o.json));
       const w = await startQueueWorker({
         url: o.queue, name: o.queueName, concurrency: o.concurrency, module: jobModule(o.jobModule, backend),
@@ -316,6 +326,7 @@ export async function runPipelineVariants(o: {
   for (const r of o.recipes) await writeFileAtomic(join(recipeDir, `${r.id}.json`), JSON.stringify(r.recipe, null, 2));
   const spec = { version: 1, models: [{ path: o.baselineModelJson, name: o.arch }], recipes: o.recipes.map((r) => ({ path: join(recipeDir, `${r.id}.json`), name: r.id })), seeds: [o.seed], baseline: true };
   const byId = new Map(o.recipes.map((r) => [r.id, r]));
+  assertJobModule(jobModule(o.jobModule, o.backend));
   const report = await runSweep({
     spec: { value: spec, baseDir: o.outDir, name: 'pipeline' }, out: o.outDir, registry,
     concurrency: o.concurrency ?? 1, backend: o.backend, jobModule: jobModule(o.jobModule, o.backend),
