@@ -37,7 +37,8 @@ const imports = {
       if (typeof spec !== 'string') return;
       if (spec.startsWith('.')) {
         const target = resolve(dirname(file), spec);
-        if (m && !target.startsWith(m.dir) && !target.startsWith(join(root, 'configs'))) context.report({ node, message: `'${spec}' reaches outside ${relative(root, m.dir)}; import the other package by name` });
+        if (m && !target.startsWith(m.dir) && !target.startsWith(join(root, 'configs')))
+          context.report({ node, message: `'${spec}' reaches outside ${relative(root, m.dir)}; import the other package by name` });
         return;
       }
       if (builtins.has(spec) || spec.startsWith('node:')) return;
@@ -45,12 +46,16 @@ const imports = {
       if (!m) return;
       const name = pkgName(spec);
       if (name === m.json.name) return;
+      // Benches run inside the monorepo (never published) and may drive sibling packages, e.g. a sweep over quantize.
+      if (relative(m.dir, file).startsWith('bench/') && name.startsWith('@edge-compress/')) return;
       const j = m.json;
       const declared = { ...j.dependencies, ...j.peerDependencies, ...j.devDependencies, ...j.optionalDependencies };
       const inSrc = relative(m.dir, file).startsWith('src/') && !/\.test\.ts$/.test(file);
-      if (!(name in declared) && !(rootTools.has(name) && !inSrc)) context.report({ node, message: `'${name}' is imported by ${relative(root, file)} but not declared in ${relative(root, join(m.dir, 'package.json'))}` });
+      if (!(name in declared) && !(rootTools.has(name) && !inSrc))
+        context.report({ node, message: `'${name}' is imported by ${relative(root, file)} but not declared in ${relative(root, join(m.dir, 'package.json'))}` });
       const isMethod = m.dir.includes('/packages/') && j.name !== '@edge-compress/core';
-      if (isMethod && name.startsWith('@edge-compress/') && name !== '@edge-compress/core') context.report({ node, message: `${j.name} must not import ${name}: method packages depend on @edge-compress/core only` });
+      if (isMethod && name.startsWith('@edge-compress/') && name !== '@edge-compress/core')
+        context.report({ node, message: `${j.name} must not import ${name}: method packages depend on @edge-compress/core only` });
     };
     return {
       ImportDeclaration: (node) => check(node, node.source.value),

@@ -10,5 +10,11 @@ const conditions = ['@edge-compress/source', 'module', 'node', 'import', 'defaul
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
-  test: { setupFiles: existsSync('test/setup.ts') ? ['./test/setup.ts'] : [], testTimeout: 120_000, hookTimeout: 120_000, pool: 'forks', include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
+  test: {
+    setupFiles: existsSync('test/setup.ts') ? ['./test/setup.ts'] : [],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+  },
 });

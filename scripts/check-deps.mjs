@@ -21,7 +21,8 @@ for (const { dir, json } of pkgs) {
     const text = readFileSync(f, 'utf8');
     for (const m of text.matchAll(/from\s+['"]([^'"]+)['"]/g)) {
       const spec = m[1];
-      if (/^(\.\.\/)+(packages|apps)\//.test(spec) || /\.\.\/\.\.\/[^/]+\/src\//.test(spec)) errors.push(`${f.slice(root.length)}: imports another package by path ('${spec}'); import it by name`);
+      if (/^(\.\.\/)+(packages|apps)\//.test(spec) || /\.\.\/\.\.\/[^/]+\/src\//.test(spec))
+        errors.push(`${f.slice(root.length)}: imports another package by path ('${spec}'); import it by name`);
       if (/^@edge-compress\/[^/]+\/dist\//.test(spec)) errors.push(`${f.slice(root.length)}: imports '${spec}'; import the package's exports, not /dist/`);
     }
   }

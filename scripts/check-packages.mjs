@@ -13,7 +13,10 @@ const pkgs = readdirSync(join(root, 'packages'))
 let failed = 0;
 for (const dir of pkgs) {
   const name = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name;
-  for (const [tool, args] of [['publint', ['--strict']], ['attw', ['--pack', '.', '--profile', 'node16', '--format', 'ascii']]]) {
+  for (const [tool, args] of [
+    ['publint', ['--strict']],
+    ['attw', ['--pack', '.', '--profile', 'node16', '--format', 'ascii']],
+  ]) {
     try {
       execFileSync(bin(tool), args, { cwd: dir, stdio: 'pipe', encoding: 'utf8' });
     } catch (e) {

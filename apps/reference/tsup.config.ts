@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { cli: 'src/cli.ts', index: 'src/index.ts' },
+  // sweepCli: the job module that sweep job processes and queue workers import by path.
+  entry: { cli: 'src/cli.ts', index: 'src/index.ts', sweepCli: 'src/sweepCli.ts' },
   format: ['esm'],
   dts: false,
   clean: true,

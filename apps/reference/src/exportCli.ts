@@ -33,11 +33,13 @@ function coreExporter(): OnnxExporter {
   return fn as OnnxExporter;
 }
 
-const positiveInt = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer ≥ 1, got '${v}'`);
-  return n;
-};
+const positiveInt =
+  (name: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer ≥ 1, got '${v}'`);
+    return n;
+  };
 
 interface ExportOptions {
   model: string;
@@ -59,7 +61,9 @@ export function registerExportCommands(program: Command, deps: ExportDeps = {}):
     .description('export a model.json (ours or saved by stock tfjs-layers) as ONNX (opset 13): fp32, or int8 QDQ calibrated on the MNIST training digits')
     .requiredOption('--model <path>', 'model.json (or its directory)')
     .addOption(new Option('--format <format>', 'output format').choices(['onnx']).default('onnx'))
-    .addOption(new Option('--quant <q>', 'none: fp32 weights; int8: int8 weights and uint8 activations as QuantizeLinear/DequantizeLinear pairs').choices(['none', 'int8']).default('none'))
+    .addOption(
+      new Option('--quant <q>', 'none: fp32 weights; int8: int8 weights and uint8 activations as QuantizeLinear/DequantizeLinear pairs').choices(['none', 'int8']).default('none'),
+    )
     .option('--calibration-count <n>', 'training digits that calibrate the int8 activation ranges (never test digits)', positiveInt('--calibration-count'), 512)
     .requiredOption('--out <file>', 'output .onnx file (written atomically)')
     .option('--json', 'print one JSON object on stdout')
@@ -75,7 +79,8 @@ export function registerExportCommands(program: Command, deps: ExportDeps = {}):
       let calibration: { images: Float32Array; count: number } | undefined;
       if (int8) {
         const backend = (program.opts() as { backend?: string }).backend ?? 'wasm';
-        if (backend !== 'wasm' && backend !== 'cpu') throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `--backend '${backend}' is not supported`, hint: 'use wasm or cpu' });
+        if (backend !== 'wasm' && backend !== 'cpu')
+          throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `--backend '${backend}' is not supported`, hint: 'use wasm or cpu' });
         await initBackend(backend);
         const { train } = loadMnist();
         assertFits(train, loaded.model.ir.inputShape, `${loaded.modelJson} input (int8 calibration uses the bundled MNIST training digits)`);
@@ -86,20 +91,38 @@ export function registerExportCommands(program: Command, deps: ExportDeps = {}):
       await mkdir(dirname(out), { recursive: true });
       await writeFileAtomic(out, r.bytes);
       const report = {
-        command: 'export', format: o.format, quant: o.quant, onnxFormat: int8 ? 'int8-qdq' : 'dense',
-        input: loaded.modelJson, output: out, bytes: r.bytes.byteLength,
-        irVersion: r.irVersion, opset: r.opset, inputName: r.inputName, inputShape: r.inputShape, outputName: r.outputName, outputShape: r.outputShape, nodes: r.nodes,
+        command: 'export',
+        format: o.format,
+        quant: o.quant,
+        onnxFormat: int8 ? 'int8-qdq' : 'dense',
+        input: loaded.modelJson,
+        output: out,
+        bytes: r.bytes.byteLength,
+        irVersion: r.irVersion,
+        opset: r.opset,
+        inputName: r.inputName,
+        inputShape: r.inputShape,
+        outputName: r.outputName,
+        outputShape: r.outputShape,
+        nodes: r.nodes,
         calibration: calibration ? { split: 'train', dataset: 'mnist', count: calibration.count } : null,
-        weights: r.weights, activations: r.activations,
+        weights: r.weights,
+        activations: r.activations,
       };
       if (o.json) write(JSON.stringify(report));
       else {
         const exact = r.weights.filter((w) => w.name.endsWith('/kernel') && w.exact && w.storedAs !== 'float32').length;
-        write([
-          `wrote ${out} (${report.bytes} bytes, ONNX IR ${r.irVersion}, opset ${r.opset}, ${r.nodes} nodes, ${report.onnxFormat})`,
-          `input '${r.inputName}' [${r.inputShape.join(',')}] (NHWC as the tfjs model), output '${r.outputName}' [${r.outputShape.join(',')}]`,
-          ...(int8 ? [`int8: ${r.weights.filter((w) => w.name.endsWith('/kernel')).length} kernels (${exact} with the model's own codes), ${r.activations.length} activations calibrated on ${calibration!.count} training digits`] : []),
-        ].join('\n'));
+        write(
+          [
+            `wrote ${out} (${report.bytes} bytes, ONNX IR ${r.irVersion}, opset ${r.opset}, ${r.nodes} nodes, ${report.onnxFormat})`,
+            `input '${r.inputName}' [${r.inputShape.join(',')}] (NHWC as the tfjs model), output '${r.outputName}' [${r.outputShape.join(',')}]`,
+            ...(int8
+              ? [
+                  `int8: ${r.weights.filter((w) => w.name.endsWith('/kernel')).length} kernels (${exact} with the model's own codes), ${r.activations.length} activations calibrated on ${calibration!.count} training digits`,
+                ]
+              : []),
+          ].join('\n'),
+        );
       }
     });
   return program;

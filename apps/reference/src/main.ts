@@ -2,8 +2,27 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  ARCHITECTURES, type ArchitectureName, CompressionError, evaluateModel, initBackend, isCompressionError, loadMnist, loadModel,
-  saveModel, sizeReport, trainBaseline, writeFileAtomic, assertFits, planRecipe, runRecipe, parameterCount, recipeJsonSchema, subset, type Model, exportModel, type Widen,
+  ARCHITECTURES,
+  type ArchitectureName,
+  CompressionError,
+  evaluateModel,
+  initBackend,
+  isCompressionError,
+  loadMnist,
+  loadModel,
+  saveModel,
+  sizeReport,
+  trainBaseline,
+  writeFileAtomic,
+  assertFits,
+  planRecipe,
+  runRecipe,
+  parameterCount,
+  recipeJsonSchema,
+  subset,
+  type Model,
+  exportModel,
+  type Widen,
 } from '@edge-compress/core';
 import { isBanditError } from '@edge-compress/bandit-select';
 import { createCostFn } from '@edge-compress/hw-cost';
@@ -20,11 +39,13 @@ export interface Io {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-const int = (name: string, min: number) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${v}'`);
-  return n;
-};
+const int =
+  (name: string, min: number) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${v}'`);
+    return n;
+  };
 
 /** MNIST shaped for a model; a model whose input is not 784 values cannot use the bundled digits. */
 function mnistFor(model: Model, file: string) {
@@ -38,7 +59,13 @@ async function readRecipe(path: string): Promise<unknown> {
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new CompressionError({ code: 'RECIPE_INVALID', path, message: `cannot read recipe ${path}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, hint: 'see apps/reference/recipes/ for examples', cause });
+    throw new CompressionError({
+      code: 'RECIPE_INVALID',
+      path,
+      message: `cannot read recipe ${path}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`,
+      hint: 'see apps/reference/recipes/ for examples',
+      cause,
+    });
   }
   try {
     return JSON.parse(text);
@@ -83,8 +110,23 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       progress.stop();
       const saved = await saveModel(b.model, o.out, { metadata: { arch: o.arch, epochs: o.epochs, seed: o.seed, testAccuracy: b.testAccuracy } });
       const size = await sizeReport(saved.files, b.model.ir);
-      const r = { command: 'train', arch: o.arch, epochs: o.epochs, seed: o.seed, testAccuracy: b.testAccuracy, testLoss: b.testLoss, seconds: (performance.now() - t0) / 1000, modelJson: saved.modelJson, rawBytes: size.rawBytes, gzipBytes: size.gzipBytes };
-      emit(r, () => `trained ${o.arch} for ${o.epochs} epochs: test accuracy ${(100 * b.testAccuracy).toFixed(2)}% (loss ${b.testLoss.toFixed(4)})\nsaved ${saved.modelJson} (${size.rawBytes} bytes, ${size.gzipBytes} gzipped)`);
+      const r = {
+        command: 'train',
+        arch: o.arch,
+        epochs: o.epochs,
+        seed: o.seed,
+        testAccuracy: b.testAccuracy,
+        testLoss: b.testLoss,
+        seconds: (performance.now() - t0) / 1000,
+        modelJson: saved.modelJson,
+        rawBytes: size.rawBytes,
+        gzipBytes: size.gzipBytes,
+      };
+      emit(
+        r,
+        () =>
+          `trained ${o.arch} for ${o.epochs} epochs: test accuracy ${(100 * b.testAccuracy).toFixed(2)}% (loss ${b.testLoss.toFixed(4)})\nsaved ${saved.modelJson} (${size.rawBytes} bytes, ${size.gzipBytes} gzipped)`,
+      );
     });
 
   program
@@ -100,13 +142,27 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       const ev = evaluateModel(loaded.model, test);
       const size = await sizeReport(loaded.files, loaded.model.ir);
       const fig = modelFigures(loaded.model);
-      const r = { command: 'eval', modelJson: loaded.modelJson, format: loaded.format, testAccuracy: ev.accuracy, testLoss: ev.loss, testCount: ev.count, parameters: parameterCount(loaded.model.ir), ...fig, rawBytes: size.rawBytes, gzipBytes: size.gzipBytes, stockInMemoryBytes: size.stockInMemoryBytes };
-      emit(r, () => [
-        `${loaded.modelJson} (${loaded.format} format)`,
-        `test accuracy ${(100 * ev.accuracy).toFixed(2)}% on ${ev.count} digits, loss ${ev.loss.toFixed(4)}`,
-        `${r.parameters} parameters, ${fig.nonZeros} non-zero, ${fig.storageBytes} bytes of weight storage`,
-        `files ${size.rawBytes} bytes, ${size.gzipBytes} gzipped; ${size.stockInMemoryBytes} bytes in memory after a stock tfjs load (tfjs dequantizes to float32)`,
-      ].join('\n'));
+      const r = {
+        command: 'eval',
+        modelJson: loaded.modelJson,
+        format: loaded.format,
+        testAccuracy: ev.accuracy,
+        testLoss: ev.loss,
+        testCount: ev.count,
+        parameters: parameterCount(loaded.model.ir),
+        ...fig,
+        rawBytes: size.rawBytes,
+        gzipBytes: size.gzipBytes,
+        stockInMemoryBytes: size.stockInMemoryBytes,
+      };
+      emit(r, () =>
+        [
+          `${loaded.modelJson} (${loaded.format} format)`,
+          `test accuracy ${(100 * ev.accuracy).toFixed(2)}% on ${ev.count} digits, loss ${ev.loss.toFixed(4)}`,
+          `${r.parameters} parameters, ${fig.nonZeros} non-zero, ${fig.storageBytes} bytes of weight storage`,
+          `files ${size.rawBytes} bytes, ${size.gzipBytes} gzipped; ${size.stockInMemoryBytes} bytes in memory after a stock tfjs load (tfjs dequantizes to float32)`,
+        ].join('\n'),
+      );
     });
 
   program
@@ -116,7 +172,14 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .requiredOption('--recipe <file>', 'recipe JSON (see apps/reference/recipes/)')
     .requiredOption('--out <dir>', 'output directory')
     .option('--stock', 'write only what stock tfjs understands (no edgeCompress extension)')
-    .addOption(new Option('--widen <dtype>', 'stock form of weights stock tfjs cannot hold exactly (per-channel, pow2, factors): auto = the smallest that keeps every prediction on 1,000 training digits').choices(['auto', 'uint8', 'uint16', 'float16', 'float32']).default('auto'))
+    .addOption(
+      new Option(
+        '--widen <dtype>',
+        'stock form of weights stock tfjs cannot hold exactly (per-channel, pow2, factors): auto = the smallest that keeps every prediction on 1,000 training digits',
+      )
+        .choices(['auto', 'uint8', 'uint16', 'float16', 'float32'])
+        .default('auto'),
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(async (o: { model: string; recipe: string; out: string; stock?: boolean; widen: Widen; json?: boolean }) => {
       json = Boolean(o.json);
@@ -127,7 +190,13 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       const data = mnistFor(loaded.model, loaded.modelJson);
       const progress = createProgress(io.stderr, { quiet: json });
       const before = evaluateModel(loaded.model, data.test);
-      const result = await runRecipe(loaded.model, recipe, registry, { train: data.train, val: data.val, cost: createCostFn(COST_DEVICE), onProgress: (p) => progress.onTrain(p) }, o.recipe);
+      const result = await runRecipe(
+        loaded.model,
+        recipe,
+        registry,
+        { train: data.train, val: data.val, cost: createCostFn(COST_DEVICE), onProgress: (p) => progress.onTrain(p) },
+        o.recipe,
+      );
       progress.stop();
       const after = evaluateModel(result.model, data.test);
       const outDir = resolve(o.out);
@@ -135,23 +204,38 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       const figs = modelFigures(result.model);
       const base = modelFigures(loaded.model);
       const report = {
-        command: 'compress', input: loaded.modelJson, recipe: resolve(o.recipe), output: exported.modelJson, format: exported.format,
-        accuracyBefore: before.accuracy, accuracyAfter: after.accuracy,
-        bytes: exported.total.rawBytes, gzipBytes: exported.total.gzipBytes, stockBytes: exported.total.stockRawBytes, stockGzipBytes: exported.total.stockGzipBytes,
-        stockInMemoryBytes: exported.total.stockInMemoryBytes, inMemoryNote: exported.inMemoryNote,
-        stockPredictionMatch: exported.predictionMatch, lostInStockExport: exported.lost,
-        storageRatio: base.storageBytes / figs.storageBytes, pruningRatio: figs.elements / Math.max(1, figs.nonZeros),
-        stages: result.reports, plans: result.plans, layers: exported.layers,
+        command: 'compress',
+        input: loaded.modelJson,
+        recipe: resolve(o.recipe),
+        output: exported.modelJson,
+        format: exported.format,
+        accuracyBefore: before.accuracy,
+        accuracyAfter: after.accuracy,
+        bytes: exported.total.rawBytes,
+        gzipBytes: exported.total.gzipBytes,
+        stockBytes: exported.total.stockRawBytes,
+        stockGzipBytes: exported.total.stockGzipBytes,
+        stockInMemoryBytes: exported.total.stockInMemoryBytes,
+        inMemoryNote: exported.inMemoryNote,
+        stockPredictionMatch: exported.predictionMatch,
+        lostInStockExport: exported.lost,
+        storageRatio: base.storageBytes / figs.storageBytes,
+        pruningRatio: figs.elements / Math.max(1, figs.nonZeros),
+        stages: result.reports,
+        plans: result.plans,
+        layers: exported.layers,
       };
       await writeFileAtomic(join(outDir, 'report.json'), JSON.stringify(report, null, 2));
-      emit(report, () => [
-        `accuracy ${(100 * before.accuracy).toFixed(2)}% → ${(100 * after.accuracy).toFixed(2)}%`,
-        `weight storage ${base.storageBytes} → ${figs.storageBytes} bytes (${report.storageRatio.toFixed(1)}×), files ${report.bytes} bytes (${report.gzipBytes} gzipped)${o.stock ? '' : `; stock loaders read ${report.stockBytes} bytes`}`,
-        ...exported.lost.map((l) => `stock export: ${l.weight} (${l.from}) stored as ${l.widenedTo}, max error ${l.maxAbsError.toExponential(2)}`),
-        ...result.plans.flatMap((p) => p.warnings.map((w) => `warning: ${w}`)),
-        `${exported.inMemoryNote}`,
-        `wrote ${exported.modelJson} and ${join(outDir, 'report.json')}`,
-      ].join('\n'));
+      emit(report, () =>
+        [
+          `accuracy ${(100 * before.accuracy).toFixed(2)}% → ${(100 * after.accuracy).toFixed(2)}%`,
+          `weight storage ${base.storageBytes} → ${figs.storageBytes} bytes (${report.storageRatio.toFixed(1)}×), files ${report.bytes} bytes (${report.gzipBytes} gzipped)${o.stock ? '' : `; stock loaders read ${report.stockBytes} bytes`}`,
+          ...exported.lost.map((l) => `stock export: ${l.weight} (${l.from}) stored as ${l.widenedTo}, max error ${l.maxAbsError.toExponential(2)}`),
+          ...result.plans.flatMap((p) => p.warnings.map((w) => `warning: ${w}`)),
+          `${exported.inMemoryNote}`,
+          `wrote ${exported.modelJson} and ${join(outDir, 'report.json')}`,
+        ].join('\n'),
+      );
     });
 
   program

@@ -2,7 +2,18 @@ import { readdir, readFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CompressionError, evaluateModel, exportModel, lenet5, loadMnist, parameterCount, planRecipe, runRecipe, subset, trainBaseline, writeFileAtomic, type Model,
+  CompressionError,
+  evaluateModel,
+  exportModel,
+  lenet5,
+  loadMnist,
+  parameterCount,
+  planRecipe,
+  runRecipe,
+  subset,
+  trainBaseline,
+  writeFileAtomic,
+  type Model,
 } from '@edge-compress/core';
 import { createCostFn } from '@edge-compress/hw-cost';
 import { COST_DEVICE, registry } from './methods.js';
@@ -17,7 +28,9 @@ export const RECIPES_DIR = fileURLToPath(new URL('../recipes/', import.meta.url)
 function quicken(recipe: Record<string, unknown>): Record<string, unknown> {
   const stages = (recipe.stages as Array<Record<string, unknown>>).map((s) => ({
     ...s,
-    options: Object.fromEntries(Object.entries((s.options as Record<string, unknown>) ?? {}).map(([k, v]) => [k, k.endsWith('_epochs') && typeof v === 'number' ? Math.min(v, 1) : v])),
+    options: Object.fromEntries(
+      Object.entries((s.options as Record<string, unknown>) ?? {}).map(([k, v]) => [k, k.endsWith('_epochs') && typeof v === 'number' ? Math.min(v, 1) : v]),
+    ),
   }));
   return { ...recipe, stages };
 }
@@ -39,15 +52,37 @@ export async function loadRecipes(dir = RECIPES_DIR): Promise<Array<{ id: string
   return out;
 }
 
-async function variantRow(id: string, method: string, model: Model, outDir: string, data: ReturnType<typeof loadMnist>, baseAcc: number, fp32Bytes: number, seconds: number, recipe?: string): Promise<VariantRow> {
+async function variantRow(
+  id: string,
+  method: string,
+  model: Model,
+  outDir: string,
+  data: ReturnType<typeof loadMnist>,
+  baseAcc: number,
+  fp32Bytes: number,
+  seconds: number,
+  recipe?: string,
+): Promise<VariantRow> {
   // Exact for our loader; the fallback stock loaders read is the smallest per weight that keeps predictions.
   const exported = await exportModel(model, join(outDir, id), { data: subset(data.train, 1000) });
   const ev = evaluateModel(model, data.test);
   const fig = modelFigures(model);
   const row: VariantRow = {
-    id, method, accuracy: ev.accuracy, accuracyDrop: baseAcc - ev.accuracy, parameters: parameterCount(model.ir), nonZeros: fig.nonZeros,
-    pruningRatio: fig.elements / Math.max(1, fig.nonZeros), storageBytes: fig.storageBytes, storageRatio: fp32Bytes / fig.storageBytes,
-    fileBytes: exported.total.rawBytes, gzipBytes: exported.total.gzipBytes, stockFileBytes: exported.total.stockRawBytes, stockInMemoryBytes: exported.total.stockInMemoryBytes, modelJson: exported.modelJson, seconds,
+    id,
+    method,
+    accuracy: ev.accuracy,
+    accuracyDrop: baseAcc - ev.accuracy,
+    parameters: parameterCount(model.ir),
+    nonZeros: fig.nonZeros,
+    pruningRatio: fig.elements / Math.max(1, fig.nonZeros),
+    storageBytes: fig.storageBytes,
+    storageRatio: fp32Bytes / fig.storageBytes,
+    fileBytes: exported.total.rawBytes,
+    gzipBytes: exported.total.gzipBytes,
+    stockFileBytes: exported.total.stockRawBytes,
+    stockInMemoryBytes: exported.total.stockInMemoryBytes,
+    modelJson: exported.modelJson,
+    seconds,
   };
   if (recipe) row.recipe = recipe;
   return row;
@@ -76,7 +111,13 @@ export async function runPipeline(o: { outDir: string; quick: boolean; seed: num
     o.progress.log(`${r.id}: ${(r.recipe.stages as Array<{ method: string }>).map((s) => s.method).join(' → ')}`);
     const t1 = performance.now();
     const recipe = o.quick ? quicken(r.recipe) : r.recipe;
-    const res = await runRecipe(base.model, recipe, registry, { train: data.train, val: data.val, cost: createCostFn(COST_DEVICE), seed: o.seed, onProgress: (p) => o.progress.onTrain(p) }, r.file);
+    const res = await runRecipe(
+      base.model,
+      recipe,
+      registry,
+      { train: data.train, val: data.val, cost: createCostFn(COST_DEVICE), seed: o.seed, onProgress: (p) => o.progress.onTrain(p) },
+      r.file,
+    );
     const method = res.plans.map((p) => p.method).join('+');
     const row = await variantRow(r.id, method, res.model, o.outDir, data, base.testAccuracy, fp32Bytes, (performance.now() - t1) / 1000, r.file);
     variants.push(row);
@@ -88,8 +129,18 @@ export async function runPipeline(o: { outDir: string; quick: boolean; seed: num
   const catalogue = { arms };
   const sim = runSimulation({ arms: simArmsFromCatalogue(parseCatalogue(catalogue)), rounds: o.quick ? 2000 : 10_000, seed: o.seed });
   const report: PipelineReport = {
-    outDir: o.outDir, quick: o.quick, seed: o.seed, baseline: { arch: 'lenet5', epochs, testAccuracy: base.testAccuracy, cached: base.cached }, variants, stages,
-    selection: { rounds: sim.rounds, bestFixedArm: sim.bestFixedArm, oracleMeanQoe: sim.oracleMeanReward, policies: sim.policies.map((p) => ({ name: p.name, meanQoe: p.meanReward, regretShare: p.regretShare, optimalArmShare: p.optimalArmShare })) },
+    outDir: o.outDir,
+    quick: o.quick,
+    seed: o.seed,
+    baseline: { arch: 'lenet5', epochs, testAccuracy: base.testAccuracy, cached: base.cached },
+    variants,
+    stages,
+    selection: {
+      rounds: sim.rounds,
+      bestFixedArm: sim.bestFixedArm,
+      oracleMeanQoe: sim.oracleMeanReward,
+      policies: sim.policies.map((p) => ({ name: p.name, meanQoe: p.meanReward, regretShare: p.regretShare, optimalArmShare: p.optimalArmShare })),
+    },
   };
   await writeFileAtomic(join(o.outDir, 'catalogue.json'), JSON.stringify(catalogue, null, 2));
   await writeFileAtomic(join(o.outDir, 'report.json'), JSON.stringify(report, null, 2));

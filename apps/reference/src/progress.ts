@@ -20,18 +20,28 @@ export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean
       if (!tty) {
         if (p.trainAccuracy !== undefined && lastEpoch.get(label) !== p.epoch) {
           lastEpoch.set(label, p.epoch);
-          stderr.write(`${label} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)} train ${(100 * p.trainAccuracy).toFixed(2)}%${p.testAccuracy !== undefined ? ` test ${(100 * p.testAccuracy).toFixed(2)}%` : ''}\n`);
+          stderr.write(
+            `${label} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)} train ${(100 * p.trainAccuracy).toFixed(2)}%${p.testAccuracy !== undefined ? ` test ${(100 * p.testAccuracy).toFixed(2)}%` : ''}\n`,
+          );
         }
         return;
       }
-      multi ??= new cliProgress.MultiBar({ stream: stderr, format: '{label} |{bar}| epoch {epoch}/{epochs} loss {loss} {acc}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+      multi ??= new cliProgress.MultiBar(
+        { stream: stderr, format: '{label} |{bar}| epoch {epoch}/{epochs} loss {loss} {acc}', hideCursor: true, clearOnComplete: false },
+        cliProgress.Presets.shades_classic,
+      );
       const total = p.epochs * p.stepsPerEpoch;
       let bar = bars.get(label);
       if (!bar) {
         bar = multi.create(total, 0, { label: label.padEnd(18), epoch: 1, epochs: p.epochs, loss: '-', acc: '' });
         bars.set(label, bar);
       }
-      bar.update(p.epoch * p.stepsPerEpoch + p.step, { epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss.toFixed(4), acc: p.testAccuracy !== undefined ? `test ${(100 * p.testAccuracy).toFixed(2)}%` : '' });
+      bar.update(p.epoch * p.stepsPerEpoch + p.step, {
+        epoch: p.epoch + 1,
+        epochs: p.epochs,
+        loss: p.loss.toFixed(4),
+        acc: p.testAccuracy !== undefined ? `test ${(100 * p.testAccuracy).toFixed(2)}%` : '',
+      });
     },
     log(msg) {
       if (opts.quiet) return;

@@ -22,7 +22,11 @@ export interface VariantRow {
 
 /** What a cost model and the bandit simulator need to know about a variant. */
 export function armFeatures(m: Model, accuracy: number): { acc: number; macs: number; params: number; bytes: number; bits: number; density: number } {
-  let macs = 0, params = 0, nz = 0, bitsWeighted = 0, kernelElems = 0;
+  let macs = 0,
+    params = 0,
+    nz = 0,
+    bitsWeighted = 0,
+    kernelElems = 0;
   for (const s of inferShapes(m.ir)) {
     const k = m.weights[`${s.layer.name}/kernel`];
     if (!k) continue;
@@ -52,7 +56,9 @@ export interface PipelineReport {
 
 /** Element count, non-zeros and storage of all weights of a model. */
 export function modelFigures(m: Model): { elements: number; nonZeros: number; storageBytes: number } {
-  let elements = 0, nz = 0, bits = 0;
+  let elements = 0,
+    nz = 0,
+    bits = 0;
   for (const e of Object.values(m.weights)) {
     elements += sizeOf(e.shape);
     nz += nonZeros(e);
@@ -68,9 +74,28 @@ const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
 export function summaryTable(r: PipelineReport): string {
   const head = '| variant | method | test acc | Δacc | non-zeros | pruning | weight storage | vs fp32 | files (ours) | gzip | stock files | stock in-memory |';
   const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|';
-  const rows = r.variants.map((v) => `| ${v.id} | ${v.method} | ${pct(v.accuracy)} | ${(100 * v.accuracyDrop).toFixed(2)} pp | ${v.nonZeros} | ${v.pruningRatio.toFixed(1)}× | ${kb(v.storageBytes)} | ${v.storageRatio.toFixed(1)}× | ${kb(v.fileBytes)} | ${kb(v.gzipBytes)} | ${kb(v.stockFileBytes)} | ${kb(v.stockInMemoryBytes)} |`);
+  const rows = r.variants.map(
+    (v) =>
+      `| ${v.id} | ${v.method} | ${pct(v.accuracy)} | ${(100 * v.accuracyDrop).toFixed(2)} pp | ${v.nonZeros} | ${v.pruningRatio.toFixed(1)}× | ${kb(v.storageBytes)} | ${v.storageRatio.toFixed(1)}× | ${kb(v.fileBytes)} | ${kb(v.gzipBytes)} | ${kb(v.stockFileBytes)} | ${kb(v.stockInMemoryBytes)} |`,
+  );
   const sel = r.selection
-    ? ['', `Per-device selection (bandit-select simulator, ${r.selection.rounds} rounds over the catalogue; oracle mean QoE ${r.selection.oracleMeanQoe.toFixed(3)}; best single variant for everyone: ${r.selection.bestFixedArm}):`, '', '| policy | mean QoE | regret / oracle reward | optimal variant chosen |', '|---|---|---|---|', ...r.selection.policies.map((p) => `| ${p.name} | ${p.meanQoe.toFixed(3)} | ${pct(p.regretShare)} | ${pct(p.optimalArmShare)} |`)]
+    ? [
+        '',
+        `Per-device selection (bandit-select simulator, ${r.selection.rounds} rounds over the catalogue; oracle mean QoE ${r.selection.oracleMeanQoe.toFixed(3)}; best single variant for everyone: ${r.selection.bestFixedArm}):`,
+        '',
+        '| policy | mean QoE | regret / oracle reward | optimal variant chosen |',
+        '|---|---|---|---|',
+        ...r.selection.policies.map((p) => `| ${p.name} | ${p.meanQoe.toFixed(3)} | ${pct(p.regretShare)} | ${pct(p.optimalArmShare)} |`),
+      ]
     : [];
-  return [`LeNet-5 on MNIST (${r.quick ? 'quick' : 'full'} run, seed ${r.seed}); baseline ${pct(r.baseline.testAccuracy)} after ${r.baseline.epochs} epochs`, '', head, sep, ...rows, '', 'stock in-memory: tfjs dequantizes every weight to float32 at load, so memory is 4 bytes per parameter whatever the file holds.', ...sel].join('\n');
+  return [
+    `LeNet-5 on MNIST (${r.quick ? 'quick' : 'full'} run, seed ${r.seed}); baseline ${pct(r.baseline.testAccuracy)} after ${r.baseline.epochs} epochs`,
+    '',
+    head,
+    sep,
+    ...rows,
+    '',
+    'stock in-memory: tfjs dequantizes every weight to float32 at load, so memory is 4 bytes per parameter whatever the file holds.',
+    ...sel,
+  ].join('\n');
 }

@@ -13,11 +13,31 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  assertFits, CompressionError, evaluateModel, exportModel, initBackend, loadMnist, loadModel, parameterCount, runRecipe, subset, writeFileAtomic,
-  type BackendName, type Plan, type Report,
+  assertFits,
+  CompressionError,
+  evaluateModel,
+  exportModel,
+  initBackend,
+  loadMnist,
+  loadModel,
+  parameterCount,
+  runRecipe,
+  subset,
+  writeFileAtomic,
+  type BackendName,
+  type Plan,
+  type Report,
 } from '@edge-compress/core';
 import {
-  DEFAULT_QUEUE_NAME, readResult, runSweep, startQueueWorker, sweepJsonSchema, type JobModuleRef, type JobRunner, type SweepEvent, type SweepReport,
+  DEFAULT_QUEUE_NAME,
+  readResult,
+  runSweep,
+  startQueueWorker,
+  sweepJsonSchema,
+  type JobModuleRef,
+  type JobRunner,
+  type SweepEvent,
+  type SweepReport,
 } from '@edge-compress/sweep';
 import { registry } from './methods.js';
 import type { Progress } from './progress.js';
@@ -31,12 +51,21 @@ export function sweepJobModulePath(): string {
   return here.endsWith('.ts') ? resolve(dirname(here), '../dist/sweepCli.js') : join(dirname(here), 'sweepCli.js');
 }
 
-const jobModule = (path?: string, backend: BackendName = 'wasm'): JobModuleRef => ({ path: path ? resolve(path) : sweepJobModulePath(), export: 'createSweepJobRunner', options: { backend } });
+const jobModule = (path?: string, backend: BackendName = 'wasm'): JobModuleRef => ({
+  path: path ? resolve(path) : sweepJobModulePath(),
+  export: 'createSweepJobRunner',
+  options: { backend },
+});
 
 /** Job processes import the job module by path: it must exist (a build of this app with its sweepCli entry). */
 function assertJobModule(m: JobModuleRef): void {
   if (!existsSync(m.path)) {
-    throw new CompressionError({ code: 'BAD_CONFIG', path: m.path, message: `the sweep job module ${m.path} does not exist`, hint: "build the app with its 'sweepCli' tsup entry (apps/reference/tsup.config.ts), or run with --in-process" });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: m.path,
+      message: `the sweep job module ${m.path} does not exist`,
+      hint: "build the app with its 'sweepCli' tsup entry (apps/reference/tsup.config.ts), or run with --in-process",
+    });
   }
 }
 
@@ -66,10 +95,19 @@ export async function createSweepJobRunner(options: { backend?: BackendName } = 
       let plans: Plan[] = [];
       let reports: Report[] = [];
       if (job.recipe) {
-        const res = await runRecipe(loaded.model, job.recipe, registry, {
-          train: d.train, val: d.val, seed: job.seed, signal: io.signal,
-          onProgress: (p) => io.onProgress({ phase: `${p.method}/${p.phase}`, epoch: p.epoch, epochs: p.epochs, step: p.step, stepsPerEpoch: p.stepsPerEpoch, loss: p.loss }),
-        }, job.recipeFile ?? job.label);
+        const res = await runRecipe(
+          loaded.model,
+          job.recipe,
+          registry,
+          {
+            train: d.train,
+            val: d.val,
+            seed: job.seed,
+            signal: io.signal,
+            onProgress: (p) => io.onProgress({ phase: `${p.method}/${p.phase}`, epoch: p.epoch, epochs: p.epochs, step: p.step, stepsPerEpoch: p.stepsPerEpoch, loss: p.loss }),
+          },
+          job.recipeFile ?? job.label,
+        );
         ({ model, plans, reports } = res);
       }
       const exported = await exportModel(model, io.dir, { data: subset(d.train, 1000) });
@@ -81,10 +119,20 @@ export async function createSweepJobRunner(options: { backend?: BackendName } = 
       return {
         features: armFeatures(model, ev.accuracy),
         metrics: {
-          method, accuracy: ev.accuracy, accuracyBefore: base.accuracy, accuracyDrop: base.accuracy - ev.accuracy, testLoss: ev.loss,
-          parameters: parameterCount(model.ir), nonZeros: fig.nonZeros, pruningRatio: fig.elements / Math.max(1, fig.nonZeros),
-          storageBytes: fig.storageBytes, storageRatio: fp32.storageBytes / fig.storageBytes,
-          fileBytes: exported.total.rawBytes, gzipBytes: exported.total.gzipBytes, stockFileBytes: exported.total.stockRawBytes, stockInMemoryBytes: exported.total.stockInMemoryBytes,
+          method,
+          accuracy: ev.accuracy,
+          accuracyBefore: base.accuracy,
+          accuracyDrop: base.accuracy - ev.accuracy,
+          testLoss: ev.loss,
+          parameters: parameterCount(model.ir),
+          nonZeros: fig.nonZeros,
+          pruningRatio: fig.elements / Math.max(1, fig.nonZeros),
+          storageBytes: fig.storageBytes,
+          storageRatio: fp32.storageBytes / fig.storageBytes,
+          fileBytes: exported.total.rawBytes,
+          gzipBytes: exported.total.gzipBytes,
+          stockFileBytes: exported.total.stockRawBytes,
+          stockInMemoryBytes: exported.total.stockInMemoryBytes,
         },
         details: { plans, reports },
       };
@@ -104,7 +152,9 @@ const fmtS = (s: number) => (s >= 90 ? `${Math.floor(s / 60)}m${String(Math.roun
 export function sweepProgress(stderr: Stream, quiet: boolean): { onEvent: (e: SweepEvent) => void; stop: () => void } {
   if (quiet) return { onEvent: () => {}, stop: () => {} };
   const tty = Boolean(stderr.isTTY);
-  let total = 0, done = 0, failed = 0;
+  let total = 0,
+    done = 0,
+    failed = 0;
   const running = new Set<string>();
   let multi: cliProgress.MultiBar | undefined;
   let main: cliProgress.SingleBar | undefined;
@@ -126,7 +176,10 @@ export function sweepProgress(stderr: Stream, quiet: boolean): { onEvent: (e: Sw
           done = base = e.existing;
           line(`sweep: ${e.total} jobs, ${e.existing} already done, ${e.pending} to run (${e.mode === 'queue' ? 'on the Redis queue' : 'embedded queue'})`);
           if (tty && e.pending) {
-            multi = new cliProgress.MultiBar({ stream: stderr, hideCursor: true, clearOnComplete: false, format: '{label} |{bar}| {value}/{total} {info}' }, cliProgress.Presets.shades_classic);
+            multi = new cliProgress.MultiBar(
+              { stream: stderr, hideCursor: true, clearOnComplete: false, format: '{label} |{bar}| {value}/{total} {info}' },
+              cliProgress.Presets.shades_classic,
+            );
             main = multi.create(total, done, { label: 'sweep'.padEnd(44), info: '' });
             main.update(done, { info: `done ${done} · running 0 · failed 0 · ETA –` });
           }
@@ -150,14 +203,14 @@ export function sweepProgress(stderr: Stream, quiet: boolean): { onEvent: (e: Sw
         }
         case 'retry':
           running.delete(e.id);
-          bars.get(e.id)?.stop(), multi?.remove(bars.get(e.id)!), bars.delete(e.id);
+          (bars.get(e.id)?.stop(), multi?.remove(bars.get(e.id)!), bars.delete(e.id));
           line(`retry  ${e.label}: attempt ${e.attempt} failed (${e.error.message.split('\n')[0]})${e.delayMs ? `, again in ${e.delayMs} ms` : ''}`);
           break;
         case 'done':
         case 'failed': {
           running.delete(e.id);
           const b = bars.get(e.id);
-          if (b && multi) multi.remove(b), bars.delete(e.id);
+          if (b && multi) (multi.remove(b), bars.delete(e.id));
           if (e.type === 'done') done++;
           else failed++;
           if (e.type === 'failed') line(`failed ${e.label} after ${e.attempts} attempt(s): ${e.error.code ? `[${e.error.code}] ` : ''}${e.error.message}`);
@@ -177,11 +230,13 @@ export function sweepProgress(stderr: Stream, quiet: boolean): { onEvent: (e: Sw
 
 // ---------------------------------------------------------------------------------------------- commands
 
-const int = (name: string, min: number) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${v}'`);
-  return n;
-};
+const int =
+  (name: string, min: number) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${v}'`);
+    return n;
+  };
 
 export interface SweepIo {
   stdout: NodeJS.WritableStream;
@@ -225,7 +280,9 @@ export function registerSweepCommands(program: Command, io: SweepIo = { stdout: 
 
   program
     .command('sweep')
-    .description('run a sweep (models × recipes × grid × seeds) as jobs: embedded queue of job processes, or BullMQ over Redis with --queue; writes DIR/<variant>/, catalogue.json, pareto.json, sweep.json')
+    .description(
+      'run a sweep (models × recipes × grid × seeds) as jobs: embedded queue of job processes, or BullMQ over Redis with --queue; writes DIR/<variant>/, catalogue.json, pareto.json, sweep.json',
+    )
     .option('--spec <file>', 'sweep spec JSON (see packages/sweep/README.md; --schema prints its JSON Schema)')
     .option('--out <dir>', 'output directory (shared by every worker when --queue is used)')
     .option('--queue <url>', 'enqueue on BullMQ at redis://HOST:PORT; run `edge-compress worker --queue URL` on any number of machines')
@@ -237,34 +294,69 @@ export function registerSweepCommands(program: Command, io: SweepIo = { stdout: 
     .option('--schema', 'print the JSON Schema of sweep specs and exit')
     .addOption(new Option('--job-module <path>', 'module that exports createSweepJobRunner (default: this app)').hideHelp())
     .option('--json', 'print the report as one JSON object on stdout')
-    .action(async (o: { spec?: string; out?: string; queue?: string; queueName: string; concurrency: number; attempts?: number; inProcess?: boolean; dryRun?: boolean; schema?: boolean; jobModule?: string; json?: boolean }) => {
-      if (o.schema) {
-        out(JSON.stringify(sweepJsonSchema(), null, 2));
-        return;
-      }
-      if (!o.spec || !o.out) throw new CompressionError({ code: 'BAD_CONFIG', path: o.spec ? '--out' : '--spec', message: `sweep needs ${o.spec ? '--out DIR' : '--spec SWEEP.json'}`, hint: 'edge-compress sweep --spec SWEEP.json --out DIR [--queue redis://HOST:PORT] [--concurrency N]' });
-      if (o.queue && (o.inProcess || o.concurrency !== 1)) throw new CompressionError({ code: 'BAD_CONFIG', path: '--queue', message: `--queue runs jobs on the workers; --${o.inProcess ? 'in-process' : 'concurrency'} applies to the embedded queue only`, hint: 'pass --concurrency to `edge-compress worker`' });
-      const backend = backendOf();
-      if (!o.queue && !o.inProcess && !o.dryRun) assertJobModule(jobModule(o.jobModule, backend));
-      const progress = sweepProgress(io.stderr, Boolean(o.json));
-      let report: SweepReport;
-      try {
-        report = await runSweep({
-          spec: o.spec, out: o.out, registry, backend,
-          jobModule: jobModule(o.jobModule, backend),
-          concurrency: o.concurrency,
-          inProcess: o.inProcess ? await createSweepJobRunner({ backend }) : undefined,
-          queue: o.queue ? { url: o.queue, name: o.queueName } : undefined,
-          retry: o.attempts ? { attempts: o.attempts } : undefined,
-          dryRun: o.dryRun,
-          onEvent: progress.onEvent,
-        });
-      } finally {
-        progress.stop();
-      }
-      out(o.json ? JSON.stringify(report) : o.dryRun ? [`${report.total} jobs (dry run, nothing ran):`, ...report.jobs.map((j) => `  ${j.id}  ${j.label}`)].join('\n') : summary(report));
-      failOn(report);
-    });
+    .action(
+      async (o: {
+        spec?: string;
+        out?: string;
+        queue?: string;
+        queueName: string;
+        concurrency: number;
+        attempts?: number;
+        inProcess?: boolean;
+        dryRun?: boolean;
+        schema?: boolean;
+        jobModule?: string;
+        json?: boolean;
+      }) => {
+        if (o.schema) {
+          out(JSON.stringify(sweepJsonSchema(), null, 2));
+          return;
+        }
+        if (!o.spec || !o.out)
+          throw new CompressionError({
+            code: 'BAD_CONFIG',
+            path: o.spec ? '--out' : '--spec',
+            message: `sweep needs ${o.spec ? '--out DIR' : '--spec SWEEP.json'}`,
+            hint: 'edge-compress sweep --spec SWEEP.json --out DIR [--queue redis://HOST:PORT] [--concurrency N]',
+          });
+        if (o.queue && (o.inProcess || o.concurrency !== 1))
+          throw new CompressionError({
+            code: 'BAD_CONFIG',
+            path: '--queue',
+            message: `--queue runs jobs on the workers; --${o.inProcess ? 'in-process' : 'concurrency'} applies to the embedded queue only`,
+            hint: 'pass --concurrency to `edge-compress worker`',
+          });
+        const backend = backendOf();
+        if (!o.queue && !o.inProcess && !o.dryRun) assertJobModule(jobModule(o.jobModule, backend));
+        const progress = sweepProgress(io.stderr, Boolean(o.json));
+        let report: SweepReport;
+        try {
+          report = await runSweep({
+            spec: o.spec,
+            out: o.out,
+            registry,
+            backend,
+            jobModule: jobModule(o.jobModule, backend),
+            concurrency: o.concurrency,
+            inProcess: o.inProcess ? await createSweepJobRunner({ backend }) : undefined,
+            queue: o.queue ? { url: o.queue, name: o.queueName } : undefined,
+            retry: o.attempts ? { attempts: o.attempts } : undefined,
+            dryRun: o.dryRun,
+            onEvent: progress.onEvent,
+          });
+        } finally {
+          progress.stop();
+        }
+        out(
+          o.json
+            ? JSON.stringify(report)
+            : o.dryRun
+              ? [`${report.total} jobs (dry run, nothing ran):`, ...report.jobs.map((j) => `  ${j.id}  ${j.label}`)].join('\n')
+              : summary(report),
+        );
+        failOn(report);
+      },
+    );
 
   program
     .command('worker')
@@ -272,7 +364,7 @@ export function registerSweepCommands(program: Command, io: SweepIo = { stdout: 
     .requiredOption('--queue <url>', 'redis://HOST:PORT')
     .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
     .option('--concurrency <n>', 'jobs at a time on this machine (one job process each)', int('--concurrency', 1), 1)
-    .option('--lock-ms <ms>', 'job lock; a killed worker\'s job is picked up again after this', int('--lock-ms', 1000), 30_000)
+    .option('--lock-ms <ms>', "job lock; a killed worker's job is picked up again after this", int('--lock-ms', 1000), 30_000)
     .option('--stalled-ms <ms>', 'how often to look for jobs of dead workers', int('--stalled-ms', 100), 30_000)
     .addOption(new Option('--job-module <path>', 'module that exports createSweepJobRunner (default: this app)').hideHelp())
     .option('--json', 'one JSON line per job event on stdout')
@@ -281,8 +373,12 @@ export function registerSweepCommands(program: Command, io: SweepIo = { stdout: 
       assertJobModule(jobModule(o.jobModule, backend));
       const progress = sweepProgress(io.stderr, Boolean(o.json));
       const w = await startQueueWorker({
-        url: o.queue, name: o.queueName, concurrency: o.concurrency, module: jobModule(o.jobModule, backend),
-        lockDurationMs: o.lockMs, stalledIntervalMs: o.stalledMs,
+        url: o.queue,
+        name: o.queueName,
+        concurrency: o.concurrency,
+        module: jobModule(o.jobModule, backend),
+        lockDurationMs: o.lockMs,
+        stalledIntervalMs: o.stalledMs,
         onEvent: (e) => {
           if (o.json) {
             if (e.type !== 'progress') out(JSON.stringify({ ...e, worker: process.pid }));
@@ -324,16 +420,36 @@ export async function runPipelineVariants(o: {
   const recipeDir = join(o.outDir, '.sweep', 'recipes');
   await mkdir(recipeDir, { recursive: true });
   for (const r of o.recipes) await writeFileAtomic(join(recipeDir, `${r.id}.json`), JSON.stringify(r.recipe, null, 2));
-  const spec = { version: 1, models: [{ path: o.baselineModelJson, name: o.arch }], recipes: o.recipes.map((r) => ({ path: join(recipeDir, `${r.id}.json`), name: r.id })), seeds: [o.seed], baseline: true };
+  const spec = {
+    version: 1,
+    models: [{ path: o.baselineModelJson, name: o.arch }],
+    recipes: o.recipes.map((r) => ({ path: join(recipeDir, `${r.id}.json`), name: r.id })),
+    seeds: [o.seed],
+    baseline: true,
+  };
   const byId = new Map(o.recipes.map((r) => [r.id, r]));
   assertJobModule(jobModule(o.jobModule, o.backend));
   const report = await runSweep({
-    spec: { value: spec, baseDir: o.outDir, name: 'pipeline' }, out: o.outDir, registry,
-    concurrency: o.concurrency ?? 1, backend: o.backend, jobModule: jobModule(o.jobModule, o.backend),
+    spec: { value: spec, baseDir: o.outDir, name: 'pipeline' },
+    out: o.outDir,
+    registry,
+    concurrency: o.concurrency ?? 1,
+    backend: o.backend,
+    jobModule: jobModule(o.jobModule, o.backend),
     labelOf: (j) => (j.recipeId ? j.recipeId : `${o.arch}_fp32`),
     onEvent: (e) => {
-      if (e.type === 'start') o.progress.log(`${e.label}: ${byId.get(e.label) ? (byId.get(e.label)!.recipe.stages as Array<{ method: string }>).map((s) => s.method).join(' → ') : 'baseline'}`);
-      else if (e.type === 'progress') o.progress.onTrain({ phase: e.progress.phase, epoch: e.progress.epoch, epochs: e.progress.epochs, step: e.progress.step, stepsPerEpoch: e.progress.stepsPerEpoch, loss: e.progress.loss ?? 0, done: false });
+      if (e.type === 'start')
+        o.progress.log(`${e.label}: ${byId.get(e.label) ? (byId.get(e.label)!.recipe.stages as Array<{ method: string }>).map((s) => s.method).join(' → ') : 'baseline'}`);
+      else if (e.type === 'progress')
+        o.progress.onTrain({
+          phase: e.progress.phase,
+          epoch: e.progress.epoch,
+          epochs: e.progress.epochs,
+          step: e.progress.step,
+          stepsPerEpoch: e.progress.stepsPerEpoch,
+          loss: e.progress.loss ?? 0,
+          done: false,
+        });
       else if (e.type === 'failed') o.progress.log(`${e.label} failed: ${e.error.message}`);
     },
   });
@@ -345,9 +461,21 @@ export async function runPipelineVariants(o: {
     const r = (await readResult(o.outDir, j))!;
     const m = r.metrics as Record<string, number | string>;
     const row: VariantRow = {
-      id: j.label, method: String(m.method), accuracy: Number(m.accuracy), accuracyDrop: Number(m.accuracyDrop), parameters: Number(m.parameters), nonZeros: Number(m.nonZeros),
-      pruningRatio: Number(m.pruningRatio), storageBytes: Number(m.storageBytes), storageRatio: Number(m.storageRatio), fileBytes: Number(m.fileBytes), gzipBytes: Number(m.gzipBytes),
-      stockFileBytes: Number(m.stockFileBytes), stockInMemoryBytes: Number(m.stockInMemoryBytes), modelJson: join(o.outDir, j.label, 'model.json'), seconds: j.seconds ?? 0,
+      id: j.label,
+      method: String(m.method),
+      accuracy: Number(m.accuracy),
+      accuracyDrop: Number(m.accuracyDrop),
+      parameters: Number(m.parameters),
+      nonZeros: Number(m.nonZeros),
+      pruningRatio: Number(m.pruningRatio),
+      storageBytes: Number(m.storageBytes),
+      storageRatio: Number(m.storageRatio),
+      fileBytes: Number(m.fileBytes),
+      gzipBytes: Number(m.gzipBytes),
+      stockFileBytes: Number(m.stockFileBytes),
+      stockInMemoryBytes: Number(m.stockInMemoryBytes),
+      modelJson: join(o.outDir, j.label, 'model.json'),
+      seconds: j.seconds ?? 0,
     };
     const rec = j.recipeId ? byId.get(j.recipeId) : undefined;
     if (rec) {
@@ -359,4 +487,3 @@ export async function runPipelineVariants(o: {
   }
   return { variants, arms, stages, report };
 }
-

@@ -15,12 +15,23 @@ import { planRecipe, lenet5, initBackend } from '@edge-compress/core';
 
 function sink() {
   let text = '';
-  const stream = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
-  return { stream, get text() { return text; } };
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      text += String(chunk);
+      cb();
+    },
+  });
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
 }
 
 async function cli(...argv: string[]) {
-  const out = sink(), err = sink();
+  const out = sink(),
+    err = sink();
   const code = await run(argv, { stdout: out.stream, stderr: err.stream });
   return { code, stdout: out.text, stderr: err.text };
 }
@@ -44,7 +55,10 @@ describe('edge-compress CLI', () => {
     expect(e.code).toBe(0);
     expect(JSON.parse(e.stdout).testAccuracy).toBe(tr.testAccuracy);
     const recipe = join(dir, 'r.json');
-    await writeFile(recipe, JSON.stringify({ version: 1, seed: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8 }], options: { finetune_epochs: 1 } }] }));
+    await writeFile(
+      recipe,
+      JSON.stringify({ version: 1, seed: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8 }], options: { finetune_epochs: 1 } }] }),
+    );
     const c = await cli('compress', '--model', join(dir, 'mlp'), '--recipe', recipe, '--out', join(dir, 'mlp80'), '--json');
     expect(c.code, c.stderr).toBe(0);
     const rep = JSON.parse(c.stdout);
@@ -58,15 +72,23 @@ describe('edge-compress CLI', () => {
     m.add(tfl.layers.dense({ inputShape: [784], units: 32, activation: 'relu' }));
     m.add(tfl.layers.dense({ units: 10, activation: 'softmax' }));
     const d = join(dir, 'stock');
-    await m.save(tf.io.withSaveHandler(async (a) => {
-      const { mkdir } = await import('node:fs/promises');
-      await mkdir(d, { recursive: true });
-      await writeFile(join(d, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
-      await writeFile(join(d, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }));
+    await m.save(
+      tf.io.withSaveHandler(async (a) => {
+        const { mkdir } = await import('node:fs/promises');
+        await mkdir(d, { recursive: true });
+        await writeFile(join(d, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
+        await writeFile(
+          join(d, 'model.json'),
+          JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }),
+        );
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
     const recipe = join(dir, 'r2.json');
-    await writeFile(recipe, JSON.stringify({ version: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['Linear'], sparse_ratio: 0.5 }], options: { finetune_epochs: 1 } }] }));
+    await writeFile(
+      recipe,
+      JSON.stringify({ version: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['Linear'], sparse_ratio: 0.5 }], options: { finetune_epochs: 1 } }] }),
+    );
     const c = await cli('compress', '--model', join(d, 'model.json'), '--recipe', recipe, '--out', join(dir, 'stock-out'), '--stock');
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout).toMatch(/accuracy .*% → .*%/);
@@ -117,7 +139,14 @@ describe('edge-compress CLI', () => {
     expect(sparse.macs).toBeCloseTo(dense.macs! - 360_000, -3);
     // 580 biases are zero at initialisation and count as pruned.
     expect(sparse.density).toBeCloseTo((431_080 - 360_000 - 580) / 431_080, 5);
-    const arms = simArmsFromCatalogue(parseCatalogue({ arms: [{ id: 'a', features: dense }, { id: 'b', features: sparse }] }));
+    const arms = simArmsFromCatalogue(
+      parseCatalogue({
+        arms: [
+          { id: 'a', features: dense },
+          { id: 'b', features: sparse },
+        ],
+      }),
+    );
     expect(arms.map((a) => a.id)).toEqual(['a', 'b']);
   });
 

@@ -18,7 +18,8 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 /** The cost commands on their own program, as main.ts registers them. */
 async function cli(...argv: string[]) {
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   const program = new Command('edge-compress').exitOverride().configureOutput({ writeOut: (s) => void (stdout += s), writeErr: (s) => void (stderr += s) });
   registerCostCommands(program);
   let error: unknown;
@@ -63,10 +64,16 @@ describe('edge-compress cost', () => {
   });
 
   it('--device local-wasm with a calibration file uses it', async () => {
-    const layerItems = layerConfigs({ count: 20, seed: 1 }), identityItems = identityConfigs(1);
+    const layerItems = layerConfigs({ count: 20, seed: 1 }),
+      identityItems = identityConfigs(1);
     const modelItems = modelSpecs(10, 2).map((s, i) => ({ id: `m${i}`, ir: s.ir, batch: 1 }));
     const ms = Object.fromEntries([...layerItems, ...identityItems, ...modelItems].map((it) => [it.id, 0.03 + (2 * irMacs(it.ir, it.batch)) / 1e7]));
-    const cal = { ...fitCalibration({ layerItems, identityItems, modelItems, ms }, { nEstimators: 5 }), createdAt: 'test', deviceState: {}, protocol: { processes: 0, rounds: 0, configs: 29, models: 10 } };
+    const cal = {
+      ...fitCalibration({ layerItems, identityItems, modelItems, ms }, { nEstimators: 5 }),
+      createdAt: 'test',
+      deviceState: {},
+      protocol: { processes: 0, rounds: 0, configs: 29, models: 10 },
+    };
     const file = join(dir, 'cal.json');
     await saveCalibration(cal, file);
     const r = await cli('cost', '--model', join(dir, 'toy'), '--device', 'local-wasm', '--calibration', file, '--json');

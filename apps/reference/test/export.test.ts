@@ -18,13 +18,24 @@ const exportOnnx: OnnxExporter = core.exportOnnx;
 
 function sink() {
   let text = '';
-  const stream = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
-  return { stream, get text() { return text; } };
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      text += String(chunk);
+      cb();
+    },
+  });
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
 }
 
 /** The export command on a program set up as main.ts sets up its own (exit codes 0 / 1 / 2 the same way). */
 async function cli(...argv: string[]) {
-  const out = sink(), err = sink();
+  const out = sink(),
+    err = sink();
   const program = new Command('edge-compress')
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.stream.write(s), writeErr: (s) => err.stream.write(s) })
@@ -56,15 +67,19 @@ async function ortRun(file: string, images: Float32Array, count: number, shape: 
   }
 }
 
-const top1 = (p: Float32Array, k: number) => Array.from({ length: p.length / k }, (_, i) => {
-  let b = 0;
-  for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + b]!) b = c;
-  return b;
-});
+const top1 = (p: Float32Array, k: number) =>
+  Array.from({ length: p.length / k }, (_, i) => {
+    let b = 0;
+    for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + b]!) b = c;
+    return b;
+  });
 const maxAbs = (a: Float32Array, b: ArrayLike<number>) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 const mlp: ModelIR = {
-  format: 'edge-compress/ir', version: 1, name: 'mlp', inputShape: [784],
+  format: 'edge-compress/ir',
+  version: 1,
+  name: 'mlp',
+  inputShape: [784],
   layers: [
     { kind: 'dense', name: 'fc1', units: 64, activation: 'relu', useBias: true },
     { kind: 'dense', name: 'fc2', units: 10, activation: 'softmax', useBias: true },
@@ -96,7 +111,18 @@ describe('edge-compress export --format onnx', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
     const rep = JSON.parse(r.stdout);
-    expect(rep).toMatchObject({ command: 'export', format: 'onnx', quant: 'none', onnxFormat: 'dense', output: out, opset: 13, irVersion: 7, inputShape: ['N', 784], outputShape: ['N', 10], calibration: null });
+    expect(rep).toMatchObject({
+      command: 'export',
+      format: 'onnx',
+      quant: 'none',
+      onnxFormat: 'dense',
+      output: out,
+      opset: 13,
+      irVersion: 7,
+      inputShape: ['N', 784],
+      outputShape: ['N', 10],
+      calibration: null,
+    });
     expect(rep.bytes).toBe((await readFile(out)).byteLength);
     expect(rep.bytes).toBeGreaterThan((784 * 64 + 64 + 64 * 10 + 10) * 4);
     const n = 200;
@@ -134,12 +160,17 @@ describe('edge-compress export --format onnx', () => {
     m.add(tfl.layers.flatten());
     m.add(tfl.layers.dense({ units: 10, activation: 'softmax' }));
     const d = join(dir, 'stock');
-    await m.save(tf.io.withSaveHandler(async (a) => {
-      await mkdir(d, { recursive: true });
-      await writeFile(join(d, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
-      await writeFile(join(d, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }));
+    await m.save(
+      tf.io.withSaveHandler(async (a) => {
+        await mkdir(d, { recursive: true });
+        await writeFile(join(d, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
+        await writeFile(
+          join(d, 'model.json'),
+          JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }),
+        );
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
     const out = join(dir, 'stock.onnx');
     const r = await cli('export', '--model', join(d, 'model.json'), '--format', 'onnx', '--out', out, '--json');
     expect(r.code, r.stderr).toBe(0);
@@ -178,7 +209,8 @@ await run(['export'], { stdout: sink().stream, stderr: probe.stream });
 const wired = !/unknown command 'export'/.test(probe.text);
 describe.runIf(wired)('through main.ts run()', () => {
   it('edge-compress export --json and a bad model (exit 2)', async () => {
-    const out = sink(), err = sink();
+    const out = sink(),
+      err = sink();
     const file = join(dir, 'via-run.onnx');
     expect(await run(['export', '--model', modelJson, '--format', 'onnx', '--out', file, '--json'], { stdout: out.stream, stderr: err.stream }), err.text).toBe(0);
     expect(JSON.parse(out.text).bytes).toBe((await readFile(file)).byteLength);

@@ -49,22 +49,36 @@ async function freePort(): Promise<number> {
 
 function sink() {
   let text = '';
-  const stream = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
-  return { stream, get text() { return text; } };
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      text += String(chunk);
+      cb();
+    },
+  });
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
 }
 
 /** The CLI with only the sweep commands, mapping errors to exit codes as main.ts does. */
 async function cli(...argv: string[]) {
-  const out = sink(), err = sink();
-  const program = new Command('edge-compress').exitOverride().configureOutput({ writeOut: (s) => out.stream.write(s), writeErr: (s) => err.stream.write(s) }).option('--backend <name>', 'tfjs backend', 'wasm');
+  const out = sink(),
+    err = sink();
+  const program = new Command('edge-compress')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out.stream.write(s), writeErr: (s) => err.stream.write(s) })
+    .option('--backend <name>', 'tfjs backend', 'wasm');
   registerSweepCommands(program, { stdout: out.stream, stderr: err.stream });
   let code = 0;
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-    else if (isCompressionError(e)) (code = 2), err.stream.write(`error [${e.code}]: ${e.message}\n`);
-    else (code = 1), err.stream.write(`failed: ${(e as Error).message}\n`);
+    else if (isCompressionError(e)) ((code = 2), err.stream.write(`error [${e.code}]: ${e.message}\n`));
+    else ((code = 1), err.stream.write(`failed: ${(e as Error).message}\n`));
   }
   return { code, stdout: out.text, stderr: err.text };
 }
@@ -94,7 +108,10 @@ beforeAll(async () => {
   // Bare imports stay external and resolve from apps/reference/node_modules upwards (built packages).
   await build({ entryPoints: [join(APP, 'src/sweepCli.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: BUNDLE, logLevel: 'silent' });
   await writeFile(join(TMP, 'mq.json'), JSON.stringify(recipe));
-  await writeFile(join(TMP, 'sweep.json'), JSON.stringify({ version: 1, models: [{ arch: 'lenet300100', epochs: 1 }], recipes: ['mq.json'], grid: { sparse_ratio: [0.8, 0.95] }, seeds: [0] }));
+  await writeFile(
+    join(TMP, 'sweep.json'),
+    JSON.stringify({ version: 1, models: [{ arch: 'lenet300100', epochs: 1 }], recipes: ['mq.json'], grid: { sparse_ratio: [0.8, 0.95] }, seeds: [0] }),
+  );
 }, 240_000);
 afterAll(async () => {
   await rm(TMP, { recursive: true, force: true });
@@ -141,34 +158,46 @@ describe('edge-compress sweep', () => {
     expect(await readFile(join(out2, 'pareto.json'), 'utf8')).toBe(await readFile(join(out, 'pareto.json'), 'utf8'));
   }, 300_000);
 
-  it.skipIf(Boolean(noRedis))('`worker` (the CLI command, in its own process) runs the jobs from Redis; the catalogue equals the embedded run', async () => {
-    const out = join(TMP, 'out');
-    const outQ = join(TMP, 'out-queue');
-    await cp(join(out, '.cache'), join(outQ, '.cache'), { recursive: true });
-    const port = await freePort();
-    const url = `redis://127.0.0.1:${port}`;
-    const redis = spawn(redisBin!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    try {
-      await new Promise((r) => setTimeout(r, 300));
-      const script = join(TMP, 'worker.mjs');
-      await writeFile(script, `import { Command } from 'commander';\nimport { registerSweepCommands } from ${JSON.stringify(BUNDLE)};\nconst p = new Command('edge-compress').option('--backend <name>', '', 'wasm');\nregisterSweepCommands(p);\nawait p.parseAsync(process.argv.slice(2), { from: 'user' });\nprocess.exit(0);\n`);
-      const worker = spawn(process.execPath, [script, 'worker', '--queue', url, '--queue-name', 'apptest', '--job-module', BUNDLE, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let wout = '';
-      worker.stdout!.on('data', (d) => (wout += String(d)));
-      const r = await cli('sweep', '--spec', join(TMP, 'sweep.json'), '--out', outQ, '--queue', url, '--queue-name', 'apptest', '--json');
-      expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ mode: 'queue', done: 3, failed: 0 });
-      const exited = new Promise((res) => worker.once('exit', res));
-      worker.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      const events = wout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
-      expect(events[0]!.type).toBe('ready');
-      expect(events.filter((e) => e.type === 'done')).toHaveLength(3);
-      expect(await readFile(join(outQ, 'catalogue.json'), 'utf8')).toBe(await readFile(join(out, 'catalogue.json'), 'utf8'));
-    } finally {
-      redis.kill('SIGTERM');
-    }
-  }, 300_000);
+  it.skipIf(Boolean(noRedis))(
+    '`worker` (the CLI command, in its own process) runs the jobs from Redis; the catalogue equals the embedded run',
+    async () => {
+      const out = join(TMP, 'out');
+      const outQ = join(TMP, 'out-queue');
+      await cp(join(out, '.cache'), join(outQ, '.cache'), { recursive: true });
+      const port = await freePort();
+      const url = `redis://127.0.0.1:${port}`;
+      const redis = spawn(redisBin!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      try {
+        await new Promise((r) => setTimeout(r, 300));
+        const script = join(TMP, 'worker.mjs');
+        await writeFile(
+          script,
+          `import { Command } from 'commander';\nimport { registerSweepCommands } from ${JSON.stringify(BUNDLE)};\nconst p = new Command('edge-compress').option('--backend <name>', '', 'wasm');\nregisterSweepCommands(p);\nawait p.parseAsync(process.argv.slice(2), { from: 'user' });\nprocess.exit(0);\n`,
+        );
+        const worker = spawn(process.execPath, [script, 'worker', '--queue', url, '--queue-name', 'apptest', '--job-module', BUNDLE, '--json'], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let wout = '';
+        worker.stdout!.on('data', (d) => (wout += String(d)));
+        const r = await cli('sweep', '--spec', join(TMP, 'sweep.json'), '--out', outQ, '--queue', url, '--queue-name', 'apptest', '--json');
+        expect(r.code, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout)).toMatchObject({ mode: 'queue', done: 3, failed: 0 });
+        const exited = new Promise((res) => worker.once('exit', res));
+        worker.kill('SIGTERM');
+        expect(await exited).toBe(0);
+        const events = wout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { type: string });
+        expect(events[0]!.type).toBe('ready');
+        expect(events.filter((e) => e.type === 'done')).toHaveLength(3);
+        expect(await readFile(join(outQ, 'catalogue.json'), 'utf8')).toBe(await readFile(join(out, 'catalogue.json'), 'utf8'));
+      } finally {
+        redis.kill('SIGTERM');
+      }
+    },
+    300_000,
+  );
 
   it('a bad grid key fails before anything runs: exit 2 with its JSON path', async () => {
     await writeFile(join(TMP, 'bad.json'), JSON.stringify({ version: 1, models: ['lenet300100'], recipes: ['mq.json'], grid: { sparse_ration: [0.8] } }));

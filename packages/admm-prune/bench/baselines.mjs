@@ -10,7 +10,13 @@ export const cacheDir = join(root, 'bench-results', '.cache');
 export async function baselines(log = console.log) {
   const out = {};
   for (const arch of ['lenet5', 'lenet300100']) {
-    out[arch] = await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir, onProgress: (p) => p.done && log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs} test ${p.testAccuracy}`) });
+    out[arch] = await trainBaseline({
+      arch,
+      epochs: 20,
+      seed: 0,
+      cacheDir,
+      onProgress: (p) => p.done && log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs} test ${p.testAccuracy}`),
+    });
     log(`${arch} baseline test accuracy ${out[arch].testAccuracy} (${out[arch].cached ? 'cached' : 'trained'})`);
   }
   return out;

@@ -26,9 +26,17 @@ const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padS
 // Per-layer keep fractions: ALGORITHMS §1.5 project defaults (conv1 20%, conv2 7%, fc1 0.7%, fc2 7% ≈ 86×;
 // LeNet-300-100 4/8/30%). Bits per non-zero: ALGORITHMS §1.5 (conv 4/3, fc 2/3); MLP 2/3/4.
 const SCHEDULE = PAPER
-  ? { prune: { admm_iterations: 20, epochs_per_iteration: 4, retrain_epochs: 20 }, quant: { quant_admm_iterations: 6, quant_epochs_per_iteration: 2, progressive_rounds: 4, progressive_epochs: 2 } }
-  : { prune: { admm_iterations: 3, epochs_per_iteration: 1, retrain_epochs: 6 }, quant: { quant_admm_iterations: 1, quant_epochs_per_iteration: 1, progressive_rounds: 2, progressive_epochs: 1 } };
-const PENALTY = PAPER ? { penalty: 'decoupled', sparsity_ramp: 0.5, rho: 0.01, rho_growth: 1.5, rho_max: 0.1 } : { penalty: 'decoupled', sparsity_ramp: 0, rho: 0.003, rho_growth: 1.5, rho_max: 0.1 };
+  ? {
+      prune: { admm_iterations: 20, epochs_per_iteration: 4, retrain_epochs: 20 },
+      quant: { quant_admm_iterations: 6, quant_epochs_per_iteration: 2, progressive_rounds: 4, progressive_epochs: 2 },
+    }
+  : {
+      prune: { admm_iterations: 3, epochs_per_iteration: 1, retrain_epochs: 6 },
+      quant: { quant_admm_iterations: 1, quant_epochs_per_iteration: 1, progressive_rounds: 2, progressive_epochs: 1 },
+    };
+const PENALTY = PAPER
+  ? { penalty: 'decoupled', sparsity_ramp: 0.5, rho: 0.01, rho_growth: 1.5, rho_max: 0.1 }
+  : { penalty: 'decoupled', sparsity_ramp: 0, rho: 0.003, rho_growth: 1.5, rho_max: 0.1 };
 const SETUPS = {
   lenet5: { prefix: '', layers: { conv1: { sparse: 0.8, bits: 4 }, conv2: { sparse: 0.93, bits: 3 }, fc1: { sparse: 0.993, bits: 2 }, fc2: { sparse: 0.93, bits: 3 } } },
   lenet300100: { prefix: 'mlp_', layers: { fc1: { sparse: 0.96, bits: 2 }, fc2: { sparse: 0.92, bits: 3 }, fc3: { sparse: 0.7, bits: 4 } } },
@@ -53,7 +61,9 @@ async function runPart(arch, which) {
   const v1 = join(cacheDir, `${arch}-e20-s0-lr0.001-sh2-b64`, 'model.json');
   const useV1 = !existsSync(v2) && existsSync(v1) && !process.env.ADMM_BENCH_TRAIN_BASELINE;
   const base = useV1 ? { model: (await loadModel(v1)).model, cached: true } : await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir });
-  res[`${s.prefix}baseline`] = useV1 ? 'cached 20-epoch baseline of the 8,000-digit train split (saw the validation digits; test digits unchanged)' : `trainBaseline 20 epochs on ${data.train.count} digits`;
+  res[`${s.prefix}baseline`] = useV1
+    ? 'cached 20-epoch baseline of the 8,000-digit train split (saw the validation digits; test digits unchanged)'
+    : `trainBaseline 20 epochs on ${data.train.count} digits`;
   const ctx = { train: data.train, ...(data.val ? { val: data.val } : {}), test: data.test, seed: 0, rng: createRng(0) };
   const dense = evaluateModel(base.model, data.test).accuracy;
   log(`dense baseline test accuracy ${dense} (${base.cached ? 'cached' : 'trained'}), ${parameterCount(base.model.ir)} parameters`);
@@ -80,11 +90,22 @@ async function runPart(arch, which) {
   res[`${p}dense_acc`] = dense;
   res[`${p}params`] = parameterCount(base.model.ir);
   const progress = (ev) => {
-    if (ev.iteration !== undefined) log(`${ev.phase} ${ev.iteration}/${ev.epochs}: loss ${ev.loss.toFixed(4)} val(hard) ${ev.valAccuracy.toFixed(4)} ρ ${Object.values(ev.rho).map((r) => r.toExponential(1)).join('/')} residual ${Object.values(ev.residual).map((r) => r.toFixed(3)).join('/')}`);
+    if (ev.iteration !== undefined)
+      log(
+        `${ev.phase} ${ev.iteration}/${ev.epochs}: loss ${ev.loss.toFixed(4)} val(hard) ${ev.valAccuracy.toFixed(4)} ρ ${Object.values(ev.rho)
+          .map((r) => r.toExponential(1))
+          .join('/')} residual ${Object.values(ev.residual)
+          .map((r) => r.toFixed(3))
+          .join('/')}`,
+      );
     else if (ev.frozenShare !== undefined) log(`progressive round ${ev.epoch + 1}/${ev.epochs}: frozen ${(ev.frozenShare * 100).toFixed(0)}% val ${ev.valAccuracy.toFixed(4)}`);
   };
   // 1. ADMM pruning (stage 1): per-layer ratios from the recipe.
-  const A = await admmPrune.compress(base.model, { ...ctx, onProgress: progress }, admmPrune.plan(base.model.ir, pruneRecipe, { ...SCHEDULE.prune, ...PENALTY, measure_files: false }));
+  const A = await admmPrune.compress(
+    base.model,
+    { ...ctx, onProgress: progress },
+    admmPrune.plan(base.model.ir, pruneRecipe, { ...SCHEDULE.prune, ...PENALTY, measure_files: false }),
+  );
   const mA = A.report.metrics;
   res[`${p}pruned_acc`] = evaluateModel(A.model, data.test).accuracy;
   res[`${p}pruned_acc_drop`] = r4(dense - res[`${p}pruned_acc`]);
@@ -98,7 +119,11 @@ async function runPart(arch, which) {
   log(`admm pruned ${mA.pruningRatio.toFixed(1)}×, val ${mA.valAccuracyPruned}, test ${res[`${p}pruned_acc`]}`);
   // 2. ADMM quantization (stage 2 on the pruned model: masks kept, interval scan, quantization ADMM, progressive).
   const quantRecipe = names.map((n) => ({ op_names: [n], sparse_ratio: s.layers[n].sparse, quant_dtype: `int${s.layers[n].bits}` }));
-  const B = await admmPrune.compress(A.model, { ...ctx, onProgress: progress }, admmPrune.plan(base.model.ir, quantRecipe, { admm_iterations: 0, retrain_epochs: 0, ...SCHEDULE.quant, penalty: 'decoupled', measure_files: false }));
+  const B = await admmPrune.compress(
+    A.model,
+    { ...ctx, onProgress: progress },
+    admmPrune.plan(base.model.ir, quantRecipe, { admm_iterations: 0, retrain_epochs: 0, ...SCHEDULE.quant, penalty: 'decoupled', measure_files: false }),
+  );
   const st = B.report.admm.storage;
   res[`${p}joint_acc`] = evaluateModel(B.model, data.test).accuracy;
   res[`${p}joint_acc_drop`] = r4(dense - res[`${p}joint_acc`]);
@@ -117,7 +142,8 @@ async function runPart(arch, which) {
   res[`${p}file_bytes_ratio`] = r4(denseBytes / res[`${p}joint_file_bytes`]);
   res[`${p}pruned_file_bytes_ratio`] = r4(denseBytes / res[`${p}pruned_file_bytes`]);
   res[`${p}training_epochs_prune`] = budget;
-  res[`${p}training_epochs_quant`] = SCHEDULE.quant.quant_admm_iterations * SCHEDULE.quant.quant_epochs_per_iteration + SCHEDULE.quant.progressive_rounds * SCHEDULE.quant.progressive_epochs;
+  res[`${p}training_epochs_quant`] =
+    SCHEDULE.quant.quant_admm_iterations * SCHEDULE.quant.quant_epochs_per_iteration + SCHEDULE.quant.progressive_rounds * SCHEDULE.quant.progressive_epochs;
   res[`${p}val_split`] = A.report.admm.validation;
   res[`${p}live_tensors_after`] = tf.memory().numTensors;
   log(`joint ${st.dataOnlyRatio.toFixed(0)}× data only, ${st.withIndicesRatio.toFixed(0)}× with indices, test ${res[`${p}joint_acc`]}`);
@@ -145,7 +171,9 @@ if (PART) {
   for (const p of ['', 'mlp_']) for (const [k, v] of Object.entries(results)) if (k.startsWith(p) && (p !== '' || !k.startsWith('mlp_'))) ordered[k] = v;
   ordered.scale = PAPER ? 'paper' : 'default';
   ordered.wall_s = Math.round((Date.now() - t0) / 1000);
-  ordered.load_note = `four runs in parallel child processes on a ${cpus().length}-core machine shared with other jobs; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' / ')}`;
+  ordered.load_note = `four runs in parallel child processes on a ${cpus().length}-core machine shared with other jobs; load average at the end ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ')}`;
   const pad = (x, n) => String(x).padEnd(n);
   console.log('\nfigure                                           value');
   for (const [k, v] of Object.entries(ordered)) console.log(`${pad(k, 49)}${typeof v === 'object' ? JSON.stringify(v) : v}`);

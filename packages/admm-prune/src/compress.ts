@@ -7,13 +7,41 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CompressionError, denseEncoding, inferShapes, layerReport, maskedEncoding, saveModel, sizeOf, subset, summarize, toDense,
-  type CompressContext, type CompressResult, type Encoding, type Model, type Plan, type Report, type Target,
+  CompressionError,
+  denseEncoding,
+  inferShapes,
+  layerReport,
+  maskedEncoding,
+  saveModel,
+  sizeOf,
+  subset,
+  summarize,
+  toDense,
+  type CompressContext,
+  type CompressResult,
+  type Encoding,
+  type Model,
+  type Plan,
+  type Report,
+  type Target,
 } from '@edge-compress/core';
 import { bitsOfDtype, type AdmmConfig, type AdmmOptions } from './config.js';
 import { checkAccepts, encodeWeight } from './encode.js';
 import { AdmmEngine, splitValidation, type AdmmTarget, type IterationRecord } from './engine.js';
-import { applyMask, groupsOf, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, rampedSparsity, relativeResidual, rhoAt, scanInterval, sparseMask, type Granularity } from './math.js';
+import {
+  applyMask,
+  groupsOf,
+  levelsPerSide,
+  progressiveFreeze,
+  projectQuant,
+  quantCodes,
+  rampedSparsity,
+  relativeResidual,
+  rhoAt,
+  scanInterval,
+  sparseMask,
+  type Granularity,
+} from './math.js';
 import { allocateSparsity, breakEvenRatio, hardwareAwareRatio, SENSITIVITY_GRID } from './search.js';
 import { storageAccount, type StorageAccount } from './storage.js';
 
@@ -52,15 +80,32 @@ const fail = (message: string, hint?: string, layer?: string): never => {
 export async function compressAdmm(model: Model, ctx: CompressContext, plan: AdmmPlan): Promise<CompressResult> {
   const o = plan.options;
   plan.targets.forEach((t) => checkAccepts(model.weights[t.weight]!, t.weight, `admm (layer '${t.layer}')`));
-  if (o.hardwareAware && !ctx.cost) fail('options.hardware_aware needs a cost function in the compress context (ctx.cost)', 'the app wires hw-cost in; without it, remove hardware_aware');
+  if (o.hardwareAware && !ctx.cost)
+    fail('options.hardware_aware needs a cost function in the compress context (ctx.cost)', 'the app wires hw-cost in; without it, remove hardware_aware');
   const { train, val, carved } = splitValidation(ctx, o.valFraction, ctx.seed);
   const warnings: string[] = [];
-  if (carved) warnings.push(`no validation split in the context: ${val.count} training examples were held out (stratified, seed ${ctx.seed}) for every choice; training used the other ${train.count}`);
+  if (carved)
+    warnings.push(
+      `no validation split in the context: ${val.count} training examples were held out (stratified, seed ${ctx.seed}) for every choice; training used the other ${train.count}`,
+    );
   const progress = (ev: Record<string, unknown> & { phase: string; epoch: number; epochs: number; loss: number; done: boolean }): void => {
     const full = { step: 1, stepsPerEpoch: 1, method: 'admm', ...ev };
     ctx.onProgress?.(full);
   };
-  const engine = new AdmmEngine(model, plan.targets.map((t) => t.weight), { train, val }, { lr: o.lr, admmOptimizer: o.admmOptimizer === 'sgd' ? { kind: 'sgd', lr: o.sgdLr, momentum: o.momentum } : { kind: 'adam' }, batchSize: o.batchSize, weightDecay: o.weightDecay, seed: ctx.seed, signal: ctx.signal, onProgress: ctx.onProgress });
+  const engine = new AdmmEngine(
+    model,
+    plan.targets.map((t) => t.weight),
+    { train, val },
+    {
+      lr: o.lr,
+      admmOptimizer: o.admmOptimizer === 'sgd' ? { kind: 'sgd', lr: o.sgdLr, momentum: o.momentum } : { kind: 'adam' },
+      batchSize: o.batchSize,
+      weightDecay: o.weightDecay,
+      seed: ctx.seed,
+      signal: ctx.signal,
+      onProgress: ctx.onProgress,
+    },
+  );
   try {
     const valDense = engine.evaluate().accuracy;
     // An already-masked input (e.g. an earlier admm or magnitude stage) keeps its zeros: its mask bounds every projection.
@@ -77,7 +122,12 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     };
 
     // 1. Per-layer ratios: the recipe's, or searched on validation under the global target.
-    const choices: AdmmLayerChoice[] = layers.map(({ t }) => ({ layer: t.layer, weight: t.weight, sparseRatio: t.config.sparseRatio ?? NaN, source: t.config.sparseRatio === undefined ? 'search' : 'recipe' }));
+    const choices: AdmmLayerChoice[] = layers.map(({ t }) => ({
+      layer: t.layer,
+      weight: t.weight,
+      sparseRatio: t.config.sparseRatio ?? NaN,
+      source: t.config.sparseRatio === undefined ? 'search' : 'recipe',
+    }));
     const open = layers.map((l, i) => i).filter((i) => choices[i]!.source === 'search');
     if (open.length > 0) {
       const target = o.globalSparseRatio;
@@ -86,7 +136,10 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       const base = engine.evaluate(new Map(), sample).loss;
       const curves = open.map((i) => {
         const l = layers[i]!;
-        return { size: sizeOf(l.t.shape), cost: grid.map((s) => (s === 0 ? 0 : engine.evaluate(new Map([[l.t.weight, applyMask(l.w0, pruneMask(l.w0, l, s))]]), sample).loss - base)) };
+        return {
+          size: sizeOf(l.t.shape),
+          cost: grid.map((s) => (s === 0 ? 0 : engine.evaluate(new Map([[l.t.weight, applyMask(l.w0, pruneMask(l.w0, l, s))]]), sample).loss - base)),
+        };
       });
       const ratios = allocateSparsity(curves, grid, target);
       open.forEach((i, k) => (choices[i]!.sparseRatio = ratios[k]!));
@@ -108,17 +161,44 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         if (s !== c.sparseRatio) {
           c.requestedSparseRatio = c.sparseRatio;
           c.sparseRatio = s;
-          warnings.push(`hardware_aware: ${t.layer} kept dense: pruning ratio ${(1 / (1 - c.requestedSparseRatio)).toFixed(2)}× is below ${o.hardwareAware!.margin}× its break-even ratio ${r}×`);
+          warnings.push(
+            `hardware_aware: ${t.layer} kept dense: pruning ratio ${(1 / (1 - c.requestedSparseRatio)).toFixed(2)}× is below ${o.hardwareAware!.margin}× its break-even ratio ${r}×`,
+          );
         }
       });
     }
 
     // 2. ADMM pruning.
     const pruned = layers.map((l, i) => ({ ...l, sparse: choices[i]!.sparseRatio })).filter((l) => l.sparse > 0);
-    const pruneTargets: AdmmTarget[] = pruned.map((l) => ({ weight: l.t.weight, rho: l.t.config.rho ?? o.rho, project: (v, k) => applyMask(v, pruneMask(v, l, rampedSparsity(k, o.admmIterations, l.sparse, o.sparsityRamp))), setChanges: (k) => rampedSparsity(k, o.admmIterations, l.sparse, o.sparsityRamp) !== rampedSparsity(k - 1, o.admmIterations, l.sparse, o.sparsityRamp) }));
-    const pruneIterations = pruneTargets.length === 0 || o.admmIterations === 0 ? [] : await engine.admm(pruneTargets, o.admmIterations, o.epochsPerIteration, (k, t) => rhoAt(k, t.rho, o.rhoGrowth, Math.max(o.rhoMax, t.rho)), 'admm-prune', (r) =>
-      progress({ phase: 'admm-prune', epoch: r.iteration - 1, epochs: o.admmIterations, loss: r.loss, done: r.iteration === o.admmIterations, valAccuracy: r.valAccuracy, rho: r.rho, residual: r.residual, iteration: r.iteration }),
-    { mode: o.penalty, step: o.penaltyStep });
+    const pruneTargets: AdmmTarget[] = pruned.map((l) => ({
+      weight: l.t.weight,
+      rho: l.t.config.rho ?? o.rho,
+      project: (v, k) => applyMask(v, pruneMask(v, l, rampedSparsity(k, o.admmIterations, l.sparse, o.sparsityRamp))),
+      setChanges: (k) => rampedSparsity(k, o.admmIterations, l.sparse, o.sparsityRamp) !== rampedSparsity(k - 1, o.admmIterations, l.sparse, o.sparsityRamp),
+    }));
+    const pruneIterations =
+      pruneTargets.length === 0 || o.admmIterations === 0
+        ? []
+        : await engine.admm(
+            pruneTargets,
+            o.admmIterations,
+            o.epochsPerIteration,
+            (k, t) => rhoAt(k, t.rho, o.rhoGrowth, Math.max(o.rhoMax, t.rho)),
+            'admm-prune',
+            (r) =>
+              progress({
+                phase: 'admm-prune',
+                epoch: r.iteration - 1,
+                epochs: o.admmIterations,
+                loss: r.loss,
+                done: r.iteration === o.admmIterations,
+                valAccuracy: r.valAccuracy,
+                rho: r.rho,
+                residual: r.residual,
+                iteration: r.iteration,
+              }),
+            { mode: o.penalty, step: o.penaltyStep },
+          );
 
     // 3. Hard prune and masked retraining.
     const masks = new Map<string, Uint8Array>();
@@ -147,11 +227,32 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     const quant = new Map<string, { codes: Int32Array; q: number; bits: number }>();
     let valJoint = valPruned;
     if (quantLayers.length > 0) {
-      const qTargets: AdmmTarget[] = quantLayers.map(({ t, L, mask, q }) => ({ weight: t.weight, rho: t.config.quantRho ?? o.quantRho, project: (v) => projectQuant(v, mask, q, L) }));
+      const qTargets: AdmmTarget[] = quantLayers.map(({ t, L, mask, q }) => ({
+        weight: t.weight,
+        rho: t.config.quantRho ?? o.quantRho,
+        project: (v) => projectQuant(v, mask, q, L),
+      }));
       if (o.quantAdmmIterations > 0) {
-        quantIterations = await engine.admm(qTargets, o.quantAdmmIterations, o.quantEpochsPerIteration, (_k, t) => t.rho, 'admm-quant', (r) =>
-          progress({ phase: 'admm-quant', epoch: r.iteration - 1, epochs: o.quantAdmmIterations, loss: r.loss, done: r.iteration === o.quantAdmmIterations, valAccuracy: r.valAccuracy, rho: r.rho, residual: r.residual, iteration: r.iteration }),
-        { mode: o.penalty, step: o.penaltyStep });
+        quantIterations = await engine.admm(
+          qTargets,
+          o.quantAdmmIterations,
+          o.quantEpochsPerIteration,
+          (_k, t) => t.rho,
+          'admm-quant',
+          (r) =>
+            progress({
+              phase: 'admm-quant',
+              epoch: r.iteration - 1,
+              epochs: o.quantAdmmIterations,
+              loss: r.loss,
+              done: r.iteration === o.quantAdmmIterations,
+              valAccuracy: r.valAccuracy,
+              rho: r.rho,
+              residual: r.residual,
+              iteration: r.iteration,
+            }),
+          { mode: o.penalty, step: o.penaltyStep },
+        );
       }
       const frozen = new Map<string, Uint8Array>(quantLayers.map(({ t, mask }) => [t.weight, new Uint8Array(mask.length)]));
       for (let round = 0; round < o.progressiveRounds; round++) {
@@ -163,8 +264,21 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
           engine.setMask(t.weight, keep, r.snapped);
         }
         const loss = await engine.fit(o.progressiveEpochs, 'progressive');
-        const share = quantLayers.reduce((a, l) => a + [...frozen.get(l.t.weight)!].reduce((x, f) => x + f, 0), 0) / Math.max(1, quantLayers.reduce((a, l) => a + l.mask.reduce((x, f) => x + f, 0), 0));
-        progress({ phase: 'progressive', epoch: round, epochs: o.progressiveRounds, loss, done: round === o.progressiveRounds - 1, frozenShare: share, valAccuracy: engine.evaluate().accuracy });
+        const share =
+          quantLayers.reduce((a, l) => a + [...frozen.get(l.t.weight)!].reduce((x, f) => x + f, 0), 0) /
+          Math.max(
+            1,
+            quantLayers.reduce((a, l) => a + l.mask.reduce((x, f) => x + f, 0), 0),
+          );
+        progress({
+          phase: 'progressive',
+          epoch: round,
+          epochs: o.progressiveRounds,
+          loss,
+          done: round === o.progressiveRounds - 1,
+          frozenShare: share,
+          valAccuracy: engine.evaluate().accuracy,
+        });
       }
       for (const { t, bits, L, mask, q } of quantLayers) {
         const w = engine.read(t.weight);
@@ -189,8 +303,18 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     }
     const out: Model = { ir: model.ir, weights };
     const account = (withQuant: boolean) =>
-      storageAccount(layers.map(({ t }) => ({ layer: t.layer, elements: sizeOf(t.shape), mask: maskOf(t), bits: withQuant ? (quant.get(t.weight)?.bits ?? 32) : 32, quantized: withQuant && quant.has(t.weight), biasElements: model.weights[`${t.layer}/bias`] ? sizeOf(model.weights[`${t.layer}/bias`]!.shape) : 0 })));
-    const storage = account(true), prunedStorage = account(false);
+      storageAccount(
+        layers.map(({ t }) => ({
+          layer: t.layer,
+          elements: sizeOf(t.shape),
+          mask: maskOf(t),
+          bits: withQuant ? (quant.get(t.weight)?.bits ?? 32) : 32,
+          quantized: withQuant && quant.has(t.weight),
+          biasElements: model.weights[`${t.layer}/bias`] ? sizeOf(model.weights[`${t.layer}/bias`]!.shape) : 0,
+        })),
+      );
+    const storage = account(true),
+      prunedStorage = account(false);
     let files: AdmmReport['admm']['files'];
     if (o.measureFiles) {
       const dir = await mkdtemp(join(tmpdir(), 'admm-files-'));
@@ -210,9 +334,17 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       const q = quant.get(t.weight);
       const s = storage.layers[i]!;
       return layerReport(t.layer, t.weight, model.weights[t.weight]!, weights[t.weight]!, {
-        sparseRatio: choices[i]!.sparseRatio, ratioSource: choices[i]!.source, keptFraction: s.nonZeros / s.elements, pruningRatio: s.elements / Math.max(1, s.nonZeros),
-        primalResidual: finalResidual(t.weight), bits: q?.bits ?? 32, interval: q?.q, storedScheme: schemes.get(t.weight), indexFormat: s.indexFormat,
-        relativeChange: relativeResidual(w0, toDense(weights[t.weight]!)), breakEvenRatio: choices[i]!.breakEvenRatio,
+        sparseRatio: choices[i]!.sparseRatio,
+        ratioSource: choices[i]!.source,
+        keptFraction: s.nonZeros / s.elements,
+        pruningRatio: s.elements / Math.max(1, s.nonZeros),
+        primalResidual: finalResidual(t.weight),
+        bits: q?.bits ?? 32,
+        interval: q?.q,
+        storedScheme: schemes.get(t.weight),
+        indexFormat: s.indexFormat,
+        relativeChange: relativeResidual(w0, toDense(weights[t.weight]!)),
+        breakEvenRatio: choices[i]!.breakEvenRatio,
       });
     });
     const storedBits = rows.reduce((a, r) => a + r.after.storageBits, 0);
@@ -241,7 +373,9 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       admm: { choices, pruneIterations, quantIterations, storage, prunedStorage, files, validation: carved ? 'carved from train' : 'context' },
     };
     if (quant.size > 0 && [...schemes.values()].some((s) => s.startsWith('symmetric'))) {
-      warnings.push('the files store the non-zero codes as symmetric with one extra bit (core has no quantized scheme \'nonzero\' yet); dataBits counts the paper\'s bits per non-zero');
+      warnings.push(
+        "the files store the non-zero codes as symmetric with one extra bit (core has no quantized scheme 'nonzero' yet); dataBits counts the paper's bits per non-zero",
+      );
     }
     return { model: out, report };
   } finally {

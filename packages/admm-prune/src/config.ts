@@ -30,21 +30,45 @@ export const admmConfig = ruleSchema({
   if (r.quantDtype !== undefined) {
     const b = bitsOfDtype(r.quantDtype);
     if (!Number.isInteger(b) || b < MIN_BITS || b > MAX_BITS) {
-      ctx.addIssue({ code: 'custom', path: ['quant_dtype'], message: `admm quantizes to signed non-zero levels: expected 'int1'…'int16' (bits per non-zero), got ${JSON.stringify(r.quantDtype)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['quant_dtype'],
+        message: `admm quantizes to signed non-zero levels: expected 'int1'…'int16' (bits per non-zero), got ${JSON.stringify(r.quantDtype)}`,
+      });
     }
   }
   if (r.quantScheme !== undefined && r.quantScheme !== 'symmetric') {
-    ctx.addIssue({ code: 'custom', path: ['quant_scheme'], message: `admm uses evenly spaced levels ±q·{1..L} (symmetric, zero not a level); got '${r.quantScheme}'. Remove quant_scheme, or use the quantize method for ${r.quantScheme}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['quant_scheme'],
+      message: `admm uses evenly spaced levels ±q·{1..L} (symmetric, zero not a level); got '${r.quantScheme}'. Remove quant_scheme, or use the quantize method for ${r.quantScheme}`,
+    });
   }
 });
 export type AdmmConfig = z.output<typeof admmConfig>;
 
 export const admmOptions = optionsSchema({
-  global_sparse_ratio: z.number().min(0).lt(1).default(0.9).describe('target sparsity over the layers without a sparse_ratio; per-layer ratios are searched on the validation split'),
-  admm_iterations: z.number().int().min(0).max(500).default(6).describe('ADMM pruning iterations (W-step, Z-step, U-step); 0 = magnitude projection only (e.g. a quantize-only stage on an already pruned model)'),
-  sparsity_ramp: z.number().min(0).max(1).default(0.5).describe("progressive ADMM: the Z-projection's sparsity ramps (cubic) to the target over this fraction of the iterations; 0 = the target from the start"),
+  global_sparse_ratio: z
+    .number()
+    .min(0)
+    .lt(1)
+    .default(0.9)
+    .describe('target sparsity over the layers without a sparse_ratio; per-layer ratios are searched on the validation split'),
+  admm_iterations: z
+    .number()
+    .int()
+    .min(0)
+    .max(500)
+    .default(6)
+    .describe('ADMM pruning iterations (W-step, Z-step, U-step); 0 = magnitude projection only (e.g. a quantize-only stage on an already pruned model)'),
+  sparsity_ramp: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe("progressive ADMM: the Z-projection's sparsity ramps (cubic) to the target over this fraction of the iterations; 0 = the target from the start"),
   epochs_per_iteration: z.number().int().min(1).max(100).default(1).describe('training epochs of each W-step'),
-  rho: z.number().positive().max(10).default(1e-2).describe('initial penalty ρ_0 (with mean cross-entropy; with penalty \'decoupled\' also the per-step pull ηρ/(1+ηρ))'),
+  rho: z.number().positive().max(10).default(1e-2).describe("initial penalty ρ_0 (with mean cross-entropy; with penalty 'decoupled' also the per-step pull ηρ/(1+ηρ))"),
   rho_growth: z.number().min(1).max(10).default(1.5).describe('ρ ← min(rho_max, rho_growth·ρ) after each iteration'),
   rho_max: z.number().positive().max(100).default(0.1),
   retrain_epochs: z.number().int().min(0).max(200).default(4).describe('masked retraining after the hard prune'),
@@ -54,10 +78,23 @@ export const admmOptions = optionsSchema({
   progressive_rounds: z.number().int().min(0).max(20).default(3).describe('progressive quantized retraining rounds'),
   progressive_fraction: z.number().gt(0).max(1).default(0.3).describe('fraction of still-free weights per level frozen each round'),
   progressive_epochs: z.number().int().min(0).max(100).default(1).describe('retraining epochs after each round'),
-  lr: z.number().positive().max(1).default(1e-3).describe('Adam learning rate (reset each ADMM iteration; ×0.1 for the last 25% of it); masked and progressive retraining always use Adam'),
-  penalty: z.enum(['loss', 'decoupled']).default('decoupled').describe("'loss': ρ/2‖W−Z+U‖² is added to the training loss (extraLoss; the papers' form). 'decoupled': the optimizer sees the loss alone and every step then takes the exact proximal step of the penalty, W ← (W + ηρ(Z−U))/(1 + ηρ), which Adam cannot normalise away"),
-  penalty_step: z.number().positive().max(100).default(1).describe("η of the decoupled proximal step (the per-step pull is ηρ/(1+ηρ))"),
-  admm_optimizer: z.enum(['adam', 'sgd']).default('adam').describe("optimizer of the ADMM W-steps; 'sgd' (momentum, as the Caffe reference) keeps the penalty's curvature, which Adam normalizes away"),
+  lr: z
+    .number()
+    .positive()
+    .max(1)
+    .default(1e-3)
+    .describe('Adam learning rate (reset each ADMM iteration; ×0.1 for the last 25% of it); masked and progressive retraining always use Adam'),
+  penalty: z
+    .enum(['loss', 'decoupled'])
+    .default('decoupled')
+    .describe(
+      "'loss': ρ/2‖W−Z+U‖² is added to the training loss (extraLoss; the papers' form). 'decoupled': the optimizer sees the loss alone and every step then takes the exact proximal step of the penalty, W ← (W + ηρ(Z−U))/(1 + ηρ), which Adam cannot normalise away",
+    ),
+  penalty_step: z.number().positive().max(100).default(1).describe('η of the decoupled proximal step (the per-step pull is ηρ/(1+ηρ))'),
+  admm_optimizer: z
+    .enum(['adam', 'sgd'])
+    .default('adam')
+    .describe("optimizer of the ADMM W-steps; 'sgd' (momentum, as the Caffe reference) keeps the penalty's curvature, which Adam normalizes away"),
   sgd_lr: z.number().positive().max(1).default(0.01).describe("W-step learning rate when admm_optimizer is 'sgd'"),
   momentum: z.number().min(0).lt(1).default(0.9),
   batch_size: z.number().int().positive().max(4096).default(64),

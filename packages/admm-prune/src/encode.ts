@@ -26,12 +26,20 @@ export function checkAccepts(e: Encoding, weight: string, path: string): void {
     layer: weight.split('/')[0],
     path,
     message: `${path}: admm takes dense or masked(dense) weights, but '${weight}' is ${chain} (from an earlier stage)`,
-    hint: e.kind === 'lowRank' || e.kind === 'factorized' ? 'run admm before svd/smartdeal, or drop that stage' : 'run admm before quantize (admm quantizes itself with quant_dtype), or drop the earlier stage',
+    hint:
+      e.kind === 'lowRank' || e.kind === 'factorized'
+        ? 'run admm before svd/smartdeal, or drop that stage'
+        : 'run admm before quantize (admm quantizes itself with quant_dtype), or drop the earlier stage',
   });
 }
 
 /** The stored form of a pruned (and optionally quantized) weight. */
-export function encodeWeight(shape: number[], mask: Uint8Array, values: Float32Array, quant?: { codes: Int32Array; q: number; bits: number }): { encoding: Encoding; scheme: string } {
+export function encodeWeight(
+  shape: number[],
+  mask: Uint8Array,
+  values: Float32Array,
+  quant?: { codes: Int32Array; q: number; bits: number },
+): { encoding: Encoding; scheme: string } {
   let kept = 0;
   for (let i = 0; i < mask.length; i++) kept += mask[i] ? 1 : 0;
   const wrap = (base: Encoding): Encoding => (kept === mask.length ? base : maskedEncoding(base, mask));
@@ -39,6 +47,15 @@ export function encodeWeight(shape: number[], mask: Uint8Array, values: Float32A
   const scheme = HAS_NONZERO_SCHEME ? 'nonzero' : 'symmetric';
   const bits = HAS_NONZERO_SCHEME ? quant.bits : quant.bits + 1;
   if (bits > 16) return { encoding: wrap(denseEncoding(shape, values)), scheme: 'fp32 (17-bit symmetric fallback is not storable)' };
-  const q: QuantizedEncoding = { kind: 'quantized', shape: [...shape], scheme: scheme as QuantizedEncoding['scheme'], bits, axis: null, scales: Float32Array.of(quant.q), zeroPoints: new Int32Array(1), codes: quant.codes };
+  const q: QuantizedEncoding = {
+    kind: 'quantized',
+    shape: [...shape],
+    scheme: scheme as QuantizedEncoding['scheme'],
+    bits,
+    axis: null,
+    scales: Float32Array.of(quant.q),
+    zeroPoints: new Int32Array(1),
+    codes: quant.codes,
+  };
   return { encoding: wrap(q), scheme: HAS_NONZERO_SCHEME ? `nonzero ${bits}-bit` : `symmetric ${bits}-bit (nonzero ${quant.bits}-bit codes)` };
 }

@@ -5,7 +5,20 @@
  * validation carve-out when the context has no `val`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, evaluateWith, stepDecay, subset, Trainer, cosineDecay, type CompressContext, type Dataset, type Model, type Params, type TrainHooks, type TrainProgress } from '@edge-compress/core';
+import {
+  createRng,
+  evaluateWith,
+  stepDecay,
+  subset,
+  Trainer,
+  cosineDecay,
+  type CompressContext,
+  type Dataset,
+  type Model,
+  type Params,
+  type TrainHooks,
+  type TrainProgress,
+} from '@edge-compress/core';
 import { relativeResidual } from './math.js';
 
 export interface TrainSettings {
@@ -32,7 +45,8 @@ export function splitValidation(ctx: CompressContext, fraction: number, seed: nu
     if (!l) byClass.set(y, (l = []));
     l.push(i);
   }
-  const trainIdx: number[] = [], valIdx: number[] = [];
+  const trainIdx: number[] = [],
+    valIdx: number[] = [];
   for (const y of [...byClass.keys()].sort((a, b) => a - b)) {
     const l = rng.shuffle(byClass.get(y)!);
     const k = Math.max(1, Math.round(fraction * l.length));
@@ -130,7 +144,8 @@ export class AdmmEngine {
   async fit(epochs: number, phase: string, hooks: TrainHooks = {}, schedule: 'step' | 'cosine' = 'step', admmStep = false): Promise<number> {
     if (epochs === 0) return NaN;
     const s = this.settings;
-    const opt = admmStep && s.admmOptimizer.kind === 'sgd' ? { kind: 'sgd' as const, lr: s.admmOptimizer.lr, momentum: s.admmOptimizer.momentum } : { kind: 'adam' as const, lr: s.lr };
+    const opt =
+      admmStep && s.admmOptimizer.kind === 'sgd' ? { kind: 'sgd' as const, lr: s.admmOptimizer.lr, momentum: s.admmOptimizer.momentum } : { kind: 'adam' as const, lr: s.lr };
     const base = this.maskHooks();
     const merged: TrainHooks = {
       transform: base.transform,
@@ -172,7 +187,15 @@ export class AdmmEngine {
    * ADMM (ALGORITHMS §1.2): `iterations` × (W-step of `epochsPer` epochs on loss + Σ ρ_i/2‖W_i − Z_i + U_i‖²;
    * Z_i = Π(W_i + U_i); U_i += W_i − Z_i; ρ_i from `rhoAt`). Z⁰ = Π(W), U⁰ = 0. Reports each iteration.
    */
-  async admm(targets: readonly AdmmTarget[], iterations: number, epochsPer: number, rhoAt: (k: number, t: AdmmTarget) => number, phase: string, onIteration: (r: IterationRecord) => void, penalty: { mode: 'loss' | 'decoupled'; step: number } = { mode: 'loss', step: 1 }): Promise<IterationRecord[]> {
+  async admm(
+    targets: readonly AdmmTarget[],
+    iterations: number,
+    epochsPer: number,
+    rhoAt: (k: number, t: AdmmTarget) => number,
+    phase: string,
+    onIteration: (r: IterationRecord) => void,
+    penalty: { mode: 'loss' | 'decoupled'; step: number } = { mode: 'loss', step: 1 },
+  ): Promise<IterationRecord[]> {
     const st = targets.map((t) => {
       const w = this.read(t.weight);
       return { t, z: t.project(w, 0), u: new Float32Array(w.length), diff: null as tf.Tensor | null, rho: rhoAt(0, t) };
@@ -206,7 +229,8 @@ export class AdmmEngine {
                   }),
               };
         const loss = await this.fit(epochsPer, phase, hooks, 'step', true);
-        const residual: Record<string, number> = {}, rho: Record<string, number> = {};
+        const residual: Record<string, number> = {},
+          rho: Record<string, number> = {};
         const hard = new Map<string, Float32Array>();
         for (const s of st) {
           const w = this.read(s.t.weight);

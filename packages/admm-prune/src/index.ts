@@ -26,6 +26,21 @@ export { admmConfig, admmOptions, bitsOfDtype, MIN_BITS, MAX_BITS, type AdmmConf
 export type { AdmmPlan, AdmmReport, AdmmLayerChoice } from './compress.js';
 export { splitValidation, type IterationRecord } from './engine.js';
 export { ADMM_ACCEPTS, ADMM_PRODUCES, HAS_NONZERO_SCHEME } from './encode.js';
-export { applyMask, groupsOf, keepCount, levelIndex, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, quantError, relativeResidual, rhoAt, scanInterval, sparseMask, type Granularity } from './math.js';
+export {
+  applyMask,
+  groupsOf,
+  keepCount,
+  levelIndex,
+  levelsPerSide,
+  progressiveFreeze,
+  projectQuant,
+  quantCodes,
+  quantError,
+  relativeResidual,
+  rhoAt,
+  scanInterval,
+  sparseMask,
+  type Granularity,
+} from './math.js';
 export { allocateSparsity, breakEvenRatio, hardwareAwareRatio, pruningRatioOf, BREAK_EVEN_GRID, SENSITIVITY_GRID, type AllocationLayer } from './search.js';
 export { storageAccount, type StorageAccount, type LayerStorage, type LayerStorageInput } from './storage.js';

@@ -36,9 +36,11 @@ export function groupsOf(shape: readonly number[], g: Granularity | undefined): 
     return { groupOf, count: cin };
   }
   const [br, bc] = g.length === 1 ? [1, g[0]!] : [g[0]!, g[1]!];
-  const nbr = Math.ceil(rows / br), nbc = Math.ceil(cols / bc);
+  const nbr = Math.ceil(rows / br),
+    nbc = Math.ceil(cols / bc);
   for (let i = 0; i < n; i++) {
-    const r = i % rows, c = Math.floor(i / rows);
+    const r = i % rows,
+      c = Math.floor(i / rows);
     groupOf[i] = Math.floor(r / br) * nbc + Math.floor(c / bc);
   }
   return { groupOf, count: nbr * nbc };
@@ -122,7 +124,8 @@ export function scanInterval(values: ArrayLike<number>, mask: Uint8Array, L: num
   }
   const a = max / L;
   // All kept weights 0 (or denormal): any interval codes them as ±q; use the smallest normal float32.
-  if (!(Math.fround(0.9 * a) >= 1.1754943508222875e-38)) return { q: 1.1754943508222875e-38, error: quantError(kept, new Uint8Array(kept.length).fill(1), 1.1754943508222875e-38, L), a };
+  if (!(Math.fround(0.9 * a) >= 1.1754943508222875e-38))
+    return { q: 1.1754943508222875e-38, error: quantError(kept, new Uint8Array(kept.length).fill(1), 1.1754943508222875e-38, L), a };
   const ones = new Uint8Array(kept.length).fill(1);
   let best = { q: Math.fround(a), error: Infinity };
   for (let j = 0; j <= 200; j++) {
@@ -139,7 +142,14 @@ export function scanInterval(values: ArrayLike<number>, mask: Uint8Array, L: num
  * ties by index). Returns the new frozen mask (a superset of `frozen`) and the snapped values of every frozen
  * position (0 elsewhere).
  */
-export function progressiveFreeze(values: ArrayLike<number>, mask: Uint8Array, frozen: Uint8Array, q: number, L: number, fraction: number): { frozen: Uint8Array; snapped: Float32Array } {
+export function progressiveFreeze(
+  values: ArrayLike<number>,
+  mask: Uint8Array,
+  frozen: Uint8Array,
+  q: number,
+  L: number,
+  fraction: number,
+): { frozen: Uint8Array; snapped: Float32Array } {
   const qf = Math.fround(q);
   const next = frozen.slice();
   const byLevel = new Map<number, number[]>();
@@ -181,7 +191,8 @@ export function rampedSparsity(k: number, K: number, final: number, ramp: number
 
 /** ‖W − Z‖_F / ‖W‖_F (0 when W = 0). */
 export function relativeResidual(w: ArrayLike<number>, z: ArrayLike<number>): number {
-  let d = 0, n = 0;
+  let d = 0,
+    n = 0;
   for (let i = 0; i < w.length; i++) {
     d += (w[i]! - z[i]!) ** 2;
     n += w[i]! * w[i]!;

@@ -36,14 +36,15 @@ export function allocateSparsity(layers: readonly AllocationLayer[], grid: reado
   const ratios = layers.map(() => grid[0]!);
   let pruned = layers.reduce((a, l) => a + l.size * grid[0]!, 0);
   while (pruned < need - 1e-9) {
-    let best = -1, bestRate = Infinity;
+    let best = -1,
+      bestRate = Infinity;
     for (let i = 0; i < layers.length; i++) {
       const j = at[i]!;
       if (j + 1 >= grid.length) continue;
       const gain = layers[i]!.size * (grid[j + 1]! - grid[j]!);
       if (gain <= 0) continue;
       const rate = Math.max(0, costs[i]![j + 1]! - costs[i]![j]!) / gain;
-      if (rate < bestRate) (bestRate = rate), (best = i);
+      if (rate < bestRate) ((bestRate = rate), (best = i));
     }
     if (best < 0) break;
     const j = at[best]!;

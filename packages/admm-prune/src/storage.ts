@@ -56,8 +56,11 @@ export function storageAccount(layers: readonly LayerStorageInput[]): StorageAcc
     return { layer: l.layer, elements: l.elements, nonZeros: nz, bits: l.bits, dataBits: nz * l.bits, indexBits: idx.bits, indexFormat: fmt, scaleBits: l.quantized ? 32 : 0 };
   });
   const sum = (f: (r: LayerStorage) => number) => rows.reduce((a, r) => a + f(r), 0);
-  const elements = sum((r) => r.elements), nonZeros = sum((r) => r.nonZeros);
-  const dataBits = sum((r) => r.dataBits), indexBits = sum((r) => r.indexBits), scaleBits = sum((r) => r.scaleBits);
+  const elements = sum((r) => r.elements),
+    nonZeros = sum((r) => r.nonZeros);
+  const dataBits = sum((r) => r.dataBits),
+    indexBits = sum((r) => r.indexBits),
+    scaleBits = sum((r) => r.scaleBits);
   const biasBits = layers.reduce((a, l) => a + (l.biasElements ?? 0) * 32, 0);
   return {
     layers: rows,

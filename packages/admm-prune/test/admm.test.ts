@@ -33,11 +33,15 @@ describe('admm: prune + quantize on a toy conv net', () => {
   const events: Array<Record<string, unknown>> = [];
   let before = 0;
   beforeAll(async () => {
-    const plan = admmPrune.plan(ir, [
-      { op_types: ['conv2d', 'dense'], sparse_ratio: 0.75 },
-      { op_names: ['fc1'], sparse_ratio: 0.9, quant_dtype: 'int2' },
-      { op_names: ['conv1'], quant_dtype: 'int3', granularity: 'out_channel', sparse_ratio: 0.5 },
-    ], FAST);
+    const plan = admmPrune.plan(
+      ir,
+      [
+        { op_types: ['conv2d', 'dense'], sparse_ratio: 0.75 },
+        { op_names: ['fc1'], sparse_ratio: 0.9, quant_dtype: 'int2' },
+        { op_names: ['conv1'], quant_dtype: 'int3', granularity: 'out_channel', sparse_ratio: 0.5 },
+      ],
+      FAST,
+    );
     before = tf.memory().numTensors;
     result = (await admmPrune.compress(trained, ctxOf(events), plan)) as { model: Model; report: AdmmReport };
   });
@@ -58,7 +62,10 @@ describe('admm: prune + quantize on a toy conv net', () => {
   });
 
   it('stores quantized layers as masked over quantized, values on ±q·{1..2^(b−1)}, zero not a level', () => {
-    for (const [name, bits] of [['fc1/kernel', 2], ['conv1/kernel', 3]] as const) {
+    for (const [name, bits] of [
+      ['fc1/kernel', 2],
+      ['conv1/kernel', 3],
+    ] as const) {
       const e = result.model.weights[name]!;
       expect(kindsOf(e)).toBe('masked(quantized)');
       const base = (e as { base: Extract<Encoding, { kind: 'quantized' }> }).base;
@@ -77,7 +84,7 @@ describe('admm: prune + quantize on a toy conv net', () => {
     expect(kindsOf(result.model.weights['fc2/kernel']!)).toBe('masked(dense)');
   });
 
-  it('reports storage three ways and counts the paper\'s data bits', () => {
+  it("reports storage three ways and counts the paper's data bits", () => {
     const m = result.report.metrics;
     const fc1 = result.report.admm.storage.layers.find((l) => l.layer === 'fc1')!;
     expect(fc1.dataBits).toBe(Math.round(0.1 * 1024) * 2);
@@ -124,9 +131,18 @@ describe('admm: defaults and the validation search', () => {
   });
 
   it('hardware_aware keeps a conv layer dense when its ratio is below margin × break-even (cost from ctx.cost)', async () => {
-    const plan = admmPrune.plan(ir, [{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.5 }], { admm_iterations: 1, retrain_epochs: 0, measure_files: false, hardware_aware: { margin: 1.2 } });
+    const plan = admmPrune.plan(ir, [{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.5 }], {
+      admm_iterations: 1,
+      retrain_epochs: 0,
+      measure_files: false,
+      hardware_aware: { margin: 1.2 },
+    });
     // A cost model where sparse needs ratio ≥ 4 to break even: latency = 0.25·dense + 0.75·dense·density·4.
-    const cost: CompressContext['cost'] = (_l, _k, s, macs) => ({ latencyMs: s.kinds[0] === 'masked' ? macs * (0.25 + 3 * s.density) : macs, energyMj: 0, storageBytes: s.storageBits / 8 });
+    const cost: CompressContext['cost'] = (_l, _k, s, macs) => ({
+      latencyMs: s.kinds[0] === 'masked' ? macs * (0.25 + 3 * s.density) : macs,
+      energyMj: 0,
+      storageBytes: s.storageBits / 8,
+    });
     const withCost = ctxOf();
     withCost.cost = cost;
     const r = (await admmPrune.compress(trained, withCost, plan)) as { model: Model; report: AdmmReport };
@@ -144,7 +160,17 @@ describe("admm: the papers' penalty form (extraLoss)", () => {
   it("penalty 'loss' adds ρ/2‖W−Z+U‖² to the loss: a larger ρ ends the first W-step closer to Z; the result is exactly sparse", async () => {
     const firstResidual = async (rho: number) => {
       const events: Array<Record<string, unknown>> = [];
-      const plan = admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.9 }], { penalty: 'loss', sparsity_ramp: 0, admm_iterations: 1, rho, retrain_epochs: 1, measure_files: false, lr: 0.01, batch_size: 16, epochs_per_iteration: 2 });
+      const plan = admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.9 }], {
+        penalty: 'loss',
+        sparsity_ramp: 0,
+        admm_iterations: 1,
+        rho,
+        retrain_epochs: 1,
+        measure_files: false,
+        lr: 0.01,
+        batch_size: 16,
+        epochs_per_iteration: 2,
+      });
       const before = tf.memory().numTensors;
       const r = await admmPrune.compress(trained, ctxOf(events), plan);
       expect(tf.memory().numTensors).toBe(before);
@@ -166,7 +192,7 @@ describe('admm: bad input is a typed error before any work', () => {
     throw new Error('no error');
   };
   it.each([
-    [[{ op_types: ["dense"], sparse_ratio: 1 }], undefined, "RECIPE_INVALID", /sparse_ratio (must be below 1|must be in \[0, 1\))/],
+    [[{ op_types: ['dense'], sparse_ratio: 1 }], undefined, 'RECIPE_INVALID', /sparse_ratio (must be below 1|must be in \[0, 1\))/],
     [[{ op_types: ['dense'], sparse_ratio: -0.1 }], undefined, 'RECIPE_INVALID', /sparse_ratio/],
     [[{ op_types: ['dense'], rho: 0 }], undefined, 'RECIPE_INVALID', /rho/],
     [[{ op_types: ['dense'] }], { rho: -1 }, 'RECIPE_INVALID', /rho/],
@@ -180,14 +206,23 @@ describe('admm: bad input is a typed error before any work', () => {
     expect(e.message).toMatch(msg);
   });
   it('a chain admm cannot take (a lowRank weight from svd) fails before training', async () => {
-    const lr: LowRankEncoding = { kind: 'lowRank', shape: [16, 4], rank: 1, u: { kind: 'dense', shape: [4, 1], values: new Float32Array(4) }, s: Float32Array.of(1), v: { kind: 'dense', shape: [16, 1], values: new Float32Array(16) } };
+    const lr: LowRankEncoding = {
+      kind: 'lowRank',
+      shape: [16, 4],
+      rank: 1,
+      u: { kind: 'dense', shape: [4, 1], values: new Float32Array(4) },
+      s: Float32Array.of(1),
+      v: { kind: 'dense', shape: [16, 1], values: new Float32Array(16) },
+    };
     const m: Model = { ir, weights: { ...trained.weights, 'fc2/kernel': lr } };
     const plan = admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], FAST);
     const events: unknown[] = [];
     await expect(admmPrune.compress(m, ctxOf(events), plan)).rejects.toSatisfy((e: unknown) => isCompressionError(e, 'CHAIN_INVALID') && /lowRank/.test((e as Error).message));
     expect(events).toEqual([]);
     // and at plan time, when the planner knows the kinds of the previous stage's output
-    expect(() => admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], FAST, undefined, { 'fc1/kernel': 'dense', 'fc2/kernel': 'lowRank' })).toThrow(expect.objectContaining({ code: 'CHAIN_INVALID' }));
+    expect(() => admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], FAST, undefined, { 'fc1/kernel': 'dense', 'fc2/kernel': 'lowRank' })).toThrow(
+      expect.objectContaining({ code: 'CHAIN_INVALID' }),
+    );
   });
 });
 

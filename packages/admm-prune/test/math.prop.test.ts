@@ -1,11 +1,30 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { applyMask, groupsOf, keepCount, levelIndex, levelsPerSide, progressiveFreeze, projectQuant, quantCodes, rampedSparsity, rhoAt, scanInterval, sparseMask } from '../src/math.js';
+import {
+  applyMask,
+  groupsOf,
+  keepCount,
+  levelIndex,
+  levelsPerSide,
+  progressiveFreeze,
+  projectQuant,
+  quantCodes,
+  rampedSparsity,
+  rhoAt,
+  scanInterval,
+  sparseMask,
+} from '../src/math.js';
 
 fc.configureGlobal({ seed: 20261202, numRuns: 60 });
 
 // Values on a 1/256 grid in [-4, 4]: exact in float32, with plenty of exact ties and zeros.
-const vec = (min = 1, max = 60) => fc.array(fc.integer({ min: -1024, max: 1024 }).map((i) => i / 256), { minLength: min, maxLength: max }).map((a) => Float32Array.from(a));
+const vec = (min = 1, max = 60) =>
+  fc
+    .array(
+      fc.integer({ min: -1024, max: 1024 }).map((i) => i / 256),
+      { minLength: min, maxLength: max },
+    )
+    .map((a) => Float32Array.from(a));
 const ratio = fc.double({ min: 0, max: 0.99, noNaN: true });
 const sq = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((s, x, i) => s + (x - b[i]!) ** 2, 0);
 
@@ -14,8 +33,9 @@ describe('sparsity projection (unstructured)', () => {
     const m = sparseMask(v, null, s);
     const kept = [...m].filter(Boolean).length;
     expect(kept).toBe(Math.max(1, Math.round((1 - s) * v.length)));
-    let minKept = Infinity, maxPruned = -Infinity;
-    for (let i = 0; i < v.length; i++) (m[i] ? (minKept = Math.min(minKept, Math.abs(v[i]!))) : (maxPruned = Math.max(maxPruned, Math.abs(v[i]!))));
+    let minKept = Infinity,
+      maxPruned = -Infinity;
+    for (let i = 0; i < v.length; i++) m[i] ? (minKept = Math.min(minKept, Math.abs(v[i]!))) : (maxPruned = Math.max(maxPruned, Math.abs(v[i]!)));
     expect(minKept).toBeGreaterThanOrEqual(maxPruned);
     // tie rule: a pruned entry never has a smaller index than a kept entry of the same magnitude
     for (let i = 0; i < v.length; i++) for (let j = 0; j < i; j++) if (Math.abs(v[i]!) === Math.abs(v[j]!) && m[i]) expect(m[j]).toBe(1);
@@ -55,27 +75,32 @@ describe('grouped sparsity projection', () => {
     expect(g.count).toBe(4);
     expect(Array.from(groupsOf([3, 2], [2])!.groupOf)).toEqual(expected);
   });
-  test.prop([fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), ratio, fc.integer({ min: 0, max: 1000 })])(
-    'mask is constant per block, keeps the right number of blocks, kept block norms ≥ pruned ones',
-    (inN, outN, br, bc, s, seed) => {
-      const shape = [inN, outN];
-      let x = seed + 1;
-      const v = Float32Array.from({ length: inN * outN }, () => ((x = (x * 16807) % 2147483647) / 2147483647) * 2 - 1);
-      const g = groupsOf(shape, [br, bc])!;
-      const m = sparseMask(v, g, s);
-      const norms = new Map<number, number>(), keptG = new Map<number, number>();
-      for (let i = 0; i < v.length; i++) {
-        const k = g.groupOf[i]!;
-        norms.set(k, (norms.get(k) ?? 0) + v[i]! ** 2);
-        if (keptG.has(k)) expect(m[i]).toBe(keptG.get(k));
-        keptG.set(k, m[i]!);
-      }
-      expect([...keptG.values()].filter(Boolean).length).toBe(keepCount(g.count, s));
-      const kn = [...norms].filter(([k]) => keptG.get(k)).map(([, n]) => n);
-      const pn = [...norms].filter(([k]) => !keptG.get(k)).map(([, n]) => n);
-      if (kn.length && pn.length) expect(Math.min(...kn)).toBeGreaterThanOrEqual(Math.max(...pn));
-    },
-  );
+  test.prop([
+    fc.integer({ min: 1, max: 6 }),
+    fc.integer({ min: 1, max: 6 }),
+    fc.integer({ min: 1, max: 4 }),
+    fc.integer({ min: 1, max: 4 }),
+    ratio,
+    fc.integer({ min: 0, max: 1000 }),
+  ])('mask is constant per block, keeps the right number of blocks, kept block norms ≥ pruned ones', (inN, outN, br, bc, s, seed) => {
+    const shape = [inN, outN];
+    let x = seed + 1;
+    const v = Float32Array.from({ length: inN * outN }, () => ((x = (x * 16807) % 2147483647) / 2147483647) * 2 - 1);
+    const g = groupsOf(shape, [br, bc])!;
+    const m = sparseMask(v, g, s);
+    const norms = new Map<number, number>(),
+      keptG = new Map<number, number>();
+    for (let i = 0; i < v.length; i++) {
+      const k = g.groupOf[i]!;
+      norms.set(k, (norms.get(k) ?? 0) + v[i]! ** 2);
+      if (keptG.has(k)) expect(m[i]).toBe(keptG.get(k));
+      keptG.set(k, m[i]!);
+    }
+    expect([...keptG.values()].filter(Boolean).length).toBe(keepCount(g.count, s));
+    const kn = [...norms].filter(([k]) => keptG.get(k)).map(([, n]) => n);
+    const pn = [...norms].filter(([k]) => !keptG.get(k)).map(([, n]) => n);
+    if (kn.length && pn.length) expect(Math.min(...kn)).toBeGreaterThanOrEqual(Math.max(...pn));
+  });
 });
 
 describe('quantization projection onto non-zero levels', () => {
@@ -83,7 +108,7 @@ describe('quantization projection onto non-zero levels', () => {
     'kept entries land on the nearest level ±q·{1..L} (brute force), pruned ones stay 0; codes decode to the values',
     (v, bits, q, maskSeed) => {
       const L = levelsPerSide(bits);
-      const mask = Uint8Array.from(v, (_, i) => ((maskSeed >> i % 30) & 1) | (i === 0 ? 1 : 0));
+      const mask = Uint8Array.from(v, (_, i) => ((maskSeed >> (i % 30)) & 1) | (i === 0 ? 1 : 0));
       const z = projectQuant(v, mask, q, L);
       const codes = quantCodes(v, mask, q, L);
       const qf = Math.fround(q);
@@ -112,56 +137,63 @@ describe('quantization projection onto non-zero levels', () => {
     const a = max / L;
     expect(r.q).toBeGreaterThanOrEqual(Math.fround(0.9 * a) * (1 - 1e-6));
     expect(r.q).toBeLessThanOrEqual(Math.fround(1.1 * a) * (1 + 1e-6));
-    const err = (q: number) => Array.from(v).reduce((s, w) => {
-      let best = Infinity;
-      for (let k = 1; k <= L; k++) best = Math.min(best, (w - k * q) ** 2, (w + k * q) ** 2);
-      return s + best;
-    }, 0);
+    const err = (q: number) =>
+      Array.from(v).reduce((s, w) => {
+        let best = Infinity;
+        for (let k = 1; k <= L; k++) best = Math.min(best, (w - k * q) ** 2, (w + k * q) ** 2);
+        return s + best;
+      }, 0);
     for (const f of [0.9, 0.95, 1, 1.05, 1.1]) expect(err(r.q)).toBeLessThanOrEqual(err(Math.fround(a * f)) + 1e-9);
   });
 });
 
 describe('progressive freezing', () => {
-  test.prop([vec(1, 80), fc.integer({ min: 1, max: 4 }), fc.double({ min: 0.05, max: 1, noNaN: true })])('each round freezes ceil(f·free) per level, the closest ones, and the set only grows until everything is frozen', (v, bits, f) => {
-    const L = levelsPerSide(bits);
-    const mask = new Uint8Array(v.length).fill(1);
-    const max = Math.max(...Array.from(v, Math.abs));
-    const q = max > 0 ? max / L : 1;
-    fc.pre(Math.fround(q) > 1e-30);
-    let frozen: Uint8Array = new Uint8Array(v.length);
-    for (let round = 0; round < 200 && frozen.some((x) => !x); round++) {
-      // levels grouped as the implementation rounds them (levelIndex is checked against brute force above)
-      const nearest = (w: number) => levelIndex(w, Math.fround(q), L);
-      const free = [...v.keys()].filter((i) => !frozen[i]);
-      const r = progressiveFreeze(v, mask, frozen, q, L, f);
-      for (let i = 0; i < v.length; i++) if (frozen[i]) expect(r.frozen[i]).toBe(1);
-      const perLevel = new Map<number, number[]>();
-      for (const i of free) perLevel.set(nearest(v[i]!), [...(perLevel.get(nearest(v[i]!)) ?? []), i]);
-      for (const [k, idx] of perLevel) {
-        const newly = idx.filter((i) => r.frozen[i]);
-        expect(newly.length).toBe(Math.ceil(f * idx.length));
-        const dist = (i: number) => Math.abs(v[i]! - k * Math.fround(q));
-        const maxNew = Math.max(...newly.map(dist));
-        for (const i of idx) if (!r.frozen[i]) expect(dist(i)).toBeGreaterThanOrEqual(maxNew);
+  test.prop([vec(1, 80), fc.integer({ min: 1, max: 4 }), fc.double({ min: 0.05, max: 1, noNaN: true })])(
+    'each round freezes ceil(f·free) per level, the closest ones, and the set only grows until everything is frozen',
+    (v, bits, f) => {
+      const L = levelsPerSide(bits);
+      const mask = new Uint8Array(v.length).fill(1);
+      const max = Math.max(...Array.from(v, Math.abs));
+      const q = max > 0 ? max / L : 1;
+      fc.pre(Math.fround(q) > 1e-30);
+      let frozen: Uint8Array = new Uint8Array(v.length);
+      for (let round = 0; round < 200 && frozen.some((x) => !x); round++) {
+        // levels grouped as the implementation rounds them (levelIndex is checked against brute force above)
+        const nearest = (w: number) => levelIndex(w, Math.fround(q), L);
+        const free = [...v.keys()].filter((i) => !frozen[i]);
+        const r = progressiveFreeze(v, mask, frozen, q, L, f);
+        for (let i = 0; i < v.length; i++) if (frozen[i]) expect(r.frozen[i]).toBe(1);
+        const perLevel = new Map<number, number[]>();
+        for (const i of free) perLevel.set(nearest(v[i]!), [...(perLevel.get(nearest(v[i]!)) ?? []), i]);
+        for (const [k, idx] of perLevel) {
+          const newly = idx.filter((i) => r.frozen[i]);
+          expect(newly.length).toBe(Math.ceil(f * idx.length));
+          const dist = (i: number) => Math.abs(v[i]! - k * Math.fround(q));
+          const maxNew = Math.max(...newly.map(dist));
+          for (const i of idx) if (!r.frozen[i]) expect(dist(i)).toBeGreaterThanOrEqual(maxNew);
+        }
+        for (let i = 0; i < v.length; i++) if (r.frozen[i]) expect(Math.abs(r.snapped[i]! / Math.fround(q))).toBeGreaterThanOrEqual(1 - 1e-6);
+        frozen = r.frozen;
       }
-      for (let i = 0; i < v.length; i++) if (r.frozen[i]) expect(Math.abs(r.snapped[i]! / Math.fround(q))).toBeGreaterThanOrEqual(1 - 1e-6);
-      frozen = r.frozen;
-    }
-    expect(frozen.every((x) => x === 1)).toBe(true);
-  });
+      expect(frozen.every((x) => x === 1)).toBe(true);
+    },
+  );
 });
 
 describe('ρ schedule', () => {
-  test.prop([fc.double({ min: 1e-6, max: 1, noNaN: true }), fc.double({ min: 1, max: 3, noNaN: true }), fc.double({ min: 1e-6, max: 5, noNaN: true })])('starts at ρ0, never decreases, never exceeds max(ρmax, ρ0)', (rho0, g, rmax) => {
-    expect(rhoAt(0, rho0, g, rmax)).toBeCloseTo(Math.min(Math.max(rmax, rho0), rho0), 12);
-    let prev = 0;
-    for (let k = 0; k < 30; k++) {
-      const r = rhoAt(k, rho0, g, rmax);
-      expect(r).toBeGreaterThanOrEqual(prev);
-      expect(r).toBeLessThanOrEqual(Math.max(rmax, rho0) * (1 + 1e-12));
-      prev = r;
-    }
-  });
+  test.prop([fc.double({ min: 1e-6, max: 1, noNaN: true }), fc.double({ min: 1, max: 3, noNaN: true }), fc.double({ min: 1e-6, max: 5, noNaN: true })])(
+    'starts at ρ0, never decreases, never exceeds max(ρmax, ρ0)',
+    (rho0, g, rmax) => {
+      expect(rhoAt(0, rho0, g, rmax)).toBeCloseTo(Math.min(Math.max(rmax, rho0), rho0), 12);
+      let prev = 0;
+      for (let k = 0; k < 30; k++) {
+        const r = rhoAt(k, rho0, g, rmax);
+        expect(r).toBeGreaterThanOrEqual(prev);
+        expect(r).toBeLessThanOrEqual(Math.max(rmax, rho0) * (1 + 1e-12));
+        prev = r;
+      }
+    },
+  );
   it('follows ρ0·β^k below the cap', () => {
     expect(rhoAt(2, 1e-3, 2, 1)).toBeCloseTo(4e-3, 12);
     expect(rhoAt(20, 1e-3, 2, 0.05)).toBe(0.05);
@@ -169,19 +201,22 @@ describe('ρ schedule', () => {
 });
 
 describe('progressive ADMM sparsity ramp', () => {
-  test.prop([fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 0.999, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })])('rises monotonically within [0, final] and reaches final by iteration ⌈ramp·K⌉', (K, s, ramp) => {
-    let prev = -1;
-    for (let k = 0; k < K; k++) {
-      const r = rampedSparsity(k, K, s, ramp);
-      expect(r).toBeGreaterThanOrEqual(prev - 1e-15);
-      expect(r).toBeGreaterThanOrEqual(0);
-      expect(r).toBeLessThanOrEqual(s + 1e-15);
-      prev = r;
-    }
-    expect(rampedSparsity(Math.max(0, Math.ceil(ramp * K) - 1), K, s, ramp)).toBe(s);
-    expect(rampedSparsity(Infinity, K, s, ramp)).toBe(s);
-    expect(rampedSparsity(0, K, s, 0)).toBe(s);
-  });
+  test.prop([fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 0.999, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })])(
+    'rises monotonically within [0, final] and reaches final by iteration ⌈ramp·K⌉',
+    (K, s, ramp) => {
+      let prev = -1;
+      for (let k = 0; k < K; k++) {
+        const r = rampedSparsity(k, K, s, ramp);
+        expect(r).toBeGreaterThanOrEqual(prev - 1e-15);
+        expect(r).toBeGreaterThanOrEqual(0);
+        expect(r).toBeLessThanOrEqual(s + 1e-15);
+        prev = r;
+      }
+      expect(rampedSparsity(Math.max(0, Math.ceil(ramp * K) - 1), K, s, ramp)).toBe(s);
+      expect(rampedSparsity(Infinity, K, s, ramp)).toBe(s);
+      expect(rampedSparsity(0, K, s, 0)).toBe(s);
+    },
+  );
   it('follows the cubic s·(1 − (1 − t)³)', () => {
     // K = 8, ramp 0.5 → R = 4; k = 1 → t = 2/4 → 0.9·(1 − 0.125)
     expect(rampedSparsity(1, 8, 0.9, 0.5)).toBeCloseTo(0.9 * 0.875, 12);

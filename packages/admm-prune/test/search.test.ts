@@ -6,23 +6,30 @@ import { storageAccount } from '../src/storage.js';
 fc.configureGlobal({ seed: 20261202, numRuns: 80 });
 
 describe('global sparsity allocation', () => {
-  test.prop([fc.array(fc.record({ size: fc.integer({ min: 1, max: 5000 }), slope: fc.double({ min: 0, max: 5, noNaN: true }) }), { minLength: 1, maxLength: 6 }), fc.double({ min: 0, max: 0.99, noNaN: true })])(
-    'hits the target exactly and keeps each ratio within the grid',
-    (ls, target) => {
-      const layers = ls.map((l) => ({ size: l.size, cost: SENSITIVITY_GRID.map((s) => l.slope * s * s) }));
-      const r = allocateSparsity(layers, SENSITIVITY_GRID, target);
-      const total = ls.reduce((a, l) => a + l.size, 0);
-      const pruned = r.reduce((a, s, i) => a + s * ls[i]!.size, 0);
-      expect(pruned / total).toBeCloseTo(target, 9);
-      for (const s of r) {
-        expect(s).toBeGreaterThanOrEqual(0);
-        expect(s).toBeLessThanOrEqual(SENSITIVITY_GRID[SENSITIVITY_GRID.length - 1]! + 1e-12);
-      }
-    },
-  );
+  test.prop([
+    fc.array(fc.record({ size: fc.integer({ min: 1, max: 5000 }), slope: fc.double({ min: 0, max: 5, noNaN: true }) }), { minLength: 1, maxLength: 6 }),
+    fc.double({ min: 0, max: 0.99, noNaN: true }),
+  ])('hits the target exactly and keeps each ratio within the grid', (ls, target) => {
+    const layers = ls.map((l) => ({ size: l.size, cost: SENSITIVITY_GRID.map((s) => l.slope * s * s) }));
+    const r = allocateSparsity(layers, SENSITIVITY_GRID, target);
+    const total = ls.reduce((a, l) => a + l.size, 0);
+    const pruned = r.reduce((a, s, i) => a + s * ls[i]!.size, 0);
+    expect(pruned / total).toBeCloseTo(target, 9);
+    for (const s of r) {
+      expect(s).toBeGreaterThanOrEqual(0);
+      expect(s).toBeLessThanOrEqual(SENSITIVITY_GRID[SENSITIVITY_GRID.length - 1]! + 1e-12);
+    }
+  });
   it('prunes the insensitive layer first', () => {
     const grid = [0, 0.5, 0.9];
-    const r = allocateSparsity([{ size: 100, cost: [0, 5, 9] }, { size: 100, cost: [0, 0.01, 0.02] }], grid, 0.45);
+    const r = allocateSparsity(
+      [
+        { size: 100, cost: [0, 5, 9] },
+        { size: 100, cost: [0, 0.01, 0.02] },
+      ],
+      grid,
+      0.45,
+    );
     expect(r[1]).toBeCloseTo(0.9, 12);
     expect(r[0]).toBe(0);
   });

@@ -121,14 +121,18 @@ async function regretBench() {
       for (const policies of groups)
         repJobs.push(
           pool.run({ type: 'sim', env, seed, rounds: T, policies }).then((r) => {
-            log(`report ${env} seed ${seed}: ${Object.entries(r.regret).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} (${(r.ms / 1000).toFixed(1)} s)`);
+            log(
+              `report ${env} seed ${seed}: ${Object.entries(r.regret)
+                .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+                .join(', ')} (${(r.ms / 1000).toFixed(1)} s)`,
+            );
             return { env, seed, r };
           }),
         );
   }
   const per = {};
   for (const { env, seed, r } of await Promise.all(repJobs)) {
-    for (const [name, v] of Object.entries(r.regret)) (((per[env] ??= {})[name] ??= {})[seed] = v);
+    for (const [name, v] of Object.entries(r.regret)) ((per[env] ??= {})[name] ??= {})[seed] = v;
   }
   for (const env of ENVS) {
     const med = {};
@@ -166,12 +170,14 @@ async function opeBench() {
   for (const [name, opt] of Object.entries(loggers))
     for (const seed of seeds)
       jobs.push(
-        pool
-          .run({ type: 'ope', options: { seed, n: quick ? 5000 : 20_000, truthSamples: quick ? 20_000 : 200_000, ...opt, ope: { bootstrap: 1000, seed } } })
-          .then((r) => {
-            log(`ope ${name} seed ${seed}: truth ${r.truth.toFixed(4)} ess ${r.ess.toFixed(0)} clipped ${(100 * r.clippedShare).toFixed(1)}% rel err ${Object.entries(r.relError).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
-            return { name, seed, r };
-          }),
+        pool.run({ type: 'ope', options: { seed, n: quick ? 5000 : 20_000, truthSamples: quick ? 20_000 : 200_000, ...opt, ope: { bootstrap: 1000, seed } } }).then((r) => {
+          log(
+            `ope ${name} seed ${seed}: truth ${r.truth.toFixed(4)} ess ${r.ess.toFixed(0)} clipped ${(100 * r.clippedShare).toFixed(1)}% rel err ${Object.entries(r.relError)
+              .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+              .join(', ')}`,
+          );
+          return { name, seed, r };
+        }),
       );
   const acc = {};
   for (const { name, seed, r } of await Promise.all(jobs)) {
@@ -292,7 +298,9 @@ function writeResults() {
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
-  console.log(`\ndefaults: linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`);
+  console.log(
+    `\ndefaults: linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+  );
   for (const n of notes) console.log(n);
   console.log(`wrote ${out} in ${((performance.now() - t00) / 1000).toFixed(0)} s`);
 }

@@ -60,7 +60,13 @@ export function contextPool(names, n = 256, seed = 1) {
     // device-class flags are 0/1, everything else is a standardised value in [-1, 1].
     for (const name of names) {
       const u = rnd();
-      context[name] = name.startsWith('w_') ? Math.round((0.05 + u) * 1000) / 1000 : ['gpu', 'npu', 'fpga'].includes(name) ? (u < 0.25 ? 1 : 0) : Math.round((u * 2 - 1) * 1000) / 1000;
+      context[name] = name.startsWith('w_')
+        ? Math.round((0.05 + u) * 1000) / 1000
+        : ['gpu', 'npu', 'fpga'].includes(name)
+          ? u < 0.25
+            ? 1
+            : 0
+          : Math.round((u * 2 - 1) * 1000) / 1000;
     }
     pool.push(JSON.stringify({ context }));
   }

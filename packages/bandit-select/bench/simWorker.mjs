@@ -12,7 +12,16 @@ parentPort.on('message', (job) => {
       parentPort.postMessage({ id: job.id, ok: true, regret, oracleMean: r.oracleMeanReward, bestFixedArm: r.bestFixedArm, ms: performance.now() - t0 });
     } else if (job.type === 'ope') {
       const r = runOpeExperiment(job.options);
-      parentPort.postMessage({ id: job.id, ok: true, truth: r.truth, relError: r.relError, relErrorCi: r.relErrorCi, ess: r.report.ess, clippedShare: r.report.clippedShare, ms: performance.now() - t0 });
+      parentPort.postMessage({
+        id: job.id,
+        ok: true,
+        truth: r.truth,
+        relError: r.relError,
+        relErrorCi: r.relErrorCi,
+        ess: r.report.ess,
+        clippedShare: r.report.clippedShare,
+        ms: performance.now() - t0,
+      });
     } else throw new Error(`unknown job type ${job.type}`);
   } catch (e) {
     parentPort.postMessage({ id: job.id, ok: false, error: String(e && e.stack ? e.stack : e) });

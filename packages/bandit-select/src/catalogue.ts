@@ -31,9 +31,18 @@ const qoeBlockSchema = z
     /** Deadline softness τ_L as a fraction of the deadline (default 0.2, i.e. τ_L = L/5). */
     tauFraction: finite.refine((v) => v > 0, { message: 'must be > 0' }).optional(),
     /** Energy scales E (mJ) of the energy basis exp(−ê/E); the user's own E is not observed (default [30, 130, 600]). */
-    energyScalesMj: z.array(finite.refine((v) => v > 0, { message: 'must be > 0' })).min(1).max(8).optional(),
+    energyScalesMj: z
+      .array(finite.refine((v) => v > 0, { message: 'must be > 0' }))
+      .min(1)
+      .max(8)
+      .optional(),
     /** Nominal power (W) per device class, ê = power × ℓ̂ (default 1 W for classes not listed). */
-    powerW: z.record(featureName, finite.refine((v) => v > 0, { message: 'must be > 0' })).optional(),
+    powerW: z
+      .record(
+        featureName,
+        finite.refine((v) => v > 0, { message: 'must be > 0' }),
+      )
+      .optional(),
     /**
      * Device classes (context one-hots) the catalogue has no `lat_<class>` for. Their predicted latency is the
      * geometric mean of the arm's catalogued class latencies (a prior only); `classResiduals` lets the policy learn the
@@ -105,9 +114,7 @@ export function parseCatalogue(input: unknown, source = 'catalogue'): Catalogue 
     throw new BanditError({
       code: 'BAD_CATALOGUE',
       message: `${source}: ${formatIssues(
-        r.error.issues.map((i) =>
-          i.code === 'invalid_key' ? { ...i, message: 'feature names must match [A-Za-z_][A-Za-z0-9_.-]* (no spaces, "|" or ":")' } : i,
-        ),
+        r.error.issues.map((i) => (i.code === 'invalid_key' ? { ...i, message: 'feature names must match [A-Za-z_][A-Za-z0-9_.-]* (no spaces, "|" or ":")' } : i)),
       )}`,
       path: source,
       hint: 'expected {"arms":[{"id":"m1","features":{"acc":0.9,...}},...], "context"?: ["name",...]}',
@@ -150,9 +157,7 @@ export function parseCatalogue(input: unknown, source = 'catalogue'): Catalogue 
   });
   let context: ContextFeatureSpec[] | undefined;
   if (r.data.context) {
-    context = r.data.context.map((c) =>
-      typeof c === 'string' ? { name: c, center: 0, scale: 1 } : { name: c.name, center: c.center ?? 0, scale: c.scale ?? 1 },
-    );
+    context = r.data.context.map((c) => (typeof c === 'string' ? { name: c, center: 0, scale: 1 } : { name: c.name, center: c.center ?? 0, scale: c.scale ?? 1 }));
     const cs = new Set<string>();
     context.forEach((c, i) => {
       if (cs.has(c.name)) {
@@ -336,7 +341,7 @@ export class FeatureSpace {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new BanditError({
           code: 'BAD_CONTEXT',
-          message: `${path}.${key} must be a finite number, got ${v === undefined ? 'undefined' : JSON.stringify(v) ?? String(v)}`,
+          message: `${path}.${key} must be a finite number, got ${v === undefined ? 'undefined' : (JSON.stringify(v) ?? String(v))}`,
           path: `${path}.${key}`,
           hint: 'send every context feature as a JSON number (no NaN, Infinity, strings or null)',
         });

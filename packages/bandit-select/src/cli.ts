@@ -56,7 +56,12 @@ function num(name: string, min: number, max: number, integer = true) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-      throw new BanditError({ code: 'BAD_CONFIG', message: `--${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got "${v}"`, path: `--${name}`, hint: `e.g. --${name} ${min}` });
+      throw new BanditError({
+        code: 'BAD_CONFIG',
+        message: `--${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got "${v}"`,
+        path: `--${name}`,
+        hint: `e.g. --${name} ${min}`,
+      });
     }
     return n;
   };
@@ -68,7 +73,12 @@ function policyFromFlags(o: { policy: string; alpha?: number; epsilon?: number; 
     try {
       v = JSON.parse(o.policyJson);
     } catch (e) {
-      throw new BanditError({ code: 'BAD_CONFIG', message: `--policy-json is not valid JSON: ${(e as Error).message}`, path: '--policy-json', hint: 'e.g. --policy-json \'{"kind":"linucb","alpha":0.2}\'' });
+      throw new BanditError({
+        code: 'BAD_CONFIG',
+        message: `--policy-json is not valid JSON: ${(e as Error).message}`,
+        path: '--policy-json',
+        hint: 'e.g. --policy-json \'{"kind":"linucb","alpha":0.2}\'',
+      });
     }
     return parsePolicyConfig(v, '--policy-json');
   }
@@ -126,7 +136,11 @@ export function buildProgram(): Command {
       const policy = policyFromFlags(o);
       const s = await startServer({ catalogue, dbPath: o.db, policy, seed: o.seed, port: o.port, host: o.host, bodyLimitBytes: o.bodyLimit, synchronous: o.synchronous });
       const info = { url: s.url, policy: policy.kind, db: o.db, rebuild: s.service.rebuildInfo };
-      print(!!o.json, info, `edge-select: listening on ${s.url} (policy ${policy.kind}; ${info.rebuild.feedbacks} feedbacks replayed from ${o.db} in ${info.rebuild.ms.toFixed(0)} ms)`);
+      print(
+        !!o.json,
+        info,
+        `edge-select: listening on ${s.url} (policy ${policy.kind}; ${info.rebuild.feedbacks} feedbacks replayed from ${o.db} in ${info.rebuild.ms.toFixed(0)} ms)`,
+      );
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);
@@ -147,7 +161,10 @@ export function buildProgram(): Command {
     .option('--users <n>', 'users', num('users', 1, 1_000_000), 50)
     .option('--env <name>', `simulator environment: ${WORLD_ENVS.join(' | ')}`, 'base')
     .option('--catalogue <file>', 'pipeline catalogue (arms need acc, macs|log_macs, params|bytes; optional bits, density)')
-    .option('--policies <list>', `comma-separated kinds and/or best-fixed (default: ${DEFAULT_SIM_POLICIES.map((p) => (typeof p === 'string' ? p : (p as { kind: string }).kind)).join(',')})`)
+    .option(
+      '--policies <list>',
+      `comma-separated kinds and/or best-fixed (default: ${DEFAULT_SIM_POLICIES.map((p) => (typeof p === 'string' ? p : (p as { kind: string }).kind)).join(',')})`,
+    )
     .option('--out <file>', 'write the full result (curves) as JSON')
     .option('--csv <file>', 'write the cumulative regret curves side by side as CSV (t, one column per policy)')
     .option('--log-vw <file>', 'write the decisions of --log-policy as VW cb_adf text')
@@ -187,7 +204,11 @@ export function buildProgram(): Command {
       if (o.out) writeAtomic(o.out, `${JSON.stringify(result, null, 1)}\n`);
       if (o.csv) writeAtomic(o.csv, regretCsv(result));
       const summary = { ...result, policies: result.policies.map(({ cumRegret: _c, ...p }) => p) };
-      print(!!o.json, o.out ? summary : result, `${formatSimulationTable(result)}\n(T=${result.rounds}, ${result.deviceTypes} device types, ${result.numArms} arms, φ dim ${result.dim}, best fixed arm ${result.bestFixedArm})`);
+      print(
+        !!o.json,
+        o.out ? summary : result,
+        `${formatSimulationTable(result)}\n(T=${result.rounds}, ${result.deviceTypes} device types, ${result.numArms} arms, φ dim ${result.dim}, best fixed arm ${result.bestFixedArm})`,
+      );
     });
 
   program
@@ -214,7 +235,12 @@ export function buildProgram(): Command {
         } else if (t.startsWith('arm:')) {
           const idx = logSpace.armIndexOf(t.slice(4));
           if (idx === undefined) {
-            throw new BanditError({ code: 'UNKNOWN_ARM', message: `--target ${t}: arm "${t.slice(4)}" is not in the log (known: ${logSpace.armIds.join(', ')})`, path: '--target', hint: 'use arm:<id> with a logged arm id' });
+            throw new BanditError({
+              code: 'UNKNOWN_ARM',
+              message: `--target ${t}: arm "${t.slice(4)}" is not in the log (known: ${logSpace.armIds.join(', ')})`,
+              path: '--target',
+              hint: 'use arm:<id> with a logged arm id',
+            });
           }
           target = (b, out) => {
             let pos = -1;
@@ -225,7 +251,12 @@ export function buildProgram(): Command {
           const file = t.slice(6);
           const obj = readJson(file, 'policy state') as { catalogue?: unknown; state?: unknown };
           if (!obj || typeof obj !== 'object' || !obj.catalogue || !obj.state) {
-            throw new BanditError({ code: 'BAD_STATE', message: `${file} lacks "catalogue" and "state"`, path: file, hint: 'save it with: curl "http://127.0.0.1:8080/policy?full=1" > state.json' });
+            throw new BanditError({
+              code: 'BAD_STATE',
+              message: `${file} lacks "catalogue" and "state"`,
+              path: file,
+              hint: 'save it with: curl "http://127.0.0.1:8080/policy?full=1" > state.json',
+            });
           }
           const cat = parseCatalogue(obj.catalogue, `${file}:catalogue`);
           const summary = obj as { contextFeatures?: string[] };
@@ -238,7 +269,11 @@ export function buildProgram(): Command {
         rows.push({ target: t, r: estimateOffPolicy(samples, space, target, { clip: o.clip, bootstrap: o.bootstrap, seed: o.seed }) });
       }
       const logged = rows[0]?.r.logged ?? 0;
-      print(!!o.json, { log: o.log, n: rows[0]?.r.n ?? 0, loggedValue: logged, targets: rows.map(({ target, r }) => ({ target, ...r })) }, `${opeTable(rows)}\n(n=${rows[0]?.r.n ?? 0}, logging policy's mean reward ${logged.toFixed(4)})`);
+      print(
+        !!o.json,
+        { log: o.log, n: rows[0]?.r.n ?? 0, loggedValue: logged, targets: rows.map(({ target, r }) => ({ target, ...r })) },
+        `${opeTable(rows)}\n(n=${rows[0]?.r.n ?? 0}, logging policy's mean reward ${logged.toFixed(4)})`,
+      );
     });
 
   program
@@ -253,7 +288,13 @@ export function buildProgram(): Command {
       const store = new EventStore(o.db);
       try {
         const catJson = store.getMeta('catalogue');
-        if (!catJson) throw new BanditError({ code: 'BAD_FILE', message: `${o.db} has no catalogue: not an edge-select database, or empty`, path: o.db, hint: 'pass the --db file used by edge-select serve' });
+        if (!catJson)
+          throw new BanditError({
+            code: 'BAD_FILE',
+            message: `${o.db} has no catalogue: not an edge-select database, or empty`,
+            path: o.db,
+            hint: 'pass the --db file used by edge-select serve',
+          });
         const cat = parseCatalogue(JSON.parse(catJson), `${o.db}:catalogue`);
         const parts: string[] = [];
         let n = 0;

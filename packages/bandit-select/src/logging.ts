@@ -103,7 +103,11 @@ export function parseVwAdf(text: string, source = 'log'): LoggedExample[] {
     if (bar < 0) throw new BanditError({ code: 'BAD_LOG', message: `${where}: no "|" namespace in "${line.slice(0, 60)}"`, path: where, hint: 'expected VW cb_adf lines' });
     const head = line.slice(0, bar).trim();
     if (head === 'shared') {
-      const body = line.slice(bar + 1).trim().split(/\s+/).filter(Boolean);
+      const body = line
+        .slice(bar + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean);
       body.shift();
       cur.context = parseFeatures(body, where);
       return;
@@ -116,7 +120,12 @@ export function parseVwAdf(text: string, source = 'log'): LoggedExample[] {
     let id: string | undefined;
     let body: string[] = [];
     const bad = () =>
-      new BanditError({ code: 'BAD_LOG', message: `${where}: expected "|Arm <arm id> |Model f:v ...", got "${line.slice(0, 60)}"`, path: where, hint: 'write logs with formatVwAdf' });
+      new BanditError({
+        code: 'BAD_LOG',
+        message: `${where}: expected "|Arm <arm id> |Model f:v ...", got "${line.slice(0, 60)}"`,
+        path: where,
+        hint: 'write logs with formatVwAdf',
+      });
     for (const seg of spaces) {
       const ns = seg.shift();
       if (ns === 'Arm') {
@@ -133,7 +142,12 @@ export function parseVwAdf(text: string, source = 'log'): LoggedExample[] {
       const cost = Number(parts[1]);
       const p = Number(parts[2]);
       if (parts.length !== 3 || !Number.isFinite(cost) || !(p > 0 && p <= 1)) {
-        throw new BanditError({ code: 'BAD_LOG', message: `${where}: bad label "${head}"`, path: where, hint: 'the chosen action is labelled 0:cost:probability with 0 < probability ≤ 1' });
+        throw new BanditError({
+          code: 'BAD_LOG',
+          message: `${where}: bad label "${head}"`,
+          path: where,
+          hint: 'the chosen action is labelled 0:cost:probability with 0 < probability ≤ 1',
+        });
       }
       cur.chosen = cur.arms.length;
       cur.probability = p;
@@ -199,7 +213,12 @@ export function parseJsonl(text: string, source = 'log'): LoggedExample[] {
     }
     const d = r.data;
     if (d.chosen >= d.arms.length) {
-      throw new BanditError({ code: 'BAD_LOG', message: `${where}: chosen ${d.chosen} ≥ number of arms ${d.arms.length}`, path: where, hint: 'chosen is a 0-based position in arms' });
+      throw new BanditError({
+        code: 'BAD_LOG',
+        message: `${where}: chosen ${d.chosen} ≥ number of arms ${d.arms.length}`,
+        path: where,
+        hint: 'chosen is a 0-based position in arms',
+      });
     }
     out.push({
       ...(d.t != null ? { t: d.t } : {}),

@@ -131,8 +131,7 @@ export function runSimulation(opts: SimulationOptions = {}): SimulationResult {
     const cfg = specConfig(spec);
     // Seed from (simulation seed, policy name), so adding or reordering policies does not change the others' runs.
     const policySeed = (Math.imul(seed, 7919) + nameHash(names[pi]!) + 13) >>> 0;
-    const config: PolicyConfigInput =
-      cfg === 'best-fixed' ? { kind: 'fixed', arm: bestFixedId, seed: policySeed } : { ...cfg, seed: cfg.seed ?? policySeed };
+    const config: PolicyConfigInput = cfg === 'best-fixed' ? { kind: 'fixed', arm: bestFixedId, seed: policySeed } : { ...cfg, seed: cfg.seed ?? policySeed };
     const policy: Policy = createPolicy(config, world.space);
     const batch = world.space.newBatch();
     batch.k = K;
@@ -189,7 +188,15 @@ export function runSimulation(opts: SimulationOptions = {}): SimulationResult {
   };
 }
 
-function simExample(world: SyntheticWorld, t: number, round: { device: number; user: number; context: Float64Array }, policy: Policy, j: number, reward: number, name: string): LoggedExample {
+function simExample(
+  world: SyntheticWorld,
+  t: number,
+  round: { device: number; user: number; context: Float64Array },
+  policy: Policy,
+  j: number,
+  reward: number,
+  name: string,
+): LoggedExample {
   const context: Record<string, number> = {};
   world.contextFeatures.forEach((n, i) => (context[n] = round.context[i]!));
   return {

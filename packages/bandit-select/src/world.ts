@@ -194,7 +194,11 @@ export function simArmsFromCatalogue(cat: Catalogue): SimArm[] {
     const paramsM =
       f.params_m ??
       (f.params !== undefined ? f.params / 1e6 : undefined) ??
-      (f.bytes !== undefined ? (f.bytes * 8) / bits / 1e6 : f.log_bytes !== undefined ? (Math.exp(f.log_bytes) * 8) / bits / 1e6 : need(['params_m', 'params', 'bytes', 'log_bytes']));
+      (f.bytes !== undefined
+        ? (f.bytes * 8) / bits / 1e6
+        : f.log_bytes !== undefined
+          ? (Math.exp(f.log_bytes) * 8) / bits / 1e6
+          : need(['params_m', 'params', 'bytes', 'log_bytes']));
     return { id: a.id, acc: need(['acc', 'accuracy']), macsM: macs / 1e6, paramsM, bits, density: f.density ?? 1 };
   });
 }
@@ -238,7 +242,12 @@ export class SyntheticWorld {
     this.seed = opts.seed ?? 1;
     this.env = opts.env ?? 'base';
     if (!(WORLD_ENVS as readonly string[]).includes(this.env)) {
-      throw new BanditError({ code: 'BAD_CONFIG', message: `env must be one of ${WORLD_ENVS.join(', ')}, got ${JSON.stringify(opts.env)}`, path: 'env', hint: "e.g. env: 'coldstart'" });
+      throw new BanditError({
+        code: 'BAD_CONFIG',
+        message: `env must be one of ${WORLD_ENVS.join(', ')}, got ${JSON.stringify(opts.env)}`,
+        path: 'env',
+        hint: "e.g. env: 'coldstart'",
+      });
     }
     this.driftAt = opts.driftAt ?? 5000;
     this.contextFeatures = this.env === 'coldstart' ? COLD_CONTEXT_FEATURES : CONTEXT_FEATURES;

@@ -36,12 +36,49 @@ describe('catalogue and feature map', () => {
 
   it('explains bad catalogues with a JSON path', () => {
     expect(codeOf(() => parseCatalogue({ arms: [{ id: 'a', features: { x: 1 } }] }, 'c.json'))).toMatch(/BAD_CATALOGUE: c\.json: \$\.arms: a catalogue needs at least 2 arms/);
-    expect(codeOf(() => parseCatalogue({ arms: [{ id: 'a', features: { x: 1 } }, { id: 'b', features: { y: 1 } }] }, 'c.json'))).toMatch(
-      /\$\.arms\[1\]\.features \(arm "b"\) has features \[y\] but \$\.arms\[0\] has \[x\]; missing x; extra y/,
-    );
-    expect(codeOf(() => parseCatalogue({ arms: [{ id: 'a', features: { x: 1 } }, { id: 'a', features: { x: 2 } }] }))).toMatch(/\$\.arms\[1\]\.id "a" is a duplicate/);
-    expect(codeOf(() => parseCatalogue({ arms: [{ id: 'a b', features: { x: 1 } }, { id: 'c', features: { x: 2 } }] }))).toMatch(/\$\.arms\[0\]\.id: arm ids must match/);
-    expect(codeOf(() => parseCatalogue({ arms: [{ id: 'a', features: { 'x:y': 1 } }, { id: 'c', features: { 'x:y': 2 } }] }))).toMatch(/feature names must match/);
+    expect(
+      codeOf(() =>
+        parseCatalogue(
+          {
+            arms: [
+              { id: 'a', features: { x: 1 } },
+              { id: 'b', features: { y: 1 } },
+            ],
+          },
+          'c.json',
+        ),
+      ),
+    ).toMatch(/\$\.arms\[1\]\.features \(arm "b"\) has features \[y\] but \$\.arms\[0\] has \[x\]; missing x; extra y/);
+    expect(
+      codeOf(() =>
+        parseCatalogue({
+          arms: [
+            { id: 'a', features: { x: 1 } },
+            { id: 'a', features: { x: 2 } },
+          ],
+        }),
+      ),
+    ).toMatch(/\$\.arms\[1\]\.id "a" is a duplicate/);
+    expect(
+      codeOf(() =>
+        parseCatalogue({
+          arms: [
+            { id: 'a b', features: { x: 1 } },
+            { id: 'c', features: { x: 2 } },
+          ],
+        }),
+      ),
+    ).toMatch(/\$\.arms\[0\]\.id: arm ids must match/);
+    expect(
+      codeOf(() =>
+        parseCatalogue({
+          arms: [
+            { id: 'a', features: { 'x:y': 1 } },
+            { id: 'c', features: { 'x:y': 2 } },
+          ],
+        }),
+      ),
+    ).toMatch(/feature names must match/);
   });
 
   it('rejects NaN, missing and unknown context features with the field path', () => {

@@ -126,7 +126,14 @@ describe('ridge and an exactly collinear φ', () => {
 });
 
 describe('IPS with a control variate', () => {
-  const cat = parseCatalogue({ arms: [{ id: 'a', features: { f: 0 } }, { id: 'b', features: { f: 1 } }, { id: 'c', features: { f: 2 } }], context: ['x'] });
+  const cat = parseCatalogue({
+    arms: [
+      { id: 'a', features: { f: 0 } },
+      { id: 'b', features: { f: 1 } },
+      { id: 'c', features: { f: 2 } },
+    ],
+    context: ['x'],
+  });
   const space = new FeatureSpace(cat);
   const logging = [0.6, 0.3, 0.1];
   const target = [0.1, 0.2, 0.7];
@@ -137,7 +144,14 @@ describe('IPS with a control variate', () => {
       const u = rng.next();
       const a = u < 0.6 ? 0 : u < 0.9 ? 1 : 2;
       const reward = Math.min(1, Math.max(0, means[a]! + 0.05 * rng.normal()));
-      out.push({ ctx: Float64Array.from([1, 0]), arms: Int32Array.from([0, 1, 2]), chosen: a, propensity: logging[a]!, reward, ...(withProbs ? { probs: Float64Array.from(logging) } : {}) });
+      out.push({
+        ctx: Float64Array.from([1, 0]),
+        arms: Int32Array.from([0, 1, 2]),
+        chosen: a,
+        propensity: logging[a]!,
+        reward,
+        ...(withProbs ? { probs: Float64Array.from(logging) } : {}),
+      });
     }
     return out;
   };

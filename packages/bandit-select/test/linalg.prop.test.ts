@@ -1,6 +1,19 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
-import { addOuter, cholesky, cholUpdate, identity, invertSpd, maxAbsDiff, quadSym, shermanMorrison, shermanMorrisonUpper, solveLower, solveLowerTransposed, symmetrizeFromUpper } from '../src/linalg.js';
+import {
+  addOuter,
+  cholesky,
+  cholUpdate,
+  identity,
+  invertSpd,
+  maxAbsDiff,
+  quadSym,
+  shermanMorrison,
+  shermanMorrisonUpper,
+  solveLower,
+  solveLowerTransposed,
+  symmetrizeFromUpper,
+} from '../src/linalg.js';
 import { directInverse } from './helpers.js';
 
 const vecs = (d: number, n: number) => fc.array(fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: d, maxLength: d }), { minLength: 1, maxLength: n });

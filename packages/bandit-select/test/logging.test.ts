@@ -43,7 +43,16 @@ describe('VW cb_adf log', () => {
   });
 
   it('keeps an arm id equal to a feature name apart from that feature (own Arm namespace)', () => {
-    const clash: LoggedExample = { context: { x: 1 }, arms: [{ id: 'acc', features: { acc: 0.5 } }, { id: 'b', features: { acc: 0.7 } }], chosen: 0, probability: 0.5, reward: 1 };
+    const clash: LoggedExample = {
+      context: { x: 1 },
+      arms: [
+        { id: 'acc', features: { acc: 0.5 } },
+        { id: 'b', features: { acc: 0.7 } },
+      ],
+      chosen: 0,
+      probability: 0.5,
+      reward: 1,
+    };
     const text = formatVwAdf(clash);
     expect(text).toContain('|Arm acc |Model acc:0.5\n');
     expect(parseVwAdf(text)[0]!.arms).toEqual(clash.arms);
@@ -52,7 +61,10 @@ describe('VW cb_adf log', () => {
   it('still reads logs written before the Arm namespace', () => {
     const old = 'shared |Device a:1\n|Model m1 f:1\n0:0.25:0.5 |Model m2 f:2\n\n';
     const [e] = parseVwAdf(old);
-    expect(e!.arms).toEqual([{ id: 'm1', features: { f: 1 } }, { id: 'm2', features: { f: 2 } }]);
+    expect(e!.arms).toEqual([
+      { id: 'm1', features: { f: 1 } },
+      { id: 'm2', features: { f: 2 } },
+    ]);
     expect(e!.chosen).toBe(1);
     expect(e!.reward).toBe(0.75);
   });

@@ -15,7 +15,14 @@ describe('off-policy evaluation', () => {
   });
 
   it('is unbiased on a context-free 3-armed bandit with known means (exact truth)', () => {
-    const cat = parseCatalogue({ arms: [{ id: 'a', features: { f: 0 } }, { id: 'b', features: { f: 1 } }, { id: 'c', features: { f: 2 } }], context: ['x'] });
+    const cat = parseCatalogue({
+      arms: [
+        { id: 'a', features: { f: 0 } },
+        { id: 'b', features: { f: 1 } },
+        { id: 'c', features: { f: 2 } },
+      ],
+      context: ['x'],
+    });
     const space = new FeatureSpace(cat);
     const means = [0.2, 0.5, 0.8];
     const logging = [0.5, 0.3, 0.2];
@@ -38,7 +45,13 @@ describe('off-policy evaluation', () => {
   });
 
   it('rejects zero propensities with BAD_LOG', () => {
-    const cat = parseCatalogue({ arms: [{ id: 'a', features: { f: 0 } }, { id: 'b', features: { f: 1 } }], context: ['x'] });
+    const cat = parseCatalogue({
+      arms: [
+        { id: 'a', features: { f: 0 } },
+        { id: 'b', features: { f: 1 } },
+      ],
+      context: ['x'],
+    });
     const space = new FeatureSpace(cat);
     const s: OpeSample = { ctx: Float64Array.from([1, 0]), arms: Int32Array.from([0, 1]), chosen: 0, propensity: 0, reward: 1 };
     expect(() => estimateOffPolicy([s], space, (_b, o) => o.fill(0.5))).toThrow(expect.objectContaining({ code: 'BAD_LOG' }));

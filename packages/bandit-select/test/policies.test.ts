@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { createPolicy, FeatureSpace, HybridLinUcb, KronScorer, parseCatalogue, isBanditError, POLICY_KINDS, type PolicyConfigInput, restorePolicy, Rng, SharedLinUcb } from '../src/index.js';
+import {
+  createPolicy,
+  FeatureSpace,
+  HybridLinUcb,
+  KronScorer,
+  parseCatalogue,
+  isBanditError,
+  POLICY_KINDS,
+  type PolicyConfigInput,
+  restorePolicy,
+  Rng,
+  SharedLinUcb,
+} from '../src/index.js';
 import { maxAbsDiff, symmetrizeFromUpper } from '../src/linalg.js';
 import { directInverse, randomBatch } from './helpers.js';
 

@@ -18,15 +18,7 @@ function smallCatalogue(extra: Record<string, unknown> = {}) {
 describe('QoE feature block', () => {
   it('computes the block on a hand-computed example', () => {
     const space = new FeatureSpace(smallCatalogue({ qoe: { energyScalesMj: [100], powerW: { gpu: 2, cpu: 1 } } }));
-    expect(space.qoe?.names).toEqual([
-      'qoe_w_acc_term',
-      'qoe_w_lat_term',
-      'qoe_w_energy_term_E100',
-      'qoe_acc_term',
-      'qoe_lat_term',
-      'qoe_energy_term_E100',
-      'qoe_pred',
-    ]);
+    expect(space.qoe?.names).toEqual(['qoe_w_acc_term', 'qoe_w_lat_term', 'qoe_w_energy_term_E100', 'qoe_acc_term', 'qoe_lat_term', 'qoe_energy_term_E100', 'qoe_pred']);
     expect(space.interactions).toBe(false); // default with the block
     expect(space.dim).toBe(1 + 7 + 3 + 7);
     const batch = space.newBatch();
@@ -76,7 +68,14 @@ describe('QoE feature block', () => {
     const e2 = req({ qoe: {} }, ['log_speed', 'load', 'w_acc', 'w_lat', 'w_energy', 'log_deadline_ms']);
     expect(isBanditError(e2, 'MISSING_FEATURE')).toBe(true);
     expect((e2 as Error).message).toContain('"gpu"');
-    const noAcc = parseCatalogue({ arms: [{ id: 'a', features: { lat_cpu: 1 } }, { id: 'b', features: { lat_cpu: 2 } }], context: ['w_acc', 'w_lat', 'w_energy', 'log_deadline_ms'], qoe: true });
+    const noAcc = parseCatalogue({
+      arms: [
+        { id: 'a', features: { lat_cpu: 1 } },
+        { id: 'b', features: { lat_cpu: 2 } },
+      ],
+      context: ['w_acc', 'w_lat', 'w_energy', 'log_deadline_ms'],
+      qoe: true,
+    });
     const e3 = (() => {
       try {
         new FeatureSpace(noAcc);
@@ -96,7 +95,15 @@ describe('QoE feature block', () => {
     const policy = createPolicy({ kind: 'linucb', seed: 3, epsilon: 0 }, space);
     const batch = space.newBatch();
     const rng = new Rng(4);
-    const ctx = () => ({ gpu: rng.next() < 0.5 ? 1 : 0, log_speed: rng.normal() * 0.3, load: rng.next() * 0.5, w_acc: rng.next(), w_lat: rng.next(), w_energy: rng.next(), log_deadline_ms: Math.log(20 + 180 * rng.next()) });
+    const ctx = () => ({
+      gpu: rng.next() < 0.5 ? 1 : 0,
+      log_speed: rng.normal() * 0.3,
+      load: rng.next() * 0.5,
+      w_acc: rng.next(),
+      w_lat: rng.next(),
+      w_energy: rng.next(),
+      log_deadline_ms: Math.log(20 + 180 * rng.next()),
+    });
     for (let t = 0; t < 200; t++) {
       space.prepare(batch, ctx());
       const j = policy.decide(batch);

@@ -84,7 +84,8 @@ describe('HTTP service', () => {
     const pendingIds: string[] = [];
     for (let i = 0; i < 120; i++) {
       const { eventId, arm } = (await post(first.app, '/choose', { context: ctx(i) })).json();
-      if (i % 5 === 0) pendingIds.push(eventId); // no feedback yet
+      if (i % 5 === 0)
+        pendingIds.push(eventId); // no feedback yet
       else expect((await post(first.app, '/feedback', { eventId, reward: arm === 'mid_int8' ? 0.9 : 0.3 })).statusCode).toBe(200);
     }
     const before = (await first.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
@@ -123,7 +124,13 @@ describe('HTTP service', () => {
   });
 
   it('refuses a database written with another catalogue', async () => {
-    const other = parseCatalogue({ arms: [{ id: 'x', features: { acc: 1 } }, { id: 'y', features: { acc: 2 } }], context: ['gpu'] });
+    const other = parseCatalogue({
+      arms: [
+        { id: 'x', features: { acc: 1 } },
+        { id: 'y', features: { acc: 2 } },
+      ],
+      context: ['gpu'],
+    });
     try {
       await buildServer({ catalogue: other, dbPath: db });
       expect.unreachable();

@@ -46,8 +46,14 @@ const CANDIDATES = {
 };
 const QUICK = process.env.BCR_BENCH_QUICK === '1'; // smoke run of the harness: no training, no accuracy goal
 const OPTIONS = QUICK ? { prune_epochs: 0, finetune_epochs: 0 } : { prune_epochs: 3, finetune_epochs: 8 };
-const weightsOf = (m) => Object.entries(m.weights).filter(([n]) => n.endsWith('/kernel')).reduce((a, [, e]) => a + toDense(e).length, 0);
-const nonZerosOf = (m) => Object.entries(m.weights).filter(([n]) => n.endsWith('/kernel')).reduce((a, [, e]) => a + toDense(e).filter((v) => v !== 0).length, 0);
+const weightsOf = (m) =>
+  Object.entries(m.weights)
+    .filter(([n]) => n.endsWith('/kernel'))
+    .reduce((a, [, e]) => a + toDense(e).length, 0);
+const nonZerosOf = (m) =>
+  Object.entries(m.weights)
+    .filter(([n]) => n.endsWith('/kernel'))
+    .reduce((a, [, e]) => a + toDense(e).filter((v) => v !== 0).length, 0);
 let chosen, fallback;
 const tried = {};
 for (const [name, cfg] of Object.entries(CANDIDATES)) {
@@ -73,7 +79,7 @@ const results = {
   baseline_test_acc: base.testAccuracy,
   chosen_config: chosen.name,
   chosen_met_val_goal: metGoalOnVal,
-  val_split: "core loadMnist: 1,000 validation digits carved from the training digits (baseline and fine-tuning never train on them)",
+  val_split: 'core loadMnist: 1,000 validation digits carved from the training digits (baseline and fine-tuning never train on them)',
   lenet5_bcr_test_acc: testAcc,
   lenet5_bcr_acc_drop: +(base.testAccuracy - testAcc).toFixed(4),
   lenet5_bcr_weight_ratio: +(weightsOf(base.model) / nonZerosOf(chosen.model)).toFixed(2),
@@ -86,7 +92,13 @@ for (const l of chosen.report.layers) {
   const e = base.model.weights[l.weight];
   const v = toDense(e);
   const m = topkMask(v, l.after.nonZeros);
-  csrWeights[l.weight] = maskedEncoding(denseEncoding(e.shape, v.map((x, i) => (m[i] ? x : 0))), m);
+  csrWeights[l.weight] = maskedEncoding(
+    denseEncoding(
+      e.shape,
+      v.map((x, i) => (m[i] ? x : 0)),
+    ),
+    m,
+  );
 }
 await rm(work, { recursive: true, force: true });
 await mkdir(work, { recursive: true });
@@ -103,7 +115,10 @@ for (let p = 0; p < PROCESSES; p++) {
   runs.push(JSON.parse(out.trim().split('\n').pop()));
   loads.push(loadavg()[0]);
 }
-const med = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const med = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const ratio = (num, den) => {
   const r = runs.map((x) => x[num] / x[den]);
   return { median: +med(r).toFixed(2), min: +Math.min(...r).toFixed(2), max: +Math.max(...r).toFixed(2) };
@@ -141,21 +156,25 @@ for (const k of Object.keys(runs[0])) {
   if (k.endsWith('_ms')) results[k] = +med(runs.map((r) => r[k])).toFixed(4);
 }
 const sweep = [];
-for (const b of ['4x16', '16x64', '50x100']) for (const s of [50, 75, 90, 95]) {
-  const row = { block: b, sparsity: s, kept: +runs[0].layer_kept[`b${b}_s${s}`].toFixed(3) };
-  for (const n of [1, 32]) {
-    put(`sweep_blk${b}_s${s}_b${n}_speedup`, `layer_tfjs_dense_b${n}_ms`, `layer_bcr_b${b}_s${s}_b${n}_ms`);
-    const k = `sweep_blk${b}_s${s}_b${n}_speedup`;
-    row[`b${n}`] = { median: results[k], min: results[`${k}_range`][0], max: results[`${k}_range`][1] };
+for (const b of ['4x16', '16x64', '50x100'])
+  for (const s of [50, 75, 90, 95]) {
+    const row = { block: b, sparsity: s, kept: +runs[0].layer_kept[`b${b}_s${s}`].toFixed(3) };
+    for (const n of [1, 32]) {
+      put(`sweep_blk${b}_s${s}_b${n}_speedup`, `layer_tfjs_dense_b${n}_ms`, `layer_bcr_b${b}_s${s}_b${n}_ms`);
+      const k = `sweep_blk${b}_s${s}_b${n}_speedup`;
+      row[`b${n}`] = { median: results[k], min: results[`${k}_range`][0], max: results[`${k}_range`][1] };
+    }
+    sweep.push(row);
   }
-  sweep.push(row);
-}
 results.timing_processes = PROCESSES;
 results.timing_reps_per_process = Number(process.env.BCR_BENCH_REPS ?? 60);
 results.machine_load1_during_run = loads.map((l) => +l.toFixed(1));
 results.max_abs_diff_ort_node_b1 = Math.max(...runs.map((r) => r.maxdiff_ort_node_b1));
 results.max_abs_diff_ort_web_b1 = Math.max(...runs.map((r) => r.maxdiff_ort_web_b1));
-for (const [k, v] of Object.entries(tried)) { results[`candidate_${k}_val_drop`] = v.valDrop; results[`candidate_${k}_weight_ratio`] = v.weightRatio; }
+for (const [k, v] of Object.entries(tried)) {
+  results[`candidate_${k}_val_drop`] = v.valDrop;
+  results[`candidate_${k}_weight_ratio`] = v.weightRatio;
+}
 results.onnx_graph = 'minimal dense graph built in bench/onnx.mjs with onnx-proto (core toOnnx not exported on main at bench time)';
 
 await mkdir(outDir, { recursive: true });
@@ -165,7 +184,23 @@ await (await import('node:fs/promises')).rename(tmp, join(outDir, 'bcr-prune.jso
 
 console.log('\n| figure | value | range over processes | goal |\n|---|---|---|---|');
 const goals = { lenet5_bcr_acc_drop: '≤ 0.005', speedup_vs_tfjs_wasm_dense_b1: '≥ 3', speedup_vs_onnxruntime_node_dense_b1: '≥ 1', speedup_vs_onnxruntime_web_dense_b1: '≥ 1.5' };
-for (const k of ['lenet5_bcr_acc_drop', 'lenet5_bcr_weight_ratio', 'speedup_vs_tfjs_wasm_dense_b1', 'speedup_vs_onnxruntime_node_dense_b1', 'speedup_vs_onnxruntime_web_dense_b1', 'speedup_vs_tfjs_wasm_dense_b32', 'speedup_vs_onnxruntime_node_dense_b32', 'speedup_vs_onnxruntime_web_dense_b32', 'matmul_800x500_90pct_speedup_vs_dense_b1', 'matmul_800x500_90pct_speedup_vs_dense_b32', 'unstructured_csr_speedup_vs_dense_b1', 'unstructured_csr_speedup_vs_dense_b32', 'lenet5_csr_speedup_vs_tfjs_wasm_dense_b1', 'our_wasm_dense_speedup_vs_tfjs_wasm_b1', 'our_wasm_dense_speedup_vs_tfjs_wasm_b32']) {
+for (const k of [
+  'lenet5_bcr_acc_drop',
+  'lenet5_bcr_weight_ratio',
+  'speedup_vs_tfjs_wasm_dense_b1',
+  'speedup_vs_onnxruntime_node_dense_b1',
+  'speedup_vs_onnxruntime_web_dense_b1',
+  'speedup_vs_tfjs_wasm_dense_b32',
+  'speedup_vs_onnxruntime_node_dense_b32',
+  'speedup_vs_onnxruntime_web_dense_b32',
+  'matmul_800x500_90pct_speedup_vs_dense_b1',
+  'matmul_800x500_90pct_speedup_vs_dense_b32',
+  'unstructured_csr_speedup_vs_dense_b1',
+  'unstructured_csr_speedup_vs_dense_b32',
+  'lenet5_csr_speedup_vs_tfjs_wasm_dense_b1',
+  'our_wasm_dense_speedup_vs_tfjs_wasm_b1',
+  'our_wasm_dense_speedup_vs_tfjs_wasm_b32',
+]) {
   console.log(`| ${k} | ${results[k]} | ${results[`${k}_range`] ? results[`${k}_range`].join(' – ') : ''} | ${goals[k] ?? ''} |`);
 }
 console.log('\nLatency sweep, 800×500 layer, speedup of BCR over tfjs-wasm dense matMul (median over processes, range):\n');

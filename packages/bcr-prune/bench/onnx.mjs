@@ -8,17 +8,32 @@ const O = onnxProto.onnx;
 const FLOAT = 1;
 
 export function denseOnnx(model) {
-  const nodes = [], inits = [];
+  const nodes = [],
+    inits = [];
   let k = 0;
-  const init = (name, dims, data) => { inits.push({ name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) }); return name; };
+  const init = (name, dims, data) => {
+    inits.push({ name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) });
+    return name;
+  };
   const node = (op, inputs, attrs = {}) => {
     const out = `t${k++}`;
-    nodes.push({ opType: op, input: inputs, output: [out], name: out, attribute: Object.entries(attrs).map(([name, v]) => (Array.isArray(v) ? { name, type: 7, ints: v } : { name, type: 2, i: v })) });
+    nodes.push({
+      opType: op,
+      input: inputs,
+      output: [out],
+      name: out,
+      attribute: Object.entries(attrs).map(([name, v]) => (Array.isArray(v) ? { name, type: 7, ints: v } : { name, type: 2, i: v })),
+    });
     return out;
   };
   let cur = 'input';
   let nchw = true;
-  const act = (a) => { if (a === 'relu') cur = node('Relu', [cur]); else if (a === 'softmax') cur = node('Softmax', [cur], { axis: -1 }); else if (a === 'tanh') cur = node('Tanh', [cur]); else if (a === 'sigmoid') cur = node('Sigmoid', [cur]); };
+  const act = (a) => {
+    if (a === 'relu') cur = node('Relu', [cur]);
+    else if (a === 'softmax') cur = node('Softmax', [cur], { axis: -1 });
+    else if (a === 'tanh') cur = node('Tanh', [cur]);
+    else if (a === 'sigmoid') cur = node('Sigmoid', [cur]);
+  };
   for (const s of inferShapes(model.ir)) {
     const l = s.layer;
     if (l.kind === 'conv2d') {
@@ -26,7 +41,8 @@ export function denseOnnx(model) {
       const w = toDense(model.weights[`${l.name}/kernel`]);
       const [kh, kw, cin, cout] = model.weights[`${l.name}/kernel`].shape;
       const t = new Float32Array(w.length); // [kh,kw,cin,cout] → [cout,cin,kh,kw]
-      for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < cin; c++) for (let o = 0; o < cout; o++) t[((o * cin + c) * kh + i) * kw + j] = w[((i * kw + j) * cin + c) * cout + o];
+      for (let i = 0; i < kh; i++)
+        for (let j = 0; j < kw; j++) for (let c = 0; c < cin; c++) for (let o = 0; o < cout; o++) t[((o * cin + c) * kh + i) * kw + j] = w[((i * kw + j) * cin + c) * cout + o];
       const ins = [cur, init(`${l.name}_w`, [cout, cin, kh, kw], t)];
       if (l.useBias) ins.push(init(`${l.name}_b`, [cout], toDense(model.weights[`${l.name}/bias`])));
       cur = node('Conv', ins, { kernel_shape: [kh, kw], strides: l.strides });
@@ -47,7 +63,9 @@ export function denseOnnx(model) {
   nodes[nodes.length - 1].output = ['output'];
   const [h, w, c] = model.ir.inputShape;
   const graph = {
-    name: model.ir.name, node: nodes, initializer: inits,
+    name: model.ir.name,
+    node: nodes,
+    initializer: inits,
     input: [{ name: 'input', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: c }, { dimValue: h }, { dimValue: w }] } } } }],
     output: [{ name: 'output', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 10 }] } } } }],
   };

@@ -47,8 +47,16 @@ async function timeAll(engines, reps) {
       cs[n].push((d.user + d.system) / 1000);
     }
   }
-  const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
-  return Object.fromEntries(names.flatMap((n) => [[n, med(ts[n])], [`${n}_cpu`, med(cs[n])]]));
+  const med = (a) => {
+    const s = [...a].sort((x, y) => x - y);
+    return s[s.length >> 1];
+  };
+  return Object.fromEntries(
+    names.flatMap((n) => [
+      [n, med(ts[n])],
+      [`${n}_cpu`, med(cs[n])],
+    ]),
+  );
 }
 
 // ---- whole LeNet-5 forward, batch 1 and 32; inputs are real test digits, outputs read back as Float32Array ----
@@ -67,16 +75,27 @@ for (const n of [1, 32]) {
   };
   // sanity: every engine agrees with tfjs
   const ref = engines.tfjs_wasm();
-  const check = async (name, got) => { let m = 0; for (let i = 0; i < ref.length; i++) m = Math.max(m, Math.abs(got[i] - ref[i])); result[`maxdiff_${name}_b${n}`] = m; };
+  const check = async (name, got) => {
+    let m = 0;
+    for (let i = 0; i < ref.length; i++) m = Math.max(m, Math.abs(got[i] - ref[i]));
+    result[`maxdiff_${name}_b${n}`] = m;
+  };
   await check('ort_node', await engines.ort_node());
   await check('ort_web', await engines.ort_web());
-  ourDense.predictInto(x, n, out); await check('ours_dense', out);
+  ourDense.predictInto(x, n, out);
+  await check('ours_dense', out);
   const t = await timeAll(engines, REPS);
   for (const [k, v] of Object.entries(t)) result[k.endsWith('_cpu') ? `lenet_${k.slice(0, -4)}_b${n}_cpu_ms` : `lenet_${k}_b${n}_ms`] = v;
 }
 
 // ---- layer level: y = x·W, W [800, 500], tfjs dense matMul vs BCR vs CSR at the same sparsity, and the sweep ----
-const layerIr = { format: 'edge-compress/ir', version: 1, name: 'fc', inputShape: [800], layers: [{ kind: 'dense', name: 'fc', units: 500, activation: 'linear', useBias: false }] };
+const layerIr = {
+  format: 'edge-compress/ir',
+  version: 1,
+  name: 'fc',
+  inputShape: [800],
+  layers: [{ kind: 'dense', name: 'fc', units: 500, activation: 'linear', useBias: false }],
+};
 const wr = createRng(5);
 const W = Float32Array.from({ length: 800 * 500 }, () => wr.normal() * 0.05);
 const gemm = toGemm(W, [800, 500]);
@@ -86,20 +105,28 @@ function layerRunner(kind, block, s) {
   const g = Math.max(0, 1 - Math.sqrt(1 - s));
   const m = kind === 'csr' ? core.topkMask(gemm, Math.round((1 - s) * gemm.length)) : bcrMask(gemm, 500, 800, block, { rowRate: g, colRate: g, order: 'colsFirst' });
   const gm = gemm.map((v, i) => (m[i] ? v : 0));
-  const model = { ir: layerIr, weights: { 'fc/kernel': core.maskedEncoding(core.denseEncoding([800, 500], core.fromGemm(gm, [800, 500])), Uint8Array.from(core.fromGemm(Float32Array.from(m), [800, 500]))) } };
+  const model = {
+    ir: layerIr,
+    weights: { 'fc/kernel': core.maskedEncoding(core.denseEncoding([800, 500], core.fromGemm(gm, [800, 500])), Uint8Array.from(core.fromGemm(Float32Array.from(m), [800, 500]))) },
+  };
   const spec = kind === 'csr' ? sparseSpec(model, { unstructured: 'csr' }) : sparseSpec(model, { layouts: { fc: bcrLayoutFromMask([800, 500], gm, 500, 800, m, block) } });
   return { runner: new SparseRunner(spec), kept: m.reduce((a, b) => a + b, 0) / m.length };
 }
-const blocks = [[4, 16], [16, 64], [50, 100]];
+const blocks = [
+  [4, 16],
+  [16, 64],
+  [50, 100],
+];
 const sparsities = [0.5, 0.75, 0.9, 0.95];
 const csr90 = layerRunner('csr', null, 0.9);
 const layers = [];
 const kept = {};
-for (const b of blocks) for (const s of sparsities) {
-  const l = layerRunner('bcr', b, s);
-  kept[`b${b[0]}x${b[1]}_s${Math.round(s * 100)}`] = l.kept;
-  layers.push([`bcr_b${b[0]}x${b[1]}_s${Math.round(s * 100)}`, l.runner]);
-}
+for (const b of blocks)
+  for (const s of sparsities) {
+    const l = layerRunner('bcr', b, s);
+    kept[`b${b[0]}x${b[1]}_s${Math.round(s * 100)}`] = l.kept;
+    layers.push([`bcr_b${b[0]}x${b[1]}_s${Math.round(s * 100)}`, l.runner]);
+  }
 result.layer_kept = kept;
 for (const n of [1, 32]) {
   const x = images.subarray(0, n * 800);

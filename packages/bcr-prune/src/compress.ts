@@ -1,7 +1,29 @@
 // Core-facing glue of the bcr method: Trainer + hooks with fixed structured masks (intersected with any mask the input
 // already has), output as core's blockSparse / nm encodings.
 import * as tf from '@tensorflow/tfjs-core';
-import { blockSparseFromMask, CompressionError, cosineDecay, denseEncoding, evaluateModel, layerReport, maskedEncoding, nmFromMask, subset, toDense, toGemm, Trainer, type CompressContext, type CompressResult, type Dataset, type Encoding, type Model, type Plan, type Target, type TrainHooks, type TrainProgress } from '@edge-compress/core';
+import {
+  blockSparseFromMask,
+  CompressionError,
+  cosineDecay,
+  denseEncoding,
+  evaluateModel,
+  layerReport,
+  maskedEncoding,
+  nmFromMask,
+  subset,
+  toDense,
+  toGemm,
+  Trainer,
+  type CompressContext,
+  type CompressResult,
+  type Dataset,
+  type Encoding,
+  type Model,
+  type Plan,
+  type Target,
+  type TrainHooks,
+  type TrainProgress,
+} from '@edge-compress/core';
 import type { BcrConfig, BcrOptions } from './config.js';
 import { blockOf } from './plan.js';
 import { bcrMask, chooseRates, nmMask, wholeBlockMask } from './sparsity.js';
@@ -76,7 +98,13 @@ export function splitData(ctx: Pick<CompressContext, 'train'> & { val?: Dataset 
   if (v) return { train: ctx.train, val: v };
   const nVal = Math.max(1, Math.floor(ctx.train.count / 10));
   const nTrain = ctx.train.count - nVal;
-  return { train: subset(ctx.train, nTrain), val: subset(ctx.train, Array.from({ length: nVal }, (_, i) => nTrain + i)) };
+  return {
+    train: subset(ctx.train, nTrain),
+    val: subset(
+      ctx.train,
+      Array.from({ length: nVal }, (_, i) => nTrain + i),
+    ),
+  };
 }
 
 /** Per-target choices; targets without a ratio get the largest candidate whose one-shot val accuracy drop ≤ tolerance. */
@@ -145,7 +173,18 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
   };
   try {
     const fit = (epochs: number, hooks: TrainHooks, phase: string) =>
-      trainer.fit(train, { trainable: (n) => layers.has(n.split('/')[0]!), epochs, batchSize: o.batchSize, optimizer: { kind: 'adam', lr: o.lr }, lrSchedule: cosineDecay(o.lr, epochs), seed: ctx.seed, hooks, phase, signal: ctx.signal, onProgress: progress(phase) });
+      trainer.fit(train, {
+        trainable: (n) => layers.has(n.split('/')[0]!),
+        epochs,
+        batchSize: o.batchSize,
+        optimizer: { kind: 'adam', lr: o.lr },
+        lrSchedule: cosineDecay(o.lr, epochs),
+        seed: ctx.seed,
+        hooks,
+        phase,
+        signal: ctx.signal,
+        onProgress: progress(phase),
+      });
     let gradualMasks: Map<string, tf.Tensor> | undefined;
     if (o.schedule === 'gradual' && o.pruneEpochs > 0 && choices.length) {
       const steps = o.pruneEpochs * Math.ceil(train.count / o.batchSize);
@@ -182,7 +221,8 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
     }
     void gradualMasks;
     if (o.schedule === 'admm' && o.admmEpochs > 0 && choices.length) {
-      const Z = new Map<string, tf.Tensor>(), U = new Map<string, tf.Tensor>();
+      const Z = new Map<string, tf.Tensor>(),
+        U = new Map<string, tf.Tensor>();
       for (const c of choices) {
         const v = trainer.read(c.weight);
         Z.set(c.weight, tf.keep(tf.tensor(project(c.weight, v), model.weights[c.weight]!.shape)));
@@ -238,22 +278,50 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
         const shape = model.weights[n]!.shape;
         const c = byWeight.get(n);
         if (!m || !c) weights[n] = denseEncoding(shape, v);
-        else if (c.pattern === 'nm') weights[n] = nmFromMask(shape, structure.get(n)!, v.map((x, i) => (m[i] ? x : 0)), c.nm![0], c.nm![1]);
-        else weights[n] = blockSparseFromMask(shape, structure.get(n)!, v.map((x, i) => (m[i] ? x : 0)), c.block);
+        else if (c.pattern === 'nm')
+          weights[n] = nmFromMask(
+            shape,
+            structure.get(n)!,
+            v.map((x, i) => (m[i] ? x : 0)),
+            c.nm![0],
+            c.nm![1],
+          );
+        else
+          weights[n] = blockSparseFromMask(
+            shape,
+            structure.get(n)!,
+            v.map((x, i) => (m[i] ? x : 0)),
+            c.block,
+          );
       }
     }
     // Targeted layers whose choice left them dense: their weights stay the identical objects.
     for (const t of plan.targets) if (!byWeight.has(t.weight)) weights[t.weight] = model.weights[t.weight]!;
     const out: Model = { ir: model.ir, weights };
     const after = evaluateModel(out, val);
-    const rows = choices.map((c) => layerReport(c.layer, c.weight, model.weights[c.weight]!, weights[c.weight]!, { pattern: c.pattern, block: c.block, rowRatio: c.rowRate, colRatio: c.colRate, nm: c.nm, sparseRatio: c.sparseRatio, auto: c.auto }));
+    const rows = choices.map((c) =>
+      layerReport(c.layer, c.weight, model.weights[c.weight]!, weights[c.weight]!, {
+        pattern: c.pattern,
+        block: c.block,
+        rowRatio: c.rowRate,
+        colRatio: c.colRate,
+        nm: c.nm,
+        sparseRatio: c.sparseRatio,
+        auto: c.auto,
+      }),
+    );
     const all = plan.targets.map((t) => t.weight);
     const total = all.reduce((a, n) => a + model.weights[n]!.shape.reduce((x, y) => x * y, 1), 0);
     const kept = all.reduce((a, n) => a + (masks.get(n)?.reduce((x, y) => x + y, 0) ?? toDense(model.weights[n]!).filter((x) => x !== 0).length), 0);
     return {
       model: out,
       choices,
-      report: { method: 'bcr', layers: rows, metrics: { valAccuracyBefore: before.accuracy, valAccuracyAfter: after.accuracy, sparsity: 1 - kept / total, pruningRatio: total / Math.max(1, kept) }, warnings: choices.length ? [] : ['bcr: every target was left dense (automatic ratios found no ratio within auto_tolerance)'] },
+      report: {
+        method: 'bcr',
+        layers: rows,
+        metrics: { valAccuracyBefore: before.accuracy, valAccuracyAfter: after.accuracy, sparsity: 1 - kept / total, pruningRatio: total / Math.max(1, kept) },
+        warnings: choices.length ? [] : ['bcr: every target was left dense (automatic ratios found no ratio within auto_tolerance)'],
+      },
     };
   } finally {
     trainer.dispose();

@@ -19,14 +19,24 @@ export const bcrConfig = ruleSchema({
 export type BcrConfig = z.output<typeof bcrConfig>;
 
 export const bcrOptions = optionsSchema({
-  schedule: z.enum(['gradual', 'admm']).default('gradual').describe("'gradual': rates rise on a cubic schedule, the structured mask re-projected 4× per epoch (AGP); 'admm': ADMM-style training towards the set, then one hard projection"),
+  schedule: z
+    .enum(['gradual', 'admm'])
+    .default('gradual')
+    .describe(
+      "'gradual': rates rise on a cubic schedule, the structured mask re-projected 4× per epoch (AGP); 'admm': ADMM-style training towards the set, then one hard projection",
+    ),
   prune_epochs: z.number().int().min(0).max(100).default(3).describe('epochs of the gradual schedule (the last quarter at the final rates)'),
   admm_epochs: z.number().int().min(0).max(100).default(2).describe('epochs of ADMM-style training towards the BCR set before the hard prune (schedule admm)'),
   rho: z.number().positive().max(10).default(3e-3).describe('ADMM penalty ρ'),
   finetune_epochs: z.number().int().min(0).max(200).default(4).describe('masked retraining epochs after the prune'),
   lr: z.number().positive().max(1).default(1e-3),
   batch_size: z.number().int().positive().default(64),
-  auto_tolerance: z.number().min(0).max(1).default(0.05).describe('automatic ratios: the smallest candidate always, larger ones while the one-shot validation accuracy drop (before retraining) stays within this'),
+  auto_tolerance: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.05)
+    .describe('automatic ratios: the smallest candidate always, larger ones while the one-shot validation accuracy drop (before retraining) stays within this'),
   auto_candidates: z.array(z.number().min(0).lt(1)).min(1).default([0.5, 0.75, 0.85, 0.9, 0.95]),
   min_weights: z.number().int().min(0).default(1000).describe('automatic ratios leave layers with fewer weights dense'),
 });

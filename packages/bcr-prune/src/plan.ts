@@ -22,11 +22,13 @@ export function checkBcrTarget(t: Target<BcrConfig>, _ir: ModelIR, path: string)
   const c = t.config;
   const { rows, cols } = gemmOf(t.shape);
   const g = c.granularity;
-  if (g !== undefined && !Array.isArray(g) && g !== 'default') fail('granularity', `${JSON.stringify(g)} is not a block size`, 'use [blockRows, blockCols], e.g. [16, 64], or omit it');
+  if (g !== undefined && !Array.isArray(g) && g !== 'default')
+    fail('granularity', `${JSON.stringify(g)} is not a block size`, 'use [blockRows, blockCols], e.g. [16, 64], or omit it');
   if (Array.isArray(g)) {
     if (!g.every((v) => Number.isInteger(v) && v > 0)) fail('granularity', `block ${JSON.stringify(g)} must be positive integers`, 'use e.g. [16, 64]');
     const [br, bc] = g.length === 2 ? g : [g[0]!, g[0]!];
-    if (br! > rows || bc! > cols) fail('granularity', `block [${br},${bc}] exceeds layer '${t.layer}' GEMM view [${rows},${cols}] (rows = out channels, cols = fan-in)`, `use at most [${rows},${cols}]`);
+    if (br! > rows || bc! > cols)
+      fail('granularity', `block [${br},${bc}] exceeds layer '${t.layer}' GEMM view [${rows},${cols}] (rows = out channels, cols = fan-in)`, `use at most [${rows},${cols}]`);
     if (br! > 65535 || bc! > 65535) fail('granularity', `block [${br},${bc}] is larger than 65535`, 'use a smaller block');
   }
   for (const k of ['sparseRatio', 'rowRatio', 'colRatio'] as const) {
@@ -43,7 +45,9 @@ export function checkBcrTarget(t: Target<BcrConfig>, _ir: ModelIR, path: string)
     if (pattern !== 'nm') fail('pattern', `'${pattern}' with nm set`, "set pattern 'nm' or remove nm");
   }
   if (pattern === 'nm' && c.nm === undefined) fail('nm', 'pattern nm needs nm: [n, m]', 'add "nm": [2, 4]');
-  if (pattern === 'block' && (c.rowRatio !== undefined || c.colRatio !== undefined)) fail('row_ratio', 'whole-block pruning takes sparse_ratio (the fraction of blocks removed), not row/col ratios', 'use sparse_ratio');
-  if ((c.rowRatio === undefined) !== (c.colRatio === undefined)) fail(c.rowRatio === undefined ? 'row_ratio' : 'col_ratio', 'row_ratio and col_ratio go together', 'set both, or use sparse_ratio alone');
+  if (pattern === 'block' && (c.rowRatio !== undefined || c.colRatio !== undefined))
+    fail('row_ratio', 'whole-block pruning takes sparse_ratio (the fraction of blocks removed), not row/col ratios', 'use sparse_ratio');
+  if ((c.rowRatio === undefined) !== (c.colRatio === undefined))
+    fail(c.rowRatio === undefined ? 'row_ratio' : 'col_ratio', 'row_ratio and col_ratio go together', 'set both, or use sparse_ratio alone');
   if (c.rowRatio !== undefined && c.sparseRatio !== undefined) fail('sparse_ratio', 'both sparse_ratio and row_ratio/col_ratio are set', 'keep one of them');
 }

@@ -21,7 +21,8 @@ export function blockGrid(rows: number, cols: number, block: readonly [number, n
 
 /** Rows and columns actually covered by block (i, j) (edge blocks are smaller). */
 export function blockExtent(g: BlockGrid, i: number, j: number): { r0: number; c0: number; h: number; w: number } {
-  const r0 = i * g.br, c0 = j * g.bc;
+  const r0 = i * g.br,
+    c0 = j * g.bc;
   return { r0, c0, h: Math.min(g.br, g.rows - r0), w: Math.min(g.bc, g.cols - c0) };
 }
 
@@ -50,7 +51,15 @@ export interface BcrRates {
 }
 
 /** One block's BCR selection: kept local row and column indices (ascending). */
-function selectBlock(w: Float32Array, cols: number, e: { r0: number; c0: number; h: number; w: number }, kr: number, kc: number, order: 'colsFirst' | 'rowsFirst' | 'best', weights?: Float32Array): { rows: number[]; cols: number[]; norm: number } {
+function selectBlock(
+  w: Float32Array,
+  cols: number,
+  e: { r0: number; c0: number; h: number; w: number },
+  kr: number,
+  kc: number,
+  order: 'colsFirst' | 'rowsFirst' | 'best',
+  weights?: Float32Array,
+): { rows: number[]; cols: number[]; norm: number } {
   const sq = (r: number, c: number): number => {
     const v = w[(e.r0 + r) * cols + e.c0 + c]!;
     return v * v * (weights ? weights[(e.r0 + r) * cols + e.c0 + c]! : 1);
@@ -81,7 +90,8 @@ function selectBlock(w: Float32Array, cols: number, e: { r0: number; c0: number;
   };
   if (order === 'colsFirst') return run(true);
   if (order === 'rowsFirst') return run(false);
-  const a = run(true), b = run(false);
+  const a = run(true),
+    b = run(false);
   return b.norm > a.norm ? b : a;
 }
 
@@ -161,16 +171,24 @@ export interface BcrLayout {
 export function bcrLayoutFromMask(shape: number[], gemm: Float32Array, rows: number, cols: number, mask: Uint8Array, block: [number, number]): BcrLayout {
   const g = blockGrid(rows, cols, block);
   const nb = g.nbr * g.nbc;
-  const keptRows = new Uint16Array(nb), keptCols = new Uint16Array(nb);
-  const ri: number[] = [], ci: number[] = [], vals: number[] = [];
+  const keptRows = new Uint16Array(nb),
+    keptCols = new Uint16Array(nb);
+  const ri: number[] = [],
+    ci: number[] = [],
+    vals: number[] = [];
   for (let i = 0; i < g.nbr; i++) {
     for (let j = 0; j < g.nbc; j++) {
       const e = blockExtent(g, i, j);
-      const rs: number[] = [], cs: number[] = [];
+      const rs: number[] = [],
+        cs: number[] = [];
       const colAny = new Uint8Array(e.w);
       for (let r = 0; r < e.h; r++) {
         let any = false;
-        for (let c = 0; c < e.w; c++) if (mask[(e.r0 + r) * cols + e.c0 + c]) { any = true; colAny[c] = 1; }
+        for (let c = 0; c < e.w; c++)
+          if (mask[(e.r0 + r) * cols + e.c0 + c]) {
+            any = true;
+            colAny[c] = 1;
+          }
         if (any) rs.push(r);
       }
       for (let c = 0; c < e.w; c++) if (colAny[c]) cs.push(c);
@@ -189,10 +207,13 @@ export function bcrLayoutFromMask(shape: number[], gemm: Float32Array, rows: num
 export function bcrLayoutToGemm(l: BcrLayout, rows: number, cols: number): Float32Array {
   const g = blockGrid(rows, cols, l.block);
   const out = new Float32Array(rows * cols);
-  let ro = 0, co = 0, vo = 0;
+  let ro = 0,
+    co = 0,
+    vo = 0;
   for (let b = 0; b < g.nbr * g.nbc; b++) {
     const e = blockExtent(g, Math.floor(b / g.nbc), b % g.nbc);
-    const nr = l.keptRows[b]!, nc = l.keptCols[b]!;
+    const nr = l.keptRows[b]!,
+      nc = l.keptCols[b]!;
     for (let i = 0; i < nr; i++) for (let j = 0; j < nc; j++) out[(e.r0 + l.rowIdx[ro + i]!) * cols + e.c0 + l.colIdx[co + j]!] = l.values[vo + i * nc + j]!;
     ro += nr;
     co += nc;
@@ -206,9 +227,17 @@ export function bcrLayoutToGemm(l: BcrLayout, rows: number, cols: number): Float
  * product is closest to keep·h·w for a full block, the one whose BCR mask retains the largest Frobenius norm of W.
  * Returns rates that `keptCounts` turns back into exactly those counts for full blocks.
  */
-export function chooseRates(gemm: Float32Array, rows: number, cols: number, block: readonly [number, number], sparseRatio: number, opts: { rowMultiple?: number } = {}): { rowRate: number; colRate: number; keptFraction: number } {
+export function chooseRates(
+  gemm: Float32Array,
+  rows: number,
+  cols: number,
+  block: readonly [number, number],
+  sparseRatio: number,
+  opts: { rowMultiple?: number } = {},
+): { rowRate: number; colRate: number; keptFraction: number } {
   const g = blockGrid(rows, cols, block);
-  const h = Math.min(g.br, rows), w = Math.min(g.bc, cols);
+  const h = Math.min(g.br, rows),
+    w = Math.min(g.bc, cols);
   const target = (1 - sparseRatio) * h * w;
   const mult = opts.rowMultiple ?? 1;
   const candidates: Array<{ kr: number; kc: number }> = [];
@@ -220,15 +249,21 @@ export function chooseRates(gemm: Float32Array, rows: number, cols: number, bloc
   // Closest kept count first; among those, best retained norm.
   const bestErr = Math.min(...candidates.map((c) => Math.abs(c.kr * c.kc - target)));
   const tol = Math.max(bestErr, 0.03 * target);
-  let best = { rowRate: 0, colRate: 0, keptFraction: 1 }, bestNorm = -1;
+  let best = { rowRate: 0, colRate: 0, keptFraction: 1 },
+    bestNorm = -1;
   const seen = new Set<string>();
   for (const c of candidates) {
     if (Math.abs(c.kr * c.kc - target) > tol || seen.has(`${c.kr},${c.kc}`)) continue;
     seen.add(`${c.kr},${c.kc}`);
     const rates = { rowRate: (h - c.kr) / h, colRate: (w - c.kc) / w };
     const m = bcrMask(gemm, rows, cols, block, rates);
-    let norm = 0, kept = 0;
-    for (let i = 0; i < m.length; i++) if (m[i]) { norm += gemm[i]! ** 2; kept++; }
+    let norm = 0,
+      kept = 0;
+    for (let i = 0; i < m.length; i++)
+      if (m[i]) {
+        norm += gemm[i]! ** 2;
+        kept++;
+      }
     if (norm > bestNorm) {
       bestNorm = norm;
       best = { ...rates, keptFraction: kept / m.length };

@@ -71,10 +71,13 @@ describe('bcr compress', () => {
     for (const name of ['fc1/kernel', 'fc2/kernel']) {
       const e = model.weights[name] as BlockSparseEncoding;
       expect(e.kind).toBe('blockSparse');
-      const rows = e.shape[1]!, cols = e.shape[0]!;
-      const gr = Math.ceil(rows / 4), gc = Math.ceil(cols / 8);
+      const rows = e.shape[1]!,
+        cols = e.shape[0]!;
+      const gr = Math.ceil(rows / 4),
+        gc = Math.ceil(cols / 8);
       for (let b = 0; b < gr * gc; b++) {
-        const h = Math.min(4, rows - Math.floor(b / gc) * 4), w = Math.min(8, cols - (b % gc) * 8);
+        const h = Math.min(4, rows - Math.floor(b / gc) * 4),
+          w = Math.min(8, cols - (b % gc) * 8);
         expect(e.keptRows[b]).toBe(h - Math.round(0.25 * h));
         expect(e.keptCols[b]).toBe(w - Math.round(0.5 * w));
       }
@@ -132,7 +135,17 @@ describe('bcr compress', () => {
   });
 
   it('N:M and whole-block patterns give their structure', async () => {
-    const { model: input, plan, ctx } = await fixture([{ op_names: ['fc1'], pattern: 'nm', nm: [2, 4] }, { op_names: ['fc2'], pattern: 'block', granularity: [2, 4], sparse_ratio: 0.5 }], { prune_epochs: 0, finetune_epochs: 0 });
+    const {
+      model: input,
+      plan,
+      ctx,
+    } = await fixture(
+      [
+        { op_names: ['fc1'], pattern: 'nm', nm: [2, 4] },
+        { op_names: ['fc2'], pattern: 'block', granularity: [2, 4], sparse_ratio: 0.5 },
+      ],
+      { prune_epochs: 0, finetune_epochs: 0 },
+    );
     const { model } = await bcrPrune.compress(input, ctx, plan);
     const nm = model.weights['fc1/kernel'] as NmEncoding;
     expect(nm.kind).toBe('nm');

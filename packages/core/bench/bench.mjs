@@ -16,7 +16,13 @@ import { initBackend, initModel, lenet5, lenet300100, loadMnist, registerFastWas
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quick = process.argv.includes('--quick');
-const pairs = quick ? 2 : 5;
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const pairs = arg('--pairs', quick ? 2 : 5);
+// --timing-only: the two speed figures alone (skips the 20-epoch baselines)
+const timingOnly = process.argv.includes('--timing-only');
 
 /** Seconds per training step: one warm-up fit of 2 steps, then a timed fit of `steps` steps. */
 async function stepSeconds(ir, shape, steps) {
@@ -34,30 +40,34 @@ async function stepSeconds(ir, shape, steps) {
 
 await initBackend('cpu');
 await initBackend('wasm');
-const cpuSteps = [], wasmSteps = [], speedups = [];
+const cpuSteps = [],
+  wasmSteps = [],
+  speedups = [];
 for (let i = 0; i < pairs; i++) {
   await tf.setBackend('cpu');
   const c = await stepSeconds(lenet5(), [28, 28, 1], quick ? 5 : 5);
   await tf.setBackend('wasm');
   const w = await stepSeconds(lenet5(), [28, 28, 1], quick ? 10 : 30);
-  cpuSteps.push(c), wasmSteps.push(w), speedups.push(c / w);
+  (cpuSteps.push(c), wasmSteps.push(w), speedups.push(c / w));
   console.error(`pair ${i + 1}/${pairs}: cpu ${c.toFixed(2)} s/step, wasm ${(w * 1000).toFixed(1)} ms/step, ×${(c / w).toFixed(0)}`);
 }
 const kernelGain = [];
-const mlpWith = [], mlpWithout = [];
+const mlpWith = [],
+  mlpWithout = [];
 for (let i = 0; i < pairs; i++) {
   unregisterFastWasmKernels();
   const a = await stepSeconds(lenet300100(), [784], 40);
   registerFastWasmKernels();
   const b = await stepSeconds(lenet300100(), [784], 40);
-  mlpWithout.push(a), mlpWith.push(b), kernelGain.push(a / b);
+  (mlpWithout.push(a), mlpWith.push(b), kernelGain.push(a / b));
   console.error(`pair ${i + 1}/${pairs}: LeNet-300-100 stock wasm ${(a * 1000).toFixed(1)} ms/step, with our kernels ${(b * 1000).toFixed(1)} ms/step`);
 }
 
 const epochs = quick ? 2 : 20;
 const log = (arch) => (p) => p.testAccuracy !== undefined && console.error(`${arch} epoch ${p.epoch + 1}/${p.epochs}: val ${(100 * p.testAccuracy).toFixed(2)}%`);
-const l5 = await trainBaseline({ arch: 'lenet5', epochs, seed: 0, onProgress: log('lenet5') });
-const mlp = await trainBaseline({ arch: 'lenet300100', epochs, seed: 0, onProgress: log('lenet300100') });
+const none = { history: [{ seconds: NaN }], testAccuracy: NaN };
+const l5 = timingOnly ? none : await trainBaseline({ arch: 'lenet5', epochs, seed: 0, onProgress: log('lenet5') });
+const mlp = timingOnly ? none : await trainBaseline({ arch: 'lenet300100', epochs, seed: 0, onProgress: log('lenet300100') });
 const tensorsAfter = tf.memory().numTensors;
 
 const figures = {
@@ -87,5 +97,5 @@ for (const [k, v] of Object.entries(figures)) console.log(`| ${k} | ${Number.isI
 const dir = join(root, 'bench-results');
 await mkdir(dir, { recursive: true });
 const tmp = join(dir, `.core.json.tmp-${process.pid}`);
-await writeFile(tmp, `${JSON.stringify(figures, null, 2)}\n`);
+await writeFile(tmp, `${JSON.stringify(Object.fromEntries(Object.entries(figures).filter(([, v]) => !Number.isNaN(v))), null, 2)}\n`);
 await rename(tmp, join(dir, 'core.json'));

@@ -122,7 +122,8 @@ export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinitio
     const warnings: string[] = [];
     const rules = configList.map((raw, i) => {
       const p = `${where}[${i}]`;
-      if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: p, message: `${p}: expected an object` });
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+        throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: p, message: `${p}: expected an object` });
       const { rule, notes } = translateLegacyRule(raw as Record<string, unknown>, p);
       warnings.push(...notes);
       const r = def.config.safeParse(rule);
@@ -133,7 +134,11 @@ export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinitio
           const bad = r.error.issues.flatMap((x) => (x.code === 'unrecognized_keys' ? (x as { keys: string[] }).keys : []));
           const k = bad[0]!;
           const family = k in pruningRuleShape ? 'a pruning key' : k in quantRuleShape ? 'a quantization key' : undefined;
-          const hint = family ? `'${k}' is ${family}, not a '${def.name}' key; set it in a stage of a method that uses it (e.g. ${family === 'a pruning key' ? "'magnitude'" : "'quantize'"}). '${def.name}' keys: ${known.join(', ')}` : known.length ? didYouMeanHint(k, known) : undefined;
+          const hint = family
+            ? `'${k}' is ${family}, not a '${def.name}' key; set it in a stage of a method that uses it (e.g. ${family === 'a pruning key' ? "'magnitude'" : "'quantize'"}). '${def.name}' keys: ${known.join(', ')}`
+            : known.length
+              ? didYouMeanHint(k, known)
+              : undefined;
           throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: err.path, message: err.message, hint });
         }
         throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, path: err.path, message: err.message });
@@ -147,20 +152,44 @@ export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinitio
     }
     const resolved = resolveTargets(ir, rules, where);
     if (resolved.targets.length === 0) {
-      throw new CompressionError({ code: 'TARGET_NOT_FOUND', method: def.name, path: where, message: `${where}: no layer is selected`, hint: "add {\"op_types\": [\"conv2d\", \"dense\"]} to target every weighted layer" });
+      throw new CompressionError({
+        code: 'TARGET_NOT_FOUND',
+        method: def.name,
+        path: where,
+        message: `${where}: no layer is selected`,
+        hint: 'add {"op_types": ["conv2d", "dense"]} to target every weighted layer',
+      });
     }
     if (kinds && accepts !== '*') {
       for (const t of resolved.targets) {
         const k = kinds[t.weight] ?? 'dense';
         if (!accepts.includes(k)) {
-          throw new CompressionError({ code: 'CHAIN_INVALID', method: def.name, layer: t.layer, path: where, message: `${where}: '${def.name}' cannot take layer '${t.layer}', whose weight is '${k}' at this point of the recipe (it accepts ${accepts.map((a) => `'${a}'`).join(', ')})`, hint: `run '${def.name}' before the stage that made '${t.layer}' ${k}, or exclude the layer with exclude_op_names` });
+          throw new CompressionError({
+            code: 'CHAIN_INVALID',
+            method: def.name,
+            layer: t.layer,
+            path: where,
+            message: `${where}: '${def.name}' cannot take layer '${t.layer}', whose weight is '${k}' at this point of the recipe (it accepts ${accepts.map((a) => `'${a}'`).join(', ')})`,
+            hint: `run '${def.name}' before the stage that made '${t.layer}' ${k}, or exclude the layer with exclude_op_names`,
+          });
         }
       }
     }
     resolved.targets.forEach((t) => def.checkTarget?.(t, ir, `${where} (layer '${t.layer}')`));
     return { method: def.name, version: 1, targets: resolved.targets, options: o.data, overrides: resolved.overrides, warnings: [...warnings, ...resolved.warnings] };
   };
-  return Object.freeze({ name: def.name, description: def.description, accepts, produces: def.produces ?? ((k: string) => k), encodings: def.encodings ?? [], kernels: def.kernels ?? [], config: def.config, options: def.options, plan, compress: def.compress });
+  return Object.freeze({
+    name: def.name,
+    description: def.description,
+    accepts,
+    produces: def.produces ?? ((k: string) => k),
+    encodings: def.encodings ?? [],
+    kernels: def.kernels ?? [],
+    config: def.config,
+    options: def.options,
+    plan,
+    compress: def.compress,
+  });
 }
 
 export interface Registry {
@@ -173,7 +202,8 @@ export interface Registry {
 export function createRegistry(compressors: ReadonlyArray<Compressor<any, any>>): Registry {
   const map = new Map<string, Compressor<BaseRule, unknown>>();
   for (const c of compressors) {
-    if (map.has(c.name)) throw new CompressionError({ code: 'DUPLICATE_METHOD', method: c.name, message: `two compressors are named '${c.name}'`, hint: 'give each method a unique name' });
+    if (map.has(c.name))
+      throw new CompressionError({ code: 'DUPLICATE_METHOD', method: c.name, message: `two compressors are named '${c.name}'`, hint: 'give each method a unique name' });
     map.set(c.name, c as Compressor<BaseRule, unknown>);
   }
   // A method's encoding kinds and kernels are installed here, so the app's one list is the only registration.
@@ -184,7 +214,8 @@ export function createRegistry(compressors: ReadonlyArray<Compressor<any, any>>)
   return {
     get(id) {
       const c = map.get(id);
-      if (!c) throw new CompressionError({ code: 'METHOD_NOT_REGISTERED', method: id, message: `no compressor named '${id}' is registered`, hint: didYouMeanHint(id, [...map.keys()]) });
+      if (!c)
+        throw new CompressionError({ code: 'METHOD_NOT_REGISTERED', method: id, message: `no compressor named '${id}' is registered`, hint: didYouMeanHint(id, [...map.keys()]) });
       return c;
     },
     has: (id) => map.has(id),
@@ -225,8 +256,19 @@ export interface RecipeResult {
 }
 
 /** Runs every stage of a recipe in order, each on the previous stage's output. */
-export async function runRecipe(model: Model, recipeInput: unknown, registry: Registry, ctx: Omit<CompressContext, 'seed' | 'rng'> & { seed?: number }, file = 'recipe'): Promise<RecipeResult> {
-  if ('test' in (ctx as object)) throw new CompressionError({ code: 'TEST_DATA_ACCESSED', message: 'runRecipe: the context has a test set', hint: 'pass { train, val } only: methods choose on train/val; measure test accuracy after runRecipe' });
+export async function runRecipe(
+  model: Model,
+  recipeInput: unknown,
+  registry: Registry,
+  ctx: Omit<CompressContext, 'seed' | 'rng'> & { seed?: number },
+  file = 'recipe',
+): Promise<RecipeResult> {
+  if ('test' in (ctx as object))
+    throw new CompressionError({
+      code: 'TEST_DATA_ACCESSED',
+      message: 'runRecipe: the context has a test set',
+      hint: 'pass { train, val } only: methods choose on train/val; measure test accuracy after runRecipe',
+    });
   const { recipe, plans } = planRecipe(model, recipeInput, registry, file);
   const seed = ctx.seed ?? recipe.seed;
   const rng = createRng(seed);

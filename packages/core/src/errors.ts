@@ -69,7 +69,8 @@ export function invariant(cond: unknown, msg: () => string): asserts cond {
 /** Closest candidates by edit distance, for "did you mean" hints. */
 export function didYouMean(got: string, candidates: readonly string[], max = 3): string[] {
   const d = (a: string, b: string): number => {
-    const m = a.length, n = b.length;
+    const m = a.length,
+      n = b.length;
     const row = Array.from({ length: n + 1 }, (_, j) => j);
     for (let i = 1; i <= m; i++) {
       let prev = row[0]!;

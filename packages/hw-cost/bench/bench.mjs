@@ -44,7 +44,9 @@ if (process.env.BENCH_REUSE_CALIBRATION === '1') {
   await saveCalibration(cal, join(outDir, '.hw-cost-calibration.json'));
 }
 r.calibration_load_avg = cal.deviceState.loadBefore?.[0];
-log(`calibrated in ${r.calibrate_s} s: ${cal.protocol.configs} layer configs, ${cal.protocol.models} model timings; peak ${(cal.params.peakOps / 1e9).toFixed(1)} GOP/s, bw ${(cal.params.bandwidth / 1e9).toFixed(1)} GB/s, fixed ${cal.params.fixedMs.toFixed(4)} ms`);
+log(
+  `calibrated in ${r.calibrate_s} s: ${cal.protocol.configs} layer configs, ${cal.protocol.models} model timings; peak ${(cal.params.peakOps / 1e9).toFixed(1)} GOP/s, bw ${(cal.params.bandwidth / 1e9).toFixed(1)} GB/s, fixed ${cal.params.fixedMs.toFixed(4)} ms`,
+);
 r.calibration_layer_configs = cal.protocol.configs; // incl. 9 identity models
 r.calibration_models = cal.protocol.models;
 r.calibration_train_layer_within_10pct = +cal.stats.trainLayerWithin10pct.toFixed(3);
@@ -65,7 +67,21 @@ const rmspe = (pairs) => Math.sqrt(pairs.reduce((a, [p, m]) => a + ((p - m) / m)
 const rows = items.map((it, k) => {
   const s = specs[Math.floor(k / 2)];
   const pred = predictLocalIR(cal, it.ir, it.batch).latencyMs;
-  return { id: it.id, family: s.family, batch: it.batch, density: s.density, bits: s.bits, rankFraction: s.rankFraction, layers: it.ir.layers.length, predMs: pred, rawMs: predictLocalIR(cal, it.ir, it.batch, { correct: false }).latencyMs, aMs: A.ms[it.id], bMs: B.ms[it.id], aProc: A.perProcess[it.id], bProc: B.perProcess[it.id] };
+  return {
+    id: it.id,
+    family: s.family,
+    batch: it.batch,
+    density: s.density,
+    bits: s.bits,
+    rankFraction: s.rankFraction,
+    layers: it.ir.layers.length,
+    predMs: pred,
+    rawMs: predictLocalIR(cal, it.ir, it.batch, { correct: false }).latencyMs,
+    aMs: A.ms[it.id],
+    bMs: B.ms[it.id],
+    aProc: A.perProcess[it.id],
+    bProc: B.perProcess[it.id],
+  };
 });
 for (const b of [1, 32]) {
   const rs = rows.filter((x) => x.batch === b);
@@ -82,11 +98,18 @@ for (const b of [1, 32]) {
   // Single-process figures for contrast: process 1 of run A vs process 1 of run B.
   r[`single_process_repeatability_within_10pct${sfx}`] = +share(rs, (x) => within(x.bProc[0], x.aProc[0])).toFixed(3);
   r[`heldout_models${sfx}`] = rs.length;
-  for (const fam of ['mlp', 'cnn', 'lenet']) r[`local_wasm_within_10pct${sfx}_${fam}`] = +share(rs.filter((x) => x.family === fam), (x) => within(x.predMs, x.aMs)).toFixed(3);
+  for (const fam of ['mlp', 'cnn', 'lenet'])
+    r[`local_wasm_within_10pct${sfx}_${fam}`] = +share(
+      rs.filter((x) => x.family === fam),
+      (x) => within(x.predMs, x.aMs),
+    ).toFixed(3);
   const meds = rs.map((x) => x.aMs).sort((p, q) => p - q);
   r[`heldout_median_ms${sfx}`] = +meds[Math.floor(meds.length / 2)].toFixed(4);
 }
-r.local_wasm_within_10pct_pruned = +share(rows.filter((x) => x.batch === 1 && x.density < 1), (x) => within(x.predMs, x.aMs)).toFixed(3);
+r.local_wasm_within_10pct_pruned = +share(
+  rows.filter((x) => x.batch === 1 && x.density < 1),
+  (x) => within(x.predMs, x.aMs),
+).toFixed(3);
 
 // ---------------------------------------------------------------------------------------------------------
 // 3. Held-out single-layer models (seed never used by calibration) and predictor speed
@@ -102,7 +125,8 @@ r.per_layer_configs = layerItems.length;
 
 // Predictor speed: wall time and CPU time (the machine is loaded: CPU time is what an idle machine would take).
 for (const s of specs) predictLocalIR(cal, s.ir, 1); // warm-up
-const tp = performance.now(), cp = process.cpuUsage();
+const tp = performance.now(),
+  cp = process.cpuUsage();
 let n = 0;
 for (let rep = 0; rep < 20; rep++) for (const s of specs) (predictLocalIR(cal, s.ir, 1), n++);
 const cpu = process.cpuUsage(cp);
@@ -126,16 +150,34 @@ r.bench_s = +((Date.now() - t0) / 1000).toFixed(0);
 await writeFile(join(outDir, 'hw-cost.json'), `${JSON.stringify(r, null, 2)}\n`);
 const { profileNotes } = await import('./compare.mjs');
 const profiles = profileNotes();
-await writeFile(join(outDir, 'hw-cost-comparison.json'), `${JSON.stringify({ model: 'lenet5 (Caffe, 431k params)', batch1: cmp, batch32: cmp32, profiles, heldout: rows }, null, 2)}\n`);
+await writeFile(
+  join(outDir, 'hw-cost-comparison.json'),
+  `${JSON.stringify({ model: 'lenet5 (Caffe, 431k params)', batch1: cmp, batch32: cmp32, profiles, heldout: rows }, null, 2)}\n`,
+);
 
 const pad = (s, n) => String(s).padEnd(n);
 console.log('\nlocal-wasm predictor (held-out models; ground truth = min over 3 processes, run A)');
-console.log(`  batch 1 : within ±10% ${r.local_wasm_within_10pct} (vs run B ${r.local_wasm_within_10pct_vs_run_b}), RMSPE ${r.local_wasm_rmspe}; measurement repeatability A vs B ${r.measurement_repeatability_within_10pct} (single process ${r.single_process_repeatability_within_10pct})`);
-console.log(`  batch 32: within ±10% ${r.local_wasm_within_10pct_b32} (vs run B ${r.local_wasm_within_10pct_b32_vs_run_b}), RMSPE ${r.local_wasm_rmspe_b32}; repeatability ${r.measurement_repeatability_within_10pct_b32}`);
-console.log(`  per layer: ${r.per_layer_within_10pct}; predict ${r.predict_ms_per_model} ms/model; calibrate ${r.calibrate_s} s; load average ${r.load_avg_min}–${r.load_avg_max} on ${r.nproc} cores`);
+console.log(
+  `  batch 1 : within ±10% ${r.local_wasm_within_10pct} (vs run B ${r.local_wasm_within_10pct_vs_run_b}), RMSPE ${r.local_wasm_rmspe}; measurement repeatability A vs B ${r.measurement_repeatability_within_10pct} (single process ${r.single_process_repeatability_within_10pct})`,
+);
+console.log(
+  `  batch 32: within ±10% ${r.local_wasm_within_10pct_b32} (vs run B ${r.local_wasm_within_10pct_b32_vs_run_b}), RMSPE ${r.local_wasm_rmspe_b32}; repeatability ${r.measurement_repeatability_within_10pct_b32}`,
+);
+console.log(
+  `  per layer: ${r.per_layer_within_10pct}; predict ${r.predict_ms_per_model} ms/model; calibrate ${r.calibrate_s} s; load average ${r.load_avg_min}–${r.load_avg_max} on ${r.nproc} cores`,
+);
 console.log('\nLeNet-5 on every device, batch 1 (latency ms / energy mJ / GOP/s/W)');
 const devs = [...new Set(cmp.rows.map((x) => x.device))];
 console.log(pad('variant', 20) + devs.map((d) => pad(d, 26)).join(''));
-for (const v of variants) console.log(pad(v.name, 20) + devs.map((d) => { const x = cmp.rows.find((y) => y.variant === v.name && y.device === d); return pad(`${x.latencyMs.toPrecision(3)} / ${x.energyMj.toPrecision(3)} / ${x.gopsPerWatt.toPrecision(3)}`, 26); }).join(''));
+for (const v of variants)
+  console.log(
+    pad(v.name, 20) +
+      devs
+        .map((d) => {
+          const x = cmp.rows.find((y) => y.variant === v.name && y.device === d);
+          return pad(`${x.latencyMs.toPrecision(3)} / ${x.energyMj.toPrecision(3)} / ${x.gopsPerWatt.toPrecision(3)}`, 26);
+        })
+        .join(''),
+  );
 console.log('\n', JSON.stringify(r));
 process.exit(0);

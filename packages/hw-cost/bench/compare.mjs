@@ -15,18 +15,23 @@ function mapKernels(m, fn) {
 }
 /** 4x4 blocks of the GEMM view (rows = out channels) ranked by L2 norm; the top fraction kept. */
 function blockMask(e, keepFrac, b = 4) {
-  const rows = e.shape[e.shape.length - 1], cols = sizeOf(e.shape) / rows, v = toDense(e);
-  const br = rows % b === 0 ? b : 1, bc = cols % b === 0 ? b : 1;
+  const rows = e.shape[e.shape.length - 1],
+    cols = sizeOf(e.shape) / rows,
+    v = toDense(e);
+  const br = rows % b === 0 ? b : 1,
+    bc = cols % b === 0 ? b : 1;
   const scores = [];
-  for (let r0 = 0; r0 < rows; r0 += br) for (let c0 = 0; c0 < cols; c0 += bc) {
-    let s = 0;
-    for (let r = r0; r < r0 + br; r++) for (let c = c0; c < c0 + bc; c++) s += v[c * rows + r] ** 2;
-    scores.push(s);
-  }
+  for (let r0 = 0; r0 < rows; r0 += br)
+    for (let c0 = 0; c0 < cols; c0 += bc) {
+      let s = 0;
+      for (let r = r0; r < r0 + br; r++) for (let c = c0; c < c0 + bc; c++) s += v[c * rows + r] ** 2;
+      scores.push(s);
+    }
   const keep = topkMask(scores, Math.max(1, Math.round(keepFrac * scores.length)));
   const mask = new Uint8Array(v.length);
   let i = 0;
-  for (let r0 = 0; r0 < rows; r0 += br) for (let c0 = 0; c0 < cols; c0 += bc, i++) if (keep[i]) for (let r = r0; r < r0 + br; r++) for (let c = c0; c < c0 + bc; c++) mask[c * rows + r] = 1;
+  for (let r0 = 0; r0 < rows; r0 += br)
+    for (let c0 = 0; c0 < cols; c0 += bc, i++) if (keep[i]) for (let r = r0; r < r0 + br; r++) for (let c = c0; c < c0 + bc; c++) mask[c * rows + r] = 1;
   return mask;
 }
 const quantizeEnc = (e, bits) => {
@@ -34,7 +39,11 @@ const quantizeEnc = (e, bits) => {
   return { kind: 'quantized', shape: [...e.shape], scheme: 'symmetric', bits, axis: null, scales: p.scales, zeroPoints: p.zeroPoints, codes: quantizeWith(toDense(e), e.shape, p) };
 };
 const magnitude = (e, keep) => maskedEncoding(e, topkMask(Float32Array.from(toDense(e), Math.abs), Math.round(keep * sizeOf(e.shape))));
-const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+const slug = (s) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
 
 export function lenetVariants() {
   const base = initModel(lenet5(), 0);
@@ -55,7 +64,8 @@ export function compareLenet(calibration) {
   const cmp32 = compareDevices(variants, { calibration, batch: 32 });
   const figures = {};
   for (const [v, x] of Object.entries(cmp.fpgaVsMobileGpuEnergy)) figures[`fpga_vs_mobile_gpu_energy_ratio_lenet5${v === 'fp32 baseline' ? '' : `_${slug(v)}`}`] = +x.toFixed(3);
-  for (const [v, x] of Object.entries(cmp32.fpgaVsMobileGpuEnergy)) figures[`fpga_vs_mobile_gpu_energy_ratio_lenet5_b32${v === 'fp32 baseline' ? '' : `_${slug(v)}`}`] = +x.toFixed(3);
+  for (const [v, x] of Object.entries(cmp32.fpgaVsMobileGpuEnergy))
+    figures[`fpga_vs_mobile_gpu_energy_ratio_lenet5_b32${v === 'fp32 baseline' ? '' : `_${slug(v)}`}`] = +x.toFixed(3);
   return { cmp, cmp32, variants, figures };
 }
 

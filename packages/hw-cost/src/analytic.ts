@@ -91,10 +91,19 @@ export function estimateLayer(p: DeviceProfile, f: LayerFeatures): LayerEstimate
     };
   }
   return {
-    name: f.name, op: f.op, pattern: f.pattern, precision: prec,
-    macs: f.macs, macsExecuted,
-    weightBytesMoved: wBytes * tiles, activationBytesMoved: actBytes, indexBytesMoved: iBytes * tiles,
-    computeMs: computeS * 1e3, memoryMs: memoryS * 1e3, overheadMs: overheadS * 1e3, latencyMs: latencyS * 1e3,
+    name: f.name,
+    op: f.op,
+    pattern: f.pattern,
+    precision: prec,
+    macs: f.macs,
+    macsExecuted,
+    weightBytesMoved: wBytes * tiles,
+    activationBytesMoved: actBytes,
+    indexBytesMoved: iBytes * tiles,
+    computeMs: computeS * 1e3,
+    memoryMs: memoryS * 1e3,
+    overheadMs: overheadS * 1e3,
+    latencyMs: latencyS * 1e3,
     energyMj: energy.computeMj + energy.onChipMj + energy.dramMj + energy.staticMj,
     energy,
     storageBytes: f.storageBits / 8,
@@ -126,27 +135,55 @@ export interface ModelEstimate {
 }
 
 /** Sums layer estimates into a model estimate with the per-inference overhead. */
-export function totalEstimate(p: DeviceProfile, layers: LayerEstimate[], batch: number, extraMs = p.inferenceOverheadS.value * 1e3, method: ModelEstimate['method'] = 'analytic'): ModelEstimate {
+export function totalEstimate(
+  p: DeviceProfile,
+  layers: LayerEstimate[],
+  batch: number,
+  extraMs = p.inferenceOverheadS.value * 1e3,
+  method: ModelEstimate['method'] = 'analytic',
+): ModelEstimate {
   const sum = (k: (l: LayerEstimate) => number) => layers.reduce((a, l) => a + k(l), 0);
   const latencyMs = sum((l) => l.latencyMs) + extraMs;
   const staticW = p.energy.mode === 'powerTime' ? p.energy.activeW.value + p.energy.idleW.value : p.energy.staticW.value;
   const energyMj = sum((l) => l.energyMj) + staticW * extraMs;
   const macs = sum((l) => l.macs);
-  const t = { compute: sum((l) => (l.bottleneck === 'compute' ? l.latencyMs : 0)), memory: sum((l) => (l.bottleneck === 'memory' ? l.latencyMs : 0)), overhead: sum((l) => (l.bottleneck === 'overhead' ? l.latencyMs : 0)) + extraMs };
+  const t = {
+    compute: sum((l) => (l.bottleneck === 'compute' ? l.latencyMs : 0)),
+    memory: sum((l) => (l.bottleneck === 'memory' ? l.latencyMs : 0)),
+    overhead: sum((l) => (l.bottleneck === 'overhead' ? l.latencyMs : 0)) + extraMs,
+  };
   const bottleneck = (Object.entries(t) as Array<[Bottleneck, number]>).sort((a, b) => b[1] - a[1])[0]![0];
   const averageW = latencyMs > 0 ? energyMj / latencyMs : 0;
   const effectiveGops = latencyMs > 0 ? (2 * macs) / (latencyMs * 1e-3) / 1e9 : 0;
   const warnings: string[] = [];
   const storageBytes = sum((l) => l.storageBytes);
-  if (p.memoryBytes && storageBytes > p.memoryBytes.value) warnings.push(`${p.id}: weights need ${Math.round(storageBytes)} bytes but the device has ${p.memoryBytes.value} bytes (${p.memoryBytes.src})`);
+  if (p.memoryBytes && storageBytes > p.memoryBytes.value)
+    warnings.push(`${p.id}: weights need ${Math.round(storageBytes)} bytes but the device has ${p.memoryBytes.value} bytes (${p.memoryBytes.src})`);
   return {
-    device: p.id, kind: p.kind, batch, latencyMs, energyMj, storageBytes, macs, macsExecuted: sum((l) => l.macsExecuted),
-    bytesMoved: sum((l) => l.weightBytesMoved + l.activationBytesMoved + l.indexBytesMoved), bottleneck,
-    effectiveGops, gopsPerWatt: averageW > 0 ? effectiveGops / averageW : 0, averageW, inferencesPerJ: energyMj > 0 ? batch / (energyMj * 1e-3) : 0,
-    method, warnings, layers,
+    device: p.id,
+    kind: p.kind,
+    batch,
+    latencyMs,
+    energyMj,
+    storageBytes,
+    macs,
+    macsExecuted: sum((l) => l.macsExecuted),
+    bytesMoved: sum((l) => l.weightBytesMoved + l.activationBytesMoved + l.indexBytesMoved),
+    bottleneck,
+    effectiveGops,
+    gopsPerWatt: averageW > 0 ? effectiveGops / averageW : 0,
+    averageW,
+    inferencesPerJ: energyMj > 0 ? batch / (energyMj * 1e-3) : 0,
+    method,
+    warnings,
+    layers,
   };
 }
 
 export function estimateAnalytic(p: DeviceProfile, features: LayerFeatures[]): ModelEstimate {
-  return totalEstimate(p, features.map((f) => estimateLayer(p, f)), features[0]?.N ?? 1);
+  return totalEstimate(
+    p,
+    features.map((f) => estimateLayer(p, f)),
+    features[0]?.N ?? 1,
+  );
 }

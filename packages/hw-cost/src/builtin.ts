@@ -8,8 +8,12 @@ import mobileGpu from '../profiles/mobile-gpu.json';
 import { parseProfile, type DeviceProfile } from './profile.js';
 
 const RAW: Array<[string, unknown]> = [
-  ['cortex-m7.json', cortexM7], ['mobile-cpu.json', mobileCpu], ['mobile-gpu.json', mobileGpu],
-  ['edge-fpga.json', edgeFpga], ['eyeriss.json', eyeriss], ['local-wasm.json', localWasm],
+  ['cortex-m7.json', cortexM7],
+  ['mobile-cpu.json', mobileCpu],
+  ['mobile-gpu.json', mobileGpu],
+  ['edge-fpga.json', edgeFpga],
+  ['eyeriss.json', eyeriss],
+  ['local-wasm.json', localWasm],
 ];
 let cache: DeviceProfile[] | undefined;
 

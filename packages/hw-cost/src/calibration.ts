@@ -76,9 +76,23 @@ export function residualFeatures(c: Pick<Calibration, 'params'>, f: LayerFeature
   const l = (x: number) => Math.log(Math.max(1, x));
   const bytes = layerBytes(f);
   return [
-    OP_INDEX[f.op] ?? -1, l(f.N), l(f.H), l(f.Cin), l(f.Cout), f.Kh, f.stride, f.padding === 'same' ? 1 : 0,
-    l(f.macs + f.ops), l(bytes), Math.log((f.macs + f.ops + 1) / bytes), f.Cout % 4, f.Cout % 8, f.Cout % 16, ACTS.indexOf(f.act),
-    l(f.actOutElems), Math.log(analyticLayerMs(c, f)),
+    OP_INDEX[f.op] ?? -1,
+    l(f.N),
+    l(f.H),
+    l(f.Cin),
+    l(f.Cout),
+    f.Kh,
+    f.stride,
+    f.padding === 'same' ? 1 : 0,
+    l(f.macs + f.ops),
+    l(bytes),
+    Math.log((f.macs + f.ops + 1) / bytes),
+    f.Cout % 4,
+    f.Cout % 8,
+    f.Cout % 16,
+    ACTS.indexOf(f.act),
+    l(f.actOutElems),
+    Math.log(analyticLayerMs(c, f)),
   ];
 }
 
@@ -90,9 +104,22 @@ export interface LocalPrediction {
   layers: Array<{ name: string; op: string; latencyMs: number; analyticMs: number }>;
 }
 
-interface TreeJson { splitColumn?: number; splitValue?: number; left?: TreeJson; right?: TreeJson; distribution?: number }
+interface TreeJson {
+  splitColumn?: number;
+  splitValue?: number;
+  left?: TreeJson;
+  right?: TreeJson;
+  distribution?: number;
+}
 /** A forest flattened to typed arrays: node i splits column col[i] at val[i] (leaf when left[i] < 0, value in val[i]). */
-interface FlatForest { roots: number[]; col: Int32Array; val: Float64Array; left: Int32Array; right: Int32Array; median: boolean }
+interface FlatForest {
+  roots: number[];
+  col: Int32Array;
+  val: Float64Array;
+  left: Int32Array;
+  right: Int32Array;
+  median: boolean;
+}
 
 /**
  * ml-random-forest's own predict converts every row to an ml-matrix per tree (≈ 10 ms per model here); the
@@ -100,11 +127,14 @@ interface FlatForest { roots: number[]; col: Int32Array; val: Float64Array; left
  */
 function flatten(json: Record<string, unknown>): FlatForest {
   const base = json.baseModel as { indexes: number[][]; estimators: Array<{ root: TreeJson }> };
-  const col: number[] = [], val: number[] = [], left: number[] = [], right: number[] = [];
+  const col: number[] = [],
+    val: number[] = [],
+    left: number[] = [],
+    right: number[] = [];
   const roots: number[] = [];
   const add = (n: TreeJson, idx: number[]): number => {
     const i = col.length;
-    col.push(0), val.push(0), left.push(-1), right.push(-1);
+    (col.push(0), val.push(0), left.push(-1), right.push(-1));
     if (n.left && n.right && n.splitColumn !== undefined) {
       col[i] = idx[n.splitColumn]!;
       val[i] = n.splitValue!;
@@ -158,7 +188,8 @@ function forestOf(c: Calibration): FlatForest | undefined {
 export const CORRECTION_FEATURES = ['lnSum', 'lnBatch', 'lnSumLnBatch', 'conv', 'dense', 'pool'] as const;
 type CorrectionFeature = (typeof CORRECTION_FEATURES)[number];
 function correctionFeatures(sum: number, features: LayerFeatures[]): Record<CorrectionFeature, number> {
-  const lnSum = Math.log(Math.max(1e-6, sum)), lnBatch = Math.log(features[0]?.N ?? 1);
+  const lnSum = Math.log(Math.max(1e-6, sum)),
+    lnBatch = Math.log(features[0]?.N ?? 1);
   const count = (...ops: string[]) => features.filter((f) => ops.includes(f.op)).length;
   return { lnSum, lnBatch, lnSumLnBatch: lnSum * lnBatch, conv: count('conv2d'), dense: count('dense'), pool: count('maxPool2d', 'avgPool2d') };
 }
@@ -210,22 +241,31 @@ export interface FitOptions {
 export function fitCalibration(input: FitInput, opts: FitOptions = {}): Omit<Calibration, 'createdAt' | 'deviceState' | 'protocol'> {
   // 1. Fixed cost of predict + read-back from identity models: T = a + b · outElems.
   const idPts = input.identityItems.map((it) => ({ x: irFeatures(it.ir, it.batch).at(-1)!.actOutElems, y: input.ms[it.id]! })).filter((p) => Number.isFinite(p.y));
-  const mx = idPts.reduce((a, p) => a + p.x, 0) / Math.max(1, idPts.length), my = idPts.reduce((a, p) => a + p.y, 0) / Math.max(1, idPts.length);
+  const mx = idPts.reduce((a, p) => a + p.x, 0) / Math.max(1, idPts.length),
+    my = idPts.reduce((a, p) => a + p.y, 0) / Math.max(1, idPts.length);
   const sxx = idPts.reduce((a, p) => a + (p.x - mx) ** 2, 0);
   const b = sxx > 0 ? Math.max(0, idPts.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0) / sxx) : 0;
   const a = Math.max(0, my - b * mx);
   const params: Calibration['params'] = { peakOps: 1.7e10, bandwidth: 1e10, overheadMs: {}, fixedMs: a, outMsPerElem: b };
   // 2. Per-layer times of the single-layer models.
-  const rows = input.layerItems.map((it) => {
-    const f = irFeatures(it.ir, it.batch)[0]!;
-    const T = input.ms[it.id]!;
-    const t = Math.max(0.002, 0.05 * T, T - (a + b * f.actOutElems));
-    return { f, t };
-  }).filter((r) => Number.isFinite(r.t));
+  const rows = input.layerItems
+    .map((it) => {
+      const f = irFeatures(it.ir, it.batch)[0]!;
+      const T = input.ms[it.id]!;
+      const t = Math.max(0.002, 0.05 * T, T - (a + b * f.actOutElems));
+      return { f, t };
+    })
+    .filter((r) => Number.isFinite(r.t));
   // 3. Roofline numbers: achieved OP/s on the largest conv / matmul, bytes/s on the largest memory-bound layers.
-  const big = rows.filter((r) => r.f.op === 'conv2d' || r.f.op === 'dense').sort((x, y) => y.f.macs - x.f.macs).slice(0, Math.max(3, Math.floor(rows.length / 8)));
+  const big = rows
+    .filter((r) => r.f.op === 'conv2d' || r.f.op === 'dense')
+    .sort((x, y) => y.f.macs - x.f.macs)
+    .slice(0, Math.max(3, Math.floor(rows.length / 8)));
   if (big.length) params.peakOps = median(big.map((r) => (2 * r.f.macs) / (r.t * 1e-3)));
-  const mem = rows.filter((r) => r.f.op !== 'conv2d' && r.f.op !== 'dense').sort((x, y) => layerBytes(y.f) - layerBytes(x.f)).slice(0, Math.max(3, Math.floor(rows.length / 16)));
+  const mem = rows
+    .filter((r) => r.f.op !== 'conv2d' && r.f.op !== 'dense')
+    .sort((x, y) => layerBytes(y.f) - layerBytes(x.f))
+    .slice(0, Math.max(3, Math.floor(rows.length / 16)));
   if (mem.length) params.bandwidth = median(mem.map((r) => layerBytes(r.f) / (r.t * 1e-3)));
   // 4. Per-op overhead: median of what the roofline does not explain.
   const base = { params: { ...params, overheadMs: {} } };
@@ -239,19 +279,44 @@ export function fitCalibration(input: FitInput, opts: FitOptions = {}): Omit<Cal
   const X = rows.map((r) => residualFeatures(c, r.f));
   const Y = rows.map((r) => Math.log(r.t / analyticLayerMs(c, r.f)));
   if (rows.length >= 10) {
-    forest = new RandomForestRegression({ nEstimators: opts.nEstimators ?? 80, maxFeatures: 0.8, replacement: false, seed: opts.seed ?? 42, useSampleBagging: true, noOOB: true, treeOptions: { maxDepth: 14, minNumSamples: 3 } });
+    forest = new RandomForestRegression({
+      nEstimators: opts.nEstimators ?? 80,
+      maxFeatures: 0.8,
+      replacement: false,
+      seed: opts.seed ?? 42,
+      useSampleBagging: true,
+      noOOB: true,
+      treeOptions: { maxDepth: 14, minNumSamples: 3 },
+    });
     forest.train(X, Y);
   }
-  const partial: Calibration = { format: 'edge-compress/hw-cost-calibration', version: CALIBRATION_VERSION, device: 'local-wasm', createdAt: '', deviceState: {}, protocol: { processes: 0, rounds: 0, configs: 0, models: 0 }, params, correction: null, forest: forest ? (forest.toJSON() as unknown as Record<string, unknown>) : null, stats: {} };
+  const partial: Calibration = {
+    format: 'edge-compress/hw-cost-calibration',
+    version: CALIBRATION_VERSION,
+    device: 'local-wasm',
+    createdAt: '',
+    deviceState: {},
+    protocol: { processes: 0, rounds: 0, configs: 0, models: 0 },
+    params,
+    correction: null,
+    forest: forest ? (forest.toJSON() as unknown as Record<string, unknown>) : null,
+    stats: {},
+  };
   // 6. Model-level correction from the calibration models, in log space (relative errors count the same for
   //    0.05 ms and 50 ms models): ln T = w0 + w·[ln Σ, ln batch, ln Σ·ln batch, #conv, #dense, #pool].
-  const mrows = input.modelItems.map((it) => {
-    const feats = irFeatures(it.ir, it.batch);
-    const x = correctionFeatures(predictLocal(partial, feats).latencyMs, feats);
-    return { x: CORRECTION_FEATURES.map((k) => x[k]), b: it.batch, y: input.ms[it.id]! };
-  }).filter((r) => Number.isFinite(r.y) && r.y > 0);
+  const mrows = input.modelItems
+    .map((it) => {
+      const feats = irFeatures(it.ir, it.batch);
+      const x = correctionFeatures(predictLocal(partial, feats).latencyMs, feats);
+      return { x: CORRECTION_FEATURES.map((k) => x[k]), b: it.batch, y: input.ms[it.id]! };
+    })
+    .filter((r) => Number.isFinite(r.y) && r.y > 0);
   if (mrows.length >= 20 && new Set(mrows.map((r) => r.b)).size > 1) {
-    const reg = new MLR(mrows.map((r) => r.x), mrows.map((r) => [Math.log(r.y)]), { intercept: true, statistics: false });
+    const reg = new MLR(
+      mrows.map((r) => r.x),
+      mrows.map((r) => [Math.log(r.y)]),
+      { intercept: true, statistics: false },
+    );
     const w = reg.weights.map((x) => x[0]!);
     // ml-regression-multivariate-linear puts the intercept last.
     const weights = [w[w.length - 1]!, ...w.slice(0, -1)];
@@ -281,7 +346,9 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<Calibratio
   const layerItems = layerConfigs({ count: opts.layerConfigs ?? (opts.quick ? 80 : 120), seed: 1000 + seed });
   const identityItems = identityConfigs(seed);
   // Calibration models come from seed range 5000+ (held-out validation in the bench uses 9000+).
-  const modelItems = modelSpecs(opts.models ?? (opts.quick ? 20 : 60), 5000 + seed).flatMap((s, i) => [1, 32].map((batch) => ({ id: `model-${i}-b${batch}`, ir: s.ir, batch, seed: i, density: s.density })));
+  const modelItems = modelSpecs(opts.models ?? (opts.quick ? 20 : 60), 5000 + seed).flatMap((s, i) =>
+    [1, 32].map((batch) => ({ id: `model-${i}-b${batch}`, ir: s.ir, batch, seed: i, density: s.density })),
+  );
   const all = [...identityItems, ...layerItems, ...modelItems];
   const rounds = opts.rounds ?? (opts.quick ? 5 : 7);
   const processes = opts.processes ?? 3;
@@ -310,8 +377,16 @@ export function parseCalibration(raw: unknown, file: string): Calibration {
   if (!r.success) {
     const i = r.error.issues[0]!;
     const old = (raw as { version?: unknown } | null)?.version;
-    const why = typeof old === 'number' && old !== CALIBRATION_VERSION ? `was written by an older hw-cost (version ${old}, expected ${CALIBRATION_VERSION})` : `field '${i.path.join('.') || '(root)'}' ${i.message}`;
-    throw new CompressionError({ code: 'BAD_CONFIG', path: `${file}: ${i.path.join('.')}`, message: `calibration ${file}: ${why}`, hint: 'run `edge-compress calibrate` again to rewrite it' });
+    const why =
+      typeof old === 'number' && old !== CALIBRATION_VERSION
+        ? `was written by an older hw-cost (version ${old}, expected ${CALIBRATION_VERSION})`
+        : `field '${i.path.join('.') || '(root)'}' ${i.message}`;
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: `${file}: ${i.path.join('.')}`,
+      message: `calibration ${file}: ${why}`,
+      hint: 'run `edge-compress calibrate` again to rewrite it',
+    });
   }
   return r.data;
 }
@@ -322,7 +397,13 @@ export async function loadCalibration(path = defaultCalibrationPath()): Promise<
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new CompressionError({ code: 'BAD_CONFIG', path, message: `device 'local-wasm' needs a calibration and ${path} does not exist`, hint: 'run `edge-compress calibrate` (about 2-5 minutes; --quick for a short one) or pass --calibration FILE', cause });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path,
+      message: `device 'local-wasm' needs a calibration and ${path} does not exist`,
+      hint: 'run `edge-compress calibrate` (about 2-5 minutes; --quick for a short one) or pass --calibration FILE',
+      cause,
+    });
   }
   let raw: unknown;
   try {

@@ -29,9 +29,22 @@ export function compareDevices(variants: Array<{ name: string; model: Model }>, 
   for (const v of variants) {
     const est = estimateCost(v.model, opts);
     for (const e of est) {
-      rows.push({ variant: v.name, device: e.device, latencyMs: e.latencyMs, energyMj: e.energyMj, averageW: e.averageW, effectiveGops: e.effectiveGops, gopsPerWatt: e.gopsPerWatt, inferencesPerJ: e.inferencesPerJ, storageBytes: e.storageBytes, macsExecuted: e.macsExecuted, bottleneck: e.bottleneck });
+      rows.push({
+        variant: v.name,
+        device: e.device,
+        latencyMs: e.latencyMs,
+        energyMj: e.energyMj,
+        averageW: e.averageW,
+        effectiveGops: e.effectiveGops,
+        gopsPerWatt: e.gopsPerWatt,
+        inferencesPerJ: e.inferencesPerJ,
+        storageBytes: e.storageBytes,
+        macsExecuted: e.macsExecuted,
+        bottleneck: e.bottleneck,
+      });
     }
-    const f = est.find((e) => e.kind === 'fpga'), g = est.find((e) => e.kind === 'mobile-gpu');
+    const f = est.find((e) => e.kind === 'fpga'),
+      g = est.find((e) => e.kind === 'mobile-gpu');
     if (f && g && g.energyMj > 0) ratio[v.name] = f.energyMj / g.energyMj;
   }
   return { batch: opts.batch ?? 1, rows, fpgaVsMobileGpuEnergy: ratio };

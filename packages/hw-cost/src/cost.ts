@@ -28,7 +28,13 @@ function estimateLocal(p: DeviceProfile, c: Calibration, model: Model, batch: nu
     const a = estimateLayer(p, f);
     const t = pred.layers[i]!.latencyMs;
     const w = p.energy.mode === 'powerTime' ? p.energy.activeW.value + p.energy.idleW.value : p.energy.staticW.value;
-    return { ...a, latencyMs: t, energyMj: w * t, energy: { computeMj: w * t, onChipMj: 0, dramMj: 0, staticMj: 0 }, overheadMs: Math.max(0, t - Math.max(a.computeMs, a.memoryMs)) };
+    return {
+      ...a,
+      latencyMs: t,
+      energyMj: w * t,
+      energy: { computeMj: w * t, onChipMj: 0, dramMj: 0, staticMj: 0 },
+      overheadMs: Math.max(0, t - Math.max(a.computeMs, a.memoryMs)),
+    };
   });
   const extra = pred.latencyMs - layers.reduce((s, l) => s + l.latencyMs, 0);
   return totalEstimate(p, layers, batch, extra, 'calibrated');
@@ -44,7 +50,12 @@ export function estimateCost(model: Model, opts: CostOptions = {}): ModelEstimat
   return chosen.map((p) => {
     if (p.kind === 'local-wasm') {
       if (!opts.calibration) {
-        throw new CompressionError({ code: 'BAD_CONFIG', path: 'device', message: `device '${p.id}' is predicted from measurements on this machine and no calibration was given`, hint: 'run `edge-compress calibrate` first (or pass --calibration FILE)' });
+        throw new CompressionError({
+          code: 'BAD_CONFIG',
+          path: 'device',
+          message: `device '${p.id}' is predicted from measurements on this machine and no calibration was given`,
+          hint: 'run `edge-compress calibrate` first (or pass --calibration FILE)',
+        });
       }
       return estimateLocal(p, opts.calibration, model, batch);
     }
@@ -55,7 +66,12 @@ export function estimateCost(model: Model, opts: CostOptions = {}): ModelEstimat
 /** Layer features reconstructed from what `CostFn` receives (weight summary + MACs per example). */
 export function featuresFromSummary(layer: string, kind: string, s: EncodingSummary, macsPerExample: number, batch = 1): LayerFeatures {
   if (kind !== 'conv2d' && kind !== 'dense') {
-    throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer, message: `cost: layer '${layer}' of kind '${kind}' has no weight cost model`, hint: 'CostFn is called for conv2d and dense layers' });
+    throw new CompressionError({
+      code: 'UNSUPPORTED_LAYER',
+      layer,
+      message: `cost: layer '${layer}' of kind '${kind}' has no weight cost model`,
+      hint: 'CostFn is called for conv2d and dense layers',
+    });
   }
   const facts = factsFromSummary(s);
   const sh = s.shape;
@@ -63,11 +79,33 @@ export function featuresFromSummary(layer: string, kind: string, s: EncodingSumm
   const outPix = Math.max(1, Math.round(macsPerExample / Math.max(1, sizeOf(sh))));
   const side = Math.sqrt(outPix);
   const f: LayerFeatures = {
-    name: layer, op: kind, N: batch, H: side, W: side, Cin, Ho: side, Wo: side, Cout, Kh, Kw, stride: 1, padding: 'same', act: 'relu',
-    macs: macsPerExample * batch, ops: 0, macsEff: macsPerExample * batch * facts.macFraction,
-    weightBytes: facts.valueBits / 8, indexBytes: facts.indexBits / 8, denseWeightBytes: 4 * sizeOf(sh),
-    actInElems: batch * outPix * Cin, actOutElems: batch * outPix * Cout,
-    pattern: facts.pattern, density: facts.density, wBits: facts.wBits, storageBits: facts.storageBits, params: sizeOf(sh),
+    name: layer,
+    op: kind,
+    N: batch,
+    H: side,
+    W: side,
+    Cin,
+    Ho: side,
+    Wo: side,
+    Cout,
+    Kh,
+    Kw,
+    stride: 1,
+    padding: 'same',
+    act: 'relu',
+    macs: macsPerExample * batch,
+    ops: 0,
+    macsEff: macsPerExample * batch * facts.macFraction,
+    weightBytes: facts.valueBits / 8,
+    indexBytes: facts.indexBits / 8,
+    denseWeightBytes: 4 * sizeOf(sh),
+    actInElems: batch * outPix * Cin,
+    actOutElems: batch * outPix * Cout,
+    pattern: facts.pattern,
+    density: facts.density,
+    wBits: facts.wBits,
+    storageBits: facts.storageBits,
+    params: sizeOf(sh),
   };
   if (facts.rank !== undefined) f.rank = facts.rank;
   return f;
@@ -80,7 +118,12 @@ export function featuresFromSummary(layer: string, kind: string, s: EncodingSumm
 export function createCostFn(device: string | DeviceProfile, opts: { batch?: number; profiles?: DeviceProfile[] } = {}): CostFn {
   const p = typeof device === 'string' ? findProfile(opts.profiles ?? builtinProfiles(), device) : device;
   if (p.kind === 'local-wasm') {
-    throw new CompressionError({ code: 'BAD_CONFIG', path: 'device', message: `createCostFn: '${p.id}' runs every encoding dense (stock tfjs), so per-encoding costs would all be equal`, hint: 'price encodings on an analytic device (mobile-cpu, mobile-gpu, edge-fpga, eyeriss, cortex-m7)' });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'device',
+      message: `createCostFn: '${p.id}' runs every encoding dense (stock tfjs), so per-encoding costs would all be equal`,
+      hint: 'price encodings on an analytic device (mobile-cpu, mobile-gpu, edge-fpga, eyeriss, cortex-m7)',
+    });
   }
   return (layer: string, kind: string, encoding: EncodingSummary, macs: number): LayerCost => {
     const e = estimateLayer(p, featuresFromSummary(layer, kind, encoding, macs, opts.batch ?? 1));
@@ -107,7 +150,8 @@ export function withDensity(f: LayerFeatures, pattern: Pattern, density: number)
   const elems = f.params;
   const bitsPer = f.wBits;
   const nnz = density * elems;
-  const index = pattern === 'unstructured' ? Math.min(elems, nnz * 8) : pattern === 'block' ? elems / 16 : pattern === 'nm' ? elems / 2 : pattern === 'channel' ? Math.sqrt(elems) : 0;
+  const index =
+    pattern === 'unstructured' ? Math.min(elems, nnz * 8) : pattern === 'block' ? elems / 16 : pattern === 'nm' ? elems / 2 : pattern === 'channel' ? Math.sqrt(elems) : 0;
   return { ...f, pattern, density, macsEff: f.macs * density, weightBytes: (nnz * bitsPer) / 8, indexBytes: index / 8, storageBits: nnz * bitsPer + index };
 }
 
@@ -126,14 +170,24 @@ export function breakEven(layer: LayerFeatures, pattern: Pattern, profile: Devic
   const exploited = pattern !== 'dense' && profile.patterns[pattern].skipsZeros && !profile.dequantizesWeights;
   if (exploited && t(eps) <= dense.latencyMs * (1 + 1e-9)) {
     // t(density) is non-decreasing in density: bisect for the largest density that is no slower than dense.
-    let lo = eps, hi = 1;
+    let lo = eps,
+      hi = 1;
     if (t(hi) <= dense.latencyMs * (1 + 1e-9)) lo = hi;
-    else for (let i = 0; i < 40; i++) {
-      const mid = (lo + hi) / 2;
-      if (t(mid) <= dense.latencyMs * (1 + 1e-9)) lo = mid;
-      else hi = mid;
-    }
+    else
+      for (let i = 0; i < 40; i++) {
+        const mid = (lo + hi) / 2;
+        if (t(mid) <= dense.latencyMs * (1 + 1e-9)) lo = mid;
+        else hi = mid;
+      }
     sparsity = 1 - lo;
   }
-  return { pattern, device: profile.id, sparsity, ratio: sparsity === null ? null : 1 / Math.max(1e-9, 1 - sparsity), denseMs: dense.latencyMs, dLatencyDDensity: slope, dEnergyDDensity: eslope };
+  return {
+    pattern,
+    device: profile.id,
+    sparsity,
+    ratio: sparsity === null ? null : 1 / Math.max(1e-9, 1 - sparsity),
+    denseMs: dense.latencyMs,
+    dLatencyDDensity: slope,
+    dEnergyDDensity: eslope,
+  };
 }

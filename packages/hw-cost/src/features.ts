@@ -2,7 +2,19 @@
  * The ONE core-facing file of hw-cost: a core model (IR + encodings) → one feature record per layer.
  * Everything else in the package works on these plain records. Reads core v2's summary tree.
  */
-import { CompressionError, gemmDims, inferShapes, maskIndexBits, sizeOf, summarize, type Encoding, type Layer, type LayerShapes, type Model, type ModelIR } from '@edge-compress/core';
+import {
+  CompressionError,
+  gemmDims,
+  inferShapes,
+  maskIndexBits,
+  sizeOf,
+  summarize,
+  type Encoding,
+  type Layer,
+  type LayerShapes,
+  type Model,
+  type ModelIR,
+} from '@edge-compress/core';
 
 /** The sparsity / factor structure a device may or may not exploit. */
 export const PATTERNS = ['dense', 'unstructured', 'block', 'nm', 'channel', 'lowRank', 'factorized'] as const;
@@ -88,21 +100,33 @@ export function maskStructure(mask: Uint8Array, shape: readonly number[]): { pat
   for (let i = 0; i < mask.length; i++) kept += mask[i] ? 1 : 0;
   if (kept === mask.length) return { pattern: 'dense' };
   // Whole rows (out channels) or whole columns (inputs) removed, and nothing else.
-  const rowKept = new Uint8Array(rows), colKept = new Uint8Array(cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) if (at(r, c)) (rowKept[r] = 1, colKept[c] = 1);
-  let rk = 0, ck = 0;
+  const rowKept = new Uint8Array(rows),
+    colKept = new Uint8Array(cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) if (at(r, c)) ((rowKept[r] = 1), (colKept[c] = 1));
+  let rk = 0,
+    ck = 0;
   for (const v of rowKept) rk += v;
   for (const v of colKept) ck += v;
   if (rk * ck === kept) return { pattern: 'channel' };
   // Blocks: the largest block on which the mask is constant (what a block-sparse kernel can use).
-  const blocks: Array<[number, number]> = [[8, 8], [4, 4], [16, 1], [1, 16], [8, 1], [1, 8], [2, 2], [4, 1], [1, 4]];
+  const blocks: Array<[number, number]> = [
+    [8, 8],
+    [4, 4],
+    [16, 1],
+    [1, 16],
+    [8, 1],
+    [1, 8],
+    [2, 2],
+    [4, 1],
+    [1, 4],
+  ];
   for (const [br, bc] of blocks) {
     if (rows % br || cols % bc || rows * cols === br * bc) continue;
     let ok = true;
     for (let r0 = 0; r0 < rows && ok; r0 += br) {
       for (let c0 = 0; c0 < cols && ok; c0 += bc) {
         const v = at(r0, c0);
-        for (let r = r0; r < r0 + br && ok; r++) for (let c = c0; c < c0 + bc; c++) if (at(r, c) !== v) (ok = false);
+        for (let r = r0; r < r0 + br && ok; r++) for (let c = c0; c < c0 + bc; c++) if (at(r, c) !== v) ok = false;
       }
     }
     if (ok) return { pattern: 'block', block: [br, bc] };
@@ -123,7 +147,17 @@ export function maskStructure(mask: Uint8Array, shape: readonly number[]): { pat
   return { pattern: 'unstructured' };
 }
 
-type Node = { kind: string; elements: number; storedValues?: number; ownBits?: number; block?: [number, number]; nm?: [number, number]; rank?: number; factorShapes?: number[][]; children: Record<string, Node> };
+type Node = {
+  kind: string;
+  elements: number;
+  storedValues?: number;
+  ownBits?: number;
+  block?: [number, number];
+  nm?: [number, number];
+  rank?: number;
+  factorShapes?: number[][];
+  children: Record<string, Node>;
+};
 function findNode(n: Node, kind: string): Node | undefined {
   if (n.kind === kind) return n;
   for (const c of Object.values(n.children)) {
@@ -147,12 +181,29 @@ export function weightFacts(e: Encoding): WeightFacts {
     const k = node.rank ?? s.rank ?? (e.kind === 'lowRank' ? e.rank : 1);
     // Factor MACs per output pixel = entries of the factors (gemm view: k·(rows + cols); spatial view: kh·cin·k + kw·k·cout).
     const factorElems = node.factorShapes?.length ? node.factorShapes.reduce((a, f) => a + sizeOf(f), 0) : k * (rows + cols);
-    return { pattern: s.structure, density: s.density, macFraction: factorElems / elements, valueBits: s.storageBits, indexBits: 0, storageBits: s.storageBits, wBits: s.bits, rank: k };
+    return {
+      pattern: s.structure,
+      density: s.density,
+      macFraction: factorElems / elements,
+      valueBits: s.storageBits,
+      indexBits: 0,
+      storageBits: s.storageBits,
+      wBits: s.bits,
+      rank: k,
+    };
   }
   if (s.structure === 'block' || s.structure === 'nm') {
     const node = findNode(tree, s.structure === 'block' ? 'blockSparse' : 'nm')!;
     const indexBits = node.ownBits ?? 0;
-    const f: WeightFacts = { pattern: s.structure, density: s.density, macFraction: (node.storedValues ?? s.nonZeros) / elements, valueBits: s.storageBits - indexBits, indexBits, storageBits: s.storageBits, wBits: s.bits };
+    const f: WeightFacts = {
+      pattern: s.structure,
+      density: s.density,
+      macFraction: (node.storedValues ?? s.nonZeros) / elements,
+      valueBits: s.storageBits - indexBits,
+      indexBits,
+      storageBits: s.storageBits,
+      wBits: s.bits,
+    };
     if (node.block) f.block = node.block;
     if (node.nm) f.nm = node.nm;
     return f;
@@ -165,7 +216,15 @@ export function weightFacts(e: Encoding): WeightFacts {
     if (st.pattern === 'block' && st.block) indexBits = Math.min(indexBits, Math.ceil(elements / (st.block[0] * st.block[1])));
     if (st.pattern === 'nm' && st.nm) indexBits = Math.min(indexBits, (elements / st.nm[1]) * Math.ceil(Math.log2(binom(st.nm[1], st.nm[0]))));
     if (st.pattern === 'channel') indexBits = Math.min(indexBits, gemmDims(e.shape).rows + gemmDims(e.shape).cols);
-    const f: WeightFacts = { pattern: st.pattern, density: s.density, macFraction: s.density, valueBits: s.storageBits - stored, indexBits, storageBits: s.storageBits, wBits: s.bits };
+    const f: WeightFacts = {
+      pattern: st.pattern,
+      density: s.density,
+      macFraction: s.density,
+      valueBits: s.storageBits - stored,
+      indexBits,
+      storageBits: s.storageBits,
+      wBits: s.bits,
+    };
     if (st.block) f.block = st.block;
     if (st.nm) f.nm = st.nm;
     return f;
@@ -189,41 +248,69 @@ const DENSE_FACTS: WeightFacts = { pattern: 'dense', density: 1, macFraction: 1,
 
 function checkBatch(batch: number): void {
   if (!Number.isInteger(batch) || batch < 1) {
-    throw new CompressionError({ code: 'BAD_CONFIG', path: 'batch', message: `batch must be an integer ≥ 1, got ${String(batch)}`, hint: 'pass --batch 1 (or any positive integer)' });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'batch',
+      message: `batch must be an integer ≥ 1, got ${String(batch)}`,
+      hint: 'pass --batch 1 (or any positive integer)',
+    });
   }
 }
 
 function supported(l: Layer, i: number): void {
   if (!(OPS as readonly string[]).includes(l.kind)) {
-    throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: (l as { name?: string }).name, message: `layers[${i}] ('${(l as { name?: string }).name}'): layer kind '${String((l as { kind: unknown }).kind)}' has no cost model`, hint: `hw-cost supports ${OPS.join(', ')}` });
+    throw new CompressionError({
+      code: 'UNSUPPORTED_LAYER',
+      layer: (l as { name?: string }).name,
+      message: `layers[${i}] ('${(l as { name?: string }).name}'): layer kind '${String((l as { kind: unknown }).kind)}' has no cost model`,
+      hint: `hw-cost supports ${OPS.join(', ')}`,
+    });
   }
 }
 
 function record(s: LayerShapes, batch: number, kernel: WeightFacts, extraStorageBits: number, biasBits: number): LayerFeatures {
   const l = s.layer;
-  const inS = s.inputShape, outS = s.outputShape;
+  const inS = s.inputShape,
+    outS = s.outputShape;
   const spatial = (sh: number[]) => (sh.length === 3 ? [sh[0]!, sh[1]!, sh[2]!] : [1, 1, sh.reduce((a, b) => a * b, 1)]) as [number, number, number];
   const [H, W, Cin] = spatial(inS);
   const [Ho, Wo, Cout] = spatial(outS);
-  let Kh = 1, Kw = 1, stride = 1;
+  let Kh = 1,
+    Kw = 1,
+    stride = 1;
   let padding: 'same' | 'valid' = 'valid';
   let act = 'linear';
   let macs = s.macs * batch;
   let ops = 0;
-  if (l.kind === 'conv2d') ([Kh, Kw] = l.kernelSize, (stride = l.strides[0]), (padding = l.padding), (act = l.activation));
+  if (l.kind === 'conv2d') (([Kh, Kw] = l.kernelSize), (stride = l.strides[0]), (padding = l.padding), (act = l.activation));
   else if (l.kind === 'dense') act = l.activation;
   else if (l.kind === 'maxPool2d' || l.kind === 'avgPool2d') {
     [Kh, Kw] = l.poolSize;
     stride = l.strides[0];
     padding = l.padding;
     ops = batch * Ho * Wo * Cout * Kh * Kw; // window reads (compares / adds)
-  } else if (l.kind === 'activation') (act = l.activation), (ops = batch * sizeOf(outS));
+  } else if (l.kind === 'activation') ((act = l.activation), (ops = batch * sizeOf(outS)));
   else if (l.kind === 'batchNorm') ops = 2 * batch * sizeOf(outS);
   const weighted = l.kind === 'conv2d' || l.kind === 'dense';
-  const params = Object.entries(s.weights).filter(([n]) => n.endsWith('/kernel')).reduce((a, [, sh]) => a + sizeOf(sh), 0);
+  const params = Object.entries(s.weights)
+    .filter(([n]) => n.endsWith('/kernel'))
+    .reduce((a, [, sh]) => a + sizeOf(sh), 0);
   const storageBits = kernel.storageBits + biasBits + extraStorageBits;
   const f: LayerFeatures = {
-    name: l.name, op: l.kind, N: batch, H, W, Cin, Ho, Wo, Cout, Kh, Kw, stride, padding, act,
+    name: l.name,
+    op: l.kind,
+    N: batch,
+    H,
+    W,
+    Cin,
+    Ho,
+    Wo,
+    Cout,
+    Kh,
+    Kw,
+    stride,
+    padding,
+    act,
     macs,
     ops,
     macsEff: weighted ? macs * kernel.macFraction : macs,
@@ -253,7 +340,13 @@ export function modelFeatures(model: Model, batch = 1): LayerFeatures[] {
     const kernelName = names.find((n) => n.endsWith('/kernel'));
     const enc = (n: string): Encoding => {
       const e = model.weights[n];
-      if (!e) throw new CompressionError({ code: 'BAD_MODEL_FILE', layer: s.layer.name, message: `weight '${n}' of layer '${s.layer.name}' is missing`, hint: 'load the model with loadModel so every weight is present' });
+      if (!e)
+        throw new CompressionError({
+          code: 'BAD_MODEL_FILE',
+          layer: s.layer.name,
+          message: `weight '${n}' of layer '${s.layer.name}' is missing`,
+          hint: 'load the model with loadModel so every weight is present',
+        });
       return e;
     };
     const kernel = kernelName ? weightFacts(enc(kernelName)) : DENSE_FACTS;
@@ -274,9 +367,15 @@ export function irFeatures(ir: ModelIR, batch = 1): LayerFeatures[] {
   checkBatch(batch);
   ir.layers.forEach(supported);
   return inferShapes(ir).map((s) => {
-    const kernelBits = Object.entries(s.weights).filter(([n]) => n.endsWith('/kernel')).reduce((a, [, sh]) => a + 32 * sizeOf(sh), 0);
-    const biasBits = Object.entries(s.weights).filter(([n]) => n.endsWith('/bias')).reduce((a, [, sh]) => a + 32 * sizeOf(sh), 0);
-    const otherBits = Object.entries(s.weights).filter(([n]) => !n.endsWith('/bias') && !n.endsWith('/kernel')).reduce((a, [, sh]) => a + 32 * sizeOf(sh), 0);
+    const kernelBits = Object.entries(s.weights)
+      .filter(([n]) => n.endsWith('/kernel'))
+      .reduce((a, [, sh]) => a + 32 * sizeOf(sh), 0);
+    const biasBits = Object.entries(s.weights)
+      .filter(([n]) => n.endsWith('/bias'))
+      .reduce((a, [, sh]) => a + 32 * sizeOf(sh), 0);
+    const otherBits = Object.entries(s.weights)
+      .filter(([n]) => !n.endsWith('/bias') && !n.endsWith('/kernel'))
+      .reduce((a, [, sh]) => a + 32 * sizeOf(sh), 0);
     return record(s, batch, { ...DENSE_FACTS, valueBits: kernelBits, storageBits: kernelBits }, otherBits, biasBits);
   });
 }
@@ -299,13 +398,31 @@ export function factsFromSummary(summary: SummaryLike): WeightFacts {
   if (summary.structure === 'lowRank' || summary.structure === 'factorized') {
     const { rows, cols } = gemmDims(summary.shape);
     const k = summary.rank ?? Math.max(1, Math.round(summary.storageBits / summary.bits / (rows + cols)));
-    const f: WeightFacts = { pattern: summary.structure, density: summary.density, macFraction: (k * (rows + cols)) / (rows * cols), valueBits: summary.storageBits, indexBits: 0, storageBits: summary.storageBits, wBits: summary.bits, rank: k };
+    const f: WeightFacts = {
+      pattern: summary.structure,
+      density: summary.density,
+      macFraction: (k * (rows + cols)) / (rows * cols),
+      valueBits: summary.storageBits,
+      indexBits: 0,
+      storageBits: summary.storageBits,
+      wBits: summary.bits,
+      rank: k,
+    };
     return f;
   }
   const masked = summary.kinds.includes('masked');
-  const pattern: Pattern = summary.structure === 'block' || summary.structure === 'nm' ? summary.structure : summary.density < (masked ? 1 - 1e-9 : UNSTRUCTURED_BELOW) ? 'unstructured' : 'dense';
+  const pattern: Pattern =
+    summary.structure === 'block' || summary.structure === 'nm' ? summary.structure : summary.density < (masked ? 1 - 1e-9 : UNSTRUCTURED_BELOW) ? 'unstructured' : 'dense';
   const valueBits = Math.min(summary.storageBits, summary.density * elements * summary.bits);
-  const f: WeightFacts = { pattern, density: summary.density, macFraction: pattern === 'dense' ? 1 : summary.density, valueBits, indexBits: summary.storageBits - valueBits, storageBits: summary.storageBits, wBits: summary.bits };
+  const f: WeightFacts = {
+    pattern,
+    density: summary.density,
+    macFraction: pattern === 'dense' ? 1 : summary.density,
+    valueBits,
+    indexBits: summary.storageBits - valueBits,
+    storageBits: summary.storageBits,
+    wBits: summary.bits,
+  };
   if (summary.tree?.block) f.block = summary.tree.block;
   if (summary.tree?.nm) f.nm = summary.tree.nm;
   return f;

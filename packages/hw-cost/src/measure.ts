@@ -48,7 +48,12 @@ export async function loadTfl(): Promise<Tfl> {
     tflCache = await import('@tensorflow/tfjs-layers');
     return tflCache;
   } catch (cause) {
-    throw new CompressionError({ code: 'BACKEND_NOT_READY', message: 'timing stock model.predict needs @tensorflow/tfjs-layers, which is not installed', hint: 'npm install @tensorflow/tfjs-layers@4.22.0', cause });
+    throw new CompressionError({
+      code: 'BACKEND_NOT_READY',
+      message: 'timing stock model.predict needs @tensorflow/tfjs-layers, which is not installed',
+      hint: 'npm install @tensorflow/tfjs-layers@4.22.0',
+      cause,
+    });
   }
 }
 
@@ -117,7 +122,10 @@ export async function timeItems(items: TimingItem[], opts: TimingOptions = {}): 
       const model = await buildStockModel(item.ir, item.seed ?? 0, item.density ?? 1);
       const xr = createRng((item.seed ?? 0) + 1);
       const n = item.batch * item.ir.inputShape.reduce((a, b) => a * b, 1);
-      const x = tf.tensor(Float32Array.from({ length: n }, () => xr.normal()), [item.batch, ...item.ir.inputShape]);
+      const x = tf.tensor(
+        Float32Array.from({ length: n }, () => xr.normal()),
+        [item.batch, ...item.ir.inputShape],
+      );
       built.push({ item, model, x, k: 1, cold: 0, blocks: [], cpu: [] });
     }
     const call = (b: (typeof built)[number]) => {
@@ -157,7 +165,12 @@ export async function timeItems(items: TimingItem[], opts: TimingOptions = {}): 
       const wallMinMs = Math.min(...b.blocks);
       const cpuMinMs = Math.min(...b.cpu.filter((v) => v > 0));
       const minMs = Math.min(wallMinMs, cpuMinMs);
-      if (!(minMs > 0) || !Number.isFinite(minMs)) throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `timing of '${b.item.id}' gave ${minMs} ms`, hint: 'the timer or backend is broken; zero or NaN timings are rejected (nn-Meter #77)' });
+      if (!(minMs > 0) || !Number.isFinite(minMs))
+        throw new CompressionError({
+          code: 'BACKEND_NOT_READY',
+          message: `timing of '${b.item.id}' gave ${minMs} ms`,
+          hint: 'the timer or backend is broken; zero or NaN timings are rejected (nn-Meter #77)',
+        });
       return { id: b.item.id, minMs, wallMinMs, cpuMinMs, medianMs: median(b.blocks), coldMs: b.cold, callsPerBlock: b.k };
     });
   } finally {

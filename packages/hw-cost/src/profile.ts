@@ -28,7 +28,15 @@ export type Num = z.infer<typeof num>;
 /** Compute precisions, widest first, with their bit widths. */
 export const PRECISIONS = { fp32: 32, fp16: 16, int16: 16, int8: 8, int4: 4, int2: 2, int1: 1 } as const;
 export type Precision = keyof typeof PRECISIONS;
-const precisionMap = z.strictObject({ fp32: num.optional(), fp16: num.optional(), int16: num.optional(), int8: num.optional(), int4: num.optional(), int2: num.optional(), int1: num.optional() });
+const precisionMap = z.strictObject({
+  fp32: num.optional(),
+  fp16: num.optional(),
+  int16: num.optional(),
+  int8: num.optional(),
+  int4: num.optional(),
+  int2: num.optional(),
+  int1: num.optional(),
+});
 
 const patternEntry = z.strictObject({
   /** The device runs the structure natively: it executes macsEff (non-zeros or factor MACs), not the dense MACs. */
@@ -75,7 +83,12 @@ export const profileSchema = z.strictObject({
 export type DeviceProfile = z.infer<typeof profileSchema>;
 
 function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(root)';
+  return (
+    path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '') || '(root)'
+  );
 }
 
 /** Validates one parsed profile; `file` names it in errors. */
@@ -86,7 +99,12 @@ export function parseProfile(raw: unknown, file: string): DeviceProfile {
     const field = fieldPath(issue.path);
     let got: unknown = raw;
     for (const k of issue.path) got = got && typeof got === 'object' ? (got as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
-    const what = issue.code === 'invalid_type' && got === undefined ? `is missing (${issue.message})` : issue.code === 'too_small' ? `must be ≥ 0, got ${JSON.stringify(got)}` : `${issue.message}${got !== undefined && typeof got !== 'object' ? ` (got ${JSON.stringify(got)})` : ''}`;
+    const what =
+      issue.code === 'invalid_type' && got === undefined
+        ? `is missing (${issue.message})`
+        : issue.code === 'too_small'
+          ? `must be ≥ 0, got ${JSON.stringify(got)}`
+          : `${issue.message}${got !== undefined && typeof got !== 'object' ? ` (got ${JSON.stringify(got)})` : ''}`;
     throw new CompressionError({
       code: 'BAD_CONFIG',
       path: `${file}: ${field}`,
@@ -96,7 +114,8 @@ export function parseProfile(raw: unknown, file: string): DeviceProfile {
   }
   for (const k of ['computeEfficiency', 'memoryEfficiency'] as const) {
     const v = r.data[k].value;
-    if (v <= 0 || v > 1) throw new CompressionError({ code: 'BAD_CONFIG', path: `${file}: ${k}.value`, message: `device profile ${file}: field '${k}.value' must be in (0, 1], got ${v}` });
+    if (v <= 0 || v > 1)
+      throw new CompressionError({ code: 'BAD_CONFIG', path: `${file}: ${k}.value`, message: `device profile ${file}: field '${k}.value' must be in (0, 1], got ${v}` });
   }
   return r.data;
 }
@@ -138,7 +157,15 @@ export function mergeProfiles(...lists: DeviceProfile[][]): DeviceProfile[] {
 export function findProfile(profiles: readonly DeviceProfile[], id: string): DeviceProfile {
   const p = profiles.find((x) => x.id === id);
   if (!p) {
-    throw new CompressionError({ code: 'BAD_CONFIG', path: 'device', message: `unknown device '${id}'`, hint: didYouMeanHint(id, profiles.map((x) => x.id)) });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'device',
+      message: `unknown device '${id}'`,
+      hint: didYouMeanHint(
+        id,
+        profiles.map((x) => x.id),
+      ),
+    });
   }
   return p;
 }

@@ -31,16 +31,25 @@ export interface ProtocolResult {
 
 export function workerPath(): string {
   const here = fileURLToPath(import.meta.url);
-  const candidates = [here.replace(/index\.(c?js)$/, 'measureWorker.js').replace(/protocol\.(ts|js)$/, 'measureWorker.js'), here.replace(/src[\\/][^\\/]+$/, 'dist/measureWorker.js')];
+  const candidates = [
+    here.replace(/index\.(c?js)$/, 'measureWorker.js').replace(/protocol\.(ts|js)$/, 'measureWorker.js'),
+    here.replace(/src[\\/][^\\/]+$/, 'dist/measureWorker.js'),
+  ];
   const f = candidates.find((c) => c.endsWith('.js') && existsSync(c));
-  if (!f) throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `the timing worker is not built (looked for ${candidates.join(', ')})`, hint: 'run `npm run build -w @edge-compress/hw-cost` first, or time in-process with processes: 0' });
+  if (!f)
+    throw new CompressionError({
+      code: 'BACKEND_NOT_READY',
+      message: `the timing worker is not built (looked for ${candidates.join(', ')})`,
+      hint: 'run `npm run build -w @edge-compress/hw-cost` first, or time in-process with processes: 0',
+    });
   return f;
 }
 
 function runChild(path: string, items: TimingItem[], options: TimingOptions): Promise<ItemTiming[]> {
   return new Promise((resolveP, reject) => {
     const child = spawn(process.execPath, [path], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '', err = '';
+    let out = '',
+      err = '';
     child.stdout.on('data', (d) => (out += String(d)));
     child.stderr.on('data', (d) => (err += String(d)));
     child.on('error', reject);
@@ -89,5 +98,14 @@ export async function measureInProcesses(items: TimingItem[], opts: ProtocolOpti
 /** A device-state record logged with every calibration (HWCOST 3.3). */
 export function deviceState(): Record<string, unknown> {
   const c = cpus();
-  return { node: process.version, platform: `${process.platform}-${process.arch}`, cpuModel: c[0]?.model ?? 'unknown', nproc: c.length, loadavg: loadavg(), tfjs: '4.22.0', backend: 'wasm', threads: false };
+  return {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpuModel: c[0]?.model ?? 'unknown',
+    nproc: c.length,
+    loadavg: loadavg(),
+    tfjs: '4.22.0',
+    backend: 'wasm',
+    threads: false,
+  };
 }

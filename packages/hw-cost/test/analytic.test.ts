@@ -1,8 +1,33 @@
-import { blockSparseFromMask, CompressionError, denseEncoding, initModel, isCompressionError, lenet5, maskedEncoding, nmFromMask, summarize, toDense, type Encoding, type Model } from '@edge-compress/core';
+import {
+  blockSparseFromMask,
+  CompressionError,
+  denseEncoding,
+  initModel,
+  isCompressionError,
+  lenet5,
+  maskedEncoding,
+  nmFromMask,
+  summarize,
+  toDense,
+  type Encoding,
+  type Model,
+} from '@edge-compress/core';
 import { toyConvIR } from '@edge-compress/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { breakEven, builtinProfiles, createCostFn, factsFromSummary, estimateCost, estimateLayer, findProfile, irFeatures, maskStructure, modelFeatures, type LayerFeatures } from '../src/index.js';
+import {
+  breakEven,
+  builtinProfiles,
+  createCostFn,
+  factsFromSummary,
+  estimateCost,
+  estimateLayer,
+  findProfile,
+  irFeatures,
+  maskStructure,
+  modelFeatures,
+  type LayerFeatures,
+} from '../src/index.js';
 import { blockMask, blockPruned, quantizedModel, randomMask, unstructuredPruned, vggSmall } from './helpers.js';
 
 const SEED = 20261202;
@@ -28,9 +53,11 @@ describe('analytic device models reproduce the seed paper orderings (HWCOST §4)
   });
 
   it('(3) block pruning cuts latency and energy on both the mobile GPU and the FPGA; unstructured pruning does not help the FPGA', () => {
-    const dense2 = estimateCost(big, { devices: ['mobile-gpu', 'edge-fpga'] }), block2 = estimateCost(blockPruned(big, 0.25), { devices: ['mobile-gpu', 'edge-fpga'] });
+    const dense2 = estimateCost(big, { devices: ['mobile-gpu', 'edge-fpga'] }),
+      block2 = estimateCost(blockPruned(big, 0.25), { devices: ['mobile-gpu', 'edge-fpga'] });
     for (const i of [0, 1]) {
-      const dense = dense2[i]!, block = block2[i]!;
+      const dense = dense2[i]!,
+        block = block2[i]!;
       expect(block.latencyMs).toBeLessThan(0.6 * dense.latencyMs);
       expect(block.energyMj).toBeLessThan(0.6 * dense.energyMj);
     }
@@ -39,7 +66,8 @@ describe('analytic device models reproduce the seed paper orderings (HWCOST §4)
   });
 
   it('a Cortex-M7 takes tens of milliseconds for LeNet-5 (int8 CMSIS-NN and fp32)', () => {
-    const int8 = energy(quantizedModel(lenet, 8), 'cortex-m7').latencyMs, fp32 = energy(lenet, 'cortex-m7').latencyMs;
+    const int8 = energy(quantizedModel(lenet, 8), 'cortex-m7').latencyMs,
+      fp32 = energy(lenet, 'cortex-m7').latencyMs;
     expect(int8).toBeGreaterThan(10);
     expect(fp32).toBeLessThan(100);
     expect(int8).toBeLessThan(fp32);
@@ -66,42 +94,81 @@ describe('analytic device models reproduce the seed paper orderings (HWCOST §4)
 describe('monotonicity (fast-check, fixed seed)', () => {
   const devices = builtinProfiles().filter((p) => p.kind !== 'local-wasm');
   const layer = fc.record({
-    conv: fc.boolean(), cin: fc.integer({ min: 1, max: 256 }), cout: fc.integer({ min: 1, max: 256 }), extra: fc.integer({ min: 1, max: 64 }),
-    h: fc.constantFrom(4, 8, 16, 32), k: fc.constantFrom(1, 3, 5), batch: fc.integer({ min: 1, max: 16 }), dev: fc.integer({ min: 0, max: devices.length - 1 }),
+    conv: fc.boolean(),
+    cin: fc.integer({ min: 1, max: 256 }),
+    cout: fc.integer({ min: 1, max: 256 }),
+    extra: fc.integer({ min: 1, max: 64 }),
+    h: fc.constantFrom(4, 8, 16, 32),
+    k: fc.constantFrom(1, 3, 5),
+    batch: fc.integer({ min: 1, max: 16 }),
+    dev: fc.integer({ min: 0, max: devices.length - 1 }),
   });
   const feats = (conv: boolean, h: number, k: number, cin: number, cout: number, batch: number): LayerFeatures => {
     const ir = conv
-      ? { format: 'edge-compress/ir' as const, version: 1 as const, name: 'x', inputShape: [h, h, cin], layers: [{ kind: 'conv2d' as const, name: 'l', filters: cout, kernelSize: [k, k] as [number, number], strides: [1, 1] as [number, number], padding: 'same' as const, activation: 'relu' as const, useBias: true }] }
-      : { format: 'edge-compress/ir' as const, version: 1 as const, name: 'x', inputShape: [cin * h], layers: [{ kind: 'dense' as const, name: 'l', units: cout, activation: 'relu' as const, useBias: true }] };
+      ? {
+          format: 'edge-compress/ir' as const,
+          version: 1 as const,
+          name: 'x',
+          inputShape: [h, h, cin],
+          layers: [
+            {
+              kind: 'conv2d' as const,
+              name: 'l',
+              filters: cout,
+              kernelSize: [k, k] as [number, number],
+              strides: [1, 1] as [number, number],
+              padding: 'same' as const,
+              activation: 'relu' as const,
+              useBias: true,
+            },
+          ],
+        }
+      : {
+          format: 'edge-compress/ir' as const,
+          version: 1 as const,
+          name: 'x',
+          inputShape: [cin * h],
+          layers: [{ kind: 'dense' as const, name: 'l', units: cout, activation: 'relu' as const, useBias: true }],
+        };
     return irFeatures(ir, batch)[0]!;
   };
 
   it('more input channels (more MACs, more bytes) never make a layer faster or cheaper', () => {
-    fc.assert(fc.property(layer, ({ conv, cin, cout, extra, h, k, batch, dev }) => {
-      const p = devices[dev]!;
-      const a = estimateLayer(p, feats(conv, h, k, cin, cout, batch)), b = estimateLayer(p, feats(conv, h, k, cin + extra, cout, batch));
-      return b.macs > a.macs && b.latencyMs >= a.latencyMs - 1e-12 && b.energyMj >= a.energyMj - 1e-12;
-    }), { seed: SEED, numRuns: 300 });
+    fc.assert(
+      fc.property(layer, ({ conv, cin, cout, extra, h, k, batch, dev }) => {
+        const p = devices[dev]!;
+        const a = estimateLayer(p, feats(conv, h, k, cin, cout, batch)),
+          b = estimateLayer(p, feats(conv, h, k, cin + extra, cout, batch));
+        return b.macs > a.macs && b.latencyMs >= a.latencyMs - 1e-12 && b.energyMj >= a.energyMj - 1e-12;
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
   });
 
   it('on a compute-bound layer, more MACs are never cheaper (batch grows)', () => {
-    fc.assert(fc.property(layer, fc.integer({ min: 2, max: 8 }), ({ conv, cin, cout, h, k, batch, dev }, mul) => {
-      const p = devices[dev]!;
-      const a = estimateLayer(p, feats(conv, h, k, cin, cout, batch));
-      fc.pre(a.bottleneck === 'compute');
-      const b = estimateLayer(p, feats(conv, h, k, cin, cout, batch * mul));
-      return b.latencyMs >= a.latencyMs && b.computeMs >= a.computeMs * mul * (1 - 1e-9);
-    }), { seed: SEED, numRuns: 300 });
+    fc.assert(
+      fc.property(layer, fc.integer({ min: 2, max: 8 }), ({ conv, cin, cout, h, k, batch, dev }, mul) => {
+        const p = devices[dev]!;
+        const a = estimateLayer(p, feats(conv, h, k, cin, cout, batch));
+        fc.pre(a.bottleneck === 'compute');
+        const b = estimateLayer(p, feats(conv, h, k, cin, cout, batch * mul));
+        return b.latencyMs >= a.latencyMs && b.computeMs >= a.computeMs * mul * (1 - 1e-9);
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
   });
 
   it('lower density never raises latency on a device that exploits the pattern', () => {
     const gpu = findProfile(builtinProfiles(), 'mobile-gpu');
     const base = feats(true, 16, 3, 64, 64, 4);
-    fc.assert(fc.property(fc.double({ min: 0.01, max: 1, noNaN: true }), fc.double({ min: 0.01, max: 1, noNaN: true }), (d1, d2) => {
-      const [lo, hi] = d1 < d2 ? [d1, d2] : [d2, d1];
-      const at = (d: number) => estimateLayer(gpu, { ...base, pattern: 'block', density: d, macsEff: base.macs * d, weightBytes: base.weightBytes * d }).latencyMs;
-      return at(lo) <= at(hi) + 1e-12;
-    }), { seed: SEED, numRuns: 200 });
+    fc.assert(
+      fc.property(fc.double({ min: 0.01, max: 1, noNaN: true }), fc.double({ min: 0.01, max: 1, noNaN: true }), (d1, d2) => {
+        const [lo, hi] = d1 < d2 ? [d1, d2] : [d2, d1];
+        const at = (d: number) => estimateLayer(gpu, { ...base, pattern: 'block', density: d, macsEff: base.macs * d, weightBytes: base.weightBytes * d }).latencyMs;
+        return at(lo) <= at(hi) + 1e-12;
+      }),
+      { seed: SEED, numRuns: 200 },
+    );
   });
 });
 
@@ -109,7 +176,7 @@ describe('features from encodings', () => {
   it('detects block, N:M, channel and unstructured masks', () => {
     expect(maskStructure(blockMask([3, 3, 16, 32], 4, 4, 0.5, 1), [3, 3, 16, 32])).toMatchObject({ pattern: 'block', block: [4, 4] });
     const nm = new Uint8Array(8 * 16);
-    for (let r = 0; r < 16; r++) for (let c = 0; c < 8; c += 4) (nm[(c + (r % 2)) * 16 + r] = 1), (nm[(c + 2 + (r % 2)) * 16 + r] = 1);
+    for (let r = 0; r < 16; r++) for (let c = 0; c < 8; c += 4) ((nm[(c + (r % 2)) * 16 + r] = 1), (nm[(c + 2 + (r % 2)) * 16 + r] = 1));
     expect(maskStructure(nm, [8, 16])).toMatchObject({ pattern: 'nm', nm: [2, 4] });
     const ch = new Uint8Array(8 * 16);
     for (let c = 0; c < 8; c++) for (let r = 0; r < 16; r += 2) ch[c * 16 + r] = 1;
@@ -123,15 +190,17 @@ describe('features from encodings', () => {
     const bmask = blockMask([64, 16], 4, 4, 0.5, 7);
     const bs = blockSparseFromMask([64, 16], bmask, toDense(w), [4, 4]);
     const nmMask = new Uint8Array(64 * 16);
-    for (let r = 0; r < 16; r++) for (let c = 0; c < 64; c += 4) (nmMask[(c + (r % 4)) * 16 + r] = 1), (nmMask[(c + ((r + 1) % 4)) * 16 + r] = 1);
+    for (let r = 0; r < 16; r++) for (let c = 0; c < 64; c += 4) ((nmMask[(c + (r % 4)) * 16 + r] = 1), (nmMask[(c + ((r + 1) % 4)) * 16 + r] = 1));
     const nm = nmFromMask([64, 16], nmMask, toDense(w), 2, 4);
     const at = (e: Encoding) => modelFeatures({ ir: m.ir, weights: { ...m.weights, 'fc1/kernel': e } }, 1).find((x) => x.name === 'fc1')!;
-    const fb = at(bs), fn = at(nm);
+    const fb = at(bs),
+      fn = at(nm);
     const kept = bmask.reduce((a, b) => a + b, 0);
     expect(fb).toMatchObject({ pattern: 'block', block: [4, 4], macs: 1024, macsEff: kept });
     expect(fn).toMatchObject({ pattern: 'nm', nm: [2, 4], macsEff: 512 });
     expect(fb.indexBytes).toBe(summarize(bs).tree.ownBits / 8);
-    const gpu = findProfile(builtinProfiles(), 'mobile-gpu'), fpga = findProfile(builtinProfiles(), 'edge-fpga');
+    const gpu = findProfile(builtinProfiles(), 'mobile-gpu'),
+      fpga = findProfile(builtinProfiles(), 'edge-fpga');
     expect(estimateLayer(fpga, fb).macsExecuted).toBe(kept);
     expect(estimateLayer(fpga, fn).macsExecuted).toBe(1024); // the DPU has no N:M support
     expect(estimateLayer(gpu, fn).macsExecuted).toBe(512);
@@ -178,7 +247,15 @@ describe('break-even ratios and the CostFn for methods', () => {
   });
 
   it('CostFn reads core v2 summaries: structure block with the block shape from the tree', () => {
-    const f = factsFromSummary({ shape: [64, 64], kinds: ['blockSparse', 'dense'], density: 0.25, bits: 32, structure: 'block', storageBits: 1024 * 32 + 256, tree: { block: [4, 4] } });
+    const f = factsFromSummary({
+      shape: [64, 64],
+      kinds: ['blockSparse', 'dense'],
+      density: 0.25,
+      bits: 32,
+      structure: 'block',
+      storageBits: 1024 * 32 + 256,
+      tree: { block: [4, 4] },
+    });
     expect(f).toMatchObject({ pattern: 'block', block: [4, 4], macFraction: 0.25, valueBits: 1024 * 32, indexBits: 256 });
     // Zero codes of a quantized weight (no mask) are not pruning.
     expect(factsFromSummary({ shape: [64, 64], kinds: ['quantized'], density: 0.9, bits: 4, structure: 'unstructured', storageBits: 4096 * 4 + 32 }).pattern).toBe('dense');
@@ -189,7 +266,8 @@ describe('break-even ratios and the CostFn for methods', () => {
     const dense = denseEncoding([3, 3, 128, 128], new Float32Array(9 * 128 * 128).fill(1));
     const pruned = maskedEncoding(dense, blockMask([3, 3, 128, 128], 4, 4, 0.1, 2));
     const macs = 16 * 16 * 9 * 128 * 128;
-    const a = cost('c', 'conv2d', summarize(dense), macs), b = cost('c', 'conv2d', summarize(pruned), macs);
+    const a = cost('c', 'conv2d', summarize(dense), macs),
+      b = cost('c', 'conv2d', summarize(pruned), macs);
     expect(b.latencyMs).toBeLessThan(a.latencyMs);
     expect(b.energyMj).toBeLessThan(a.energyMj);
     expect(a.storageBytes).toBe(9 * 128 * 128 * 4);

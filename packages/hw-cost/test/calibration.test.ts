@@ -6,15 +6,26 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createRng, initModel, isCompressionError, lenet5 } from '@edge-compress/core';
 import { RandomForestRegression } from 'ml-random-forest';
 import {
-  compileForest, estimateCost, fitCalibration, identityConfigs, irMacs, layerConfigs, loadCalibration, measureInProcesses, modelSpecs, predictLocalIR, saveCalibration,
-  type Calibration, type TimingItem,
+  compileForest,
+  estimateCost,
+  fitCalibration,
+  identityConfigs,
+  irMacs,
+  layerConfigs,
+  loadCalibration,
+  measureInProcesses,
+  modelSpecs,
+  predictLocalIR,
+  saveCalibration,
+  type Calibration,
+  type TimingItem,
 } from '../src/index.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'hwcost-cal-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 /** A synthetic "machine": 20 µs per call + 15 µs per layer + 2·MACs at 10 GFLOP/s (independent of the predictor's formulas). */
-const synthetic = (it: TimingItem) => 0.02 + 0.015 * it.ir.layers.length + (2 * irMacs(it.ir, it.batch)) / 1e10 * 1e3;
+const synthetic = (it: TimingItem) => 0.02 + 0.015 * it.ir.layers.length + ((2 * irMacs(it.ir, it.batch)) / 1e10) * 1e3;
 
 function fitted(): Calibration {
   const layerItems = layerConfigs({ count: 40, seed: 3 });
@@ -29,7 +40,8 @@ describe('local-wasm calibration', () => {
   const cal = fitted();
 
   it('generators are seeded, deduplicated and disjoint between calibration and validation seeds', () => {
-    const a = layerConfigs({ count: 30, seed: 5 }), b = layerConfigs({ count: 30, seed: 5 });
+    const a = layerConfigs({ count: 30, seed: 5 }),
+      b = layerConfigs({ count: 30, seed: 5 });
     expect(a.map((x) => JSON.stringify(x.ir))).toEqual(b.map((x) => JSON.stringify(x.ir)));
     expect(new Set(a.map((x) => JSON.stringify([x.ir.inputShape, x.ir.layers, x.batch]))).size).toBe(30);
     const cal = new Set(modelSpecs(36, 5001).map((s) => JSON.stringify([s.ir.inputShape, s.ir.layers])));
@@ -39,7 +51,8 @@ describe('local-wasm calibration', () => {
 
   it('fits the synthetic machine: the learned model follows MACs (larger models predicted slower)', () => {
     const small = predictLocalIR(cal, modelSpecs(1, 123)[0]!.ir, 1).latencyMs;
-    const lenetB1 = predictLocalIR(cal, lenet5(), 1).latencyMs, lenetB32 = predictLocalIR(cal, lenet5(), 32).latencyMs;
+    const lenetB1 = predictLocalIR(cal, lenet5(), 1).latencyMs,
+      lenetB32 = predictLocalIR(cal, lenet5(), 32).latencyMs;
     expect(small).toBeGreaterThan(0);
     expect(lenetB32).toBeGreaterThan(lenetB1);
     // Roofline recovered from the synthetic data within a factor of 2 of 10 GFLOP/s.
@@ -88,7 +101,9 @@ describe('local-wasm calibration', () => {
 
   it('times stock model.predict in-process (protocol plumbing; no timing assertions) without leaking tensors', async () => {
     const before = tf.memory().numTensors;
-    const items = identityConfigs(1, [1]).slice(0, 1).concat(layerConfigs({ count: 2, seed: 9, batches: [1] }));
+    const items = identityConfigs(1, [1])
+      .slice(0, 1)
+      .concat(layerConfigs({ count: 2, seed: 9, batches: [1] }));
     const r = await measureInProcesses(items, { processes: 0, rounds: 2, blockMs: 0.5 });
     expect(Object.keys(r.ms).sort()).toEqual(items.map((i) => i.id).sort());
     for (const v of Object.values(r.ms)) expect(Number.isFinite(v) && v > 0).toBe(true);

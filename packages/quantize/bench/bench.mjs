@@ -16,7 +16,13 @@ const t0 = Date.now();
 const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s]`, ...a);
 
 await initBackend('wasm');
-const base = await trainBaseline({ arch: 'lenet5', epochs: 20, seed: 0, cacheDir: join(outDir, '.cache'), onProgress: (p) => p.done && log(`baseline epoch ${p.epoch + 1}/${p.epochs} test ${p.testAccuracy}`) });
+const base = await trainBaseline({
+  arch: 'lenet5',
+  epochs: 20,
+  seed: 0,
+  cacheDir: join(outDir, '.cache'),
+  onProgress: (p) => p.done && log(`baseline epoch ${p.epoch + 1}/${p.epochs} test ${p.testAccuracy}`),
+});
 const { train, test } = loadMnist();
 const ctx = { train, test, seed: 0, rng: createRng(0) };
 log(`baseline accuracy ${base.testAccuracy} (${base.cached ? 'cached' : 'trained'})`);
@@ -27,11 +33,18 @@ async function run(name, configList, options) {
   const s = Date.now();
   const r = await quantize.compress(base.model, ctx, quantize.plan(base.model.ir, configList, options));
   const m = r.report.metrics;
-  log(`${name}: weight-only ${m.accuracyWeightOnly}, weight+act ${m.accuracyWeightAct ?? '-'}, size ratio ${m.sizeRatioTotal.toFixed(2)}× (${((Date.now() - s) / 1000).toFixed(0)} s)`);
+  log(
+    `${name}: weight-only ${m.accuracyWeightOnly}, weight+act ${m.accuracyWeightAct ?? '-'}, size ratio ${m.sizeRatioTotal.toFixed(2)}× (${((Date.now() - s) / 1000).toFixed(0)} s)`,
+  );
   return r;
 }
 const drop = (acc) => +(base.testAccuracy - acc).toFixed(4);
-const argmax = (p, k) => Int32Array.from({ length: p.length / k }, (_, i) => { let b = 0; for (let c = 1; c < k; c++) if (p[i * k + c] > p[i * k + b]) b = c; return b; });
+const argmax = (p, k) =>
+  Int32Array.from({ length: p.length / k }, (_, i) => {
+    let b = 0;
+    for (let c = 1; c < k; c++) if (p[i * k + c] > p[i * k + b]) b = c;
+    return b;
+  });
 
 /** Predictions of a model.json loaded by stock tf.loadLayersModel through its real http loader (files served from disk). */
 async function stockPredictions(modelJson, data) {
@@ -59,13 +72,24 @@ results.int8_per_tensor_ptq_w8a8_acc_drop = drop(pt.report.metrics.valAccuracyWe
 const q4 = await run('int4 per-channel QAT', [{ ...ALL, quant_dtype: 'int4', granularity: 'out_channel' }], { mode: 'qat', qat_epochs: 3, lr: 1e-4, activations: { bits: 8 } });
 results.int4_qat_acc_drop = drop(q4.report.metrics.valAccuracyWeightOnly);
 results.int4_qat_w4a8_acc_drop = drop(q4.report.metrics.valAccuracyWeightAct);
-const p2 = await run('pow2 4-bit per-channel QAT', [{ ...ALL, quant_dtype: 'int4', quant_scheme: 'pow2', granularity: 'out_channel' }], { mode: 'qat', qat_epochs: 3, lr: 1e-4, activations: { bits: 8 } });
+const p2 = await run('pow2 4-bit per-channel QAT', [{ ...ALL, quant_dtype: 'int4', quant_scheme: 'pow2', granularity: 'out_channel' }], {
+  mode: 'qat',
+  qat_epochs: 3,
+  lr: 1e-4,
+  activations: { bits: 8 },
+});
 results.pow2_4bit_qat_acc_drop = drop(p2.report.metrics.valAccuracyWeightOnly);
 results.pow2_4bit_qat_w4a8_acc_drop = drop(p2.report.metrics.valAccuracyWeightAct);
 
 // 3. Mixed precision: sensitivity on 2,000 training digits, greedy under the size budget, then 2 epochs of QAT.
 const BUDGET = 10;
-const mp = await run('mixed precision', [{ ...ALL, quant_dtype: 'int8', granularity: 'out_channel' }], { mode: 'qat', qat_epochs: 2, lr: 1e-4, activations: { bits: 8 }, mixed_precision: { size_budget_ratio: BUDGET, candidate_bits: [8, 6, 4, 3, 2], max_acc_drop: 0.005 } });
+const mp = await run('mixed precision', [{ ...ALL, quant_dtype: 'int8', granularity: 'out_channel' }], {
+  mode: 'qat',
+  qat_epochs: 2,
+  lr: 1e-4,
+  activations: { bits: 8 },
+  mixed_precision: { size_budget_ratio: BUDGET, candidate_bits: [8, 6, 4, 3, 2], max_acc_drop: 0.005 },
+});
 const mpDrop = drop(mp.report.metrics.valAccuracyWeightOnly);
 results.mixed_precision_size_ratio = +mp.report.metrics.sizeRatioTotal.toFixed(3);
 results.mixed_precision_acc_drop = mpDrop;
@@ -73,15 +97,23 @@ results.mixed_precision_weight_only_ratio = +mp.report.metrics.sizeRatioWeights.
 results.mixed_precision_budget = BUDGET;
 const table = mp.report.mixedPrecision.layers.map((l) => `${l.layer}:${l.chosenBits}`).join(' ');
 log(`mixed precision table ${table}; est. drop ${mp.report.mixedPrecision.estimatedAccDrop}`);
-for (const l of mp.report.mixedPrecision.layers) log(`  ${l.layer.padEnd(6)} ${l.sensitivity.map((s) => `${s.bits}b Δacc ${s.accDrop.toFixed(4)} Δloss ${s.lossRise.toFixed(4)}`).join(' | ')}`);
+for (const l of mp.report.mixedPrecision.layers)
+  log(`  ${l.layer.padEnd(6)} ${l.sensitivity.map((s) => `${s.bits}b Δacc ${s.accDrop.toFixed(4)} Δloss ${s.lossRise.toFixed(4)}`).join(' | ')}`);
 
 // 4. Stock export of the per-channel int8 model (widen 'auto' checked on 1,000 calibration digits), loaded with tf.loadLayersModel.
-const calib = subset(train, createRng(1).shuffle(Array.from({ length: train.count }, (_, i) => i)).slice(0, 1000));
+const calib = subset(
+  train,
+  createRng(1)
+    .shuffle(Array.from({ length: train.count }, (_, i) => i))
+    .slice(0, 1000),
+);
 const stockPc = await exportQuantized(pc.model, join(work, 'int8-pc-stock'), { stock: true, data: calib });
 const ours = argmax(predict(pc.model, test.images, test.count), 10);
 const theirs = argmax(await stockPredictions(stockPc.modelJson, test), 10);
 results.stock_loader_prediction_match = ours.reduce((n, v, i) => n + (v === theirs[i] ? 1 : 0), 0) / test.count;
-log(`stock export (per-channel int8): ${stockPc.lost.map((l) => `${l.weight} → ${l.widenedTo} (max err ${l.maxAbsError.toExponential(2)})`).join(', ')}; match ${results.stock_loader_prediction_match}`);
+log(
+  `stock export (per-channel int8): ${stockPc.lost.map((l) => `${l.weight} → ${l.widenedTo} (max err ${l.maxAbsError.toExponential(2)})`).join(', ')}; match ${results.stock_loader_prediction_match}`,
+);
 results.stock_per_channel_raw_bytes = stockPc.total.rawBytes;
 
 // Per-tensor int8 exports as exact uint8: stock predictions vs ours, and the sizes.

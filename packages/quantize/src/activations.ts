@@ -1,5 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type Dataset, fakeQuantSte, type ForwardOptions, forward, type Layer, type ModelIR, nudgedAffine, type QuantParams, representableRange, straightThrough, type WeightTensors } from '@edge-compress/core';
+import {
+  type Dataset,
+  fakeQuantSte,
+  type ForwardOptions,
+  forward,
+  type Layer,
+  type ModelIR,
+  nudgedAffine,
+  type QuantParams,
+  representableRange,
+  straightThrough,
+  type WeightTensors,
+} from '@edge-compress/core';
 
 /** Calibrated (or EMA-tracked) range of one activation tensor, and its 8-bit (or b-bit) affine parameters. */
 export interface ActivationRange {
@@ -15,7 +27,8 @@ export interface ActivationRange {
 type Mode = 'off' | 'observe' | 'train' | 'eval';
 
 /** Ops that keep values on the quantization grid of their input (max, reshape, identity, relu). */
-const keepsGrid = (l: Layer): boolean => l.kind === 'maxPool2d' || l.kind === 'flatten' || l.kind === 'dropout' || (l.kind === 'activation' && (l.activation === 'relu' || l.activation === 'linear'));
+const keepsGrid = (l: Layer): boolean =>
+  l.kind === 'maxPool2d' || l.kind === 'flatten' || l.kind === 'dropout' || (l.kind === 'activation' && (l.activation === 'relu' || l.activation === 'linear'));
 
 /**
  * Activation fake quantization as a forward override (core's `layerForward`): every weighted layer's output
@@ -30,7 +43,11 @@ export class ActivationQuantizer {
   private readonly ranges = new Map<string, { min: number; max: number }>();
   private readonly inputs = new Set<string>();
 
-  constructor(ir: ModelIR, readonly bits: number, readonly momentum = 0.99) {
+  constructor(
+    ir: ModelIR,
+    readonly bits: number,
+    readonly momentum = 0.99,
+  ) {
     let gridOk = false;
     for (const l of ir.layers) {
       if (l.kind === 'conv2d' || l.kind === 'dense') {
@@ -66,7 +83,10 @@ export class ActivationQuantizer {
   readonly layerForward: NonNullable<ForwardOptions['layerForward']> = (layer, input, w) => {
     if (layer.kind !== 'conv2d' && layer.kind !== 'dense') return undefined;
     const x = this.inputs.has(layer.name) ? this.quant(`${layer.name}:input`, input) : input;
-    let y = layer.kind === 'conv2d' ? tf.conv2d(x as tf.Tensor4D, w[`${layer.name}/kernel`] as tf.Tensor4D, layer.strides, layer.padding) : tf.matMul(x as tf.Tensor2D, w[`${layer.name}/kernel`] as tf.Tensor2D);
+    let y =
+      layer.kind === 'conv2d'
+        ? tf.conv2d(x as tf.Tensor4D, w[`${layer.name}/kernel`] as tf.Tensor4D, layer.strides, layer.padding)
+        : tf.matMul(x as tf.Tensor2D, w[`${layer.name}/kernel`] as tf.Tensor2D);
     if (layer.useBias) y = tf.add(y, w[`${layer.name}/bias`]!);
     // relu(fq(relu(y))) = fq(relu(y)): quantizing after an idempotent activation is what a fused kernel emits.
     if (layer.activation === 'relu') y = tf.relu(y);
@@ -79,8 +99,11 @@ export class ActivationQuantizer {
     this.mode = 'observe';
     const per = data.images.length / data.count;
     for (let b = 0; b < batches && b * batchSize < data.count; b++) {
-      const from = b * batchSize, to = Math.min(data.count, from + batchSize);
-      tf.tidy(() => void forward(ir, weights, tf.tensor(data.images.subarray(from * per, to * per), [to - from, ...ir.inputShape]), { logits: true, layerForward: this.layerForward }));
+      const from = b * batchSize,
+        to = Math.min(data.count, from + batchSize);
+      tf.tidy(
+        () => void forward(ir, weights, tf.tensor(data.images.subarray(from * per, to * per), [to - from, ...ir.inputShape]), { logits: true, layerForward: this.layerForward }),
+      );
     }
     this.mode = 'eval';
   }

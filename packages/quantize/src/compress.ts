@@ -1,5 +1,26 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertFiniteWeights, throwIfAborted, type CompressContext, type CompressResult, createRng, type Dataset, type Encoding, evaluateModel, evaluateWith, layerReport, lowerToStock, type Model, type Plan, type Report, sizeOf, storageBits, subset, toDense, validateModel, weightTensors } from '@edge-compress/core';
+import {
+  assertFiniteWeights,
+  throwIfAborted,
+  type CompressContext,
+  type CompressResult,
+  createRng,
+  type Dataset,
+  type Encoding,
+  evaluateModel,
+  evaluateWith,
+  layerReport,
+  lowerToStock,
+  type Model,
+  type Plan,
+  type Report,
+  sizeOf,
+  storageBits,
+  subset,
+  toDense,
+  validateModel,
+  weightTensors,
+} from '@edge-compress/core';
 import { type ActivationRange, ActivationQuantizer } from './activations.js';
 import { type QuantizeConfig, type QuantizeOptions, type QuantSpec, specOf } from './config.js';
 import { chooseMixedPrecision, type MixedPrecisionResult } from './mixed.js';
@@ -44,7 +65,10 @@ export async function compressQuantize(model: Model, ctx: CompressContext, plan:
     const r = chooseMixedPrecision(model, plan.targets, sample(ctx.train, o.mixedPrecision.samples, ctx.seed + 1), o.mixedPrecision);
     specs = r.specs;
     mixed = r.result;
-    if (!mixed.budgetMet) warnings.push(`quantize: mixed precision stopped at ${mixed.sizeRatio.toFixed(2)}× (budget ${o.mixedPrecision.sizeBudgetRatio}×) because lowering any further layer would exceed max_acc_drop ${o.mixedPrecision.maxAccDrop}`);
+    if (!mixed.budgetMet)
+      warnings.push(
+        `quantize: mixed precision stopped at ${mixed.sizeRatio.toFixed(2)}× (budget ${o.mixedPrecision.sizeBudgetRatio}×) because lowering any further layer would exceed max_acc_drop ${o.mixedPrecision.maxAccDrop}`,
+      );
   }
   const aq = o.activations ? new ActivationQuantizer(model.ir, o.activations.bits, o.activations.emaMomentum) : undefined;
   let source = model;
@@ -92,7 +116,9 @@ export async function compressQuantize(model: Model, ctx: CompressContext, plan:
       storageBits: storageBits(after),
       fp32Bits: sizeOf(t.shape) * 32,
       maxAbsError: maxAbsDiff(toDense(after), toDense(source.weights[t.weight]!)),
-      stockExport: native ? stock.note : `no stock tfjs form (${describe(spec)}); a stock export widens it per tensor (exportQuantized 'widen', default 'auto': the smallest of uint8 / uint16 / float32 that keeps predictions)`,
+      stockExport: native
+        ? stock.note
+        : `no stock tfjs form (${describe(spec)}); a stock export widens it per tensor (exportQuantized 'widen', default 'auto': the smallest of uint8 / uint16 / float32 that keeps predictions)`,
       activations: actRanges?.filter((a) => a.tensor.startsWith(`${t.layer}:`)) ?? null,
       ...(mp ? { sensitivity: mp.sensitivity } : {}),
     });

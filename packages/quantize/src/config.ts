@@ -21,7 +21,11 @@ export const quantizeConfig = ruleSchema({
   if (r.quantDtype !== undefined && r.quantDtype !== 'float16') {
     const b = bitsOf(r.quantDtype);
     if (b < MIN_BITS || b > MAX_BITS) {
-      ctx.addIssue({ code: 'custom', path: ['quant_dtype'], message: `bit width ${b} is out of range; quantize supports ${MIN_BITS}–${MAX_BITS} bits (e.g. "int8", "int4", "uint16") or "float16"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['quant_dtype'],
+        message: `bit width ${b} is out of range; quantize supports ${MIN_BITS}–${MAX_BITS} bits (e.g. "int8", "int4", "uint16") or "float16"`,
+      });
     }
   }
   if (r.quantDtype === 'float16' && r.quantScheme !== undefined) {
@@ -83,4 +87,3 @@ export function specOf(c: Target<QuantizeConfig>['config'], bitsOverride?: numbe
   const range = c.rangeMethod ?? (bits < 8 || scheme === 'pow2' ? 'mse' : 'minmax');
   return { scheme, bits, axis: perChannel ? -1 : null, range, granularity: perChannel ? 'per_channel' : 'per_tensor' };
 }
-

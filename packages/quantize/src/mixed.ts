@@ -49,7 +49,9 @@ interface Measure {
 function measure(ir: ModelIR, w: WeightTensors, data: Dataset, ref?: Float32Array): Measure {
   const per = data.images.length / data.count;
   const probs = new Float32Array(data.count * data.numClasses);
-  let loss = 0, hits = 0, kl = 0;
+  let loss = 0,
+    hits = 0,
+    kl = 0;
   for (let from = 0; from < data.count; from += 500) {
     const to = Math.min(data.count, from + 500);
     const [l, h, k] = tf.tidy(() => {
@@ -78,7 +80,12 @@ function measure(ir: ModelIR, w: WeightTensors, data: Dataset, ref?: Float32Arra
  * smallest criterion increase per stored bit saved (storage from core's storageBits), while the summed measured
  * accuracy drop stays ≤ max_acc_drop; it stops once the whole model is `size_budget_ratio`× smaller than fp32.
  */
-export function chooseMixedPrecision(model: Model, targets: Target<QuantizeConfig>[], data: Dataset, mp: MixedOptions): { specs: Map<string, QuantSpec>; result: MixedPrecisionResult } {
+export function chooseMixedPrecision(
+  model: Model,
+  targets: Target<QuantizeConfig>[],
+  data: Dataset,
+  mp: MixedOptions,
+): { specs: Map<string, QuantSpec>; result: MixedPrecisionResult } {
   const cands = [...new Set(mp.candidateBits)].sort((a, b) => b - a);
   const tensors = weightTensors(model);
   const layers: MixedPrecisionLayer[] = [];
@@ -119,7 +126,8 @@ export function chooseMixedPrecision(model: Model, targets: Target<QuantizeConfi
     for (const l of layers) {
       const i = level.get(l.weight)!;
       if (blocked.has(l.weight) || i + 1 >= cands.length) continue;
-      const a = l.sensitivity[i]!, b = l.sensitivity[i + 1]!;
+      const a = l.sensitivity[i]!,
+        b = l.sensitivity[i + 1]!;
       const score = (crit(b) - crit(a)) / Math.max(1, a.storageBits - b.storageBits);
       if (!best || score < best.score) best = { l, score };
     }
@@ -140,5 +148,17 @@ export function chooseMixedPrecision(model: Model, targets: Target<QuantizeConfi
     specs.set(t.weight, specOf(t.config, l?.chosenBits));
   }
   const sizeRatio = fp32Bits / total();
-  return { specs, result: { criterion: mp.criterion, budgetRatio: mp.sizeBudgetRatio, sizeRatio, budgetMet: sizeRatio >= mp.sizeBudgetRatio, estimatedAccDrop: drop(), layers, steps, samples: data.count } };
+  return {
+    specs,
+    result: {
+      criterion: mp.criterion,
+      budgetRatio: mp.sizeBudgetRatio,
+      sizeRatio,
+      budgetMet: sizeRatio >= mp.sizeBudgetRatio,
+      estimatedAccDrop: drop(),
+      layers,
+      steps,
+      samples: data.count,
+    },
+  };
 }

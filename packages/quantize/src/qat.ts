@@ -1,5 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type CompressContext, cosineDecay, type Encoding, fakeQuantSte, type Model, type QuantParams, representableRange, straightThrough, toDense, Trainer, type TrainHooks } from '@edge-compress/core';
+import {
+  type CompressContext,
+  cosineDecay,
+  type Encoding,
+  fakeQuantSte,
+  type Model,
+  type QuantParams,
+  representableRange,
+  straightThrough,
+  toDense,
+  Trainer,
+  type TrainHooks,
+} from '@edge-compress/core';
 import type { ActivationQuantizer } from './activations.js';
 import type { QuantSpec } from './config.js';
 import { isElementwise, maskOf, paramsFor, quantizeEncoding, withValues } from './weights.js';
@@ -20,11 +32,18 @@ export interface QatOptions {
  * MSE ranges every 20 steps and at each epoch end. Factorized / low-rank targets are not trained: their
  * post-training quantized value is used as a constant. Returns the trained float weights (masks kept).
  */
-export async function quantizationAwareTraining(model: Model, ctx: CompressContext, specs: Map<string, QuantSpec>, o: QatOptions): Promise<{ model: Model; trained: string[]; fixed: string[] }> {
+export async function quantizationAwareTraining(
+  model: Model,
+  ctx: CompressContext,
+  specs: Map<string, QuantSpec>,
+  o: QatOptions,
+): Promise<{ model: Model; trained: string[]; fixed: string[] }> {
   const trainable = [...specs.keys()].filter((w) => isElementwise(model.weights[w]!));
   const fixed = [...specs.keys()].filter((w) => !trainable.includes(w));
   const trainer = new Trainer(model);
-  const masks = new Map(trainable.flatMap((w) => (maskOf(model.weights[w]!) ? [[w, tf.keep(tf.tensor(Float32Array.from(maskOf(model.weights[w]!)!), model.weights[w]!.shape))] as const] : [])));
+  const masks = new Map(
+    trainable.flatMap((w) => (maskOf(model.weights[w]!) ? [[w, tf.keep(tf.tensor(Float32Array.from(maskOf(model.weights[w]!)!), model.weights[w]!.shape))] as const] : [])),
+  );
   const constants = new Map(fixed.map((w) => [w, tf.keep(tf.tensor(toDense(quantizeEncoding(model.weights[w]!, specs.get(w)!)), model.weights[w]!.shape))]));
   // Bounds of the clipped STE are held here (not inside a tidy) so the backward pass can still read them.
   const cache = new Map<string, { p: QuantParams; lo: tf.Tensor; hi: tf.Tensor }>();

@@ -31,7 +31,16 @@ export function paramsFor(values: Float32Array, shape: readonly number[], spec: 
 export function quantizeLeaf(leaf: Encoding, spec: QuantSpec, mask?: Uint8Array): QuantizedEncoding {
   const values = toDense(leaf);
   const p = paramsFor(values, leaf.shape, spec, mask);
-  return { kind: 'quantized', shape: [...leaf.shape], scheme: p.scheme, bits: p.bits, axis: p.axis, scales: p.scales, zeroPoints: p.zeroPoints, codes: quantizeWith(values, leaf.shape, p) };
+  return {
+    kind: 'quantized',
+    shape: [...leaf.shape],
+    scheme: p.scheme,
+    bits: p.bits,
+    axis: p.axis,
+    scales: p.scales,
+    zeroPoints: p.zeroPoints,
+    codes: quantizeWith(values, leaf.shape, p),
+  };
 }
 
 /**
@@ -42,7 +51,8 @@ export function quantizeLeaf(leaf: Encoding, spec: QuantSpec, mask?: Uint8Array)
  * power-of-two coefficients stay powers of two under an int8 stage); a wider one is re-quantized.
  */
 export function quantizeEncoding(e: Encoding, spec: QuantSpec): Encoding {
-  const keep = (leaf: Encoding): boolean => leaf.kind === 'quantized' && (leaf.bits < spec.bits || (leaf.bits === spec.bits && leaf.scheme === spec.scheme && (leaf.axis === null) === (spec.axis === null)));
+  const keep = (leaf: Encoding): boolean =>
+    leaf.kind === 'quantized' && (leaf.bits < spec.bits || (leaf.bits === spec.bits && leaf.scheme === spec.scheme && (leaf.axis === null) === (spec.axis === null)));
   return mapLeaves(e, (leaf, mask) => (keep(leaf) ? leaf : quantizeLeaf(leaf, spec, mask)));
 }
 

@@ -23,7 +23,8 @@ async function stockPredict(modelJson: string, images: Float32Array, n: number):
   }
 }
 
-const argmax = (p: Float32Array, k = 4): number[] => Array.from({ length: p.length / k }, (_, i) => p.subarray(i * k, i * k + k).indexOf(Math.max(...p.subarray(i * k, i * k + k))));
+const argmax = (p: Float32Array, k = 4): number[] =>
+  Array.from({ length: p.length / k }, (_, i) => p.subarray(i * k, i * k + k).indexOf(Math.max(...p.subarray(i * k, i * k + k))));
 
 describe('exportQuantized', () => {
   it('per-tensor int8 exports as stock uint8 exactly: tf.loadLayersModel predicts what our fake-quantized forward does', async () => {
@@ -34,7 +35,11 @@ describe('exportQuantized', () => {
       expect(r.lost).toEqual([]);
       expect(r.predictionMatch).toBe(1);
       const kernels = r.layers.filter((l) => l.weight.endsWith('/kernel'));
-      expect(kernels.map((l) => [l.dtype, l.maxAbsError < 1e-6])).toEqual([['uint8', true], ['uint8', true], ['uint8', true]]);
+      expect(kernels.map((l) => [l.dtype, l.maxAbsError < 1e-6])).toEqual([
+        ['uint8', true],
+        ['uint8', true],
+        ['uint8', true],
+      ]);
       const json = JSON.parse(await readFile(r.modelJson, 'utf8'));
       expect(json.edgeCompress).toBeUndefined();
       expect(json.weightsManifest[0].weights[0].quantization).toMatchObject({ dtype: 'uint8', original_dtype: 'float32' });
@@ -101,7 +106,12 @@ describe('exportQuantized', () => {
   });
 
   it('≤ 8-bit per-tensor codes export as exact stock uint8, 9–16-bit as exact uint16', async () => {
-    for (const [dtype, stock] of [['int4', 'uint8'], ['uint3', 'uint8'], ['int12', 'uint16'], ['uint16', 'uint16']] as const) {
+    for (const [dtype, stock] of [
+      ['int4', 'uint8'],
+      ['uint3', 'uint8'],
+      ['int12', 'uint16'],
+      ['uint16', 'uint16'],
+    ] as const) {
       const q = await quantized([{ op_types: ['conv2d', 'dense'], quant_dtype: dtype }]);
       await withTempDir(async (dir) => {
         const r = await exportQuantized(q, dir, { stock: true });
@@ -109,7 +119,8 @@ describe('exportQuantized', () => {
         const back = (await loadModel(r.modelJson)).model;
         for (const l of r.layers.filter((x) => x.weight.endsWith('/kernel'))) {
           expect(l.dtype).toBe(stock);
-          const a = toDense(back.weights[l.weight]!), b = toDense(q.weights[l.weight]!);
+          const a = toDense(back.weights[l.weight]!),
+            b = toDense(q.weights[l.weight]!);
           for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(b[i]!)));
         }
       });
@@ -135,7 +146,16 @@ describe('exportQuantized', () => {
 
   it('a NaN weight is BAD_MODEL_FILE and nothing is written', async () => {
     const { model } = await trainedToy();
-    const bad: Model = { ir: model.ir, weights: { ...model.weights, 'fc2/kernel': denseEncoding([16, 4], Float32Array.from({ length: 64 }, (_, i) => (i === 5 ? NaN : 0.1))) } };
+    const bad: Model = {
+      ir: model.ir,
+      weights: {
+        ...model.weights,
+        'fc2/kernel': denseEncoding(
+          [16, 4],
+          Float32Array.from({ length: 64 }, (_, i) => (i === 5 ? NaN : 0.1)),
+        ),
+      },
+    };
     await withTempDir(async (dir) => {
       const out = join(dir, 'never');
       await expectCode(() => exportQuantized(bad, out, { stock: true }), 'BAD_MODEL_FILE', /fc2\/kernel.*non-finite.*index 5/);

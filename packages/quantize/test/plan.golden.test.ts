@@ -14,10 +14,17 @@ it('golden plan: LeNet-5, int8 per-channel weights, 4-bit fc1 override, mixed pr
       { op_types: ['conv2d', 'dense'], quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' },
       { op_names: ['fc1'], quant_dtype: 'int4', range_method: 'mse' },
     ],
-    { mode: 'qat', activations: { bits: 8 }, calibration_batches: 4, qat_epochs: 3, lr: 1e-4, mixed_precision: { size_budget_ratio: 8, candidate_bits: [8, 6, 4, 3, 2], max_acc_drop: 0.005 } },
+    {
+      mode: 'qat',
+      activations: { bits: 8 },
+      calibration_batches: 4,
+      qat_epochs: 3,
+      lr: 1e-4,
+      mixed_precision: { size_budget_ratio: 8, candidate_bits: [8, 6, 4, 3, 2], max_acc_drop: 0.005 },
+    },
   );
   const text = `${JSON.stringify(plan, null, 2)}\n`;
   if (process.env.UPDATE_GOLDEN) await writeFile(GOLDEN, text);
-  expect(existsSync(GOLDEN), "golden missing: run with UPDATE_GOLDEN=1").toBe(true);
+  expect(existsSync(GOLDEN), 'golden missing: run with UPDATE_GOLDEN=1').toBe(true);
   expect(text).toBe(await readFile(GOLDEN, 'utf8'));
 });

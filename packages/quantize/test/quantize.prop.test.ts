@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { quantizeEncoding, type QuantSpec } from '../src/index.js';
 
 const SEED = 20240611;
-const spec = (scheme: QuantScheme, bits: number, perChannel: boolean, range: 'minmax' | 'mse' = 'minmax'): QuantSpec => ({ scheme, bits, axis: perChannel ? -1 : null, range, granularity: perChannel ? 'per_channel' : 'per_tensor' });
+const spec = (scheme: QuantScheme, bits: number, perChannel: boolean, range: 'minmax' | 'mse' = 'minmax'): QuantSpec => ({
+  scheme,
+  bits,
+  axis: perChannel ? -1 : null,
+  range,
+  granularity: perChannel ? 'per_channel' : 'per_tensor',
+});
 
 /** A random weight [rows, cols] (cols = out channels) with some exact zeros. */
 const weight = fc
@@ -17,7 +23,7 @@ const weight = fc
   })
   .map(({ rows, cols, scale, shift, seed }) => {
     let s = seed;
-    const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const v = Float32Array.from({ length: rows * cols }, () => (rnd() < 0.2 ? 0 : Math.fround((rnd() - 0.5 + shift * 0.5) * scale)));
     return { shape: [rows, cols], values: v };
   });
@@ -92,7 +98,8 @@ describe('quantizer properties (fast-check, fixed seed)', () => {
         const amax = (c: number) => vals.reduce((m, v, i) => (mask[i] && chan(i) === c ? Math.max(m, Math.abs(v)) : m), 0);
         return d.every((v, i) => {
           if (!mask[i]) return v === 0;
-          const a = amax(chan(i)), s = scales[chan(i)]!;
+          const a = amax(chan(i)),
+            s = scales[chan(i)]!;
           if (a === 0) return v === 0;
           // pruned 100s did not set the range: the step fits the kept values
           return s <= (2 * a) / (2 ** (b - 1) - 1) + 1e-9 && Math.abs(v) <= a + s / 2 + 1e-6;

@@ -1,5 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, denseEncoding, evaluateModel, type LowRankEncoding, maskedEncoding, maskIndexBits, type MaskedEncoding, type Model, type QuantizedEncoding, runRecipe, storageBits, toDense, topkMask } from '@edge-compress/core';
+import {
+  createRegistry,
+  denseEncoding,
+  evaluateModel,
+  type LowRankEncoding,
+  maskedEncoding,
+  maskIndexBits,
+  type MaskedEncoding,
+  type Model,
+  type QuantizedEncoding,
+  runRecipe,
+  storageBits,
+  toDense,
+  topkMask,
+} from '@edge-compress/core';
 import { describe, expect, it } from 'vitest';
 import { quantize, quantizeEncoding, specOf, type QuantizeReport } from '../src/index.js';
 import { trainedToy } from './helpers.js';
@@ -101,8 +115,14 @@ describe('composes after pruning and decomposition', () => {
 
   it('a low-rank model keeps its factors; each factor is quantized and storage counts both', async () => {
     const { model } = await trainedToy();
-    const u = denseEncoding([16, 3], Float32Array.from({ length: 48 }, (_, i) => Math.sin(i) * 0.3));
-    const v = denseEncoding([64, 3], Float32Array.from({ length: 192 }, (_, i) => Math.cos(i) * 0.3));
+    const u = denseEncoding(
+      [16, 3],
+      Float32Array.from({ length: 48 }, (_, i) => Math.sin(i) * 0.3),
+    );
+    const v = denseEncoding(
+      [64, 3],
+      Float32Array.from({ length: 192 }, (_, i) => Math.cos(i) * 0.3),
+    );
     const lr: LowRankEncoding = { kind: 'lowRank', shape: [64, 16], rank: 3, u, s: Float32Array.of(2, 1, 0.5), v };
     const m: Model = { ir: model.ir, weights: { ...model.weights, 'fc1/kernel': lr } };
     const { model: q, report } = await run(m, [{ ...ALL, quant_dtype: 'int8' }], { mode: 'qat', qat_epochs: 1, activations: null });
@@ -130,7 +150,11 @@ describe('mixed precision', () => {
     const mp = report.mixedPrecision!;
     expect(mp.budgetMet).toBe(true);
     expect(report.metrics.sizeRatioTotal).toBeGreaterThanOrEqual(6);
-    expect(mp.layers.map((l) => l.sensitivity.map((s) => s.bits))).toEqual([[8, 6, 4, 3, 2], [8, 6, 4, 3, 2], [8, 6, 4, 3, 2]]);
+    expect(mp.layers.map((l) => l.sensitivity.map((s) => s.bits))).toEqual([
+      [8, 6, 4, 3, 2],
+      [8, 6, 4, 3, 2],
+      [8, 6, 4, 3, 2],
+    ]);
     for (const l of mp.layers) {
       expect((q.weights[l.weight] as QuantizedEncoding).bits).toBe(l.chosenBits);
       expect(report.layers.find((r) => r.weight === l.weight)!.bits).toBe(l.chosenBits);
@@ -144,7 +168,11 @@ describe('mixed precision', () => {
 
   it('stops before exceeding max_acc_drop and says so', async () => {
     const { model } = await trainedToy();
-    const { report } = await run(model, [{ ...ALL, quant_dtype: 'int8' }], { qat_epochs: 0, activations: null, mixed_precision: { size_budget_ratio: 30, max_acc_drop: 0, samples: 128 } });
+    const { report } = await run(model, [{ ...ALL, quant_dtype: 'int8' }], {
+      qat_epochs: 0,
+      activations: null,
+      mixed_precision: { size_budget_ratio: 30, max_acc_drop: 0, samples: 128 },
+    });
     const mp = report.mixedPrecision!;
     expect(mp.estimatedAccDrop).toBe(0);
     expect(mp.budgetMet).toBe(false);
@@ -158,7 +186,13 @@ describe('recipes', () => {
     const recipe = {
       version: 1,
       seed: 7,
-      stages: [{ method: 'quantize', config_list: [{ op_types: ['conv2d', 'dense'], quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' }], options: { mode: 'ptq', activations: { bits: 8, ema_momentum: 0.9 }, calibration_batches: 2, mixed_precision: null } }],
+      stages: [
+        {
+          method: 'quantize',
+          config_list: [{ op_types: ['conv2d', 'dense'], quant_dtype: 'int8', quant_scheme: 'symmetric', granularity: 'out_channel' }],
+          options: { mode: 'ptq', activations: { bits: 8, ema_momentum: 0.9 }, calibration_batches: 2, mixed_precision: null },
+        },
+      ],
     };
     const r = await runRecipe(model, recipe, createRegistry([quantize]), { train: ctx.train, val: ctx.val });
     expect(r.plans[0]!.options).toMatchObject({ mode: 'ptq', activations: { bits: 8, emaMomentum: 0.9 }, calibrationBatches: 2, mixedPrecision: null });
@@ -180,4 +214,3 @@ describe('chains', () => {
     expect((quantizeEncoding(dense([24], v), spec) as QuantizedEncoding).bits).toBe(8);
   });
 });
-

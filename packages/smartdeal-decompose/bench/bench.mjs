@@ -11,7 +11,20 @@ import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chooseQuantParams, createRng, evaluateModel, initBackend, loadMnist, magnitudePrune, maskedEncoding, quantizeWith, sizeOf, storageBits, toDense, trainBaseline } from '@edge-compress/core';
+import {
+  chooseQuantParams,
+  createRng,
+  evaluateModel,
+  initBackend,
+  loadMnist,
+  magnitudePrune,
+  maskedEncoding,
+  quantizeWith,
+  sizeOf,
+  storageBits,
+  toDense,
+  trainBaseline,
+} from '@edge-compress/core';
 import { evaluateSmartDeal, smartDeal } from '@edge-compress/smartdeal-decompose';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -58,7 +71,13 @@ async function runArch(arch) {
   await initBackend('wasm');
   const results = {};
   const layerRows = [];
-  const base = await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir: join(outDir, '.cache'), onProgress: (p) => p.done && log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs}`) });
+  const base = await trainBaseline({
+    arch,
+    epochs: 20,
+    seed: 0,
+    cacheDir: join(outDir, '.cache'),
+    onProgress: (p) => p.done && log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs}`),
+  });
   const data = loadMnist({ shape: base.model.ir.inputShape });
   const val = data.val;
   const baseVal = evaluateModel(base.model, val).accuracy;
@@ -85,7 +104,23 @@ async function runArch(arch) {
   results[`${key}_val_drop`] = +best.valDrop.toFixed(4);
   results[`${key}_config`] = best.name;
   results[`${key}_weight_bits`] = best.stored;
-  for (const l of best.r.report.layers) layerRows.push({ arch, layer: l.layer, basis: `${l.basisSize}×${l.block[1]}`, block: `${l.block[0]}×${l.block[1]}`, blocks: l.blocks, cSparsity: l.coeffSparsity.toFixed(3), structural: l.structuralSparsity.toFixed(3), exp: `[${l.exponentRange}]`, codeBits: l.coeffBits, bits: l.storageBits, paperBits: l.paperFormatBits, ratio: (l.fp32Bits / l.storageBits).toFixed(2), sedErr: l.sedError.toFixed(3), reconErr: l.reconstructionError.toFixed(3) });
+  for (const l of best.r.report.layers)
+    layerRows.push({
+      arch,
+      layer: l.layer,
+      basis: `${l.basisSize}×${l.block[1]}`,
+      block: `${l.block[0]}×${l.block[1]}`,
+      blocks: l.blocks,
+      cSparsity: l.coeffSparsity.toFixed(3),
+      structural: l.structuralSparsity.toFixed(3),
+      exp: `[${l.exponentRange}]`,
+      codeBits: l.coeffBits,
+      bits: l.storageBits,
+      paperBits: l.paperFormatBits,
+      ratio: (l.fp32Bits / l.storageBits).toFixed(2),
+      sedErr: l.sedError.toFixed(3),
+      reconErr: l.reconstructionError.toFixed(3),
+    });
 
   // Magnitude pruning (core's reference pruner, global per ratio) + int8 per channel: same number of candidates, same epochs.
   const mag = [];

@@ -1,4 +1,25 @@
-import { assertFiniteWeights, CompressionError, chooseQuantParams, type CompressContext, type Dataset, denseEncoding, type Encoding, evaluateModel, evaluateWith, type LayerReport, layerReport, type Model, type Plan, quantizeWith, type Report, sizeOf, storageBits as storageBitsOf, toDense, toGemm, validateModel } from '@edge-compress/core';
+import {
+  assertFiniteWeights,
+  CompressionError,
+  chooseQuantParams,
+  type CompressContext,
+  type Dataset,
+  denseEncoding,
+  type Encoding,
+  evaluateModel,
+  evaluateWith,
+  type LayerReport,
+  layerReport,
+  type Model,
+  type Plan,
+  quantizeWith,
+  type Report,
+  sizeOf,
+  storageBits as storageBitsOf,
+  toDense,
+  toGemm,
+  validateModel,
+} from '@edge-compress/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveTarget, type SmartDealConfig, type SmartDealOptions } from './config.js';
 import { coeffStats, encodeSmartDeal, fp32Bits, paperFormatBits, reconstruct, type SmartDealEncoding, smartDealStorageBits } from './encoding.js';
@@ -39,13 +60,19 @@ export interface SmartDealResult {
 }
 
 const relErr = (w: Float32Array, h: Float32Array): number => {
-  let num = 0, den = 0;
-  for (let i = 0; i < w.length; i++) (num += (w[i]! - h[i]!) ** 2), (den += w[i]! ** 2);
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < w.length; i++) ((num += (w[i]! - h[i]!) ** 2), (den += w[i]! ** 2));
   return Math.sqrt(num / Math.max(den, 1e-30));
 };
 
 /** Structural mask + SED of one kernel (pure). */
-export function decomposeWeight(w: Float32Array, t: ReturnType<typeof resolveTarget>, iters: number, coding: 'threshold' | 'search' = 'threshold'): LayerState & { structuralSparsity: number } {
+export function decomposeWeight(
+  w: Float32Array,
+  t: ReturnType<typeof resolveTarget>,
+  iters: number,
+  coding: 'threshold' | 'search' = 'threshold',
+): LayerState & { structuralSparsity: number } {
   const layout = smartDealLayout(t.shape);
   const geo = blockGeometry(t.shape, layout);
   const blocks = gemmToBlocks(toGemm(w, t.shape), geo);
@@ -119,7 +146,10 @@ export async function compressSmartDeal(model: Model, ctx: CompressContext, plan
     weights[s.t.weight] = enc;
     const bits = smartDealStorageBits(enc);
     const stats = coeffStats(enc);
-    if (bits >= fp32Bits(s.t.shape)) warnings.push(`smartdeal: layer '${s.t.layer}' stores ${bits} bits, not less than its ${fp32Bits(s.t.shape)} fp32 bits ([${s.geo.p}×${s.geo.q}] blocks with a ${s.t.k}×${s.geo.q} basis each gain nothing here); exclude it or raise sparse_ratio`);
+    if (bits >= fp32Bits(s.t.shape))
+      warnings.push(
+        `smartdeal: layer '${s.t.layer}' stores ${bits} bits, not less than its ${fp32Bits(s.t.shape)} fp32 bits ([${s.geo.p}×${s.geo.q}] blocks with a ${s.t.k}×${s.geo.q} basis each gain nothing here); exclude it or raise sparse_ratio`,
+      );
     const d = decomposed.find((x) => x.t.weight === s.t.weight)!;
     const before = model.weights[s.t.weight]!;
     return {
@@ -158,4 +188,3 @@ function reconstructFrom(d: LayerState): Float32Array {
   const layout = smartDealLayout(d.t.shape);
   return reconstruct(encodeSmartDeal(d.t.shape, layout, d.t.k, d.ce, d.basis, d.t.range));
 }
-

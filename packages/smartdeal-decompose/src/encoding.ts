@@ -1,4 +1,15 @@
-import { countNonZero, type Encoding, type FactorizedEncoding, fromGemm, maskedEncoding, type MaskedEncoding, type QuantizedEncoding, sizeOf, storageBits, toDense } from '@edge-compress/core';
+import {
+  countNonZero,
+  type Encoding,
+  type FactorizedEncoding,
+  fromGemm,
+  maskedEncoding,
+  type MaskedEncoding,
+  type QuantizedEncoding,
+  sizeOf,
+  storageBits,
+  toDense,
+} from '@edge-compress/core';
 import { blockGeometry, blocksToGemm, type RowBlocksLayout } from './geometry.js';
 import { codeBits, type ExpRange, exponentBits, pow2Codes, signedShiftMul } from './pow2.js';
 
@@ -9,12 +20,28 @@ import { codeBits, type ExpRange, exponentBits, pow2Codes, signedShiftMul } from
 export type SmartDealEncoding = FactorizedEncoding & { coeffs: MaskedEncoding; layout: RowBlocksLayout };
 
 /** Builds the encoding from projected coefficients ce [G, p, k] (0 or ±2^e) and a basis [G, k, q]. */
-export function encodeSmartDeal(shape: readonly number[], layout: RowBlocksLayout, k: number, ce: Float32Array, basis: Float32Array | Encoding, range: ExpRange): SmartDealEncoding {
+export function encodeSmartDeal(
+  shape: readonly number[],
+  layout: RowBlocksLayout,
+  k: number,
+  ce: Float32Array,
+  basis: Float32Array | Encoding,
+  range: ExpRange,
+): SmartDealEncoding {
   const g = blockGeometry(shape, layout);
   const cshape = [g.blocks, g.p, k];
   const codes = pow2Codes(ce, range);
   const mask = Uint8Array.from(codes, (c) => (c !== 0 ? 1 : 0));
-  const q: QuantizedEncoding = { kind: 'quantized', shape: cshape, scheme: 'pow2', bits: codeBits(range), axis: null, scales: Float32Array.of(2 ** range.maxExp), zeroPoints: new Int32Array(1), codes };
+  const q: QuantizedEncoding = {
+    kind: 'quantized',
+    shape: cshape,
+    scheme: 'pow2',
+    bits: codeBits(range),
+    axis: null,
+    scales: Float32Array.of(2 ** range.maxExp),
+    zeroPoints: new Int32Array(1),
+    codes,
+  };
   const b: Encoding = basis instanceof Float32Array ? { kind: 'dense', shape: [g.blocks, k, g.q], values: basis } : basis;
   return { kind: 'factorized', shape: [...shape], coeffs: maskedEncoding(q, mask), basis: b, layout };
 }
@@ -42,10 +69,11 @@ export function paperFormatBits(e: SmartDealEncoding, range: ExpRange): number {
   let keptRows = 0;
   const m = e.coeffs.mask;
   for (let r = 0; r < G * p; r++) {
-    for (let j = 0; j < k; j++) if (m[r * k + j]) {
-      keptRows++;
-      break;
-    }
+    for (let j = 0; j < k; j++)
+      if (m[r * k + j]) {
+        keptRows++;
+        break;
+      }
   }
   return G * p + keptRows * k + countNonZero(m) * (1 + exponentBits(range)) + storageBits(e.basis);
 }
@@ -60,7 +88,8 @@ export function reconstruct(e: SmartDealEncoding): Float32Array {
   const q = g.q;
   const base = e.coeffs.base as QuantizedEncoding;
   const maxExp = Math.round(Math.log2(base.scales[0]!));
-  const codes = base.codes, mask = e.coeffs.mask;
+  const codes = base.codes,
+    mask = e.coeffs.mask;
   const b = toDense(e.basis);
   const blocks = new Float32Array(g.blocks * p * q);
   const acc = new Float32Array(q);

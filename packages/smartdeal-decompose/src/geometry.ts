@@ -82,7 +82,8 @@ export function blockGeometry(shape: readonly number[], layout: RowBlocksLayout)
 export function gemmToBlocks(gemm: Float32Array, g: BlockGeometry): Float32Array {
   const out = new Float32Array(g.blocks * g.p * g.q);
   for (let r = 0; r < g.rows; r++) {
-    const o = r * g.padded, src = r * g.cols;
+    const o = r * g.padded,
+      src = r * g.cols;
     for (let j = 0; j < g.cols; j++) out[o + j] = gemm[src + (g.perm ? g.perm[j]! : j)]!;
   }
   return out;
@@ -92,7 +93,8 @@ export function gemmToBlocks(gemm: Float32Array, g: BlockGeometry): Float32Array
 export function blocksToGemm(blocks: Float32Array, g: BlockGeometry): Float32Array {
   const out = new Float32Array(g.rows * g.cols);
   for (let r = 0; r < g.rows; r++) {
-    const o = r * g.padded, dst = r * g.cols;
+    const o = r * g.padded,
+      dst = r * g.cols;
     for (let j = 0; j < g.cols; j++) out[dst + (g.perm ? g.perm[j]! : j)] = blocks[o + j]!;
   }
   return out;
@@ -119,5 +121,8 @@ export function reorderPlan(shape: readonly number[], layout: RowBlocksLayout): 
     const ref = convPerm(kh, kw, cin);
     if (layout.perm.length === ref.length && layout.perm.every((v, i) => v === ref[i])) return { kind: 'conv', kh, kw, cin };
   }
-  throw new CompressionError({ code: 'BAD_CONFIG', message: 'rowBlocks layout: only the identity and the conv (cin, kh, kw) column orders are supported by the SmartDeal tensor path' });
+  throw new CompressionError({
+    code: 'BAD_CONFIG',
+    message: 'rowBlocks layout: only the identity and the conv (cin, kh, kw) column orders are supported by the SmartDeal tensor path',
+  });
 }

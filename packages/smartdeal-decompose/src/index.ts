@@ -23,7 +23,16 @@ export const smartDeal = defineCompressor({
   compress: compressSmartDeal,
 });
 
-export { smartDealConfig, smartDealOptions, resolveTarget, DEFAULT_EXPONENT_RANGE, DEFAULT_THRESHOLD, type SmartDealConfig, type SmartDealOptions, type ResolvedTarget } from './config.js';
+export {
+  smartDealConfig,
+  smartDealOptions,
+  resolveTarget,
+  DEFAULT_EXPONENT_RANGE,
+  DEFAULT_THRESHOLD,
+  type SmartDealConfig,
+  type SmartDealOptions,
+  type ResolvedTarget,
+} from './config.js';
 export { compressSmartDeal, decomposeWeight, evaluateSmartDeal, type SmartDealPlan, type SmartDealReport, type SmartDealLayerReport, type SmartDealResult } from './compress.js';
 export { encodeSmartDeal, reconstruct, smartDealStorageBits, paperFormatBits, coeffStats, rangeOf, type SmartDealEncoding } from './encoding.js';
 export { smartDealLayout, blockGeometry, gemmToBlocks, blocksToGemm, convPerm, type RowBlocksLayout, type BlockGeometry, type GeometryOptions } from './geometry.js';

@@ -13,7 +13,12 @@ export interface ExpRange {
 
 export function assertExpRange(r: ExpRange, where = 'exponent_range'): void {
   if (!Number.isInteger(r.minExp) || !Number.isInteger(r.maxExp) || r.minExp > r.maxExp) {
-    throw new CompressionError({ code: 'RECIPE_INVALID', path: where, message: `${where}: the exponent range [${r.minExp}, ${r.maxExp}] is empty; expected integers [min, max] with min ≤ max`, hint: 'use e.g. [-6, 0] (7 levels: 2^-6 … 2^0, 3 exponent bits + sign)' });
+    throw new CompressionError({
+      code: 'RECIPE_INVALID',
+      path: where,
+      message: `${where}: the exponent range [${r.minExp}, ${r.maxExp}] is empty; expected integers [min, max] with min ≤ max`,
+      hint: 'use e.g. [-6, 0] (7 levels: 2^-6 … 2^0, 3 exponent bits + sign)',
+    });
   }
 }
 
@@ -67,7 +72,8 @@ export function pow2Codes(values: Float32Array, r: ExpRange): Int32Array {
     const v = values[i]!;
     if (v === 0) continue;
     const e = Math.log2(Math.abs(v));
-    if (!Number.isInteger(e) || e < r.minExp || e > r.maxExp) throw new Error(`edge-compress internal error: coefficient ${v} at ${i} is not ±2^e with e in [${r.minExp}, ${r.maxExp}]`);
+    if (!Number.isInteger(e) || e < r.minExp || e > r.maxExp)
+      throw new Error(`edge-compress internal error: coefficient ${v} at ${i} is not ±2^e with e in [${r.minExp}, ${r.maxExp}]`);
     codes[i] = (v < 0 ? -1 : 1) * (r.maxExp - e + 1);
   }
   return codes;
@@ -90,7 +96,7 @@ export function shiftMul(x: number, e: number): number {
   let E = ex;
   if (E === 0) {
     // subnormal input: normalise the mantissa
-    while ((man & 0x800000) === 0) (man <<= 1), E--;
+    while ((man & 0x800000) === 0) ((man <<= 1), E--);
     E++;
     man &= 0x7fffff;
   }

@@ -32,7 +32,18 @@ export interface SedOptions {
  * Coordinate descent over power-of-two levels for each kept row of Ce given B (see SedOptions.coding), in place.
  * Each step sets one coefficient to the level minimising the row objective with the others fixed.
  */
-export function refineCoding(a: Float32Array, ce: Float32Array, b: Float32Array, p: number, k: number, q: number, range: ExpRange, tau: number, kept: (i: number) => boolean, sweeps = 3): void {
+export function refineCoding(
+  a: Float32Array,
+  ce: Float32Array,
+  b: Float32Array,
+  p: number,
+  k: number,
+  q: number,
+  range: ExpRange,
+  tau: number,
+  kept: (i: number) => boolean,
+  sweeps = 3,
+): void {
   const levels: number[] = [0];
   for (let e = range.minExp; e <= range.maxExp; e++) levels.push(2 ** e, -(2 ** e));
   const bn = new Float64Array(k);
@@ -57,10 +68,11 @@ export function refineCoding(a: Float32Array, ce: Float32Array, b: Float32Array,
         // residual without coefficient m: r + old·B_m
         let dot = 0;
         for (let t = 0; t < q; t++) dot += (r[t]! + old * b[m * q + t]!) * b[m * q + t]!;
-        let best = old, bestCost = Infinity;
+        let best = old,
+          bestCost = Infinity;
         for (const c of levels) {
           const cost = -2 * c * dot + c * c * bn[m]! + (c !== 0 ? lambda : 0);
-          if (cost < bestCost - 1e-15) (bestCost = cost), (best = c);
+          if (cost < bestCost - 1e-15) ((bestCost = cost), (best = c));
         }
         if (best !== old) {
           for (let t = 0; t < q; t++) r[t]! += (old - best) * b[m * q + t]!;
@@ -85,10 +97,11 @@ export interface SedResult {
 
 function product(ce: Float32Array, b: Float32Array, p: number, k: number, q: number): Float64Array {
   const out = new Float64Array(p * q);
-  for (let i = 0; i < p; i++) for (let m = 0; m < k; m++) {
-    const c = ce[i * k + m]!;
-    if (c !== 0) for (let t = 0; t < q; t++) out[i * q + t]! += c * b[m * q + t]!;
-  }
+  for (let i = 0; i < p; i++)
+    for (let m = 0; m < k; m++) {
+      const c = ce[i * k + m]!;
+      if (c !== 0) for (let t = 0; t < q; t++) out[i * q + t]! += c * b[m * q + t]!;
+    }
   return out;
 }
 
@@ -115,7 +128,8 @@ export function sedBlock(a: Float32Array, p: number, q: number, rowMask: Uint8Ar
   let amax = 0;
   for (let i = 0; i < p; i++) if (kept(i)) for (let t = 0; t < q; t++) amax = Math.max(amax, Math.abs(a[i * q + t]!));
   const masked = Float32Array.from(a, (v, i) => (kept(Math.floor(i / q)) ? v : 0));
-  if (amax === 0) return { ce: new Float32Array(p * k), basis: new Float32Array(k * q), error: residual(a, new Float32Array(p * k), new Float32Array(k * q), p, k, q), iterations: 0 };
+  if (amax === 0)
+    return { ce: new Float32Array(p * k), basis: new Float32Array(k * q), error: residual(a, new Float32Array(p * k), new Float32Array(k * q), p, k, q), iterations: 0 };
   const A = toMatrix(masked, p, q);
   // Initial basis: the identity (k = q) or the top-k right singular vectors, scaled so max |Ce| = 2^maxExp.
   let B: Matrix;
@@ -139,10 +153,11 @@ export function sedBlock(a: Float32Array, p: number, q: number, rowMask: Uint8Ar
       if (!kept(i)) continue;
       let d = 1;
       if (o.rowScale ?? true) {
-        let sum = 0, n = 0;
+        let sum = 0,
+          n = 0;
         for (let m = 0; m < k; m++) {
           const v = Math.abs(c[i * k + m]!);
-          if (v >= o.tau && v > 0) (sum += Math.round(Math.log2(v)) - Math.log2(v)), n++;
+          if (v >= o.tau && v > 0) ((sum += Math.round(Math.log2(v)) - Math.log2(v)), n++);
         }
         if (n) d = 2 ** (sum / n);
       }

@@ -92,7 +92,12 @@ export async function smartDealTrain(model: Model, states: LayerState[], ctx: Co
   const weightOf = (s: LayerState, p: Params | WeightTensors): tf.Tensor => {
     const c = consts.get(s.t.weight)!;
     const C = tf.mul(p[cName(s.t.weight)]!, alpha);
-    const cq = frozen ? C : tf.mul(straightThrough(C, (v) => projectTensor(v, s.t.range)), c.mask);
+    const cq = frozen
+      ? C
+      : tf.mul(
+          straightThrough(C, (v) => projectTensor(v, s.t.range)),
+          c.mask,
+        );
     const B = frozen && o.basisBits ? fakeQuantBasis(p[bName(s.t.weight)]!, o.basisBits) : p[bName(s.t.weight)]!;
     return blocksToWeight(tf.matMul(cq as tf.Tensor3D, B as tf.Tensor3D), s.geo, c.plan, s.t.shape);
   };
@@ -105,19 +110,41 @@ export async function smartDealTrain(model: Model, states: LayerState[], ctx: Co
     },
     afterStep: (p: Params) => {
       if (!o.quantEachStep || frozen) return;
-      tf.tidy(() => states.forEach((s) => p[cName(s.t.weight)]!.assign(tf.div(tf.mul(projectTensor(tf.mul(p[cName(s.t.weight)]!, alpha), s.t.range), consts.get(s.t.weight)!.mask), alpha))));
+      tf.tidy(() =>
+        states.forEach((s) => p[cName(s.t.weight)]!.assign(tf.div(tf.mul(projectTensor(tf.mul(p[cName(s.t.weight)]!, alpha), s.t.range), consts.get(s.t.weight)!.mask), alpha))),
+      );
     },
   };
   const layers = new Set(states.map((s) => s.t.layer));
   const ofTarget = (n: string): boolean => layers.has(n.split('/')[0]!);
   const fit = (phase: string, epochs: number, lr: number, trainable: (n: string) => boolean) =>
-    trainer.fit(ctx.train, { epochs, batchSize: o.batchSize, optimizer: { kind: 'adam', lr }, lrSchedule: cosineDecay(lr, epochs), seed: ctx.seed, hooks, trainable, phase, signal: ctx.signal, augment: o.maxShift > 0 && model.ir.inputShape.length === 3 ? { maxShift: o.maxShift } : undefined, onProgress: ctx.onProgress && ((pr) => ctx.onProgress!({ ...pr, method: 'smartdeal' })) });
+    trainer.fit(ctx.train, {
+      epochs,
+      batchSize: o.batchSize,
+      optimizer: { kind: 'adam', lr },
+      lrSchedule: cosineDecay(lr, epochs),
+      seed: ctx.seed,
+      hooks,
+      trainable,
+      phase,
+      signal: ctx.signal,
+      augment: o.maxShift > 0 && model.ir.inputShape.length === 3 ? { maxShift: o.maxShift } : undefined,
+      onProgress: ctx.onProgress && ((pr) => ctx.onProgress!({ ...pr, method: 'smartdeal' })),
+    });
   try {
     const sd = o.sdEpochs > 0 ? await fit('smartdeal', o.sdEpochs, o.lr, ofTarget) : [];
     // Freeze C at its projection; the mask only shrinks (a coefficient projected to 0 stays 0).
     const out = states.map((s) => {
-      const ce = projectAll(trainer.read(cName(s.t.weight)).map((v) => v * alpha), s.t.range, 0, s.mask);
-      trainer.assign(cName(s.t.weight), ce.map((v) => v / alpha));
+      const ce = projectAll(
+        trainer.read(cName(s.t.weight)).map((v) => v * alpha),
+        s.t.range,
+        0,
+        s.mask,
+      );
+      trainer.assign(
+        cName(s.t.weight),
+        ce.map((v) => v / alpha),
+      );
       return { ...s, ce, mask: Uint8Array.from(ce, (v) => (v !== 0 ? 1 : 0)) };
     });
     frozen = true;

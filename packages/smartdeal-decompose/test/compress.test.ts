@@ -74,7 +74,8 @@ describe('smartdeal compress on a toy conv net', () => {
 
 /** Achieved figure for the contract: the structural row sparsity of the coefficient masks (≥ sparse_ratio by construction). */
 function rowSparsity(result: Model): { achieved: number; target: number; tolerance: number } {
-  let rows = 0, empty = 0;
+  let rows = 0,
+    empty = 0;
   for (const e of Object.values(result.weights)) {
     if (e.kind !== 'factorized') continue;
     const m = (e.coeffs as { mask: Uint8Array }).mask;

@@ -5,7 +5,7 @@ import { encodeSmartDeal, paperFormatBits, reconstruct, smartDealKernel, smartDe
 
 function lcg(seed: number): () => number {
   let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5;
 }
 const pow2 = (rnd: () => number, lo: number, hi: number): number => {
   const u = rnd();
@@ -17,11 +17,14 @@ const pow2 = (rnd: () => number, lo: number, hi: number): number => {
 function naiveConv(ce: Float32Array, b: Float32Array, kh: number, kw: number, cin: number, cout: number, k: number): Float32Array {
   const w = new Float32Array(kh * kw * cin * cout);
   const p = cin * kh;
-  for (let r = 0; r < cout; r++) for (let ic = 0; ic < cin; ic++) for (let ih = 0; ih < kh; ih++) for (let iw = 0; iw < kw; iw++) {
-    let s = 0;
-    for (let m = 0; m < k; m++) s += ce[(r * p + ic * kh + ih) * k + m]! * b[(r * k + m) * kw + iw]!;
-    w[((ih * kw + iw) * cin + ic) * cout + r] = s;
-  }
+  for (let r = 0; r < cout; r++)
+    for (let ic = 0; ic < cin; ic++)
+      for (let ih = 0; ih < kh; ih++)
+        for (let iw = 0; iw < kw; iw++) {
+          let s = 0;
+          for (let m = 0; m < k; m++) s += ce[(r * p + ic * kh + ih) * k + m]! * b[(r * k + m) * kw + iw]!;
+          w[((ih * kw + iw) * cin + ic) * cout + r] = s;
+        }
   return w;
 }
 
@@ -63,10 +66,22 @@ describe('SmartDeal layer kernel vs the dense forward', () => {
     const enc = encodeSmartDeal([kh, kw, cin, cout], layout, k, ce, b, { minExp: -6, maxExp: 0 });
     const dense = naiveConv(ce, b, kh, kw, cin, cout, k);
     const bias = Float32Array.from({ length: cout }, () => rnd());
-    const layer = { kind: 'conv2d' as const, name: 'c', filters: cout, kernelSize: [kh, kw] as [number, number], strides: [1, 1] as [number, number], padding: 'same' as const, activation: 'relu' as const, useBias: true };
+    const layer = {
+      kind: 'conv2d' as const,
+      name: 'c',
+      filters: cout,
+      kernelSize: [kh, kw] as [number, number],
+      strides: [1, 1] as [number, number],
+      padding: 'same' as const,
+      activation: 'relu' as const,
+      useBias: true,
+    };
     const before = tf.memory().numTensors;
     const kern = smartDealKernel.prepare(layer, enc, bias);
-    const x = tf.tensor4d(Float32Array.from({ length: 2 * 7 * 7 * cin }, () => rnd()), [2, 7, 7, cin]);
+    const x = tf.tensor4d(
+      Float32Array.from({ length: 2 * 7 * 7 * cin }, () => rnd()),
+      [2, 7, 7, cin],
+    );
     const y = kern.run(x);
     const ref = tf.tidy(() => tf.add(tf.conv2d(x, tf.tensor4d(dense, [kh, kw, cin, cout]), 1, 'same'), tf.tensor1d(bias)));
     const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(y, ref))).dataSync()[0]!);
@@ -87,14 +102,18 @@ describe('SmartDeal layer kernel vs the dense forward', () => {
     const enc = encodeSmartDeal([din, dout], layout, k, ce, b, { minExp: -3, maxExp: 2 });
     // independent dense weight: W[j, r] = Σ_m ce[r][⌊j/3⌋][m]·B[r][m][j mod 3]
     const w = new Float32Array(din * dout);
-    for (let r = 0; r < dout; r++) for (let j = 0; j < din; j++) {
-      let s = 0;
-      for (let m = 0; m < k; m++) s += ce[(r * layout.p + Math.floor(j / 3)) * k + m]! * b[(r * k + m) * 3 + (j % 3)]!;
-      w[j * dout + r] = s;
-    }
+    for (let r = 0; r < dout; r++)
+      for (let j = 0; j < din; j++) {
+        let s = 0;
+        for (let m = 0; m < k; m++) s += ce[(r * layout.p + Math.floor(j / 3)) * k + m]! * b[(r * k + m) * 3 + (j % 3)]!;
+        w[j * dout + r] = s;
+      }
     const layer = { kind: 'dense' as const, name: 'd', units: dout, activation: 'linear' as const, useBias: false };
     const kern = smartDealKernel.prepare(layer, enc, undefined);
-    const x = tf.tensor2d(Float32Array.from({ length: 5 * din }, () => rnd()), [5, din]);
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 5 * din }, () => rnd()),
+      [5, din],
+    );
     const y = kern.run(x);
     const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(y, tf.matMul(x, tf.tensor2d(w, [din, dout]))))).dataSync()[0]!);
     expect(diff).toBeLessThanOrEqual(1e-4);

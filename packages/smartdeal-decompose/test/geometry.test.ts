@@ -31,9 +31,12 @@ describe('SmartDeal block geometry (rowBlocks layout)', () => {
     const g = blockGeometry(shape, smartDealLayout(shape));
     const b = gemmToBlocks(toGemm(w, shape), g);
     const at = (ih: number, iw: number, ic: number, oc: number) => w[((ih * 3 + iw) * 2 + ic) * 4 + oc]!;
-    for (let r = 0; r < 4; r++) for (let ic = 0; ic < 2; ic++) for (let ih = 0; ih < 3; ih++) for (let iw = 0; iw < 3; iw++) {
-      expect(b[(r * g.p + ic * 3 + ih) * g.q + iw]).toBe(at(ih, iw, ic, r));
-    }
+    for (let r = 0; r < 4; r++)
+      for (let ic = 0; ic < 2; ic++)
+        for (let ih = 0; ih < 3; ih++)
+          for (let iw = 0; iw < 3; iw++) {
+            expect(b[(r * g.p + ic * 3 + ih) * g.q + iw]).toBe(at(ih, iw, ic, r));
+          }
   });
 
   it('gemm → blocks → gemm is the identity and padding is zero (fast-check)', () => {

@@ -67,7 +67,10 @@ describe('power-of-two projection (fast-check, fixed seed)', () => {
     const r = { minExp: -3, maxExp: 1 };
     const shape = [3, 3, 2, 2];
     const layout = smartDealLayout(shape); // p = 6, q = 3, one block per filter
-    const ce = projectAll(Float32Array.from({ length: 2 * 6 * 3 }, (_, i) => Math.cos(i) * 2.2), r);
+    const ce = projectAll(
+      Float32Array.from({ length: 2 * 6 * 3 }, (_, i) => Math.cos(i) * 2.2),
+      r,
+    );
     const enc = encodeSmartDeal(shape, layout, 3, ce, new Float32Array(2 * 9).fill(0.1), r);
     const vals = dequantize((enc.coeffs.base as { codes: Int32Array }).codes, enc.coeffs.shape, enc.coeffs.base as never);
     vals.forEach((v, i) => {

@@ -10,7 +10,7 @@ const frob = (a: ArrayLike<number>): number => Math.sqrt(Array.from(a).reduce((s
 
 function lcg(seed: number): () => number {
   let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5;
 }
 
 describe('SED (offline decomposition)', () => {
@@ -27,7 +27,8 @@ describe('SED (offline decomposition)', () => {
 
   it('coefficients are signed powers of two inside the range; masked rows are zero; error beats the direct projection', () => {
     const rnd = lcg(5);
-    const p = 12, q = 3;
+    const p = 12,
+      q = 3;
     const a = Float32Array.from({ length: p * q }, () => rnd() * 0.2);
     const rowMask = Uint8Array.from({ length: p }, (_, i) => (i % 4 === 1 ? 0 : 1));
     const range = { minExp: -4, maxExp: 0 };
@@ -37,7 +38,11 @@ describe('SED (offline decomposition)', () => {
     // Baseline written independently: B = s·I, Ce = project(A/s) with s = max|A| over kept rows.
     let s = 0;
     for (let i = 0; i < p; i++) if (rowMask[i]) for (let t = 0; t < q; t++) s = Math.max(s, Math.abs(a[i * q + t]!));
-    const direct = projectAll(Float32Array.from(a, (v, i) => (rowMask[Math.floor(i / q)] ? v / s : 0)), range, 0.02);
+    const direct = projectAll(
+      Float32Array.from(a, (v, i) => (rowMask[Math.floor(i / q)] ? v / s : 0)),
+      range,
+      0.02,
+    );
     const directErr = frob(Float32Array.from(a, (v, i) => v - direct[i]! * s));
     expect(r.error).toBeLessThan(directErr);
     expect(r.error).toBeGreaterThan(0);
@@ -51,8 +56,14 @@ describe('structural sparsity', () => {
     // score of row i in group 0: filters 0,1; make row 2 and row 0 weakest in group 0; rows 1 and 3 weakest in group 1.
     const blocks = new Float32Array(4 * 4 * 2);
     const set = (f: number, i: number, v: number) => blocks.fill(v, (f * 4 + i) * 2, (f * 4 + i) * 2 + 2);
-    [[0.1, 1, 0.05, 2], [0.1, 3, 0.02, 1]].forEach((rows, f) => rows.forEach((v, i) => set(f, i, v)));
-    [[5, 0.1, 4, 0.2], [6, 0.3, 1, 0.1]].forEach((rows, f) => rows.forEach((v, i) => set(f + 2, i, v)));
+    [
+      [0.1, 1, 0.05, 2],
+      [0.1, 3, 0.02, 1],
+    ].forEach((rows, f) => rows.forEach((v, i) => set(f, i, v)));
+    [
+      [5, 0.1, 4, 0.2],
+      [6, 0.3, 1, 0.1],
+    ].forEach((rows, f) => rows.forEach((v, i) => set(f + 2, i, v)));
     const m = structuralRowMask(blocks, g, 2, 0.5);
     expect(Array.from(m)).toEqual([0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0]);
   });
@@ -69,20 +80,26 @@ describe('structural sparsity', () => {
 describe("SED coding 'search' (coordinate descent over power-of-two levels)", () => {
   it('never raises the penalised row objective of the projected least-squares start, and stays on the levels', () => {
     const rnd = lcg(9);
-    const p = 40, q = 3, k = 3;
+    const p = 40,
+      q = 3,
+      k = 3;
     const range = { minExp: -2, maxExp: 0 };
     const a = Float32Array.from({ length: p * q }, () => rnd());
     const b = Float32Array.from({ length: k * q }, () => rnd());
-    const start = projectAll(Float32Array.from({ length: p * k }, () => rnd() * 2), range);
+    const start = projectAll(
+      Float32Array.from({ length: p * k }, () => rnd() * 2),
+      range,
+    );
     const tau = 0.3;
     const lambda = (tau * tau * [0, 1, 2].reduce((s, m) => s + b[m * 3]! ** 2 + b[m * 3 + 1]! ** 2 + b[m * 3 + 2]! ** 2, 0)) / 3;
     const objective = (ce: Float32Array): number => {
       let f = 0;
-      for (let i = 0; i < p; i++) for (let t = 0; t < q; t++) {
-        let w = 0;
-        for (let m = 0; m < k; m++) w += ce[i * k + m]! * b[m * q + t]!;
-        f += (a[i * q + t]! - w) ** 2;
-      }
+      for (let i = 0; i < p; i++)
+        for (let t = 0; t < q; t++) {
+          let w = 0;
+          for (let m = 0; m < k; m++) w += ce[i * k + m]! * b[m * q + t]!;
+          f += (a[i * q + t]! - w) ** 2;
+        }
       return f + lambda * Array.from(ce).filter((v) => v !== 0).length;
     };
     const ce = start.slice();
@@ -93,7 +110,8 @@ describe("SED coding 'search' (coordinate descent over power-of-two levels)", ()
 
   it('sedBlock with coding search keeps the invariants and reaches a lower error than threshold at equal or higher sparsity', () => {
     const rnd = lcg(21);
-    const p = 60, q = 3;
+    const p = 60,
+      q = 3;
     const a = Float32Array.from({ length: p * q }, () => rnd() * 0.3);
     const range = { minExp: -2, maxExp: 0 };
     const th = sedBlock(a, p, q, undefined, { k: 3, range, tau: 0.1, iters: 10 });

@@ -27,8 +27,16 @@ const AUG = { max_shift: 2, image_shape: [28, 28, 1] };
 // Settings (chosen on train/val while developing; see README): Hoyer on s, s trained with 50× the learning rate,
 // orthogonality every 8th step (weight ×8), one common FLOP target met by the greedy energy-per-FLOP allocation.
 const SETTINGS = {
-  lenet300100: { target: 8, rules: [{ op_types: ['dense'], sparsity_weight: 0.05 }], opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 4, finetune_epochs: quick ? 1 : 6, lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG } },
-  lenet5: { target: 4, rules: [{ op_types: ['conv2d', 'dense'], sparsity_weight: 0.05 }], opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 3, finetune_epochs: quick ? 1 : 3, lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG } },
+  lenet300100: {
+    target: 8,
+    rules: [{ op_types: ['dense'], sparsity_weight: 0.05 }],
+    opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 4, finetune_epochs: quick ? 1 : 6, lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG },
+  },
+  lenet5: {
+    target: 4,
+    rules: [{ op_types: ['conv2d', 'dense'], sparsity_weight: 0.05 }],
+    opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 3, finetune_epochs: quick ? 1 : 3, lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG },
+  },
 };
 
 const results = {};
@@ -47,7 +55,16 @@ async function runArch(arch) {
   const base = await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir: join(outDir, '.cache'), onProgress: (p) => p.done && log(`${arch} baseline epoch ${p.epoch + 1}`) });
   // core's split: 7,000 train / 1,000 val / 2,000 test (the baseline trained on the same 7,000).
   const { train: tr, val, test } = loadMnist({ shape: base.model.ir.inputShape });
-  const ctx = { train: tr, val, seed: 0, rng: createRng(0), onProgress: (p) => p.step === p.stepsPerEpoch && p.trainAccuracy !== undefined && log(`${arch} ${p.phase} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)} train acc ${p.trainAccuracy.toFixed(4)}`) };
+  const ctx = {
+    train: tr,
+    val,
+    seed: 0,
+    rng: createRng(0),
+    onProgress: (p) =>
+      p.step === p.stepsPerEpoch &&
+      p.trainAccuracy !== undefined &&
+      log(`${arch} ${p.phase} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)} train acc ${p.trainAccuracy.toFixed(4)}`),
+  };
   const baseAcc = accOf(base.model, test);
   log(`${arch}: dense baseline test accuracy ${baseAcc} (${base.cached ? 'cached' : 'trained'})`);
 
@@ -57,7 +74,9 @@ async function runArch(arch) {
   const svd = await svdTrain.compress(base.model, ctx, plan);
   const svdAcc = accOf(svd.model, test);
   const svdSeconds = (Date.now() - ts) / 1000;
-  log(`${arch}: svd-train test ${svdAcc}, FLOPs ÷${svd.report.metrics.flopsReduction.toFixed(2)}, params ÷${svd.report.metrics.paramsReduction.toFixed(2)} (${svdSeconds.toFixed(0)} s)`);
+  log(
+    `${arch}: svd-train test ${svdAcc}, FLOPs ÷${svd.report.metrics.flopsReduction.toFixed(2)}, params ÷${svd.report.metrics.paramsReduction.toFixed(2)} (${svdSeconds.toFixed(0)} s)`,
+  );
 
   // Post-hoc truncated SVD at the same ranks (dense-stored layers stay dense), fine-tuned for as many epochs as
   // SVD training used in all its phases.
@@ -66,7 +85,9 @@ async function runArch(arch) {
   const tt = Date.now();
   const trunc = await svdTrain.compress(base.model, ctx, svdTrain.plan(base.model.ir, rules, { mode: 'truncated', finetune_epochs: budget, lr: s.opts.lr, augment: AUG }));
   const truncAcc = accOf(trunc.model, test);
-  log(`${arch}: truncated SVD at the same ranks, ${budget} fine-tuning epochs: test ${truncAcc}, FLOPs ÷${trunc.report.metrics.flopsReduction.toFixed(2)} (${((Date.now() - tt) / 1000).toFixed(0)} s)`);
+  log(
+    `${arch}: truncated SVD at the same ranks, ${budget} fine-tuning epochs: test ${truncAcc}, FLOPs ÷${trunc.report.metrics.flopsReduction.toFixed(2)} (${((Date.now() - tt) / 1000).toFixed(0)} s)`,
+  );
   tables[arch] = { svd: svd.report, trunc: trunc.report };
   return { base, baseAcc, svd, svdAcc, trunc, truncAcc, svdSeconds };
 }
@@ -85,44 +106,61 @@ results.mlp_truncated_svd_flops_reduction = +mlp.trunc.report.metrics.flopsReduc
 results.mlp_ranks = mlp.svd.report.layers.map((l) => `${l.layer}:${l.storedAs === 'lowRank' ? l.rank : 'dense'}`).join(' ');
 
 if (!mlpOnly) {
-const l5 = await runArch('lenet5');
-results.lenet5_dense_acc = l5.baseAcc;
-results.lenet5_svd_train_acc = l5.svdAcc;
-results.lenet5_acc_drop = +(l5.baseAcc - l5.svdAcc).toFixed(4);
-results.lenet5_flops_reduction = +l5.svd.report.metrics.flopsReduction.toFixed(3);
-results.lenet5_params_reduction = +l5.svd.report.metrics.paramsReduction.toFixed(3);
-results.lenet5_truncated_svd_acc_at_same_flops = l5.truncAcc;
-results.lenet5_ranks = l5.svd.report.layers.map((l) => `${l.layer}:${l.storedAs === 'lowRank' ? l.rank : 'dense'}`).join(' ');
-const orth = [...mlp.svd.report.layers, ...(tables.lenet5?.svd.layers ?? [])].filter((l) => l.storedAs === 'lowRank').map((l) => (l.orthogonalityErrorU + l.orthogonalityErrorV) / 2);
-results.mean_orthogonality_error = +(orth.reduce((a, b) => a + b, 0) / orth.length).toFixed(4);
+  const l5 = await runArch('lenet5');
+  results.lenet5_dense_acc = l5.baseAcc;
+  results.lenet5_svd_train_acc = l5.svdAcc;
+  results.lenet5_acc_drop = +(l5.baseAcc - l5.svdAcc).toFixed(4);
+  results.lenet5_flops_reduction = +l5.svd.report.metrics.flopsReduction.toFixed(3);
+  results.lenet5_params_reduction = +l5.svd.report.metrics.paramsReduction.toFixed(3);
+  results.lenet5_truncated_svd_acc_at_same_flops = l5.truncAcc;
+  results.lenet5_ranks = l5.svd.report.layers.map((l) => `${l.layer}:${l.storedAs === 'lowRank' ? l.rank : 'dense'}`).join(' ');
+  const orth = [...mlp.svd.report.layers, ...(tables.lenet5?.svd.layers ?? [])]
+    .filter((l) => l.storedAs === 'lowRank')
+    .map((l) => (l.orthogonalityErrorU + l.orthogonalityErrorV) / 2);
+  results.mean_orthogonality_error = +(orth.reduce((a, b) => a + b, 0) / orth.length).toFixed(4);
 
-// Latency: dense LeNet-5 vs its low-rank version at batch 1, interleaved, in several processes.
-const denseDir = join(work, 'lenet5-dense'), lowDir = join(work, 'lenet5-svd');
-await saveModel(l5.base.model, denseDir);
-await saveModel(l5.svd.model, lowDir);
-const procs = quick ? 1 : 3;
-const runs = [];
-for (let p = 0; p < procs; p++) {
-  const r = spawnSync(process.execPath, [join(here, 'latency.mjs'), join(denseDir, 'model.json'), join(lowDir, 'model.json')], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`latency process failed: ${r.stderr}`);
-  runs.push(JSON.parse(r.stdout.trim().split('\n').at(-1)));
-  log(`latency process ${p + 1}: dense ${runs.at(-1).denseMs.toFixed(3)} ms, low-rank ${runs.at(-1).lowRankMs.toFixed(3)} ms, speedup ${runs.at(-1).speedup.toFixed(3)}`);
-}
-const sp = runs.map((r) => r.speedup).sort((a, b) => a - b);
-results.lenet5_lowrank_speedup_vs_dense_b1 = +sp[sp.length >> 1].toFixed(3);
-results.lenet5_lowrank_speedup_range = `${sp[0].toFixed(3)}–${sp.at(-1).toFixed(3)} over ${procs} processes`;
-results.lenet5_dense_b1_ms = +runs.map((r) => r.denseMs).sort((a, b) => a - b)[procs >> 1].toFixed(4);
-results.lenet5_lowrank_b1_ms = +runs.map((r) => r.lowRankMs).sort((a, b) => a - b)[procs >> 1].toFixed(4);
+  // Latency: dense LeNet-5 vs its low-rank version at batch 1, interleaved, in several processes.
+  const denseDir = join(work, 'lenet5-dense'),
+    lowDir = join(work, 'lenet5-svd');
+  await saveModel(l5.base.model, denseDir);
+  await saveModel(l5.svd.model, lowDir);
+  const procs = quick ? 1 : 3;
+  const runs = [];
+  for (let p = 0; p < procs; p++) {
+    const r = spawnSync(process.execPath, [join(here, 'latency.mjs'), join(denseDir, 'model.json'), join(lowDir, 'model.json')], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`latency process failed: ${r.stderr}`);
+    runs.push(JSON.parse(r.stdout.trim().split('\n').at(-1)));
+    log(`latency process ${p + 1}: dense ${runs.at(-1).denseMs.toFixed(3)} ms, low-rank ${runs.at(-1).lowRankMs.toFixed(3)} ms, speedup ${runs.at(-1).speedup.toFixed(3)}`);
+  }
+  const sp = runs.map((r) => r.speedup).sort((a, b) => a - b);
+  results.lenet5_lowrank_speedup_vs_dense_b1 = +sp[sp.length >> 1].toFixed(3);
+  results.lenet5_lowrank_speedup_range = `${sp[0].toFixed(3)}–${sp.at(-1).toFixed(3)} over ${procs} processes`;
+  results.lenet5_dense_b1_ms = +runs
+    .map((r) => r.denseMs)
+    .sort((a, b) => a - b)
+    [procs >> 1].toFixed(4);
+  results.lenet5_lowrank_b1_ms = +runs
+    .map((r) => r.lowRankMs)
+    .sort((a, b) => a - b)
+    [procs >> 1].toFixed(4);
 }
 results.wall_s = Math.round((Date.now() - t0) / 1000);
 results.load_note = `2-core machine shared with other jobs; load average at the end ${(await import('node:os')).loadavg()[0].toFixed(1)}`;
 
 const pad = (x, n) => String(x).padEnd(n);
 for (const [arch, t] of Object.entries(tables)) {
-  for (const [name, rep] of [['svd-train', t.svd], ['truncated SVD', t.trunc]]) {
+  for (const [name, rep] of [
+    ['svd-train', t.svd],
+    ['truncated SVD', t.trunc],
+  ]) {
     console.log(`\n${arch} — ${name}`);
-    console.log(`${pad('layer', 7)}${pad('form', 9)}${pad('rank', 7)}${pad('full', 6)}${pad('b-even', 8)}${pad('stored', 9)}${pad('MACs before', 13)}${pad('MACs after', 12)}${pad('params before', 15)}${pad('params after', 14)}‖UᵀU−I‖  ‖VᵀV−I‖`);
-    for (const l of rep.layers) console.log(`${pad(l.layer, 7)}${pad(l.form, 9)}${pad(l.rank, 7)}${pad(l.fullRank, 6)}${pad(l.breakEvenRank, 8)}${pad(l.storedAs, 9)}${pad(l.macsBefore, 13)}${pad(l.macsAfter, 12)}${pad(l.paramsBefore, 15)}${pad(l.paramsAfter, 14)}${pad(l.orthogonalityErrorU?.toFixed(4) ?? '-', 9)}${l.orthogonalityErrorV?.toFixed(4) ?? '-'}`);
+    console.log(
+      `${pad('layer', 7)}${pad('form', 9)}${pad('rank', 7)}${pad('full', 6)}${pad('b-even', 8)}${pad('stored', 9)}${pad('MACs before', 13)}${pad('MACs after', 12)}${pad('params before', 15)}${pad('params after', 14)}‖UᵀU−I‖  ‖VᵀV−I‖`,
+    );
+    for (const l of rep.layers)
+      console.log(
+        `${pad(l.layer, 7)}${pad(l.form, 9)}${pad(l.rank, 7)}${pad(l.fullRank, 6)}${pad(l.breakEvenRank, 8)}${pad(l.storedAs, 9)}${pad(l.macsBefore, 13)}${pad(l.macsAfter, 12)}${pad(l.paramsBefore, 15)}${pad(l.paramsAfter, 14)}${pad(l.orthogonalityErrorU?.toFixed(4) ?? '-', 9)}${l.orthogonalityErrorV?.toFixed(4) ?? '-'}`,
+      );
   }
 }
 console.log('\nfigure                                      value');

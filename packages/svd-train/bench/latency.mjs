@@ -22,7 +22,8 @@ const time = (r, n) => {
   return (performance.now() - t) / n;
 };
 for (let i = 0; i < 50; i++) (call(dense), call(low));
-const d = [], l = [];
+const d = [],
+  l = [];
 for (let round = 0; round < 16; round++) {
   // alternate which side goes first
   if (round % 2 === 0) (d.push(time(dense, 40)), l.push(time(low, 40)));

@@ -33,7 +33,9 @@ for (const seed of [1, 2]) {
   out.svd_train_acc.push(acc(svd.model));
   out.truncated_acc.push(acc(trunc.model));
   out.flops_reduction.push(+svd.report.metrics.flopsReduction.toFixed(3));
-  console.log(`seed ${seed}: svd-train ${out.svd_train_acc.at(-1)} truncated ${out.truncated_acc.at(-1)} FLOPs ÷${out.flops_reduction.at(-1)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  console.log(
+    `seed ${seed}: svd-train ${out.svd_train_acc.at(-1)} truncated ${out.truncated_acc.at(-1)} FLOPs ÷${out.flops_reduction.at(-1)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+  );
 }
 out.wall_s = Math.round((Date.now() - t0) / 1000);
 await mkdir(outDir, { recursive: true });

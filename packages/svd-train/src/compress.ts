@@ -1,4 +1,18 @@
-import { CompressionError, createRunner, defineCompressor, denseEncoding, inferShapes, layerReport, toDense, type CompressContext, type Dataset, type Encoding, type LayerReport, type Model, type Plan } from '@edge-compress/core';
+import {
+  CompressionError,
+  createRunner,
+  defineCompressor,
+  denseEncoding,
+  inferShapes,
+  layerReport,
+  toDense,
+  type CompressContext,
+  type Dataset,
+  type Encoding,
+  type LayerReport,
+  type Model,
+  type Plan,
+} from '@edge-compress/core';
 import { breakEvenRank, denseCost, layerGeometry, lowRankCost, type LayerGeometry } from './cost.js';
 import { DEFAULTS, svdConfig, svdOptions, type SvdConfig, type SvdOptions } from './config.js';
 import { decompose, descendingOrder, orthogonalityError, reconstruct, selectColumns, viewDims, type Factors, type FactorView } from './factors.js';
@@ -8,12 +22,21 @@ import { trainPhase, type LayerState } from './train.js';
 
 const METHOD = 'svd';
 
-const viewOf = (kind: 'conv2d' | 'dense', c: Pick<SvdConfig, 'convForm'>): FactorView => (kind === 'conv2d' && (c.convForm ?? DEFAULTS.convForm) === 'spatial' ? 'spatial' : 'gemm');
+const viewOf = (kind: 'conv2d' | 'dense', c: Pick<SvdConfig, 'convForm'>): FactorView =>
+  kind === 'conv2d' && (c.convForm ?? DEFAULTS.convForm) === 'spatial' ? 'spatial' : 'gemm';
 
 /** True when core's toDense understands lowRank view 'spatial' (core v2); probed, not assumed. */
 export function coreHasSpatialView(): boolean {
   // W [kh=2, kw=2, cin=1, cout=1]; spatial M [2, 2] = u·s·vᵀ = [[3,5],[6,10]] → W = [3, 5, 6, 10].
-  const e = { kind: 'lowRank', shape: [2, 2, 1, 1], rank: 1, u: denseEncoding([2, 1], Float32Array.of(1, 2)), s: Float32Array.of(1), v: denseEncoding([2, 1], Float32Array.of(3, 5)), view: 'spatial' } as unknown as Encoding;
+  const e = {
+    kind: 'lowRank',
+    shape: [2, 2, 1, 1],
+    rank: 1,
+    u: denseEncoding([2, 1], Float32Array.of(1, 2)),
+    s: Float32Array.of(1),
+    v: denseEncoding([2, 1], Float32Array.of(3, 5)),
+    view: 'spatial',
+  } as unknown as Encoding;
   try {
     const d = toDense(e);
     return d.length === 4 && [3, 5, 6, 10].every((x, i) => Math.abs(d[i]! - x) < 1e-6);
@@ -26,7 +49,14 @@ export function coreHasSpatialView(): boolean {
 export function encodeState(st: LayerState, shape: number[], spatialOk = coreHasSpatialView()): Encoding {
   const f = st.factors;
   if (!f || (f.view === 'spatial' && !spatialOk)) return denseEncoding(shape, f ? reconstruct(f) : st.dense!);
-  const e: LowRankWithView = { kind: 'lowRank', shape: [...shape], rank: f.rank, u: denseEncoding([f.rows, f.rank], f.u), s: Float32Array.from(f.s, Math.abs), v: denseEncoding([f.cols, f.rank], f.v) };
+  const e: LowRankWithView = {
+    kind: 'lowRank',
+    shape: [...shape],
+    rank: f.rank,
+    u: denseEncoding([f.rows, f.rank], f.u),
+    s: Float32Array.from(f.s, Math.abs),
+    v: denseEncoding([f.cols, f.rank], f.v),
+  };
   if (f.view === 'spatial') e.view = 'spatial';
   return e;
 }
@@ -51,10 +81,11 @@ export function chooseRanks(model: Model, plan: Plan<SvdConfig, SvdOptions>, fac
   const geos = new Map(plan.targets.map((t) => [t.layer, layerGeometry(model.ir, t.layer)]));
   const all = inferShapes(model.ir);
   const targeted = new Set(plan.targets.map((t) => t.layer));
-  let untargetedMacs = 0, untargetedParams = 0;
+  let untargetedMacs = 0,
+    untargetedParams = 0;
   for (const s of all) {
     const params = Object.values(s.weights).reduce((a, w) => a + w.reduce((x, y) => x * y, 1), 0);
-    if (!targeted.has(s.layer.name)) (untargetedMacs += s.macs, (untargetedParams += params));
+    if (!targeted.has(s.layer.name)) ((untargetedMacs += s.macs), (untargetedParams += params));
     else untargetedParams += params - denseCost(geos.get(s.layer.name)!).params; // biases stay
   }
   const pick = (e: (layer: string) => number): RankChoice[] =>
@@ -65,10 +96,14 @@ export function chooseRanks(model: Model, plan: Plan<SvdConfig, SvdOptions>, fac
       const rank = Math.min(f.rank, t.config.rank ?? energyRank(f.s, e(t.layer)));
       return { layer: t.layer, view: f.view, fullRank: f.rank, breakEven: be, rank, storedAs: rank <= be ? 'lowRank' : 'dense', energyKept: energyKept(f.s, rank) };
     });
-  const costOf = (cs: RankChoice[], which: 'macs' | 'params'): number => cs.reduce((a, c) => {
-    const g = geos.get(c.layer)!;
-    return a + (c.storedAs === 'dense' ? denseCost(g)[which] : lowRankCost(g, c.view, c.rank)[which]);
-  }, which === 'macs' ? untargetedMacs : untargetedParams);
+  const costOf = (cs: RankChoice[], which: 'macs' | 'params'): number =>
+    cs.reduce(
+      (a, c) => {
+        const g = geos.get(c.layer)!;
+        return a + (c.storedAs === 'dense' ? denseCost(g)[which] : lowRankCost(g, c.view, c.rank)[which]);
+      },
+      which === 'macs' ? untargetedMacs : untargetedParams,
+    );
   const o = plan.options;
   if (o.flopsReduction !== undefined || o.paramsReduction !== undefined) {
     const full = pick(() => 1e-9).map((c) => ({ ...c, storedAs: 'dense' as const }));
@@ -76,7 +111,13 @@ export function chooseRanks(model: Model, plan: Plan<SvdConfig, SvdOptions>, fac
     if (o.flopsReduction !== undefined) budgets.push(['macs', costOf(full, 'macs') / o.flopsReduction]);
     if (o.paramsReduction !== undefined) budgets.push(['params', costOf(full, 'params') / o.paramsReduction]);
     const which = budgets[0]![0];
-    const withRanks = (ranks: number[]): RankChoice[] => full.map((c, i) => ({ ...c, rank: ranks[i]!, storedAs: ranks[i]! <= c.breakEven ? 'lowRank' : 'dense', energyKept: energyKept(factors.get(plan.targets[i]!.weight)!.s, ranks[i]!) }));
+    const withRanks = (ranks: number[]): RankChoice[] =>
+      full.map((c, i) => ({
+        ...c,
+        rank: ranks[i]!,
+        storedAs: ranks[i]! <= c.breakEven ? 'lowRank' : 'dense',
+        energyKept: energyKept(factors.get(plan.targets[i]!.weight)!.s, ranks[i]!),
+      }));
     // Every budget met ⟺ max over budgets of cost/budget ≤ 1.
     const over = (cs: RankChoice[]): number => Math.max(...budgets.map(([w, b]) => costOf(cs, w) / b));
     if (o.allocation === 'uniform') {
@@ -126,8 +167,13 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
     const view = viewOf(layer.kind, t.config);
     const bias = model.weights[`${t.layer}/bias`];
     return {
-      layer, weight: t.weight, factors: decompose(toDense(model.weights[t.weight]!), t.shape, view), bias: bias ? toDense(bias).slice() : undefined,
-      orthoWeight: t.config.orthoWeight ?? DEFAULTS.orthoWeight, sparsityWeight: t.config.sparsityWeight ?? DEFAULTS.sparsityWeight, sparsity: t.config.sparsityRegularizer ?? DEFAULTS.sparsity,
+      layer,
+      weight: t.weight,
+      factors: decompose(toDense(model.weights[t.weight]!), t.shape, view),
+      bias: bias ? toDense(bias).slice() : undefined,
+      orthoWeight: t.config.orthoWeight ?? DEFAULTS.orthoWeight,
+      sparsityWeight: t.config.sparsityWeight ?? DEFAULTS.sparsityWeight,
+      sparsity: t.config.sparsityRegularizer ?? DEFAULTS.sparsity,
     };
   });
   const train = o.mode === 'train';
@@ -144,19 +190,34 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
   // 3. Singular-value pruning (energy threshold, or one threshold meeting a FLOP / parameter target).
   const factors = new Map(states.map((st) => [st.weight, st.factors!]));
   const { choices, threshold, targetMet } = chooseRanks(model, plan, factors);
-  if (targetMet === false) warnings.push(`svd: the ${o.flopsReduction !== undefined ? `flops_reduction ${o.flopsReduction}` : `params_reduction ${o.paramsReduction}`} target is not reachable even at rank 1; every layer is at its smallest rank`);
-  for (const c of choices) if (c.storedAs === 'dense') warnings.push(`svd: layer '${c.layer}' keeps rank ${c.rank} ≥ its break-even rank ${c.breakEven + 1} (${c.view} view); stored dense instead of inflating it`);
-  for (const c of choices) if (c.storedAs === 'lowRank' && c.view === 'spatial' && !spatialOk) warnings.push(`svd: layer '${c.layer}' was trained in the spatial-wise form but this core has no lowRank view 'spatial'; stored as its dense product`);
+  if (targetMet === false)
+    warnings.push(
+      `svd: the ${o.flopsReduction !== undefined ? `flops_reduction ${o.flopsReduction}` : `params_reduction ${o.paramsReduction}`} target is not reachable even at rank 1; every layer is at its smallest rank`,
+    );
+  for (const c of choices)
+    if (c.storedAs === 'dense')
+      warnings.push(`svd: layer '${c.layer}' keeps rank ${c.rank} ≥ its break-even rank ${c.breakEven + 1} (${c.view} view); stored dense instead of inflating it`);
+  for (const c of choices)
+    if (c.storedAs === 'lowRank' && c.view === 'spatial' && !spatialOk)
+      warnings.push(`svd: layer '${c.layer}' was trained in the spatial-wise form but this core has no lowRank view 'spatial'; stored as its dense product`);
   const fullFactors = states.map((st) => st.factors!);
   states = applyRanks(states, choices);
   // 4. Fine-tuning (SVD training keeps the orthogonality term; the truncated baseline is plain).
-  const ft = await trainPhase(model, states, ctx, { ...base, epochs: o.finetuneEpochs, lr: o.finetuneLr ?? o.lr, phase: train ? 'svd-finetune' : 'svd-truncated-finetune', ortho: train, sparsity: false });
+  const ft = await trainPhase(model, states, ctx, {
+    ...base,
+    epochs: o.finetuneEpochs,
+    lr: o.finetuneLr ?? o.lr,
+    phase: train ? 'svd-finetune' : 'svd-truncated-finetune',
+    ortho: train,
+    sparsity: false,
+  });
   states = ft.states;
   trainAccuracy = ft.history.at(-1)?.trainAccuracy ?? trainAccuracy;
   // 5. Encode: core lowRank (or dense at/above break-even); untargeted weights are the same objects.
   const weights: Record<string, Encoding> = { ...model.weights };
   const rows: LayerReport[] = [];
-  let orthSum = 0, orthN = 0;
+  let orthSum = 0,
+    orthN = 0;
   states.forEach((st, i) => {
     const t = plan.targets[i]!;
     const c = choices[i]!;
@@ -168,28 +229,53 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
     const lowRank = after.kind === 'lowRank';
     const now = lowRank ? lowRankCost(g, st.factors!.view, st.factors!.rank) : before;
     const orth = st.factors ? orthogonalityError(st.factors) : undefined;
-    if (orth && lowRank) (orthSum += (orth.u + orth.v) / 2, orthN++);
+    if (orth && lowRank) ((orthSum += (orth.u + orth.v) / 2), orthN++);
     const { rows: vr, cols: vc } = viewDims(t.shape, c.view);
-    rows.push(layerReport(t.layer, t.weight, model.weights[t.weight]!, after, {
-      form: t.shape.length === 4 ? (c.view === 'spatial' ? 'spatial' : 'channel') : 'dense', view: c.view, viewShape: [vr, vc], fullRank: c.fullRank, rank: c.rank, breakEvenRank: c.breakEven,
-      storedAs: lowRank ? 'lowRank' : 'dense', energyKept: +c.energyKept.toFixed(6), macsBefore: before.macs, macsAfter: now.macs, paramsBefore: before.params, paramsAfter: now.params,
-      orthogonalityErrorU: orth ? +orth.u.toFixed(6) : null, orthogonalityErrorV: orth ? +orth.v.toFixed(6) : null,
-      singularValuesBeforePruning: Array.from(descendingOrder(fullFactors[i]!.s).map((k) => +Math.abs(fullFactors[i]!.s[k]!).toPrecision(4))),
-    }));
+    rows.push(
+      layerReport(t.layer, t.weight, model.weights[t.weight]!, after, {
+        form: t.shape.length === 4 ? (c.view === 'spatial' ? 'spatial' : 'channel') : 'dense',
+        view: c.view,
+        viewShape: [vr, vc],
+        fullRank: c.fullRank,
+        rank: c.rank,
+        breakEvenRank: c.breakEven,
+        storedAs: lowRank ? 'lowRank' : 'dense',
+        energyKept: +c.energyKept.toFixed(6),
+        macsBefore: before.macs,
+        macsAfter: now.macs,
+        paramsBefore: before.params,
+        paramsAfter: now.params,
+        orthogonalityErrorU: orth ? +orth.u.toFixed(6) : null,
+        orthogonalityErrorV: orth ? +orth.v.toFixed(6) : null,
+        singularValuesBeforePruning: Array.from(descendingOrder(fullFactors[i]!.s).map((k) => +Math.abs(fullFactors[i]!.s[k]!).toPrecision(4))),
+      }),
+    );
   });
   const out: Model = { ir: model.ir, weights };
   const cost = modelCost(model, out);
-  const metrics: Record<string, number> = { macsBefore: cost.macsBefore, macsAfter: cost.macsAfter, flopsReduction: cost.macsBefore / cost.macsAfter, paramsBefore: cost.paramsBefore, paramsAfter: cost.paramsAfter, paramsReduction: cost.paramsBefore / cost.paramsAfter, meanOrthogonalityError: orthN ? orthSum / orthN : 0 };
+  const metrics: Record<string, number> = {
+    macsBefore: cost.macsBefore,
+    macsAfter: cost.macsAfter,
+    flopsReduction: cost.macsBefore / cost.macsAfter,
+    paramsBefore: cost.paramsBefore,
+    paramsAfter: cost.paramsAfter,
+    paramsReduction: cost.paramsBefore / cost.paramsAfter,
+    meanOrthogonalityError: orthN ? orthSum / orthN : 0,
+  };
   if (threshold !== undefined) metrics.energyThreshold = threshold;
   if (trainAccuracy !== undefined) metrics.trainAccuracy = trainAccuracy;
-  const vb = evalOn(model, val), va = evalOn(out, val);
-  if (vb && va) (metrics.valAccuracyBefore = vb.accuracy, (metrics.valAccuracyAfter = va.accuracy));
+  const vb = evalOn(model, val),
+    va = evalOn(out, val);
+  if (vb && va) ((metrics.valAccuracyBefore = vb.accuracy), (metrics.valAccuracyAfter = va.accuracy));
   return { model: out, report: { method: METHOD, layers: rows, metrics, warnings } };
 }
 
 /** Per-example MACs and parameter counts (kernels + biases) of a model as it runs: lowRank layers counted as their two thin operators. */
 export function modelCost(before: Model, after: Model): { macsBefore: number; macsAfter: number; paramsBefore: number; paramsAfter: number } {
-  let macsBefore = 0, macsAfter = 0, paramsBefore = 0, paramsAfter = 0;
+  let macsBefore = 0,
+    macsAfter = 0,
+    paramsBefore = 0,
+    paramsAfter = 0;
   for (const s of inferShapes(before.ir)) {
     macsBefore += s.macs;
     const sizes = Object.values(s.weights).reduce((a, w) => a + w.reduce((x, y) => x * y, 1), 0);
@@ -200,7 +286,7 @@ export function modelCost(before: Model, after: Model): { macsBefore: number; ma
       const c = lowRankCost(g, (k as LowRankWithView).view ?? 'gemm', k.rank);
       macsAfter += c.macs;
       paramsAfter += sizes - denseCost(g).params + c.params;
-    } else (macsAfter += s.macs, (paramsAfter += sizes));
+    } else ((macsAfter += s.macs), (paramsAfter += sizes));
   }
   return { macsBefore, macsAfter, paramsBefore, paramsAfter };
 }
@@ -222,12 +308,20 @@ export const svdTrain = defineCompressor({
   kernels: [lowRankKernel],
   checkTarget(t, ir, path) {
     const layer = ir.layers.find((l) => l.name === t.layer)!;
-    if (layer.kind !== 'conv2d' && layer.kind !== 'dense') throw new CompressionError({ code: 'UNSUPPORTED_LAYER', method: METHOD, layer: t.layer, path, message: `${path}: svd factors conv2d and dense layers, not ${layer.kind}` });
+    if (layer.kind !== 'conv2d' && layer.kind !== 'dense')
+      throw new CompressionError({ code: 'UNSUPPORTED_LAYER', method: METHOD, layer: t.layer, path, message: `${path}: svd factors conv2d and dense layers, not ${layer.kind}` });
     const view = viewOf(layer.kind, t.config);
     const { rows, cols } = viewDims(t.shape, view);
     const max = Math.min(rows, cols);
     if (t.config.rank !== undefined && t.config.rank > max) {
-      throw new CompressionError({ code: 'RECIPE_INVALID', method: METHOD, layer: t.layer, path, message: `${path}: rank ${t.config.rank} is larger than min(m, n) = ${max} of layer '${t.layer}' (${view === 'spatial' ? 'spatial-wise' : 'GEMM'} view ${rows}×${cols}, kernel [${t.shape.join(',')}])`, hint: `use a rank in [1, ${max}]` });
+      throw new CompressionError({
+        code: 'RECIPE_INVALID',
+        method: METHOD,
+        layer: t.layer,
+        path,
+        message: `${path}: rank ${t.config.rank} is larger than min(m, n) = ${max} of layer '${t.layer}' (${view === 'spatial' ? 'spatial-wise' : 'GEMM'} view ${rows}×${cols}, kernel [${t.shape.join(',')}])`,
+        hint: `use a rank in [1, ${max}]`,
+      });
     }
   },
   compress,

@@ -9,7 +9,11 @@ import { SPARSITY_KINDS } from './regularizers.js';
 export const svdConfig = ruleSchema({
   conv_form: z.enum(['channel', 'spatial']).optional().describe("conv factorisation: 'channel' (k×k conv to r channels, then 1×1) or 'spatial' (k×1 then 1×k)"),
   rank: z.number().int('rank must be an integer').min(1, 'rank must be ≥ 1').optional().describe('fixed rank kept for these layers (instead of the energy threshold)'),
-  energy_threshold: z.number().gt(0, 'energy_threshold must be in (0, 1] (fraction of Σs² that may be pruned)').max(1, 'energy_threshold must be in (0, 1] (fraction of Σs² that may be pruned)').optional(),
+  energy_threshold: z
+    .number()
+    .gt(0, 'energy_threshold must be in (0, 1] (fraction of Σs² that may be pruned)')
+    .max(1, 'energy_threshold must be in (0, 1] (fraction of Σs² that may be pruned)')
+    .optional(),
   ortho_weight: z.number().min(0, 'ortho_weight must be ≥ 0 (0 turns the orthogonality regulariser off)').optional(),
   sparsity_weight: z.number().min(0, 'sparsity_weight must be ≥ 0 (0 turns the sparsity regulariser off)').optional(),
   sparsity_regularizer: z.enum(SPARSITY_KINDS).optional().describe("regulariser on the singular values: 'l1', 'hoyer' or 'hoyer_square'"),
@@ -26,11 +30,32 @@ export const svdOptions = optionsSchema({
   lr: z.number().positive().max(1).default(5e-4),
   finetune_lr: z.number().positive().max(1).optional(),
   batch_size: z.number().int().positive().default(64),
-  ortho_every: z.number().int().min(1).max(1000).default(1).describe('apply the orthogonality term every k-th step with weight k·ortho_weight (same expected gradient, k× fewer Gram matrices)'),
-  flops_reduction: z.number().min(1, 'flops_reduction must be ≥ 1 (model MACs before / after)').optional().describe('choose one energy threshold for all layers so that model MACs drop by this factor'),
-  allocation: z.enum(['greedy', 'uniform']).default('greedy').describe("with a flops/params target: 'greedy' drops the component with the least energy share per unit of cost; 'uniform' finds one common energy threshold"),
-  s_lr_mult: z.number().positive().max(1000).default(10).describe('the singular values train with this multiple of the learning rate (reparameterisation s = mult·ŝ), so sparsity acts within a few epochs'),
+  ortho_every: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(1)
+    .describe('apply the orthogonality term every k-th step with weight k·ortho_weight (same expected gradient, k× fewer Gram matrices)'),
+  flops_reduction: z
+    .number()
+    .min(1, 'flops_reduction must be ≥ 1 (model MACs before / after)')
+    .optional()
+    .describe('choose one energy threshold for all layers so that model MACs drop by this factor'),
+  allocation: z
+    .enum(['greedy', 'uniform'])
+    .default('greedy')
+    .describe("with a flops/params target: 'greedy' drops the component with the least energy share per unit of cost; 'uniform' finds one common energy threshold"),
+  s_lr_mult: z
+    .number()
+    .positive()
+    .max(1000)
+    .default(10)
+    .describe('the singular values train with this multiple of the learning rate (reparameterisation s = mult·ŝ), so sparsity acts within a few epochs'),
   params_reduction: z.number().min(1, 'params_reduction must be ≥ 1 (parameters before / after)').optional(),
-  augment: z.object({ max_shift: z.number().int().min(0).max(8), image_shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional() }).strict().optional(),
+  augment: z
+    .object({ max_shift: z.number().int().min(0).max(8), image_shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional() })
+    .strict()
+    .optional(),
 });
 export type SvdOptions = z.output<typeof svdOptions>;

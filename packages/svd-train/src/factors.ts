@@ -26,7 +26,12 @@ export interface Factors {
 /** Rows and columns of a weight's matrix in a view. */
 export function viewDims(shape: readonly number[], view: FactorView): { rows: number; cols: number } {
   if (view === 'spatial') {
-    if (shape.length !== 4) throw new CompressionError({ code: 'UNSUPPORTED_LAYER', message: `the spatial-wise form needs a conv kernel [kh,kw,cin,cout], got shape [${shape.join(',')}]`, hint: "use conv_form 'channel' or target conv2d layers only" });
+    if (shape.length !== 4)
+      throw new CompressionError({
+        code: 'UNSUPPORTED_LAYER',
+        message: `the spatial-wise form needs a conv kernel [kh,kw,cin,cout], got shape [${shape.join(',')}]`,
+        hint: "use conv_form 'channel' or target conv2d layers only",
+      });
     const [kh, kw, cin, cout] = shape as [number, number, number, number];
     return { rows: cin * kh, cols: cout * kw };
   }
@@ -40,9 +45,12 @@ export function toView(values: Float32Array, shape: readonly number[], view: Fac
   const [kh, kw, cin, cout] = shape as [number, number, number, number];
   const out = new Float32Array(values.length);
   const cols = cout * kw;
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < cin; c++) for (let n = 0; n < cout; n++) {
-    out[(c * kh + i) * cols + n * kw + j] = values[((i * kw + j) * cin + c) * cout + n]!;
-  }
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let c = 0; c < cin; c++)
+        for (let n = 0; n < cout; n++) {
+          out[(c * kh + i) * cols + n * kw + j] = values[((i * kw + j) * cin + c) * cout + n]!;
+        }
   return out;
 }
 
@@ -52,9 +60,12 @@ export function fromView(m: Float32Array, shape: readonly number[], view: Factor
   const [kh, kw, cin, cout] = shape as [number, number, number, number];
   const out = new Float32Array(m.length);
   const cols = cout * kw;
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < cin; c++) for (let n = 0; n < cout; n++) {
-    out[((i * kw + j) * cin + c) * cout + n] = m[(c * kh + i) * cols + n * kw + j]!;
-  }
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let c = 0; c < cin; c++)
+        for (let n = 0; n < cout; n++) {
+          out[((i * kw + j) * cin + c) * cout + n] = m[(c * kh + i) * cols + n * kw + j]!;
+        }
   return out;
 }
 
@@ -69,9 +80,13 @@ export function decompose(values: Float32Array, shape: readonly number[], view: 
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) a.set(i, j, m[i * cols + j]!);
   const svd = new SVD(a, { computeLeftSingularVectors: true, computeRightSingularVectors: true, autoTranspose: true });
   const rank = Math.min(rows, cols);
-  const U = svd.leftSingularVectors, V = svd.rightSingularVectors, d = svd.diagonal;
+  const U = svd.leftSingularVectors,
+    V = svd.rightSingularVectors,
+    d = svd.diagonal;
   // ml-matrix returns them sorted descending; keep the first `rank` columns.
-  const u = new Float32Array(rows * rank), v = new Float32Array(cols * rank), s = new Float32Array(rank);
+  const u = new Float32Array(rows * rank),
+    v = new Float32Array(cols * rank),
+    s = new Float32Array(rank);
   for (let k = 0; k < rank; k++) {
     s[k] = d[k]!;
     for (let i = 0; i < rows; i++) u[i * rank + k] = U.get(i, k);
@@ -98,8 +113,11 @@ export function reconstruct(f: Factors): Float32Array {
 
 /** Keeps the columns `keep` (in that order) of U and V and the matching singular values. */
 export function selectColumns(f: Factors, keep: readonly number[]): Factors {
-  const r = keep.length, R = f.rank;
-  const u = new Float32Array(f.rows * r), v = new Float32Array(f.cols * r), s = new Float32Array(r);
+  const r = keep.length,
+    R = f.rank;
+  const u = new Float32Array(f.rows * r),
+    v = new Float32Array(f.cols * r),
+    s = new Float32Array(r);
   keep.forEach((k, t) => {
     s[t] = f.s[k]!;
     for (let i = 0; i < f.rows; i++) u[i * r + t] = f.u[i * R + k]!;

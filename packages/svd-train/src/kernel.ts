@@ -15,7 +15,8 @@ export type LowRankWithView = LowRankEncoding;
  */
 export function lowRankOperators(layer: Layer, e: LowRankWithView): { first: { values: Float32Array; shape: number[] }; second: { values: Float32Array; shape: number[] } } {
   const r = e.rank;
-  const u = toDense(e.u), v = toDense(e.v);
+  const u = toDense(e.u),
+    v = toDense(e.v);
   const view = e.view ?? 'gemm';
   if (layer.kind === 'dense') {
     const [n, m] = e.shape as [number, number];
@@ -25,7 +26,8 @@ export function lowRankOperators(layer: Layer, e: LowRankWithView): { first: { v
     for (let i = 0; i < m; i++) for (let k = 0; k < r; k++) ut[k * m + i] = u[i * r + k]!;
     return { first: { values: vs, shape: [n, r] }, second: { values: ut, shape: [r, m] } };
   }
-  if (layer.kind !== 'conv2d') throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: layer.name, message: `lowRank kernel: layer '${layer.name}' is a ${layer.kind}, expected conv2d or dense` });
+  if (layer.kind !== 'conv2d')
+    throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: layer.name, message: `lowRank kernel: layer '${layer.name}' is a ${layer.kind}, expected conv2d or dense` });
   const [kh, kw, cin, cout] = e.shape as [number, number, number, number];
   if (view === 'gemm') {
     const cols = kh * kw * cin;
@@ -48,8 +50,15 @@ export function runLowRank(layer: Layer, view: 'gemm' | 'spatial', x: tf.Tensor,
   return tf.tidy(() => {
     if (layer.kind === 'dense') return tf.fused.matMul({ a: tf.matMul(x as tf.Tensor2D, first as tf.Tensor2D), b: second as tf.Tensor2D, bias });
     if (layer.kind !== 'conv2d') throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: layer.name, message: `lowRank kernel: unsupported layer kind ${layer.kind}` });
-    if (view === 'gemm') return tf.fused.conv2d({ x: tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, layer.strides, layer.padding), filter: second as tf.Tensor4D, strides: 1, pad: 'valid', bias });
-    return tf.fused.conv2d({ x: tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, [layer.strides[0], 1], layer.padding), filter: second as tf.Tensor4D, strides: [1, layer.strides[1]], pad: layer.padding, bias });
+    if (view === 'gemm')
+      return tf.fused.conv2d({ x: tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, layer.strides, layer.padding), filter: second as tf.Tensor4D, strides: 1, pad: 'valid', bias });
+    return tf.fused.conv2d({
+      x: tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, [layer.strides[0], 1], layer.padding),
+      filter: second as tf.Tensor4D,
+      strides: [1, layer.strides[1]],
+      pad: layer.padding,
+      bias,
+    });
   });
 }
 

@@ -31,7 +31,8 @@ export function energyKept(s: ArrayLike<number>, r: number): number {
  */
 export function thresholdForBudget(cost: (e: number) => number, budget: number, iters = 40): { e: number; met: boolean } {
   if (cost(1) > budget) return { e: 1, met: false };
-  let lo = 0, hi = 1;
+  let lo = 0,
+    hi = 1;
   for (let i = 0; i < iters; i++) {
     const mid = (lo + hi) / 2;
     if (cost(mid) <= budget) hi = mid;
@@ -46,16 +47,21 @@ export function thresholdForBudget(cost: (e: number) => number, budget: number, 
  * cost of one rank) until `totalCost(ranks)` ≤ budget. Layers with a `fixed` rank are left alone. Ranks
  * never go below 1. Deterministic (ties: lower layer index first).
  */
-export function greedyRanks(layers: Array<{ s: ArrayLike<number>; costPerRank: number; fixed?: number }>, totalCost: (ranks: number[]) => number, budget: number): { ranks: number[]; met: boolean } {
+export function greedyRanks(
+  layers: Array<{ s: ArrayLike<number>; costPerRank: number; fixed?: number }>,
+  totalCost: (ranks: number[]) => number,
+  budget: number,
+): { ranks: number[]; met: boolean } {
   const sq = layers.map((l) => Array.from(l.s, (x) => x * x).sort((a, b) => b - a));
   const tot = sq.map((a) => a.reduce((x, y) => x + y, 0) || 1);
   const ranks = layers.map((l, i) => l.fixed ?? sq[i]!.length);
   const score = (i: number): number => (ranks[i]! <= 1 || layers[i]!.fixed !== undefined ? Infinity : sq[i]![ranks[i]! - 1]! / tot[i]! / layers[i]!.costPerRank);
   while (totalCost(ranks) > budget) {
-    let best = -1, bestScore = Infinity;
+    let best = -1,
+      bestScore = Infinity;
     for (let i = 0; i < layers.length; i++) {
       const sc = score(i);
-      if (sc < bestScore) (best = i, (bestScore = sc));
+      if (sc < bestScore) ((best = i), (bestScore = sc));
     }
     if (best < 0) return { ranks, met: false };
     ranks[best]!--;

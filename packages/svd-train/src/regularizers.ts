@@ -33,8 +33,9 @@ export function sparsityLoss(s: tf.Tensor1D, kind: SparsityKind): tf.Scalar {
 
 /** Plain-number versions (for tests and reports). */
 export function sparsityValue(s: ArrayLike<number>, kind: SparsityKind): number {
-  let l1 = 0, sq = 0;
-  for (let i = 0; i < s.length; i++) (l1 += Math.abs(s[i]!), (sq += s[i]! * s[i]!));
+  let l1 = 0,
+    sq = 0;
+  for (let i = 0; i < s.length; i++) ((l1 += Math.abs(s[i]!)), (sq += s[i]! * s[i]!));
   if (kind === 'l1') return l1;
   if (sq === 0) return 0;
   return kind === 'hoyer' ? l1 / Math.sqrt(sq) : (l1 * l1) / sq;

@@ -3,7 +3,18 @@
  * parameters, the factored forward as a layerForward hook, the regularisers as extraLoss.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { cosineDecay, toDense, Trainer, type CompressContext, type EpochRecord, type Layer, type Model, type Params, type TrainHooks, type WeightTensors } from '@edge-compress/core';
+import {
+  cosineDecay,
+  toDense,
+  Trainer,
+  type CompressContext,
+  type EpochRecord,
+  type Layer,
+  type Model,
+  type Params,
+  type TrainHooks,
+  type WeightTensors,
+} from '@edge-compress/core';
 import type { Factors } from './factors.js';
 import { orthogonalityLoss, sparsityLoss, type SparsityKind } from './regularizers.js';
 
@@ -33,7 +44,9 @@ export interface PhaseOptions {
   sMult?: number;
 }
 
-const U = '#u', S = '#s', V = '#v';
+const U = '#u',
+  S = '#s',
+  V = '#v';
 
 /** Differentiable factored forward (uses |s|, as the paper's code does); bias added. */
 export function factoredForward(layer: LayerState['layer'], f: Factors, x: tf.Tensor, u: tf.Tensor, s: tf.Tensor, v: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
@@ -95,7 +108,8 @@ export async function trainPhase(model: Model, states: LayerState[], ctx: Compre
       const orthoNow = o.ortho && info.globalStep % k === 0;
       for (const st of states) {
         if (!st.factors) continue;
-        if (orthoNow && st.orthoWeight > 0) terms.push(tf.mul(k * st.orthoWeight, orthogonalityLoss(p[st.weight + U] as tf.Tensor2D, p[st.weight + V] as tf.Tensor2D, eyes.get(st.factors.rank)!)) as tf.Scalar);
+        if (orthoNow && st.orthoWeight > 0)
+          terms.push(tf.mul(k * st.orthoWeight, orthogonalityLoss(p[st.weight + U] as tf.Tensor2D, p[st.weight + V] as tf.Tensor2D, eyes.get(st.factors.rank)!)) as tf.Scalar);
         if (o.sparsity && st.sparsityWeight > 0) terms.push(tf.mul(st.sparsityWeight, sparsityLoss(sOf(p[st.weight + S]!) as tf.Tensor1D, st.sparsity)) as tf.Scalar);
       }
       return terms.length ? (tf.addN(terms) as tf.Scalar) : undefined;
@@ -118,7 +132,8 @@ export async function trainPhase(model: Model, states: LayerState[], ctx: Compre
     });
     const out = states.map((st): LayerState => {
       const bias = st.layer.useBias ? trainer.read(`${st.layer.name}/bias`) : undefined;
-      if (st.factors) return { ...st, bias, factors: { ...st.factors, u: trainer.read(st.weight + U), s: trainer.read(st.weight + S).map((x) => x * sMult), v: trainer.read(st.weight + V) } };
+      if (st.factors)
+        return { ...st, bias, factors: { ...st.factors, u: trainer.read(st.weight + U), s: trainer.read(st.weight + S).map((x) => x * sMult), v: trainer.read(st.weight + V) } };
       return { ...st, bias, dense: trainer.read(st.weight) };
     });
     return { states: out, history };

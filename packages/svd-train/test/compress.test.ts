@@ -60,7 +60,12 @@ describe('plan-time errors', () => {
 });
 
 describe('compress', () => {
-  const ctxOf = (ir: typeof toyConvIR extends () => infer R ? R : never) => ({ train: toyData(256, ir.inputShape, 1), val: toyData(64, ir.inputShape, 2), seed: 3, rng: createRng(3) });
+  const ctxOf = (ir: typeof toyConvIR extends () => infer R ? R : never) => ({
+    train: toyData(256, ir.inputShape, 1),
+    val: toyData(64, ir.inputShape, 2),
+    seed: 3,
+    rng: createRng(3),
+  });
 
   it('truncated mode without fine-tuning is the rank-r SVD truncation (Eckart–Young), stored as core lowRank', async () => {
     const ir = toyMlpIR();
@@ -72,7 +77,8 @@ describe('compress', () => {
     if (e.kind !== 'lowRank') return;
     expect(e.rank).toBe(2);
     const f = decompose(toDense(model.weights['fc1/kernel']!), [16, 32], 'gemm');
-    const w = toDense(model.weights['fc1/kernel']!), got = toDense(e);
+    const w = toDense(model.weights['fc1/kernel']!),
+      got = toDense(e);
     let err = 0;
     for (let i = 0; i < w.length; i++) err += (got[i]! - w[i]!) ** 2;
     let dropped = 0;
@@ -102,7 +108,14 @@ describe('compress', () => {
     await t.fit(ctx.train, { epochs: 3, batchSize: 32, seed: 1 });
     const model: Model = t.toModel();
     t.dispose();
-    const plan = svdTrain.plan(ir, [ALL, { op_names: ['fc1'], sparsity_weight: 0.5 }], { decomposed_epochs: 1, sparsity_epochs: 3, finetune_epochs: 1, batch_size: 32, flops_reduction: 1.5, s_lr_mult: 20 });
+    const plan = svdTrain.plan(ir, [ALL, { op_names: ['fc1'], sparsity_weight: 0.5 }], {
+      decomposed_epochs: 1,
+      sparsity_epochs: 3,
+      finetune_epochs: 1,
+      batch_size: 32,
+      flops_reduction: 1.5,
+      s_lr_mult: 20,
+    });
     const before = tf.memory().numTensors;
     const { model: out, report } = await svdTrain.compress(model, ctx, plan);
     expect(tf.memory().numTensors).toBe(before);
@@ -114,13 +127,17 @@ describe('compress', () => {
     // the low-rank runner computes what the dense weights compute
     const x = tf.tensor(ctx.val.images.subarray(0, 8 * 64), [8, 8, 8, 1]);
     const r = createRunner(out, { kernels: [lowRankKernel] });
-    const lowRankLayers = Object.entries(out.weights).filter(([n, e]) => n.endsWith('/kernel') && e.kind === 'lowRank').map(([n]) => n.split('/')[0]!);
+    const lowRankLayers = Object.entries(out.weights)
+      .filter(([n, e]) => n.endsWith('/kernel') && e.kind === 'lowRank')
+      .map(([n]) => n.split('/')[0]!);
     expect(lowRankLayers.length).toBeGreaterThan(0);
     for (const l of lowRankLayers) expect(r.kernelsUsed[l]).toBe('svd-lowrank');
     const dense = { ir, weights: Object.fromEntries(Object.entries(out.weights).map(([k, e]) => [k, { kind: 'dense' as const, shape: e.shape, values: toDense(e) }])) };
     const rd = createRunner(dense, { kernels: [] });
-    const a = r.run(x), b = rd.run(x);
-    const av = a.dataSync(), bv = b.dataSync();
+    const a = r.run(x),
+      b = rd.run(x);
+    const av = a.dataSync(),
+      bv = b.dataSync();
     for (let i = 0; i < av.length; i++) expect(Math.abs(av[i]! - bv[i]!)).toBeLessThan(1e-4);
     await withTempDir(async (dir) => {
       await saveModel(out, dir);
@@ -157,7 +174,12 @@ describe('helpers', () => {
     const w = Float32Array.from({ length: 300 }, (_, i) => Math.cos(i * 0.37));
     for (const view of ['gemm', 'spatial'] as const) {
       const f = decompose(w, shape, view);
-      const back = reconstruct(selectColumns(f, Array.from({ length: f.rank }, (_, i) => i)));
+      const back = reconstruct(
+        selectColumns(
+          f,
+          Array.from({ length: f.rank }, (_, i) => i),
+        ),
+      );
       for (let i = 0; i < w.length; i++) expect(Math.abs(back[i]! - w[i]!)).toBeLessThan(1e-4);
     }
   });
@@ -190,12 +212,22 @@ describe('composes with quantization (what the quantize stage does: core mapLeav
     const q = mapLeaves(e, (leaf) => {
       const v = toDense(leaf);
       const p = chooseQuantParams(v, leaf.shape, { scheme: 'symmetric', bits: 8, axis: -1 });
-      return { kind: 'quantized', shape: [...leaf.shape], scheme: p.scheme, bits: 8, axis: p.axis, scales: p.scales, zeroPoints: p.zeroPoints, codes: quantizeWith(v, leaf.shape, p) };
+      return {
+        kind: 'quantized',
+        shape: [...leaf.shape],
+        scheme: p.scheme,
+        bits: 8,
+        axis: p.axis,
+        scales: p.scales,
+        zeroPoints: p.zeroPoints,
+        codes: quantizeWith(v, leaf.shape, p),
+      };
     });
     expect(q.kind).toBe('lowRank');
     if (q.kind !== 'lowRank') return;
     expect(q.u.kind).toBe('quantized');
-    const a = toDense(e), b = toDense(q);
+    const a = toDense(e),
+      b = toDense(q);
     const scale = Math.max(...Array.from(a, Math.abs));
     for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(0.05 * scale);
     await withTempDir(async (dir) => {

@@ -5,10 +5,22 @@ import { describe, expect, it } from 'vitest';
 import { decompose, factoredForward, lowRankKernel, reconstruct, selectColumns, type FactorView, type LowRankWithView } from '../src/index.js';
 
 const vals = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 3.1 + i * 0.77));
-const conv = (padding: Padding, strides: [number, number], k: [number, number] = [3, 3], filters = 5): Conv2dLayer => ({ kind: 'conv2d', name: 'c', filters, kernelSize: k, strides, padding, activation: 'linear', useBias: true });
+const conv = (padding: Padding, strides: [number, number], k: [number, number] = [3, 3], filters = 5): Conv2dLayer => ({
+  kind: 'conv2d',
+  name: 'c',
+  filters,
+  kernelSize: k,
+  strides,
+  padding,
+  activation: 'linear',
+  useBias: true,
+});
 
 function encode(w: Float32Array, shape: number[], view: FactorView, rank: number): { e: LowRankWithView; dense: Float32Array } {
-  const f = selectColumns(decompose(w, shape, view), Array.from({ length: rank }, (_, i) => i));
+  const f = selectColumns(
+    decompose(w, shape, view),
+    Array.from({ length: rank }, (_, i) => i),
+  );
   const e: LowRankWithView = { kind: 'lowRank', shape, rank, u: denseEncoding([f.rows, rank], f.u), s: f.s, v: denseEncoding([f.cols, rank], f.v) };
   if (view === 'spatial') e.view = 'spatial';
   return { e, dense: reconstruct(f) };
@@ -25,7 +37,10 @@ describe('low-rank kernel (two thin operators) equals the dense layer of U·diag
   for (const [name, layer, view, rank] of cases) {
     it(name, () => {
       const shape = [layer.kernelSize[0], layer.kernelSize[1], 3, layer.filters];
-      const w = vals(shape.reduce((a, b) => a * b, 1), rank);
+      const w = vals(
+        shape.reduce((a, b) => a * b, 1),
+        rank,
+      );
       const { e, dense } = encode(w, shape, view, rank);
       const bias = vals(layer.filters, 9);
       const x = tf.tensor4d(vals(2 * 9 * 8 * 3, 5), [2, 9, 8, 3]);
@@ -38,7 +53,10 @@ describe('low-rank kernel (two thin operators) equals the dense layer of U·diag
       expectClose(y.dataSync(), ref.dataSync(), 1e-4);
       // the training forward (factors as tensors) computes the same
       const f = decompose(w, shape, view);
-      const t = selectColumns(f, Array.from({ length: rank }, (_, i) => i));
+      const t = selectColumns(
+        f,
+        Array.from({ length: rank }, (_, i) => i),
+      );
       const yt = tf.tidy(() => factoredForward(layer, t, x, tf.tensor2d(t.u, [t.rows, rank]), tf.tensor1d(t.s), tf.tensor2d(t.v, [t.cols, rank]), tf.tensor1d(bias)));
       expectClose(yt.dataSync(), ref.dataSync(), 1e-4);
       tf.dispose([x, y, ref, yt]);

@@ -1,7 +1,24 @@
 import { fc, test as ftest } from '@fast-check/vitest';
 import { lenet300100, lenet5 } from '@edge-compress/core';
 import { describe, expect, it } from 'vitest';
-import { breakEvenRank, decompose, denseCost, energyKept, energyRank, fromView, gramError, greedyRanks, layerGeometry, lowRankCost, orthogonalityError, reconstruct, selectColumns, thresholdForBudget, toView, viewDims } from '../src/index.js';
+import {
+  breakEvenRank,
+  decompose,
+  denseCost,
+  energyKept,
+  energyRank,
+  fromView,
+  gramError,
+  greedyRanks,
+  layerGeometry,
+  lowRankCost,
+  orthogonalityError,
+  reconstruct,
+  selectColumns,
+  thresholdForBudget,
+  toView,
+  viewDims,
+} from '../src/index.js';
 
 fc.configureGlobal({ seed: 42, numRuns: 40 });
 
@@ -18,7 +35,10 @@ describe('views', () => {
     expect(Array.from(toView(Float32Array.of(1, 2, 3, 4, 5, 6), [2, 3], 'gemm'))).toEqual([1, 4, 2, 5, 3, 6]);
   });
   ftest.prop([convShape, fc.constantFrom('gemm' as const, 'spatial' as const)])('fromView inverts toView', (shape, view) => {
-    const w = filled(shape.reduce((a, b) => a * b, 1), 3);
+    const w = filled(
+      shape.reduce((a, b) => a * b, 1),
+      3,
+    );
     expect(Array.from(fromView(toView(w, shape, view), shape, view))).toEqual(Array.from(w));
   });
 });
@@ -31,7 +51,10 @@ describe('decompose (ml-matrix SVD)', () => {
     expect(f.rank).toBe(2);
   });
   ftest.prop([convShape, fc.constantFrom('gemm' as const, 'spatial' as const)])('full rank reconstructs the weight; U and V orthonormal; s descending', (shape, view) => {
-    const w = filled(shape.reduce((a, b) => a * b, 1), shape[0] + shape[3]);
+    const w = filled(
+      shape.reduce((a, b) => a * b, 1),
+      shape[0] + shape[3],
+    );
     const f = decompose(w, shape, view);
     const { rows, cols } = viewDims(shape, view);
     expect(f.rank).toBe(Math.min(rows, cols));
@@ -42,18 +65,24 @@ describe('decompose (ml-matrix SVD)', () => {
     expect(o.v).toBeLessThan(1e-4);
     for (let k = 1; k < f.rank; k++) expect(f.s[k - 1]!).toBeGreaterThanOrEqual(f.s[k]! - 1e-6);
   });
-  ftest.prop([fc.integer({ min: 2, max: 6 }), fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 5 })])('truncation error is the dropped energy (Eckart–Young)', (m, n, r0) => {
-    const w = filled(m * n, m * 10 + n);
-    const f = decompose(w, [n, m], 'gemm');
-    const r = Math.min(r0, f.rank);
-    const t = selectColumns(f, Array.from({ length: r }, (_, i) => i));
-    const back = reconstruct(t);
-    let err = 0;
-    for (let i = 0; i < w.length; i++) err += (back[i]! - w[i]!) ** 2;
-    let dropped = 0;
-    for (let k = r; k < f.rank; k++) dropped += f.s[k]! ** 2;
-    expect(Math.abs(err - dropped)).toBeLessThan(1e-3 * Math.max(1, dropped));
-  });
+  ftest.prop([fc.integer({ min: 2, max: 6 }), fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 5 })])(
+    'truncation error is the dropped energy (Eckart–Young)',
+    (m, n, r0) => {
+      const w = filled(m * n, m * 10 + n);
+      const f = decompose(w, [n, m], 'gemm');
+      const r = Math.min(r0, f.rank);
+      const t = selectColumns(
+        f,
+        Array.from({ length: r }, (_, i) => i),
+      );
+      const back = reconstruct(t);
+      let err = 0;
+      for (let i = 0; i < w.length; i++) err += (back[i]! - w[i]!) ** 2;
+      let dropped = 0;
+      for (let k = r; k < f.rank; k++) dropped += f.s[k]! ** 2;
+      expect(Math.abs(err - dropped)).toBeLessThan(1e-3 * Math.max(1, dropped));
+    },
+  );
   it('gramError of diag(1, 2) is ‖diag(0, 3)‖ = 3', () => {
     expect(gramError(Float32Array.of(1, 0, 0, 2), 2, 2)).toBeCloseTo(3, 6);
   });
@@ -66,7 +95,11 @@ describe('energy threshold', () => {
     expect(energyRank([3, 4], 1)).toBe(1);
     expect(energyKept([3, 4], 1)).toBeCloseTo(0.64, 6);
   });
-  ftest.prop([fc.array(fc.float({ min: -10, max: 10, noNaN: true }), { minLength: 1, maxLength: 30 }), fc.double({ min: 1e-6, max: 1, noNaN: true }), fc.double({ min: 1e-6, max: 1, noNaN: true })])('keeps ≥ 1 − e of the energy, minimal, monotone in e', (s, e1, e2) => {
+  ftest.prop([
+    fc.array(fc.float({ min: -10, max: 10, noNaN: true }), { minLength: 1, maxLength: 30 }),
+    fc.double({ min: 1e-6, max: 1, noNaN: true }),
+    fc.double({ min: 1e-6, max: 1, noNaN: true }),
+  ])('keeps ≥ 1 − e of the energy, minimal, monotone in e', (s, e1, e2) => {
     const k = energyRank(s, e1);
     expect(k).toBeGreaterThanOrEqual(1);
     expect(energyKept(s, k)).toBeGreaterThanOrEqual(1 - e1 - 1e-9);
@@ -82,7 +115,10 @@ describe('energy threshold', () => {
   });
   it('greedyRanks drops the least energy per unit of cost first', () => {
     // layer 0: energies 0.5, 0.3, 0.2 (cost 1/rank); layer 1: 0.9, 0.1 (cost 10/rank)
-    const layers = [{ s: [Math.sqrt(0.5), Math.sqrt(0.3), Math.sqrt(0.2)], costPerRank: 1 }, { s: [Math.sqrt(0.9), Math.sqrt(0.1)], costPerRank: 10 }];
+    const layers = [
+      { s: [Math.sqrt(0.5), Math.sqrt(0.3), Math.sqrt(0.2)], costPerRank: 1 },
+      { s: [Math.sqrt(0.9), Math.sqrt(0.1)], costPerRank: 10 },
+    ];
     const cost = (r: number[]) => r[0]! * 1 + r[1]! * 10;
     // scores: layer1 last 0.1/10 = 0.01 < layer0 last 0.2/1 → layer 1 drops first
     expect(greedyRanks(layers, cost, 13)).toEqual({ ranks: [3, 1], met: true });

@@ -5,10 +5,23 @@ import { orthogonalityLoss, sparsityLoss, sparsityValue } from '../src/index.js'
 describe('regularisers', () => {
   it('orthogonality: 0 for orthonormal factors; hand-computed for U = diag(1, 2)', () => {
     const eye = tf.eye(2) as tf.Tensor2D;
-    const q = tf.tensor2d([[0.6, 0.8], [-0.8, 0.6], [0, 0]]);
+    const q = tf.tensor2d([
+      [0.6, 0.8],
+      [-0.8, 0.6],
+      [0, 0],
+    ]);
     expect(orthogonalityLoss(q, q, eye).dataSync()[0]).toBeCloseTo(0, 6);
     // UᵀU − I = diag(0, 3): 9 / r² = 9/4; V = I contributes 0
-    expect(orthogonalityLoss(tf.tensor2d([[1, 0], [0, 2]]), eye, eye).dataSync()[0]).toBeCloseTo(2.25, 6);
+    expect(
+      orthogonalityLoss(
+        tf.tensor2d([
+          [1, 0],
+          [0, 2],
+        ]),
+        eye,
+        eye,
+      ).dataSync()[0],
+    ).toBeCloseTo(2.25, 6);
     tf.dispose([eye, q]);
   });
   it('sparsity on s = [3, -4]: L1 7, Hoyer 7/5, Hoyer-Square 49/25; zero (with a finite gradient) for s = 0', () => {
@@ -25,7 +38,9 @@ describe('regularisers', () => {
   });
   it('the Hoyer gradient shrinks the small singular value and grows the large one', () => {
     const s = tf.tensor1d([5, 0.5]);
-    const g = tf.grad((x: tf.Tensor) => sparsityLoss(x as tf.Tensor1D, 'hoyer'))(s).dataSync();
+    const g = tf
+      .grad((x: tf.Tensor) => sparsityLoss(x as tf.Tensor1D, 'hoyer'))(s)
+      .dataSync();
     expect(g[1]!).toBeGreaterThan(0); // descent lowers s[1]
     expect(g[0]!).toBeLessThan(0);
     s.dispose();

@@ -23,9 +23,21 @@ const quick = process.argv.includes('--quick');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const which = (b) => { try { return execFileSync('sh', ['-c', `command -v ${b}`], { encoding: 'utf8' }).trim(); } catch { return ''; } };
+const which = (b) => {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${b}`], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+};
 async function freePort() {
-  return new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => res(p));
+    });
+  });
 }
 
 // The app's job module: its build if there is one, else bundled from source (bare imports stay external).
@@ -48,14 +60,22 @@ console.error(`training the LeNet-300-100 baseline (5 epochs) once for every run
 const base = await trainBaseline({ arch: 'lenet300100', epochs: 5, seed: 0, cacheDir: join(dir, '.cache') });
 const recipe = JSON.parse(await (await import('node:fs/promises')).readFile(join(APP, 'recipes/sweeps/magnitude-quantize-1ep.recipe.json'), 'utf8'));
 await writeFile(join(dir, 'mq.json'), JSON.stringify(recipe));
-const spec = { version: 1, models: [{ path: base.modelJson, name: 'lenet300100' }], recipes: [{ path: 'mq.json', name: 'mq' }], grid: { sparse_ratio: [0.8, 0.9, 0.95], quant_dtype: ['int8', 'int4'] }, seeds: quick ? [0] : [0, 1], baseline: false };
+const spec = {
+  version: 1,
+  models: [{ path: base.modelJson, name: 'lenet300100' }],
+  recipes: [{ path: 'mq.json', name: 'mq' }],
+  grid: { sparse_ratio: [0.8, 0.9, 0.95], quant_dtype: ['int8', 'int4'] },
+  seeds: quick ? [0] : [0, 1],
+  baseline: false,
+};
 await writeFile(join(dir, 'sweep.json'), JSON.stringify(spec));
 const specFile = join(dir, 'sweep.json');
 let run = 0;
 const nextOut = () => join(dir, `out${run++}`);
 
 const redisBin = which('redis-server');
-let redis, url = '';
+let redis,
+  url = '';
 const workers = [];
 function startWorker(name, mod) {
   const proc = spawn(process.execPath, [WORKER, url, name, mod.path, mod.export ?? 'createJobRunner', JSON.stringify(mod.options ?? {})], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -76,7 +96,13 @@ function startWorker(name, mod) {
     proc.on('exit', (c) => rej(new Error(`worker exited ${c}`)));
   });
 }
-const stopWorkers = async (ws) => { for (const w of ws) if (w.proc.exitCode === null && w.proc.signalCode === null) { w.proc.kill('SIGTERM'); await new Promise((r) => w.proc.once('exit', r)); } };
+const stopWorkers = async (ws) => {
+  for (const w of ws)
+    if (w.proc.exitCode === null && w.proc.signalCode === null) {
+      w.proc.kill('SIGTERM');
+      await new Promise((r) => w.proc.once('exit', r));
+    }
+};
 
 const results = { jobs: 0 };
 const load = [];
@@ -118,7 +144,8 @@ if (redisBin) {
     const name = `bench-kill-${Date.now()}`;
     const out = nextOut();
     const ws = await Promise.all([startWorker(name, appModule), startWorker(name, appModule)]);
-    let killedAt = 0, victim = '';
+    let killedAt = 0,
+      victim = '';
     const killer = setInterval(() => {
       const st = ws[0].lines.find((l) => l.type === 'start');
       if (!st || killedAt) return;
@@ -146,14 +173,25 @@ if (redisBin) {
   //    (the embedded queue starts its job process in every run; a worker's is already running). Alternated, 3 rounds.
   {
     const [n1, n2] = quick ? [10, 30] : [20, 80];
-    for (const n of [n1, n2]) await writeFile(join(dir, `noop${n}.json`), JSON.stringify({ version: 1, models: [{ path: base.modelJson, name: 'm' }], recipes: [{ path: 'mq.json', name: 'mq' }], grid: { sparse_ratio: Array.from({ length: n }, (_, i) => +(0.3 + (0.6 * i) / n).toFixed(4)) }, baseline: false }));
+    for (const n of [n1, n2])
+      await writeFile(
+        join(dir, `noop${n}.json`),
+        JSON.stringify({
+          version: 1,
+          models: [{ path: base.modelJson, name: 'm' }],
+          recipes: [{ path: 'mq.json', name: 'mq' }],
+          grid: { sparse_ratio: Array.from({ length: n }, (_, i) => +(0.3 + (0.6 * i) / n).toFixed(4)) },
+          baseline: false,
+        }),
+      );
     const toy = { path: TOY, options: { steps: 1, stepMs: 0 } };
     const name = `bench-noop-${Date.now()}`;
     const ws = [await startWorker(name, toy)];
     const wall = async (side, n) => {
-      const r = side === 'queue'
-        ? await runSweep({ spec: join(dir, `noop${n}.json`), out: nextOut(), registry, queue: { url, name, pollMs: 20 } })
-        : await runSweep({ spec: join(dir, `noop${n}.json`), out: nextOut(), registry, concurrency: 1, jobModule: toy });
+      const r =
+        side === 'queue'
+          ? await runSweep({ spec: join(dir, `noop${n}.json`), out: nextOut(), registry, queue: { url, name, pollMs: 20 } })
+          : await runSweep({ spec: join(dir, `noop${n}.json`), out: nextOut(), registry, concurrency: 1, jobModule: toy });
       if (r.done !== n) throw new Error(`${side}: ${r.done}/${n}`);
       return r.wallSeconds * 1000;
     };

@@ -3,9 +3,13 @@ import { startQueueWorker } from '@edge-compress/sweep';
 
 const [url, name, modulePath, exportName, optionsJson] = process.argv.slice(2);
 const w = await startQueueWorker({
-  url, name, concurrency: 1,
+  url,
+  name,
+  concurrency: 1,
   module: { path: modulePath, export: exportName, options: JSON.parse(optionsJson) },
-  lockDurationMs: 4000, stalledIntervalMs: 1000, maxStalledCount: 3,
+  lockDurationMs: 4000,
+  stalledIntervalMs: 1000,
+  maxStalledCount: 3,
   onEvent: (e) => {
     if (e.type === 'start' || e.type === 'done') process.stdout.write(`${JSON.stringify({ type: e.type, label: e.label, worker: process.pid })}\n`);
   },

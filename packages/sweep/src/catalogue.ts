@@ -35,5 +35,14 @@ export function paretoFront(arms: readonly Arm[], o: ParetoObjectives): { front:
 
 /** Catalogue in bandit-select's format (`edge-select serve --catalogue`): arms in job order. */
 export function buildCatalogue(arms: readonly Arm[]): { arms: Arm[] } {
-  return { arms: arms.map((a) => ({ id: a.id, features: Object.fromEntries(Object.keys(a.features).sort().map((k) => [k, a.features[k]!])) })) };
+  return {
+    arms: arms.map((a) => ({
+      id: a.id,
+      features: Object.fromEntries(
+        Object.keys(a.features)
+          .sort()
+          .map((k) => [k, a.features[k]!]),
+      ),
+    })),
+  };
 }

@@ -50,7 +50,17 @@ export function inProcessExecutor(source: JobModuleRef | JobRunner): Executor {
 }
 
 export function jobInput(job: SweepJob, modelJson: string): JobInput {
-  return { id: job.id, label: job.label, modelJson, model: { name: job.model.name, ref: job.model.ref }, recipeId: job.recipeId, recipeFile: job.recipeFile, recipe: job.recipe, overrides: job.overrides, seed: job.seed };
+  return {
+    id: job.id,
+    label: job.label,
+    modelJson,
+    model: { name: job.model.name, ref: job.model.ref },
+    recipeId: job.recipeId,
+    recipeFile: job.recipeFile,
+    recipe: job.recipe,
+    overrides: job.overrides,
+    seed: job.seed,
+  };
 }
 
 /**

@@ -1,15 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import {
-  ARCHITECTURES, type ArchitectureName, CompressionError, didYouMeanHint, isCompressionError, loadMnist, loadModel, type ModelIR, planRecipe, type Registry,
+  ARCHITECTURES,
+  type ArchitectureName,
+  CompressionError,
+  didYouMeanHint,
+  isCompressionError,
+  loadMnist,
+  loadModel,
+  type ModelIR,
+  planRecipe,
+  type Registry,
 } from '@edge-compress/core';
 import { applyAt, cartesian, formatPath, gridLocations, isBareKey, parsePathKey, recipeKeys } from './grid.js';
 import { canonicalJson, sha256, stableId } from './hash.js';
 import { NAME_RE, type SweepSpec } from './spec.js';
 
-export type ModelRef =
-  | { kind: 'arch'; arch: ArchitectureName; epochs: number; seed: number }
-  | { kind: 'file'; path: string };
+export type ModelRef = { kind: 'arch'; arch: ArchitectureName; epochs: number; seed: number } | { kind: 'file'; path: string };
 
 /** A model of the sweep, resolved without training: its IR (for the pre-flight) and a content identity. */
 export interface SweepModel {
@@ -81,7 +88,10 @@ export async function resolveModels(spec: SweepSpec, baseDir: string, specFile =
         if (isCompressionError(e)) throw new CompressionError({ code: e.code, path: `${specFile}: models[${i}]`, message: `${specFile}: models[${i}]: ${e.message}`, cause: e });
         throw e;
       }
-      const dirName = basename(dirname(loaded.modelJson)).replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[.-]+/, '') || `model${i}`;
+      const dirName =
+        basename(dirname(loaded.modelJson))
+          .replace(/[^A-Za-z0-9_.-]/g, '_')
+          .replace(/^[.-]+/, '') || `model${i}`;
       const name = entry.name ?? dirName;
       out.push({ name, ref: { kind: 'file', path: loaded.modelJson }, ir: loaded.model.ir, identity: await fileIdentity(loaded.modelJson, loaded.files) });
     }
@@ -111,7 +121,12 @@ export async function loadSweepRecipes(spec: SweepSpec, baseDir: string, specFil
     try {
       text = await readFile(file, 'utf8');
     } catch (cause) {
-      fail(`${specFile}: recipes[${i}]`, `cannot read recipe ${file}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, 'recipe paths are relative to the spec file', cause);
+      fail(
+        `${specFile}: recipes[${i}]`,
+        `cannot read recipe ${file}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`,
+        'recipe paths are relative to the spec file',
+        cause,
+      );
     }
     let recipe: unknown;
     try {
@@ -128,12 +143,15 @@ export async function loadSweepRecipes(spec: SweepSpec, baseDir: string, specFil
   return out;
 }
 
-const valueSlug = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : sha256(canonicalJson(v)).slice(0, 6)).replace(/[^A-Za-z0-9_.-]/g, '_');
+const valueSlug = (v: unknown): string =>
+  (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : sha256(canonicalJson(v)).slice(0, 6)).replace(/[^A-Za-z0-9_.-]/g, '_');
 const keySlug = (k: string): string => (isBareKey(k) ? k : k.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, ''));
 
 export function defaultLabel(j: Omit<SweepJob, 'label' | 'index'>): string {
   if (!j.recipe) return `${j.model.name}.fp32`;
-  const ov = Object.entries(j.overrides).map(([k, v]) => `.${keySlug(k)}-${valueSlug(v)}`).join('');
+  const ov = Object.entries(j.overrides)
+    .map(([k, v]) => `.${keySlug(k)}-${valueSlug(v)}`)
+    .join('');
   return `${j.model.name}.${j.recipeId}${ov}.s${j.seed}`;
 }
 
@@ -160,7 +178,11 @@ export function expandSweep(spec: SweepSpec, models: readonly SweepModel[], reci
     if (!isBareKey(k) && !parsePathKey(k)) fail(where, `'${k}' is neither a key name nor a path like stages[0].config_list[0].sparse_ratio`);
     if (!recipes.some((r) => gridLocations(r.recipe, k).length > 0)) {
       const known = [...new Set(recipes.flatMap((r) => recipeKeys(r.recipe)))];
-      fail(where, `grid key '${k}' matches no config_list entry or stage options in any recipe (${recipes.map((r) => r.id).join(', ')})`, isBareKey(k) ? didYouMeanHint(k, known) : 'a path key must name a place whose parent exists, e.g. stages[0].options.finetune_epochs');
+      fail(
+        where,
+        `grid key '${k}' matches no config_list entry or stage options in any recipe (${recipes.map((r) => r.id).join(', ')})`,
+        isBareKey(k) ? didYouMeanHint(k, known) : 'a path key must name a place whose parent exists, e.g. stages[0].options.finetune_epochs',
+      );
     }
   }
   // Each grid value alone, so an error names the grid entry that causes it.
@@ -182,7 +204,8 @@ export function expandSweep(spec: SweepSpec, models: readonly SweepModel[], reci
   const partial: Array<Omit<SweepJob, 'label' | 'index'>> = [];
   for (const m of models) {
     const model = { name: m.name, ref: m.ref, identity: m.identity };
-    if (spec.baseline) partial.push({ id: stableId({ model: m.identity, recipe: null, overrides: {}, seed: 0 }), model, recipeId: null, recipeFile: null, recipe: null, overrides: {}, seed: 0 });
+    if (spec.baseline)
+      partial.push({ id: stableId({ model: m.identity, recipe: null, overrides: {}, seed: 0 }), model, recipeId: null, recipeFile: null, recipe: null, overrides: {}, seed: 0 });
     for (const r of recipes) {
       const keys = gridKeys.filter((k) => gridLocations(r.recipe, k).length > 0);
       for (const combo of cartesian(keys.map((k) => spec.grid[k]!))) {
@@ -211,7 +234,8 @@ export function expandSweep(spec: SweepSpec, models: readonly SweepModel[], reci
     const label = labelOf(p);
     if (!NAME_RE.test(label)) fail(`${specFile}`, `job label '${label}' has characters outside A-Z a-z 0-9 _ . -`, 'rename the model or recipe');
     const dupe = ids.get(p.id);
-    if (dupe !== undefined) fail(`${specFile}`, `jobs '${dupe}' and '${label}' are the same job (same model, recipe as run, and seed)`, 'remove the duplicate model, recipe or grid value');
+    if (dupe !== undefined)
+      fail(`${specFile}`, `jobs '${dupe}' and '${label}' are the same job (same model, recipe as run, and seed)`, 'remove the duplicate model, recipe or grid value');
     const sameLabel = labels.get(label);
     if (sameLabel !== undefined) fail(`${specFile}`, `two different jobs get the label '${label}'`, 'give the models or recipes distinct "name"s');
     ids.set(p.id, label);

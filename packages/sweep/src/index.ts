@@ -8,14 +8,33 @@ export { sweepSpecSchema, parseSweepSpec, readSweepSpec, sweepJsonSchema, NAME_R
 export { gridLocations, applyAt, cartesian, parsePathKey, isBareKey } from './grid.js';
 export { expandSweep, resolveModels, loadSweepRecipes, defaultLabel, type SweepJob, type SweepModel, type SweepRecipe, type ModelRef, type ExpandOptions } from './expand.js';
 export {
-  type JobInput, type JobIo, type JobOutput, type JobProgress, type JobRunner, type JobRunnerFactory, type JobModuleRef, type SerializedError,
-  serializeError, loadJobRunner,
+  type JobInput,
+  type JobIo,
+  type JobOutput,
+  type JobProgress,
+  type JobRunner,
+  type JobRunnerFactory,
+  type JobModuleRef,
+  type SerializedError,
+  serializeError,
+  loadJobRunner,
 } from './runner.js';
 export { deserializeError, isPermanent } from './errors.js';
 export { ProcessPool, childEntryPath, type PoolOptions } from './pool.js';
 export { type Executor, processExecutor, inProcessExecutor, attemptJob, jobInput } from './executor.js';
 export { runEmbedded, type JobOutcome, type RetryPolicy } from './embedded.js';
-export { runOnQueue, startQueueWorker, connectRedis, checkRedis, parseRedisUrl, DEFAULT_QUEUE_NAME, type QueueWorker, type QueueWorkerOptions, type QueueRunOptions, type QueuedJobData } from './redis.js';
+export {
+  runOnQueue,
+  startQueueWorker,
+  connectRedis,
+  checkRedis,
+  parseRedisUrl,
+  DEFAULT_QUEUE_NAME,
+  type QueueWorker,
+  type QueueWorkerOptions,
+  type QueueRunOptions,
+  type QueuedJobData,
+} from './redis.js';
 export { buildCatalogue, paretoFront, dominates, type Arm, type ParetoObjectives } from './catalogue.js';
 export { readResult, readCommits, readFailure, commitVariant, makeJobDir, cleanTmp, RESULT_FILE, type VariantResult, type CommitRecord } from './store.js';
 export type { SweepEvent, SweepEventHandler } from './events.js';

@@ -74,8 +74,8 @@ export class ProcessPool {
     });
     return new Promise<void>((res, rej) => {
       const onMsg = (m: ChildMessage) => {
-        if (m.t === 'ready') done(), res();
-        else if (m.t === 'init-failed') done(), child.kill('SIGKILL'), rej(deserializeError(m.error));
+        if (m.t === 'ready') (done(), res());
+        else if (m.t === 'init-failed') (done(), child.kill('SIGKILL'), rej(deserializeError(m.error)));
       };
       const onExit = (code: number | null, signal: string | null) => {
         done();
@@ -123,8 +123,8 @@ export class ProcessPool {
       return await new Promise<JobOutput>((res, rej) => {
         const onMsg = (m: ChildMessage) => {
           if (m.t === 'progress' && m.id === job.id) onProgress?.(m.p);
-          else if (m.t === 'done' && m.id === job.id) done(), res(m.output);
-          else if (m.t === 'fail' && m.id === job.id) done(), rej(deserializeError(m.error));
+          else if (m.t === 'done' && m.id === job.id) (done(), res(m.output));
+          else if (m.t === 'fail' && m.id === job.id) (done(), rej(deserializeError(m.error)));
         };
         const onExit = (code: number | null, signal: string | null) => {
           done();

@@ -1,10 +1,6 @@
 import type { JobInput, JobModuleRef, JobOutput, JobProgress, SerializedError } from './runner.js';
 
-export type ParentMessage =
-  | { t: 'init'; module: JobModuleRef }
-  | { t: 'run'; job: JobInput; dir: string }
-  | { t: 'abort' }
-  | { t: 'close' };
+export type ParentMessage = { t: 'init'; module: JobModuleRef } | { t: 'run'; job: JobInput; dir: string } | { t: 'abort' } | { t: 'close' };
 
 export type ChildMessage =
   | { t: 'ready' }

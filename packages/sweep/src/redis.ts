@@ -34,7 +34,8 @@ export function parseRedisUrl(url: string, option = '--queue'): URL {
   } catch {
     throw new CompressionError({ code: 'BAD_CONFIG', path: option, message: `${option} '${url}' is not a URL`, hint: 'expected redis://HOST:PORT, e.g. redis://127.0.0.1:6379' });
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new CompressionError({ code: 'BAD_CONFIG', path: option, message: `${option} '${url}' must start with redis:// or rediss://`, hint: 'expected redis://HOST:PORT' });
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new CompressionError({ code: 'BAD_CONFIG', path: option, message: `${option} '${url}' must start with redis:// or rediss://`, hint: 'expected redis://HOST:PORT' });
   return u;
 }
 
@@ -53,7 +54,12 @@ export async function connectRedis(url: string): Promise<RedisClient> {
     const mod = (await import(specifier)) as unknown as { default?: unknown; Redis?: unknown };
     IORedis = (mod.Redis ?? mod.default ?? mod) as typeof IORedis;
   } catch (cause) {
-    throw new CompressionError({ code: 'BACKEND_NOT_READY', message: "the Redis queue needs the 'ioredis' package, which is not installed", hint: 'npm install ioredis (BullMQ declares it as an optional peer)', cause });
+    throw new CompressionError({
+      code: 'BACKEND_NOT_READY',
+      message: "the Redis queue needs the 'ioredis' package, which is not installed",
+      hint: 'npm install ioredis (BullMQ declares it as an optional peer)',
+      cause,
+    });
   }
   const probe = new IORedis(url, { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null, lazyConnect: false, enableOfflineQueue: true });
   probe.on('error', () => {});
@@ -61,7 +67,13 @@ export async function connectRedis(url: string): Promise<RedisClient> {
     await probe.ping();
   } catch (cause) {
     probe.disconnect();
-    throw new CompressionError({ code: 'BAD_CONFIG', path: '--queue', message: `cannot reach Redis at ${url}: ${(cause as Error).message}`, hint: 'start redis-server (or check host and port), or leave out --queue to run on the embedded queue', cause });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: '--queue',
+      message: `cannot reach Redis at ${url}: ${(cause as Error).message}`,
+      hint: 'start redis-server (or check host and port), or leave out --queue to run on the embedded queue',
+      cause,
+    });
   }
   probe.disconnect();
   const client = new IORedis(url, { maxRetriesPerRequest: null });
@@ -89,7 +101,7 @@ export async function runOnQueue(out: string, work: ReadonlyArray<{ job: SweepJo
   const name = o.name ?? DEFAULT_QUEUE_NAME;
   const onEvent = o.onEvent ?? (() => {});
   const connection = await connectRedis(o.url);
-  const events = new QueueEvents(name, { connection: await connectRedis(o.url) as never });
+  const events = new QueueEvents(name, { connection: (await connectRedis(o.url)) as never });
   const queue = new Queue<QueuedJobData>(name, { connection: connection as never });
   const byQid = new Map(work.map((w) => [queueJobId(out, w.job.id), w]));
   events.on('progress', ({ jobId, data }) => {
@@ -107,13 +119,17 @@ export async function runOnQueue(out: string, work: ReadonlyArray<{ job: SweepJo
         if (state === 'completed' || state === 'failed') await old.remove();
         else continue; // already queued or running (another sweep process of the same output)
       }
-      await queue.add('job', { out, job: w.job, modelJson: w.modelJson }, {
-        jobId: qid,
-        attempts: o.retry.attempts,
-        backoff: { type: 'exponential', delay: o.retry.backoffMs },
-        removeOnComplete: { age: 24 * 3600 },
-        removeOnFail: { age: 7 * 24 * 3600 },
-      });
+      await queue.add(
+        'job',
+        { out, job: w.job, modelJson: w.modelJson },
+        {
+          jobId: qid,
+          attempts: o.retry.attempts,
+          backoff: { type: 'exponential', delay: o.retry.backoffMs },
+          removeOnComplete: { age: 24 * 3600 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        },
+      );
     }
     const outcomes = new Map<string, JobOutcome>();
     const seen = new Map<string, { attemptsMade: number; active: boolean }>();
@@ -131,11 +147,23 @@ export async function runOnQueue(out: string, work: ReadonlyArray<{ job: SweepJo
           const res = await readResult(out, job);
           if (res) {
             const rv = bj?.returnvalue as { outcome?: JobOutcome['outcome']; seconds?: number } | undefined;
-            const outcome: JobOutcome = { id: job.id, label: job.label, status: 'done', outcome: rv?.outcome ?? 'existing', attempts: Math.max(1, attemptsMade), seconds: rv?.seconds };
+            const outcome: JobOutcome = {
+              id: job.id,
+              label: job.label,
+              status: 'done',
+              outcome: rv?.outcome ?? 'existing',
+              attempts: Math.max(1, attemptsMade),
+              seconds: rv?.seconds,
+            };
             outcomes.set(job.id, outcome);
             onEvent({ type: 'done', id: job.id, label: job.label, outcome: outcome.outcome!, seconds: outcome.seconds });
           } else if (state === 'completed') {
-            const error: SerializedError = { name: 'CompressionError', code: 'BAD_CONFIG', message: `job ${job.label} completed on a worker but its variant is not in ${out}: the workers and this process do not share the output directory`, hint: 'give --out a directory every machine mounts at the same path' };
+            const error: SerializedError = {
+              name: 'CompressionError',
+              code: 'BAD_CONFIG',
+              message: `job ${job.label} completed on a worker but its variant is not in ${out}: the workers and this process do not share the output directory`,
+              hint: 'give --out a directory every machine mounts at the same path',
+            };
             outcomes.set(job.id, { id: job.id, label: job.label, status: 'failed', attempts: attemptsMade, error });
             onEvent({ type: 'failed', id: job.id, label: job.label, attempts: attemptsMade, error });
           } else {
@@ -149,7 +177,14 @@ export async function runOnQueue(out: string, work: ReadonlyArray<{ job: SweepJo
           onEvent({ type: 'failed', id: job.id, label: job.label, attempts: f?.attempts ?? attemptsMade, error });
         } else {
           if (attemptsMade > prev.attemptsMade && bj?.failedReason) {
-            onEvent({ type: 'retry', id: job.id, label: job.label, attempt: attemptsMade, error: { name: 'Error', message: bj.failedReason }, delayMs: o.retry.backoffMs * 2 ** (attemptsMade - 1) });
+            onEvent({
+              type: 'retry',
+              id: job.id,
+              label: job.label,
+              attempt: attemptsMade,
+              error: { name: 'Error', message: bj.failedReason },
+              delayMs: o.retry.backoffMs * 2 ** (attemptsMade - 1),
+            });
           }
           if (state === 'active' && (!prev.active || attemptsMade > prev.attemptsMade)) onEvent({ type: 'start', id: job.id, label: job.label, attempt: attemptsMade + 1 });
           seen.set(job.id, { attemptsMade, active: state === 'active' });

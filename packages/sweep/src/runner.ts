@@ -97,7 +97,12 @@ export async function loadJobRunner(ref: JobModuleRef): Promise<JobRunner> {
   try {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (cause) {
-    throw badModule(ref.path, `cannot import job module ${ref.path}: ${(cause as Error).message}`, 'the module must be a built ES module (e.g. dist/…js) that exports a job runner factory', cause);
+    throw badModule(
+      ref.path,
+      `cannot import job module ${ref.path}: ${(cause as Error).message}`,
+      'the module must be a built ES module (e.g. dist/…js) that exports a job runner factory',
+      cause,
+    );
   }
   const name = ref.export ?? 'createJobRunner';
   const factory = mod[name] ?? (mod.default as Record<string, unknown> | undefined)?.[name];

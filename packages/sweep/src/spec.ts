@@ -47,7 +47,7 @@ export const sweepSpecSchema = z
       .record(z.string().min(1), z.array(gridValue).min(1))
       .default({})
       .describe(
-        "values to sweep. A bare key (sparse_ratio, quant_dtype, finetune_epochs) replaces that key in every config_list entry and stage options that has it; a path key (stages[1].config_list[0].quant_scheme) sets exactly that place. Jobs are the cartesian product over the keys a recipe has",
+        'values to sweep. A bare key (sparse_ratio, quant_dtype, finetune_epochs) replaces that key in every config_list entry and stage options that has it; a path key (stages[1].config_list[0].quant_scheme) sets exactly that place. Jobs are the cartesian product over the keys a recipe has',
       ),
     seeds: z.array(z.number().int().min(0)).min(1).default([0]).describe('compression seeds (runRecipe seed); one job per seed'),
     baseline: z.boolean().default(true).describe('also evaluate and export each model uncompressed (one job per model)'),
@@ -92,7 +92,12 @@ export async function readSweepSpec(file: string): Promise<SweepSpec> {
   try {
     text = await readFile(file, 'utf8');
   } catch (cause) {
-    throw new CompressionError({ code: 'BAD_CONFIG', path: file, message: `cannot read sweep spec ${file}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, cause });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: file,
+      message: `cannot read sweep spec ${file}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`,
+      cause,
+    });
   }
   let json: unknown;
   try {

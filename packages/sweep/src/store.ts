@@ -104,7 +104,10 @@ export async function readCommits(out: string): Promise<CommitRecord[]> {
   } catch {
     return [];
   }
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as CommitRecord);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as CommitRecord);
 }
 
 export async function writeFailure(out: string, job: Pick<SweepJob, 'id' | 'label'>, error: SerializedError, attempts: number): Promise<void> {

@@ -63,7 +63,13 @@ export interface SweepReport {
 async function defaultPrepare(ref: ModelRef, ctx: { out: string; onEvent: SweepEventHandler; name: string }, backend: BackendName): Promise<string> {
   if (ref.kind === 'file') return ref.path;
   await initBackend(backend);
-  const b = await trainBaseline({ arch: ref.arch, epochs: ref.epochs, seed: ref.seed, cacheDir: join(ctx.out, '.cache'), onProgress: (p) => ctx.onEvent({ type: 'baseline', model: ctx.name, progress: p }) });
+  const b = await trainBaseline({
+    arch: ref.arch,
+    epochs: ref.epochs,
+    seed: ref.seed,
+    cacheDir: join(ctx.out, '.cache'),
+    onProgress: (p) => ctx.onEvent({ type: 'baseline', model: ctx.name, progress: p }),
+  });
   return b.modelJson!;
 }
 
@@ -156,7 +162,16 @@ export async function runSweep(o: RunSweepOptions): Promise<SweepReport> {
     done: results.length,
     existing: existing.size,
     failed: failures.length,
-    jobs: jobs.map((j) => ({ id: j.id, label: j.label, index: j.index, model: j.model.name, recipeId: j.recipeId, overrides: j.overrides, seed: j.seed, ...(existing.has(j.id) ? { status: 'done' as const, outcome: 'existing' as const } : byId.get(j.id)) })),
+    jobs: jobs.map((j) => ({
+      id: j.id,
+      label: j.label,
+      index: j.index,
+      model: j.model.name,
+      recipeId: j.recipeId,
+      overrides: j.overrides,
+      seed: j.seed,
+      ...(existing.has(j.id) ? { status: 'done' as const, outcome: 'existing' as const } : byId.get(j.id)),
+    })),
     failures,
     pareto: front.front,
     objectives: spec.pareto,

@@ -32,7 +32,10 @@ describe('Pareto front', () => {
   });
 
   it('catalogue keeps arm order and sorts feature keys', () => {
-    const c = buildCatalogue([{ id: 'b', features: { z: 1, a: 2 } }, { id: 'a', features: { m: 3 } }]);
+    const c = buildCatalogue([
+      { id: 'b', features: { z: 1, a: 2 } },
+      { id: 'a', features: { m: 3 } },
+    ]);
     expect(JSON.stringify(c)).toBe('{"arms":[{"id":"b","features":{"a":2,"z":1}},{"id":"a","features":{"m":3}}]}');
   });
 });

@@ -11,7 +11,13 @@ afterAll(async () => {
 });
 
 const spec = { version: 1, models: ['lenet300100'], recipes: ['mag-quant.json'], grid: { sparse_ratio: [0.5, 0.9], quant_dtype: ['int8', 'int4'] }, seeds: [0, 1] };
-const lines = async (f: string) => (existsSync(f) ? (await readFile(f, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; pid: number }) : []);
+const lines = async (f: string) =>
+  existsSync(f)
+    ? (await readFile(f, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { id: string; pid: number })
+    : [];
 
 async function setup(extra: Record<string, unknown> = {}) {
   const s = await sweepDirWith({ ...spec, ...extra });
@@ -25,7 +31,15 @@ describe('embedded queue (job processes)', () => {
   it('runs every job once at concurrency 2, in job order in the catalogue; a re-run skips them all', async () => {
     const s = await setup();
     const events: SweepEvent[] = [];
-    const r = await runSweep({ spec: s.spec, out: s.out, registry, prepareModel: fakePrepare, concurrency: 2, jobModule: { path: JOBS, options: { logDir: s.log } }, onEvent: (e) => events.push(e) });
+    const r = await runSweep({
+      spec: s.spec,
+      out: s.out,
+      registry,
+      prepareModel: fakePrepare,
+      concurrency: 2,
+      jobModule: { path: JOBS, options: { logDir: s.log } },
+      onEvent: (e) => events.push(e),
+    });
     expect(r.total).toBe(9);
     expect(r.done).toBe(9);
     expect(r.failed).toBe(0);
@@ -76,13 +90,25 @@ describe('embedded queue (job processes)', () => {
 
   it('retries a transient failure with backoff; reports bad input at once with its typed error', async () => {
     const s = await setup({ seeds: [0] });
-    await writeFile(join(s.log, 'faults.json'), JSON.stringify({
-      'lenet300100.mag-quant.sparse_ratio-0.5.quant_dtype-int8.s0': { transient: 2 },
-      'lenet300100.mag-quant.sparse_ratio-0.9.quant_dtype-int8.s0': { permanent: true },
-      'lenet300100.mag-quant.sparse_ratio-0.9.quant_dtype-int4.s0': { transient: 5 },
-    }));
+    await writeFile(
+      join(s.log, 'faults.json'),
+      JSON.stringify({
+        'lenet300100.mag-quant.sparse_ratio-0.5.quant_dtype-int8.s0': { transient: 2 },
+        'lenet300100.mag-quant.sparse_ratio-0.9.quant_dtype-int8.s0': { permanent: true },
+        'lenet300100.mag-quant.sparse_ratio-0.9.quant_dtype-int4.s0': { transient: 5 },
+      }),
+    );
     const events: SweepEvent[] = [];
-    const r = await runSweep({ spec: s.spec, out: s.out, registry, prepareModel: fakePrepare, concurrency: 2, retry: { attempts: 3, backoffMs: 20 }, jobModule: { path: JOBS, options: { faultDir: s.log, logDir: s.log } }, onEvent: (e) => events.push(e) });
+    const r = await runSweep({
+      spec: s.spec,
+      out: s.out,
+      registry,
+      prepareModel: fakePrepare,
+      concurrency: 2,
+      retry: { attempts: 3, backoffMs: 20 },
+      jobModule: { path: JOBS, options: { faultDir: s.log, logDir: s.log } },
+      onEvent: (e) => events.push(e),
+    });
     expect([r.total, r.done, r.failed]).toEqual([5, 3, 2]);
     const byLabel = Object.fromEntries(r.jobs.map((j) => [j.label, j]));
     expect(byLabel['lenet300100.mag-quant.sparse_ratio-0.5.quant_dtype-int8.s0']).toMatchObject({ status: 'done', attempts: 3 });
@@ -100,7 +126,15 @@ describe('embedded queue (job processes)', () => {
     expect(rep.failures).toHaveLength(2);
     // Fixed input: the failed jobs run (and only they).
     await writeFile(join(s.log, 'faults.json'), '{}');
-    const r2 = await runSweep({ spec: s.spec, out: s.out, registry, prepareModel: fakePrepare, concurrency: 2, retry: { backoffMs: 20 }, jobModule: { path: JOBS, options: { faultDir: s.log } } });
+    const r2 = await runSweep({
+      spec: s.spec,
+      out: s.out,
+      registry,
+      prepareModel: fakePrepare,
+      concurrency: 2,
+      retry: { backoffMs: 20 },
+      jobModule: { path: JOBS, options: { faultDir: s.log } },
+    });
     expect([r2.existing, r2.done, r2.failed]).toEqual([3, 5, 0]);
   });
 
@@ -109,7 +143,12 @@ describe('embedded queue (job processes)', () => {
     let killed: number | undefined;
     let killedLabel = '';
     const r = await runSweep({
-      spec: s.spec, out: s.out, registry, prepareModel: fakePrepare, concurrency: 2, retry: { backoffMs: 10 },
+      spec: s.spec,
+      out: s.out,
+      registry,
+      prepareModel: fakePrepare,
+      concurrency: 2,
+      retry: { backoffMs: 10 },
       jobModule: { path: JOBS, options: { stepMs: 60, steps: 5, logDir: s.log } },
       onEvent: (e) => {
         if (e.type === 'start' && killed === undefined && e.pid && e.label.includes('0.9')) {

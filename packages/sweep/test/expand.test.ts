@@ -42,7 +42,13 @@ describe('sweep spec', () => {
 
 describe('expansion', () => {
   it('is models × recipes × grid × seeds plus one baseline per model, in a fixed order with stable ids', async () => {
-    const { spec } = await sweepDirWith({ version: 1, models: ['lenet300100'], recipes: ['mag-quant.json'], grid: { sparse_ratio: [0.8, 0.9, 0.95], quant_dtype: ['int8', 'int4'] }, seeds: [0, 1] });
+    const { spec } = await sweepDirWith({
+      version: 1,
+      models: ['lenet300100'],
+      recipes: ['mag-quant.json'],
+      grid: { sparse_ratio: [0.8, 0.9, 0.95], quant_dtype: ['int8', 'int4'] },
+      seeds: [0, 1],
+    });
     const { jobs } = await planSweep({ spec, registry });
     expect(jobs).toHaveLength(1 + 3 * 2 * 2);
     expect(jobs[0]!.label).toBe('lenet300100.fp32');
@@ -61,18 +67,36 @@ describe('expansion', () => {
     for (const x of jobs) expect(x.id).toMatch(/^[0-9a-f]{16}$/);
     // Same content with keys in another order and another file name: same ids.
     const reordered = JSON.parse(canonicalJson(magQuant).replace('"config_list"', '"config_list"'));
-    const { spec: spec2 } = await sweepDirWith({ seeds: [0, 1], grid: { quant_dtype: ['int8', 'int4'], sparse_ratio: [0.8, 0.9, 0.95] }, recipes: [{ path: 'other.json', name: 'mag-quant' }], models: ['lenet300100'], version: 1 }, { 'other.json': reordered });
+    const { spec: spec2 } = await sweepDirWith(
+      {
+        seeds: [0, 1],
+        grid: { quant_dtype: ['int8', 'int4'], sparse_ratio: [0.8, 0.9, 0.95] },
+        recipes: [{ path: 'other.json', name: 'mag-quant' }],
+        models: ['lenet300100'],
+        version: 1,
+      },
+      { 'other.json': reordered },
+    );
     const again = await planSweep({ spec: spec2, registry });
     expect(new Set(again.jobs.map((x) => x.id))).toEqual(new Set(jobs.map((x) => x.id)));
     // A different baseline setting changes every id.
-    const { spec: spec3 } = await sweepDirWith({ version: 1, models: [{ arch: 'lenet300100', epochs: 5 }], recipes: ['mag-quant.json'], grid: { sparse_ratio: [0.8, 0.9, 0.95], quant_dtype: ['int8', 'int4'] }, seeds: [0, 1] });
+    const { spec: spec3 } = await sweepDirWith({
+      version: 1,
+      models: [{ arch: 'lenet300100', epochs: 5 }],
+      recipes: ['mag-quant.json'],
+      grid: { sparse_ratio: [0.8, 0.9, 0.95], quant_dtype: ['int8', 'int4'] },
+      seeds: [0, 1],
+    });
     const other = await planSweep({ spec: spec3, registry });
     expect(other.jobs.filter((x) => jobs.some((y) => y.id === x.id))).toEqual([]);
   });
 
   it('a grid key applies only to recipes that have it (no duplicate jobs)', async () => {
     const magOnly = { version: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }] }] };
-    const { spec } = await sweepDirWith({ version: 1, models: ['lenet300100'], recipes: ['mag-quant.json', 'mag.json'], grid: { sparse_ratio: [0.8, 0.9], quant_dtype: ['int8', 'int4'] }, baseline: false }, { 'mag-quant.json': magQuant, 'mag.json': magOnly });
+    const { spec } = await sweepDirWith(
+      { version: 1, models: ['lenet300100'], recipes: ['mag-quant.json', 'mag.json'], grid: { sparse_ratio: [0.8, 0.9], quant_dtype: ['int8', 'int4'] }, baseline: false },
+      { 'mag-quant.json': magQuant, 'mag.json': magOnly },
+    );
     const { jobs } = await planSweep({ spec, registry });
     expect(jobs.map((j) => j.label)).toEqual([
       'lenet300100.mag-quant.sparse_ratio-0.8.quant_dtype-int8.s0',
@@ -85,7 +109,13 @@ describe('expansion', () => {
   });
 
   it('path keys set one place; options keys are grid keys too', async () => {
-    const { spec } = await sweepDirWith({ version: 1, models: ['lenet300100'], recipes: ['mag-quant.json'], grid: { 'stages[1].config_list[0].quant_scheme': ['affine', 'symmetric'], finetune_epochs: [0, 2] }, baseline: false });
+    const { spec } = await sweepDirWith({
+      version: 1,
+      models: ['lenet300100'],
+      recipes: ['mag-quant.json'],
+      grid: { 'stages[1].config_list[0].quant_scheme': ['affine', 'symmetric'], finetune_epochs: [0, 2] },
+      baseline: false,
+    });
     const { jobs } = await planSweep({ spec, registry });
     expect(jobs).toHaveLength(4);
     const r = jobs[3]!.recipe as { stages: Array<{ config_list: Array<Record<string, unknown>>; options?: Record<string, unknown> }> };
@@ -124,7 +154,10 @@ describe('expansion', () => {
     const e2 = await caught(planSweep({ spec: s2, registry }));
     expect(e2.code).toBe('BAD_MODEL_FILE');
     expect(e2.path).toBe(`${s2}: models[0]`);
-    const { spec: s3 } = await sweepDirWith({ version: 1, models: ['lenet300100'], recipes: ['bad.json'] }, { 'bad.json': { version: 1, stages: [{ method: 'magnitude', config_list: [{ op_names: ['fc9'], sparse_ratio: 0.5 }] }] } });
+    const { spec: s3 } = await sweepDirWith(
+      { version: 1, models: ['lenet300100'], recipes: ['bad.json'] },
+      { 'bad.json': { version: 1, stages: [{ method: 'magnitude', config_list: [{ op_names: ['fc9'], sparse_ratio: 0.5 }] }] } },
+    );
     const e3 = await caught(planSweep({ spec: s3, registry }));
     expect(e3.code).toBe('TARGET_NOT_FOUND');
     expect(e3.message).toContain('bad.json');

@@ -71,7 +71,12 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-interface WorkerLine { type: string; worker: number; label?: string; pid?: number }
+interface WorkerLine {
+  type: string;
+  worker: number;
+  label?: string;
+  pid?: number;
+}
 function startWorker(name: string, options: Record<string, unknown>, concurrency = 1): Promise<{ proc: ChildProcess; lines: WorkerLine[] }> {
   const proc = spawn(process.execPath, [WORKER, url, name, JOBS, JSON.stringify(options), String(concurrency)], { stdio: ['ignore', 'pipe', 'pipe'] });
   workers.push(proc);
@@ -95,7 +100,13 @@ function startWorker(name: string, options: Record<string, unknown>, concurrency
 }
 
 const spec = { version: 1, models: ['lenet300100'], recipes: ['mag-quant.json'], grid: { sparse_ratio: [0.5, 0.9], quant_dtype: ['int8', 'int4'] }, seeds: [0, 1] };
-const lines = async (f: string) => (existsSync(f) ? (await readFile(f, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; pid: number }) : []);
+const lines = async (f: string) =>
+  existsSync(f)
+    ? (await readFile(f, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { id: string; pid: number })
+    : [];
 
 describe.skipIf(Boolean(why))('BullMQ queue over a real redis-server', () => {
   it('two workers run every job once; catalogue and front equal the embedded run', async () => {
@@ -166,6 +177,9 @@ describe.skipIf(Boolean(why))('BullMQ queue over a real redis-server', () => {
     const s = await sweepDirWith(spec);
     dirs.push(s.dir);
     const port = await freePort();
-    await expect(runSweep({ spec: s.spec, out: join(s.dir, 'o'), registry, prepareModel: fakePrepare, queue: { url: `redis://127.0.0.1:${port}` } })).rejects.toMatchObject({ code: 'BAD_CONFIG', path: '--queue' });
+    await expect(runSweep({ spec: s.spec, out: join(s.dir, 'o'), registry, prepareModel: fakePrepare, queue: { url: `redis://127.0.0.1:${port}` } })).rejects.toMatchObject({
+      code: 'BAD_CONFIG',
+      path: '--queue',
+    });
   });
 });

@@ -408,7 +408,8 @@ export class KronScorer {
       if (a === 0) continue;
       if (a <= c) this.ia[a] = a;
       else if (a <= c + m) this.qa[a] = a - c;
-      else if (a >= d0) this.qa[a] = m + 1 + (a - d0); // arm-specific extra features (QoE block), times x̄_0 = 1
+      else if (a >= d0)
+        this.qa[a] = m + 1 + (a - d0); // arm-specific extra features (QoE block), times x̄_0 = 1
       else {
         const t = a - (1 + c + m);
         this.ia[a] = 1 + Math.floor(t / m);
@@ -483,7 +484,13 @@ export abstract class SharedRidgePolicy extends BasePolicy {
 
   constructor(config: PolicyConfig & { lambda?: number; recomputeEvery?: number; forget?: number }, numArms: number, dim: number, ctxDim: number, priorIndex = -1) {
     super(config, numArms, dim, ctxDim);
-    this.model = new Ridge(dim, config.lambda ?? POLICY_DEFAULTS.lambda, config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery, config.forget ?? POLICY_DEFAULTS.forget, priorIndex);
+    this.model = new Ridge(
+      dim,
+      config.lambda ?? POLICY_DEFAULTS.lambda,
+      config.recomputeEvery ?? POLICY_DEFAULTS.recomputeEvery,
+      config.forget ?? POLICY_DEFAULTS.forget,
+      priorIndex,
+    );
   }
 
   /** Ridge predictions of every offered arm into `this.scores` (fast path when φ has the Kronecker layout). */

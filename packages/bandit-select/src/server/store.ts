@@ -81,9 +81,7 @@ export class EventStore {
         cause: e,
       });
     }
-    this.stInsertEvent = this.db.prepare(
-      'INSERT INTO events (event_id, created_ms, context, offered, arm, probability, probs, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.stInsertEvent = this.db.prepare('INSERT INTO events (event_id, created_ms, context, offered, arm, probability, probs, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.stFindEvent = this.db.prepare(
       'SELECT e.seq AS seq, e.context AS context, e.offered AS offered, e.arm AS arm, e.probability AS probability, f.reward AS reward FROM events e LEFT JOIN feedback f ON f.event_seq = e.seq WHERE e.event_id = ?',
     );

@@ -1,7 +1,10 @@
 import { WASM_BASE64 } from './wasmBytes.generated.js';
 
 // The WebAssembly JS API, typed locally (the repo's tsconfig has no DOM lib; Node and browsers both provide it).
-interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
 type WasmModuleHandle = object;
 interface WasmApi {
   Module: new (bytes: Uint8Array) => WasmModuleHandle;

@@ -2,10 +2,7 @@ import { blockExtent, blockGrid, type BcrLayout } from '../sparsity.js';
 import type { WasmHeap } from './module.js';
 
 /** A layer's weight as the runtime takes it: BCR layout, dense GEMM, or CSR built from a GEMM's non-zeros. */
-export type KernelWeight =
-  | { format: 'bcr'; layout: BcrLayout }
-  | { format: 'dense'; gemm: Float32Array }
-  | { format: 'csr'; gemm: Float32Array };
+export type KernelWeight = { format: 'bcr'; layout: BcrLayout } | { format: 'dense'; gemm: Float32Array } | { format: 'csr'; gemm: Float32Array };
 
 const DENSE_BLOCK_COLS = 128;
 
@@ -29,10 +26,13 @@ function blocksOf(w: KernelWeight, rows: number, cols: number): PackedBlock[] {
   if (w.format !== 'bcr') throw new Error('blocksOf: csr has no blocks');
   const l = w.layout;
   const g = blockGrid(rows, cols, l.block);
-  let ro = 0, co = 0, vo = 0;
+  let ro = 0,
+    co = 0,
+    vo = 0;
   for (let b = 0; b < g.nbr * g.nbc; b++) {
     const e = blockExtent(g, Math.floor(b / g.nbc), b % g.nbc);
-    const nr = l.keptRows[b]!, nc = l.keptCols[b]!;
+    const nr = l.keptRows[b]!,
+      nc = l.keptCols[b]!;
     if (nr > 0 && nc > 0) {
       out.push({
         rows: Array.from(l.rowIdx.subarray(ro, ro + nr), (r) => e.r0 + r),
@@ -54,7 +54,8 @@ function blocksOf(w: KernelWeight, rows: number, cols: number): PackedBlock[] {
 export function packWeight(heap: WasmHeap, w: KernelWeight, rows: number, cols: number): { record: number; op: 'bcr' | 'csr'; nonZeros: number; usedCols: number[] } {
   if (w.format === 'csr') {
     const rp = new Int32Array(rows + 1);
-    const ci: number[] = [], vs: number[] = [];
+    const ci: number[] = [],
+      vs: number[] = [];
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
         const v = w.gemm[r * cols + c]!;
@@ -71,11 +72,14 @@ export function packWeight(heap: WasmHeap, w: KernelWeight, rows: number, cols: 
   const blocks = blocksOf(w, rows, cols);
   const used = new Set<number>();
   for (const b of blocks) for (const c of b.cols) used.add(c);
-  let maxNc4 = 4, nonZeros = 0;
+  let maxNc4 = 4,
+    nonZeros = 0;
   const recs: number[] = [];
   for (const b of blocks) {
-    const nr = b.rows.length, nc = b.cols.length;
-    const nr4 = Math.ceil(nr / 4) * 4, nc4 = Math.ceil(nc / 4) * 4;
+    const nr = b.rows.length,
+      nc = b.cols.length;
+    const nr4 = Math.ceil(nr / 4) * 4,
+      nc4 = Math.ceil(nc / 4) * 4;
     maxNc4 = Math.max(maxNc4, nc4);
     nonZeros += nr * nc;
     const rowIdx = new Int32Array(nr4).fill(rows); // padded rows write to the trash row

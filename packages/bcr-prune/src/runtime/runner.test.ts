@@ -30,7 +30,8 @@ function bcrModel(ir: ModelIR, seed: number, block: [number, number], rowRate: n
   const layouts: Record<string, ReturnType<typeof bcrLayoutFromMask>> = {};
   for (const [name, e] of Object.entries(base.weights)) {
     if (!name.endsWith('/kernel')) continue;
-    const rows = e.shape[e.shape.length - 1]!, cols = e.shape.reduce((a, b) => a * b, 1) / rows;
+    const rows = e.shape[e.shape.length - 1]!,
+      cols = e.shape.reduce((a, b) => a * b, 1) / rows;
     const gemm = toGemm(toDense(e), e.shape);
     const b: [number, number] = [Math.min(block[0], rows), Math.min(block[1], cols)];
     const m = bcrMask(gemm, rows, cols, b, { rowRate, colRate });
@@ -40,7 +41,12 @@ function bcrModel(ir: ModelIR, seed: number, block: [number, number], rowRate: n
     weights[name] = maskedEncoding(denseEncoding(e.shape, toDense(e).slice()), maskT);
   }
   // Non-zero biases so the fused bias add is checked.
-  for (const [name, e] of Object.entries(weights)) if (name.endsWith('/bias')) weights[name] = denseEncoding(e.shape, Float32Array.from(toDense(e), (_, i) => 0.05 * Math.sin(i + seed)));
+  for (const [name, e] of Object.entries(weights))
+    if (name.endsWith('/bias'))
+      weights[name] = denseEncoding(
+        e.shape,
+        Float32Array.from(toDense(e), (_, i) => 0.05 * Math.sin(i + seed)),
+      );
   return { model: { ir, weights }, layouts };
 }
 
@@ -93,7 +99,10 @@ describe('SparseRunner (wasm BCR runtime) matches the dense tfjs forward', () =>
     const rng = createRng(p.seed);
     for (const s of ['gamma', 'beta', 'moving_mean', 'moving_variance']) {
       const e = model.weights[`bn/${s}`]!;
-      model.weights[`bn/${s}`] = denseEncoding(e.shape, Float32Array.from(toDense(e), () => (s === 'moving_variance' ? 0.5 + rng.next() : rng.normal() * 0.3)));
+      model.weights[`bn/${s}`] = denseEncoding(
+        e.shape,
+        Float32Array.from(toDense(e), () => (s === 'moving_variance' ? 0.5 + rng.next() : rng.normal() * 0.3)),
+      );
     }
     const x = randomInput(p.n, p.h * p.h * p.cin, p.seed + 1);
     const want = reference(model, x, p.n);
@@ -103,48 +112,72 @@ describe('SparseRunner (wasm BCR runtime) matches the dense tfjs forward', () =>
     expect(maxAbsDiff(csr.predict(x, p.n), want)).toBeLessThanOrEqual(1e-4);
   });
 
-  test.prop([fc.record({ n: fc.constantFrom(1, 2, 5, 32), seed: fc.integer({ min: 0, max: 99 }), rowRate: fc.constantFrom(0, 0.5), colRate: fc.constantFrom(0.5, 0.9) })], { seed: 7, numRuns: 6 })(
-    'LeNet-5 (BCR 10×50 blocks) logits and probabilities: max abs diff ≤ 1e-4',
-    (p) => {
-      const { model, layouts } = bcrModel(lenet5(), p.seed, [10, 50], p.rowRate, p.colRate);
-      const x = randomInput(p.n, 784, p.seed);
-      const want = reference(model, x, p.n);
-      expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts })).predict(x, p.n, 3), want)).toBeLessThanOrEqual(1e-4);
-      expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { directConv: false }).predict(x, p.n, 3), want)).toBeLessThanOrEqual(1e-4);
-      // dense kernel path (every layer dense) on the unmasked weights
-      const dense = initModel(lenet5(), p.seed);
-      expect(maxAbsDiff(new SparseRunner(sparseSpec(dense)).predict(x, p.n), reference(dense, x, p.n))).toBeLessThanOrEqual(1e-4);
-    },
-  );
+  test.prop([fc.record({ n: fc.constantFrom(1, 2, 5, 32), seed: fc.integer({ min: 0, max: 99 }), rowRate: fc.constantFrom(0, 0.5), colRate: fc.constantFrom(0.5, 0.9) })], {
+    seed: 7,
+    numRuns: 6,
+  })('LeNet-5 (BCR 10×50 blocks) logits and probabilities: max abs diff ≤ 1e-4', (p) => {
+    const { model, layouts } = bcrModel(lenet5(), p.seed, [10, 50], p.rowRate, p.colRate);
+    const x = randomInput(p.n, 784, p.seed);
+    const want = reference(model, x, p.n);
+    expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts })).predict(x, p.n, 3), want)).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { directConv: false }).predict(x, p.n, 3), want)).toBeLessThanOrEqual(1e-4);
+    // dense kernel path (every layer dense) on the unmasked weights
+    const dense = initModel(lenet5(), p.seed);
+    expect(maxAbsDiff(new SparseRunner(sparseSpec(dense)).predict(x, p.n), reference(dense, x, p.n))).toBeLessThanOrEqual(1e-4);
+  });
 
-  test.prop([fc.record({ q: fc.integer({ min: 1, max: 2 }), k: fc.integer({ min: 1, max: 5 }), cin: fc.integer({ min: 1, max: 3 }), f: fc.integer({ min: 1, max: 9 }), n: fc.integer({ min: 1, max: 5 }), seed: fc.nat(99) })], { seed: 5, numRuns: 15 })(
-    'stride-1 valid convs with output width a multiple of 8 (direct kernel, no im2col) = im2col path = tfjs',
-    (p) => {
-      const w = 8 * p.q + p.k - 1;
-      const ir: ModelIR = { format: 'edge-compress/ir', version: 1, name: 'direct', inputShape: [p.k + 2, w, p.cin], layers: [
+  test.prop(
+    [
+      fc.record({
+        q: fc.integer({ min: 1, max: 2 }),
+        k: fc.integer({ min: 1, max: 5 }),
+        cin: fc.integer({ min: 1, max: 3 }),
+        f: fc.integer({ min: 1, max: 9 }),
+        n: fc.integer({ min: 1, max: 5 }),
+        seed: fc.nat(99),
+      }),
+    ],
+    { seed: 5, numRuns: 15 },
+  )('stride-1 valid convs with output width a multiple of 8 (direct kernel, no im2col) = im2col path = tfjs', (p) => {
+    const w = 8 * p.q + p.k - 1;
+    const ir: ModelIR = {
+      format: 'edge-compress/ir',
+      version: 1,
+      name: 'direct',
+      inputShape: [p.k + 2, w, p.cin],
+      layers: [
         { kind: 'conv2d', name: 'c', filters: p.f, kernelSize: [p.k, p.k], strides: [1, 1], padding: 'valid', activation: 'relu', useBias: true },
         { kind: 'conv2d', name: 'c2', filters: 3, kernelSize: [1, 1], strides: [1, 1], padding: 'valid', activation: 'linear', useBias: true },
         { kind: 'flatten', name: 'f' },
-      ] };
-      const { model, layouts } = bcrModel(ir, p.seed, [4, 3], 0.25, 0.34);
-      const x = randomInput(p.n, (p.k + 2) * w * p.cin, p.seed);
-      const want = reference(model, x, p.n);
-      expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts })).predict(x, p.n), want)).toBeLessThanOrEqual(1e-4);
-      expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { directConv: false }).predict(x, p.n), want)).toBeLessThanOrEqual(1e-4);
+      ],
+    };
+    const { model, layouts } = bcrModel(ir, p.seed, [4, 3], 0.25, 0.34);
+    const x = randomInput(p.n, (p.k + 2) * w * p.cin, p.seed);
+    const want = reference(model, x, p.n);
+    expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts })).predict(x, p.n), want)).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { directConv: false }).predict(x, p.n), want)).toBeLessThanOrEqual(1e-4);
+  });
+
+  test.prop([fc.record({ n: fc.integer({ min: 1, max: 9 }), units: fc.integer({ min: 1, max: 40 }), seed: fc.integer({ min: 0, max: 99 }) })], { seed: 3, numRuns: 10 })(
+    'MLP with flat input, logits option',
+    (p) => {
+      const ir: ModelIR = {
+        format: 'edge-compress/ir',
+        version: 1,
+        name: 'mlp',
+        inputShape: [23],
+        layers: [
+          { kind: 'dense', name: 'a', units: p.units, activation: 'relu', useBias: true },
+          { kind: 'activation', name: 'act', activation: 'tanh' },
+          { kind: 'dense', name: 'b', units: 4, activation: 'softmax', useBias: true },
+        ],
+      };
+      const { model, layouts } = bcrModel(ir, p.seed, [4, 8], 0.25, 0.5);
+      const x = Float32Array.from(randomInput(p.n, 23, p.seed), (v) => v - 0.5);
+      const w = weightTensors(model);
+      const logits = tf.tidy(() => forward(model.ir, w, tf.tensor(x, [p.n, 23]), { logits: true }).dataSync() as Float32Array);
+      tf.dispose(Object.values(w));
+      expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { logits: true }).predict(x, p.n), logits)).toBeLessThanOrEqual(1e-4);
     },
   );
-
-  test.prop([fc.record({ n: fc.integer({ min: 1, max: 9 }), units: fc.integer({ min: 1, max: 40 }), seed: fc.integer({ min: 0, max: 99 }) })], { seed: 3, numRuns: 10 })('MLP with flat input, logits option', (p) => {
-    const ir: ModelIR = { format: 'edge-compress/ir', version: 1, name: 'mlp', inputShape: [23], layers: [
-      { kind: 'dense', name: 'a', units: p.units, activation: 'relu', useBias: true },
-      { kind: 'activation', name: 'act', activation: 'tanh' },
-      { kind: 'dense', name: 'b', units: 4, activation: 'softmax', useBias: true },
-    ] };
-    const { model, layouts } = bcrModel(ir, p.seed, [4, 8], 0.25, 0.5);
-    const x = Float32Array.from(randomInput(p.n, 23, p.seed), (v) => v - 0.5);
-    const w = weightTensors(model);
-    const logits = tf.tidy(() => forward(model.ir, w, tf.tensor(x, [p.n, 23]), { logits: true }).dataSync() as Float32Array);
-    tf.dispose(Object.values(w));
-    expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { logits: true }).predict(x, p.n), logits)).toBeLessThanOrEqual(1e-4);
-  });
 });

@@ -58,7 +58,10 @@ export class SparseRunner {
   /** Per-example output shape (tfjs layout). */
   readonly outputShape: number[];
 
-  constructor(spec: SparseModelSpec, private readonly opts: { logits?: boolean; directConv?: boolean } = {}) {
+  constructor(
+    spec: SparseModelSpec,
+    private readonly opts: { logits?: boolean; directConv?: boolean } = {},
+  ) {
     this.ir = spec.ir;
     this.directConv = opts.directConv ?? true;
     this.shapes = inferShapes(spec.ir);
@@ -66,23 +69,43 @@ export class SparseRunner {
       const l = s.layer;
       if (l.kind === 'conv2d' || l.kind === 'dense') {
         const k = spec.kernels[l.name];
-        if (!k) throw new CompressionError({ code: 'BAD_MODEL_FILE', layer: l.name, message: `sparse runtime: no kernel for layer '${l.name}'`, hint: 'pass every conv2d/dense layer in spec.kernels' });
+        if (!k)
+          throw new CompressionError({
+            code: 'BAD_MODEL_FILE',
+            layer: l.name,
+            message: `sparse runtime: no kernel for layer '${l.name}'`,
+            hint: 'pass every conv2d/dense layer in spec.kernels',
+          });
         const wShape = s.weights[`${l.name}/kernel`]!;
-        const rows = wShape[wShape.length - 1]!, cols = wShape.slice(0, -1).reduce((a, b) => a * b, 1);
+        const rows = wShape[wShape.length - 1]!,
+          cols = wShape.slice(0, -1).reduce((a, b) => a * b, 1);
         if (k.format === 'bcr' && (k.layout.shape.length !== wShape.length || k.layout.shape.some((d, i) => d !== wShape[i]))) {
-          throw new CompressionError({ code: 'SHAPE_MISMATCH', layer: l.name, message: `sparse runtime: layer '${l.name}' kernel has shape [${k.layout.shape.join(',')}] but the layer needs [${wShape.join(',')}]` });
+          throw new CompressionError({
+            code: 'SHAPE_MISMATCH',
+            layer: l.name,
+            message: `sparse runtime: layer '${l.name}' kernel has shape [${k.layout.shape.join(',')}] but the layer needs [${wShape.join(',')}]`,
+          });
         }
         const p = packWeight(this.heap, k, rows, cols);
         const b = l.useBias ? spec.params[`${l.name}/bias`] : undefined;
-        this.layers.set(l.name, { ...p, rows, cols, bias: b ? this.heap.putF32(b) : 0, needed: this.heap.putI32(p.usedCols.length ? p.usedCols : [0]), nNeeded: p.usedCols.length });
+        this.layers.set(l.name, {
+          ...p,
+          rows,
+          cols,
+          bias: b ? this.heap.putF32(b) : 0,
+          needed: this.heap.putI32(p.usedCols.length ? p.usedCols : [0]),
+          nNeeded: p.usedCols.length,
+        });
         this.nonZeros[l.name] = p.nonZeros;
       } else if (l.kind === 'batchNorm') {
         const C = s.outputShape[s.outputShape.length - 1]!;
         const get = (n: string, fill: number): Float32Array => spec.params[`${l.name}/${n}`] ?? new Float32Array(C).fill(fill);
-        const mean = get('moving_mean', 0), variance = get('moving_variance', 1);
+        const mean = get('moving_mean', 0),
+          variance = get('moving_variance', 1);
         const gamma = l.scale ? get('gamma', 1) : new Float32Array(C).fill(1);
         const beta = l.center ? get('beta', 0) : new Float32Array(C);
-        const scale = new Float32Array(C), shift = new Float32Array(C);
+        const scale = new Float32Array(C),
+          shift = new Float32Array(C);
         for (let c = 0; c < C; c++) {
           scale[c] = gamma[c]! / Math.sqrt(variance[c]! + l.epsilon);
           shift[c] = beta[c]! - mean[c]! * scale[c]!;
@@ -128,7 +151,8 @@ export class SparseRunner {
           const [sh, sw] = l.strides;
           const pt = l.padding === 'same' ? samePad(st.H, kh, sh, oh) : 0;
           const pl = l.padding === 'same' ? samePad(st.W, kw, sw, ow) : 0;
-          const Mo = N * oh * ow, ldo = ldmOf(Mo);
+          const Mo = N * oh * ow,
+            ldo = ldmOf(Mo);
           const ldi = ldmOf(M());
           const kk = this.layers.get(l.name)!;
           if (kk.op === 'bcr' && this.directConv && sh === 1 && sw === 1 && pt === 0 && pl === 0 && oh - 1 + kh <= st.H && ow - 1 + kw <= st.W && ow % 8 === 0 && Mo >= 4) {
@@ -171,7 +195,8 @@ export class SparseRunner {
           const [sh, sw] = l.strides;
           const pt = l.padding === 'same' ? samePad(st.H, ph, sh, oh) : 0;
           const pl = l.padding === 'same' ? samePad(st.W, pw, sw, ow) : 0;
-          const ldi = ldmOf(M()), ldo = ldmOf(N * oh * ow);
+          const ldi = ldmOf(M()),
+            ldo = ldmOf(N * oh * ow);
           const y = next(st.C * ldo);
           drafts.push({ code: OP.POOL, args: [cur, y, st.C, N, st.H, st.W, ph, pw, sh, sw, pt, pl, oh, ow, ldi, ldo, l.kind === 'maxPool2d' ? 1 : 0] });
           cur = y;

@@ -15,7 +15,11 @@ export function sparseSpec(model: Model, opts: { layouts?: Record<string, BcrLay
     const layout = opts.layouts?.[l.name];
     const e = model.weights[`${l.name}/kernel`]!;
     if (layout) kernels[l.name] = { format: 'bcr', layout };
-    else if (e.kind === 'blockSparse') kernels[l.name] = { format: 'bcr', layout: { shape: e.shape, block: e.block, keptRows: e.keptRows, keptCols: e.keptCols, rowIdx: e.rowIdx, colIdx: e.colIdx, values: toDense(e.values) } };
+    else if (e.kind === 'blockSparse')
+      kernels[l.name] = {
+        format: 'bcr',
+        layout: { shape: e.shape, block: e.block, keptRows: e.keptRows, keptCols: e.keptCols, rowIdx: e.rowIdx, colIdx: e.colIdx, values: toDense(e.values) },
+      };
     else if (e.kind === 'nm') kernels[l.name] = { format: 'csr', gemm: toGemm(toDense(e), e.shape) };
     else if (opts.unstructured === 'csr' && e.kind === 'masked') kernels[l.name] = { format: 'csr', gemm: toGemm(toDense(e), e.shape) };
     else kernels[l.name] = { format: 'dense', gemm: toGemm(toDense(e), e.shape) };
@@ -33,9 +37,17 @@ export function bcrLayouts(model: Model, report: { layers: Array<{ layer: string
   for (const l of report.layers) {
     if (l.pattern !== 'bcr' && l.pattern !== 'block') continue;
     const e = model.weights[l.weight]!;
-    const rows = e.shape[e.shape.length - 1]!, cols = e.shape.reduce((a, b) => a * b, 1) / rows;
+    const rows = e.shape[e.shape.length - 1]!,
+      cols = e.shape.reduce((a, b) => a * b, 1) / rows;
     const mask = e.kind === 'masked' ? toGemm(Float32Array.from(e.mask), e.shape) : toGemm(toDense(e), e.shape);
-    out[l.layer] = bcrLayoutFromMask(e.shape, toGemm(toDense(e), e.shape), rows, cols, Uint8Array.from(mask, (v) => (v !== 0 ? 1 : 0)), l.block as [number, number]);
+    out[l.layer] = bcrLayoutFromMask(
+      e.shape,
+      toGemm(toDense(e), e.shape),
+      rows,
+      cols,
+      Uint8Array.from(mask, (v) => (v !== 0 ? 1 : 0)),
+      l.block as [number, number],
+    );
   }
   return out;
 }

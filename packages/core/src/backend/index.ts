@@ -31,7 +31,12 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<BackendIn
     ok = await tf.setBackend(name);
     await tf.ready();
   } catch (cause) {
-    throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `tfjs backend '${name}' failed to initialise`, hint: name === 'wasm' ? "check that @tensorflow/tfjs-backend-wasm's .wasm files are installed, or use 'cpu'" : undefined, cause });
+    throw new CompressionError({
+      code: 'BACKEND_NOT_READY',
+      message: `tfjs backend '${name}' failed to initialise`,
+      hint: name === 'wasm' ? "check that @tensorflow/tfjs-backend-wasm's .wasm files are installed, or use 'cpu'" : undefined,
+      cause,
+    });
   }
   if (!ok) throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `tfjs backend '${name}' is not available`, hint: "use 'cpu'" });
   if (name === 'wasm') registerFastWasmKernels();
@@ -46,6 +51,10 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<BackendIn
 export function assertBackendReady(): void {
   const b = tf.getBackend();
   if (b !== 'wasm' && b !== 'cpu') {
-    throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `no edge-compress backend is active (tfjs backend is '${String(b)}')`, hint: "call `await initBackend('wasm')` from @edge-compress/core first" });
+    throw new CompressionError({
+      code: 'BACKEND_NOT_READY',
+      message: `no edge-compress backend is active (tfjs backend is '${String(b)}')`,
+      hint: "call `await initBackend('wasm')` from @edge-compress/core first",
+    });
   }
 }

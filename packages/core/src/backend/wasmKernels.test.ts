@@ -72,14 +72,22 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
 
   it('BatchMatMul with transposes', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 17 }), fc.integer({ min: 1, max: 17 }), fc.integer({ min: 1, max: 17 }), fc.boolean(), fc.boolean(), async (b, m, k, n, ta, tb) => {
-        const as = tf.randomNormal(ta ? [b, k, m] : [b, m, k], 0, 1, 'float32', m * 7 + k).dataSync() as Float32Array;
-        const bs = tf.randomNormal(tb ? [b, n, k] : [b, k, n], 0, 1, 'float32', n * 3 + k).dataSync() as Float32Array;
-        const run = (): tf.Tensor => tf.matMul(tf.tensor(as, ta ? [b, k, m] : [b, m, k]), tf.tensor(bs, tb ? [b, n, k] : [b, k, n]), ta, tb);
-        const wasm = tf.tidy(() => run().dataSync() as Float32Array);
-        const cpu = await onCpu(run);
-        expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 17 }),
+        fc.integer({ min: 1, max: 17 }),
+        fc.integer({ min: 1, max: 17 }),
+        fc.boolean(),
+        fc.boolean(),
+        async (b, m, k, n, ta, tb) => {
+          const as = tf.randomNormal(ta ? [b, k, m] : [b, m, k], 0, 1, 'float32', m * 7 + k).dataSync() as Float32Array;
+          const bs = tf.randomNormal(tb ? [b, n, k] : [b, k, n], 0, 1, 'float32', n * 3 + k).dataSync() as Float32Array;
+          const run = (): tf.Tensor => tf.matMul(tf.tensor(as, ta ? [b, k, m] : [b, m, k]), tf.tensor(bs, tb ? [b, n, k] : [b, k, n]), ta, tb);
+          const wasm = tf.tidy(() => run().dataSync() as Float32Array);
+          const cpu = await onCpu(run);
+          expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+        },
+      ),
       { numRuns: 30, seed: 3 },
     );
   });

@@ -31,9 +31,23 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
     filterShape: [number, number, number, number];
   };
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
-  const padTop = info.padInfo.top, padLeft = info.padInfo.left;
-  const K = FH * FW * C, M = N * OH * OW;
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: OH,
+    outWidth: OW,
+    outChannels: OC,
+    filterHeight: FH,
+    filterWidth: FW,
+    strideHeight: SH,
+    strideWidth: SW,
+  } = info;
+  const padTop = info.padInfo.top,
+    padLeft = info.padInfo.left;
+  const K = FH * FW * C,
+    M = N * OH * OW;
   const col = backend.makeOutput([1, K, M], 'float32');
   // Heap views only after allocating: the heap may grow and detach older views.
   const cols = backend.typedArrayFromHeap(col);
@@ -82,9 +96,23 @@ function conv2DBackpropInput(args: Args): TensorInfo {
   if (dataFormat !== undefined && dataFormat !== 'NHWC') return call(tf.Conv2DBackpropInput, args);
   const fs = filter.shape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(inputShape, fs, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: OC, filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
-  const padTop = info.padInfo.top, padLeft = info.padInfo.left;
-  const K = FH * FW * C, M = N * OH * OW;
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: OH,
+    outWidth: OW,
+    outChannels: OC,
+    filterHeight: FH,
+    filterWidth: FW,
+    strideHeight: SH,
+    strideWidth: SW,
+  } = info;
+  const padTop = info.padInfo.top,
+    padLeft = info.padInfo.left;
+  const K = FH * FW * C,
+    M = N * OH * OW;
   // dcolᵀ [K, M] = W [K, OC] · dyᵀ [OC, M] on XNNPACK, then a col2im scatter-add: the exact transpose of the
   // forward im2col, so no multiply-adds are spent on padding (a full-padding conv does 2–3× more work).
   const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
@@ -141,10 +169,27 @@ function batchMatMul(args: Args): TensorInfo {
 function maxPoolGrad(args: Args): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
-  const { filterSize, strides, pad, dimRoundingMode } = attrs as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as {
+    filterSize: [number, number] | number;
+    strides: [number, number] | number;
+    pad: 'same' | 'valid' | number;
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  };
   const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad as never, dimRoundingMode);
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: SH, strideWidth: SW, effectiveFilterHeight: FH, effectiveFilterWidth: FW } = info;
-  const pt = info.padInfo.top, pl = info.padInfo.left;
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: OH,
+    outWidth: OW,
+    strideHeight: SH,
+    strideWidth: SW,
+    effectiveFilterHeight: FH,
+    effectiveFilterWidth: FW,
+  } = info;
+  const pt = info.padInfo.top,
+    pl = info.padInfo.left;
   const dx = backend.makeOutput([...input.shape], 'float32');
   const out = backend.typedArrayFromHeap(dx);
   const xs = backend.typedArrayFromHeap(input);
@@ -202,7 +247,8 @@ function unsortedSegmentSum({ inputs, backend, attrs }: Args): TensorInfo {
   for (let i = 0; i < lead; i++) {
     const s = ids[i]!;
     if (s < 0 || s >= numSegments) continue;
-    const src = i * inner, dst = s * inner;
+    const src = i * inner,
+      dst = s * inner;
     for (let k = 0; k < inner; k++) o[dst + k]! += xs[src + k]!;
   }
   return out;

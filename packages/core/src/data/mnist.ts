@@ -49,7 +49,10 @@ export function loadMnist(opts: MnistOptions = {}): { train: Dataset; val: Datas
   const shape = opts.shape ?? [28, 28, 1];
   const counts = raw.map((r) => r.length / 784);
   const testPer = apportion(counts, opts.testCount ?? 2000);
-  const valPer = apportion(counts.map((c, d) => c - testPer[d]!), opts.valCount ?? 1000);
+  const valPer = apportion(
+    counts.map((c, d) => c - testPer[d]!),
+    opts.valCount ?? 1000,
+  );
   const rng = createRng(opts.seed ?? 0);
   const trainIdx: Array<[number, number]> = [];
   const valIdx: Array<[number, number]> = [];

@@ -48,9 +48,24 @@ describe('encoding kinds from outside core', () => {
   it('a kind defined in a package saves, loads, trains and runs once its compressor is registered', async () => {
     const base = await toyTrained(ir, train);
     const v = toDense(base.weights['fc1/kernel']!);
-    const enc: ScaledEncoding = { kind: 'scaled', shape: [...base.weights['fc1/kernel']!.shape], scale: 0.5, values: denseEncoding(base.weights['fc1/kernel']!.shape, v.map((x) => x * 2)) };
+    const enc: ScaledEncoding = {
+      kind: 'scaled',
+      shape: [...base.weights['fc1/kernel']!.shape],
+      scale: 0.5,
+      values: denseEncoding(
+        base.weights['fc1/kernel']!.shape,
+        v.map((x) => x * 2),
+      ),
+    };
     const model = { ir, weights: { ...base.weights, 'fc1/kernel': enc } };
-    const owner = defineCompressor({ name: 'scaler', description: 'test', config: ruleSchema({}), options: optionsSchema({}), encodings: [scaledKind], compress: async (m) => ({ model: m, report: { method: 'scaler', layers: [], metrics: {}, warnings: [] } }) });
+    const owner = defineCompressor({
+      name: 'scaler',
+      description: 'test',
+      config: ruleSchema({}),
+      options: optionsSchema({}),
+      encodings: [scaledKind],
+      compress: async (m) => ({ model: m, report: { method: 'scaler', layers: [], metrics: {}, warnings: [] } }),
+    });
     await withTempDir(async (dir) => {
       // Before registration: a clear error naming the kind and the package that provides it.
       let err: unknown;
@@ -94,10 +109,20 @@ describe('encoding kinds from outside core', () => {
       prepare(_layer, e, bias) {
         const wt = tf.keep(tf.tensor(toDense(e), e.shape, 'float32'));
         const bt = bias ? tf.keep(tf.tensor1d(bias)) : undefined;
-        return { run: (x) => (calls++, tf.tidy(() => (bt ? tf.add(tf.matMul(x as tf.Tensor2D, wt as tf.Tensor2D), bt) : tf.matMul(x as tf.Tensor2D, wt as tf.Tensor2D)))), dispose: () => tf.dispose([wt, ...(bt ? [bt] : [])]) };
+        return {
+          run: (x) => (calls++, tf.tidy(() => (bt ? tf.add(tf.matMul(x as tf.Tensor2D, wt as tf.Tensor2D), bt) : tf.matMul(x as tf.Tensor2D, wt as tf.Tensor2D)))),
+          dispose: () => tf.dispose([wt, ...(bt ? [bt] : [])]),
+        };
       },
     });
-    const owner = defineCompressor({ name: 'bsowner', description: 'test', config: ruleSchema({}), options: optionsSchema({}), kernels: [k], compress: async (m) => ({ model: m, report: { method: 'bsowner', layers: [], metrics: {}, warnings: [] } }) });
+    const owner = defineCompressor({
+      name: 'bsowner',
+      description: 'test',
+      config: ruleSchema({}),
+      options: optionsSchema({}),
+      kernels: [k],
+      compress: async (m) => ({ model: m, report: { method: 'bsowner', layers: [], metrics: {}, warnings: [] } }),
+    });
     createRegistry([owner]);
     const before = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
     const r = createRunner(model);

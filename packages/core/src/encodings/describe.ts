@@ -10,4 +10,3 @@ export function describeEncoding(e: Encoding): string {
   const leaves = new Set(kids.map((k) => (k.bits === 32 ? 'float32' : `${k.bits ?? '?'}-bit`)));
   return `${e.kind} (${[...leaves].join(' / ')} values)`;
 }
-

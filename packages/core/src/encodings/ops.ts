@@ -68,9 +68,30 @@ export function summarize(e: Encoding | EncodingBase): EncodingSummary {
   const tree = summarizeTree(e);
   const kinds: string[] = [];
   for (let n: SummaryNode | undefined = tree; n; n = Object.values(n.children)[0]) kinds.push(n.kind);
-  const structure: EncodingSummary['structure'] = kinds.includes('lowRank') ? 'lowRank' : kinds.includes('factorized') ? 'factorized' : kinds.includes('blockSparse') ? 'block' : kinds.includes('nm') ? 'nm' : tree.nonZeros < tree.elements ? 'unstructured' : 'dense';
+  const structure: EncodingSummary['structure'] = kinds.includes('lowRank')
+    ? 'lowRank'
+    : kinds.includes('factorized')
+      ? 'factorized'
+      : kinds.includes('blockSparse')
+        ? 'block'
+        : kinds.includes('nm')
+          ? 'nm'
+          : tree.nonZeros < tree.elements
+            ? 'unstructured'
+            : 'dense';
   const bits = minBits(tree);
-  const s: EncodingSummary = { shape: tree.shape, kinds, elements: tree.elements, nonZeros: tree.nonZeros, storedValues: tree.storedValues, density: tree.density, bits: Number.isFinite(bits) ? bits : 32, structure, storageBits: tree.storageBits, tree };
+  const s: EncodingSummary = {
+    shape: tree.shape,
+    kinds,
+    elements: tree.elements,
+    nonZeros: tree.nonZeros,
+    storedValues: tree.storedValues,
+    density: tree.density,
+    bits: Number.isFinite(bits) ? bits : 32,
+    structure,
+    storageBits: tree.storageBits,
+    tree,
+  };
   const lr = findNode(tree, 'lowRank');
   if (lr?.rank !== undefined) s.rank = lr.rank;
   return s;
@@ -134,7 +155,8 @@ export function matmulF32(a: Float32Array, b: Float32Array, m: number, k: number
     for (let p = 0; p < k; p++) {
       const av = a[i * k + p]!;
       if (av === 0) continue;
-      const bo = p * n, oo = i * n;
+      const bo = p * n,
+        oo = i * n;
       for (let j = 0; j < n; j++) out[oo + j]! += av * b[bo + j]!;
     }
   }

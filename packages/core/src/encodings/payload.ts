@@ -66,7 +66,8 @@ export class PayloadReader {
     if (ref.count !== count) this.bad(path, `expected ${count} entries, got ${String(ref.count)}`);
     const need = ref.dtype === 'packed' ? packedBytes(count, ref.bits ?? 0) : count * 4;
     if (byteLength !== need) this.bad(path, `byteLength ${byteLength} does not match ${count} entries (${need} bytes)`);
-    if (offset + byteLength > this.data.byteLength) this.bad(path, `points past the end of the payload (needs bytes up to ${offset + byteLength}, file has ${this.data.byteLength}); the file is truncated`);
+    if (offset + byteLength > this.data.byteLength)
+      this.bad(path, `points past the end of the payload (needs bytes up to ${offset + byteLength}, file has ${this.data.byteLength}); the file is truncated`);
     return this.data.subarray(offset, offset + byteLength);
   }
   f32(r: unknown, path: string, count: number): Float32Array {

@@ -27,7 +27,11 @@ export function registerEncodings(defs: ReadonlyArray<EncodingDef<EncodingBase>>
   for (const d of defs) {
     const old = t.get(d.kind);
     if (old && old !== d && old.provider !== d.provider) {
-      throw new CompressionError({ code: 'DUPLICATE_ENCODING', message: `encoding kind '${d.kind}' is registered by ${old.provider} and again by ${d.provider}`, hint: 'give the new kind a unique name' });
+      throw new CompressionError({
+        code: 'DUPLICATE_ENCODING',
+        message: `encoding kind '${d.kind}' is registered by ${old.provider} and again by ${d.provider}`,
+        hint: 'give the new kind a unique name',
+      });
     }
     t.set(d.kind, d as EncodingDef);
   }

@@ -82,7 +82,8 @@ export interface ExportReport {
   predictionMatch?: number;
 }
 
-export const IN_MEMORY_NOTE = 'tfjs dequantizes uint8 / uint16 / float16 weights to float32 when it loads a model, so quantization shrinks the download, not the memory or the compute: stockInMemoryBytes is 4 bytes per parameter whatever the file holds (tensorflow/tfjs#6551)';
+export const IN_MEMORY_NOTE =
+  'tfjs dequantizes uint8 / uint16 / float16 weights to float32 when it loads a model, so quantization shrinks the download, not the memory or the compute: stockInMemoryBytes is 4 bytes per parameter whatever the file holds (tensorflow/tfjs#6551)';
 
 /** A stock-expressible stand-in for `e` (per tensor, a mask kept as exact zeros), and its largest deviation. */
 export function widenEncoding(e: Encoding, to: Exclude<Widen, 'auto'>): { encoding: Encoding; maxAbsError: number } {
@@ -91,7 +92,10 @@ export function widenEncoding(e: Encoding, to: Exclude<Widen, 'auto'>): { encodi
   let enc: Encoding;
   if (to === 'float32') enc = denseEncoding(e.shape, values.slice());
   else {
-    const p = to === 'float16' ? chooseQuantParams(values, e.shape, { scheme: 'float16', bits: 16 }) : chooseQuantParams(values, e.shape, { scheme: 'affine', bits: to === 'uint8' ? 8 : 16, axis: null, mask });
+    const p =
+      to === 'float16'
+        ? chooseQuantParams(values, e.shape, { scheme: 'float16', bits: 16 })
+        : chooseQuantParams(values, e.shape, { scheme: 'affine', bits: to === 'uint8' ? 8 : 16, axis: null, mask });
     const q: QuantizedEncoding = { kind: 'quantized', shape: [...e.shape], ...p, codes: quantizeWith(values, e.shape, p) };
     enc = mask && to !== 'float16' ? maskedEncoding(q, mask) : q;
   }
@@ -162,7 +166,8 @@ export async function exportModel(model: Model, dir: string, opts: ExportOptions
   for (const [n, c] of chosen) lost.push({ weight: n, from: describeEncoding(model.weights[n]!), widenedTo: c.to, maxAbsError: c.err });
   const stockModel: Model = { ir: model.ir, weights };
   const stockFallback = Object.fromEntries([...chosen.keys()].map((n) => [n, weights[n]!]));
-  const saved = format === 'stock' ? await saveModel(stockModel, dir, { format, metadata: opts.metadata }) : await saveModel(model, dir, { format, metadata: opts.metadata, stockFallback });
+  const saved =
+    format === 'stock' ? await saveModel(stockModel, dir, { format, metadata: opts.metadata }) : await saveModel(model, dir, { format, metadata: opts.metadata, stockFallback });
   const [oursSize, stockSize] = [await sizeReport(saved.files, model.ir), await sizeReport(saved.stockFiles, model.ir)];
   const layers: ExportLayerRow[] = saved.weights.map((w) => {
     const enc = (format === 'stock' ? stockModel : model).weights[w.name]!;
@@ -179,7 +184,12 @@ export async function exportModel(model: Model, dir: string, opts: ExportOptions
       stockInMemoryBytes: sizeOf(enc.shape) * 4,
       fp32Bytes: sizeOf(enc.shape) * 4,
       maxAbsError: w.storedAs === 'extension' && format === 'extended' ? 0 : c ? c.err : w.stock.maxAbsError,
-      note: w.storedAs === 'extension' ? `exact under '${EXTENSION_KEY}'; stock loaders read a ${c ? `${c.to} stand-in (max abs error ${c.err.toExponential(2)})` : `${w.stock.dtype} fallback`}` : c ? `${what} has no stock form; ${c.to === 'float32' ? 'widened to float32 (exact, no size saving)' : `re-quantized per tensor to ${c.to}`}, max abs error ${c.err.toExponential(2)}` : w.stock.note,
+      note:
+        w.storedAs === 'extension'
+          ? `exact under '${EXTENSION_KEY}'; stock loaders read a ${c ? `${c.to} stand-in (max abs error ${c.err.toExponential(2)})` : `${w.stock.dtype} fallback`}`
+          : c
+            ? `${what} has no stock form; ${c.to === 'float32' ? 'widened to float32 (exact, no size saving)' : `re-quantized per tensor to ${c.to}`}, max abs error ${c.err.toExponential(2)}`
+            : w.stock.note,
     };
     if (c) row.widenedTo = c.to;
     return row;
@@ -189,7 +199,14 @@ export async function exportModel(model: Model, dir: string, opts: ExportOptions
     modelJson: saved.modelJson,
     files: saved.allFiles.map((f) => basename(f)),
     layers,
-    total: { rawBytes: oursSize.rawBytes, gzipBytes: oursSize.gzipBytes, stockRawBytes: stockSize.rawBytes, stockGzipBytes: stockSize.gzipBytes, stockInMemoryBytes: oursSize.stockInMemoryBytes, fp32Bytes: layers.reduce((a, l) => a + l.fp32Bytes, 0) },
+    total: {
+      rawBytes: oursSize.rawBytes,
+      gzipBytes: oursSize.gzipBytes,
+      stockRawBytes: stockSize.rawBytes,
+      stockGzipBytes: stockSize.gzipBytes,
+      stockInMemoryBytes: oursSize.stockInMemoryBytes,
+      fp32Bytes: layers.reduce((a, l) => a + l.fp32Bytes, 0),
+    },
     inMemoryNote: IN_MEMORY_NOTE,
     lost,
   };

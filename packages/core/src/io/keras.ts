@@ -3,7 +3,19 @@ import { ACTIVATIONS, type Activation, type Layer, type ModelIR, type Padding } 
 import { inferShapes } from '../ir/shapes.js';
 
 /** Keras layer classes we read and write (tfjs-layers' Sequential topology, keras 2 and 3 spellings). */
-export const SUPPORTED_KERAS_LAYERS = ['InputLayer', 'Conv2D', 'Dense', 'MaxPooling2D', 'AveragePooling2D', 'Flatten', 'Activation', 'BatchNormalization', 'Dropout', 'ReLU', 'Softmax'] as const;
+export const SUPPORTED_KERAS_LAYERS = [
+  'InputLayer',
+  'Conv2D',
+  'Dense',
+  'MaxPooling2D',
+  'AveragePooling2D',
+  'Flatten',
+  'Activation',
+  'BatchNormalization',
+  'Dropout',
+  'ReLU',
+  'Softmax',
+] as const;
 const ALIASES: Record<string, string> = { MaxPool2D: 'MaxPooling2D', AvgPool2D: 'AveragePooling2D', Convolution2D: 'Conv2D' };
 
 type Json = Record<string, unknown>;
@@ -22,13 +34,19 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
   const fail = (path: string, message: string, hint?: string, code: 'BAD_MODEL_FILE' | 'UNSUPPORTED_LAYER' = 'BAD_MODEL_FILE', layer?: string): never => {
     throw new CompressionError({ code, path: `${file}: ${path}`, layer, message: `${file}: ${path}: ${message}`, hint });
   };
-  if (!topology || typeof topology !== 'object') fail('modelTopology', 'is missing or not an object', 'a tfjs LayersModel model.json has "modelTopology": {"class_name": "Sequential", ...}');
+  if (!topology || typeof topology !== 'object')
+    fail('modelTopology', 'is missing or not an object', 'a tfjs LayersModel model.json has "modelTopology": {"class_name": "Sequential", ...}');
   let top = topology as Json;
   // tfjs-converter's keras output nests {model_config: {...}}.
   if (top.model_config && typeof top.model_config === 'object') top = top.model_config as Json;
   const cls = top.class_name;
   if (cls !== 'Sequential') {
-    fail('modelTopology.class_name', `'${String(cls)}' models are not supported, only 'Sequential'`, cls === 'Model' || cls === 'Functional' ? 'rebuild the model with tf.sequential() (a linear stack of supported layers)' : undefined, 'UNSUPPORTED_LAYER');
+    fail(
+      'modelTopology.class_name',
+      `'${String(cls)}' models are not supported, only 'Sequential'`,
+      cls === 'Model' || cls === 'Functional' ? 'rebuild the model with tf.sequential() (a linear stack of supported layers)' : undefined,
+      'UNSUPPORTED_LAYER',
+    );
   }
   const config = top.config as Json | unknown[] | undefined;
   const layers = (Array.isArray(config) ? config : (config as Json | undefined)?.layers) as unknown[] | undefined;
@@ -48,17 +66,25 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
     if (inputShape === undefined && Array.isArray(c.input_shape)) inputShape = c.input_shape as number[];
     const act = (field: string, v: unknown): Activation => {
       const a = v === undefined || v === null ? 'linear' : typeof v === 'string' ? v : typeof v === 'object' ? String((v as Json).class_name ?? (v as Json).config) : String(v);
-      if (!(ACTIVATIONS as readonly string[]).includes(a)) fail(`${path}.config.${field}`, `activation '${a}' of layer '${name}' is not supported`, `supported: ${ACTIVATIONS.join(', ')}`, 'UNSUPPORTED_LAYER', name);
+      if (!(ACTIVATIONS as readonly string[]).includes(a))
+        fail(`${path}.config.${field}`, `activation '${a}' of layer '${name}' is not supported`, `supported: ${ACTIVATIONS.join(', ')}`, 'UNSUPPORTED_LAYER', name);
       return a as Activation;
     };
     const channelsLast = (): void => {
       if (c.data_format !== undefined && c.data_format !== null && c.data_format !== 'channels_last') {
-        fail(`${path}.config.data_format`, `layer '${name}' uses '${String(c.data_format)}'; only 'channels_last' (NHWC) is supported`, 'save the model with data_format channels_last (the tfjs default)', 'UNSUPPORTED_LAYER', name);
+        fail(
+          `${path}.config.data_format`,
+          `layer '${name}' uses '${String(c.data_format)}'; only 'channels_last' (NHWC) is supported`,
+          'save the model with data_format channels_last (the tfjs default)',
+          'UNSUPPORTED_LAYER',
+          name,
+        );
       }
     };
     const padding = (): Padding => {
       const p = c.padding ?? 'valid';
-      if (p !== 'valid' && p !== 'same') fail(`${path}.config.padding`, `padding '${String(p)}' of layer '${name}' is not supported`, "use 'valid' or 'same'", 'UNSUPPORTED_LAYER', name);
+      if (p !== 'valid' && p !== 'same')
+        fail(`${path}.config.padding`, `padding '${String(p)}' of layer '${name}' is not supported`, "use 'valid' or 'same'", 'UNSUPPORTED_LAYER', name);
       return p as Padding;
     };
     switch (className) {
@@ -68,17 +94,29 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
         channelsLast();
         const d = pair(c.dilation_rate, [1, 1])!;
         if (d[0] !== 1 || d[1] !== 1) fail(`${path}.config.dilation_rate`, `layer '${name}' has dilation [${d}]; only 1 is supported`, undefined, 'UNSUPPORTED_LAYER', name);
-        if (c.groups !== undefined && c.groups !== 1) fail(`${path}.config.groups`, `layer '${name}' is a grouped convolution (groups ${String(c.groups)}); not supported`, undefined, 'UNSUPPORTED_LAYER', name);
+        if (c.groups !== undefined && c.groups !== 1)
+          fail(`${path}.config.groups`, `layer '${name}' is a grouped convolution (groups ${String(c.groups)}); not supported`, undefined, 'UNSUPPORTED_LAYER', name);
         const filters = c.filters;
         const kernelSize = pair(c.kernel_size);
-        if (!Number.isInteger(filters) || (filters as number) <= 0) fail(`${path}.config.filters`, `expected a positive integer, got ${JSON.stringify(filters)}`, undefined, 'BAD_MODEL_FILE', name);
+        if (!Number.isInteger(filters) || (filters as number) <= 0)
+          fail(`${path}.config.filters`, `expected a positive integer, got ${JSON.stringify(filters)}`, undefined, 'BAD_MODEL_FILE', name);
         if (!kernelSize) fail(`${path}.config.kernel_size`, `expected an integer or [h, w], got ${JSON.stringify(c.kernel_size)}`, undefined, 'BAD_MODEL_FILE', name);
-        out.push({ kind: 'conv2d', name, filters: filters as number, kernelSize: kernelSize!, strides: pair(c.strides, [1, 1])!, padding: padding(), activation: act('activation', c.activation), useBias: c.use_bias !== false });
+        out.push({
+          kind: 'conv2d',
+          name,
+          filters: filters as number,
+          kernelSize: kernelSize!,
+          strides: pair(c.strides, [1, 1])!,
+          padding: padding(),
+          activation: act('activation', c.activation),
+          useBias: c.use_bias !== false,
+        });
         return;
       }
       case 'Dense': {
         const units = c.units;
-        if (!Number.isInteger(units) || (units as number) <= 0) fail(`${path}.config.units`, `expected a positive integer, got ${JSON.stringify(units)}`, undefined, 'BAD_MODEL_FILE', name);
+        if (!Number.isInteger(units) || (units as number) <= 0)
+          fail(`${path}.config.units`, `expected a positive integer, got ${JSON.stringify(units)}`, undefined, 'BAD_MODEL_FILE', name);
         out.push({ kind: 'dense', name, units: units as number, activation: act('activation', c.activation), useBias: c.use_bias !== false });
         return;
       }
@@ -97,15 +135,23 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
         out.push({ kind: 'activation', name, activation: act('activation', c.activation) });
         return;
       case 'ReLU':
-        if ((c.max_value ?? null) !== null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) fail(`${path}.config`, `ReLU layer '${name}' with max_value/negative_slope/threshold is not supported`, undefined, 'UNSUPPORTED_LAYER', name);
+        if ((c.max_value ?? null) !== null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0)
+          fail(`${path}.config`, `ReLU layer '${name}' with max_value/negative_slope/threshold is not supported`, undefined, 'UNSUPPORTED_LAYER', name);
         out.push({ kind: 'activation', name, activation: 'relu' });
         return;
       case 'Softmax':
         out.push({ kind: 'activation', name, activation: 'softmax' });
         return;
       case 'BatchNormalization': {
-        const axis = Array.isArray(c.axis) ? (c.axis as number[])[0] : (c.axis as number | undefined) ?? -1;
-        out.push({ kind: 'batchNorm', name, epsilon: typeof c.epsilon === 'number' ? c.epsilon : 1e-3, momentum: typeof c.momentum === 'number' ? c.momentum : 0.99, center: c.center !== false, scale: c.scale !== false });
+        const axis = Array.isArray(c.axis) ? (c.axis as number[])[0] : ((c.axis as number | undefined) ?? -1);
+        out.push({
+          kind: 'batchNorm',
+          name,
+          epsilon: typeof c.epsilon === 'number' ? c.epsilon : 1e-3,
+          momentum: typeof c.momentum === 'number' ? c.momentum : 0.99,
+          center: c.center !== false,
+          scale: c.scale !== false,
+        });
         (out[out.length - 1] as Layer & { axisRaw?: number }).axisRaw = axis;
         return;
       }
@@ -113,11 +159,21 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
         out.push({ kind: 'dropout', name, rate: typeof c.rate === 'number' ? c.rate : 0 });
         return;
       default:
-        fail(`${path}.class_name`, `layer '${name}' has unsupported class '${String(l.class_name)}'`, didYouMeanHint(String(l.class_name), SUPPORTED_KERAS_LAYERS), 'UNSUPPORTED_LAYER', name);
+        fail(
+          `${path}.class_name`,
+          `layer '${name}' has unsupported class '${String(l.class_name)}'`,
+          didYouMeanHint(String(l.class_name), SUPPORTED_KERAS_LAYERS),
+          'UNSUPPORTED_LAYER',
+          name,
+        );
     }
   });
   if (!inputShape || !inputShape.every((d) => Number.isInteger(d) && d > 0)) {
-    fail('modelTopology.config.layers[0].config.batch_input_shape', `the input shape is missing or not fully defined (${JSON.stringify(inputShape ?? null)})`, 'build the model with an inputShape on its first layer, e.g. {inputShape: [28, 28, 1]}');
+    fail(
+      'modelTopology.config.layers[0].config.batch_input_shape',
+      `the input shape is missing or not fully defined (${JSON.stringify(inputShape ?? null)})`,
+      'build the model with an inputShape on its first layer, e.g. {inputShape: [28, 28, 1]}',
+    );
   }
   const ir: ModelIR = { format: 'edge-compress/ir', version: 1, name: modelName, inputShape: inputShape!, layers: out };
   // Batch-norm axis must be the channel (last) axis.
@@ -126,13 +182,20 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
     const raw = (l as Layer & { axisRaw?: number }).axisRaw;
     if (raw === undefined) return;
     const rank = shapes[i]!.inputShape.length + 1;
-    if (raw !== -1 && raw !== rank - 1) fail(`layers '${l.name}'.config.axis`, `batch normalization over axis ${raw} is not supported; only the last (channel) axis`, undefined, 'UNSUPPORTED_LAYER', l.name);
+    if (raw !== -1 && raw !== rank - 1)
+      fail(`layers '${l.name}'.config.axis`, `batch normalization over axis ${raw} is not supported; only the last (channel) axis`, undefined, 'UNSUPPORTED_LAYER', l.name);
   });
   return stripAxis(ir);
 }
 
 function stripAxis(ir: ModelIR): ModelIR {
-  return { ...ir, layers: ir.layers.map((l) => { const { axisRaw: _a, ...rest } = l as Layer & { axisRaw?: number }; return rest as Layer; }) };
+  return {
+    ...ir,
+    layers: ir.layers.map((l) => {
+      const { axisRaw: _a, ...rest } = l as Layer & { axisRaw?: number };
+      return rest as Layer;
+    }),
+  };
 }
 
 /** Writes the IR as the Keras Sequential topology that tfjs-layers 4.x saves (and loads). */
@@ -142,18 +205,74 @@ export function irToTopology(ir: ModelIR, version: string): Json {
     if (i === 0) base.batch_input_shape = [null, ...ir.inputShape];
     switch (l.kind) {
       case 'conv2d':
-        return { class_name: 'Conv2D', config: { ...base, filters: l.filters, kernel_size: l.kernelSize, strides: l.strides, padding: l.padding, data_format: 'channels_last', dilation_rate: [1, 1], activation: l.activation, use_bias: l.useBias, kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: null } }, bias_initializer: { class_name: 'Zeros', config: {} }, kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null } };
+        return {
+          class_name: 'Conv2D',
+          config: {
+            ...base,
+            filters: l.filters,
+            kernel_size: l.kernelSize,
+            strides: l.strides,
+            padding: l.padding,
+            data_format: 'channels_last',
+            dilation_rate: [1, 1],
+            activation: l.activation,
+            use_bias: l.useBias,
+            kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: null } },
+            bias_initializer: { class_name: 'Zeros', config: {} },
+            kernel_regularizer: null,
+            bias_regularizer: null,
+            activity_regularizer: null,
+            kernel_constraint: null,
+            bias_constraint: null,
+          },
+        };
       case 'dense':
-        return { class_name: 'Dense', config: { ...base, units: l.units, activation: l.activation, use_bias: l.useBias, kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: null } }, bias_initializer: { class_name: 'Zeros', config: {} }, kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null } };
+        return {
+          class_name: 'Dense',
+          config: {
+            ...base,
+            units: l.units,
+            activation: l.activation,
+            use_bias: l.useBias,
+            kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: null } },
+            bias_initializer: { class_name: 'Zeros', config: {} },
+            kernel_regularizer: null,
+            bias_regularizer: null,
+            activity_regularizer: null,
+            kernel_constraint: null,
+            bias_constraint: null,
+          },
+        };
       case 'maxPool2d':
       case 'avgPool2d':
-        return { class_name: l.kind === 'maxPool2d' ? 'MaxPooling2D' : 'AveragePooling2D', config: { ...base, pool_size: l.poolSize, strides: l.strides, padding: l.padding, data_format: 'channels_last' } };
+        return {
+          class_name: l.kind === 'maxPool2d' ? 'MaxPooling2D' : 'AveragePooling2D',
+          config: { ...base, pool_size: l.poolSize, strides: l.strides, padding: l.padding, data_format: 'channels_last' },
+        };
       case 'flatten':
         return { class_name: 'Flatten', config: { ...base, data_format: 'channels_last' } };
       case 'activation':
         return { class_name: 'Activation', config: { ...base, activation: l.activation } };
       case 'batchNorm':
-        return { class_name: 'BatchNormalization', config: { ...base, axis: -1, momentum: l.momentum, epsilon: l.epsilon, center: l.center, scale: l.scale, beta_initializer: { class_name: 'Zeros', config: {} }, gamma_initializer: { class_name: 'Ones', config: {} }, moving_mean_initializer: { class_name: 'Zeros', config: {} }, moving_variance_initializer: { class_name: 'Ones', config: {} }, beta_regularizer: null, gamma_regularizer: null, beta_constraint: null, gamma_constraint: null } };
+        return {
+          class_name: 'BatchNormalization',
+          config: {
+            ...base,
+            axis: -1,
+            momentum: l.momentum,
+            epsilon: l.epsilon,
+            center: l.center,
+            scale: l.scale,
+            beta_initializer: { class_name: 'Zeros', config: {} },
+            gamma_initializer: { class_name: 'Ones', config: {} },
+            moving_mean_initializer: { class_name: 'Zeros', config: {} },
+            moving_variance_initializer: { class_name: 'Ones', config: {} },
+            beta_regularizer: null,
+            gamma_regularizer: null,
+            beta_constraint: null,
+            gamma_constraint: null,
+          },
+        };
       case 'dropout':
         return { class_name: 'Dropout', config: { ...base, rate: l.rate, noise_shape: null, seed: null } };
     }

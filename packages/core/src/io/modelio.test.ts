@@ -35,7 +35,20 @@ function mixedModel(): Model {
       ...m.weights,
       'conv1/kernel': quantize(k1, 'affine', 8, null),
       'fc1/kernel': quantize(k2, 'symmetric', 4, -1, mask),
-      'fc2/kernel': { kind: 'lowRank', shape: k3.shape, rank: 2, s: Float32Array.from([1.5, 0.5]), u: denseEncoding([4, 2], Float32Array.from({ length: 8 }, (_, i) => Math.sin(i))), v: denseEncoding([16, 2], Float32Array.from({ length: 32 }, (_, i) => Math.cos(i))) },
+      'fc2/kernel': {
+        kind: 'lowRank',
+        shape: k3.shape,
+        rank: 2,
+        s: Float32Array.from([1.5, 0.5]),
+        u: denseEncoding(
+          [4, 2],
+          Float32Array.from({ length: 8 }, (_, i) => Math.sin(i)),
+        ),
+        v: denseEncoding(
+          [16, 2],
+          Float32Array.from({ length: 32 }, (_, i) => Math.cos(i)),
+        ),
+      },
     },
   };
 }
@@ -71,7 +84,12 @@ describe('saveModel / loadModel', () => {
 
   it('writes files that stock tf.loadLayersModel loads with the same predictions', async () => {
     await withTempDir(async (dir) => {
-      for (const [format, shardBytes] of [['extended', undefined], ['stock', undefined], ['extended', 100], ['stock', 64]] as const) {
+      for (const [format, shardBytes] of [
+        ['extended', undefined],
+        ['stock', undefined],
+        ['extended', 100],
+        ['stock', 64],
+      ] as const) {
         const m = mixedModel();
         const saved = await saveModel(m, join(dir, `${format}${shardBytes ?? ''}`), { format, shardBytes });
         const back = await loadModel(saved.modelJson);
@@ -102,7 +120,11 @@ describe('saveModel / loadModel', () => {
       stock.dispose();
       const expected = predict({ ir: m.ir, weights: { ...m.weights, 'fc1/kernel': fallback } }, x(4), 4);
       for (let i = 0; i < expected.length; i++) expect(theirs[i]).toBeCloseTo(expected[i]!, 5);
-      await expectCode(saveModel(m, join(dir, 'bad'), { stockFallback: { 'fc1/kernel': denseEncoding([16, 64], new Float32Array(1024)) } }), 'SHAPE_MISMATCH', /stockFallback\['fc1\/kernel'\] has shape \[16,64\]/);
+      await expectCode(
+        saveModel(m, join(dir, 'bad'), { stockFallback: { 'fc1/kernel': denseEncoding([16, 64], new Float32Array(1024)) } }),
+        'SHAPE_MISMATCH',
+        /stockFallback\['fc1\/kernel'\] has shape \[16,64\]/,
+      );
     });
   });
 
@@ -117,12 +139,23 @@ describe('saveModel / loadModel', () => {
       model.add(tfl.layers.dropout({ rate: 0.2 }));
       model.add(tfl.layers.dense({ units: 5 }));
       model.add(tfl.layers.activation({ activation: 'softmax' }));
-      await model.save(tf.io.withSaveHandler(async (a) => {
-        const data = new Uint8Array(a.weightData as ArrayBuffer);
-        await writeFile(join(dir, 'weights.bin'), data);
-        await writeFile(join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, format: a.format, generatedBy: a.generatedBy, convertedBy: a.convertedBy, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }));
+      await model.save(
+        tf.io.withSaveHandler(async (a) => {
+          const data = new Uint8Array(a.weightData as ArrayBuffer);
+          await writeFile(join(dir, 'weights.bin'), data);
+          await writeFile(
+            join(dir, 'model.json'),
+            JSON.stringify({
+              modelTopology: a.modelTopology,
+              format: a.format,
+              generatedBy: a.generatedBy,
+              convertedBy: a.convertedBy,
+              weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+            }),
+          );
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+      );
       const ours = await loadModel(join(dir, 'model.json'));
       expect(ours.format).toBe('stock');
       expect(ours.model.ir.layers.map((l) => l.kind)).toEqual(['conv2d', 'batchNorm', 'maxPool2d', 'avgPool2d', 'flatten', 'dropout', 'dense', 'activation']);
@@ -138,7 +171,15 @@ describe('saveModel / loadModel', () => {
       const base = initModel(toyConvIR(), 4);
       const w = base.weights['fc1/kernel']!;
       const v = toDense(w);
-      const weights = { ...base.weights, 'fc1/kernel': quantizedEncoding(w.shape, v, chooseQuantParams(v, w.shape, { scheme: 'symmetric', bits: 8, axis: null })), 'conv1/kernel': quantizedEncoding(base.weights['conv1/kernel']!.shape, toDense(base.weights['conv1/kernel']!), chooseQuantParams(toDense(base.weights['conv1/kernel']!), base.weights['conv1/kernel']!.shape, { scheme: 'float16', bits: 16 })) };
+      const weights = {
+        ...base.weights,
+        'fc1/kernel': quantizedEncoding(w.shape, v, chooseQuantParams(v, w.shape, { scheme: 'symmetric', bits: 8, axis: null })),
+        'conv1/kernel': quantizedEncoding(
+          base.weights['conv1/kernel']!.shape,
+          toDense(base.weights['conv1/kernel']!),
+          chooseQuantParams(toDense(base.weights['conv1/kernel']!), base.weights['conv1/kernel']!.shape, { scheme: 'float16', bits: 16 }),
+        ),
+      };
       const m = { ir: base.ir, weights };
       const saved = await saveModel(m, dir, { format: 'stock' });
       const json = JSON.parse(await readFile(saved.modelJson, 'utf8'));
@@ -167,14 +208,41 @@ describe('saveModel / loadModel', () => {
       const k = Float32Array.from({ length: 12 }, (_, i) => i / 10 - 0.5);
       const b = Float32Array.from([0.1, -0.2, 0.3]);
       await writeFile(join(dir, 'group1-shard1of1.bin'), new Uint8Array(new Float32Array([...k, ...b]).buffer));
-      await writeFile(join(dir, 'model.json'), JSON.stringify({
-        format: 'layers-model', generatedBy: 'keras v3.4.1', convertedBy: 'TensorFlow.js Converter v4.22.0',
-        modelTopology: { keras_version: '3.4.1', backend: 'tensorflow', model_config: { class_name: 'Sequential', config: { name: 'sequential', layers: [
-          { class_name: 'InputLayer', config: { batch_shape: [null, 4], dtype: 'float32', name: 'input_layer' } },
-          { module: 'keras.layers', class_name: 'Dense', config: { name: 'dense', units: 3, activation: 'softmax', use_bias: true, dtype: { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' } } } },
-        ] } } },
-        weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'sequential/dense/kernel', shape: [4, 3], dtype: 'float32' }, { name: 'sequential/dense/bias', shape: [3], dtype: 'float32' }] }],
-      }));
+      await writeFile(
+        join(dir, 'model.json'),
+        JSON.stringify({
+          format: 'layers-model',
+          generatedBy: 'keras v3.4.1',
+          convertedBy: 'TensorFlow.js Converter v4.22.0',
+          modelTopology: {
+            keras_version: '3.4.1',
+            backend: 'tensorflow',
+            model_config: {
+              class_name: 'Sequential',
+              config: {
+                name: 'sequential',
+                layers: [
+                  { class_name: 'InputLayer', config: { batch_shape: [null, 4], dtype: 'float32', name: 'input_layer' } },
+                  {
+                    module: 'keras.layers',
+                    class_name: 'Dense',
+                    config: { name: 'dense', units: 3, activation: 'softmax', use_bias: true, dtype: { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' } } },
+                  },
+                ],
+              },
+            },
+          },
+          weightsManifest: [
+            {
+              paths: ['group1-shard1of1.bin'],
+              weights: [
+                { name: 'sequential/dense/kernel', shape: [4, 3], dtype: 'float32' },
+                { name: 'sequential/dense/bias', shape: [3], dtype: 'float32' },
+              ],
+            },
+          ],
+        }),
+      );
       const m = await loadModel(dir);
       expect(m.model.ir.inputShape).toEqual([4]);
       expect(Array.from(toDense(m.model.weights['dense/kernel']!))).toEqual(Array.from(k));
@@ -184,9 +252,22 @@ describe('saveModel / loadModel', () => {
 
   it('rejects Functional models and unsupported activations with the fix', async () => {
     await withTempDir(async (dir) => {
-      await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Functional', config: { layers: [] } }, weightsManifest: [] }));
+      await writeFile(
+        join(dir, 'model.json'),
+        JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Functional', config: { layers: [] } }, weightsManifest: [] }),
+      );
       await expectCode(loadModel(dir), 'UNSUPPORTED_LAYER', /'Functional' models are not supported.*tf\.sequential/);
-      await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 2, activation: 'elu', batch_input_shape: [null, 3] } }] } }, weightsManifest: [] }));
+      await writeFile(
+        join(dir, 'model.json'),
+        JSON.stringify({
+          format: 'layers-model',
+          modelTopology: {
+            class_name: 'Sequential',
+            config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 2, activation: 'elu', batch_input_shape: [null, 3] } }] },
+          },
+          weightsManifest: [],
+        }),
+      );
       await expectCode(loadModel(dir), 'UNSUPPORTED_LAYER', /activation 'elu' of layer 'd' is not supported/);
     });
   });

@@ -94,14 +94,25 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
   for (const { name, encoding } of weightList(model)) {
     const standIn = format === 'extended' ? opts.stockFallback?.[name] : undefined;
     if (standIn && (standIn.shape.length !== encoding.shape.length || standIn.shape.some((d, i) => d !== encoding.shape[i]))) {
-      throw new CompressionError({ code: 'SHAPE_MISMATCH', layer: name.split('/')[0], message: `saveModel: stockFallback['${name}'] has shape [${standIn.shape.join(',')}] but the weight has [${encoding.shape.join(',')}]` });
+      throw new CompressionError({
+        code: 'SHAPE_MISMATCH',
+        layer: name.split('/')[0],
+        message: `saveModel: stockFallback['${name}'] has shape [${standIn.shape.join(',')}] but the weight has [${encoding.shape.join(',')}]`,
+      });
     }
     let stock = standIn ? lowerToStock(standIn, 'float32') : lowerToStock(encoding, opts.stockLossy);
     if (standIn) {
-      const ours = toDense(encoding), theirs = toDense(standIn);
+      const ours = toDense(encoding),
+        theirs = toDense(standIn);
       let err = 0;
       for (let i = 0; i < ours.length; i++) err = Math.max(err, Math.abs(ours[i]! - theirs[i]!));
-      stock = { ...stock, exact: err === 0, native: false, maxAbsError: Math.max(err, stock.maxAbsError), note: `stock fallback: ${stock.note}, max error ${err.toExponential(2)} vs the exact encoding` };
+      stock = {
+        ...stock,
+        exact: err === 0,
+        native: false,
+        maxAbsError: Math.max(err, stock.maxAbsError),
+        note: `stock fallback: ${stock.note}, max error ${err.toExponential(2)} vs the exact encoding`,
+      };
     }
     const bits = storageBits(encoding);
     const entry = { name, w: stock, shape: encoding.shape };
@@ -109,7 +120,10 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     // The extension carries a weight when stock cannot hold it exactly, or holds it in more bytes.
     // Extended format: everything but plain fp32 and per-tensor uniform codes (which stock holds exactly and our
     // loader restores identically) goes, exact, under the extension; stock loaders read the fallback shards.
-    const plainStock = encoding.kind === 'dense' || (encoding.kind === 'quantized' && (encoding.scheme === 'float16' || ((encoding.scheme === 'affine' || encoding.scheme === 'symmetric') && (encoding.axis === null || encoding.scales.length === 1))));
+    const plainStock =
+      encoding.kind === 'dense' ||
+      (encoding.kind === 'quantized' &&
+        (encoding.scheme === 'float16' || ((encoding.scheme === 'affine' || encoding.scheme === 'symmetric') && (encoding.axis === null || encoding.scales.length === 1))));
     const useExt = format === 'extended' && !(plainStock && stock.exact && stock.native);
     if (useExt) {
       extension.push([name, encoding]);
@@ -117,7 +131,8 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     } else shared.push(entry);
     saved.push({ name, storedAs: useExt ? 'extension' : 'stock', stock: sw, storageBits: bits });
     // Stock uint codes of a symmetric weight read back as affine; record the scheme so our loader restores it exactly.
-    if (!useExt && format === 'extended' && encoding.kind === 'quantized' && (encoding.scheme === 'symmetric' || (encoding.scheme === 'affine' && encoding.bits % 8 !== 0))) stockSchemes[name] = { scheme: encoding.scheme, bits: encoding.bits };
+    if (!useExt && format === 'extended' && encoding.kind === 'quantized' && (encoding.scheme === 'symmetric' || (encoding.scheme === 'affine' && encoding.bits % 8 !== 0)))
+      stockSchemes[name] = { scheme: encoding.scheme, bits: encoding.bits };
   }
   const files = new Map<string, Uint8Array>();
   const manifest: Array<{ paths: string[]; weights: unknown[] }> = [];
@@ -159,7 +174,14 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     const payloadName = `${basename(jsonPath, '.json')}.ec.bin`;
     files.set(payloadName, data);
     extBytes = data.byteLength;
-    json[EXTENSION_KEY] = { version: 1, paths: [payloadName], byteLength: data.byteLength, fallbackGroups: fallbackGroup >= 0 ? [fallbackGroup] : [], weights: descriptors, ...(Object.keys(stockSchemes).length ? { stockSchemes } : {}) };
+    json[EXTENSION_KEY] = {
+      version: 1,
+      paths: [payloadName],
+      byteLength: data.byteLength,
+      fallbackGroups: fallbackGroup >= 0 ? [fallbackGroup] : [],
+      weights: descriptors,
+      ...(Object.keys(stockSchemes).length ? { stockSchemes } : {}),
+    };
     const byName = new Map(Object.entries(descriptors));
     for (const s of saved) if (byName.has(s.name)) s.extensionBytes = Math.ceil(s.storageBits / 8);
   }
@@ -175,7 +197,13 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     await writeFileAtomic(jsonPath, text);
   } catch (cause) {
     await Promise.all(written.map((f) => rm(f, { force: true })));
-    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `could not write ${jsonPath}: ${(cause as Error).message}`, hint: 'check that the directory is writable and the disk has space', cause });
+    throw new CompressionError({
+      code: 'BAD_MODEL_FILE',
+      path: jsonPath,
+      message: `could not write ${jsonPath}: ${(cause as Error).message}`,
+      hint: 'check that the directory is writable and the disk has space',
+      cause,
+    });
   }
   const jsonBytes = Buffer.byteLength(text);
   const groupFiles = (g: number): string[] => (g >= 0 && manifest[g] ? manifest[g]!.paths : []);
@@ -222,19 +250,42 @@ function decodeStock(e: ManifestEntry, bytes: Uint8Array, where: string): Encodi
   if (!q) return denseEncoding(e.shape, new Float32Array(copy.buffer, 0, n));
   if (q.dtype === 'float16') {
     const h = new Uint16Array(copy.buffer, 0, n);
-    return { kind: 'quantized', shape: [...e.shape], scheme: 'float16', bits: 16, axis: null, scales: new Float32Array(0), zeroPoints: new Int32Array(0), codes: Int32Array.from(h) };
+    return {
+      kind: 'quantized',
+      shape: [...e.shape],
+      scheme: 'float16',
+      bits: 16,
+      axis: null,
+      scales: new Float32Array(0),
+      zeroPoints: new Int32Array(0),
+      codes: Int32Array.from(h),
+    };
   }
   if (typeof q.scale !== 'number' || typeof q.min !== 'number') {
     throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: ${q.dtype} quantization needs numeric 'scale' and 'min'`, hint: 're-export the model' });
   }
-  if (q.dtype !== 'uint8' && q.dtype !== 'uint16') throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${where}.quantization.dtype`, message: `${where}: quantization dtype '${q.dtype}' is not supported; expected uint8, uint16 or float16` });
+  if (q.dtype !== 'uint8' && q.dtype !== 'uint16')
+    throw new CompressionError({
+      code: 'BAD_MODEL_FILE',
+      path: `${where}.quantization.dtype`,
+      message: `${where}: quantization dtype '${q.dtype}' is not supported; expected uint8, uint16 or float16`,
+    });
   const { scale, min } = q;
   const codes = q.dtype === 'uint8' ? copy.subarray(0, n) : new Uint16Array(copy.buffer, 0, n);
   const stock = Float32Array.from(codes, (v) => v * scale + min);
   const bits = q.dtype === 'uint8' ? 8 : 16;
   const zp = Math.round(-min / scale);
   if (scale > 0 && zp >= 0 && zp < 2 ** bits) {
-    const enc: Encoding = { kind: 'quantized', shape: [...e.shape], scheme: 'affine', bits, axis: null, scales: Float32Array.of(scale), zeroPoints: Int32Array.of(zp), codes: Int32Array.from(codes) };
+    const enc: Encoding = {
+      kind: 'quantized',
+      shape: [...e.shape],
+      scheme: 'affine',
+      bits,
+      axis: null,
+      scales: Float32Array.of(scale),
+      zeroPoints: Int32Array.of(zp),
+      codes: Int32Array.from(codes),
+    };
     const ours = toDense(enc);
     let same = Math.fround(scale) === scale;
     for (let i = 0; same && i < n; i++) same = ours[i] === stock[i];
@@ -259,23 +310,44 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
   try {
     text = await readFile(jsonPath, 'utf8');
   } catch (cause) {
-    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `cannot read ${jsonPath}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, hint: 'pass the path of a model.json written by tf.LayersModel.save() or edge-compress', cause });
+    throw new CompressionError({
+      code: 'BAD_MODEL_FILE',
+      path: jsonPath,
+      message: `cannot read ${jsonPath}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`,
+      hint: 'pass the path of a model.json written by tf.LayersModel.save() or edge-compress',
+      cause,
+    });
   }
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(text) as Record<string, unknown>;
   } catch (cause) {
-    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `${jsonPath} is not valid JSON (${(cause as Error).message})`, hint: 'the file is truncated or not a model.json', cause });
+    throw new CompressionError({
+      code: 'BAD_MODEL_FILE',
+      path: jsonPath,
+      message: `${jsonPath} is not valid JSON (${(cause as Error).message})`,
+      hint: 'the file is truncated or not a model.json',
+      cause,
+    });
   }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `${jsonPath}: expected a JSON object` });
+  if (!json || typeof json !== 'object' || Array.isArray(json))
+    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `${jsonPath}: expected a JSON object` });
   if (json.format !== undefined && json.format !== 'layers-model') {
-    throw new CompressionError({ code: 'UNSUPPORTED_LAYER', path: `${jsonPath}: format`, message: `${jsonPath}: format '${String(json.format)}' is not supported; expected a tfjs 'layers-model'`, hint: json.format === 'graph-model' ? 'graph models (tf.loadGraphModel) cannot be compressed; export the Keras model with tfjs.converters.save_keras_model' : undefined });
+    throw new CompressionError({
+      code: 'UNSUPPORTED_LAYER',
+      path: `${jsonPath}: format`,
+      message: `${jsonPath}: format '${String(json.format)}' is not supported; expected a tfjs 'layers-model'`,
+      hint: json.format === 'graph-model' ? 'graph models (tf.loadGraphModel) cannot be compressed; export the Keras model with tfjs.converters.save_keras_model' : undefined,
+    });
   }
   const ir = topologyToIR(json.modelTopology, jsonPath);
   const expected = weightShapes(ir);
   const manifest = json.weightsManifest;
-  if (!Array.isArray(manifest)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: weightsManifest`, message: `${jsonPath}: weightsManifest is missing or not an array` });
-  const ext = json[EXTENSION_KEY] as { version?: number; paths?: string[]; weights?: Record<string, Descriptor>; fallbackGroups?: number[]; stockSchemes?: Record<string, { scheme?: string; bits?: number }> } | undefined;
+  if (!Array.isArray(manifest))
+    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: weightsManifest`, message: `${jsonPath}: weightsManifest is missing or not an array` });
+  const ext = json[EXTENSION_KEY] as
+    | { version?: number; paths?: string[]; weights?: Record<string, Descriptor>; fallbackGroups?: number[]; stockSchemes?: Record<string, { scheme?: string; bits?: number }> }
+    | undefined;
   const skipGroups = new Set(ext?.fallbackGroups ?? []);
   const files: string[] = [jsonPath];
   const found = new Map<string, Encoding>();
@@ -283,7 +355,8 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
   for (const [g, groupRaw] of manifest.entries()) {
     const group = groupRaw as { paths?: unknown; weights?: unknown };
     const where = `${jsonPath}: weightsManifest[${g}]`;
-    if (!Array.isArray(group.paths) || !Array.isArray(group.weights)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: expected {paths: [...], weights: [...]}` });
+    if (!Array.isArray(group.paths) || !Array.isArray(group.weights))
+      throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: expected {paths: [...], weights: [...]}` });
     if (ext && skipGroups.has(g)) continue;
     const bufs: Uint8Array[] = [];
     for (const p of group.paths as string[]) {
@@ -292,7 +365,13 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
       try {
         bufs.push(new Uint8Array(await readFile(f)));
       } catch (cause) {
-        throw new CompressionError({ code: 'BAD_MODEL_FILE', path: f, message: `weight shard ${f} (listed in ${where}.paths) cannot be read: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, hint: 'copy every shard listed in model.json next to it', cause });
+        throw new CompressionError({
+          code: 'BAD_MODEL_FILE',
+          path: f,
+          message: `weight shard ${f} (listed in ${where}.paths) cannot be read: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`,
+          hint: 'copy every shard listed in model.json next to it',
+          cause,
+        });
       }
     }
     const total = bufs.reduce((a, b) => a + b.byteLength, 0);
@@ -303,14 +382,26 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
     const entries = group.weights as ManifestEntry[];
     entries.forEach((e, i) => {
       const ew = `${where}.weights[${i}]`;
-      if (!e || typeof e.name !== 'string' || !Array.isArray(e.shape)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: ew, message: `${ew}: expected {name, shape, dtype}` });
-      if (e.dtype !== 'float32') throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${ew}.dtype`, message: `${ew} ('${e.name}'): dtype '${e.dtype}' is not supported; expected float32 weights` });
+      if (!e || typeof e.name !== 'string' || !Array.isArray(e.shape))
+        throw new CompressionError({ code: 'BAD_MODEL_FILE', path: ew, message: `${ew}: expected {name, shape, dtype}` });
+      if (e.dtype !== 'float32')
+        throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${ew}.dtype`, message: `${ew} ('${e.name}'): dtype '${e.dtype}' is not supported; expected float32 weights` });
       const qd = e.quantization?.dtype;
-      if (qd !== undefined && qd !== 'uint8' && qd !== 'uint16' && qd !== 'float16') throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${ew}.quantization.dtype`, message: `${ew} ('${e.name}'): quantization dtype '${qd}' is not supported; expected uint8, uint16 or float16` });
+      if (qd !== undefined && qd !== 'uint8' && qd !== 'uint16' && qd !== 'float16')
+        throw new CompressionError({
+          code: 'BAD_MODEL_FILE',
+          path: `${ew}.quantization.dtype`,
+          message: `${ew} ('${e.name}'): quantization dtype '${qd}' is not supported; expected uint8, uint16 or float16`,
+        });
       need += sizeOf(e.shape) * bytesPer(e);
     });
     if (need !== total) {
-      throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: the shards ${(group.paths as string[]).join(', ')} hold ${total} bytes but the manifest's weights need ${need}`, hint: total < need ? 'a shard is truncated; copy it again' : 'the shards do not belong to this model.json' });
+      throw new CompressionError({
+        code: 'BAD_MODEL_FILE',
+        path: where,
+        message: `${where}: the shards ${(group.paths as string[]).join(', ')} hold ${total} bytes but the manifest's weights need ${need}`,
+        hint: total < need ? 'a shard is truncated; copy it again' : 'the shards do not belong to this model.json',
+      });
     }
     o = 0;
     for (const [i, e] of entries.entries()) {
@@ -320,14 +411,26 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
     }
   }
   if (ext && (ext.paths?.length ?? 0) > 0) {
-    if (ext.version !== 1) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: ${EXTENSION_KEY}.version`, message: `${jsonPath}: ${EXTENSION_KEY}.version ${String(ext.version)} is not supported (expected 1)`, hint: 'upgrade edge-compress' });
+    if (ext.version !== 1)
+      throw new CompressionError({
+        code: 'BAD_MODEL_FILE',
+        path: `${jsonPath}: ${EXTENSION_KEY}.version`,
+        message: `${jsonPath}: ${EXTENSION_KEY}.version ${String(ext.version)} is not supported (expected 1)`,
+        hint: 'upgrade edge-compress',
+      });
     const payloadFile = join(dir, String(ext.paths?.[0] ?? ''));
     files.push(payloadFile);
     let data: Uint8Array;
     try {
       data = new Uint8Array(await readFile(payloadFile));
     } catch (cause) {
-      throw new CompressionError({ code: 'BAD_MODEL_FILE', path: payloadFile, message: `payload ${payloadFile} (listed in ${EXTENSION_KEY}.paths) cannot be read`, hint: 'copy the .ec.bin file next to model.json', cause });
+      throw new CompressionError({
+        code: 'BAD_MODEL_FILE',
+        path: payloadFile,
+        message: `payload ${payloadFile} (listed in ${EXTENSION_KEY}.paths) cannot be read`,
+        hint: 'copy the .ec.bin file next to model.json',
+        cause,
+      });
     }
     for (const [n, e] of Object.entries(decodePayload(ext.weights ?? {}, data, jsonPath))) found.set(n, e);
   }
@@ -340,21 +443,47 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
       const key = byManifestName.has(name) ? name : names.find((m) => m.endsWith(`/${name}`));
       const vals = key !== undefined ? byManifestName.get(key) : undefined;
       if (!vals) {
-        throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: weightsManifest`, layer: name.split('/')[0], message: `${jsonPath}: weight '${name}' (shape [${shape.join(',')}]) of layer '${name.split('/')[0]}' is not in the weights manifest`, hint: `manifest has: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}` });
+        throw new CompressionError({
+          code: 'BAD_MODEL_FILE',
+          path: `${jsonPath}: weightsManifest`,
+          layer: name.split('/')[0],
+          message: `${jsonPath}: weight '${name}' (shape [${shape.join(',')}]) of layer '${name.split('/')[0]}' is not in the weights manifest`,
+          hint: `manifest has: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}`,
+        });
       }
       const manifestShape = (manifest as Array<{ weights: ManifestEntry[] }>).flatMap((g) => g.weights).find((w) => w.name === key)!.shape;
       if (manifestShape.length !== shape.length || manifestShape.some((d, i) => d !== shape[i])) {
-        throw new CompressionError({ code: 'SHAPE_MISMATCH', path: `${jsonPath}: weightsManifest`, layer: name.split('/')[0], message: `${jsonPath}: weight '${key}' has shape [${manifestShape.join(',')}] but layer '${name.split('/')[0]}' needs [${shape.join(',')}]`, hint: 'the topology and the weights do not match; re-export the model' });
+        throw new CompressionError({
+          code: 'SHAPE_MISMATCH',
+          path: `${jsonPath}: weightsManifest`,
+          layer: name.split('/')[0],
+          message: `${jsonPath}: weight '${key}' has shape [${manifestShape.join(',')}] but layer '${name.split('/')[0]}' needs [${shape.join(',')}]`,
+          hint: 'the topology and the weights do not match; re-export the model',
+        });
       }
       enc = vals;
     } else if (enc.shape.length !== shape.length || enc.shape.some((d, i) => d !== shape[i])) {
-      throw new CompressionError({ code: 'SHAPE_MISMATCH', path: `${jsonPath}: ${EXTENSION_KEY}.weights`, layer: name.split('/')[0], message: `${jsonPath}: extension weight '${name}' has shape [${enc.shape.join(',')}] but the layer needs [${shape.join(',')}]` });
+      throw new CompressionError({
+        code: 'SHAPE_MISMATCH',
+        path: `${jsonPath}: ${EXTENSION_KEY}.weights`,
+        layer: name.split('/')[0],
+        message: `${jsonPath}: extension weight '${name}' has shape [${enc.shape.join(',')}] but the layer needs [${shape.join(',')}]`,
+      });
     }
     const sch = ext?.stockSchemes?.[name];
     if (sch && sch.scheme === 'symmetric' && enc.kind === 'quantized' && enc.scheme === 'affine' && Number.isInteger(sch.bits) && sch.bits! >= 2 && sch.bits! <= enc.bits) {
       const zp = 2 ** (sch.bits! - 1) - 1;
       if (enc.zeroPoints[0] === zp) enc = { ...enc, scheme: 'symmetric', bits: sch.bits!, zeroPoints: Int32Array.of(0), codes: Int32Array.from(enc.codes, (c) => c - zp) };
-    } else if (sch && sch.scheme === 'affine' && enc.kind === 'quantized' && enc.scheme === 'affine' && Number.isInteger(sch.bits) && sch.bits! >= 1 && sch.bits! < enc.bits && enc.codes.every((c) => c < 2 ** sch.bits!)) {
+    } else if (
+      sch &&
+      sch.scheme === 'affine' &&
+      enc.kind === 'quantized' &&
+      enc.scheme === 'affine' &&
+      Number.isInteger(sch.bits) &&
+      sch.bits! >= 1 &&
+      sch.bits! < enc.bits &&
+      enc.codes.every((c) => c < 2 ** sch.bits!)
+    ) {
       enc = { ...enc, bits: sch.bits! };
     }
     weights[name] = enc;

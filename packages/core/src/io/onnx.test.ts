@@ -73,7 +73,10 @@ function expectCode(fn: () => unknown, code: ErrorCode, re: RegExp): void {
 /** LeNet-5-like: same and valid convs, max and avg pools, batch norm, a stand-alone activation, dropout. */
 function lenetLikeIR(): ModelIR {
   return {
-    format: 'edge-compress/ir', version: 1, name: 'lenetlike', inputShape: [28, 28, 1],
+    format: 'edge-compress/ir',
+    version: 1,
+    name: 'lenetlike',
+    inputShape: [28, 28, 1],
     layers: [
       { kind: 'conv2d', name: 'conv1', filters: 6, kernelSize: [5, 5], strides: [1, 1], padding: 'same', activation: 'relu', useBias: true },
       { kind: 'maxPool2d', name: 'pool1', poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
@@ -92,7 +95,10 @@ function lenetLikeIR(): ModelIR {
 /** `bnScale: false` is export-only: core's trainer cannot train a batch norm without gamma yet (tfjs gradient saves an undefined scale). */
 function mlpIR(bnScale = false): ModelIR {
   return {
-    format: 'edge-compress/ir', version: 1, name: 'mlp', inputShape: [784],
+    format: 'edge-compress/ir',
+    version: 1,
+    name: 'mlp',
+    inputShape: [784],
     layers: [
       { kind: 'dense', name: 'fc1', units: 64, activation: 'relu', useBias: true },
       { kind: 'batchNorm', name: 'bn1', epsilon: 1e-3, momentum: 0.99, center: true, scale: bnScale },
@@ -136,11 +142,25 @@ async function trained(ir: ModelIR, seed: number): Promise<{ model: Model; train
 
 describe('layout helpers', () => {
   it('transposeArray agrees with tf.transpose on random shapes and permutations', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }).chain((shape) => fc.tuple(fc.constant(shape), fc.shuffledSubarray(shape.map((_, i) => i), { minLength: shape.length, maxLength: shape.length }))), ([shape, perm]) => {
-      const src = Float32Array.from({ length: sizeOf(shape) }, (_, i) => i);
-      const expected = tf.tidy(() => tf.transpose(tf.tensor(src, shape), perm).dataSync());
-      expect(Array.from(transposeArray(src, shape, perm))).toEqual(Array.from(expected));
-    }), FC);
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }).chain((shape) =>
+          fc.tuple(
+            fc.constant(shape),
+            fc.shuffledSubarray(
+              shape.map((_, i) => i),
+              { minLength: shape.length, maxLength: shape.length },
+            ),
+          ),
+        ),
+        ([shape, perm]) => {
+          const src = Float32Array.from({ length: sizeOf(shape) }, (_, i) => i);
+          const expected = tf.tidy(() => tf.transpose(tf.tensor(src, shape), perm).dataSync());
+          expect(Array.from(transposeArray(src, shape, perm))).toEqual(Array.from(expected));
+        },
+      ),
+      FC,
+    );
   });
   it('chwToHwcIndex maps an NCHW flatten to the NHWC flatten', () => {
     // [h=2,w=1,c=3]: NHWC flat order (y,x,c) = 00 01 02 10 11 12; NCHW flat (c,y,x) = c0y0 c0y1 c1y0 c1y1 c2y0 c2y1
@@ -181,7 +201,14 @@ describe('toOnnx dense: onnxruntime-node matches our forward (max abs diff ≤ 1
         'conv1/kernel': quantized(k1, 'affine', 8, null),
         'conv2/kernel': quantized(k2, 'symmetric', 4, -1),
         'fc1/kernel': maskedEncoding(denseEncoding(f1.shape, toDense(f1)), mask),
-        'fc2/kernel': { kind: 'lowRank', shape: [32, 10], rank: 3, s: Float32Array.from([2, 1, 0.5]), u: denseEncoding([10, 3], uniformImages(1, [30], 9)), v: denseEncoding([32, 3], uniformImages(1, [96], 10)) },
+        'fc2/kernel': {
+          kind: 'lowRank',
+          shape: [32, 10],
+          rank: 3,
+          s: Float32Array.from([2, 1, 0.5]),
+          u: denseEncoding([10, 3], uniformImages(1, [30], 9)),
+          v: denseEncoding([32, 3], uniformImages(1, [96], 10)),
+        },
       },
     };
     const x = uniformImages(8, [28, 28, 1], 11);
@@ -194,39 +221,56 @@ describe('toOnnx dense: onnxruntime-node matches our forward (max abs diff ≤ 1
 
   it('any conv / pool geometry (kernel, stride, same/valid padding) matches (fast-check)', async () => {
     const arb = fc.record({
-      h: fc.integer({ min: 3, max: 11 }), w: fc.integer({ min: 3, max: 11 }), c: fc.integer({ min: 1, max: 3 }), f: fc.integer({ min: 1, max: 4 }),
-      kh: fc.integer({ min: 1, max: 4 }), kw: fc.integer({ min: 1, max: 4 }), sh: fc.integer({ min: 1, max: 3 }), sw: fc.integer({ min: 1, max: 3 }),
-      pad: fc.constantFrom('same' as const, 'valid' as const), pool: fc.constantFrom('maxPool2d' as const, 'avgPool2d' as const),
-      pk: fc.integer({ min: 1, max: 3 }), ps: fc.integer({ min: 1, max: 3 }), ppad: fc.constantFrom('same' as const, 'valid' as const), seed: fc.nat(1000),
+      h: fc.integer({ min: 3, max: 11 }),
+      w: fc.integer({ min: 3, max: 11 }),
+      c: fc.integer({ min: 1, max: 3 }),
+      f: fc.integer({ min: 1, max: 4 }),
+      kh: fc.integer({ min: 1, max: 4 }),
+      kw: fc.integer({ min: 1, max: 4 }),
+      sh: fc.integer({ min: 1, max: 3 }),
+      sw: fc.integer({ min: 1, max: 3 }),
+      pad: fc.constantFrom('same' as const, 'valid' as const),
+      pool: fc.constantFrom('maxPool2d' as const, 'avgPool2d' as const),
+      pk: fc.integer({ min: 1, max: 3 }),
+      ps: fc.integer({ min: 1, max: 3 }),
+      ppad: fc.constantFrom('same' as const, 'valid' as const),
+      seed: fc.nat(1000),
     });
-    await fc.assert(fc.asyncProperty(arb, async (p) => {
-      const ir: ModelIR = {
-        format: 'edge-compress/ir', version: 1, name: 'geom', inputShape: [p.h, p.w, p.c],
-        layers: [
-          { kind: 'conv2d', name: 'conv', filters: p.f, kernelSize: [p.kh, p.kw], strides: [p.sh, p.sw], padding: p.pad, activation: 'relu', useBias: true },
-          { kind: p.pool, name: 'pool', poolSize: [p.pk, p.pk], strides: [p.ps, p.ps], padding: p.ppad },
-          { kind: 'flatten', name: 'flat' },
-          { kind: 'dense', name: 'fc', units: 3, activation: 'linear', useBias: true },
-        ],
-      };
-      try {
-        inferShapes(ir);
-      } catch {
-        return; // geometry that no model can have (e.g. a valid kernel larger than the input)
-      }
-      const m = randomModel(ir, p.seed);
-      const x = uniformImages(3, ir.inputShape, p.seed + 1);
-      const theirs = await runOrt(toOnnx(m), x, 3, ir.inputShape);
-      expect(maxAbsDiff(theirs, predict(m, x, 3))).toBeLessThanOrEqual(1e-4);
-    }), FC);
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const ir: ModelIR = {
+          format: 'edge-compress/ir',
+          version: 1,
+          name: 'geom',
+          inputShape: [p.h, p.w, p.c],
+          layers: [
+            { kind: 'conv2d', name: 'conv', filters: p.f, kernelSize: [p.kh, p.kw], strides: [p.sh, p.sw], padding: p.pad, activation: 'relu', useBias: true },
+            { kind: p.pool, name: 'pool', poolSize: [p.pk, p.pk], strides: [p.ps, p.ps], padding: p.ppad },
+            { kind: 'flatten', name: 'flat' },
+            { kind: 'dense', name: 'fc', units: 3, activation: 'linear', useBias: true },
+          ],
+        };
+        try {
+          inferShapes(ir);
+        } catch {
+          return; // geometry that no model can have (e.g. a valid kernel larger than the input)
+        }
+        const m = randomModel(ir, p.seed);
+        const x = uniformImages(3, ir.inputShape, p.seed + 1);
+        const theirs = await runOrt(toOnnx(m), x, 3, ir.inputShape);
+        expect(maxAbsDiff(theirs, predict(m, x, 3))).toBeLessThanOrEqual(1e-4);
+      }),
+      FC,
+    );
   });
 
   it('a conv net without flatten keeps the NHWC output layout', async () => {
     const ir: ModelIR = {
-      format: 'edge-compress/ir', version: 1, name: 'fcn', inputShape: [6, 5, 2],
-      layers: [
-        { kind: 'conv2d', name: 'conv', filters: 3, kernelSize: [3, 3], strides: [2, 1], padding: 'same', activation: 'softmax', useBias: false },
-      ],
+      format: 'edge-compress/ir',
+      version: 1,
+      name: 'fcn',
+      inputShape: [6, 5, 2],
+      layers: [{ kind: 'conv2d', name: 'conv', filters: 3, kernelSize: [3, 3], strides: [2, 1], padding: 'same', activation: 'softmax', useBias: false }],
     };
     const m = randomModel(ir, 1);
     const x = uniformImages(2, ir.inputShape, 2);
@@ -237,7 +281,10 @@ describe('toOnnx dense: onnxruntime-node matches our forward (max abs diff ≤ 1
 
   it('batch norm after an NCHW flatten, and a flattened output, keep the tfjs feature order', async () => {
     const ir: ModelIR = {
-      format: 'edge-compress/ir', version: 1, name: 'flatout', inputShape: [4, 3, 2],
+      format: 'edge-compress/ir',
+      version: 1,
+      name: 'flatout',
+      inputShape: [4, 3, 2],
       layers: [
         { kind: 'maxPool2d', name: 'pool', poolSize: [1, 1], strides: [1, 1], padding: 'valid' },
         { kind: 'flatten', name: 'flat' },
@@ -255,8 +302,26 @@ describe('toOnnx dense: onnxruntime-node matches our forward (max abs diff ≤ 1
   it('a model saved by stock tfjs-layers, loaded with loadModel, matches tfjs-layers predict', async () => {
     await withTempDir(async (dir) => {
       const model = tfl.sequential();
-      model.add(tfl.layers.conv2d({ inputShape: [12, 12, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', biasInitializer: 'randomNormal', seed: 1 } as never));
-      model.add(tfl.layers.batchNormalization({ movingMeanInitializer: 'randomNormal', movingVarianceInitializer: 'ones', gammaInitializer: 'randomUniform', betaInitializer: 'randomNormal' } as never));
+      model.add(
+        tfl.layers.conv2d({
+          inputShape: [12, 12, 1],
+          filters: 4,
+          kernelSize: 3,
+          strides: 2,
+          padding: 'same',
+          activation: 'relu',
+          biasInitializer: 'randomNormal',
+          seed: 1,
+        } as never),
+      );
+      model.add(
+        tfl.layers.batchNormalization({
+          movingMeanInitializer: 'randomNormal',
+          movingVarianceInitializer: 'ones',
+          gammaInitializer: 'randomUniform',
+          betaInitializer: 'randomNormal',
+        } as never),
+      );
       model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
       model.add(tfl.layers.conv2d({ filters: 5, kernelSize: 2, activation: 'tanh' }));
       model.add(tfl.layers.averagePooling2d({ poolSize: 1 }));
@@ -265,11 +330,22 @@ describe('toOnnx dense: onnxruntime-node matches our forward (max abs diff ≤ 1
       model.add(tfl.layers.dense({ units: 6, activation: 'sigmoid' }));
       model.add(tfl.layers.dense({ units: 5 }));
       model.add(tfl.layers.activation({ activation: 'softmax' }));
-      await model.save(tf.io.withSaveHandler(async (a) => {
-        await writeFile(join(dir, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
-        await writeFile(join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, format: a.format, generatedBy: a.generatedBy, convertedBy: a.convertedBy, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }));
+      await model.save(
+        tf.io.withSaveHandler(async (a) => {
+          await writeFile(join(dir, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
+          await writeFile(
+            join(dir, 'model.json'),
+            JSON.stringify({
+              modelTopology: a.modelTopology,
+              format: a.format,
+              generatedBy: a.generatedBy,
+              convertedBy: a.convertedBy,
+              weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+            }),
+          );
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+      );
       const loaded = await loadModel(join(dir, 'model.json'));
       expect(loaded.format).toBe('stock');
       const x = uniformImages(8, [12, 12, 1], 3);
@@ -295,7 +371,8 @@ describe('toOnnx int8-qdq', () => {
       const fp = await runOrt(dense, test.images, n, ir.inputShape);
       expect(maxAbsDiff(fp, ours), ir.name).toBeLessThanOrEqual(1e-4);
       const i8 = await runOrt(q.bytes, test.images, n, ir.inputShape);
-      const a = argmaxRows(ours, 10), b = argmaxRows(i8, 10);
+      const a = argmaxRows(ours, 10),
+        b = argmaxRows(i8, 10);
       const agree = a.filter((v, i) => v === b[i]).length / n;
       expect(agree, ir.name).toBeGreaterThanOrEqual(0.99);
       // int8 really changed the numbers (it is not the fp32 graph under another name)
@@ -339,9 +416,12 @@ describe('toOnnx int8-qdq', () => {
     const [kh, kw, cin, cout] = conv1.shape as [number, number, number, number];
     const w1 = new Int8Array(raw('conv1_kernel_int8').buffer, raw('conv1_kernel_int8').byteOffset, cout * cin * kh * kw);
     expect(init('conv1_kernel_int8').dims!.map(Number)).toEqual([cout, cin, kh, kw]);
-    for (let o = 0; o < cout; o++) for (let i = 0; i < cin; i++) for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) {
-      expect(w1[((o * cin + i) * kh + y) * kw + xx]).toBe(conv1.codes[((y * kw + xx) * cin + i) * cout + o]);
-    }
+    for (let o = 0; o < cout; o++)
+      for (let i = 0; i < cin; i++)
+        for (let y = 0; y < kh; y++)
+          for (let xx = 0; xx < kw; xx++) {
+            expect(w1[((o * cin + i) * kh + y) * kw + xx]).toBe(conv1.codes[((y * kw + xx) * cin + i) * cout + o]);
+          }
     const s1 = raw('conv1_kernel_scale');
     expect(Array.from(new Float32Array(s1.slice().buffer))).toEqual(Array.from(conv1.scales));
     const zp2 = raw('conv2_kernel_zero_point');
@@ -359,7 +439,8 @@ describe('toOnnx int8-qdq', () => {
 
   it('N:M and block-sparse weights: dense export matches; with 8-bit per-tensor values, int8 stores exactly their values', async () => {
     const m = randomModel(mlpIR(), 12);
-    const f1 = toDense(m.weights['fc1/kernel']!), f2 = toDense(m.weights['fc2/kernel']!);
+    const f1 = toDense(m.weights['fc1/kernel']!),
+      f2 = toDense(m.weights['fc2/kernel']!);
     // tfjs layout [in, out]: flat index p = col·rows + r with rows = out channels (the GEMM view's rows)
     const nmMask = Uint8Array.from(f1, (_, p) => (Math.floor(p / 64) % 4 < 2 ? 1 : 0));
     const bsMask = Uint8Array.from(f2, (_, p) => ((p % 32) % 2 === 0 && Math.floor(p / 32) % 3 !== 0 ? 1 : 0));
@@ -367,10 +448,16 @@ describe('toOnnx int8-qdq', () => {
       const v = toDense(leaf);
       return quantizedEncoding(leaf.shape, v, chooseQuantParams(v, leaf.shape, { scheme: 'symmetric', bits: 8, axis: null }));
     };
-    const structured: Model = { ir: m.ir, weights: { ...m.weights, 'fc1/kernel': nmFromMask([784, 64], nmMask, f1, 2, 4), 'fc2/kernel': blockSparseFromMask([64, 32], bsMask, f2, [4, 4]) } };
+    const structured: Model = {
+      ir: m.ir,
+      weights: { ...m.weights, 'fc1/kernel': nmFromMask([784, 64], nmMask, f1, 2, 4), 'fc2/kernel': blockSparseFromMask([64, 32], bsMask, f2, [4, 4]) },
+    };
     const x = uniformImages(16, [784], 13);
     expect(maxAbsDiff(await runOrt(toOnnx(structured), x, 16, [784]), predict(structured, x, 16))).toBeLessThanOrEqual(1e-4);
-    const quant: Model = { ir: m.ir, weights: { ...structured.weights, 'fc1/kernel': mapLeaves(structured.weights['fc1/kernel']!, q8), 'fc2/kernel': mapLeaves(structured.weights['fc2/kernel']!, q8) } };
+    const quant: Model = {
+      ir: m.ir,
+      weights: { ...structured.weights, 'fc1/kernel': mapLeaves(structured.weights['fc1/kernel']!, q8), 'fc2/kernel': mapLeaves(structured.weights['fc2/kernel']!, q8) },
+    };
     const e = exportOnnx(quant, { format: 'int8-qdq', calibration: { images: x, count: 16 } });
     const info = Object.fromEntries(e.weights.map((w) => [w.name, w]));
     expect(info['fc1/kernel']).toMatchObject({ storedAs: 'int8', exact: true, granularity: 'per-tensor' });
@@ -389,7 +476,11 @@ describe('toOnnx int8-qdq', () => {
   it('typed errors: no calibration, calibration too short, unknown format', () => {
     const m = randomModel(mlpIR(), 1);
     expectCode(() => toOnnx(m, { format: 'int8-qdq' }), 'BAD_CONFIG', /int8-qdq.*calibration/);
-    expectCode(() => toOnnx(m, { format: 'int8-qdq', calibration: { images: new Float32Array(784 * 3), count: 4 } }), 'BAD_DATASET', /calibration\.images holds 2352 values but 4 examples of shape \[784\] need 3136/);
+    expectCode(
+      () => toOnnx(m, { format: 'int8-qdq', calibration: { images: new Float32Array(784 * 3), count: 4 } }),
+      'BAD_DATASET',
+      /calibration\.images holds 2352 values but 4 examples of shape \[784\] need 3136/,
+    );
     expectCode(() => toOnnx(m, { format: 'int4' as never }), 'BAD_CONFIG', /format 'int4' is not supported/);
   });
 });

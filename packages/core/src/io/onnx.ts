@@ -106,7 +106,9 @@ function checkSupported(ir: ModelIR): void {
     const name = (l as { name?: string }).name ?? `layers[${i}]`;
     if (!(LAYER_KINDS as readonly string[]).includes(kind)) {
       throw new CompressionError({
-        code: 'UNSUPPORTED_LAYER', layer: name, path: `layers[${i}]`,
+        code: 'UNSUPPORTED_LAYER',
+        layer: name,
+        path: `layers[${i}]`,
         message: `onnx export: layer '${name}' (layers[${i}]) has kind '${kind}', which the ONNX exporter does not support`,
         hint: `supported kinds: ${LAYER_KINDS.join(', ')}; replace the layer or export the model without it`,
       });
@@ -114,7 +116,9 @@ function checkSupported(ir: ModelIR): void {
     const a = (l as { activation?: string }).activation;
     if (a !== undefined && !acts.includes(a)) {
       throw new CompressionError({
-        code: 'UNSUPPORTED_LAYER', layer: name, path: `layers[${i}].activation`,
+        code: 'UNSUPPORTED_LAYER',
+        layer: name,
+        path: `layers[${i}].activation`,
         message: `onnx export: activation '${a}' of layer '${name}' (layers[${i}]) is not supported`,
         hint: `supported activations: ${ACTIVATIONS.join(', ')}`,
       });
@@ -125,7 +129,8 @@ function checkSupported(ir: ModelIR): void {
 function checkCalibration(ir: ModelIR, c: OnnxCalibration | undefined): OnnxCalibration {
   if (!c) {
     throw new CompressionError({
-      code: 'BAD_CONFIG', path: 'calibration',
+      code: 'BAD_CONFIG',
+      path: 'calibration',
       message: "onnx export: format 'int8-qdq' needs calibration data for the activation ranges, got none",
       hint: 'pass { calibration: { images, count } } with a few hundred examples of the training split (never test)',
     });
@@ -136,14 +141,20 @@ function checkCalibration(ir: ModelIR, c: OnnxCalibration | undefined): OnnxCali
   }
   if (!(c.images instanceof Float32Array) || c.images.length < c.count * per) {
     throw new CompressionError({
-      code: 'BAD_DATASET', path: 'calibration.images',
+      code: 'BAD_DATASET',
+      path: 'calibration.images',
       message: `onnx export: calibration.images holds ${c.images?.length ?? 0} values but ${c.count} examples of shape [${ir.inputShape.join(',')}] need ${c.count * per}`,
       hint: 'pass a Float32Array in the model input layout (e.g. dataset.images) and a count that fits it',
     });
   }
   for (let i = 0; i < c.count * per; i++) {
     if (!Number.isFinite(c.images[i]!)) {
-      throw new CompressionError({ code: 'BAD_DATASET', path: `calibration.images[${i}]`, message: `onnx export: calibration.images[${i}] is ${c.images[i]}`, hint: 'remove or repair non-finite inputs' });
+      throw new CompressionError({
+        code: 'BAD_DATASET',
+        path: `calibration.images[${i}]`,
+        message: `onnx export: calibration.images[${i}] is ${c.images[i]}`,
+        hint: 'remove or repair non-finite inputs',
+      });
     }
   }
   return c;
@@ -258,7 +269,8 @@ function onSharedGrid(e: Encoding): IntWeight | null {
   const s = first.scales[0]!;
   const z = first.scheme === 'affine' ? first.zeroPoints[0]! : 0;
   for (const l of leaves) {
-    if (l.kind !== 'quantized' || l.scheme !== first.scheme || l.bits > 8 || l.axis !== null || l.scales[0] !== s || (first.scheme === 'affine' && l.zeroPoints[0] !== z)) return null;
+    if (l.kind !== 'quantized' || l.scheme !== first.scheme || l.bits > 8 || l.axis !== null || l.scales[0] !== s || (first.scheme === 'affine' && l.zeroPoints[0] !== z))
+      return null;
   }
   if (!(s > 0) || z < grid.lo || z > grid.hi) return null;
   const v = toDense(e);
@@ -368,7 +380,12 @@ function qdqKeys(ir: ModelIR): number[] {
 export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExport {
   const format = opts.format ?? 'dense';
   if (!(ONNX_FORMATS as readonly string[]).includes(format)) {
-    throw new CompressionError({ code: 'BAD_CONFIG', path: 'format', message: `onnx export: format '${String(format)}' is not supported`, hint: `use one of ${ONNX_FORMATS.join(', ')}` });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'format',
+      message: `onnx export: format '${String(format)}' is not supported`,
+      hint: `use one of ${ONNX_FORMATS.join(', ')}`,
+    });
   }
   const granularity = opts.weightGranularity ?? 'per-channel';
   const ir = model.ir;
@@ -390,7 +407,13 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
 
   const need = (name: string): Encoding => model.weights[name]!;
   const unsupported = (l: Layer, i: number, why: string, hint: string): never => {
-    throw new CompressionError({ code: 'UNSUPPORTED_LAYER', layer: l.name, path: `layers[${i}]`, message: `onnx export: layer '${l.name}' (${l.kind}, layers[${i}]) ${why}`, hint });
+    throw new CompressionError({
+      code: 'UNSUPPORTED_LAYER',
+      layer: l.name,
+      path: `layers[${i}]`,
+      message: `onnx export: layer '${l.name}' (${l.kind}, layers[${i}]) ${why}`,
+      hint,
+    });
   };
   const toNchw = () => {
     if (layout.kind === 'tf' && rank === 4) {
@@ -423,7 +446,15 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
    * (the bias is quantized per out channel only when the weight scales are per tensor or per out channel);
    * `rowMap` permutes ONNX axis 0.
    */
-  const kernel = (l: Layer, e: Encoding, onnxDims: number[], reorder: <T extends Typed>(a: T) => T, axisMap: (a: number) => number, outAxis: number, rowMap?: Int32Array): { name: string; scales?: Float32Array } => {
+  const kernel = (
+    l: Layer,
+    e: Encoding,
+    onnxDims: number[],
+    reorder: <T extends Typed>(a: T) => T,
+    axisMap: (a: number) => number,
+    outAxis: number,
+    rowMap?: Int32Array,
+  ): { name: string; scales?: Float32Array } => {
     const wname = `${l.name}/kernel`;
     if (!int8) {
       const v = reorder(Float32Array.from(toDense(e)));
@@ -433,14 +464,18 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
     const iw = exactIntCodes(e) ?? requantize(toDense(e), e.shape, granularity);
     const codes = reorder(iw.codes);
     const axis = iw.axis === null ? null : axisMap(iw.axis);
-    let scales = iw.scales, zps = iw.zeroPoints;
-    if (axis === 0 && rowMap) (scales = permuteRows(scales, rowMap)), (zps = permuteRows(zps, rowMap));
+    let scales = iw.scales,
+      zps = iw.zeroPoints;
+    if (axis === 0 && rowMap) ((scales = permuteRows(scales, rowMap)), (zps = permuteRows(zps, rowMap)));
     const w = g.init(`${l.name}_kernel_${iw.type}`, onnxDims, iw.type === 'int8' ? 'INT8' : 'UINT8', iw.type === 'int8' ? Int8Array.from(codes) : Uint8Array.from(codes));
     const sDims = axis === null ? [] : [scales.length];
     const s = g.init(`${l.name}_kernel_scale`, sDims, 'FLOAT', scales);
     const z = g.init(`${l.name}_kernel_zero_point`, sDims, iw.type === 'int8' ? 'INT8' : 'UINT8', iw.type === 'int8' ? Int8Array.from(zps) : Uint8Array.from(zps));
     weights.push({ name: wname, layer: l.name, storedAs: iw.type, exact: iw.exact, granularity: axis === null ? 'per-tensor' : 'per-channel', bytes: codes.length });
-    return { name: g.node('DequantizeLinear', [w, s, z], `${l.name}_kernel_dq`, axis === null ? {} : { axis }), scales: axis === null ? Float32Array.of(scales[0]!) : axis === outAxis ? scales : undefined };
+    return {
+      name: g.node('DequantizeLinear', [w, s, z], `${l.name}_kernel_dq`, axis === null ? {} : { axis }),
+      scales: axis === null ? Float32Array.of(scales[0]!) : axis === outAxis ? scales : undefined,
+    };
   };
   /** Bias: fp32, or int32 with scale s_in·s_w (zero point 0) in int8 mode, as onnxruntime's quantizer does. */
   const bias = (l: Layer, inputTensor: string, wScales: Float32Array | undefined): string => {
@@ -479,7 +514,14 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         const [kh, kw] = l.kernelSize;
         const e = need(`${l.name}/kernel`);
         const [, , cin, cout] = e.shape as [number, number, number, number];
-        const k = kernel(l, e, [cout, cin, kh, kw], (a) => transposeArray(a, e.shape, [3, 2, 0, 1]), (a) => [3, 2, 0, 1].indexOf(a), 0);
+        const k = kernel(
+          l,
+          e,
+          [cout, cin, kh, kw],
+          (a) => transposeArray(a, e.shape, [3, 2, 0, 1]),
+          (a) => [3, 2, 0, 1].indexOf(a),
+          0,
+        );
         const pads = l.padding === 'same' ? (([t, b], [lf, r]) => [t, lf, b, r])(samePads(h, kh, l.strides[0]), samePads(w, kw, l.strides[1])) : [0, 0, 0, 0];
         const inTensor = cur;
         const inputs = [cur, k.name];
@@ -496,7 +538,15 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         const e = need(`${l.name}/kernel`);
         const [fin, units] = e.shape as [number, number];
         const rowMap = layout.kind === 'flatChw' ? chwToHwcIndex(layout.h, layout.w, layout.c) : undefined;
-        const k = kernel(l, e, [fin, units], (a) => (rowMap ? permuteRows(a, rowMap) : a), (a) => a, 1, rowMap);
+        const k = kernel(
+          l,
+          e,
+          [fin, units],
+          (a) => (rowMap ? permuteRows(a, rowMap) : a),
+          (a) => a,
+          1,
+          rowMap,
+        );
         const inTensor = cur;
         const inputs = [cur, k.name];
         if (l.useBias) inputs.push(bias(l, inTensor, k.scales));
@@ -548,7 +598,13 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
           if (fill === undefined) weights.push({ name: `${l.name}/${suffix}`, layer: l.name, storedAs: 'float32', exact: true, granularity: null, bytes: v.byteLength });
           return g.init(`${l.name}_${suffix}`, [c], 'FLOAT', v);
         };
-        const inputs = [cur, param('gamma', l.scale ? undefined : 1), param('beta', l.center ? undefined : 0), param('moving_mean', undefined), param('moving_variance', undefined)];
+        const inputs = [
+          cur,
+          param('gamma', l.scale ? undefined : 1),
+          param('beta', l.center ? undefined : 0),
+          param('moving_mean', undefined),
+          param('moving_variance', undefined),
+        ];
         cur = g.node('BatchNormalization', inputs, l.name, { epsilon: { f: l.epsilon } });
         key = i;
         break;
@@ -577,8 +633,16 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
     name: opts.name ?? ir.name,
     node: g.nodes,
     initializer: g.inits,
-    input: [{ name: 'input', docString: `float32 [N,${ir.inputShape.join(',')}] in ${layoutDoc} (as the tfjs model takes it; converted to NCHW inside)`, type: { tensorType: { elemType: DT.FLOAT, shape: { dim: dims(inputShape) } } } }],
-    output: [{ name: 'output', docString: `float32 [N,${outShape.join(',')}] in the tfjs layout`, type: { tensorType: { elemType: DT.FLOAT, shape: { dim: dims(outputShape) } } } }],
+    input: [
+      {
+        name: 'input',
+        docString: `float32 [N,${ir.inputShape.join(',')}] in ${layoutDoc} (as the tfjs model takes it; converted to NCHW inside)`,
+        type: { tensorType: { elemType: DT.FLOAT, shape: { dim: dims(inputShape) } } },
+      },
+    ],
+    output: [
+      { name: 'output', docString: `float32 [N,${outShape.join(',')}] in the tfjs layout`, type: { tensorType: { elemType: DT.FLOAT, shape: { dim: dims(outputShape) } } } },
+    ],
     docString: `edge-compress ${format} export of '${ir.name}'. Input 'input' is ${layoutDoc} float32 [N,${ir.inputShape.join(',')}] exactly as the tfjs model takes it.`,
   };
   const proto = O.ModelProto.create({
@@ -594,5 +658,17 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
     ],
   });
   const bytes = new Uint8Array(O.ModelProto.encode(proto).finish());
-  return { bytes, format, irVersion: ONNX_IR_VERSION, opset: ONNX_OPSET, inputName: 'input', outputName: 'output', inputShape, outputShape, weights, activations, nodes: g.nodes.length };
+  return {
+    bytes,
+    format,
+    irVersion: ONNX_IR_VERSION,
+    opset: ONNX_OPSET,
+    inputName: 'input',
+    outputName: 'output',
+    inputShape,
+    outputShape,
+    weights,
+    activations,
+    nodes: g.nodes.length,
+  };
 }

@@ -53,16 +53,25 @@ function fromCodes(q: QuantizedEncoding, mask: Uint8Array | undefined, ours: Flo
   let err = 0;
   for (let i = 0; i < arr.length; i++) err = Math.max(err, Math.abs(Math.fround(arr[i]! * scale + min) - ours[i]!));
   const dtype = wide ? 'uint16' : 'uint8';
-  return { dtype, bytes: bytesOf(arr), quantization: { dtype, min, scale, original_dtype: 'float32' }, exact: true, native: true, maxAbsError: err, note: `${q.bits}-bit per-tensor ${q.scheme} codes stored as ${dtype} (exact)` };
+  return {
+    dtype,
+    bytes: bytesOf(arr),
+    quantization: { dtype, min, scale, original_dtype: 'float32' },
+    exact: true,
+    native: true,
+    maxAbsError: err,
+    note: `${q.bits}-bit per-tensor ${q.scheme} codes stored as ${dtype} (exact)`,
+  };
 }
 
 /** tfjs-converter's per-tensor affine quantization (nudged so 0 is exact) of fp32 values. */
 export function converterQuantize(values: Float32Array, dtype: 'uint8' | 'uint16'): StockWeight {
   const qmax = dtype === 'uint8' ? 255 : 65535;
-  let lo = Infinity, hi = -Infinity;
-  for (const v of values) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const v of values) ((lo = Math.min(lo, v)), (hi = Math.max(hi, v)));
   let scale: number, min: number;
-  if (!(hi > lo)) (scale = 1), (min = Number.isFinite(lo) ? lo : 0);
+  if (!(hi > lo)) ((scale = 1), (min = Number.isFinite(lo) ? lo : 0));
   else {
     scale = (hi - lo) / qmax;
     min = lo;
@@ -79,7 +88,15 @@ export function converterQuantize(values: Float32Array, dtype: 'uint8' | 'uint16
     arr[i] = Math.round((v - min) / scale);
     err = Math.max(err, Math.abs(Math.fround(arr[i]! * scale + min) - values[i]!));
   }
-  return { dtype, bytes: bytesOf(arr), quantization: { dtype, min, scale, original_dtype: 'float32' }, exact: err === 0, native: false, maxAbsError: err, note: `re-quantized per tensor to ${dtype} (tfjs-converter rule), max error ${err.toExponential(2)}` };
+  return {
+    dtype,
+    bytes: bytesOf(arr),
+    quantization: { dtype, min, scale, original_dtype: 'float32' },
+    exact: err === 0,
+    native: false,
+    maxAbsError: err,
+    note: `re-quantized per tensor to ${dtype} (tfjs-converter rule), max error ${err.toExponential(2)}`,
+  };
 }
 
 /**
@@ -95,17 +112,40 @@ export function lowerToStock(e: Encoding, lossy: StockLossy = 'float32'): StockW
   if (q && hasStockForm(e) && q.scheme !== 'float16') return fromCodes(q, mask, ours);
   if (q?.scheme === 'float16') {
     const h = Uint16Array.from(ours, (v) => toHalfBits(v));
-    return { dtype: 'float16', bytes: bytesOf(h), quantization: { dtype: 'float16', original_dtype: 'float32' }, exact: true, native: true, maxAbsError: 0, note: 'float16 (exact)' };
+    return {
+      dtype: 'float16',
+      bytes: bytesOf(h),
+      quantization: { dtype: 'float16', original_dtype: 'float32' },
+      exact: true,
+      native: true,
+      maxAbsError: 0,
+      note: 'float16 (exact)',
+    };
   }
   const what = describeEncoding(e);
   switch (lossy) {
     case 'float32':
-      return { dtype: 'float32', bytes: bytesOf(ours), exact: true, native: false, maxAbsError: 0, note: `${what} has no stock form; widened to float32 (exact values, no size saving)` };
+      return {
+        dtype: 'float32',
+        bytes: bytesOf(ours),
+        exact: true,
+        native: false,
+        maxAbsError: 0,
+        note: `${what} has no stock form; widened to float32 (exact values, no size saving)`,
+      };
     case 'float16': {
       const h = Uint16Array.from(ours, (v) => toHalfBits(v));
       let err = 0;
       h.forEach((b, i) => (err = Math.max(err, Math.abs(fromHalfBits(b) - ours[i]!))));
-      return { dtype: 'float16', bytes: bytesOf(h), quantization: { dtype: 'float16', original_dtype: 'float32' }, exact: err === 0, native: false, maxAbsError: err, note: `${what} has no stock form; stored as float16, max error ${err.toExponential(2)}` };
+      return {
+        dtype: 'float16',
+        bytes: bytesOf(h),
+        quantization: { dtype: 'float16', original_dtype: 'float32' },
+        exact: err === 0,
+        native: false,
+        maxAbsError: err,
+        note: `${what} has no stock form; stored as float16, max error ${err.toExponential(2)}`,
+      };
     }
     default: {
       const r = converterQuantize(ours, lossy);
@@ -113,4 +153,3 @@ export function lowerToStock(e: Encoding, lossy: StockLossy = 'float32'): StockW
     }
   }
 }
-

@@ -13,7 +13,12 @@ export async function loadWithStockTfjs(modelJson: string): Promise<{ predict(x:
   try {
     tfl = await import('@tensorflow/tfjs-layers');
   } catch (cause) {
-    throw new CompressionError({ code: 'BACKEND_NOT_READY', message: 'loadWithStockTfjs needs @tensorflow/tfjs-layers, which is not installed', hint: 'npm install @tensorflow/tfjs-layers@4.22.0', cause });
+    throw new CompressionError({
+      code: 'BACKEND_NOT_READY',
+      message: 'loadWithStockTfjs needs @tensorflow/tfjs-layers, which is not installed',
+      hint: 'npm install @tensorflow/tfjs-layers@4.22.0',
+      cause,
+    });
   }
   const dir = dirname(modelJson);
   const fetchFunc = async (input: string | URL | Request): Promise<Response> => {
@@ -25,4 +30,3 @@ export async function loadWithStockTfjs(modelJson: string): Promise<{ predict(x:
   const m = await tfl.loadLayersModel(tf.io.http(`http://local/${modelJson.split('/').pop()}`, { fetchFunc }));
   return { predict: (x) => m.predict(x) as tf.Tensor, dispose: () => m.dispose() };
 }
-

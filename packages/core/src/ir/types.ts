@@ -31,8 +31,15 @@ export interface PoolLayer {
   strides: [number, number];
   padding: Padding;
 }
-export interface FlattenLayer { kind: 'flatten'; name: string }
-export interface ActivationLayer { kind: 'activation'; name: string; activation: Activation }
+export interface FlattenLayer {
+  kind: 'flatten';
+  name: string;
+}
+export interface ActivationLayer {
+  kind: 'activation';
+  name: string;
+  activation: Activation;
+}
 export interface BatchNormLayer {
   kind: 'batchNorm';
   name: string;
@@ -41,7 +48,11 @@ export interface BatchNormLayer {
   center: boolean;
   scale: boolean;
 }
-export interface DropoutLayer { kind: 'dropout'; name: string; rate: number }
+export interface DropoutLayer {
+  kind: 'dropout';
+  name: string;
+  rate: number;
+}
 
 export type Layer = Conv2dLayer | DenseLayer | PoolLayer | FlattenLayer | ActivationLayer | BatchNormLayer | DropoutLayer;
 

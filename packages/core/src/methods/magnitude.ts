@@ -14,7 +14,10 @@ export const magnitudePrune = definePruner({
     for (const t of targets) groups.set(t.config.sparseRatio!, [...(groups.get(t.config.sparseRatio!) ?? []), t.weight]);
     const masks = new Map<string, Uint8Array>();
     for (const [ratio, names] of groups) {
-      const ms = globalTopkMasks(names.map((n) => values.get(n)!), ratio);
+      const ms = globalTopkMasks(
+        names.map((n) => values.get(n)!),
+        ratio,
+      );
       names.forEach((n, i) => masks.set(n, ms[i]!));
     }
     return masks;

@@ -80,13 +80,34 @@ export function definePruner<C extends PruningRule = PruningRule, O extends Prun
     kernels: def.kernels,
     checkTarget(t, ir, path) {
       const c = t.config as unknown as PruningRule;
-      if ((def.requireRatio ?? true) && c.sparseRatio === undefined) throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, layer: t.layer, path, message: `${path}: no sparse_ratio is set for this layer`, hint: 'add "sparse_ratio": 0.9 to a rule that selects it' });
-      if (c.granularity !== undefined && !allowed(c.granularity)) throw new CompressionError({ code: 'RECIPE_INVALID', method: def.name, layer: t.layer, path, message: `${path}: granularity ${JSON.stringify(c.granularity)} is not supported by '${def.name}'`, hint: def.granularity ? 'see the method README for its granularities' : "use 'default' (unstructured), or the bcr method for blocks" });
+      if ((def.requireRatio ?? true) && c.sparseRatio === undefined)
+        throw new CompressionError({
+          code: 'RECIPE_INVALID',
+          method: def.name,
+          layer: t.layer,
+          path,
+          message: `${path}: no sparse_ratio is set for this layer`,
+          hint: 'add "sparse_ratio": 0.9 to a rule that selects it',
+        });
+      if (c.granularity !== undefined && !allowed(c.granularity))
+        throw new CompressionError({
+          code: 'RECIPE_INVALID',
+          method: def.name,
+          layer: t.layer,
+          path,
+          message: `${path}: granularity ${JSON.stringify(c.granularity)} is not supported by '${def.name}'`,
+          hint: def.granularity ? 'see the method README for its granularities' : "use 'default' (unstructured), or the bcr method for blocks",
+        });
       def.checkTarget?.(t, ir, path);
     },
     async compress(model, ctx, plan): Promise<CompressResult> {
       throwIfAborted(ctx.signal, def.name);
-      const prior = new Map(plan.targets.flatMap((t) => { const e = model.weights[t.weight]!; return e.kind === 'masked' ? [[t.weight, e.mask] as const] : []; }));
+      const prior = new Map(
+        plan.targets.flatMap((t) => {
+          const e = model.weights[t.weight]!;
+          return e.kind === 'masked' ? [[t.weight, e.mask] as const] : [];
+        }),
+      );
       const m: MaskContext<C, O> = { ctx, plan, model, prior };
       const before = evaluateModel(model, ctx.val);
       const values = new Map(plan.targets.map((t) => [t.weight, toDense(model.weights[t.weight]!)]));
@@ -95,7 +116,13 @@ export function definePruner<C extends PruningRule = PruningRule, O extends Prun
       for (const t of plan.targets) {
         const e = model.weights[t.weight]!;
         const mask = masks.get(t.weight);
-        if (!mask || mask.length !== values.get(t.weight)!.length) throw new CompressionError({ code: 'SHAPE_MISMATCH', method: def.name, layer: t.layer, message: `${def.name}: masks() returned no mask of ${values.get(t.weight)!.length} entries for '${t.weight}'` });
+        if (!mask || mask.length !== values.get(t.weight)!.length)
+          throw new CompressionError({
+            code: 'SHAPE_MISMATCH',
+            method: def.name,
+            layer: t.layer,
+            message: `${def.name}: masks() returned no mask of ${values.get(t.weight)!.length} entries for '${t.weight}'`,
+          });
         if (e.kind === 'masked') {
           const both = Uint8Array.from(mask, (v, i) => (v && e.mask[i] ? 1 : 0));
           masks.set(t.weight, both);
@@ -103,22 +130,46 @@ export function definePruner<C extends PruningRule = PruningRule, O extends Prun
         } else start[t.weight] = maskedEncoding(e, mask);
       }
       const o = plan.options as PrunerOptions;
-      const tt = trainThroughEncodings({ ir: model.ir, weights: start }, plan.targets.map((t) => t.weight));
+      const tt = trainThroughEncodings(
+        { ir: model.ir, weights: start },
+        plan.targets.map((t) => t.weight),
+      );
       try {
-        await tt.fit(ctx.train, { epochs: o.finetuneEpochs, batchSize: o.batchSize, optimizer: { kind: 'adam', lr: o.lr }, lrSchedule: cosineDecay(o.lr, o.finetuneEpochs), seed: ctx.seed, hooks: composeHooks(def.hooks?.(m)), phase: 'finetune', signal: ctx.signal, onProgress: ctx.onProgress && ((p) => ctx.onProgress!({ ...p, method: def.name })) });
+        await tt.fit(ctx.train, {
+          epochs: o.finetuneEpochs,
+          batchSize: o.batchSize,
+          optimizer: { kind: 'adam', lr: o.lr },
+          lrSchedule: cosineDecay(o.lr, o.finetuneEpochs),
+          seed: ctx.seed,
+          hooks: composeHooks(def.hooks?.(m)),
+          phase: 'finetune',
+          signal: ctx.signal,
+          onProgress: ctx.onProgress && ((p) => ctx.onProgress!({ ...p, method: def.name })),
+        });
         const tuned = tt.toModel();
         const weights = { ...tuned.weights };
         const rows = plan.targets.map((t) => {
           const mask = masks.get(t.weight)!;
           if (def.encode) weights[t.weight] = def.encode(t, weights[t.weight]!, mask);
           const kept = countNonZero(mask);
-          return layerReport(t.layer, t.weight, model.weights[t.weight]!, weights[t.weight]!, { sparseRatio: (t.config as unknown as PruningRule).sparseRatio, achievedSparsity: 1 - kept / mask.length });
+          return layerReport(t.layer, t.weight, model.weights[t.weight]!, weights[t.weight]!, {
+            sparseRatio: (t.config as unknown as PruningRule).sparseRatio,
+            achievedSparsity: 1 - kept / mask.length,
+          });
         });
         const out: Model = { ir: model.ir, weights };
         const after = evaluateModel(out, ctx.val);
         const total = rows.reduce((a, l) => a + l.before.elements, 0);
         const kept = plan.targets.reduce((a, t) => a + countNonZero(masks.get(t.weight)!), 0);
-        return { model: out, report: { method: def.name, layers: rows, metrics: { valAccuracyBefore: before.accuracy, valAccuracyAfter: after.accuracy, sparsity: 1 - kept / total, pruningRatio: total / Math.max(1, kept) }, warnings: [] } };
+        return {
+          model: out,
+          report: {
+            method: def.name,
+            layers: rows,
+            metrics: { valAccuracyBefore: before.accuracy, valAccuracyAfter: after.accuracy, sparsity: 1 - kept / total, pruningRatio: total / Math.max(1, kept) },
+            warnings: [],
+          },
+        };
       } finally {
         tt.dispose();
       }

@@ -22,15 +22,31 @@ export function validateModel(model: Model, where = 'model'): void {
   for (const [name, shape] of expected) {
     const e = model.weights[name];
     if (!e) {
-      throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, layer: name.split('/')[0], message: `${where}: weight '${name}' is missing`, hint: `expected a weight of shape [${shape.join(',')}]` });
+      throw new CompressionError({
+        code: 'BAD_MODEL_FILE',
+        path: where,
+        layer: name.split('/')[0],
+        message: `${where}: weight '${name}' is missing`,
+        hint: `expected a weight of shape [${shape.join(',')}]`,
+      });
     }
     if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-      throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, layer: name.split('/')[0], message: `${where}: weight '${name}' has shape [${e.shape.join(',')}] but the layer needs [${shape.join(',')}]` });
+      throw new CompressionError({
+        code: 'SHAPE_MISMATCH',
+        path: where,
+        layer: name.split('/')[0],
+        message: `${where}: weight '${name}' has shape [${e.shape.join(',')}] but the layer needs [${shape.join(',')}]`,
+      });
     }
   }
   for (const name of Object.keys(model.weights)) {
     if (!expected.has(name)) {
-      throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: weight '${name}' belongs to no layer`, hint: `known weights: ${[...expected.keys()].join(', ')}` });
+      throw new CompressionError({
+        code: 'BAD_MODEL_FILE',
+        path: where,
+        message: `${where}: weight '${name}' belongs to no layer`,
+        hint: `known weights: ${[...expected.keys()].join(', ')}`,
+      });
     }
   }
 }
@@ -41,7 +57,13 @@ export function assertFiniteWeights(model: Model, where = 'model'): void {
     const v = toDense(e);
     for (let i = 0; i < v.length; i++) {
       if (!Number.isFinite(v[i]!)) {
-        throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, layer: name.split('/')[0], message: `${where}: weight '${name}' has a non-finite value (${v[i]}) at flat index ${i}`, hint: 'the model is corrupt or training diverged; retrain it or re-export it' });
+        throw new CompressionError({
+          code: 'BAD_MODEL_FILE',
+          path: where,
+          layer: name.split('/')[0],
+          message: `${where}: weight '${name}' has a non-finite value (${v[i]}) at flat index ${i}`,
+          hint: 'the model is corrupt or training diverged; retrain it or re-export it',
+        });
       }
     }
   }

@@ -110,7 +110,8 @@ export function createRunner(model: Model, opts: RunnerOptions = {}): Runner {
     run,
     predict(images, count) {
       check();
-      if (images.length !== count * sizeOf(model.ir.inputShape)) throw new CompressionError({ code: 'BAD_DATASET', message: `predict: ${images.length} values are not ${count} examples of shape [${model.ir.inputShape.join(',')}]` });
+      if (images.length !== count * sizeOf(model.ir.inputShape))
+        throw new CompressionError({ code: 'BAD_DATASET', message: `predict: ${images.length} values are not ${count} examples of shape [${model.ir.inputShape.join(',')}]` });
       return tf.tidy(() => run(tf.tensor(images, [count, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array);
     },
     evaluate(data, o = {}) {

@@ -24,7 +24,8 @@ export function translateLegacyRule(entry: Record<string, unknown>, path: string
   });
   if ('quant_types' in rule) {
     const t = rule.quant_types;
-    if (Array.isArray(t) && t.some((x) => x !== 'weight')) notes.push(`${path}: 'quant_types' ${JSON.stringify(t)}: only weights are quantized by this key; activation ranges are set by the method's options`);
+    if (Array.isArray(t) && t.some((x) => x !== 'weight'))
+      notes.push(`${path}: 'quant_types' ${JSON.stringify(t)}: only weights are quantized by this key; activation ranges are set by the method's options`);
     delete rule.quant_types;
   }
   if (rule.exclude === true) {

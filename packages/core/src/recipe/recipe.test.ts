@@ -29,31 +29,63 @@ const recipe = (config_list: unknown[], extra: Record<string, unknown> = {}) => 
 
 describe('recipes', () => {
   it('select with NNI v3 keys; later entries override earlier ones and every override is listed', () => {
-    const { plans } = planRecipe(ir, recipe([{ op_types: ['conv2d', 'Linear'], sparse_ratio: 0.8 }, { op_names: ['fc1'], sparse_ratio: 0.95 }, { op_names_re: ['conv.*'], exclude_op_names: ['conv1'], sparse_ratio: 0.5 }]), registry);
+    const { plans } = planRecipe(
+      ir,
+      recipe([
+        { op_types: ['conv2d', 'Linear'], sparse_ratio: 0.8 },
+        { op_names: ['fc1'], sparse_ratio: 0.95 },
+        { op_names_re: ['conv.*'], exclude_op_names: ['conv1'], sparse_ratio: 0.5 },
+      ]),
+      registry,
+    );
     const p = plans[0]!;
-    expect(p.targets.map((t) => [t.layer, (t.config as { sparseRatio?: number }).sparseRatio])).toEqual([['conv1', 0.8], ['conv2', 0.5], ['fc1', 0.95], ['fc2', 0.8]]);
+    expect(p.targets.map((t) => [t.layer, (t.config as { sparseRatio?: number }).sparseRatio])).toEqual([
+      ['conv1', 0.8],
+      ['conv2', 0.5],
+      ['fc1', 0.95],
+      ['fc2', 0.8],
+    ]);
     expect(p.overrides.map((o) => `${o.layer}:${o.key}:${o.from}->${o.to}`)).toEqual(['conv2:sparseRatio:0->2', 'fc1:sparseRatio:0->1']);
-    expect(p.warnings.some((w) => w.includes("overrides") && w.includes('fc1'))).toBe(true);
+    expect(p.warnings.some((w) => w.includes('overrides') && w.includes('fc1'))).toBe(true);
   });
   it('translate legacy keys in one place', () => {
     expect(translateLegacyRule({ sparsity: 0.5, op_types: ['dense'] }, 'x').rule).toEqual({ sparse_ratio: 0.5, op_types: ['dense'] });
     expect(translateLegacyRule({ quant_bits: { weight: 4 } }, 'x').rule).toEqual({ quant_dtype: 'int4' });
     expect(translateLegacyRule({ exclude: true, op_names: ['fc2'] }, 'x').rule).toEqual({ exclude_op_names: ['fc2'] });
-    const { plans } = planRecipe(ir, recipe([{ op_types: ['dense'], sparsity_per_layer: 0.9 }, { exclude: true, op_names: ['fc2'] }]), registry);
+    const { plans } = planRecipe(
+      ir,
+      recipe([
+        { op_types: ['dense'], sparsity_per_layer: 0.9 },
+        { exclude: true, op_names: ['fc2'] },
+      ]),
+      registry,
+    );
     expect(plans[0]!.targets.map((t) => t.layer)).toEqual(['fc1']);
     expect(plans[0]!.warnings[0]).toMatch(/legacy 'sparsity_per_layer' translated to 'sparse_ratio'/);
   });
   it('name unknown layers with a did-you-mean', () => {
-    fails(() => planRecipe(ir, recipe([{ op_names: ['fc_1'], sparse_ratio: 0.5 }]), registry, 'r.json'), 'TARGET_NOT_FOUND', /r\.json: stages\[0\]\.config_list\[0\]\.op_names\[0\]: layer 'fc_1' matches nothing.*did you mean 'fc1'/);
+    fails(
+      () => planRecipe(ir, recipe([{ op_names: ['fc_1'], sparse_ratio: 0.5 }]), registry, 'r.json'),
+      'TARGET_NOT_FOUND',
+      /r\.json: stages\[0\]\.config_list\[0\]\.op_names\[0\]: layer 'fc_1' matches nothing.*did you mean 'fc1'/,
+    );
     fails(() => planRecipe(ir, recipe([{ op_types: ['Conv3d'], sparse_ratio: 0.5 }]), registry), 'TARGET_NOT_FOUND', /op type 'Conv3d'.*did you mean/);
     fails(() => planRecipe(ir, recipe([{ op_names: ['pool1'], sparse_ratio: 0.5 }]), registry), 'TARGET_NOT_FOUND', /'pool1' has no weights/);
     fails(() => planRecipe(ir, recipe([{ op_names_re: ['dense.*'], sparse_ratio: 0.5 }]), registry), 'TARGET_NOT_FOUND', /pattern 'dense\.\*' matches nothing/);
   });
   it('reject bad values, unknown keys and methods with the JSON path', () => {
-    fails(() => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ratio: 1.5 }]), registry, 'r.json'), 'RECIPE_INVALID', /stages\[0\]\.config_list\[0\]\.sparse_ratio: .*1.*\(got 1\.5\)/);
+    fails(
+      () => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ratio: 1.5 }]), registry, 'r.json'),
+      'RECIPE_INVALID',
+      /stages\[0\]\.config_list\[0\]\.sparse_ratio: .*1.*\(got 1\.5\)/,
+    );
     fails(() => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ration: 0.5 }]), registry), 'RECIPE_INVALID', /sparse_ration.*did you mean 'sparse_ratio'/);
     fails(() => planRecipe(ir, { version: 2, stages: [] }, registry, 'r.json'), 'RECIPE_INVALID', /r\.json: version/);
-    fails(() => planRecipe(ir, { version: 1, stages: [{ method: 'admn', config_list: [{}] }] }, registry), 'METHOD_NOT_REGISTERED', /stages\[0\]\.method: no compressor named 'admn'/);
+    fails(
+      () => planRecipe(ir, { version: 1, stages: [{ method: 'admn', config_list: [{}] }] }, registry),
+      'METHOD_NOT_REGISTERED',
+      /stages\[0\]\.method: no compressor named 'admn'/,
+    );
     fails(() => planRecipe(ir, recipe([{ op_types: ['dense'] }]), registry), 'RECIPE_INVALID', /no sparse_ratio is set/);
     fails(() => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ratio: 0.5 }], { options: { finetune_epochs: -1 } }), registry), 'RECIPE_INVALID', /options\.finetune_epochs/);
     fails(() => planRecipe(ir, recipe([{ op_names_re: ['(('], sparse_ratio: 0.5 }]), registry), 'RECIPE_INVALID', /not a valid regular expression/);
@@ -97,10 +129,19 @@ describe('magnitude (reference compressor)', () => {
     await t.fit(train, { epochs: 15, optimizer: { kind: 'adam', lr: 3e-3 } });
     const model = t.toModel();
     t.dispose();
-    const r = await runRecipe(model, { version: 1, seed: 3, stages: [
-      { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }], options: { finetune_epochs: 2, lr: 2e-3 } },
-      { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8 }], options: { finetune_epochs: 6, lr: 2e-3 } },
-    ] }, registry, { train, val });
+    const r = await runRecipe(
+      model,
+      {
+        version: 1,
+        seed: 3,
+        stages: [
+          { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }], options: { finetune_epochs: 2, lr: 2e-3 } },
+          { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8 }], options: { finetune_epochs: 6, lr: 2e-3 } },
+        ],
+      },
+      registry,
+      { train, val },
+    );
     expect(r.reports).toHaveLength(2);
     const w = r.model.weights['fc1/kernel']!;
     expect(w.kind).toBe('masked');

@@ -27,7 +27,10 @@ export const baseRuleShape = {
 /** NNI's pruning setting keys, for methods that prune (`ruleSchema({ ...pruningRuleShape, ... })`). */
 export const pruningRuleShape = {
   sparse_ratio: z.number().min(0).lt(1, 'sparse_ratio must be below 1 (1 would remove every weight)').optional().describe('fraction of weights to remove (0.9 keeps 10%)'),
-  granularity: z.union([z.enum(GRANULARITIES), z.array(z.number().int().positive()).min(1).max(2)]).optional().describe("'default' (unstructured), 'in_channel', 'out_channel', 'per_channel' or a block [rows, cols]"),
+  granularity: z
+    .union([z.enum(GRANULARITIES), z.array(z.number().int().positive()).min(1).max(2)])
+    .optional()
+    .describe("'default' (unstructured), 'in_channel', 'out_channel', 'per_channel' or a block [rows, cols]"),
 } as const;
 
 /** NNI's quantization setting keys, for methods that quantize. */
@@ -125,8 +128,22 @@ export function recipeJsonSchema(compressors: ReadonlyArray<{ name: string; conf
   const generic = stageSchema.extend({ config_list: z.array(base).min(1) });
   const opts = { io: 'input', unrepresentable: 'any' } as const;
   const stage = compressors.length
-    ? { anyOf: compressors.map((c) => ({ type: 'object', description: `a '${c.name}' stage`, properties: { method: { const: c.name }, config_list: { type: 'array', minItems: 1, items: z.toJSONSchema(c.config, opts) }, options: z.toJSONSchema(c.options, opts) }, required: ['method', 'config_list'], additionalProperties: false })) }
+    ? {
+        anyOf: compressors.map((c) => ({
+          type: 'object',
+          description: `a '${c.name}' stage`,
+          properties: { method: { const: c.name }, config_list: { type: 'array', minItems: 1, items: z.toJSONSchema(c.config, opts) }, options: z.toJSONSchema(c.options, opts) },
+          required: ['method', 'config_list'],
+          additionalProperties: false,
+        })),
+      }
     : z.toJSONSchema(generic, opts);
   const top = z.toJSONSchema(recipeSchema.omit({ stages: true }), opts) as { properties: Record<string, unknown>; required?: string[] };
-  return { ...top, properties: { ...top.properties, stages: { type: 'array', minItems: 1, items: stage } }, required: [...(top.required ?? []), 'stages'], title: 'edge-compress recipe', $id: 'https://edge-compress.dev/schema/recipe-v1.json' };
+  return {
+    ...top,
+    properties: { ...top.properties, stages: { type: 'array', minItems: 1, items: stage } },
+    required: [...(top.required ?? []), 'stages'],
+    title: 'edge-compress recipe',
+    $id: 'https://edge-compress.dev/schema/recipe-v1.json',
+  };
 }

@@ -48,13 +48,24 @@ export function resolveTargets<C extends BaseRule>(ir: ModelIR, rules: C[], wher
   const weighted = shapes.filter((s) => TARGET_KINDS.includes(s.layer.kind));
   const weightedNames = weighted.map((s) => s.layer.name);
   const notFound = (path: string, got: string, candidates: readonly string[], what: string): never => {
-    throw new CompressionError({ code: 'TARGET_NOT_FOUND', path, message: `${path}: ${what} '${got}' matches nothing in model '${ir.name}'`, hint: didYouMeanHint(got, candidates) });
+    throw new CompressionError({
+      code: 'TARGET_NOT_FOUND',
+      path,
+      message: `${path}: ${what} '${got}' matches nothing in model '${ir.name}'`,
+      hint: didYouMeanHint(got, candidates),
+    });
   };
   const checkNames = (names: string[] | undefined, path: string): void => {
     names?.forEach((n, k) => {
       if (!all.includes(n)) notFound(`${path}[${k}]`, n, weightedNames, 'layer');
       if (!weightedNames.includes(n)) {
-        throw new CompressionError({ code: 'TARGET_NOT_FOUND', path: `${path}[${k}]`, layer: n, message: `${path}[${k}]: layer '${n}' has no weights to compress`, hint: `weighted layers: ${weightedNames.join(', ')}` });
+        throw new CompressionError({
+          code: 'TARGET_NOT_FOUND',
+          path: `${path}[${k}]`,
+          layer: n,
+          message: `${path}[${k}]: layer '${n}' has no weights to compress`,
+          hint: `weighted layers: ${weightedNames.join(', ')}`,
+        });
       }
     });
   };
@@ -62,7 +73,13 @@ export function resolveTargets<C extends BaseRule>(ir: ModelIR, rules: C[], wher
     types?.map((t, k) => {
       const kind = TYPE_ALIASES[t] ?? ((LAYER_KINDS as readonly string[]).includes(t) ? (t as LayerKind) : undefined);
       if (!kind) notFound(`${path}[${k}]`, t, [...TARGET_KINDS, 'Conv2d', 'Linear'], 'op type');
-      if (!TARGET_KINDS.includes(kind!)) throw new CompressionError({ code: 'TARGET_NOT_FOUND', path: `${path}[${k}]`, message: `${path}[${k}]: op type '${t}' has no weights to compress`, hint: `use ${TARGET_KINDS.join(' or ')}` });
+      if (!TARGET_KINDS.includes(kind!))
+        throw new CompressionError({
+          code: 'TARGET_NOT_FOUND',
+          path: `${path}[${k}]`,
+          message: `${path}[${k}]: op type '${t}' has no weights to compress`,
+          hint: `use ${TARGET_KINDS.join(' or ')}`,
+        });
       return kind!;
     });
   const matchRe = (res: string[] | undefined, path: string, mustMatch: boolean): Set<string> => {

@@ -6,7 +6,8 @@ export function packBits(values: ArrayLike<number>, bits: number): Uint8Array {
     let v = values[i]! >>> 0;
     let left = bits;
     while (left > 0) {
-      const byte = bitPos >>> 3, off = bitPos & 7;
+      const byte = bitPos >>> 3,
+        off = bitPos & 7;
       const take = Math.min(8 - off, left);
       out[byte]! |= (v & ((1 << take) - 1)) << off;
       v = take >= 32 ? 0 : v >>> take;
@@ -21,9 +22,11 @@ export function unpackBits(bytes: Uint8Array, bits: number, count: number): Uint
   const out = new Uint32Array(count);
   let bitPos = 0;
   for (let i = 0; i < count; i++) {
-    let v = 0, got = 0;
+    let v = 0,
+      got = 0;
     while (got < bits) {
-      const byte = bitPos >>> 3, off = bitPos & 7;
+      const byte = bitPos >>> 3,
+        off = bitPos & 7;
       const take = Math.min(8 - off, bits - got);
       v += ((bytes[byte]! >>> off) & ((1 << take) - 1)) * 2 ** got;
       got += take;

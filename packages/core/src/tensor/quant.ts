@@ -70,7 +70,11 @@ function channelLayout(shape: readonly number[], axis: number | null): { channel
   if (axis === null) return { channels: 1, inner: 1 };
   const ax = axis < 0 ? shape.length + axis : axis;
   if (ax < 0 || ax >= shape.length) {
-    throw new CompressionError({ code: 'BAD_CONFIG', message: `quantization axis ${axis} is out of range for a weight of shape [${shape.join(',')}]`, hint: 'use -1 (output channel) or null (per tensor)' });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      message: `quantization axis ${axis} is out of range for a weight of shape [${shape.join(',')}]`,
+      hint: 'use -1 (output channel) or null (per tensor)',
+    });
   }
   let inner = 1;
   for (let i = ax + 1; i < shape.length; i++) inner *= shape[i]!;
@@ -145,7 +149,11 @@ export function chooseQuantParams(values: Float32Array, shape: readonly number[]
     const c = chanOf(i, channels, inner);
     const v = values[i]!;
     if (!Number.isFinite(v)) {
-      throw new CompressionError({ code: 'BAD_MODEL_FILE', message: `cannot quantize a weight with non-finite value ${v} at flat index ${i}`, hint: 'the model weights contain NaN/Infinity; retrain or fix the model file' });
+      throw new CompressionError({
+        code: 'BAD_MODEL_FILE',
+        message: `cannot quantize a weight with non-finite value ${v} at flat index ${i}`,
+        hint: 'the model weights contain NaN/Infinity; retrain or fix the model file',
+      });
     }
     if (v < mins[c]!) mins[c] = v;
     if (v > maxs[c]!) maxs[c] = v;
@@ -153,8 +161,9 @@ export function chooseQuantParams(values: Float32Array, shape: readonly number[]
   }
   const { qmin, qmax } = qRange(opts.scheme, opts.bits, opts.narrowRange);
   for (let c = 0; c < channels; c++) {
-    let lo = mins[c]!, hi = maxs[c]!;
-    if (!Number.isFinite(lo)) (lo = 0), (hi = 0);
+    let lo = mins[c]!,
+      hi = maxs[c]!;
+    if (!Number.isFinite(lo)) ((lo = 0), (hi = 0));
     const fit = (shrink: number): { s: number; z: number } => {
       if (opts.scheme === 'affine') {
         const r = nudgedAffine(lo * shrink, hi * shrink, opts.bits, opts.narrowRange);
@@ -162,7 +171,7 @@ export function chooseQuantParams(values: Float32Array, shape: readonly number[]
       }
       const amax = Math.max(Math.abs(lo), Math.abs(hi)) * shrink;
       if (amax === 0) return { s: 1, z: 0 };
-      return { s: opts.scheme === 'pow2' ? amax : amax / qmax, z: 0 };  // nonzero: qmax = 2^{b−1} levels per side
+      return { s: opts.scheme === 'pow2' ? amax : amax / qmax, z: 0 }; // nonzero: qmax = 2^{b−1} levels per side
     };
     let best = fit(1);
     if (perChannel) {
@@ -176,7 +185,7 @@ export function chooseQuantParams(values: Float32Array, shape: readonly number[]
           const d = v - dequantOne(quantOne(v, opts.scheme, cand.s, cand.z, qmin, qmax), opts.scheme, cand.s, cand.z);
           err += d * d;
         }
-        if (err < bestErr) (bestErr = err), (best = cand);
+        if (err < bestErr) ((bestErr = err), (best = cand));
       }
     }
     scales[c] = best.s;
@@ -216,15 +225,17 @@ export function fakeQuantize(values: Float32Array, shape: readonly number[], p: 
 export function representableRange(shape: readonly number[], p: QuantParams): { lo: Float32Array; hi: Float32Array } {
   const { channels, inner } = channelLayout(shape, p.axis);
   const n = shape.reduce((a, b) => a * b, 1);
-  const lo = new Float32Array(n), hi = new Float32Array(n);
+  const lo = new Float32Array(n),
+    hi = new Float32Array(n);
   const { qmin, qmax } = qRange(p.scheme, p.bits);
   for (let i = 0; i < n; i++) {
     const c = chanOf(i, channels, inner);
-    const s = p.scales[c] ?? 1, z = p.zeroPoints[c] ?? 0;
-    if (p.scheme === 'pow2') (lo[i] = -1.5 * s), (hi[i] = 1.5 * s);
-    else if (p.scheme === 'float16') (lo[i] = -65504), (hi[i] = 65504);
-    else if (p.scheme === 'nonzero') (lo[i] = -s * (qmax + 0.5)), (hi[i] = s * (qmax + 0.5));
-    else (lo[i] = s * (qmin - z - 0.5)), (hi[i] = s * (qmax - z + 0.5));
+    const s = p.scales[c] ?? 1,
+      z = p.zeroPoints[c] ?? 0;
+    if (p.scheme === 'pow2') ((lo[i] = -1.5 * s), (hi[i] = 1.5 * s));
+    else if (p.scheme === 'float16') ((lo[i] = -65504), (hi[i] = 65504));
+    else if (p.scheme === 'nonzero') ((lo[i] = -s * (qmax + 0.5)), (hi[i] = s * (qmax + 0.5)));
+    else ((lo[i] = s * (qmin - z - 0.5)), (hi[i] = s * (qmax - z + 0.5)));
   }
   return { lo, hi };
 }

@@ -30,7 +30,10 @@ import { sizeOf } from '../ir/shapes.js';
 /** A tiny conv net on 8×8×1 inputs (conv 3×3×4 → maxpool → flatten → dense 16 → dense 4). */
 export function toyConvIR(): ModelIR {
   return {
-    format: 'edge-compress/ir', version: 1, name: 'toyconv', inputShape: [8, 8, 1],
+    format: 'edge-compress/ir',
+    version: 1,
+    name: 'toyconv',
+    inputShape: [8, 8, 1],
     layers: [
       { kind: 'conv2d', name: 'conv1', filters: 4, kernelSize: [3, 3], strides: [1, 1], padding: 'same', activation: 'relu', useBias: true },
       { kind: 'maxPool2d', name: 'pool1', poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
@@ -44,7 +47,10 @@ export function toyConvIR(): ModelIR {
 /** A tiny MLP on 16 inputs (16 → 32 → 4). */
 export function toyMlpIR(): ModelIR {
   return {
-    format: 'edge-compress/ir', version: 1, name: 'toymlp', inputShape: [16],
+    format: 'edge-compress/ir',
+    version: 1,
+    name: 'toymlp',
+    inputShape: [16],
     layers: [
       { kind: 'dense', name: 'fc1', units: 32, activation: 'relu', useBias: true },
       { kind: 'dense', name: 'fc2', units: 4, activation: 'softmax', useBias: true },
@@ -149,7 +155,11 @@ function guardedContext(f: ContractFixture, extra: Partial<CompressContext> = {}
   Object.defineProperty(ctx, 'test', {
     enumerable: false,
     get() {
-      throw new CompressionError({ code: 'TEST_DATA_ACCESSED', message: 'a compressor read ctx.test', hint: 'choose ratios, epochs and tables on ctx.train / ctx.val; the app measures test accuracy' });
+      throw new CompressionError({
+        code: 'TEST_DATA_ACCESSED',
+        message: 'a compressor read ctx.test',
+        hint: 'choose ratios, epochs and tables on ctx.train / ctx.val; the app measures test accuracy',
+      });
     },
   });
   return ctx as CompressContext;
@@ -175,11 +185,12 @@ async function expectCode(fn: () => unknown, code: ErrorCode, message?: RegExp):
   if (message) expect((err as Error).message).toMatch(message);
 }
 
-const argmax = (p: Float32Array, k: number): number[] => Array.from({ length: p.length / k }, (_, i) => {
-  let b = 0;
-  for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + b]!) b = c;
-  return b;
-});
+const argmax = (p: Float32Array, k: number): number[] =>
+  Array.from({ length: p.length / k }, (_, i) => {
+    let b = 0;
+    for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + b]!) b = c;
+    return b;
+  });
 
 /**
  * The contract every compressor passes (the tfjs shared-suite idea). It checks: plans deterministic and JSON
@@ -216,7 +227,8 @@ export function runCompressorContract(c: Compressor<any, any>, fixture: () => Co
       expect(report.method).toBe(c.name);
       expect(snapshot(f.model)).toBe(snap);
       const targetedLayers = new Set(plan.targets.map((t) => t.layer));
-      for (const [name, e] of Object.entries(f.model.weights)) if (!targetedLayers.has(name.split('/')[0]!)) expect(model.weights[name], `untargeted '${name}' must be the same object`).toBe(e);
+      for (const [name, e] of Object.entries(f.model.weights))
+        if (!targetedLayers.has(name.split('/')[0]!)) expect(model.weights[name], `untargeted '${name}' must be the same object`).toBe(e);
       const r = f.check(model, plan as Plan);
       expect(Math.abs(r.achieved - r.target), `achieved ${r.achieved} vs planned ${r.target}`).toBeLessThanOrEqual(r.tolerance);
       validateModel(model);
@@ -240,7 +252,10 @@ export function runCompressorContract(c: Compressor<any, any>, fixture: () => Co
         const stock = await loadWithStockTfjs(saved.modelJson);
         try {
           const ours = argmax(predict(model, x, 32), f.val.numClasses);
-          const theirs = argmax(tf.tidy(() => stock.predict(tf.tensor(x, [32, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array), f.val.numClasses);
+          const theirs = argmax(
+            tf.tidy(() => stock.predict(tf.tensor(x, [32, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array),
+            f.val.numClasses,
+          );
           expect(theirs.filter((v, i) => v === ours[i]).length).toBeGreaterThanOrEqual(29);
         } finally {
           stock.dispose();
@@ -256,7 +271,10 @@ export function runCompressorContract(c: Compressor<any, any>, fixture: () => Co
     });
     it('chained: after int8 and after a mask, the encodings of earlier stages are kept (or the chain is refused at plan time)', async () => {
       const f = await fixture();
-      for (const [label, input] of [['int8', int8Model(f.model)], ['masked', maskedModel(f.model, 0.5)]] as const) {
+      for (const [label, input] of [
+        ['int8', int8Model(f.model)],
+        ['masked', maskedModel(f.model, 0.5)],
+      ] as const) {
         const kinds = Object.fromEntries(Object.entries(input.weights).map(([n, e]) => [n, e.kind]));
         let plan: Plan;
         try {

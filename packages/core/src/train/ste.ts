@@ -51,21 +51,31 @@ export function fakeQuantSte(x: tf.Tensor, p: QuantParams): tf.Tensor {
     if (p.scheme === 'nonzero') {
       const L = 2 ** (p.bits - 1);
       const hi = tf.mul(s, L + 0.5);
-      return straightThrough(x, (v) => tf.mul(tf.mul(s, tf.where(tf.greaterEqual(v, 0), tf.onesLike(v), tf.neg(tf.onesLike(v)))), tf.clipByValue(tf.round(tf.div(tf.abs(v), s)), 1, L)), tf.neg(hi), hi);
+      return straightThrough(
+        x,
+        (v) => tf.mul(tf.mul(s, tf.where(tf.greaterEqual(v, 0), tf.onesLike(v), tf.neg(tf.onesLike(v)))), tf.clipByValue(tf.round(tf.div(tf.abs(v), s)), 1, L)),
+        tf.neg(hi),
+        hi,
+      );
     }
     if (p.scheme === 'pow2') {
       const levels = 2 ** (p.bits - 1) - 1;
       const hi = tf.mul(s, 1.5);
       const lo = tf.neg(hi);
-      return straightThrough(x, (v) => {
-        const a = tf.abs(v);
-        // index of the nearer level in the linear domain: level s·2^-j is chosen when 0.75·s·2^-j ≤ a < 1.5·s·2^-j.
-        const j = tf.clipByValue(tf.ceil(tf.neg(tf.div(tf.log(tf.div(tf.maximum(a, 1e-30), tf.mul(s, 0.75))), Math.LN2))), 0, levels - 1);
-        const level = tf.mul(s, tf.pow(2, tf.neg(j)));
-        const smallest = tf.mul(s, 2 ** -(levels - 1));
-        const keep = tf.cast(tf.greaterEqual(a, tf.mul(smallest, 0.5)), 'float32');
-        return tf.mul(tf.mul(tf.sign(v), level), keep);
-      }, lo, hi);
+      return straightThrough(
+        x,
+        (v) => {
+          const a = tf.abs(v);
+          // index of the nearer level in the linear domain: level s·2^-j is chosen when 0.75·s·2^-j ≤ a < 1.5·s·2^-j.
+          const j = tf.clipByValue(tf.ceil(tf.neg(tf.div(tf.log(tf.div(tf.maximum(a, 1e-30), tf.mul(s, 0.75))), Math.LN2))), 0, levels - 1);
+          const level = tf.mul(s, tf.pow(2, tf.neg(j)));
+          const smallest = tf.mul(s, 2 ** -(levels - 1));
+          const keep = tf.cast(tf.greaterEqual(a, tf.mul(smallest, 0.5)), 'float32');
+          return tf.mul(tf.mul(tf.sign(v), level), keep);
+        },
+        lo,
+        hi,
+      );
     }
     // float16: round through half precision on the host (rarely trained).
     return straightThrough(x, (v) => {

@@ -39,7 +39,16 @@ describe('trainThroughEncodings', () => {
     const cases: Array<[string, Encoding]> = [
       ['lowRank', lowRankOf(base.weights['fc1/kernel']!, 3)],
       ['blockSparse', blockSparseFromMask(shape, bcrMask, fc1, [8, 16])],
-      ['nm', { ...nmEnc, values: denseEncoding(nmEnc.values.shape, toDense(nmEnc.values).map((_, i) => Math.sin(i) * 0.1)) }],
+      [
+        'nm',
+        {
+          ...nmEnc,
+          values: denseEncoding(
+            nmEnc.values.shape,
+            toDense(nmEnc.values).map((_, i) => Math.sin(i) * 0.1),
+          ),
+        },
+      ],
       ['masked nonzero-level codes', maskedEncoding(quantizedEncoding(shape, fc1, q), kept)],
     ];
     for (const [label, enc] of cases) {
@@ -47,7 +56,13 @@ describe('trainThroughEncodings', () => {
       const tt = trainThroughEncodings(model, ['fc1/kernel']);
       const losses: number[] = [];
       const counts: number[] = [];
-      await tt.fit(train, { epochs: 3, batchSize: 32, seed: 1, optimizer: { kind: 'adam', lr: label.startsWith('masked') ? 5e-4 : 3e-3 }, hooks: { afterEpoch: (_p, i) => void (losses.push(i.loss), counts.push(tf.memory().numTensors)) } });
+      await tt.fit(train, {
+        epochs: 3,
+        batchSize: 32,
+        seed: 1,
+        optimizer: { kind: 'adam', lr: label.startsWith('masked') ? 5e-4 : 3e-3 },
+        hooks: { afterEpoch: (_p, i) => void (losses.push(i.loss), counts.push(tf.memory().numTensors)) },
+      });
       const out = tt.toModel();
       tt.dispose();
       expect(losses[2], `${label}: loss falls`).toBeLessThan(losses[0]!);
@@ -72,7 +87,10 @@ describe('trainThroughEncodings', () => {
 
   it('composeHooks chains transforms in order and sums extra losses', () => {
     const p = { w: tf.scalar(2) } as unknown as Record<string, tf.Variable>;
-    const h = composeHooks({ transform: (x) => ({ w: tf.mul(x.w!, 3) }), extraLoss: () => tf.scalar(1) }, { transform: (x) => ({ w: tf.add(x.w!, 1) }), extraLoss: () => tf.scalar(2) });
+    const h = composeHooks(
+      { transform: (x) => ({ w: tf.mul(x.w!, 3) }), extraLoss: () => tf.scalar(1) },
+      { transform: (x) => ({ w: tf.add(x.w!, 1) }), extraLoss: () => tf.scalar(2) },
+    );
     const info = { epoch: 0, step: 0, globalStep: 0, stepsPerEpoch: 1 };
     expect(h.transform!(p, { training: true }).w!.dataSync()[0]).toBe(7);
     expect(h.extraLoss!(p, info)!.dataSync()[0]).toBe(3);
@@ -83,7 +101,12 @@ describe('core v2 reproductions', () => {
   it('quantize (int8) → magnitude (fc1) keeps every weight int8, fc1 a mask over its codes, and the files shrink', async () => {
     const model = int8Model(initModel(lenet5(), 1));
     const registry = createRegistry([magnitudePrune]);
-    const r = await runRecipe(model, { version: 1, stages: [{ method: 'magnitude', config_list: [{ op_names: ['fc1'], sparse_ratio: 0.5 }], options: { finetune_epochs: 0 } }] }, registry, { train: toyData(8, [28, 28, 1], 1, 10), val: toyData(8, [28, 28, 1], 2, 10) });
+    const r = await runRecipe(
+      model,
+      { version: 1, stages: [{ method: 'magnitude', config_list: [{ op_names: ['fc1'], sparse_ratio: 0.5 }], options: { finetune_epochs: 0 } }] },
+      registry,
+      { train: toyData(8, [28, 28, 1], 1, 10), val: toyData(8, [28, 28, 1], 2, 10) },
+    );
     for (const n of ['conv1/kernel', 'conv2/kernel', 'fc2/kernel', 'conv1/bias']) expect(r.model.weights[n]).toBe(model.weights[n]);
     const fc1 = r.model.weights['fc1/kernel']!;
     expect(kindsOf(fc1)).toEqual(['masked', 'quantized']);
@@ -116,7 +139,18 @@ describe('core v2 reproductions', () => {
     const registry = createRegistry([lowRankish, magnitudePrune]);
     let err: unknown;
     try {
-      planRecipe(initModel(ir, 1), { version: 1, stages: [{ method: 'fakesvd', config_list: [{ op_types: ['dense'] }] }, { method: 'magnitude', config_list: [{ op_names: ['fc1'], sparse_ratio: 0.5 }] }] }, registry, 'r.json');
+      planRecipe(
+        initModel(ir, 1),
+        {
+          version: 1,
+          stages: [
+            { method: 'fakesvd', config_list: [{ op_types: ['dense'] }] },
+            { method: 'magnitude', config_list: [{ op_names: ['fc1'], sparse_ratio: 0.5 }] },
+          ],
+        },
+        registry,
+        'r.json',
+      );
     } catch (e) {
       err = e;
     }
@@ -127,7 +161,9 @@ describe('core v2 reproductions', () => {
   it('a method never sees test data: runRecipe refuses a context with a test set', async () => {
     const registry = createRegistry([magnitudePrune]);
     const ctx = { train, val, test: val } as never;
-    await expect(runRecipe(initModel(ir, 1), { version: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }] }] }, registry, ctx)).rejects.toMatchObject({ code: 'TEST_DATA_ACCESSED' });
+    await expect(
+      runRecipe(initModel(ir, 1), { version: 1, stages: [{ method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }] }] }, registry, ctx),
+    ).rejects.toMatchObject({ code: 'TEST_DATA_ACCESSED' });
   });
 
   it('evaluateModel runs a quantized-then-masked model exactly as stored', async () => {

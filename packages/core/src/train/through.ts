@@ -88,9 +88,11 @@ export interface TrainThrough {
 export function trainThroughEncodings(model: Model, targetNames: readonly string[], opts: ThroughOptions = {}): TrainThrough {
   const targets = new Set(targetNames);
   for (const t of targetNames) {
-    if (!model.weights[t]) throw new CompressionError({ code: 'BAD_CONFIG', message: `trainThroughEncodings: the model has no weight '${t}'`, hint: `known: ${Object.keys(model.weights).join(', ')}` });
+    if (!model.weights[t])
+      throw new CompressionError({ code: 'BAD_CONFIG', message: `trainThroughEncodings: the model has no weight '${t}'`, hint: `known: ${Object.keys(model.weights).join(', ')}` });
   }
-  if (opts.trainBiases ?? true) for (const t of targetNames) if (t.endsWith('/kernel') && model.weights[t.replace(/\/kernel$/, '/bias')]) targets.add(t.replace(/\/kernel$/, '/bias'));
+  if (opts.trainBiases ?? true)
+    for (const t of targetNames) if (t.endsWith('/kernel') && model.weights[t.replace(/\/kernel$/, '/bias')]) targets.add(t.replace(/\/kernel$/, '/bias'));
   const params: Record<string, { values: Float32Array; shape: number[] }> = {};
   const trainable: string[] = [];
   const roots = new Map<string, Node>();
@@ -99,7 +101,12 @@ export function trainThroughEncodings(model: Model, targetNames: readonly string
     const node: Node = { enc: e, def, own: {}, children: {}, consts: {} };
     if (def.elementwise) {
       const spec = def.train?.leaf;
-      if (!spec) throw new CompressionError({ code: 'UNSUPPORTED_LAYER', message: `encoding kind '${e.kind}' of '${name}' cannot be trained`, hint: `its definition (${def.provider}) has no train.leaf` });
+      if (!spec)
+        throw new CompressionError({
+          code: 'UNSUPPORTED_LAYER',
+          message: `encoding kind '${e.kind}' of '${name}' cannot be trained`,
+          hint: `its definition (${def.provider}) has no train.leaf`,
+        });
       const p = isSoleLeaf ? name : `${name}#${path}`;
       params[p] = { values: spec.init(e).slice(), shape: [...e.shape] };
       trainable.push(p);
@@ -107,7 +114,12 @@ export function trainThroughEncodings(model: Model, targetNames: readonly string
       return node;
     }
     const spec = def.train;
-    if (!spec?.assemble || !spec.rebuild) throw new CompressionError({ code: 'UNSUPPORTED_LAYER', message: `encoding kind '${e.kind}' of '${name}' cannot be trained through`, hint: `its definition (${def.provider}) has no train.assemble / train.rebuild` });
+    if (!spec?.assemble || !spec.rebuild)
+      throw new CompressionError({
+        code: 'UNSUPPORTED_LAYER',
+        message: `encoding kind '${e.kind}' of '${name}' cannot be trained through`,
+        hint: `its definition (${def.provider}) has no train.assemble / train.rebuild`,
+      });
     const kids = Object.entries(def.children(e));
     for (const [slot, c] of kids) node.children[slot] = build(c, name, path ? `${path}.${slot}` : slot, isSoleLeaf && kids.length === 1 && !spec.own);
     for (const [k, v] of Object.entries(spec.own?.(e) ?? {})) {
@@ -195,7 +207,8 @@ export function trainThroughEncodings(model: Model, targetNames: readonly string
       const weights: Record<string, Encoding> = {};
       for (const [name, e] of Object.entries(model.weights)) weights[name] = roots.has(name) ? rebuild(roots.get(name)!) : e;
       for (const [name, e] of Object.entries(weights)) {
-        if (sizeOf(e.shape) !== sizeOf(model.weights[name]!.shape)) throw new CompressionError({ code: 'SHAPE_MISMATCH', message: `trainThroughEncodings: '${name}' changed shape` });
+        if (sizeOf(e.shape) !== sizeOf(model.weights[name]!.shape))
+          throw new CompressionError({ code: 'SHAPE_MISMATCH', message: `trainThroughEncodings: '${name}' changed shape` });
       }
       return { ir: model.ir, weights };
     },

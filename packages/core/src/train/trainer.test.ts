@@ -48,8 +48,9 @@ describe('MNIST', () => {
     for (const y of a.test.labels) counts[y]++;
     // class 5 has 863 of 10,000 digits → 173 test digits (±1 by rounding)
     expect(Math.abs(counts[5] - 172.6)).toBeLessThanOrEqual(1);
-    let min = Infinity, max = -Infinity;
-    for (const v of a.train.images.subarray(0, 784 * 100)) (min = Math.min(min, v)), (max = Math.max(max, v));
+    let min = Infinity,
+      max = -Infinity;
+    for (const v of a.train.images.subarray(0, 784 * 100)) ((min = Math.min(min, v)), (max = Math.max(max, v)));
     expect(min).toBe(0);
     expect(max).toBeLessThanOrEqual(1);
   });
@@ -173,7 +174,11 @@ describe('straight-through estimator', () => {
       const dev = tf.tidy(() => fakeQuantSte(tf.tensor(vals, [4, 6]), p).dataSync());
       for (let i = 0; i < vals.length; i++) expect(dev[i]).toBeCloseTo(host[i]!, 5);
     }
-    const g = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(straightThrough(x, tf.round, -1, 1)))(tf.tensor([-2, -0.5, 0.3, 0.9, 3])).dataSync());
+    const g = tf.tidy(() =>
+      tf
+        .grad((x: tf.Tensor) => tf.sum(straightThrough(x, tf.round, -1, 1)))(tf.tensor([-2, -0.5, 0.3, 0.9, 3]))
+        .dataSync(),
+    );
     expect(Array.from(g)).toEqual([0, 1, 1, 1, 0]);
   });
 
@@ -200,7 +205,12 @@ describe('QAT through the trainer', () => {
     const t = new Trainer(model);
     const before = t.evaluate(data).loss;
     const counts: number[] = [];
-    await t.fit(data, { epochs: 3, optimizer: { kind: 'adam', lr: 3e-3 }, hooks: { transform: (ps) => ({ ...ps, 'fc1/kernel': fakeQuantSte(ps['fc1/kernel']!, p) }) }, onProgress: (e) => e.trainAccuracy !== undefined && counts.push(tf.memory().numTensors) });
+    await t.fit(data, {
+      epochs: 3,
+      optimizer: { kind: 'adam', lr: 3e-3 },
+      hooks: { transform: (ps) => ({ ...ps, 'fc1/kernel': fakeQuantSte(ps['fc1/kernel']!, p) }) },
+      onProgress: (e) => e.trainAccuracy !== undefined && counts.push(tf.memory().numTensors),
+    });
     expect(t.evaluate(data, { hooks: { transform: (ps) => ({ ...ps, 'fc1/kernel': fakeQuantSte(ps['fc1/kernel']!, p) }) } }).loss).toBeLessThan(before);
     expect(new Set(counts).size).toBe(1);
     t.dispose();

@@ -40,9 +40,7 @@ export interface TrainHooks {
   layerForward?: ForwardOptions['layerForward'];
 }
 
-export type OptimizerSpec =
-  | { kind: 'adam'; lr: number; beta1?: number; beta2?: number; epsilon?: number }
-  | { kind: 'sgd'; lr: number; momentum?: number; nesterov?: boolean };
+export type OptimizerSpec = { kind: 'adam'; lr: number; beta1?: number; beta2?: number; epsilon?: number } | { kind: 'sgd'; lr: number; momentum?: number; nesterov?: boolean };
 
 export interface TrainProgress {
   phase: string;
@@ -141,7 +139,11 @@ export class Trainer {
     const lab = new Int32Array(n);
     const img = imageShape ?? (this.ir.inputShape.length === 3 ? this.ir.inputShape : null);
     if (img && sizeOf(img) !== per) {
-      throw new CompressionError({ code: 'BAD_CONFIG', path: 'augment.imageShape', message: `augment.imageShape [${img.join(',')}] has ${sizeOf(img)} values but examples have ${per}` });
+      throw new CompressionError({
+        code: 'BAD_CONFIG',
+        path: 'augment.imageShape',
+        message: `augment.imageShape [${img.join(',')}] has ${sizeOf(img)} values but examples have ${per}`,
+      });
     }
     for (let i = 0; i < n; i++) {
       const j = idx[from + i]!;
@@ -177,7 +179,12 @@ export class Trainer {
     }
     const batchSize = opts.batchSize ?? 64;
     const spec: OptimizerSpec = opts.optimizer ?? { kind: 'adam', lr: 1e-3 };
-    const optimizer = spec.kind === 'adam' ? tf.train.adam(spec.lr, spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.epsilon ?? 1e-7) : spec.momentum ? tf.train.momentum(spec.lr, spec.momentum, spec.nesterov ?? false) : tf.train.sgd(spec.lr);
+    const optimizer =
+      spec.kind === 'adam'
+        ? tf.train.adam(spec.lr, spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.epsilon ?? 1e-7)
+        : spec.momentum
+          ? tf.train.momentum(spec.lr, spec.momentum, spec.nesterov ?? false)
+          : tf.train.sgd(spec.lr);
     const rng = createRng(opts.seed ?? 0);
     const hooks = opts.hooks ?? {};
     const names = Object.keys(this.params).filter((n) => opts.trainable?.(n) ?? true);
@@ -193,13 +200,16 @@ export class Trainer {
         const t0 = performance.now();
         for (let i = 0; i < order.length; i++) order[i] = i;
         rng.shuffle(order);
-        let lossSum = 0, correct = 0, seen = 0;
+        let lossSum = 0,
+          correct = 0,
+          seen = 0;
         for (let step = 0; step < stepsPerEpoch; step++) {
           if (opts.signal?.aborted) throw new CompressionError({ code: 'ABORTED', message: 'training was aborted', cause: opts.signal.reason });
           const info: StepInfo = { epoch, step, globalStep, stepsPerEpoch };
           const lr = opts.lrSchedule?.(info);
           if (lr !== undefined) (optimizer as unknown as { learningRate: number }).learningRate = lr;
-          const from = step * batchSize, to = Math.min(train.count, from + batchSize);
+          const from = step * batchSize,
+            to = Math.min(train.count, from + batchSize);
           const { x, y } = this.batch(train, order, from, to, opts.augment ? rng : undefined, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
           const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
           const seed = rng.int(2 ** 30);
@@ -217,7 +227,8 @@ export class Trainer {
           tf.dispose([value, x, y, ...Object.values(grads)]);
           for (const [layer, s] of bnStats) {
             const m = bnMomentum.get(layer) ?? 0.99;
-            const mv = this.stats[`${layer}/moving_mean`], vv = this.stats[`${layer}/moving_variance`];
+            const mv = this.stats[`${layer}/moving_mean`],
+              vv = this.stats[`${layer}/moving_variance`];
             tf.tidy(() => {
               mv?.assign(tf.add(tf.mul(mv, m), tf.mul(s.mean, 1 - m)));
               vv?.assign(tf.add(tf.mul(vv, m), tf.mul(s.variance, 1 - m)));
@@ -226,7 +237,11 @@ export class Trainer {
           }
           hooks.afterStep?.(this.params, info);
           if (!Number.isFinite(l)) {
-            throw new CompressionError({ code: 'BAD_CONFIG', message: `training diverged: loss is ${l} at epoch ${epoch + 1}, step ${step + 1}`, hint: 'lower the learning rate or check the data' });
+            throw new CompressionError({
+              code: 'BAD_CONFIG',
+              message: `training diverged: loss is ${l} at epoch ${epoch + 1}, step ${step + 1}`,
+              hint: 'lower the learning rate or check the data',
+            });
           }
           lossSum += l * (to - from);
           correct += hits;
@@ -245,7 +260,18 @@ export class Trainer {
         }
         history.push(rec);
         await hooks.afterEpoch?.(this.params, { epoch, loss: rec.loss, accuracy: rec.trainAccuracy });
-        opts.onProgress?.({ phase: opts.phase ?? 'train', epoch, epochs: opts.epochs, step: stepsPerEpoch, stepsPerEpoch, loss: rec.loss, trainAccuracy: rec.trainAccuracy, testAccuracy: rec.testAccuracy, testLoss: rec.testLoss, done: epoch === opts.epochs - 1 });
+        opts.onProgress?.({
+          phase: opts.phase ?? 'train',
+          epoch,
+          epochs: opts.epochs,
+          step: stepsPerEpoch,
+          stepsPerEpoch,
+          loss: rec.loss,
+          trainAccuracy: rec.trainAccuracy,
+          testAccuracy: rec.testAccuracy,
+          testLoss: rec.testLoss,
+          done: epoch === opts.epochs - 1,
+        });
       }
     } finally {
       optimizer.dispose();
@@ -291,11 +317,17 @@ export class Trainer {
 }
 
 /** Evaluation of arbitrary weights (e.g. a decoded artifact) without a trainer. */
-export function evaluateWith(ir: ModelIR, getWeights: () => WeightTensors, data: Dataset, opts: { batchSize?: number; layerForward?: ForwardOptions['layerForward'] } = {}): Evaluation {
+export function evaluateWith(
+  ir: ModelIR,
+  getWeights: () => WeightTensors,
+  data: Dataset,
+  opts: { batchSize?: number; layerForward?: ForwardOptions['layerForward'] } = {},
+): Evaluation {
   assertFits(data, ir.inputShape, 'evaluation data');
   const bs = opts.batchSize ?? 500;
   const per = sizeOf(data.shape);
-  let lossSum = 0, correct = 0;
+  let lossSum = 0,
+    correct = 0;
   for (let from = 0; from < data.count; from += bs) {
     const to = Math.min(data.count, from + bs);
     const [l, c] = tf.tidy(() => {

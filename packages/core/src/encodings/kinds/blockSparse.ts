@@ -23,8 +23,10 @@ export interface BlockGrid {
 export function blockGrid(shape: readonly number[], block: readonly [number, number] | readonly number[]): BlockGrid {
   const { rows, cols } = gemmDims(shape);
   const [br, bc] = block as [number, number];
-  if (!Number.isInteger(br) || !Number.isInteger(bc) || br < 1 || bc < 1) throw new CompressionError({ code: 'BAD_CONFIG', message: `block [${block.join(',')}] must be two positive integers` });
-  const gridRows = Math.ceil(rows / br), gridCols = Math.ceil(cols / bc);
+  if (!Number.isInteger(br) || !Number.isInteger(bc) || br < 1 || bc < 1)
+    throw new CompressionError({ code: 'BAD_CONFIG', message: `block [${block.join(',')}] must be two positive integers` });
+  const gridRows = Math.ceil(rows / br),
+    gridCols = Math.ceil(cols / bc);
   return { rows, cols, blockRows: br, blockCols: bc, gridRows, gridCols, blocks: gridRows * gridCols };
 }
 
@@ -37,10 +39,14 @@ export function blockSparsePositions(e: Pick<BlockSparseEncoding, 'shape' | 'blo
   let total = 0;
   for (let b = 0; b < g.blocks; b++) total += e.keptRows[b]! * e.keptCols[b]!;
   const pos = new Int32Array(total);
-  let ro = 0, co = 0, k = 0;
+  let ro = 0,
+    co = 0,
+    k = 0;
   for (let b = 0; b < g.blocks; b++) {
-    const r0 = Math.floor(b / g.gridCols) * g.blockRows, c0 = (b % g.gridCols) * g.blockCols;
-    const nr = e.keptRows[b]!, nc = e.keptCols[b]!;
+    const r0 = Math.floor(b / g.gridCols) * g.blockRows,
+      c0 = (b % g.gridCols) * g.blockCols;
+    const nr = e.keptRows[b]!,
+      nc = e.keptCols[b]!;
     for (let i = 0; i < nr; i++) for (let j = 0; j < nc; j++) pos[k++] = (c0 + e.colIdx[co + j]!) * g.rows + (r0 + e.rowIdx[ro + i]!);
     ro += nr;
     co += nc;
@@ -55,12 +61,18 @@ export function blockSparsePositions(e: Pick<BlockSparseEncoding, 'shape' | 'blo
  */
 export function blockSparseFromMask(shape: readonly number[], mask: Uint8Array, values: Float32Array, block: readonly [number, number]): BlockSparseEncoding {
   const g = blockGrid(shape, block);
-  const keptRows = new Uint16Array(g.blocks), keptCols = new Uint16Array(g.blocks);
-  const rowIdx: number[] = [], colIdx: number[] = [], vals: number[] = [];
+  const keptRows = new Uint16Array(g.blocks),
+    keptCols = new Uint16Array(g.blocks);
+  const rowIdx: number[] = [],
+    colIdx: number[] = [],
+    vals: number[] = [];
   for (let b = 0; b < g.blocks; b++) {
-    const r0 = Math.floor(b / g.gridCols) * g.blockRows, c0 = (b % g.gridCols) * g.blockCols;
-    const r1 = Math.min(g.rows, r0 + g.blockRows), c1 = Math.min(g.cols, c0 + g.blockCols);
-    const rs: number[] = [], cs: number[] = [];
+    const r0 = Math.floor(b / g.gridCols) * g.blockRows,
+      c0 = (b % g.gridCols) * g.blockCols;
+    const r1 = Math.min(g.rows, r0 + g.blockRows),
+      c1 = Math.min(g.cols, c0 + g.blockCols);
+    const rs: number[] = [],
+      cs: number[] = [];
     for (let r = r0; r < r1; r++) {
       for (let c = c0; c < c1; c++)
         if (mask[c * g.rows + r]) {
@@ -79,16 +91,28 @@ export function blockSparseFromMask(shape: readonly number[], mask: Uint8Array, 
     keptCols[b] = cs.length;
     rowIdx.push(...rs);
     colIdx.push(...cs);
-    for (const r of rs) for (const c of cs) {
-      const p = (c0 + c) * g.rows + (r0 + r);
-      vals.push(mask[p] ? values[p]! : 0);
-    }
+    for (const r of rs)
+      for (const c of cs) {
+        const p = (c0 + c) * g.rows + (r0 + r);
+        vals.push(mask[p] ? values[p]! : 0);
+      }
   }
-  return { kind: 'blockSparse', shape: [...shape], block: [g.blockRows, g.blockCols], keptRows, keptCols, rowIdx: Uint16Array.from(rowIdx), colIdx: Uint16Array.from(colIdx), values: denseEncoding([vals.length], Float32Array.from(vals)) };
+  return {
+    kind: 'blockSparse',
+    shape: [...shape],
+    block: [g.blockRows, g.blockCols],
+    keptRows,
+    keptCols,
+    rowIdx: Uint16Array.from(rowIdx),
+    colIdx: Uint16Array.from(colIdx),
+    values: denseEncoding([vals.length], Float32Array.from(vals)),
+  };
 }
 
 function counts(e: BlockSparseEncoding): { rows: number; cols: number; values: number } {
-  let rows = 0, cols = 0, values = 0;
+  let rows = 0,
+    cols = 0,
+    values = 0;
   for (let b = 0; b < e.keptRows.length; b++) {
     rows += e.keptRows[b]!;
     cols += e.keptCols[b]!;
@@ -124,16 +148,28 @@ export const blockSparseKind = defineEncoding<BlockSparseEncoding>({
   summary: (e) => ({ block: [e.block[0], e.block[1]] }),
   write(e, w, _k, child) {
     const [br, bc] = e.block;
-    return { kind: 'blockSparse', shape: e.shape, block: [br, bc], keptRows: w.packed(e.keptRows, bitsFor(br)), keptCols: w.packed(e.keptCols, bitsFor(bc)), rowIdx: w.packed(e.rowIdx, bitsFor(br - 1)), colIdx: w.packed(e.colIdx, bitsFor(bc - 1)), values: child('values', e.values) };
+    return {
+      kind: 'blockSparse',
+      shape: e.shape,
+      block: [br, bc],
+      keptRows: w.packed(e.keptRows, bitsFor(br)),
+      keptCols: w.packed(e.keptCols, bitsFor(bc)),
+      rowIdx: w.packed(e.rowIdx, bitsFor(br - 1)),
+      colIdx: w.packed(e.colIdx, bitsFor(bc - 1)),
+      values: child('values', e.values),
+    };
   },
   read(d, r, path, _k, child) {
     const blk = d.block as number[];
     if (!Array.isArray(blk) || blk.length !== 2) r.bad(`${path}.block`, `expected [blockRows, blockCols], got ${JSON.stringify(blk)}`);
-    const br = r.int(blk[0], `${path}.block[0]`, 1, 65535), bc = r.int(blk[1], `${path}.block[1]`, 1, 65535);
+    const br = r.int(blk[0], `${path}.block[0]`, 1, 65535),
+      bc = r.int(blk[1], `${path}.block[1]`, 1, 65535);
     const g = blockGrid(d.shape, [br, bc]);
     const keptRows = Uint16Array.from(r.packed(d.keptRows, `${path}.keptRows`, g.blocks, bitsFor(br)));
     const keptCols = Uint16Array.from(r.packed(d.keptCols, `${path}.keptCols`, g.blocks, bitsFor(bc)));
-    let nr = 0, nc = 0, nv = 0;
+    let nr = 0,
+      nc = 0,
+      nv = 0;
     for (let b = 0; b < g.blocks; b++) {
       nr += keptRows[b]!;
       nc += keptCols[b]!;
@@ -155,17 +191,24 @@ export const blockSparseKind = defineEncoding<BlockSparseEncoding>({
     const fail = (m: string): never => {
       throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: ${m}` });
     };
-    if (e.keptRows.length !== g.blocks || e.keptCols.length !== g.blocks) fail(`expected ${g.blocks} blocks of [${e.block}] over a ${g.rows}×${g.cols} GEMM view, got ${e.keptRows.length}`);
+    if (e.keptRows.length !== g.blocks || e.keptCols.length !== g.blocks)
+      fail(`expected ${g.blocks} blocks of [${e.block}] over a ${g.rows}×${g.cols} GEMM view, got ${e.keptRows.length}`);
     const c = counts(e);
-    if (e.rowIdx.length !== c.rows || e.colIdx.length !== c.cols) fail(`row/column index lengths ${e.rowIdx.length}/${e.colIdx.length} do not match the kept counts ${c.rows}/${c.cols}`);
+    if (e.rowIdx.length !== c.rows || e.colIdx.length !== c.cols)
+      fail(`row/column index lengths ${e.rowIdx.length}/${e.colIdx.length} do not match the kept counts ${c.rows}/${c.cols}`);
     if (sizeOf(e.values.shape) !== c.values) fail(`values hold ${sizeOf(e.values.shape)} entries but the blocks keep ${c.values}`);
     if (!defOf(e.values).elementwise) fail(`values must be dense or quantized, got '${e.values.kind}'`);
-    let ro = 0, co = 0;
+    let ro = 0,
+      co = 0;
     for (let b = 0; b < g.blocks; b++) {
-      const r0 = Math.floor(b / g.gridCols) * g.blockRows, c0 = (b % g.gridCols) * g.blockCols;
-      const hr = Math.min(g.blockRows, g.rows - r0), hc = Math.min(g.blockCols, g.cols - c0);
-      for (let i = 0; i < e.keptRows[b]!; i++) if (e.rowIdx[ro + i]! >= hr || (i > 0 && e.rowIdx[ro + i]! <= e.rowIdx[ro + i - 1]!)) fail(`block ${b}: row indices must be ascending and < ${hr}`);
-      for (let j = 0; j < e.keptCols[b]!; j++) if (e.colIdx[co + j]! >= hc || (j > 0 && e.colIdx[co + j]! <= e.colIdx[co + j - 1]!)) fail(`block ${b}: column indices must be ascending and < ${hc}`);
+      const r0 = Math.floor(b / g.gridCols) * g.blockRows,
+        c0 = (b % g.gridCols) * g.blockCols;
+      const hr = Math.min(g.blockRows, g.rows - r0),
+        hc = Math.min(g.blockCols, g.cols - c0);
+      for (let i = 0; i < e.keptRows[b]!; i++)
+        if (e.rowIdx[ro + i]! >= hr || (i > 0 && e.rowIdx[ro + i]! <= e.rowIdx[ro + i - 1]!)) fail(`block ${b}: row indices must be ascending and < ${hr}`);
+      for (let j = 0; j < e.keptCols[b]!; j++)
+        if (e.colIdx[co + j]! >= hc || (j > 0 && e.colIdx[co + j]! <= e.colIdx[co + j - 1]!)) fail(`block ${b}: column indices must be ascending and < ${hc}`);
       ro += e.keptRows[b]!;
       co += e.keptCols[b]!;
     }

@@ -30,7 +30,8 @@ export const denseKind = defineEncoding<DenseEncoding>({
     return { kind: 'dense', shape: d.shape, values: scatterKept(r.f32(d.values, `${path}.values`, stored), keep, new Float32Array(n)) };
   },
   validate(e, where) {
-    if (!(e.values instanceof Float32Array) || e.values.length !== sizeOf(e.shape)) throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: dense values must be a Float32Array of ${sizeOf(e.shape)} entries` });
+    if (!(e.values instanceof Float32Array) || e.values.length !== sizeOf(e.shape))
+      throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: dense values must be a Float32Array of ${sizeOf(e.shape)} entries` });
   },
   train: {
     leaf: {

@@ -11,7 +11,8 @@ export function factorGeometry(shape: readonly number[], layout: FactorLayout): 
   const { rows, cols } = gemmDims(shape);
   if (layout.kind === 'gemm') return { rows, cols, G: 1, p: rows, q: cols, chunks: 1, rowLength: cols };
   const { p, q } = layout;
-  if (!Number.isInteger(p) || !Number.isInteger(q) || p < 1 || q < 1) throw new CompressionError({ code: 'BAD_CONFIG', message: `factorized rowBlocks layout needs positive integer p and q, got ${p} and ${q}` });
+  if (!Number.isInteger(p) || !Number.isInteger(q) || p < 1 || q < 1)
+    throw new CompressionError({ code: 'BAD_CONFIG', message: `factorized rowBlocks layout needs positive integer p and q, got ${p} and ${q}` });
   const chunks = Math.ceil(cols / (p * q));
   return { rows, cols, G: rows * chunks, p, q, chunks, rowLength: chunks * p * q };
 }
@@ -36,7 +37,8 @@ export const factorizedKind = defineEncoding<FactorizedEncoding>({
   toDense(e) {
     const g = factorGeometry(e.shape, e.layout);
     const k = e.basis.shape[e.basis.shape.length - 2]!;
-    const c = toDense(e.coeffs), b = toDense(e.basis);
+    const c = toDense(e.coeffs),
+      b = toDense(e.basis);
     const out = new Float32Array(g.G * g.p * g.q);
     for (let i = 0; i < g.G; i++) out.set(matmulF32(c.subarray(i * g.p * k, (i + 1) * g.p * k), b.subarray(i * k * g.q, (i + 1) * k * g.q), g.p, k, g.q), i * g.p * g.q);
     return assembleFactorBlocks(out, e.shape, e.layout);
@@ -47,7 +49,8 @@ export const factorizedKind = defineEncoding<FactorizedEncoding>({
   write: (e, _w, _k, child) => ({ kind: 'factorized', shape: e.shape, layout: e.layout, coeffs: child('coeffs', e.coeffs), basis: child('basis', e.basis) }),
   read(d, r, path, _k, child) {
     const layout = d.layout as FactorLayout;
-    if (!layout || (layout.kind !== 'gemm' && layout.kind !== 'rowBlocks')) r.bad(`${path}.layout`, `expected {kind: 'gemm'} or {kind: 'rowBlocks', p, q}, got ${JSON.stringify(layout)}`);
+    if (!layout || (layout.kind !== 'gemm' && layout.kind !== 'rowBlocks'))
+      r.bad(`${path}.layout`, `expected {kind: 'gemm'} or {kind: 'rowBlocks', p, q}, got ${JSON.stringify(layout)}`);
     const e: FactorizedEncoding = { kind: 'factorized', shape: d.shape, layout, coeffs: child('coeffs'), basis: child('basis') };
     try {
       factorizedKind.validate!(e, path);
@@ -58,12 +61,19 @@ export const factorizedKind = defineEncoding<FactorizedEncoding>({
   },
   validate(e, where) {
     const g = factorGeometry(e.shape, e.layout);
-    const cs = e.coeffs.shape, bs = e.basis.shape;
+    const cs = e.coeffs.shape,
+      bs = e.basis.shape;
     const k = bs[bs.length - 2] ?? 0;
     const okC = sizeOf(cs) === g.G * g.p * k && cs[cs.length - 1] === k;
     const okB = sizeOf(bs) === g.G * k * g.q && bs[bs.length - 1] === g.q;
-    if (!okC || !okB || k < 1) throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: coeffs [${cs}] and basis [${bs}] do not make ${g.G} blocks of [${g.p}, ${g.q}] (expected coeffs [${g.G}, ${g.p}, k], basis [${g.G}, k, ${g.q}])` });
-    if (e.layout.kind === 'rowBlocks' && e.layout.perm && (e.layout.perm.length !== g.cols || new Set(e.layout.perm).size !== g.cols)) throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: layout.perm must be a permutation of ${g.cols} columns` });
+    if (!okC || !okB || k < 1)
+      throw new CompressionError({
+        code: 'SHAPE_MISMATCH',
+        path: where,
+        message: `${where}: coeffs [${cs}] and basis [${bs}] do not make ${g.G} blocks of [${g.p}, ${g.q}] (expected coeffs [${g.G}, ${g.p}, k], basis [${g.G}, k, ${g.q}])`,
+      });
+    if (e.layout.kind === 'rowBlocks' && e.layout.perm && (e.layout.perm.length !== g.cols || new Set(e.layout.perm).size !== g.cols))
+      throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: layout.perm must be a permutation of ${g.cols} columns` });
   },
   train: {
     consts(e) {

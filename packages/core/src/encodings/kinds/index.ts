@@ -9,4 +9,12 @@ import { nmKind } from './nm.js';
 import { quantizedKind } from './quantized.js';
 
 /** Core's encoding kinds; adding one is a file in this folder plus a line here. */
-export const BUILTIN_ENCODINGS: ReadonlyArray<EncodingDef<EncodingBase>> = [denseKind, maskedKind, quantizedKind, lowRankKind, factorizedKind, blockSparseKind, nmKind] as ReadonlyArray<EncodingDef<EncodingBase>>;
+export const BUILTIN_ENCODINGS: ReadonlyArray<EncodingDef<EncodingBase>> = [
+  denseKind,
+  maskedKind,
+  quantizedKind,
+  lowRankKind,
+  factorizedKind,
+  blockSparseKind,
+  nmKind,
+] as ReadonlyArray<EncodingDef<EncodingBase>>;

@@ -23,7 +23,8 @@ export function fromLowRankView(mat: Float32Array, shape: readonly number[], vie
   const [kh, kw, cin, cout] = shape as [number, number, number, number];
   const out = new Float32Array(mat.length);
   const n = cout * kw;
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < cin; c++) for (let o = 0; o < cout; o++) out[((i * kw + j) * cin + c) * cout + o] = mat[(c * kh + i) * n + o * kw + j]!;
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) for (let c = 0; c < cin; c++) for (let o = 0; o < cout; o++) out[((i * kw + j) * cin + c) * cout + o] = mat[(c * kh + i) * n + o * kw + j]!;
   return out;
 }
 
@@ -37,7 +38,8 @@ export function toLowRankView(w: Float32Array, shape: readonly number[], view: L
   }
   const [kh, kw, cin, cout] = shape as [number, number, number, number];
   const out = new Float32Array(w.length);
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < cin; c++) for (let o = 0; o < cout; o++) out[(c * kh + i) * n + o * kw + j] = w[((i * kw + j) * cin + c) * cout + o]!;
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) for (let c = 0; c < cin; c++) for (let o = 0; o < cout; o++) out[(c * kh + i) * n + o * kw + j] = w[((i * kw + j) * cin + c) * cout + o]!;
   return out;
 }
 
@@ -69,9 +71,24 @@ export const lowRankKind = defineEncoding<LowRankEncoding>({
   ownValues: (e) => e.s.length,
   summary: (e) => {
     const { m, n } = lowRankDims(e.shape, e.view);
-    return { rank: e.rank, view: e.view ?? 'gemm', factorShapes: [[m, e.rank], [n, e.rank]] };
+    return {
+      rank: e.rank,
+      view: e.view ?? 'gemm',
+      factorShapes: [
+        [m, e.rank],
+        [n, e.rank],
+      ],
+    };
   },
-  write: (e, w, _k, child) => ({ kind: 'lowRank', shape: e.shape, rank: e.rank, ...(e.view === 'spatial' ? { view: 'spatial' } : {}), u: child('u', e.u), s: w.f32(e.s), v: child('v', e.v) }),
+  write: (e, w, _k, child) => ({
+    kind: 'lowRank',
+    shape: e.shape,
+    rank: e.rank,
+    ...(e.view === 'spatial' ? { view: 'spatial' } : {}),
+    u: child('u', e.u),
+    s: w.f32(e.s),
+    v: child('v', e.v),
+  }),
   read(d, r, path, _k, child) {
     const rank = r.int(d.rank, `${path}.rank`, 1);
     const view = d.view === 'spatial' ? 'spatial' : undefined;
@@ -85,7 +102,11 @@ export const lowRankKind = defineEncoding<LowRankEncoding>({
   validate(e, where) {
     const { m, n } = lowRankDims(e.shape, e.view);
     if (e.s.length !== e.rank || sizeOf(e.u.shape) !== m * e.rank || sizeOf(e.v.shape) !== n * e.rank) {
-      throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: low-rank factors U [${e.u.shape}], s [${e.s.length}], V [${e.v.shape}] do not fit rank ${e.rank} of a ${m}×${n} view` });
+      throw new CompressionError({
+        code: 'SHAPE_MISMATCH',
+        path: where,
+        message: `${where}: low-rank factors U [${e.u.shape}], s [${e.s.length}], V [${e.v.shape}] do not fit rank ${e.rank} of a ${m}×${n} view`,
+      });
     }
   },
   train: {

@@ -13,7 +13,11 @@ export function maskedEncoding(base: Encoding, mask: Uint8Array): MaskedEncoding
     throw new CompressionError({ code: 'SHAPE_MISMATCH', message: `mask has ${mask.length} entries but the weight has ${sizeOf(base.shape)}` });
   }
   if (!defOf(base).elementwise) {
-    throw new CompressionError({ code: 'BAD_CONFIG', message: `a mask applies elementwise over a dense or quantized base, not '${base.kind}'`, hint: 'mask the elementwise leaves of a structured encoding instead (mapLeaves)' });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      message: `a mask applies elementwise over a dense or quantized base, not '${base.kind}'`,
+      hint: 'mask the elementwise leaves of a structured encoding instead (mapLeaves)',
+    });
   }
   return { kind: 'masked', shape: [...base.shape], mask, base };
 }
@@ -70,7 +74,7 @@ export const maskedKind = defineEncoding<MaskedEncoding>({
   read(d, r, path, _keep, child) {
     const n = sizeOf(d.shape);
     const idx = (d.index ?? {}) as { format?: string; gapBits?: number; data?: { count?: number } };
-    if ((idx.format !== 'bitmap' && idx.format !== 'relative')) r.bad(`${path}.index.format`, `expected 'bitmap' or 'relative', got ${JSON.stringify(idx?.format)}`);
+    if (idx.format !== 'bitmap' && idx.format !== 'relative') r.bad(`${path}.index.format`, `expected 'bitmap' or 'relative', got ${JSON.stringify(idx?.format)}`);
     let mask: Uint8Array = new Uint8Array(0);
     if (idx.format === 'bitmap') mask = unpackMask(r.bytes(idx.data, `${path}.index.data`, n, 'packed'), n);
     else {
@@ -89,8 +93,10 @@ export const maskedKind = defineEncoding<MaskedEncoding>({
     return { kind: 'masked', shape: d.shape, mask, base };
   },
   validate(e, where) {
-    if (e.mask.length !== sizeOf(e.shape)) throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: mask has ${e.mask.length} entries for shape [${e.shape.join(',')}]` });
-    if (!defOf(e.base).elementwise) throw new CompressionError({ code: 'BAD_CONFIG', path: where, message: `${where}: a mask applies over dense or quantized values, not '${e.base.kind}'` });
+    if (e.mask.length !== sizeOf(e.shape))
+      throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: mask has ${e.mask.length} entries for shape [${e.shape.join(',')}]` });
+    if (!defOf(e.base).elementwise)
+      throw new CompressionError({ code: 'BAD_CONFIG', path: where, message: `${where}: a mask applies over dense or quantized values, not '${e.base.kind}'` });
   },
   train: {
     consts: (e) => ({ mask: tf.tensor(Float32Array.from(e.mask), e.shape, 'float32') }),

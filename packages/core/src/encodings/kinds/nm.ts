@@ -79,7 +79,14 @@ export const nmKind = defineEncoding<NmEncoding>({
     const m = r.int(d.m, `${path}.m`, 2, 255);
     const n = r.int(d.n, `${path}.n`, 1, m - 1);
     const c = nmCounts(d.shape, n, m);
-    const e: NmEncoding = { kind: 'nm', shape: d.shape, n, m, positions: Uint8Array.from(r.packed(d.positions, `${path}.positions`, c.total, bitsFor(m - 1))), values: child('values') };
+    const e: NmEncoding = {
+      kind: 'nm',
+      shape: d.shape,
+      n,
+      m,
+      positions: Uint8Array.from(r.packed(d.positions, `${path}.positions`, c.total, bitsFor(m - 1))),
+      values: child('values'),
+    };
     try {
       nmKind.validate!(e, path);
     } catch (err) {
@@ -93,13 +100,15 @@ export const nmKind = defineEncoding<NmEncoding>({
     };
     if (!Number.isInteger(e.n) || !Number.isInteger(e.m) || e.n < 1 || e.n >= e.m) fail(`N:M needs integers 1 ≤ N < M, got ${e.n}:${e.m}`);
     const c = nmCounts(e.shape, e.n, e.m);
-    if (e.positions.length !== c.total || sizeOf(e.values.shape) !== c.total) fail(`expected ${c.total} kept values, got ${e.positions.length} positions and ${sizeOf(e.values.shape)} values`);
+    if (e.positions.length !== c.total || sizeOf(e.values.shape) !== c.total)
+      fail(`expected ${c.total} kept values, got ${e.positions.length} positions and ${sizeOf(e.values.shape)} values`);
     if (!defOf(e.values).elementwise) fail(`values must be dense or quantized, got '${e.values.kind}'`);
     let k = 0;
     for (let r = 0; r < c.rows; r++)
       for (let g = 0; g < c.groups; g++) {
         const width = Math.min(e.m, c.cols - g * e.m);
-        for (let j = 0; j < c.perGroup(g); j++, k++) if (e.positions[k]! >= width || (j > 0 && e.positions[k]! <= e.positions[k - 1]!)) fail(`row ${r}, group ${g}: positions must be ascending and < ${width}`);
+        for (let j = 0; j < c.perGroup(g); j++, k++)
+          if (e.positions[k]! >= width || (j > 0 && e.positions[k]! <= e.positions[k - 1]!)) fail(`row ${r}, group ${g}: positions must be ascending and < ${width}`);
       }
   },
   train: {

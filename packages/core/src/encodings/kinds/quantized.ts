@@ -50,7 +50,18 @@ export const quantizedKind = defineEncoding<QuantizedEncoding>({
   summary: (e) => ({ bits: e.bits, scheme: e.scheme }),
   write(e, w, keep) {
     const codes = filterKept(e.codes, keep);
-    const d: Record<string, unknown> = { kind: 'quantized', shape: e.shape, scheme: e.scheme, bits: e.bits, axis: e.axis, scales: w.f32(e.scales), codes: w.packed(Array.from(codes, (c) => storedCode(e.scheme, e.bits, c)), e.bits) };
+    const d: Record<string, unknown> = {
+      kind: 'quantized',
+      shape: e.shape,
+      scheme: e.scheme,
+      bits: e.bits,
+      axis: e.axis,
+      scales: w.f32(e.scales),
+      codes: w.packed(
+        Array.from(codes, (c) => storedCode(e.scheme, e.bits, c)),
+        e.bits,
+      ),
+    };
     if (e.scheme === 'affine') d.zeroPoints = w.i32(e.zeroPoints);
     return d as never;
   },
@@ -79,7 +90,8 @@ export const quantizedKind = defineEncoding<QuantizedEncoding>({
     return { kind: 'quantized', shape: d.shape, scheme, bits, axis, scales, zeroPoints, codes: full };
   },
   validate(e, where) {
-    if (e.codes.length !== sizeOf(e.shape)) throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: ${e.codes.length} codes for shape [${e.shape.join(',')}]` });
+    if (e.codes.length !== sizeOf(e.shape))
+      throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: ${e.codes.length} codes for shape [${e.shape.join(',')}]` });
     const ch = e.scheme === 'float16' ? 0 : channelsOf(e.shape, e.axis);
     if (e.scales.length !== ch) throw new CompressionError({ code: 'SHAPE_MISMATCH', path: where, message: `${where}: ${e.scales.length} scales, expected ${ch}` });
   },
@@ -92,4 +104,3 @@ export const quantizedKind = defineEncoding<QuantizedEncoding>({
     },
   },
 });
-

@@ -28,6 +28,7 @@ export function positionsTrainSpec(positions: (e: never) => Int32Array, size: (e
       positions(e).forEach((p, i) => (idx[p] = i + 1));
       return { idx: tf.tensor1d(idx, 'int32') };
     },
-    assemble: (e: { shape: number[] }, c: Record<string, tf.Tensor>, _o: unknown, k: Record<string, tf.Tensor>): tf.Tensor => tf.reshape(tf.gather(tf.concat([tf.zeros([1]), tf.reshape(c.values!, [-1])]), k.idx!), e.shape),
+    assemble: (e: { shape: number[] }, c: Record<string, tf.Tensor>, _o: unknown, k: Record<string, tf.Tensor>): tf.Tensor =>
+      tf.reshape(tf.gather(tf.concat([tf.zeros([1]), tf.reshape(c.values!, [-1])]), k.idx!), e.shape),
   };
 }
