@@ -21,7 +21,7 @@ export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean
         if (p.trainAccuracy !== undefined && lastEpoch.get(label) !== p.epoch) {
           lastEpoch.set(label, p.epoch);
           stderr.write(
-            `${label} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)} train ${(100 * p.trainAccuracy).toFixed(2)}%${p.testAccuracy !== undefined ? ` test ${(100 * p.testAccuracy).toFixed(2)}%` : ''}\n`,
+            `${label} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(4)} train ${(100 * p.trainAccuracy).toFixed(2)}%${p.testAccuracy !== undefined ? ` val ${(100 * p.testAccuracy).toFixed(2)}%` : ''}\n`,
           );
         }
         return;
@@ -40,7 +40,7 @@ export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean
         epoch: p.epoch + 1,
         epochs: p.epochs,
         loss: p.loss.toFixed(4),
-        acc: p.testAccuracy !== undefined ? `test ${(100 * p.testAccuracy).toFixed(2)}%` : '',
+        acc: p.testAccuracy !== undefined ? `val ${(100 * p.testAccuracy).toFixed(2)}%` : '',
       });
     },
     log(msg) {
