@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { sink } from './sink.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRecipes, reportError, run } from '../src/index.js';
 import { armFeatures } from '../src/report.js';
@@ -12,22 +12,6 @@ import { BanditError, parseCatalogue, simArmsFromCatalogue } from '@edge-compres
 import { initModel, maskedEncoding, denseEncoding, topkMask, toDense } from '@edge-compress/core';
 import { registry } from '../src/methods.js';
 import { planRecipe, lenet5, initBackend } from '@edge-compress/core';
-
-function sink() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += String(chunk);
-      cb();
-    },
-  });
-  return {
-    stream,
-    get text() {
-      return text;
-    },
-  };
-}
 
 async function cli(...argv: string[]) {
   const out = sink(),

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { sink } from './sink.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as core from '@edge-compress/core';
 import { initBackend, initModel, isCompressionError, loadMnist, predict, saveModel, subset, Trainer, type ModelIR } from '@edge-compress/core';
@@ -15,22 +15,6 @@ import { registerExportCommands, type OnnxExporter } from '../src/exportCli.js';
 import { run } from '../src/index.js';
 
 const exportOnnx: OnnxExporter = core.exportOnnx;
-
-function sink() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += String(chunk);
-      cb();
-    },
-  });
-  return {
-    stream,
-    get text() {
-      return text;
-    },
-  };
-}
 
 /** The export command on a program set up as main.ts sets up its own (exit codes 0 / 1 / 2 the same way). */
 async function cli(...argv: string[]) {

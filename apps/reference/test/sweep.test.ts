@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
+import { sink } from './sink.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateModel, initBackend, isCompressionError, loadMnist, loadModel } from '@edge-compress/core';
 import { parseCatalogue } from '@edge-compress/bandit-select';
@@ -45,22 +45,6 @@ async function freePort(): Promise<number> {
       s.close(() => res(p));
     });
   });
-}
-
-function sink() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += String(chunk);
-      cb();
-    },
-  });
-  return {
-    stream,
-    get text() {
-      return text;
-    },
-  };
 }
 
 /** The CLI with only the sweep commands, mapping errors to exit codes as main.ts does. */
