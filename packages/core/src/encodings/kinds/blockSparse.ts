@@ -8,7 +8,7 @@ import { toDense } from '../ops.js';
 import { defOf } from '../registry.js';
 import type { BlockSparseEncoding, Encoding } from '../types.js';
 import { denseEncoding } from './dense.js';
-import { positionsTrainSpec } from './util.js';
+import { positionsTrainSpec, scatterPositions } from './util.js';
 
 export interface BlockGrid {
   rows: number;
@@ -136,13 +136,7 @@ export const blockSparseKind = defineEncoding<BlockSparseEncoding>({
   elementwise: false,
   children: (e) => ({ values: e.values }),
   withChildren: (e, c) => ({ ...e, values: c.values! }),
-  toDense(e) {
-    const out = new Float32Array(sizeOf(e.shape));
-    const v = toDense(e.values);
-    const pos = blockSparsePositions(e);
-    for (let i = 0; i < pos.length; i++) out[pos[i]!] = v[i]!;
-    return out;
-  },
+  toDense: (e) => scatterPositions(toDense(e.values), blockSparsePositions(e), sizeOf(e.shape)),
   ownBits: indexBits,
   ownValues: () => 0,
   summary: (e) => ({ block: [e.block[0], e.block[1]] }),
@@ -214,7 +208,7 @@ export const blockSparseKind = defineEncoding<BlockSparseEncoding>({
     }
   },
   train: {
-    ...positionsTrainSpec(blockSparsePositions as (e: never) => Int32Array, (e: { shape: number[] }) => sizeOf(e.shape)),
+    ...positionsTrainSpec(blockSparsePositions),
     rebuild: (e, c) => ({ ...e, values: c.values as Encoding }),
   },
 });

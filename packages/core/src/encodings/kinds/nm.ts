@@ -8,7 +8,7 @@ import { toDense } from '../ops.js';
 import { defOf } from '../registry.js';
 import type { NmEncoding } from '../types.js';
 import { denseEncoding } from './dense.js';
-import { positionsTrainSpec } from './util.js';
+import { positionsTrainSpec, scatterPositions } from './util.js';
 
 /** Values kept per group (n, or fewer in a last group with fewer real columns) and the total per weight. */
 export function nmCounts(shape: readonly number[], n: number, m: number): { rows: number; cols: number; groups: number; perGroup: (g: number) => number; total: number } {
@@ -65,12 +65,7 @@ export const nmKind = defineEncoding<NmEncoding>({
   elementwise: false,
   children: (e) => ({ values: e.values }),
   withChildren: (e, c) => ({ ...e, values: c.values! }),
-  toDense(e) {
-    const out = new Float32Array(sizeOf(e.shape));
-    const v = toDense(e.values);
-    nmPositions(e).forEach((p, i) => (out[p] = v[i]!));
-    return out;
-  },
+  toDense: (e) => scatterPositions(toDense(e.values), nmPositions(e), sizeOf(e.shape)),
   ownBits: (e) => e.positions.length * bitsFor(e.m - 1),
   ownValues: () => 0,
   summary: (e) => ({ nm: [e.n, e.m] }),
@@ -112,7 +107,7 @@ export const nmKind = defineEncoding<NmEncoding>({
       }
   },
   train: {
-    ...positionsTrainSpec(nmPositions as (e: never) => Int32Array, (e: { shape: number[] }) => sizeOf(e.shape)),
+    ...positionsTrainSpec(nmPositions),
     rebuild: (e, c) => ({ ...e, values: c.values! }),
   },
 });

@@ -17,18 +17,25 @@ export function scatterKept<T extends Float32Array | Int32Array>(vals: T, keep: 
   return fill;
 }
 
+/** A weight of `size` zeros with `values[i]` placed at flat position `positions[i]` (blockSparse, nm). */
+export function scatterPositions(values: Float32Array, positions: Int32Array, size: number): Float32Array {
+  const out = new Float32Array(size);
+  for (let i = 0; i < positions.length; i++) out[positions[i]!] = values[i]!;
+  return out;
+}
+
 /**
  * Training of a kind that stores values at fixed positions of the weight (blockSparse, nm): a constant gather
  * index (0 = the zero slot, i + 1 = stored value i) built once, and the weight as a gather of [0, ...values].
  */
-export function positionsTrainSpec(positions: (e: never) => Int32Array, size: (e: never) => number) {
+export function positionsTrainSpec<E extends { shape: number[] }>(positions: (e: E) => Int32Array) {
   return {
-    consts(e: never): Record<string, tf.Tensor> {
-      const idx = new Int32Array(size(e));
+    consts(e: E): Record<string, tf.Tensor> {
+      const idx = new Int32Array(e.shape.reduce((a, b) => a * b, 1));
       positions(e).forEach((p, i) => (idx[p] = i + 1));
       return { idx: tf.tensor1d(idx, 'int32') };
     },
-    assemble: (e: { shape: number[] }, c: Record<string, tf.Tensor>, _o: unknown, k: Record<string, tf.Tensor>): tf.Tensor =>
+    assemble: (e: E, c: Record<string, tf.Tensor>, _o: unknown, k: Record<string, tf.Tensor>): tf.Tensor =>
       tf.reshape(tf.gather(tf.concat([tf.zeros([1]), tf.reshape(c.values!, [-1])]), k.idx!), e.shape),
   };
 }
