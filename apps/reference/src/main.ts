@@ -29,7 +29,7 @@ import { createCostFn } from '@edge-compress/hw-cost';
 import { registerCostCommands } from './costCli.js';
 import { registerExportCommands } from './exportCli.js';
 import { COST_DEVICE, registry } from './methods.js';
-import { registerSweepCommands } from './sweepCli.js';
+import { registerSweepCommands, sweepProgress } from './sweepCli.js';
 import { createProgress } from './progress.js';
 import { runPipeline } from './pipeline.js';
 import { summaryTable, modelFigures } from './report.js';
@@ -245,15 +245,31 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .option('--full', 'the full schedule (default)')
     .option('--out <dir>', 'output directory', 'out')
     .option('--seed <s>', 'seed', int('--seed', 0), 0)
+    .option('--concurrency <n>', 'variant jobs at a time on the embedded queue (one job process each)', int('--concurrency', 1), 2)
     .option('--json', 'print the report as one JSON object on stdout')
-    .action(async (o: { quick?: boolean; full?: boolean; out: string; seed: number; json?: boolean }) => {
+    .action(async (o: { quick?: boolean; full?: boolean; out: string; seed: number; concurrency: number; json?: boolean }) => {
       json = Boolean(o.json);
       if (o.quick && o.full) throw new CompressionError({ code: 'BAD_CONFIG', message: '--quick and --full exclude each other', hint: 'pass one of them' });
       await ready();
       const progress = createProgress(io.stderr, { quiet: json });
-      const report = await runPipeline({ outDir: resolve(o.out), quick: Boolean(o.quick), seed: o.seed, progress });
-      progress.stop();
-      emit(report, () => `${summaryTable(report)}\nwrote ${report.outDir}/report.json, summary.md and catalogue.json`);
+      const jobs = sweepProgress(io.stderr, json);
+      let report;
+      try {
+        report = await runPipeline({
+          outDir: resolve(o.out),
+          quick: Boolean(o.quick),
+          seed: o.seed,
+          progress,
+          onSweepEvent: jobs.onEvent,
+          onSweepEnd: jobs.stop,
+          concurrency: o.concurrency,
+          backend: program.opts().backend as 'wasm' | 'cpu',
+        });
+      } finally {
+        jobs.stop();
+        progress.stop();
+      }
+      emit(report, () => `${summaryTable(report)}\nwrote ${report.outDir}/report.json, summary.md, catalogue.json and report.html`);
     });
 
   program

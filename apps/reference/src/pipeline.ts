@@ -1,35 +1,28 @@
 import { readdir, readFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  CompressionError,
-  evaluateModel,
-  exportModel,
-  lenet5,
-  loadMnist,
-  parameterCount,
-  planRecipe,
-  runRecipe,
-  subset,
-  trainBaseline,
-  writeFileAtomic,
-  type Model,
-} from '@edge-compress/core';
-import { createCostFn } from '@edge-compress/hw-cost';
-import { COST_DEVICE, registry } from './methods.js';
+import { CompressionError, loadMnist, lenet5, planRecipe, trainBaseline, writeFileAtomic, ARCHITECTURES, type ArchitectureName, type BackendName } from '@edge-compress/core';
+import type { SweepEvent } from '@edge-compress/sweep';
+import { registry } from './methods.js';
 import type { Progress } from './progress.js';
-import { armFeatures, modelFigures, summaryTable, type PipelineReport, type VariantRow } from './report.js';
-import { parseCatalogue, runSimulation, simArmsFromCatalogue } from '@edge-compress/bandit-select';
+import { analyseVariants } from './analysis.js';
+import { writeHtmlReport } from './html.js';
+import { summaryTable, type PipelineReport } from './report.js';
+import { runSelection } from './selection.js';
+import { runPipelineVariants } from './sweepCli.js';
 
 /** The recipes shipped with the app (apps/reference/recipes/*.json). */
 export const RECIPES_DIR = fileURLToPath(new URL('../recipes/', import.meta.url));
 
-/** In --quick runs every `*_epochs` option is capped at 1. */
-function quicken(recipe: Record<string, unknown>): Record<string, unknown> {
+/** In --quick runs every `*_epochs` and `*_iterations` option is capped at 1. */
+export function quicken(recipe: Record<string, unknown>): Record<string, unknown> {
   const stages = (recipe.stages as Array<Record<string, unknown>>).map((s) => ({
     ...s,
     options: Object.fromEntries(
-      Object.entries((s.options as Record<string, unknown>) ?? {}).map(([k, v]) => [k, k.endsWith('_epochs') && typeof v === 'number' ? Math.min(v, 1) : v]),
+      Object.entries((s.options as Record<string, unknown>) ?? {}).map(([k, v]) => [
+        k,
+        (k.endsWith('_epochs') || k.endsWith('_iterations') || k === 'epochs_per_iteration') && typeof v === 'number' ? Math.min(v, 1) : v,
+      ]),
     ),
   }));
   return { ...recipe, stages };
@@ -44,7 +37,7 @@ export async function loadRecipes(dir = RECIPES_DIR): Promise<Array<{ id: string
     try {
       recipe = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
     } catch (cause) {
-      throw new CompressionError({ code: 'RECIPE_INVALID', path: file, message: `${file} is not valid JSON`, cause });
+      throw new CompressionError({ code: 'RECIPE_INVALID', path: file, message: `${file} is not valid JSON`, hint: 'fix the JSON syntax of this recipe', cause });
     }
     const methods = Array.isArray(recipe.stages) ? (recipe.stages as Array<{ method?: string }>).map((s) => String(s.method)) : [];
     if (methods.every((m) => registry.has(m))) out.push({ id: basename(f, '.json'), file, recipe });
@@ -52,97 +45,98 @@ export async function loadRecipes(dir = RECIPES_DIR): Promise<Array<{ id: string
   return out;
 }
 
-async function variantRow(
-  id: string,
-  method: string,
-  model: Model,
-  outDir: string,
-  data: ReturnType<typeof loadMnist>,
-  baseAcc: number,
-  fp32Bytes: number,
-  seconds: number,
-  recipe?: string,
-): Promise<VariantRow> {
-  // Exact for our loader; the fallback stock loaders read is the smallest per weight that keeps predictions.
-  const exported = await exportModel(model, join(outDir, id), { data: subset(data.train, 1000) });
-  const ev = evaluateModel(model, data.test);
-  const fig = modelFigures(model);
-  const row: VariantRow = {
-    id,
-    method,
-    accuracy: ev.accuracy,
-    accuracyDrop: baseAcc - ev.accuracy,
-    parameters: parameterCount(model.ir),
-    nonZeros: fig.nonZeros,
-    pruningRatio: fig.elements / Math.max(1, fig.nonZeros),
-    storageBytes: fig.storageBytes,
-    storageRatio: fp32Bytes / fig.storageBytes,
-    fileBytes: exported.total.rawBytes,
-    gzipBytes: exported.total.gzipBytes,
-    stockFileBytes: exported.total.stockRawBytes,
-    stockInMemoryBytes: exported.total.stockInMemoryBytes,
-    modelJson: exported.modelJson,
-    seconds,
-  };
-  if (recipe) row.recipe = recipe;
-  return row;
+export interface PipelineOptions {
+  outDir: string;
+  quick: boolean;
+  seed: number;
+  progress: Progress;
+  /** Sweep events of the variant jobs (progress bars of the embedded queue); default: lines via `progress`. */
+  onSweepEvent?: (e: SweepEvent) => void;
+  /** Called when the variant jobs are done (e.g. to stop their progress bars). */
+  onSweepEnd?: () => void;
+  /** Jobs at a time on the embedded queue (one job process each; tfjs-wasm is single-threaded). Default 2. */
+  concurrency?: number;
+  backend?: BackendName;
+  /** The job module (default: this app's built dist/sweepCli.js). */
+  jobModule?: string;
+  /** Recipes directory (default: the shipped recipes). */
+  recipesDir?: string;
+  /** Baseline architecture and epochs (default LeNet-5, 20 epochs; --quick 3). */
+  arch?: ArchitectureName;
+  baselineEpochs?: number;
+  /** Selection: rounds per replication and replications (default 10,000 × 8; --quick 3,000 × 4). */
+  rounds?: number;
+  replications?: number;
+  /** Write report.html (default true). */
+  html?: boolean;
 }
 
 /**
- * Train (or reuse the cached) LeNet-5 baseline, run every shipped recipe whose methods are registered,
- * and write out/: one directory per variant, report.json, summary.md and catalogue.json (bandit arms).
+ * The reference pipeline: train (or reuse the cached) baseline, run every shipped recipe whose methods are
+ * registered as a small sweep on the embedded queue (chains continue from the variant of their prefix recipe),
+ * cost every variant on every hw-cost device, build the catalogue and its Pareto fronts, simulate per-device
+ * selection, and write out/: one directory per variant, report.json, summary.md, catalogue.json, report.html.
  */
-export async function runPipeline(o: { outDir: string; quick: boolean; seed: number; progress: Progress }): Promise<PipelineReport> {
-  const recipes = await loadRecipes();
-  const epochs = o.quick ? 3 : 20;
-  const data = loadMnist({ shape: [28, 28, 1] });
-  // Pre-flight every recipe before any training.
-  const ir = lenet5();
-  for (const r of recipes) planRecipe(ir, o.quick ? quicken(r.recipe) : r.recipe, registry, r.file);
-  await mkdir(o.outDir, { recursive: true });
-  o.progress.log(`baseline: LeNet-5, ${epochs} epochs (cached in ${join(o.outDir, '.cache')})`);
+export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
   const t0 = performance.now();
-  const base = await trainBaseline({ arch: 'lenet5', epochs, seed: o.seed, cacheDir: join(o.outDir, '.cache'), onProgress: (p) => o.progress.onTrain(p) });
-  const fp32Bytes = modelFigures(base.model).storageBytes;
-  const variants: VariantRow[] = [await variantRow('lenet5_fp32', 'none', base.model, o.outDir, data, base.testAccuracy, fp32Bytes, (performance.now() - t0) / 1000)];
-  const arms = [{ id: 'lenet5_fp32', features: armFeatures(base.model, base.testAccuracy) }];
-  const stages: Record<string, unknown> = {};
-  for (const r of recipes) {
-    o.progress.log(`${r.id}: ${(r.recipe.stages as Array<{ method: string }>).map((s) => s.method).join(' → ')}`);
-    const t1 = performance.now();
-    const recipe = o.quick ? quicken(r.recipe) : r.recipe;
-    const res = await runRecipe(
-      base.model,
-      recipe,
-      registry,
-      { train: data.train, val: data.val, cost: createCostFn(COST_DEVICE), seed: o.seed, onProgress: (p) => o.progress.onTrain(p) },
-      r.file,
-    );
-    const method = res.plans.map((p) => p.method).join('+');
-    const row = await variantRow(r.id, method, res.model, o.outDir, data, base.testAccuracy, fp32Bytes, (performance.now() - t1) / 1000, r.file);
-    variants.push(row);
-    arms.push({ id: r.id, features: armFeatures(res.model, row.accuracy) });
-    stages[r.id] = { plans: res.plans, reports: res.reports };
-    await writeFileAtomic(join(o.outDir, r.id, 'report.json'), JSON.stringify({ recipe, plans: res.plans, reports: res.reports }, null, 2));
-  }
-  // The catalogue (bandit arms) and a per-device selection run on bandit-select's simulated population.
-  const catalogue = { arms };
-  const sim = runSimulation({ arms: simArmsFromCatalogue(parseCatalogue(catalogue)), rounds: o.quick ? 2000 : 10_000, seed: o.seed });
+  const arch = o.arch ?? 'lenet5';
+  const recipes = (await loadRecipes(o.recipesDir)).map((r) => (o.quick ? { ...r, recipe: quicken(r.recipe) } : r));
+  const epochs = o.baselineEpochs ?? (o.quick ? 3 : 20);
+  // Pre-flight every recipe before any training: a bad recipe stops here with its file and JSON path.
+  const ir = arch === 'lenet5' ? lenet5() : ARCHITECTURES[arch]();
+  for (const r of recipes) planRecipe(ir, r.recipe, registry, r.file);
+  await mkdir(o.outDir, { recursive: true });
+  o.progress.log(`baseline: ${arch}, ${epochs} epochs (cached in ${join(o.outDir, '.cache')})`);
+  const base = await trainBaseline({ arch, epochs, seed: o.seed, cacheDir: join(o.outDir, '.cache'), onProgress: (p) => o.progress.onTrain(p) });
+  o.progress.stop();
+  const baselineSeconds = (performance.now() - t0) / 1000;
+  const ran = await runPipelineVariants({
+    outDir: o.outDir,
+    arch,
+    baselineModelJson: base.modelJson!,
+    baselineAccuracy: base.testAccuracy,
+    recipes,
+    seed: o.seed,
+    progress: o.progress,
+    onSweepEvent: o.onSweepEvent,
+    concurrency: o.concurrency ?? 2,
+    backend: o.backend,
+    jobModule: o.jobModule,
+  });
+  o.onSweepEnd?.();
+  ran.variants[0]!.seconds = baselineSeconds;
+  const variantsWall = ran.wallSeconds;
+  o.progress.log(`costing ${ran.variants.length} variants on every hw-cost device; timing local inference`);
+  const analysis = await analyseVariants({ variants: ran.variants, data: loadMnist({ shape: ir.inputShape }), progress: o.progress });
+  o.progress.log('simulating per-device selection');
+  const selection = runSelection({
+    analysis,
+    seed: o.seed,
+    rounds: o.rounds ?? (o.quick ? 3000 : 10_000),
+    replications: o.replications ?? (o.quick ? 4 : 8),
+    onProgress: (done, total) => o.progress.onTrain({ phase: 'selection', epoch: 0, epochs: 1, step: done, stepsPerEpoch: total, loss: 0, done: done === total }),
+  });
+  o.progress.stop();
+  const timing = { variantsWallSeconds: variantsWall, concurrency: o.concurrency ?? 2, wallSeconds: 0 };
   const report: PipelineReport = {
     outDir: o.outDir,
     quick: o.quick,
     seed: o.seed,
-    baseline: { arch: 'lenet5', epochs, testAccuracy: base.testAccuracy, cached: base.cached },
-    variants,
-    stages,
-    selection: {
-      rounds: sim.rounds,
-      bestFixedArm: sim.bestFixedArm,
-      oracleMeanQoe: sim.oracleMeanReward,
-      policies: sim.policies.map((p) => ({ name: p.name, meanQoe: p.meanReward, regretShare: p.regretShare, optimalArmShare: p.optimalArmShare })),
-    },
+    baseline: { arch, epochs, testAccuracy: base.testAccuracy, cached: base.cached },
+    variants: analysis.variants,
+    stages: ran.stages,
+    chains: ran.chains,
+    devices: analysis.devices,
+    costs: analysis.costs,
+    layers: analysis.layers,
+    pareto: analysis.pareto,
+    headline: analysis.headline,
+    selection,
+    timing,
   };
-  await writeFileAtomic(join(o.outDir, 'catalogue.json'), JSON.stringify(catalogue, null, 2));
+  await writeFileAtomic(join(o.outDir, 'catalogue.json'), JSON.stringify(selection.catalogue, null, 2));
+  if (o.html !== false) await writeHtmlReport(join(o.outDir, 'report.html'), report);
+  timing.wallSeconds = (performance.now() - t0) / 1000;
   await writeFileAtomic(join(o.outDir, 'report.json'), JSON.stringify(report, null, 2));
   await writeFileAtomic(join(o.outDir, 'summary.md'), `${summaryTable(report)}\n`);
   return report;

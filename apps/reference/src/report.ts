@@ -1,3 +1,5 @@
+import type { CostRow, DeviceInfo, Headline, LayerRow, ParetoClass } from './analysis.js';
+import type { SelectionReport } from './selection.js';
 import { inferShapes, nonZeros, storageBits, sizeOf, summarize, type Model } from '@edge-compress/core';
 
 export interface VariantRow {
@@ -17,7 +19,10 @@ export interface VariantRow {
   stockFileBytes: number;
   stockInMemoryBytes: number;
   modelJson: string;
+  /** Compute seconds of this variant's job (for a chain: the stages after the variant it continues from). */
   seconds: number;
+  /** Measured local forward latency (ms, median) with the kernels core has registered, tfjs-wasm. */
+  localLatencyMs?: { batch1: number; batch32: number };
 }
 
 /** What a cost model and the bandit simulator need to know about a variant. */
@@ -50,8 +55,19 @@ export interface PipelineReport {
   baseline: { arch: string; epochs: number; testAccuracy: number; cached: boolean };
   variants: VariantRow[];
   stages: Record<string, unknown>;
-  /** Bandit selection over the catalogue, on the simulated device population of bandit-select. */
-  selection?: { rounds: number; bestFixedArm: string; oracleMeanQoe: number; policies: Array<{ name: string; meanQoe: number; regretShare: number; optimalArmShare: number }> };
+  /** Chains that continued from another recipe's variant: recipe id → the recipe it continued from. */
+  chains?: Record<string, string>;
+  devices?: DeviceInfo[];
+  /** hw-cost latency / energy / storage of every variant on every analytic device profile (batch 1). */
+  costs?: CostRow[];
+  /** Per-layer weight storage of every variant. */
+  layers?: LayerRow[];
+  /** Pareto front per device class: accuracy ↑, storage ↓, latency ↓, energy ↓ on that class's profile. */
+  pareto?: ParetoClass[];
+  headline?: Headline;
+  /** Per-device selection over the catalogue on a simulated population spanning hw-cost's device classes. */
+  selection?: SelectionReport;
+  timing?: { variantsWallSeconds: number; concurrency: number; wallSeconds: number };
 }
 
 /** Element count, non-zeros and storage of all weights of a model. */
@@ -72,30 +88,42 @@ const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
 
 /** A Markdown table of the variants (also printed by `pipeline`). */
 export function summaryTable(r: PipelineReport): string {
-  const head = '| variant | method | test acc | Δacc | non-zeros | pruning | weight storage | vs fp32 | files (ours) | gzip | stock files | stock in-memory |';
-  const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|';
+  const head =
+    '| variant | method | test acc | Δacc | non-zeros | pruning | weight storage | vs fp32 | files (ours) | gzip | stock files | stock in-memory | local ms (b1 / b32) |';
+  const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|---|';
   const rows = r.variants.map(
     (v) =>
-      `| ${v.id} | ${v.method} | ${pct(v.accuracy)} | ${(100 * v.accuracyDrop).toFixed(2)} pp | ${v.nonZeros} | ${v.pruningRatio.toFixed(1)}× | ${kb(v.storageBytes)} | ${v.storageRatio.toFixed(1)}× | ${kb(v.fileBytes)} | ${kb(v.gzipBytes)} | ${kb(v.stockFileBytes)} | ${kb(v.stockInMemoryBytes)} |`,
+      `| ${v.id} | ${v.method} | ${pct(v.accuracy)} | ${(100 * v.accuracyDrop).toFixed(2)} pp | ${v.nonZeros} | ${v.pruningRatio.toFixed(1)}× | ${kb(v.storageBytes)} | ${v.storageRatio.toFixed(1)}× | ${kb(v.fileBytes)} | ${kb(v.gzipBytes)} | ${kb(v.stockFileBytes)} | ${kb(v.stockInMemoryBytes)} | ${v.localLatencyMs ? `${v.localLatencyMs.batch1.toFixed(2)} / ${v.localLatencyMs.batch32.toFixed(1)}` : '–'} |`,
   );
-  const sel = r.selection
+  const s = r.selection;
+  const iv = (i: { mean: number; ci95: [number, number] }) => `${i.mean >= 0 ? '+' : ''}${i.mean.toFixed(3)} [${i.ci95[0].toFixed(3)}, ${i.ci95[1].toFixed(3)}]`;
+  const sel = s
     ? [
         '',
-        `Per-device selection (bandit-select simulator, ${r.selection.rounds} rounds over the catalogue; oracle mean QoE ${r.selection.oracleMeanQoe.toFixed(3)}; best single variant for everyone: ${r.selection.bestFixedArm}):`,
+        `Per-device selection: ${s.replications} simulated populations × ${s.rounds} rounds (${s.population.deviceTypes} devices over ${s.population.classes.map((c) => c.device).join(', ')}; ${s.population.users} users), QoE accuracy range ${pct(s.qoe.accLo)}–${pct(s.qoe.accHi)} (the catalogue's), deadlines ${s.qoe.deadlineMs[0]}–${s.qoe.deadlineMs[1]} ms.`,
+        `Oracle mean QoE ${s.oracleMeanQoe.toFixed(3)}; best single variant ${s.bestFixedArm} ${s.bestFixedMeanQoe.toFixed(3)}; oracle gain ${iv(s.oracleGainVsBestFixed)} (95% interval).`,
         '',
-        '| policy | mean QoE | regret / oracle reward | optimal variant chosen |',
-        '|---|---|---|---|',
-        ...r.selection.policies.map((p) => `| ${p.name} | ${p.meanQoe.toFixed(3)} | ${pct(p.regretShare)} | ${pct(p.optimalArmShare)} |`),
+        '| policy | mean QoE | gain vs best single variant [95%] | regret / oracle reward | optimal variant chosen |',
+        '|---|---|---|---|---|',
+        ...s.policies.map((p) => `| ${p.name} | ${p.meanQoe.toFixed(3)} | ${iv(p.gainVsBestFixed)} | ${pct(p.regretShare)} | ${pct(p.optimalArmShare)} |`),
+        '',
+        `Best variant per device class: ${s.bestPerClass.map((b) => `${b.cls} → ${b.arm}`).join(', ')}.`,
+        '',
+        s.verdict,
       ]
     : [];
+  const front = r.pareto
+    ? ['', 'Pareto front per device class (accuracy ↑, storage ↓, latency ↓, energy ↓):', '', ...r.pareto.map((p) => `- ${p.cls} (${p.device}): ${p.front.join(', ')}`)]
+    : [];
   return [
-    `LeNet-5 on MNIST (${r.quick ? 'quick' : 'full'} run, seed ${r.seed}); baseline ${pct(r.baseline.testAccuracy)} after ${r.baseline.epochs} epochs`,
+    `${r.baseline.arch} on MNIST (${r.quick ? 'quick' : 'default'} run, seed ${r.seed}); baseline ${pct(r.baseline.testAccuracy)} after ${r.baseline.epochs} epochs`,
     '',
     head,
     sep,
     ...rows,
     '',
     'stock in-memory: tfjs dequantizes every weight to float32 at load, so memory is 4 bytes per parameter whatever the file holds.',
+    ...front,
     ...sel,
   ].join('\n');
 }

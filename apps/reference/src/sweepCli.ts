@@ -9,7 +9,7 @@
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -29,6 +29,7 @@ import {
   type Report,
 } from '@edge-compress/core';
 import {
+  canonicalJson,
   DEFAULT_QUEUE_NAME,
   readResult,
   runSweep,
@@ -39,7 +40,8 @@ import {
   type SweepEvent,
   type SweepReport,
 } from '@edge-compress/sweep';
-import { registry } from './methods.js';
+import { createCostFn } from '@edge-compress/hw-cost';
+import { COST_DEVICE, registry } from './methods.js';
 import type { Progress } from './progress.js';
 import { armFeatures, modelFigures, type VariantRow } from './report.js';
 
@@ -104,6 +106,7 @@ export async function createSweepJobRunner(options: { backend?: BackendName } = 
             val: d.val,
             seed: job.seed,
             signal: io.signal,
+            cost: createCostFn(COST_DEVICE),
             onProgress: (p) => io.onProgress({ phase: `${p.method}/${p.phase}`, epoch: p.epoch, epochs: p.epochs, step: p.step, stepsPerEpoch: p.stepsPerEpoch, loss: p.loss }),
           },
           job.recipeFile ?? job.label,
@@ -401,89 +404,173 @@ export function registerSweepCommands(program: Command, io: SweepIo = { stdout: 
 
 // ---------------------------------------------------------------------------------------------- pipeline adapter
 
+/** Compute seconds of a committed variant (its run.json), for variants reused from an earlier run. */
+async function runSeconds(dir: string): Promise<number> {
+  try {
+    return Number((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as { seconds?: number }).seconds ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+type PipelineRecipe = { id: string; file: string; recipe: Record<string, unknown> };
+const stagesOf = (r: PipelineRecipe) => (Array.isArray(r.recipe.stages) ? (r.recipe.stages as unknown[]) : []);
+
 /**
- * The reference pipeline's variants as a small sweep on the embedded queue: the cached baseline model and
- * each recipe (as given, e.g. quickened) become jobs, run by the same job runner as `sweep`. Variants land in
- * OUT/<recipe id>/ (the baseline in OUT/<arch>_fp32/); a variant whose job id is unchanged is not redone.
+ * The longest other recipe whose stages are a strict prefix of this recipe's stages (e.g. magnitude-90 for
+ * magnitude-90-int8): the chain continues from that variant instead of recomputing its stages.
+ */
+export function chainPrefixes(recipes: readonly PipelineRecipe[]): Map<string, string> {
+  const key = (s: unknown) => canonicalJson(s);
+  const out = new Map<string, string>();
+  for (const r of recipes) {
+    const st = stagesOf(r);
+    let best: PipelineRecipe | undefined;
+    for (const q of recipes) {
+      const qs = stagesOf(q);
+      if (q === r || qs.length === 0 || qs.length >= st.length) continue;
+      if (qs.every((s, i) => key(s) === key(st[i]))) if (!best || qs.length > stagesOf(best).length) best = q;
+    }
+    if (best) out.set(r.id, best.id);
+  }
+  return out;
+}
+
+/**
+ * The reference pipeline's variants as a small sweep on the embedded queue, run by the same job runner as
+ * `sweep`: the baseline model (its own job, `<arch>_fp32`) and each recipe (as given, e.g. quickened) become jobs.
+ * A chain whose leading stages are another recipe (magnitude-90 → magnitude-90-int8) continues from that
+ * variant's saved model (a second wave of jobs), so shared stages run once. Variants land in OUT/<recipe id>/;
+ * a variant whose job id (model content + recipe + seed) is unchanged is not redone.
  */
 export async function runPipelineVariants(o: {
   outDir: string;
   arch: string;
   baselineModelJson: string;
-  recipes: Array<{ id: string; file: string; recipe: Record<string, unknown> }>;
+  /** Test accuracy of the baseline (accuracy drops are against it, also for chains). */
+  baselineAccuracy?: number;
+  recipes: PipelineRecipe[];
   seed: number;
   progress: Progress;
+  onSweepEvent?: (e: SweepEvent) => void;
   concurrency?: number;
   backend?: BackendName;
   jobModule?: string;
-}): Promise<{ variants: VariantRow[]; arms: Array<{ id: string; features: Record<string, number> }>; stages: Record<string, unknown>; report: SweepReport }> {
+}): Promise<{
+  variants: VariantRow[];
+  arms: Array<{ id: string; features: Record<string, number> }>;
+  stages: Record<string, unknown>;
+  chains: Record<string, string>;
+  reports: SweepReport[];
+  wallSeconds: number;
+}> {
+  const t0 = performance.now();
+  const baseLabel = `${o.arch}_fp32`;
+  if (o.recipes.some((r) => r.id === baseLabel))
+    throw new CompressionError({
+      code: 'RECIPE_INVALID',
+      path: o.recipes.find((r) => r.id === baseLabel)!.file,
+      message: `a recipe may not be named '${baseLabel}' (the baseline's label)`,
+      hint: 'rename the recipe file',
+    });
   const recipeDir = join(o.outDir, '.sweep', 'recipes');
   await mkdir(recipeDir, { recursive: true });
-  for (const r of o.recipes) await writeFileAtomic(join(recipeDir, `${r.id}.json`), JSON.stringify(r.recipe, null, 2));
-  const spec = {
-    version: 1,
-    models: [{ path: o.baselineModelJson, name: o.arch }],
-    recipes: o.recipes.map((r) => ({ path: join(recipeDir, `${r.id}.json`), name: r.id })),
-    seeds: [o.seed],
-    baseline: true,
-  };
+  const prefixOf = chainPrefixes(o.recipes);
   const byId = new Map(o.recipes.map((r) => [r.id, r]));
-  assertJobModule(jobModule(o.jobModule, o.backend));
-  const report = await runSweep({
-    spec: { value: spec, baseDir: o.outDir, name: 'pipeline' },
-    out: o.outDir,
-    registry,
-    concurrency: o.concurrency ?? 1,
-    backend: o.backend,
-    jobModule: jobModule(o.jobModule, o.backend),
-    labelOf: (j) => (j.recipeId ? j.recipeId : `${o.arch}_fp32`),
-    onEvent: (e) => {
-      if (e.type === 'start')
-        o.progress.log(`${e.label}: ${byId.get(e.label) ? (byId.get(e.label)!.recipe.stages as Array<{ method: string }>).map((s) => s.method).join(' → ') : 'baseline'}`);
-      else if (e.type === 'progress')
-        o.progress.onTrain({
-          phase: e.progress.phase,
-          epoch: e.progress.epoch,
-          epochs: e.progress.epochs,
-          step: e.progress.step,
-          stepsPerEpoch: e.progress.stepsPerEpoch,
-          loss: e.progress.loss ?? 0,
-          done: false,
-        });
-      else if (e.type === 'failed') o.progress.log(`${e.label} failed: ${e.error.message}`);
-    },
-  });
-  failOn(report);
+  // Waves: a chain runs after the variant it continues from.
+  const depth = (id: string): number => (prefixOf.has(id) ? 1 + depth(prefixOf.get(id)!) : 0);
+  const waves: PipelineRecipe[][] = [];
+  for (const r of o.recipes) (waves[depth(r.id)] ??= []).push(r);
+  const module = jobModule(o.jobModule, o.backend);
+  assertJobModule(module);
+  const onEvent = (e: SweepEvent) => {
+    if (o.onSweepEvent) return o.onSweepEvent(e);
+    if (e.type === 'start')
+      o.progress.log(
+        `${e.label}: ${
+          byId.get(e.label)
+            ? stagesOf(byId.get(e.label)!)
+                .map((s) => (s as { method: string }).method)
+                .join(' → ')
+            : 'baseline'
+        }`,
+      );
+    else if (e.type === 'failed') o.progress.log(`${e.label} failed: ${e.error.message}`);
+  };
+  const reports: SweepReport[] = [];
+  const results = new Map<string, { job: SweepReport['jobs'][number]; result: Awaited<ReturnType<typeof readResult>> & object }>();
+  for (const [w, wave] of waves.entries()) {
+    const files = new Map<string, string>();
+    for (const r of wave) {
+      const q = prefixOf.get(r.id);
+      const recipe = q ? { ...r.recipe, stages: stagesOf(r).slice(stagesOf(byId.get(q)!).length) } : r.recipe;
+      const f = join(recipeDir, `${r.id}.json`);
+      await writeFileAtomic(f, JSON.stringify(recipe, null, 2));
+      files.set(r.id, f);
+    }
+    const froms = [...new Set(wave.map((r) => prefixOf.get(r.id)).filter((x): x is string => Boolean(x)))];
+    const spec = {
+      version: 1,
+      models: w === 0 ? [{ path: o.baselineModelJson, name: o.arch }] : froms.map((q) => ({ path: join(o.outDir, q, 'model.json'), name: q })),
+      recipes: wave.map((r) => ({ path: files.get(r.id)!, name: r.id, ...(w > 0 ? { models: [prefixOf.get(r.id)!] } : {}) })),
+      seeds: [o.seed],
+      baseline: w === 0,
+    };
+    const report = await runSweep({
+      spec: { value: spec, baseDir: o.outDir, name: `pipeline (wave ${w + 1})` },
+      out: o.outDir,
+      registry,
+      concurrency: o.concurrency ?? 2,
+      backend: o.backend,
+      jobModule: module,
+      labelOf: (j) => j.recipeId ?? baseLabel,
+      writeSummary: false,
+      onEvent,
+    });
+    failOn(report);
+    reports.push(report);
+    for (const j of report.jobs) results.set(j.label, { job: j, result: (await readResult(o.outDir, j))! });
+  }
+  const baseRes = results.get(baseLabel)!.result;
+  const baseAcc = o.baselineAccuracy ?? Number((baseRes.metrics as Record<string, number>).accuracy);
+  const baseStorage = Number((baseRes.metrics as Record<string, number>).storageBytes);
   const variants: VariantRow[] = [];
   const arms: Array<{ id: string; features: Record<string, number> }> = [];
   const stages: Record<string, unknown> = {};
-  for (const j of report.jobs) {
-    const r = (await readResult(o.outDir, j))!;
-    const m = r.metrics as Record<string, number | string>;
+  const details = (id: string): { plans: unknown[]; reports: unknown[] } => {
+    const d = (results.get(id)?.result.details ?? {}) as { plans?: unknown[]; reports?: unknown[] };
+    const q = prefixOf.get(id);
+    const pre = q ? details(q) : { plans: [], reports: [] };
+    return { plans: [...pre.plans, ...(d.plans ?? [])], reports: [...pre.reports, ...(d.reports ?? [])] };
+  };
+  for (const label of [baseLabel, ...o.recipes.map((r) => r.id)]) {
+    const { job, result } = results.get(label)!;
+    const m = result.metrics as Record<string, number | string>;
+    const rec = byId.get(label);
+    const d = details(label);
     const row: VariantRow = {
-      id: j.label,
-      method: String(m.method),
+      id: label,
+      method: rec ? (d.plans as Array<{ method: string }>).map((p) => p.method).join('+') : 'none',
       accuracy: Number(m.accuracy),
-      accuracyDrop: Number(m.accuracyDrop),
+      accuracyDrop: baseAcc - Number(m.accuracy),
       parameters: Number(m.parameters),
       nonZeros: Number(m.nonZeros),
       pruningRatio: Number(m.pruningRatio),
       storageBytes: Number(m.storageBytes),
-      storageRatio: Number(m.storageRatio),
+      storageRatio: baseStorage / Number(m.storageBytes),
       fileBytes: Number(m.fileBytes),
       gzipBytes: Number(m.gzipBytes),
       stockFileBytes: Number(m.stockFileBytes),
       stockInMemoryBytes: Number(m.stockInMemoryBytes),
-      modelJson: join(o.outDir, j.label, 'model.json'),
-      seconds: j.seconds ?? 0,
+      modelJson: join(o.outDir, label, 'model.json'),
+      seconds: job.seconds ?? (await runSeconds(join(o.outDir, label))),
     };
-    const rec = j.recipeId ? byId.get(j.recipeId) : undefined;
     if (rec) {
       row.recipe = rec.file;
-      stages[rec.id] = r.details;
+      stages[rec.id] = prefixOf.has(label) ? { ...d, continuedFrom: prefixOf.get(label) } : d;
     }
     variants.push(row);
-    arms.push({ id: j.label, features: r.features });
+    arms.push({ id: label, features: result.features });
   }
-  return { variants, arms, stages, report };
+  return { variants, arms, stages, chains: Object.fromEntries(prefixOf), reports, wallSeconds: (performance.now() - t0) / 1000 };
 }

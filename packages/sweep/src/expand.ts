@@ -109,7 +109,12 @@ export interface SweepRecipe {
   id: string;
   file: string;
   recipe: Record<string, unknown>;
+  /** Names of the models the recipe runs on (undefined: every model). */
+  models?: string[];
 }
+
+/** Whether a recipe runs on a model (its `models` list, if any, names it). */
+const runsOn = (r: SweepRecipe, m: { name: string }) => !r.models || r.models.includes(m.name);
 
 /** Reads the spec's recipe files. */
 export async function loadSweepRecipes(spec: SweepSpec, baseDir: string, specFile = 'sweep spec'): Promise<SweepRecipe[]> {
@@ -138,7 +143,7 @@ export async function loadSweepRecipes(spec: SweepSpec, baseDir: string, specFil
     const id = entry.name ?? basename(file, '.json').replace(/[^A-Za-z0-9_.-]/g, '_');
     if (!NAME_RE.test(id)) fail(`${specFile}: recipes[${i}]`, `recipe name '${id}' is not usable as a label`, 'add "name" with A-Z a-z 0-9 _ . -');
     if (out.some((o) => o.id === id)) fail(`${specFile}: recipes[${i}]`, `two recipes are named '${id}'`, 'give one of them a "name"');
-    out.push({ id, file, recipe: recipe as Record<string, unknown> });
+    out.push({ id, file, recipe: recipe as Record<string, unknown>, ...('models' in entry && entry.models ? { models: entry.models } : {}) });
   }
   return out;
 }
@@ -172,6 +177,12 @@ function rethrow(e: unknown, where: string): never {
 export function expandSweep(spec: SweepSpec, models: readonly SweepModel[], recipes: readonly SweepRecipe[], opts: ExpandOptions): SweepJob[] {
   const specFile = opts.specFile ?? 'sweep spec';
   const gridKeys = Object.keys(spec.grid);
+  const names = new Set(models.map((m) => m.name));
+  recipes.forEach((r, i) => {
+    const unknown = r.models?.find((n) => !names.has(n));
+    if (unknown !== undefined)
+      fail(`${specFile}: recipes[${i}].models`, `recipe '${r.id}' names model '${unknown}', which the spec does not have`, didYouMeanHint(unknown, [...names]));
+  });
   // Every key must be well formed and apply to at least one recipe.
   for (const k of gridKeys) {
     const where = `${specFile}: grid.${k}`;
@@ -192,6 +203,7 @@ export function expandSweep(spec: SweepSpec, models: readonly SweepModel[], reci
       if (!locs.length) continue;
       spec.grid[k]!.forEach((v, vi) => {
         for (const m of models) {
+          if (!runsOn(r, m)) continue;
           try {
             planRecipe(m.ir, applyAt(r.recipe, locs, v), opts.registry, r.file);
           } catch (e) {
@@ -207,6 +219,7 @@ export function expandSweep(spec: SweepSpec, models: readonly SweepModel[], reci
     if (spec.baseline)
       partial.push({ id: stableId({ model: m.identity, recipe: null, overrides: {}, seed: 0 }), model, recipeId: null, recipeFile: null, recipe: null, overrides: {}, seed: 0 });
     for (const r of recipes) {
+      if (!runsOn(r, m)) continue;
       const keys = gridKeys.filter((k) => gridLocations(r.recipe, k).length > 0);
       for (const combo of cartesian(keys.map((k) => spec.grid[k]!))) {
         let recipe = r.recipe;

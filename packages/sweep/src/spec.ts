@@ -28,7 +28,13 @@ export const fileModelSchema = z
 
 export const recipeEntrySchema = z.union([
   z.string().min(1).describe('recipe JSON file, relative to the spec file'),
-  z.object({ path: z.string().min(1), name: name.optional().describe('label of the recipe (default: the file name without .json)') }).strict(),
+  z
+    .object({
+      path: z.string().min(1),
+      name: name.optional().describe('label of the recipe (default: the file name without .json)'),
+      models: z.array(name).min(1).optional().describe('names of the models this recipe runs on (default: every model), e.g. a chain that continues from one variant'),
+    })
+    .strict(),
 ]);
 
 const gridValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.unknown()), z.record(z.string(), z.unknown())]);

@@ -38,6 +38,12 @@ export interface RunSweepOptions {
   onEvent?: SweepEventHandler;
   /** Expand and validate only. */
   dryRun?: boolean;
+  /**
+   * Write OUT/catalogue.json, OUT/pareto.json and OUT/sweep.json (default true). A caller that runs several
+   * sweeps into one directory (e.g. the reference pipeline, whose chains continue from earlier variants) turns
+   * this off and writes its own catalogue from the reports.
+   */
+  writeSummary?: boolean;
 }
 
 export interface SweepReport {
@@ -146,7 +152,8 @@ export async function runSweep(o: RunSweepOptions): Promise<SweepReport> {
   const catalogue = buildCatalogue(arms);
   const front = paretoFront(catalogue.arms, spec.pareto);
   const cataloguePath = join(out, 'catalogue.json');
-  if (!o.dryRun) {
+  const write = !o.dryRun && o.writeSummary !== false;
+  if (write) {
     await writeFileAtomic(cataloguePath, `${JSON.stringify(catalogue, null, 2)}\n`);
     await writeFileAtomic(join(out, 'pareto.json'), `${JSON.stringify({ objectives: spec.pareto, front: front.front, incomplete: front.incomplete }, null, 2)}\n`);
   }
@@ -179,7 +186,7 @@ export async function runSweep(o: RunSweepOptions): Promise<SweepReport> {
     committedTwice: [...counts.values()].filter((n) => n > 1).length,
     wallSeconds: (performance.now() - t0) / 1000,
   };
-  if (!o.dryRun) await writeFileAtomic(join(out, 'sweep.json'), `${JSON.stringify(report, null, 2)}\n`);
+  if (write) await writeFileAtomic(join(out, 'sweep.json'), `${JSON.stringify(report, null, 2)}\n`);
   return report;
 }
 
