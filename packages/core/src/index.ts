@@ -3,6 +3,10 @@
  * forward pass and trainer with hooks, fast wasm training kernels, MNIST data, tfjs model.json IO, size
  * reports, recipes and the Compressor plug-in contract. Importing it has no side effects; call
  * `initBackend()` before running models.
+ *
+ * This entry is platform-neutral (browser, Node, workers): no Node built-in is reachable from it. In Node,
+ * `@edge-compress/core` resolves to `./node/index.ts`, which adds the file-system parts (saveModel, loadModel,
+ * exportModel, sizeReport, loadMnist, the baseline cache, loadWithStockTfjs).
  */
 export * from './errors.js';
 export * from './ir/types.js';
@@ -21,16 +25,16 @@ export * from './model/runner.js';
 export * from './train/trainer.js';
 export * from './train/ste.js';
 export * from './train/through.js';
-export * from './train/baseline.js';
+export { trainBaseline, type BaselineOptions, type Baseline, type BaselinePlatform } from './train/baseline.js';
 export * from './data/dataset.js';
 export * from './data/mnist.js';
 export * from './io/keras.js';
-export * from './io/modelio.js';
+export * from './io/serialize.js';
+export * from './io/handlers.js';
 export * from './io/stock.js';
 export * from './io/size.js';
 export * from './io/export.js';
 export * from './io/onnx.js';
-export { loadWithStockTfjs } from './io/stockLoad.js';
 export * from './recipe/schema.js';
 export * from './recipe/legacy.js';
 export * from './recipe/targets.js';
@@ -38,3 +42,4 @@ export * from './compressor.js';
 export * from './methods/pruner.js';
 export * from './methods/magnitude.js';
 export * from './backend/index.js';
+export { now, availableCores } from './platform.js';

@@ -18,7 +18,18 @@ export interface BackendInfo {
  * (Conv2DBackpropFilter, Conv2DBackpropInput, transposed BatchMatMul, MaxPoolGrad). The only place in
  * edge-compress that touches stock kernels. Call once before training; safe to call again.
  */
-export async function initBackend(name: BackendName = 'wasm'): Promise<BackendInfo> {
+export interface InitBackendOptions {
+  /**
+   * Where the tfjs-backend-wasm `.wasm` files are served from (browser): a URL prefix ending in '/', or a map of
+   * file name to URL; passed to `setWasmPaths`. Node finds them in node_modules without it. Bundlers do not copy
+   * them: serve `node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm` and point this at them.
+   */
+  wasmPaths?: string | Record<string, string>;
+  /** Threads of the wasm backend (needs the threaded build: browser with COOP/COEP headers). Default: tfjs's choice. */
+  threads?: number;
+}
+
+export async function initBackend(name: BackendName = 'wasm', opts: InitBackendOptions = {}): Promise<BackendInfo> {
   if (name !== 'wasm' && name !== 'cpu') {
     throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `unknown backend '${String(name)}'`, hint: "use 'wasm' (fast, default) or 'cpu'" });
   }
@@ -26,8 +37,11 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<BackendIn
   try {
     // Side effects happen here, not at import time: gradients, then the backend's kernel registrations.
     await import('@tensorflow/tfjs-core/dist/register_all_gradients');
-    if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
-    else await import('@tensorflow/tfjs-backend-cpu');
+    if (name === 'wasm') {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      if (opts.wasmPaths !== undefined) wasm.setWasmPaths(opts.wasmPaths as string);
+      if (opts.threads !== undefined) wasm.setThreadsCount(opts.threads);
+    } else await import('@tensorflow/tfjs-backend-cpu');
     ok = await tf.setBackend(name);
     await tf.ready();
   } catch (cause) {

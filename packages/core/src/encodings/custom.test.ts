@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { createRegistry, defineCompressor } from '../compressor.js';
 import { isCompressionError } from '../errors.js';
-import { loadModel, saveModel } from '../io/modelio.js';
+import { loadModel, saveModel } from '../node/modelio.js';
 import { sizeOf } from '../ir/shapes.js';
 import { createRunner, defineKernel } from '../model/runner.js';
 import { optionsSchema, ruleSchema } from '../recipe/schema.js';

@@ -1,4 +1,3 @@
-import { basename } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { subset } from '../data/dataset.js';
 import { encodePayload } from '../encodings/serialize.js';
@@ -13,8 +12,8 @@ import { sizeOf } from '../ir/shapes.js';
 import { assertFiniteWeights, type Model, validateModel } from '../model/model.js';
 import { chooseQuantParams, quantizeWith } from '../tensor/quant.js';
 import { predict } from '../train/trainer.js';
-import { EXTENSION_KEY, saveModel } from './modelio.js';
-import { gzipSize, sizeReport } from './size.js';
+import { EXTENSION_KEY, serializeModel, type SerializedModel } from './serialize.js';
+import { gzipSize, serializedFiles, sizeReportOf } from './size.js';
 import { hasStockForm, lowerToStock } from './stock.js';
 
 /** Stock stand-in for a weight stock tfjs cannot hold: 'auto' picks the smallest that keeps predictions. */
@@ -124,9 +123,9 @@ const ORDER: Array<Exclude<Widen, 'auto'>> = ['uint8', 'uint16', 'float32'];
  * weight and total raw bytes, gzip bytes and stock in-memory bytes, plus what stock loaders lose. Every encoding
  * is exact under the `edgeCompress` extension (our loader); stock loaders read, per weight without a stock form,
  * the smallest stock stand-in that keeps every top-1 prediction on the calibration data. Validation (shapes,
- * NaN) runs before anything is written; files are written atomically.
+ * NaN) runs first; nothing is written: `exportModel` (Node) writes the files atomically, or hand `serialized` to any store.
  */
-export async function exportModel(model: Model, dir: string, opts: ExportOptions = {}): Promise<ExportReport> {
+export function serializeExport(model: Model, opts: ExportOptions = {}): { serialized: SerializedModel; report: ExportReport } {
   validateModel(model, 'exportModel');
   assertFiniteWeights(model, 'exportModel');
   const format = opts.stock ? 'stock' : 'extended';
@@ -166,9 +165,8 @@ export async function exportModel(model: Model, dir: string, opts: ExportOptions
   for (const [n, c] of chosen) lost.push({ weight: n, from: describeEncoding(model.weights[n]!), widenedTo: c.to, maxAbsError: c.err });
   const stockModel: Model = { ir: model.ir, weights };
   const stockFallback = Object.fromEntries([...chosen.keys()].map((n) => [n, weights[n]!]));
-  const saved =
-    format === 'stock' ? await saveModel(stockModel, dir, { format, metadata: opts.metadata }) : await saveModel(model, dir, { format, metadata: opts.metadata, stockFallback });
-  const [oursSize, stockSize] = [await sizeReport(saved.files, model.ir), await sizeReport(saved.stockFiles, model.ir)];
+  const saved = format === 'stock' ? serializeModel(stockModel, { format, metadata: opts.metadata }) : serializeModel(model, { format, metadata: opts.metadata, stockFallback });
+  const [oursSize, stockSize] = [sizeReportOf(serializedFiles(saved, saved.files), model.ir), sizeReportOf(serializedFiles(saved, saved.stockFiles), model.ir)];
   const layers: ExportLayerRow[] = saved.weights.map((w) => {
     const enc = (format === 'stock' ? stockModel : model).weights[w.name]!;
     const bytes = w.storedAs === 'extension' ? encodePayload([[w.name, enc]]).data : lowerToStock(enc).bytes;
@@ -196,8 +194,8 @@ export async function exportModel(model: Model, dir: string, opts: ExportOptions
   });
   const report: ExportReport = {
     format,
-    modelJson: saved.modelJson,
-    files: saved.allFiles.map((f) => basename(f)),
+    modelJson: saved.jsonName,
+    files: saved.allFiles,
     layers,
     total: {
       rawBytes: oursSize.rawBytes,
@@ -211,5 +209,5 @@ export async function exportModel(model: Model, dir: string, opts: ExportOptions
     lost,
   };
   if (check) report.predictionMatch = agreement(argmaxes(predict(stockModel, check.images, check.count, { kernels: [] }), check.numClasses), ours!);
-  return report;
+  return { serialized: saved, report };
 }

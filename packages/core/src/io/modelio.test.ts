@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { denseEncoding, maskedEncoding, quantizedEncoding, storageBits, toDense } from '../encodings/index.js';
-import { loadWithStockTfjs } from './stockLoad.js';
+import { loadWithStockTfjs } from '../node/stockLoad.js';
 import type { Encoding } from '../encodings/types.js';
 import { isCompressionError, type ErrorCode } from '../errors.js';
 import { lenet5 } from '../ir/builders.js';
@@ -13,8 +13,8 @@ import { chooseQuantParams, quantizeWith } from '../tensor/quant.js';
 import { topkMask } from '../tensor/prune.js';
 import { predict } from '../train/trainer.js';
 import { stockLoad, toyConvIR, withTempDir } from '../testing/index.js';
-import { loadModel, saveModel } from './modelio.js';
-import { sizeReport } from './size.js';
+import { loadModel, saveModel } from '../node/modelio.js';
+import { sizeReport } from '../node/size.js';
 
 function quantize(e: { shape: number[]; values: Float32Array }, scheme: 'affine' | 'symmetric' | 'pow2', bits: number, axis: number | null, mask?: Uint8Array): Encoding {
   const p = chooseQuantParams(e.values, e.shape, { scheme, bits, axis, mask });

@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { subset } from '../data/dataset.js';
-import { loadMnist } from '../data/mnist.js';
+import { loadMnist } from '../node/mnist.js';
 import { blockSparseFromMask, denseEncoding, mapLeaves, maskedEncoding, nmFromMask, quantizedEncoding, toDense } from '../encodings/index.js';
 import type { Encoding, QuantizedEncoding } from '../encodings/types.js';
 import { isCompressionError, type ErrorCode } from '../errors.js';
@@ -19,7 +19,7 @@ import { topkMask } from '../tensor/prune.js';
 import { createRng } from '../tensor/rng.js';
 import { predict, Trainer } from '../train/trainer.js';
 import { withTempDir } from '../testing/index.js';
-import { loadModel } from './modelio.js';
+import { loadModel } from '../node/modelio.js';
 import { chwToHwcIndex, exportOnnx, toOnnx, transposeArray } from './onnx.js';
 
 const FC = { seed: 20261202, numRuns: 25 };

@@ -1,4 +1,3 @@
-import { readFile, stat } from 'node:fs/promises';
 import { gzipSync } from 'fflate';
 import { parameterCount } from '../ir/shapes.js';
 import type { ModelIR } from '../ir/types.js';
@@ -21,17 +20,18 @@ export function gzipSize(data: Uint8Array): number {
   return gzipSync(data, { level: 9 }).byteLength;
 }
 
-/** Size report of a saved model: raw bytes, gzip bytes, and float32 bytes in memory after a stock load. */
-export async function sizeReport(files: string[], ir: ModelIR): Promise<SizeReport> {
-  const rows: SizeReport['files'] = [];
-  for (const f of files) {
-    const data = await readFile(f);
-    rows.push({ file: f, rawBytes: (await stat(f)).size, gzipBytes: gzipSize(new Uint8Array(data)) });
-  }
+/** Size report of a serialized model's files (name and bytes each): raw bytes, gzip bytes, float32 bytes after a stock load. */
+export function sizeReportOf(files: Array<{ file: string; data: Uint8Array }>, ir: ModelIR): SizeReport {
+  const rows: SizeReport['files'] = files.map(({ file, data }) => ({ file, rawBytes: data.byteLength, gzipBytes: gzipSize(data) }));
   return {
     rawBytes: rows.reduce((a, r) => a + r.rawBytes, 0),
     gzipBytes: rows.reduce((a, r) => a + r.gzipBytes, 0),
     stockInMemoryBytes: parameterCount(ir) * 4,
     files: rows,
   };
+}
+
+/** The files of a serialized model that `names` lists (model.json as its UTF-8 text), for `sizeReportOf`. */
+export function serializedFiles(s: { jsonName: string; text: string; shards: Map<string, Uint8Array> }, names: readonly string[]): Array<{ file: string; data: Uint8Array }> {
+  return names.map((file) => ({ file, data: file === s.jsonName ? new TextEncoder().encode(s.text) : s.shards.get(file)! }));
 }

@@ -1,9 +1,6 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadMnist } from '../data/mnist.js';
 import type { Dataset } from '../data/dataset.js';
+import { CompressionError } from '../errors.js';
 import { ARCHITECTURES, type ArchitectureName } from '../ir/builders.js';
-import { loadModel, saveModel } from '../io/modelio.js';
 import { initModel, type Model } from '../model/model.js';
 import { cosineDecay, evaluateModel, Trainer, type EpochRecord, type TrainProgress } from './trainer.js';
 
@@ -18,9 +15,12 @@ export interface BaselineOptions {
   lr?: number;
   /** Random translation of the digits by up to this many pixels (MLP inputs are viewed as 28×28). Default 2. */
   maxShift?: number;
-  /** Train/test data; default the MNIST split from `loadMnist` in the model's input shape (trains on its train split). */
+  /**
+   * Train/test data; in Node the default is the MNIST split from `loadMnist` in the model's input shape (trains on
+   * its train split). In the browser pass it (e.g. from `fetchMnist(url)`).
+   */
   data?: { train: Dataset; val?: Dataset; test: Dataset };
-  /** If set, the trained model is cached here (and reused when the same settings were trained before). */
+  /** Node only: if set, the trained model is cached in this directory (and reused when the same settings were trained before). */
   cacheDir?: string;
   onProgress?: (p: TrainProgress) => void;
   signal?: AbortSignal;
@@ -40,20 +40,51 @@ export interface Baseline {
  * The dense baseline every method starts from: He init, Adam with cosine decay, seeded shuffling and
  * (for conv nets) ±2-pixel shifts. Deterministic for a given seed on a given backend.
  */
-export async function trainBaseline(opts: BaselineOptions): Promise<Baseline> {
+export function trainBaseline(opts: BaselineOptions): Promise<Baseline> {
+  return trainBaselineWith(opts, {});
+}
+
+/** Where `trainBaseline` gets its default data and keeps its cache: the Node entry supplies both (files). */
+export interface BaselinePlatform {
+  defaultData?: (inputShape: number[]) => { train: Dataset; val?: Dataset; test: Dataset };
+  cache?: {
+    /** Where a model with this key is cached (reported as `modelJson`). */
+    where(dir: string, key: string): string;
+    load(where: string): Promise<Model | undefined>;
+    save(where: string, model: Model, metadata: Record<string, unknown>): Promise<void>;
+  };
+}
+
+/** @internal `trainBaseline` with a platform's default data and cache. */
+export async function trainBaselineWith(opts: BaselineOptions, platform: BaselinePlatform): Promise<Baseline> {
   const ir = ARCHITECTURES[opts.arch]();
   const epochs = opts.epochs ?? 20;
   const seed = opts.seed ?? 0;
   const lr = opts.lr ?? 1e-3;
   const maxShift = opts.maxShift ?? 2;
   const imageShape: [number, number, number] | undefined = ir.inputShape.length === 3 ? undefined : [28, 28, 1];
-  const data = opts.data ?? loadMnist({ shape: ir.inputShape });
+  if (!opts.data && !platform.defaultData)
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'trainBaseline: data',
+      message: 'trainBaseline: no data given and no default here (the bundled MNIST digits are read from disk only in Node)',
+      hint: 'pass `data`, e.g. `data: await fetchMnist(urlOfMnistDigits, { shape })`',
+    });
+  if (opts.cacheDir && !platform.cache)
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'trainBaseline: cacheDir',
+      message: 'trainBaseline: cacheDir needs a file system (Node)',
+      hint: 'drop cacheDir in the browser',
+    });
+  const data = opts.data ?? platform.defaultData!(ir.inputShape);
   const key = `${opts.arch}-e${epochs}-s${seed}-lr${lr}-sh${maxShift}-b${opts.batchSize ?? 64}-tr${data.train.count}`;
-  const modelJson = opts.cacheDir ? join(opts.cacheDir, key, 'model.json') : undefined;
-  if (modelJson && !opts.data && existsSync(modelJson)) {
-    const { model } = await loadModel(modelJson);
-    const ev = evaluateModel(model, data.test);
-    return { model, testAccuracy: ev.accuracy, testLoss: ev.loss, history: [], cached: true, modelJson };
+  const cache = opts.cacheDir && !opts.data ? platform.cache : undefined;
+  const modelJson = opts.cacheDir && platform.cache ? platform.cache.where(opts.cacheDir, key) : undefined;
+  const hit = cache && modelJson ? await cache.load(modelJson) : undefined;
+  if (hit) {
+    const ev = evaluateModel(hit, data.test);
+    return { model: hit, testAccuracy: ev.accuracy, testLoss: ev.loss, history: [], cached: true, modelJson };
   }
   const trainer = new Trainer(initModel(ir, seed));
   try {
@@ -72,7 +103,7 @@ export async function trainBaseline(opts: BaselineOptions): Promise<Baseline> {
     });
     const model = trainer.toModel();
     const ev = trainer.evaluate(data.test);
-    if (modelJson && !opts.data) await saveModel(model, modelJson, { metadata: { baseline: key, testAccuracy: ev.accuracy } });
+    if (cache && modelJson) await cache.save(modelJson, model, { baseline: key, testAccuracy: ev.accuracy });
     return { model, testAccuracy: ev.accuracy, testLoss: ev.loss, history, cached: false, modelJson };
   } finally {
     trainer.dispose();

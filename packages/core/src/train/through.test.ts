@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createRegistry, defineCompressor, planRecipe, runRecipe } from '../compressor.js';
 import { blockSparseFromMask, denseEncoding, type Encoding, kindsOf, maskedEncoding, nmFromMask, quantizedEncoding, storageBits, toDense } from '../encodings/index.js';
 import { isCompressionError } from '../errors.js';
-import { loadModel, saveModel } from '../io/modelio.js';
+import { loadModel, saveModel } from '../node/modelio.js';
 import { lenet5 } from '../ir/builders.js';
 import { magnitudePrune } from '../methods/magnitude.js';
 import { initModel, type Model } from '../model/model.js';

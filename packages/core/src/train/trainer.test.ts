@@ -4,7 +4,7 @@ import { lenet300100, lenet5 } from '../ir/builders.js';
 import { parameterCount } from '../ir/shapes.js';
 import { initModel } from '../model/model.js';
 import { forward } from '../model/forward.js';
-import { loadMnist } from '../data/mnist.js';
+import { loadMnist } from '../node/mnist.js';
 import { createDataset } from '../data/dataset.js';
 import { toyConvIR, toyData, toyMlpIR } from '../testing/index.js';
 import { chooseQuantParams, fakeQuantize } from '../tensor/quant.js';

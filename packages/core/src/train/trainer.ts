@@ -9,6 +9,7 @@ import { forward, type ForwardOptions, type WeightTensors } from '../model/forwa
 import type { Model } from '../model/model.js';
 import { createRunner, type RunnerOptions } from '../model/runner.js';
 import { createRng, type Rng } from '../tensor/rng.js';
+import { now, yieldToEventLoop } from '../platform.js';
 
 export type Params = Record<string, tf.Variable>;
 
@@ -197,7 +198,7 @@ export class Trainer {
     const bnMomentum = new Map(this.ir.layers.flatMap((l) => (l.kind === 'batchNorm' ? [[l.name, l.momentum] as const] : [])));
     try {
       for (let epoch = 0; epoch < opts.epochs; epoch++) {
-        const t0 = performance.now();
+        const t0 = now();
         for (let i = 0; i < order.length; i++) order[i] = i;
         rng.shuffle(order);
         let lossSum = 0,
@@ -252,7 +253,7 @@ export class Trainer {
           }
           if (step % 25 === 24) await yieldToEventLoop();
         }
-        const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, seconds: (performance.now() - t0) / 1000 };
+        const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, seconds: (now() - t0) / 1000 };
         if (opts.test) {
           const ev = this.evaluate(opts.test, { hooks });
           rec.testAccuracy = ev.accuracy;
@@ -383,7 +384,4 @@ export function cosineDecay(lr: number, epochs: number, floor = 0.01): (i: StepI
   };
 }
 
-/** Lets timers, progress output and abort signals run during long loops (Node and browsers alike). */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise<void>((r) => setTimeout(r, 0));
-}
+export { yieldToEventLoop };

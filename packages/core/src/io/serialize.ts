@@ -1,13 +1,9 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
 import { CompressionError } from '../errors.js';
-import { denseEncoding, storageBits, toDense } from '../encodings/index.js';
+import { decodePayload, denseEncoding, encodePayload, storageBits, toDense, type Descriptor } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf, weightShapes } from '../ir/shapes.js';
 import { assertFiniteWeights, type Model, validateModel, weightList } from '../model/model.js';
-import { fromHalfBits } from '../tensor/float16.js';
 import { irToTopology, topologyToIR } from './keras.js';
-import { decodePayload, encodePayload, type Descriptor } from '../encodings/index.js';
 import { lowerToStock, type StockLossy, type StockWeight } from './stock.js';
 
 export const EXTENSION_KEY = 'edgeCompress';
@@ -32,6 +28,8 @@ export interface SaveOptions {
   shardBytes?: number;
   /** Extra JSON stored under model.json `userDefinedMetadata`. */
   metadata?: Record<string, unknown>;
+  /** Base name of the model.json (without .json); names the extension payload `<name>.ec.bin`. Default 'model'. */
+  name?: string;
 }
 
 export interface SavedWeight {
@@ -43,13 +41,24 @@ export interface SavedWeight {
   storageBits: number;
 }
 
-export interface SaveResult {
-  modelJson: string;
-  /** The files our loader reads: model.json, the shared shards and the extension payload. */
+function shardNames(group: number, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `group${group}-shard${i + 1}of${n}.bin`);
+}
+
+/** A model serialized in memory: the model.json (object and text) and every other file's bytes, by name. */
+export interface SerializedModel {
+  modelJson: Record<string, unknown>;
+  /** model.json as written (UTF-8 JSON text). */
+  text: string;
+  /** The model.json's file name (`<name>.json`). */
+  jsonName: string;
+  /** Every file but model.json, by its name relative to model.json (shards and the extension payload). */
+  shards: Map<string, Uint8Array>;
+  /** Names of the files our loader reads (model.json first). */
   files: string[];
-  /** The files a stock tfjs loader reads: model.json, the shared and the fallback shards. */
+  /** Names of the files a stock tfjs loader reads (model.json first). */
   stockFiles: string[];
-  /** Every file written. */
+  /** Every file's name (model.json first). */
   allFiles: string[];
   /** Bytes our loader reads: model.json + shared shards + extension payload. */
   bytes: number;
@@ -58,32 +67,15 @@ export interface SaveResult {
   weights: SavedWeight[];
 }
 
-function shardNames(group: number, n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `group${group}-shard${i + 1}of${n}.bin`);
-}
-
-/** Writes `data` to `path` atomically (temp file in the same directory, then rename). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now().toString(36)}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
-
 /**
- * Saves a model as a tfjs LayersModel (model.json + binary shards) that stock `tf.loadLayersModel` loads.
- * Files are written to temporaries and renamed into place, model.json last, so a failure never leaves a
- * half-written artifact. `path` is a directory or a path ending in .json.
+ * Serializes a model in memory as a tfjs LayersModel: model.json + binary shards that stock `tf.loadLayersModel`
+ * loads, and (extended format) the exact encodings under the `edgeCompress` key. Works anywhere (Node, browser,
+ * worker); `saveModel` (Node) writes the result to files atomically, `saveModelTo` hands it to a tf.io handler.
  */
-export async function saveModel(model: Model, path: string, opts: SaveOptions = {}): Promise<SaveResult> {
-  validateModel(model, 'saveModel');
-  assertFiniteWeights(model, 'saveModel');
-  const jsonPath = path.endsWith('.json') ? resolve(path) : join(resolve(path), 'model.json');
-  const dir = dirname(jsonPath);
+export function serializeModel(model: Model, opts: SaveOptions = {}): SerializedModel {
+  validateModel(model, 'serializeModel');
+  assertFiniteWeights(model, 'serializeModel');
+  const baseName = opts.name ?? 'model';
   const format = opts.format ?? 'extended';
   const shardBytes = opts.shardBytes ?? 4 * 1024 * 1024;
   const shared: Array<{ name: string; w: StockWeight; shape: number[] }> = [];
@@ -97,7 +89,7 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
       throw new CompressionError({
         code: 'SHAPE_MISMATCH',
         layer: name.split('/')[0],
-        message: `saveModel: stockFallback['${name}'] has shape [${standIn.shape.join(',')}] but the weight has [${encoding.shape.join(',')}]`,
+        message: `serializeModel: stockFallback['${name}'] has shape [${standIn.shape.join(',')}] but the weight has [${encoding.shape.join(',')}]`,
       });
     }
     let stock = standIn ? lowerToStock(standIn, 'float32') : lowerToStock(encoding, opts.stockLossy);
@@ -171,7 +163,7 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
   let extBytes = 0;
   if (extension.length) {
     const { descriptors, data } = encodePayload(extension);
-    const payloadName = `${basename(jsonPath, '.json')}.ec.bin`;
+    const payloadName = `${baseName}.ec.bin`;
     files.set(payloadName, data);
     extBytes = data.byteLength;
     json[EXTENSION_KEY] = {
@@ -187,48 +179,25 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
   }
   if (!extension.length && Object.keys(stockSchemes).length) json[EXTENSION_KEY] = { version: 1, paths: [], byteLength: 0, fallbackGroups: [], weights: {}, stockSchemes };
   const text = JSON.stringify(json);
-  await mkdir(dir, { recursive: true });
-  const written: string[] = [];
-  try {
-    for (const [f, data] of files) {
-      await writeFileAtomic(join(dir, f), data);
-      written.push(join(dir, f));
-    }
-    await writeFileAtomic(jsonPath, text);
-  } catch (cause) {
-    await Promise.all(written.map((f) => rm(f, { force: true })));
-    throw new CompressionError({
-      code: 'BAD_MODEL_FILE',
-      path: jsonPath,
-      message: `could not write ${jsonPath}: ${(cause as Error).message}`,
-      hint: 'check that the directory is writable and the disk has space',
-      cause,
-    });
-  }
-  const jsonBytes = Buffer.byteLength(text);
+  const jsonBytes = new TextEncoder().encode(text).byteLength;
   const groupFiles = (g: number): string[] => (g >= 0 && manifest[g] ? manifest[g]!.paths : []);
   const sharedFiles = shared.length ? groupFiles(0) : [];
   const fallbackFiles = groupFiles(fallbackGroup);
   const extFiles = [...files.keys()].filter((f) => f.endsWith('.ec.bin'));
   const bytesOf = (names: string[]): number => names.reduce((a, f) => a + files.get(f)!.byteLength, jsonBytes);
+  const jsonName = `${baseName}.json`;
   return {
-    modelJson: jsonPath,
-    files: [jsonPath, ...[...sharedFiles, ...extFiles].map((f) => join(dir, f))],
-    stockFiles: [jsonPath, ...[...sharedFiles, ...fallbackFiles].map((f) => join(dir, f))],
-    allFiles: [jsonPath, ...[...files.keys()].map((f) => join(dir, f))],
+    modelJson: json,
+    text,
+    jsonName,
+    shards: files,
+    files: [jsonName, ...sharedFiles, ...extFiles],
+    stockFiles: [jsonName, ...sharedFiles, ...fallbackFiles],
+    allFiles: [jsonName, ...files.keys()],
     bytes: bytesOf([...sharedFiles, ...extFiles]),
     stockBytes: bytesOf([...sharedFiles, ...fallbackFiles]),
     weights: saved,
   };
-}
-
-export interface LoadedModel {
-  model: Model;
-  format: 'stock' | 'extended';
-  modelJson: string;
-  /** Every file the model needs (for size reports). */
-  files: string[];
-  metadata?: Record<string, unknown>;
 }
 
 export interface LoadOptions {
@@ -299,80 +268,75 @@ function bytesPer(e: ManifestEntry): number {
   return q === 'uint8' ? 1 : q === 'uint16' || q === 'float16' ? 2 : 4;
 }
 
+/** A model parsed from model.json + shards, wherever they came from. */
+export interface ParsedModel {
+  model: Model;
+  format: 'stock' | 'extended';
+  /** Every file read, by its path relative to model.json (for size reports). */
+  paths: string[];
+  metadata?: Record<string, unknown>;
+}
+
+/** Reads one file named in model.json (a path relative to it); throw a CompressionError to name what failed. */
+export type ReadShard = (path: string) => Uint8Array | ArrayBuffer | Promise<Uint8Array | ArrayBuffer>;
+
 /**
- * Loads a tfjs LayersModel (model.json + shards) written by us or by stock tfjs (Sequential models of
- * the supported layers). Every failure is a CompressionError naming the file and field.
+ * Parses a tfjs LayersModel (model.json object + a reader for the files it names), written by us or by stock tfjs
+ * (Sequential models of the supported layers). Every failure is a CompressionError naming `source` and the field.
+ * Works anywhere; `loadModel` (Node) reads files, `loadModelFrom` a tf.io handler (IndexedDB, http, memory).
  */
-export async function loadModel(path: string, opts: LoadOptions = {}): Promise<LoadedModel> {
-  const jsonPath = resolve(path.endsWith('.json') ? path : join(path, 'model.json'));
-  const dir = dirname(jsonPath);
-  let text: string;
-  try {
-    text = await readFile(jsonPath, 'utf8');
-  } catch (cause) {
-    throw new CompressionError({
-      code: 'BAD_MODEL_FILE',
-      path: jsonPath,
-      message: `cannot read ${jsonPath}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`,
-      hint: 'pass the path of a model.json written by tf.LayersModel.save() or edge-compress',
-      cause,
-    });
-  }
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch (cause) {
-    throw new CompressionError({
-      code: 'BAD_MODEL_FILE',
-      path: jsonPath,
-      message: `${jsonPath} is not valid JSON (${(cause as Error).message})`,
-      hint: 'the file is truncated or not a model.json',
-      cause,
-    });
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json))
-    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: jsonPath, message: `${jsonPath}: expected a JSON object` });
+export async function parseModel(json: unknown, readShard: ReadShard, opts: LoadOptions & { source?: string } = {}): Promise<ParsedModel> {
+  const source = opts.source ?? 'model.json';
+  const readOne = async (p: string, listedIn: string): Promise<Uint8Array> => {
+    try {
+      const b = await readShard(p);
+      return b instanceof Uint8Array ? b : new Uint8Array(b);
+    } catch (cause) {
+      if (cause instanceof CompressionError) throw cause;
+      throw new CompressionError({
+        code: 'BAD_MODEL_FILE',
+        path: p,
+        message: `${source}: the file '${p}' (listed in ${listedIn}) cannot be read: ${(cause as Error).message}`,
+        hint: p.endsWith('.ec.bin') ? 'copy the .ec.bin file next to model.json' : 'copy every shard listed in model.json next to it',
+        cause,
+      });
+    }
+  };
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new CompressionError({ code: 'BAD_MODEL_FILE', path: source, message: `${source}: expected a JSON object` });
+  return parseObject(json as Record<string, unknown>, source, readOne, opts);
+}
+
+async function parseObject(json: Record<string, unknown>, source: string, readOne: (p: string, listedIn: string) => Promise<Uint8Array>, opts: LoadOptions): Promise<ParsedModel> {
   if (json.format !== undefined && json.format !== 'layers-model') {
     throw new CompressionError({
       code: 'UNSUPPORTED_LAYER',
-      path: `${jsonPath}: format`,
-      message: `${jsonPath}: format '${String(json.format)}' is not supported; expected a tfjs 'layers-model'`,
+      path: `${source}: format`,
+      message: `${source}: format '${String(json.format)}' is not supported; expected a tfjs 'layers-model'`,
       hint: json.format === 'graph-model' ? 'graph models (tf.loadGraphModel) cannot be compressed; export the Keras model with tfjs.converters.save_keras_model' : undefined,
     });
   }
-  const ir = topologyToIR(json.modelTopology, jsonPath);
+  const ir = topologyToIR(json.modelTopology, source);
   const expected = weightShapes(ir);
   const manifest = json.weightsManifest;
   if (!Array.isArray(manifest))
-    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${jsonPath}: weightsManifest`, message: `${jsonPath}: weightsManifest is missing or not an array` });
+    throw new CompressionError({ code: 'BAD_MODEL_FILE', path: `${source}: weightsManifest`, message: `${source}: weightsManifest is missing or not an array` });
   const ext = json[EXTENSION_KEY] as
     | { version?: number; paths?: string[]; weights?: Record<string, Descriptor>; fallbackGroups?: number[]; stockSchemes?: Record<string, { scheme?: string; bits?: number }> }
     | undefined;
   const skipGroups = new Set(ext?.fallbackGroups ?? []);
-  const files: string[] = [jsonPath];
+  const paths: string[] = [];
   const found = new Map<string, Encoding>();
   const byManifestName = new Map<string, Encoding>();
   for (const [g, groupRaw] of manifest.entries()) {
     const group = groupRaw as { paths?: unknown; weights?: unknown };
-    const where = `${jsonPath}: weightsManifest[${g}]`;
+    const where = `${source}: weightsManifest[${g}]`;
     if (!Array.isArray(group.paths) || !Array.isArray(group.weights))
       throw new CompressionError({ code: 'BAD_MODEL_FILE', path: where, message: `${where}: expected {paths: [...], weights: [...]}` });
     if (ext && skipGroups.has(g)) continue;
     const bufs: Uint8Array[] = [];
     for (const p of group.paths as string[]) {
-      const f = join(dir, String(p));
-      files.push(f);
-      try {
-        bufs.push(new Uint8Array(await readFile(f)));
-      } catch (cause) {
-        throw new CompressionError({
-          code: 'BAD_MODEL_FILE',
-          path: f,
-          message: `weight shard ${f} (listed in ${where}.paths) cannot be read: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`,
-          hint: 'copy every shard listed in model.json next to it',
-          cause,
-        });
-      }
+      paths.push(String(p));
+      bufs.push(await readOne(String(p), `${where}.paths`));
     }
     const total = bufs.reduce((a, b) => a + b.byteLength, 0);
     const data = new Uint8Array(total);
@@ -414,25 +378,14 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
     if (ext.version !== 1)
       throw new CompressionError({
         code: 'BAD_MODEL_FILE',
-        path: `${jsonPath}: ${EXTENSION_KEY}.version`,
-        message: `${jsonPath}: ${EXTENSION_KEY}.version ${String(ext.version)} is not supported (expected 1)`,
+        path: `${source}: ${EXTENSION_KEY}.version`,
+        message: `${source}: ${EXTENSION_KEY}.version ${String(ext.version)} is not supported (expected 1)`,
         hint: 'upgrade edge-compress',
       });
-    const payloadFile = join(dir, String(ext.paths?.[0] ?? ''));
-    files.push(payloadFile);
-    let data: Uint8Array;
-    try {
-      data = new Uint8Array(await readFile(payloadFile));
-    } catch (cause) {
-      throw new CompressionError({
-        code: 'BAD_MODEL_FILE',
-        path: payloadFile,
-        message: `payload ${payloadFile} (listed in ${EXTENSION_KEY}.paths) cannot be read`,
-        hint: 'copy the .ec.bin file next to model.json',
-        cause,
-      });
-    }
-    for (const [n, e] of Object.entries(decodePayload(ext.weights ?? {}, data, jsonPath))) found.set(n, e);
+    const payloadFile = String(ext.paths?.[0] ?? '');
+    paths.push(payloadFile);
+    const data = await readOne(payloadFile, `${EXTENSION_KEY}.paths`);
+    for (const [n, e] of Object.entries(decodePayload(ext.weights ?? {}, data, source))) found.set(n, e);
   }
   // Match the IR's weights to manifest names: exact, then a '/layer/param' suffix (converted Keras models).
   const weights: Record<string, Encoding> = {};
@@ -445,9 +398,9 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
       if (!vals) {
         throw new CompressionError({
           code: 'BAD_MODEL_FILE',
-          path: `${jsonPath}: weightsManifest`,
+          path: `${source}: weightsManifest`,
           layer: name.split('/')[0],
-          message: `${jsonPath}: weight '${name}' (shape [${shape.join(',')}]) of layer '${name.split('/')[0]}' is not in the weights manifest`,
+          message: `${source}: weight '${name}' (shape [${shape.join(',')}]) of layer '${name.split('/')[0]}' is not in the weights manifest`,
           hint: `manifest has: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}`,
         });
       }
@@ -455,9 +408,9 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
       if (manifestShape.length !== shape.length || manifestShape.some((d, i) => d !== shape[i])) {
         throw new CompressionError({
           code: 'SHAPE_MISMATCH',
-          path: `${jsonPath}: weightsManifest`,
+          path: `${source}: weightsManifest`,
           layer: name.split('/')[0],
-          message: `${jsonPath}: weight '${key}' has shape [${manifestShape.join(',')}] but layer '${name.split('/')[0]}' needs [${shape.join(',')}]`,
+          message: `${source}: weight '${key}' has shape [${manifestShape.join(',')}] but layer '${name.split('/')[0]}' needs [${shape.join(',')}]`,
           hint: 'the topology and the weights do not match; re-export the model',
         });
       }
@@ -465,9 +418,9 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
     } else if (enc.shape.length !== shape.length || enc.shape.some((d, i) => d !== shape[i])) {
       throw new CompressionError({
         code: 'SHAPE_MISMATCH',
-        path: `${jsonPath}: ${EXTENSION_KEY}.weights`,
+        path: `${source}: ${EXTENSION_KEY}.weights`,
         layer: name.split('/')[0],
-        message: `${jsonPath}: extension weight '${name}' has shape [${enc.shape.join(',')}] but the layer needs [${shape.join(',')}]`,
+        message: `${source}: extension weight '${name}' has shape [${enc.shape.join(',')}] but the layer needs [${shape.join(',')}]`,
       });
     }
     const sch = ext?.stockSchemes?.[name];
@@ -489,8 +442,8 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<L
     weights[name] = enc;
   }
   const model: Model = { ir, weights };
-  if (!opts.allowNonFinite) assertFiniteWeights(model, jsonPath);
-  const out: LoadedModel = { model, format: ext ? 'extended' : 'stock', modelJson: jsonPath, files };
+  if (!opts.allowNonFinite) assertFiniteWeights(model, source);
+  const out: ParsedModel = { model, format: ext ? 'extended' : 'stock', paths };
   if (json.userDefinedMetadata && typeof json.userDefinedMetadata === 'object') out.metadata = json.userDefinedMetadata as Record<string, unknown>;
   return out;
 }

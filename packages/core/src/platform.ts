@@ -1,0 +1,37 @@
+/**
+ * The platform seam: every timer and scheduling API core uses, so the same code runs in Node, browsers and
+ * workers. Nothing here touches a Node built-in or a Node-only global unless it is present.
+ */
+
+type Scheduler = (cb: () => void) => void;
+
+const g = globalThis as unknown as { setImmediate?: Scheduler; MessageChannel?: typeof MessageChannel; navigator?: { hardwareConcurrency?: number } };
+
+// Node: setImmediate runs after I/O without the ≥1 ms clamp of setTimeout. Browsers: a MessageChannel message
+// (no 4 ms clamp of nested timeouts). Anything else: setTimeout.
+let schedule: Scheduler;
+if (typeof g.setImmediate === 'function') schedule = (cb) => g.setImmediate!(cb);
+else if (typeof g.MessageChannel === 'function') {
+  const ch = new g.MessageChannel();
+  const queue: Array<() => void> = [];
+  (ch.port1 as unknown as { onmessage: (() => void) | null }).onmessage = () => queue.shift()?.();
+  schedule = (cb) => {
+    queue.push(cb);
+    ch.port2.postMessage(0);
+  };
+} else schedule = (cb) => void setTimeout(cb, 0);
+
+/** Lets timers, progress output and abort signals run during long loops (Node, browsers and workers alike). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((r) => schedule(r));
+}
+
+/** Milliseconds from a monotonic clock. */
+export function now(): number {
+  return performance.now();
+}
+
+/** Logical cores available here (navigator.hardwareConcurrency; Node ≥ 21 has it too), at least 1. */
+export function availableCores(): number {
+  return Math.max(1, g.navigator?.hardwareConcurrency ?? 1);
+}
