@@ -234,15 +234,15 @@ export function planRecipe(modelOrIr: Model | ModelIR, recipeInput: unknown, reg
   if ('weights' in modelOrIr) for (const [n, e] of Object.entries(modelOrIr.weights)) kinds[n] = e.kind;
   const recipe = parseRecipe(recipeInput, file);
   const plans = recipe.stages.map((s, i) => {
-    const where = `${file}: stages[${i}]`;
+    const at = (key: string): string => (recipe.shorthand ? `${file}: ${key}` : `${file}: stages[${i}].${key}`);
     let c: Compressor<BaseRule, unknown>;
     try {
       c = registry.get(s.method);
     } catch (e) {
-      if (isCompressionError(e)) throw new CompressionError({ code: 'METHOD_NOT_REGISTERED', method: s.method, path: `${where}.method`, message: `${where}.method: ${e.message}` });
+      if (isCompressionError(e)) throw new CompressionError({ code: 'METHOD_NOT_REGISTERED', method: s.method, path: at('method'), message: `${at('method')}: ${e.message}` });
       throw e;
     }
-    const p = c.plan(ir, s.config_list, s.options ?? {}, `${where}.config_list`, kinds);
+    const p = c.plan(ir, s.config_list, s.options ?? {}, at('config_list'), kinds);
     for (const t of p.targets) kinds[t.weight] = producedKind(c, kinds[t.weight] ?? 'dense', t);
     return p;
   });

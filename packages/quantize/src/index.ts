@@ -26,5 +26,5 @@ export { quantizeConfig, quantizeOptions, specOf, MIN_BITS, MAX_BITS, type Quant
 export type { QuantizePlan, QuantizeReport } from './compress.js';
 export type { ActivationRange } from './activations.js';
 export type { MixedPrecisionResult, MixedPrecisionLayer, SensitivityRow } from './mixed.js';
-export { exportQuantized, hasStockForm, widenEncoding, IN_MEMORY_NOTE, type ExportOptions, type ExportReport, type ExportLayerRow, type Widen } from './export.js';
+export { serializeQuantized, hasStockForm, widenEncoding, IN_MEMORY_NOTE, type ExportOptions, type ExportReport, type ExportLayerRow, type Widen } from './export.js';
 export { quantizeEncoding } from './weights.js';

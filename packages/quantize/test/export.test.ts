@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exportQuantized, quantize } from '../src/index.js';
+import { exportQuantized, quantize } from '../src/node.js';
 import { expectCode, trainedToy } from './helpers.js';
 
 async function quantized(configList: unknown[], base?: Model): Promise<Model> {

@@ -90,6 +90,20 @@ describe('recipes', () => {
     fails(() => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ratio: 0.5 }], { options: { finetune_epochs: -1 } }), registry), 'RECIPE_INVALID', /options\.finetune_epochs/);
     fails(() => planRecipe(ir, recipe([{ op_names_re: ['(('], sparse_ratio: 0.5 }]), registry), 'RECIPE_INVALID', /not a valid regular expression/);
   });
+  it('accept the one-stage shorthand { method, config_list } and name its errors as written', () => {
+    const { recipe: r, plans } = planRecipe(ir, { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }] }, registry, 'mine.json');
+    expect(r.stages).toHaveLength(1);
+    expect(r.seed).toBe(0);
+    expect(plans[0]!.method).toBe('magnitude');
+    expect(plans[0]!.targets.map((t) => t.weight).sort()).toEqual(['fc1/kernel', 'fc2/kernel']);
+    fails(
+      () => planRecipe(ir, { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 1.5 }] }, registry, 'mine.json'),
+      'RECIPE_INVALID',
+      /mine\.json: config_list\[0\]\.sparse_ratio/,
+    );
+    fails(() => planRecipe(ir, { method: 'magnitude', config_lst: [] }, registry, 'mine.json'), 'RECIPE_INVALID', /mine\.json: .*config_lst/);
+    fails(() => planRecipe(ir, { method: 'admn', config_list: [{}] }, registry, 'mine.json'), 'METHOD_NOT_REGISTERED', /mine\.json: method: no compressor named 'admn'/);
+  });
   it('export a JSON Schema', () => {
     const s = recipeJsonSchema([magnitudePrune]) as { properties: Record<string, unknown>; required: string[] };
     expect(s.properties.stages).toBeDefined();

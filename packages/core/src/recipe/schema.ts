@@ -84,7 +84,8 @@ export const recipeSchema = z
   })
   .strict();
 
-export type Recipe = z.output<typeof recipeSchema>;
+/** A parsed recipe; `shorthand` when it was written as one stage (`{ method, config_list }`). */
+export type Recipe = z.output<typeof recipeSchema> & { shorthand?: boolean };
 export type RecipeInput = z.input<typeof recipeSchema>;
 export type Stage = Recipe['stages'][number];
 
@@ -112,8 +113,31 @@ export function zodToRecipeError(err: z.ZodError, file: string, root = '', input
   return new CompressionError({ code: 'RECIPE_INVALID', path: first ? `${file}: ${issuePath(first.path, root)}` : file, message: `${file}: ${lines.join('; ')}`, cause: err });
 }
 
-/** Parses and validates a recipe object (the stage config_lists are validated per method at plan time). */
+/** Top-level keys of the one-stage shorthand `{ "method": …, "config_list": [...], "options"?: … }` that are not stage keys. */
+const TOP_KEYS = new Set(['$schema', 'version', 'seed', 'description']);
+
+/** True for the one-stage shorthand: an object with `method` and no `stages` (NNI-style: method + config_list). */
+export function isShorthandRecipe(input: unknown): input is Record<string, unknown> {
+  return Boolean(input) && typeof input === 'object' && !Array.isArray(input) && !('stages' in (input as object)) && 'method' in (input as object);
+}
+
+/**
+ * Parses and validates a recipe object (the stage config_lists are validated per method at plan time). Accepts
+ * the full form `{ version: 1, stages: [...] }` and the one-stage shorthand `{ method, config_list, options? }`
+ * (version optional), whose errors name paths as the user wrote them (`config_list[0]…`, not `stages[0]…`).
+ */
 export function parseRecipe(input: unknown, file = 'recipe'): Recipe {
+  if (isShorthandRecipe(input)) {
+    const top: Record<string, unknown> = { version: 1 };
+    const stage: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(input)) (TOP_KEYS.has(k) ? top : stage)[k] = v;
+    const r = recipeSchema.safeParse({ ...top, stages: [stage] });
+    if (!r.success) {
+      const issues = r.error.issues.map((i) => (i.path[0] === 'stages' && i.path[1] === 0 ? { ...i, path: i.path.slice(2) } : i));
+      throw zodToRecipeError(new z.ZodError(issues), file, '', input);
+    }
+    return { ...r.data, shorthand: true } as Recipe;
+  }
   const r = recipeSchema.safeParse(input);
   if (!r.success) throw zodToRecipeError(r.error, file, '', input);
   return r.data;
