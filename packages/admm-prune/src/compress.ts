@@ -3,16 +3,13 @@
  * → ADMM pruning → hard prune + masked retraining → interval scan + quantization ADMM → progressive quantized
  * retraining → final projection → encodings, storage accounting three ways, and the report.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CompressionError,
   denseEncoding,
   inferShapes,
   layerReport,
   maskedEncoding,
-  saveModel,
+  serializeModel,
   sizeOf,
   subset,
   summarize,
@@ -67,7 +64,7 @@ export interface AdmmReport extends Report {
     storage: StorageAccount;
     /** Same accounting before quantization (fp32 non-zeros). */
     prunedStorage: StorageAccount;
-    /** Real bytes of the files core saveModel writes (our loader's files), input vs output. */
+    /** Real bytes of the files core saveModel writes (our loader's files; core serializeModel), input vs output. */
     files?: { inputBytes: number; outputBytes: number; ratio: number };
     validation: 'context' | 'carved from train';
   };
@@ -102,6 +99,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       batchSize: o.batchSize,
       weightDecay: o.weightDecay,
       seed: ctx.seed,
+      augment: o.augment ? { maxShift: o.augment.maxShift, imageShape: o.augment.imageShape as [number, number, number] | undefined } : undefined,
       signal: ctx.signal,
       onProgress: ctx.onProgress,
     },
@@ -209,9 +207,15 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       engine.setMask(t.weight, mask);
     }
     const valHardPruned = engine.evaluate().accuracy;
-    await engine.fit(o.retrainEpochs, 'retrain', {}, 'cosine');
-    const valPruned = engine.evaluate().accuracy;
     const inputMasks = new Map(layers.flatMap((l) => (l.m0 ? [[l.t.weight, l.m0] as const] : [])));
+    await engine.retrainMasked(
+      new Map([...inputMasks, ...masks]),
+      layers.map((l) => l.t.weight),
+      o.retrainEpochs,
+      'retrain',
+      o.retrainLrFloor,
+    );
+    const valPruned = engine.evaluate().accuracy;
     const maskOf = (t: Target<AdmmConfig>) => masks.get(t.weight) ?? inputMasks.get(t.weight) ?? new Uint8Array(sizeOf(t.shape)).fill(1);
 
     // 4. Quantization: interval scan, quantization ADMM, progressive quantized retraining, final projection.
@@ -317,14 +321,11 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       prunedStorage = account(false);
     let files: AdmmReport['admm']['files'];
     if (o.measureFiles) {
-      const dir = await mkdtemp(join(tmpdir(), 'admm-files-'));
-      try {
-        const a = await saveModel(model, join(dir, 'input'));
-        const b = await saveModel(out, join(dir, 'output'));
-        files = { inputBytes: a.bytes, outputBytes: b.bytes, ratio: a.bytes / b.bytes };
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      // The bytes of the files core's saveModel would write (model.json + shards + extension payload), serialized
+      // in memory: no file system, so this entry stays browser-clean.
+      const a = serializeModel(model).bytes;
+      const b = serializeModel(out).bytes;
+      files = { inputBytes: a, outputBytes: b, ratio: a / b };
     }
     const finalResidual = (name: string): number => {
       const last = pruneIterations[pruneIterations.length - 1];

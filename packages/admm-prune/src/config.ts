@@ -97,6 +97,20 @@ export const admmOptions = optionsSchema({
     .describe("optimizer of the ADMM W-steps; 'sgd' (momentum, as the Caffe reference) keeps the penalty's curvature, which Adam normalizes away"),
   sgd_lr: z.number().positive().max(1).default(0.01).describe("W-step learning rate when admm_optimizer is 'sgd'"),
   momentum: z.number().min(0).lt(1).default(0.9),
+  retrain_lr_floor: z.number().gt(0).max(1).default(0.1).describe('masked retraining: cosine decay from lr to lr·retrain_lr_floor'),
+  augment: z
+    .object({
+      max_shift: z.number().int().min(1).max(8).describe('random translation of the inputs by up to this many pixels'),
+      image_shape: z
+        .tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()])
+        .optional()
+        .describe('[h, w, c] view of flat inputs (e.g. [28, 28, 1] for a 784-input MLP); not needed for image inputs'),
+    })
+    .strict()
+    .transform(camelizeKeys)
+    .nullable()
+    .default(null)
+    .describe('random translations in every training phase, as core trainBaseline trains the dense model (image inputs only); null = none'),
   batch_size: z.number().int().positive().max(4096).default(64),
   weight_decay: z.number().min(0).max(1).default(0),
   val_fraction: z.number().gt(0).lt(0.5).default(0.1).describe('only when the context has no validation split: share of the training data held out (stratified, seeded)'),
@@ -108,6 +122,6 @@ export const admmOptions = optionsSchema({
     .nullable()
     .default(null)
     .describe('use the context cost function (hw-cost) for per-layer break-even ratios (ALGORITHMS §1.6)'),
-  measure_files: z.boolean().default(true).describe('save input and output with core saveModel to a temp dir and report real file bytes'),
+  measure_files: z.boolean().default(true).describe('serialize input and output with core serializeModel (in memory) and report the real bytes of their files'),
 });
 export type AdmmOptions = z.output<typeof admmOptions>;

@@ -6,20 +6,27 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  composeHooks,
+  cosineDecay,
   createRng,
+  denseEncoding,
   evaluateWith,
+  maskedEncoding,
   stepDecay,
   subset,
+  toDense,
   Trainer,
-  cosineDecay,
+  trainThroughEncodings,
   type CompressContext,
   type Dataset,
+  type Encoding,
+  type FitOptions,
   type Model,
   type Params,
   type TrainHooks,
   type TrainProgress,
 } from '@edge-compress/core';
-import { relativeResidual } from './math.js';
+import { applyMask, relativeResidual } from './math.js';
 
 export interface TrainSettings {
   lr: number;
@@ -28,6 +35,8 @@ export interface TrainSettings {
   batchSize: number;
   weightDecay: number;
   seed: number;
+  /** Random translations during every training phase (as core's trainBaseline trains the dense model); none when absent. */
+  augment?: FitOptions['augment'];
   signal?: AbortSignal;
   onProgress?: CompressContext['onProgress'];
 }
@@ -162,6 +171,7 @@ export class AdmmEngine {
       lrSchedule: schedule === 'step' ? stepDecay(opt.lr, epochs, [0.75], 0.1) : cosineDecay(opt.lr, epochs, 0.1),
       weightDecay: s.weightDecay || undefined,
       seed: s.seed,
+      augment: s.augment,
       hooks: merged,
       trainable: (n) => this.layers.has(n.split('/')[0]!),
       phase,
@@ -170,6 +180,46 @@ export class AdmmEngine {
     });
     this.settings.seed++;
     return hist[hist.length - 1]!.loss;
+  }
+
+  /**
+   * Masked retraining through core's `trainThroughEncodings` (ALGORITHMS §1.2, after the hard projection): every
+   * targeted kernel in `masks` becomes `masked(dense)` (the encoding holds the mask: pruned entries stay exactly 0
+   * and get no gradient, also under Adam), the other targeted kernels train dense, biases train too. Adam with
+   * cosine decay lr → lr·`floor`. The trained values come back into this engine, and the masks stay set here for
+   * the phases that follow. `hooks` are composed after the encodings' own.
+   */
+  async retrainMasked(masks: ReadonlyMap<string, Uint8Array>, targets: readonly string[], epochs: number, phase = 'retrain', floor = 0.1, hooks?: TrainHooks): Promise<number> {
+    if (epochs === 0) return NaN;
+    const s = this.settings;
+    const base = this.trainer.toModel();
+    const weights: Record<string, Encoding> = { ...base.weights };
+    for (const [name, mask] of masks) weights[name] = maskedEncoding(denseEncoding([...weights[name]!.shape], applyMask(toDense(weights[name]!), mask)), mask);
+    const tt = trainThroughEncodings({ ir: base.ir, weights }, targets);
+    let loss = NaN;
+    try {
+      const hist = await tt.fit(this.data.train, {
+        epochs,
+        batchSize: s.batchSize,
+        optimizer: { kind: 'adam', lr: s.lr },
+        lrSchedule: cosineDecay(s.lr, epochs, floor),
+        weightDecay: s.weightDecay || undefined,
+        seed: s.seed,
+        augment: s.augment,
+        hooks: composeHooks(hooks),
+        phase,
+        signal: s.signal,
+        onProgress: s.onProgress && ((p: TrainProgress) => s.onProgress!({ ...p, method: 'admm' })),
+      });
+      loss = hist[hist.length - 1]!.loss;
+      const out = tt.toModel();
+      for (const name of tt.targets) this.trainer.assign(name, toDense(out.weights[name]!));
+    } finally {
+      tt.dispose();
+    }
+    this.settings.seed++;
+    for (const [name, mask] of masks) this.setMask(name, mask);
+    return loss;
   }
 
   /** Validation loss and accuracy with some weights replaced (e.g. by their hard projection). */
