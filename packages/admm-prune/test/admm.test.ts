@@ -1,5 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, initModel, isCompressionError, toDense, Trainer, type CompressContext, type Encoding, type LowRankEncoding, type Model } from '@edge-compress/core';
+import {
+  createRng,
+  initModel,
+  isCompressionError,
+  serializeModel,
+  toDense,
+  Trainer,
+  type CompressContext,
+  type Encoding,
+  type LowRankEncoding,
+  type Model,
+} from '@edge-compress/core';
 import { runCompressorContract, toyConvIR, toyData, toyFixture } from '@edge-compress/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admmPrune, type AdmmReport } from '../src/index.js';
@@ -92,7 +103,9 @@ describe('admm: prune + quantize on a toy conv net', () => {
     expect(m.dataBits).toBe(expectedData);
     expect(m.dataOnlyRatio).toBeCloseTo((32 * (36 + 1024 + 64)) / expectedData, 9);
     expect(m.withIndicesRatio).toBeLessThan(m.dataOnlyRatio!);
-    expect(m.fileBytesOutput).toBeGreaterThan(0);
+    // The real bytes of the files core writes (serialized in memory, not guessed).
+    expect(m.fileBytesInput).toBe(serializeModel(trained).bytes);
+    expect(m.fileBytesOutput).toBe(serializeModel(result.model).bytes);
     expect(m.fileBytesRatio).toBeCloseTo(m.fileBytesInput! / m.fileBytesOutput!, 9);
   });
 
@@ -182,6 +195,35 @@ describe("admm: the papers' penalty form (extraLoss)", () => {
   });
 });
 
+describe('admm: masked retraining through core trainThroughEncodings', () => {
+  it('moves the kept weights only (pruned ones stay exactly 0), with shifts, and leaks nothing', async () => {
+    const plan = admmPrune.plan(ir, [{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.7 }], {
+      admm_iterations: 0,
+      retrain_epochs: 1,
+      augment: { max_shift: 1 },
+      measure_files: false,
+    });
+    expect(plan.options.augment).toEqual({ maxShift: 1 });
+    const before = tf.memory().numTensors;
+    const r = await admmPrune.compress(trained, ctxOf(), plan);
+    expect(tf.memory().numTensors).toBe(before);
+    for (const name of ['conv1/kernel', 'fc1/kernel']) {
+      const e = r.model.weights[name]!;
+      expect(e.kind).toBe('masked');
+      const mask = (e as { mask: Uint8Array }).mask;
+      const w0 = toDense(trained.weights[name]!);
+      const w = toDense(e);
+      let moved = 0;
+      for (let i = 0; i < w.length; i++) {
+        if (!mask[i]) expect(w[i]).toBe(0);
+        else if (w[i] !== w0[i]) moved++;
+      }
+      expect(mask.reduce((a, m) => a + m, 0)).toBe(Math.round(0.3 * w.length));
+      expect(moved).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('admm: bad input is a typed error before any work', () => {
   const planErr = (cl: unknown[], opts?: unknown) => {
     try {
@@ -200,6 +242,8 @@ describe('admm: bad input is a typed error before any work', () => {
     [[{ op_types: ['dense'], quant_bits: 0 }], undefined, 'RECIPE_INVALID', /quant_dtype/],
     [[{ op_types: ['dense'], quant_dtype: 'uint4' }], undefined, 'RECIPE_INVALID', /int1'…'int16'/],
     [[{ op_names: ['fc3'], sparse_ratio: 0.5 }], undefined, 'TARGET_NOT_FOUND', /did you mean 'fc1' or 'fc2'/],
+    [[{ op_types: ['dense'] }], { augment: { max_shift: 0 } }, 'RECIPE_INVALID', /max_shift/],
+    [[{ op_types: ['dense'] }], { retrain_lr_floor: 0 }, 'RECIPE_INVALID', /retrain_lr_floor/],
   ])('%j %j → %s', (cl, opts, code, msg) => {
     const e = planErr(cl, opts);
     expect(isCompressionError(e, code as 'RECIPE_INVALID')).toBe(true);
