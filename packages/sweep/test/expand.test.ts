@@ -41,6 +41,27 @@ describe('sweep spec', () => {
 });
 
 describe('expansion', () => {
+  it('a recipe entry with `models` runs only on the models it names (a chain continuing from one variant); an unknown name is a typed error', async () => {
+    const { spec } = await sweepDirWith(
+      {
+        version: 1,
+        models: [
+          { arch: 'lenet300100', name: 'a' },
+          { arch: 'lenet300100', name: 'b', seed: 1 },
+        ],
+        recipes: ['mag-quant.json', { path: 'other.json', name: 'only-b', models: ['b'] }],
+      },
+      { 'mag-quant.json': magQuant, 'other.json': { ...magQuant, stages: [magQuant.stages[1]] } },
+    );
+    const { jobs } = await planSweep({ spec, registry });
+    expect(jobs.map((j) => j.label)).toEqual(['a.fp32', 'a.mag-quant.s0', 'b.fp32', 'b.mag-quant.s0', 'b.only-b.s0']);
+    const bad = await sweepDirWith({ version: 1, models: [{ arch: 'lenet300100', name: 'a' }], recipes: [{ path: 'mag-quant.json', models: ['c'] }] });
+    const e = await caught(planSweep({ spec: bad.spec, registry }));
+    expect(e.code).toBe('RECIPE_INVALID');
+    expect(e.path).toContain('recipes[0].models');
+    expect(e.message).toContain("'c'");
+  });
+
   it('is models × recipes × grid × seeds plus one baseline per model, in a fixed order with stable ids', async () => {
     const { spec } = await sweepDirWith({
       version: 1,
