@@ -20,7 +20,9 @@ import { createPool } from './pool.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
 const quick = process.env.BENCH_QUICK === '1';
-const only = process.env.BENCH_ONLY ?? 'all';
+const onlyList = (process.env.BENCH_ONLY ?? 'all').split(',');
+const part = (name) => onlyList.includes('all') || onlyList.includes(name);
+const only = onlyList.includes('all') ? 'all' : onlyList.join(',');
 const nWorkers = Math.max(1, Number(process.env.BENCH_WORKERS ?? 2));
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
@@ -45,17 +47,23 @@ const GRIDS = {
   egreedy: { label: 'epsilon', values: [0, 0.005, 0.01, 0.02, 0.05, 0.1], make: (v) => ({ kind: 'egreedy', epsilon: v }) },
   egreedy_decay: { label: 'decayT0 (ε0 = 0.1)', values: [10, 30, 100, 300, 1000, 3000], make: (v) => ({ kind: 'egreedy', epsilon: 0.1, decayT0: v }) },
   squarecb: { label: 'gamma0', values: [10, 30, 100, 300, 1000, 3000], make: (v) => ({ kind: 'squarecb', gamma0: v }) },
+  // The structured QoE learner (qoets): our optimism rule over its quantile, and ε-greedy on the same learner.
+  qoets: { label: 'quantile', values: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5], make: (v) => ({ kind: 'qoets', quantile: v }) },
+  egreedy_struct: { label: 'epsilon', values: [0, 0.005, 0.01, 0.02, 0.05, 0.1], make: (v) => ({ kind: 'qoets', explore: 'greedy', epsilon: v }) },
 };
-const BASELINES = ['greedy', 'egreedy_tuned', 'egreedy_decay_tuned', 'squarecb_tuned', 'lints_tuned', 'best_fixed'];
+// Baselines on the linear learner (ridge on φ with the qoe_pred prior) ...
+const LINEAR_BASELINES = ['greedy', 'egreedy_tuned', 'egreedy_decay_tuned', 'squarecb_tuned', 'lints_tuned', 'best_fixed'];
+// ... and on the default's own learner (the structured QoE model without exploration): the strict comparison.
+const BASELINES = [...LINEAR_BASELINES, 'greedy_struct', 'egreedy_struct_tuned'];
 
 const pool = createPool(nWorkers, join(here, 'simWorker.mjs'));
 try {
-  if (only === 'all' || only === 'regret') await regretBench();
-  if (only === 'all' || only === 'ope') await opeBench();
+  if (part('regret')) await regretBench();
+  if (part('ope')) await opeBench();
 } finally {
   await pool.close();
 }
-if (only === 'all' || only === 'server') {
+if (part('server')) {
   decideBench();
   await serverBench();
 }
@@ -96,26 +104,24 @@ async function regretBench() {
     const c = choice[env];
     const groups = [
       [
-        { name: 'default', config: { kind: 'linucb' } },
+        { name: 'default', config: { kind: 'qoets' } },
+        { name: 'greedy_struct', config: { kind: 'qoets', explore: 'greedy', epsilon: 0 } },
         { name: 'greedy', config: { kind: 'egreedy', epsilon: 0 } },
         { name: 'egreedy_tuned', config: c.egreedy },
         { name: 'best_fixed', config: 'best-fixed' },
       ],
-      // Without the prior mean (the learner before this change) and the 0.1 defaults, for reference.
       [
-        { name: 'default_noprior', config: { kind: 'linucb', prior: false } },
-        { name: 'greedy_noprior', config: { kind: 'egreedy', epsilon: 0, prior: false } },
-        { name: 'linucb_v01_defaults', config: { kind: 'linucb', alpha: 0.2, epsilon: 0.01, prior: false } },
+        { name: 'linucb_default', config: { kind: 'linucb' } },
+        { name: 'qoets_tuned', config: c.qoets },
+        { name: 'egreedy_struct_tuned', config: c.egreedy_struct },
+        { name: 'qoets_thompson', config: { kind: 'qoets', explore: 'thompson' } },
       ],
       [
         { name: 'linucb_tuned', config: c.linucb },
         { name: 'squarecb_tuned', config: c.squarecb },
         { name: 'egreedy_decay_tuned', config: c.egreedy_decay },
       ],
-      [
-        { name: 'lints_default', config: { kind: 'lints' } },
-        { name: 'lints_tuned', config: c.lints },
-      ],
+      [{ name: 'lints_tuned', config: c.lints }],
     ];
     for (const seed of REPORT_SEEDS)
       for (const policies of groups)
@@ -145,7 +151,12 @@ async function regretBench() {
     for (const b of BASELINES) if (med[b] < med[best]) best = b;
     results[`regret_ratio_default_vs_best_tuned_${env}`] = round(med.default / med[best], 3);
     results[`best_tuned_baseline_${env}`] = best;
-    results[`regret_ratio_default_vs_greedy_${env}`] = round(med.default / med.greedy, 3);
+    results[`regret_ratio_default_vs_greedy_${env}`] = round(med.default / med.greedy_struct, 3);
+    results[`regret_ratio_default_vs_linear_greedy_${env}`] = round(med.default / med.greedy, 3);
+    let bestLin = LINEAR_BASELINES[0];
+    for (const b of LINEAR_BASELINES) if (med[b] < med[bestLin]) bestLin = b;
+    results[`regret_ratio_default_vs_best_linear_tuned_${env}`] = round(med.default / med[bestLin], 3);
+    results[`best_linear_tuned_baseline_${env}`] = bestLin;
     const perSeed = REPORT_SEEDS.map((s) => per[env].default[s] / per[env][best][s]);
     results[`regret_ratio_default_vs_best_tuned_${env}_range`] = [round(Math.min(...perSeed), 3), round(Math.max(...perSeed), 3)];
     // Means as well as medians: greedy's regret is heavy-tailed (it sometimes locks onto a wrong arm for good).
@@ -299,7 +310,7 @@ function writeResults() {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
   console.log(
-    `\ndefaults: linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+    `\ndefault: qoets (optimism, quantile ${POLICY_DEFAULTS.qoetsQuantile}, forget ${POLICY_DEFAULTS.qoetsForget}, sigma ${POLICY_DEFAULTS.qoetsSigma}); linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
   );
   for (const n of notes) console.log(n);
   console.log(`wrote ${out} in ${((performance.now() - t00) / 1000).toFixed(0)} s`);

@@ -449,6 +449,29 @@ export class FeatureSpace {
     batch.kron = this.interactions && hasZbar ? this.layout : null;
   }
 
+  /** A buffer for qoeInputs (null when the space has no QoE block). */
+  newQoeInputs(): QoeInputs | null {
+    if (!this.qb) return null;
+    return {
+      wa: 0,
+      wl: 0,
+      we: 0,
+      deadlineMs: 0,
+      cls: 0,
+      powerW: 0,
+      battery: NaN,
+      profile: new Float64Array(4),
+      acc: new Float64Array(this.numArms),
+      latMs: new Float64Array(this.numArms),
+    };
+  }
+
+  /** Fill `out` with the QoE block's inputs for a batch whose ctx and arms are set (see QoeInputs). */
+  qoeInputs(batch: FeatureBatch, out: QoeInputs): void {
+    if (!this.qb) throw new BanditError({ code: 'BAD_CONFIG', message: 'the feature space has no QoE block', hint: 'use a catalogue with the QoE block (see README "QoE block")' });
+    this.qb.inputs(batch, this.center, this.invScale, out);
+  }
+
   /** Names of the φ coordinates, in order (for inspection and docs). */
   featureNames(): string[] {
     const names = ['1', ...this.contextNames, ...this.catalogue.armFeatureNames];
@@ -463,6 +486,29 @@ export class FeatureSpace {
     batch.k = this.resolveArms(arms, batch.arms);
     this.fill(batch);
   }
+}
+
+/**
+ * The QoE block's inputs for one decision (FeatureSpace.qoeInputs): the user's normalised weights and deadline, the
+ * device class, and per offered position j the accuracy term A_j and the predicted latency ℓ̂_j (ms, with speed and
+ * load applied). `profile` holds the raw user-set features (w_acc, w_lat, w_energy, log_deadline_ms), which identify a
+ * preference profile. Used by the structured `qoets` policy.
+ */
+export interface QoeInputs {
+  wa: number;
+  wl: number;
+  we: number;
+  /** Deadline L in ms. */
+  deadlineMs: number;
+  /** Index into QoeBlockInfo.classes. */
+  cls: number;
+  /** Nominal power (W) of the class. */
+  powerW: number;
+  /** Raw context feature `battery` (state of charge in [0, 1]), NaN when the context has none. */
+  battery: number;
+  readonly profile: Float64Array;
+  readonly acc: Float64Array;
+  readonly latMs: Float64Array;
 }
 
 /** Resolved QoE block (public view). */
@@ -532,6 +578,68 @@ class QoeBlock {
   }
 
   private readonly nRes: number;
+
+  /** Inputs of the block's QoE model for a batch (weights, deadline, class, per-position A and ℓ̂). */
+  inputs(batch: FeatureBatch, center: Float64Array, invScale: Float64Array, out: QoeInputs): void {
+    const ctx = batch.ctx;
+    const raw = (i: number): number => ctx[1 + i]! / invScale[i]! + center[i]!;
+    const d = this.decode(raw);
+    out.wa = d.wa;
+    out.wl = d.wl;
+    out.we = d.we;
+    out.deadlineMs = d.L;
+    out.cls = d.cls;
+    out.powerW = this.power[d.cls]!;
+    out.battery = this.ix[6]! >= 0 ? raw(this.ix[6]!) : NaN;
+    for (let i = 0; i < 4; i++) out.profile[i] = Number(raw(this.ix[i]!).toPrecision(9));
+    const nc = this.nArmsCls;
+    for (let j = 0; j < batch.k; j++) {
+      const a = batch.arms[j]!;
+      out.acc[j] = this.accTerm[a]!;
+      out.latMs[j] = this.latMs[a * nc + d.cls]! * d.speed;
+    }
+  }
+
+  private decode(raw: (i: number) => number): { wa: number; wl: number; we: number; L: number; speed: number; cls: number } {
+    const ix = this.ix;
+    let wa = Math.max(0, raw(ix[0]!));
+    let wl = Math.max(0, raw(ix[1]!));
+    let we = Math.max(0, raw(ix[2]!));
+    const sw = wa + wl + we;
+    if (!(sw > 0)) {
+      throw new BanditError({
+        code: 'BAD_CONTEXT',
+        message: `$.context: the QoE weights w_acc, w_lat, w_energy must not all be ≤ 0 (got ${wa}, ${wl}, ${we})`,
+        path: '$.context.w_acc',
+        hint: 'send the user-set weights (they are normalised to sum to 1)',
+      });
+    }
+    wa /= sw;
+    wl /= sw;
+    we /= sw;
+    const L = Math.exp(raw(ix[3]!));
+    const speed = (ix[4]! >= 0 ? Math.exp(-raw(ix[4]!)) : 1) * (ix[5]! >= 0 ? 1 + Math.max(0, raw(ix[5]!)) : 1);
+    let cls = this.baseline;
+    let best = 0.5;
+    for (let k = 0; k < this.classCtx.length; k++) {
+      const ci = this.classCtx[k]!;
+      if (ci < 0) continue;
+      const v = raw(ci);
+      if (v > best) {
+        best = v;
+        cls = k;
+      }
+    }
+    if (cls < 0) {
+      throw new BanditError({
+        code: 'BAD_CONTEXT',
+        message: `$.context: no device class one-hot is set (one of ${this.info.classes.join(', ')} must be 1)`,
+        path: `$.context.${this.info.classes[0]}`,
+        hint: 'set the device class one-hot of the requesting device',
+      });
+    }
+    return { wa, wl, we, L, speed, cls };
+  }
 
   fill(batch: FeatureBatch, center: Float64Array, invScale: Float64Array, off: number, dim: number, zs: number, zoff: number): void {
     const ctx = batch.ctx;
@@ -631,7 +739,7 @@ function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpe
   const cold = (opts.coldClasses ?? []).filter((c) => !known.includes(c));
   const classes = [...known, ...cold];
   const ctxIdx = new Map(specs.map((s, i) => [s.name, i]));
-  const ix = new Int32Array(6);
+  const ix = new Int32Array(7);
   for (let i = 0; i < QOE_CONTEXT_FEATURES.length; i++) {
     const n = QOE_CONTEXT_FEATURES[i]!;
     const k = ctxIdx.get(n);
@@ -640,6 +748,7 @@ function compileQoeBlock(catalogue: Catalogue, specs: readonly ContextFeatureSpe
   }
   ix[4] = ctxIdx.get('log_speed') ?? -1;
   ix[5] = ctxIdx.get('load') ?? -1;
+  ix[6] = ctxIdx.get('battery') ?? -1;
   const classCtx = Int32Array.from(classes.map((cl) => ctxIdx.get(cl) ?? -1));
   const lacking = classes.filter((_, k) => classCtx[k]! < 0);
   if (lacking.length > 1) {

@@ -67,7 +67,7 @@ function num(name: string, min: number, max: number, integer = true) {
   };
 }
 
-function policyFromFlags(o: { policy: string; alpha?: number; epsilon?: number; seed?: number; policyJson?: string }): PolicyConfigInput {
+function policyFromFlags(o: { policy?: string; alpha?: number; epsilon?: number; seed?: number; policyJson?: string }): PolicyConfigInput | undefined {
   if (o.policyJson) {
     let v: unknown;
     try {
@@ -81,6 +81,12 @@ function policyFromFlags(o: { policy: string; alpha?: number; epsilon?: number; 
       });
     }
     return parsePolicyConfig(v, '--policy-json');
+  }
+  if (o.policy === undefined) {
+    if (o.alpha !== undefined || o.epsilon !== undefined) {
+      throw new BanditError({ code: 'BAD_CONFIG', message: '--alpha / --epsilon need --policy', path: '--policy', hint: 'e.g. --policy linucb --alpha 0.2' });
+    }
+    return undefined;
   }
   const cfg: Record<string, unknown> = { kind: o.policy };
   if (o.alpha !== undefined) cfg.alpha = o.alpha;
@@ -121,7 +127,7 @@ export function buildProgram(): Command {
     .description('run the HTTP selection service (durable: every event in SQLite, policy rebuilt from the log on start)')
     .requiredOption('--catalogue <file>', 'catalogue JSON {"arms":[{"id","features":{...}}],"context"?:[...]}')
     .requiredOption('--db <file>', 'SQLite event log (created if missing)')
-    .addOption(new Option('--policy <kind>', 'policy').choices([...POLICY_KINDS]).default('linucb'))
+    .addOption(new Option('--policy <kind>', 'policy (default: qoets when the catalogue has the QoE block, else linucb)').choices([...POLICY_KINDS]))
     .option('--policy-json <json>', 'full policy config, e.g. {"kind":"linucb","alpha":0.2}')
     .option('--alpha <n>', 'LinUCB exploration width', num('alpha', 0, 100, false))
     .option('--epsilon <n>', 'ε (mixture floor / ε-greedy)', num('epsilon', 0, 1, false))
@@ -134,12 +140,21 @@ export function buildProgram(): Command {
     .action(async (o) => {
       const catalogue = loadCatalogue(o.catalogue);
       const policy = policyFromFlags(o);
-      const s = await startServer({ catalogue, dbPath: o.db, policy, seed: o.seed, port: o.port, host: o.host, bodyLimitBytes: o.bodyLimit, synchronous: o.synchronous });
-      const info = { url: s.url, policy: policy.kind, db: o.db, rebuild: s.service.rebuildInfo };
+      const s = await startServer({
+        catalogue,
+        dbPath: o.db,
+        ...(policy ? { policy } : {}),
+        seed: o.seed,
+        port: o.port,
+        host: o.host,
+        bodyLimitBytes: o.bodyLimit,
+        synchronous: o.synchronous,
+      });
+      const info = { url: s.url, policy: policy?.kind ?? 'default', db: o.db, rebuild: s.service.rebuildInfo };
       print(
         !!o.json,
         info,
-        `edge-select: listening on ${s.url} (policy ${policy.kind}; ${info.rebuild.feedbacks} feedbacks replayed from ${o.db} in ${info.rebuild.ms.toFixed(0)} ms)`,
+        `edge-select: listening on ${s.url} (policy ${info.policy}; ${info.rebuild.feedbacks} feedbacks replayed from ${o.db} in ${info.rebuild.ms.toFixed(0)} ms)`,
       );
       await new Promise<void>((resolve) => {
         const stop = () => {

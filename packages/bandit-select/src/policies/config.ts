@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BanditError, formatIssues } from '../errors.js';
 
-export const POLICY_KINDS = ['linucb', 'linucb-disjoint', 'linucb-hybrid', 'lints', 'egreedy', 'squarecb', 'uniform', 'fixed'] as const;
+export const POLICY_KINDS = ['linucb', 'linucb-disjoint', 'linucb-hybrid', 'lints', 'egreedy', 'squarecb', 'uniform', 'fixed', 'qoets'] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
 
 const prob = z.number().min(0).max(1);
@@ -68,6 +68,30 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
       exponent: z.number().min(0).max(1).optional(),
     })
     .strict(),
+  z
+    .object({
+      kind: z.literal('qoets'),
+      seed: seed.optional(),
+      /** Likelihood sd σ of the structured QoE model (larger: wider posteriors, more exploration). */
+      sigma: pos.optional(),
+      /** Joint posterior draws per decision; the arm is drawn from their argmax frequencies. */
+      samples: z.number().int().min(1).max(100_000).optional(),
+      epsilon: prob.optional(),
+      /** Discount of a (class, arm) cell's latency log-likelihood per update of that cell (1 = none). */
+      forget: z.number().gt(0).max(1).optional(),
+      /** Prior sd of the log-latency correction for the catalogue's cold classes. */
+      coldSd: pos.optional(),
+      /** Prior sd of the additive per-(profile, arm) bias (0 = off). */
+      userArmSd: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
+      /**
+       * 'optimism' (default): score each arm at the lower `quantile` of its latency correction's posterior;
+       * 'thompson': posterior sampling; 'greedy': the posterior-mean best arm (the same learner without exploration).
+       */
+      explore: z.enum(['optimism', 'thompson', 'greedy']).optional(),
+      /** Quantile q ∈ (0, 0.5] of the optimism rule (0.5 = the median, i.e. almost greedy). */
+      quantile: z.number().gt(0).max(0.5).optional(),
+    })
+    .strict(),
   z.object({ kind: z.literal('uniform'), seed: seed.optional() }).strict(),
   z
     .object({
@@ -100,6 +124,12 @@ export const POLICY_DEFAULTS = {
   gamma0: 10,
   gammaExponent: 0.5,
   fixedEpsilon: 0,
+  qoetsSigma: 0.1,
+  qoetsSamples: 64,
+  qoetsColdSd: 1.5,
+  qoetsQuantile: 0.3,
+  qoetsForget: 0.995,
+  qoetsUserArmSd: 0,
 } as const;
 
 export function parsePolicyConfig(input: unknown, source = 'policy'): PolicyConfig {

@@ -5,12 +5,15 @@ import { parsePolicyConfig, POLICY_DEFAULTS, POLICY_KINDS, type PolicyConfigInpu
 import { LinTs } from './lints.js';
 import { DisjointLinUcb, HybridLinUcb, SharedLinUcb } from './linucb.js';
 import { EpsilonGreedy, FixedArmPolicy, SquareCb, UniformPolicy } from './simple.js';
+import { QoeThompson } from './qoets.js';
+import type { FeatureSpace } from '../catalogue.js';
 
 export * from './base.js';
 export * from './config.js';
 export { LinTs } from './lints.js';
 export { DisjointLinUcb, HybridLinUcb, SharedLinUcb } from './linucb.js';
 export { EpsilonGreedy, FixedArmPolicy, SquareCb, UniformPolicy } from './simple.js';
+export { QoeThompson } from './qoets.js';
 
 /** Shape of the decisions a policy will see (a FeatureSpace satisfies it). */
 export interface PolicyShape {
@@ -49,6 +52,14 @@ function withPrior<C extends { prior?: string | false | undefined }>(cfg: C, sha
   return [c, shape.numArms, shape.dim, shape.ctxDim, i];
 }
 
+/**
+ * The package's default policy for a feature space: `qoets` (optimism on the QoE model's latent terms) when the space
+ * has the QoE block, else shared LinUCB.
+ */
+export function defaultPolicyConfig(shape: PolicyShape): PolicyConfigInput {
+  return 'newQoeInputs' in shape && (shape as FeatureSpace).qoe ? { kind: 'qoets' } : { kind: 'linucb' };
+}
+
 /** Create a policy from a config such as `{ kind: 'linucb', alpha: 0.5, seed: 7 }` (validated). */
 export function createPolicy(config: PolicyConfigInput | string, shape: PolicyShape): Policy {
   const cfg = parsePolicyConfig(typeof config === 'string' ? { kind: config } : config);
@@ -70,6 +81,16 @@ export function createPolicy(config: PolicyConfigInput | string, shape: PolicySh
       return new UniformPolicy(cfg, numArms, dim, ctxDim);
     case 'fixed':
       return new FixedArmPolicy(cfg, numArms, dim, ctxDim, shape.armIds);
+    case 'qoets':
+      if (!('newQoeInputs' in shape)) {
+        throw new BanditError({
+          code: 'BAD_CONFIG',
+          message: 'policy kind "qoets" needs a FeatureSpace with the QoE block, not a bare shape',
+          path: '$.policy.kind',
+          hint: 'create it with createPolicy(config, space) for a FeatureSpace',
+        });
+      }
+      return new QoeThompson(cfg, shape as FeatureSpace);
   }
 }
 

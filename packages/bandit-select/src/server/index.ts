@@ -76,8 +76,23 @@ export async function buildServer(opts: ServerOptions): Promise<BanditServer> {
     return reply.code(404).send(errorBody(e));
   });
 
-  app.post('/choose', async (req) => service.choose(req.body));
-  app.post('/feedback', async (req) => ({ ok: true, ...service.feedback(req.body) }));
+  // Response schemas: fastify compiles them into serializers (fast-json-stringify) for the two hot routes.
+  const chooseReply = {
+    200: {
+      type: 'object',
+      properties: { eventId: { type: 'string' }, arm: { type: 'string' }, probability: { type: 'number' } },
+      required: ['eventId', 'arm', 'probability'],
+    },
+  };
+  const feedbackReply = {
+    200: {
+      type: 'object',
+      properties: { ok: { type: 'boolean' }, eventId: { type: 'string' }, arm: { type: 'string' }, reward: { type: 'number' } },
+      required: ['ok', 'eventId', 'arm', 'reward'],
+    },
+  };
+  app.post('/choose', { schema: { response: chooseReply } }, async (req) => service.choose(req.body));
+  app.post('/feedback', { schema: { response: feedbackReply } }, async (req) => ({ ok: true, ...service.feedback(req.body) }));
   app.get('/policy', async (req) => {
     const q = req.query as Record<string, string | undefined>;
     return service.summary(q.full === '1' || q.full === 'true');

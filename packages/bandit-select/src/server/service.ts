@@ -6,14 +6,14 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type Catalogue, catalogueToJSON, type FeatureBatch, FeatureSpace, FEATURE_NAME_RE } from '../catalogue.js';
 import { BanditError, formatIssues } from '../errors.js';
-import { createPolicy, type Policy, type PolicyConfigInput, type PolicyState, parsePolicyConfig } from '../policies/index.js';
+import { createPolicy, defaultPolicyConfig, type Policy, type PolicyConfigInput, type PolicyState, parsePolicyConfig } from '../policies/index.js';
 import { EventStore, type Synchronous } from './store.js';
 
 export interface SelectServiceOptions {
   catalogue: Catalogue;
   /** SQLite file (created if missing). */
   dbPath: string;
-  /** Policy config (default `{kind: 'linucb'}`). */
+  /** Policy config (default: `{kind: 'qoets'}` when the feature space has the QoE block, else `{kind: 'linucb'}`). */
   policy?: PolicyConfigInput | string;
   /** Base seed (default 1). After a restart the sampling stream is reseeded with (seed, number of logged events). */
   seed?: number;
@@ -76,7 +76,8 @@ export class SelectService {
   private space: FeatureSpace | null = null;
   private policy: Policy | null = null;
   private batch: FeatureBatch | null = null;
-  private readonly policyConfig: PolicyConfigInput;
+  /** null = the default, resolved when the feature space is known (see defaultPolicyConfig). */
+  private readonly policyConfig: PolicyConfigInput | null;
   private readonly seed: number;
   private readonly maxPending: number;
   private readonly pending = new Map<string, Pending>();
@@ -89,9 +90,9 @@ export class SelectService {
     this.catalogue = opts.catalogue;
     this.seed = opts.seed ?? 1;
     this.maxPending = opts.maxPending ?? 100_000;
-    const pc = typeof opts.policy === 'string' ? { kind: opts.policy } : (opts.policy ?? { kind: 'linucb' });
-    parsePolicyConfig(pc, '--policy');
-    this.policyConfig = pc as PolicyConfigInput;
+    const pc = typeof opts.policy === 'string' ? { kind: opts.policy } : (opts.policy ?? null);
+    if (pc) parsePolicyConfig(pc, '--policy');
+    this.policyConfig = pc as PolicyConfigInput | null;
     this.store = new EventStore(opts.dbPath, opts.synchronous ? { synchronous: opts.synchronous } : {});
     try {
       const catJson = JSON.stringify(catalogueToJSON(opts.catalogue));
@@ -135,7 +136,7 @@ export class SelectService {
   private initSpace(space: FeatureSpace): void {
     this.space = space;
     this.batch = space.newBatch();
-    const cfg = { ...this.policyConfig, seed: ((this.seed >>> 0) + Math.imul(this.eventCount, 0x9e3779b1)) >>> 0 };
+    const cfg = { ...(this.policyConfig ?? defaultPolicyConfig(space)), seed: ((this.seed >>> 0) + Math.imul(this.eventCount, 0x9e3779b1)) >>> 0 };
     this.policy = createPolicy(cfg, space);
   }
 
@@ -287,8 +288,8 @@ export class SelectService {
   summary(full = false): Record<string, unknown> {
     const s = this.policy?.summary();
     const out: Record<string, unknown> = {
-      policy: s?.kind ?? parsePolicyConfig(this.policyConfig).kind,
-      config: s?.config ?? this.policyConfig,
+      policy: s?.kind ?? (this.policyConfig ? parsePolicyConfig(this.policyConfig).kind : 'default'),
+      config: s?.config ?? this.policyConfig ?? 'default (qoets with the QoE block, else linucb)',
       contextFeatures: this.space?.contextNames ?? null,
       dim: this.space?.dim ?? null,
       events: this.eventCount,

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { createPolicy, defaultPolicyConfig, FeatureSpace, isBanditError, parseCatalogue, restorePolicy, Rng, SyntheticWorld } from '../src/index.js';
+
+function allArms(w: SyntheticWorld) {
+  const batch = w.space.newBatch();
+  batch.k = w.arms.length;
+  for (let a = 0; a < w.arms.length; a++) batch.arms[a] = a;
+  return batch;
+}
+
+describe('qoets (structured QoE model with latent latency corrections)', () => {
+  it('learns the latency of a cold device class from feedback: prediction error on dsp rounds drops by more than half', () => {
+    const w = new SyntheticWorld({ seed: 4, env: 'coldstart', deviceTypes: 80, users: 20 });
+    const policy = createPolicy({ kind: 'qoets', explore: 'greedy', seed: 1 }, w.space);
+    const batch = allArms(w);
+    const round = w.newRound();
+    const rng = new Rng(9);
+    const held: Array<{ ctx: Float64Array; mean: Float64Array }> = [];
+    for (let t = 0; held.length < 200; t++) {
+      w.sample(t, rng, round);
+      if (w.devices[round.device]!.cls === 'dsp') held.push({ ctx: Float64Array.from(round.context), mean: Float64Array.from(round.mean) });
+    }
+    const mae = () => {
+      let e = 0;
+      for (const h of held) {
+        w.space.encodeContextValues(h.ctx, batch.ctx);
+        w.space.fill(batch);
+        for (let j = 0; j < batch.k; j++) e += Math.abs(policy.predict(batch, j) - h.mean[j]!);
+      }
+      return e / (held.length * batch.k);
+    };
+    const before = mae();
+    // Feedback on uniformly random arms (so every (class, arm) cell is seen).
+    for (let t = 0; t < 3000; t++) {
+      w.sample(t, rng, round);
+      w.space.encodeContextValues(round.context, batch.ctx);
+      w.space.fill(batch);
+      const j = rng.int(batch.k);
+      policy.update(batch, j, w.observe(round, j, t, rng.normal()));
+    }
+    const after = mae();
+    expect(before).toBeGreaterThan(0.05);
+    expect(after).toBeLessThan(before / 2);
+  });
+
+  it('returns exact propensities (ε floor, sums to 1) in every exploration mode', () => {
+    const w = new SyntheticWorld({ seed: 2, deviceTypes: 40, users: 10 });
+    const batch = allArms(w);
+    const round = w.newRound();
+    for (const explore of ['optimism', 'thompson', 'greedy'] as const) {
+      const policy = createPolicy({ kind: 'qoets', explore, epsilon: 0.05, samples: 32, seed: 3 }, w.space);
+      const rng = new Rng(1);
+      for (let t = 0; t < 50; t++) {
+        w.sample(t, rng, round);
+        w.space.encodeContextValues(round.context, batch.ctx);
+        w.space.fill(batch);
+        const j = policy.decide(batch);
+        let s = 0;
+        for (let q = 0; q < batch.k; q++) {
+          expect(policy.probs[q]!).toBeGreaterThanOrEqual(0.05 / batch.k - 1e-15);
+          s += policy.probs[q]!;
+        }
+        expect(s).toBeCloseTo(1, 12);
+        policy.update(batch, j, w.observe(round, j, t, rng.normal()));
+      }
+    }
+  });
+
+  it('serialises exactly: a restored policy makes the same decisions', () => {
+    const w = new SyntheticWorld({ seed: 5, env: 'coldstart', deviceTypes: 40, users: 10 });
+    const batch = allArms(w);
+    const round = w.newRound();
+    const policy = createPolicy({ kind: 'qoets', explore: 'thompson', samples: 16, seed: 8 }, w.space);
+    const rng = new Rng(2);
+    for (let t = 0; t < 300; t++) {
+      w.sample(t, rng, round);
+      w.space.encodeContextValues(round.context, batch.ctx);
+      w.space.fill(batch);
+      const j = policy.decide(batch);
+      policy.update(batch, j, w.observe(round, j, t, rng.normal()));
+    }
+    const copy = restorePolicy(JSON.parse(JSON.stringify(policy.toJSON())), w.space);
+    for (let t = 300; t < 400; t++) {
+      w.sample(t, rng, round);
+      w.space.encodeContextValues(round.context, batch.ctx);
+      w.space.fill(batch);
+      const j = policy.decide(batch);
+      expect(copy.decide(batch)).toBe(j);
+      expect(Array.from(copy.probs.subarray(0, batch.k))).toEqual(Array.from(policy.probs.subarray(0, batch.k)));
+      const r = w.observe(round, j, t, rng.normal());
+      policy.update(batch, j, r);
+      copy.update(batch, j, r);
+    }
+  });
+
+  it('needs the QoE block: BAD_CONFIG without it; the default policy is qoets with it and linucb without', () => {
+    const cat = parseCatalogue({
+      arms: [
+        { id: 'a', features: { x: 1 } },
+        { id: 'b', features: { x: 2 } },
+      ],
+      context: ['cores'],
+    });
+    const space = new FeatureSpace(cat);
+    let err: unknown;
+    try {
+      createPolicy({ kind: 'qoets' }, space);
+    } catch (e) {
+      err = e;
+    }
+    expect(isBanditError(err, 'BAD_CONFIG')).toBe(true);
+    expect(defaultPolicyConfig(space)).toEqual({ kind: 'linucb' });
+    expect(defaultPolicyConfig(new SyntheticWorld({ seed: 1, deviceTypes: 10, users: 5 }).space)).toEqual({ kind: 'qoets' });
+  });
+});
