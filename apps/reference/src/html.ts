@@ -56,7 +56,7 @@ const layerNames = [...new Set(R.layers.map((l) => l.layer))];
 mk('chart-layers', {
   title: { text: 'Per-layer compression (fp32 / stored weight bytes)' },
   tooltip: { trigger: 'axis' }, legend: { top: 24, type: 'scroll' }, grid: { top: 70 },
-  xAxis: { type: 'category', data: layerNames }, yAxis: { type: 'log', name: '×', min: 1 },
+  xAxis: { type: 'category', data: layerNames }, yAxis: { type: 'log', name: '× (log)', min: 1 },
   series: R.variants.slice(1).map((v) => ({ name: v.id, type: 'bar', data: layerNames.map((n) => { const l = R.layers.find((x) => x.variant === v.id && x.layer === n); return l ? Number(l.ratio.toFixed(2)) : null; }) })),
 });
 // Device comparison: energy per inference on mobile CPU / GPU vs the edge FPGA (the seed paper's question).
@@ -64,14 +64,14 @@ const devs = (R.devices || []).filter((d) => ['mobile-cpu', 'mobile-gpu', 'fpga'
 mk('chart-devices', {
   title: { text: 'Energy per inference: mobile vs FPGA (hw-cost, batch 1)' },
   tooltip: { trigger: 'axis' }, legend: { top: 24 }, grid: { bottom: 120 },
-  xAxis: { type: 'category', data: R.variants.map((v) => v.id), axisLabel: { rotate: 40, fontSize: 9 } }, yAxis: { type: 'log', name: 'mJ' },
+  xAxis: { type: 'category', data: R.variants.map((v) => v.id), axisLabel: { rotate: 40, fontSize: 9 } }, yAxis: { type: 'log', name: 'mJ', min: (v) => Math.pow(10, Math.floor(Math.log10(v.min))) },
   series: devs.map((d) => ({ name: d.id, type: 'bar', data: R.variants.map((v) => { const c = R.costs.find((x) => x.variant === v.id && x.device === d.id); return Number(c.energyMj.toPrecision(4)); }) })),
 });
 // Regret curves of every policy (mean over the simulated populations) and of the best single variant.
 const S = R.selection;
 mk('chart-regret', {
-  title: { text: 'Cumulative regret vs the per-device oracle' },
-  tooltip: { trigger: 'axis' }, legend: { top: 24 },
+  title: { text: 'Cumulative regret vs the per-device oracle', subtext: 'mean over the simulated populations; uniform hidden (click its legend entry)' },
+  tooltip: { trigger: 'axis' }, legend: { top: 40, selected: { uniform: false } }, grid: { top: 80 },
   xAxis: { type: 'value', name: 'round' }, yAxis: { type: 'value', name: 'cumulative regret (QoE)' },
   series: S.policies.map((p) => ({ name: p.name, type: 'line', showSymbol: false, data: p.cumRegret.map((y, i) => [S.checkpoints[i], y]) })),
 });

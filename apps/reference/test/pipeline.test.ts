@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The reference pipeline end to end on tiny settings (LeNet-300-100, 1 baseline epoch, three small recipes of
  * which one is a chain): variants run as a sweep on the embedded queue (2 job processes), the chain continues
