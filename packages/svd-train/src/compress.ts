@@ -145,6 +145,16 @@ export function applyRanks(states: LayerState[], choices: RankChoice[]): LayerSt
   });
 }
 
+/** The model with every target's current state encoded (lowRank or dense) and its bias. */
+function statesModel(model: Model, plan: Plan<SvdConfig, SvdOptions>, states: LayerState[], spatialOk: boolean): Model {
+  const weights: Record<string, Encoding> = { ...model.weights };
+  states.forEach((st, i) => {
+    weights[st.weight] = encodeState(st, plan.targets[i]!.shape, spatialOk);
+    if (st.bias) weights[`${st.layer.name}/bias`] = denseEncoding([st.bias.length], st.bias);
+  });
+  return { ir: model.ir, weights };
+}
+
 function evalOn(model: Model, d: Dataset | undefined): { accuracy: number } | undefined {
   if (!d) return undefined;
   const r = createRunner(model, { kernels: [lowRankKernel] });
@@ -187,6 +197,10 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
     states = b.states;
     trainAccuracy = b.history.at(-1)?.trainAccuracy ?? a.history.at(-1)?.trainAccuracy;
   }
+  const valTrained = val && train && o.finetuneEpochs > 0 ? evalOn(statesModel(model, plan, states, spatialOk), val) : undefined;
+  // Trained factors are only approximately orthogonal: re-factorise the trained product by an exact SVD so that
+  // pruning drops the least-energy directions of the weight itself (Eckart–Young), not columns of skewed factors.
+  if (train && o.resvd) states = states.map((st, i) => ({ ...st, factors: decompose(reconstruct(st.factors!), plan.targets[i]!.shape, st.factors!.view) }));
   // 3. Singular-value pruning (energy threshold, or one threshold meeting a FLOP / parameter target).
   const factors = new Map(states.map((st) => [st.weight, st.factors!]));
   const { choices, threshold, targetMet } = chooseRanks(model, plan, factors);
@@ -202,13 +216,14 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
       warnings.push(`svd: layer '${c.layer}' was trained in the spatial-wise form but this core has no lowRank view 'spatial'; stored as its dense product`);
   const fullFactors = states.map((st) => st.factors!);
   states = applyRanks(states, choices);
+  const valPruned = val && o.finetuneEpochs > 0 ? evalOn(statesModel(model, plan, states, spatialOk), val) : undefined;
   // 4. Fine-tuning (SVD training keeps the orthogonality term; the truncated baseline is plain).
   const ft = await trainPhase(model, states, ctx, {
     ...base,
     epochs: o.finetuneEpochs,
     lr: o.finetuneLr ?? o.lr,
     phase: train ? 'svd-finetune' : 'svd-truncated-finetune',
-    ortho: train,
+    ortho: train && o.finetuneOrtho,
     sparsity: false,
   });
   states = ft.states;
@@ -267,6 +282,8 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
   const vb = evalOn(model, val),
     va = evalOn(out, val);
   if (vb && va) ((metrics.valAccuracyBefore = vb.accuracy), (metrics.valAccuracyAfter = va.accuracy));
+  if (valPruned) metrics.valAccuracyAfterPruning = valPruned.accuracy;
+  if (valTrained) metrics.valAccuracyBeforePruning = valTrained.accuracy;
   return { model: out, report: { method: METHOD, layers: rows, metrics, warnings } };
 }
 

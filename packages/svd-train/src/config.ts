@@ -27,6 +27,11 @@ export const svdOptions = optionsSchema({
   decomposed_epochs: z.number().int().min(0).max(500).default(2).describe('stage 1: factors trained with the orthogonality term only'),
   sparsity_epochs: z.number().int().min(0).max(500).default(4).describe('stage 2: orthogonality + sparsity on s'),
   finetune_epochs: z.number().int().min(0).max(500).default(2).describe('after singular-value pruning'),
+  resvd: z
+    .boolean()
+    .default(false)
+    .describe('re-factorise each trained U·diag(|s|)·Vᵀ by an exact SVD before singular-value pruning (the trained factors are only approximately orthogonal)'),
+  finetune_ortho: z.boolean().default(true).describe('SVD training keeps the orthogonality term while fine-tuning (as the paper); false = plain fine-tuning'),
   lr: z.number().positive().max(1).default(5e-4),
   finetune_lr: z.number().positive().max(1).optional(),
   batch_size: z.number().int().positive().default(64),
