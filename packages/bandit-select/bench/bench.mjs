@@ -236,6 +236,38 @@ function decideBench() {
   }
   results.decide_p99_us_20arms_32feat = round(median(p99s), 1);
   results.decide_p99_us_20arms_32feat_range = [round(Math.min(...p99s), 1), round(Math.max(...p99s), 1)];
+  // The default policy (qoets, optimism) on the synthetic catalogue (10 arms): fill (φ and the QoE inputs) + decide.
+  const w = new SyntheticWorld({ seed: 1, env: 'coldstart' });
+  const q = createPolicy({ kind: 'qoets', seed: 1 }, w.space);
+  const qb = w.space.newBatch();
+  qb.k = w.arms.length;
+  for (let a = 0; a < qb.k; a++) qb.arms[a] = a;
+  const round = w.newRound();
+  const wr = new Rng(3);
+  for (let t = 0; t < 3000; t++) {
+    w.sample(t, wr, round);
+    w.space.encodeContextValues(round.context, qb.ctx);
+    w.space.fill(qb);
+    const j = q.decide(qb);
+    q.update(qb, j, w.observe(round, j, t, wr.normal()));
+  }
+  const qs = [];
+  const M = 5000;
+  const qt = new Float64Array(M);
+  for (let rep = 0; rep < 5; rep++) {
+    for (let t = 0; t < M; t++) {
+      w.sample(t, wr, round);
+      const s = process.hrtime.bigint();
+      w.space.encodeContextValues(round.context, qb.ctx);
+      w.space.fill(qb);
+      q.decide(qb);
+      qt[t] = Number(process.hrtime.bigint() - s) / 1000;
+    }
+    qt.sort();
+    qs.push(qt[Math.floor(M * 0.99)]);
+  }
+  results.decide_p99_us_default_qoets_10arms = round(median(qs), 1);
+  results.decide_p99_us_default_qoets_10arms_range = [round(Math.min(...qs), 1), round(Math.max(...qs), 1)];
 }
 
 async function serverBench() {
