@@ -1,7 +1,18 @@
 import { readdir, readFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CompressionError, loadMnist, lenet5, planRecipe, trainBaseline, writeFileAtomic, ARCHITECTURES, type ArchitectureName, type BackendName } from '@edge-compress/core';
+import {
+  CompressionError,
+  loadMnist,
+  lenet5,
+  planRecipe,
+  recipeJsonSchema,
+  trainBaseline,
+  writeFileAtomic,
+  ARCHITECTURES,
+  type ArchitectureName,
+  type BackendName,
+} from '@edge-compress/core';
 import type { SweepEvent } from '@edge-compress/sweep';
 import { registry } from './methods.js';
 import type { Progress } from './progress.js';
@@ -14,17 +25,35 @@ import { runPipelineVariants } from './sweepCli.js';
 /** The recipes shipped with the app (apps/reference/recipes/*.json). */
 export const RECIPES_DIR = fileURLToPath(new URL('../recipes/', import.meta.url));
 
-/** In --quick runs every `*_epochs` and `*_iterations` option is capped at 1. */
+const isLoopKey = (k: string) => k.endsWith('_epochs') || k.endsWith('_iterations') || k.endsWith('_per_iteration');
+
+/** Per method: the defaults of its epoch / iteration options (from the registered methods' option schemas). */
+function loopDefaults(): Map<string, Record<string, number>> {
+  const schema = recipeJsonSchema(registry.list()) as {
+    properties?: { stages?: { items?: { anyOf?: Array<{ properties?: Record<string, { const?: string; properties?: Record<string, { default?: unknown }> }> }> } } };
+  };
+  const out = new Map<string, Record<string, number>>();
+  for (const alt of schema.properties?.stages?.items?.anyOf ?? []) {
+    const method = alt.properties?.method?.const;
+    if (!method) continue;
+    const opts = alt.properties?.options?.properties ?? {};
+    out.set(method, Object.fromEntries(Object.entries(opts).flatMap(([k, v]) => (isLoopKey(k) && typeof v.default === 'number' ? [[k, v.default]] : []))));
+  }
+  return out;
+}
+
+/**
+ * --quick: every epoch / iteration count of every stage — the recipe's own and the method's defaults it relies on —
+ * is capped at 1 (a count of 0 stays 0).
+ */
 export function quicken(recipe: Record<string, unknown>): Record<string, unknown> {
-  const stages = (recipe.stages as Array<Record<string, unknown>>).map((s) => ({
-    ...s,
-    options: Object.fromEntries(
-      Object.entries((s.options as Record<string, unknown>) ?? {}).map(([k, v]) => [
-        k,
-        (k.endsWith('_epochs') || k.endsWith('_iterations') || k === 'epochs_per_iteration') && typeof v === 'number' ? Math.min(v, 1) : v,
-      ]),
-    ),
-  }));
+  const defaults = loopDefaults();
+  const stages = (recipe.stages as Array<Record<string, unknown>>).map((s) => {
+    const given = (s.options as Record<string, unknown>) ?? {};
+    const merged: Record<string, unknown> = { ...(defaults.get(String(s.method)) ?? {}), ...given };
+    const options = Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, isLoopKey(k) && typeof v === 'number' ? Math.min(v, 1) : v]));
+    return { ...s, options };
+  });
   return { ...recipe, stages };
 }
 
