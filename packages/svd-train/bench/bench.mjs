@@ -24,18 +24,22 @@ const mlpOnly = process.argv.includes('--mlp-only');
 
 await initBackend('wasm');
 const AUG = { max_shift: 2, image_shape: [28, 28, 1] };
-// Settings (chosen on train/val while developing; see README): Hoyer on s, s trained with 50× the learning rate,
-// orthogonality every 8th step (weight ×8), one common FLOP target met by the greedy energy-per-FLOP allocation.
+// Settings chosen on the validation split by bench/tune.mjs (see README: the grid and its val accuracies).
+// Both methods get the same epoch budget; the truncated baseline's learning rate is tuned on val as well.
 const SETTINGS = {
   lenet300100: {
     target: 8,
+    seeds: quick ? [0] : [0, 1, 2],
     rules: [{ op_types: ['dense'], sparsity_weight: 0.05 }],
     opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 4, finetune_epochs: quick ? 1 : 6, lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG },
+    truncLr: 1e-3,
   },
   lenet5: {
     target: 4,
+    seeds: [0],
     rules: [{ op_types: ['conv2d', 'dense'], sparsity_weight: 0.05 }],
     opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 3, finetune_epochs: quick ? 1 : 3, lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG },
+    truncLr: 1e-3,
   },
 };
 
@@ -68,28 +72,35 @@ async function runArch(arch) {
   const baseAcc = accOf(base.model, test);
   log(`${arch}: dense baseline test accuracy ${baseAcc} (${base.cached ? 'cached' : 'trained'})`);
 
-  // SVD training
-  const ts = Date.now();
-  const plan = svdTrain.plan(base.model.ir, s.rules, { ...s.opts, flops_reduction: s.target });
-  const svd = await svdTrain.compress(base.model, ctx, plan);
-  const svdAcc = accOf(svd.model, test);
-  const svdSeconds = (Date.now() - ts) / 1000;
-  log(
-    `${arch}: svd-train test ${svdAcc}, FLOPs ÷${svd.report.metrics.flopsReduction.toFixed(2)}, params ÷${svd.report.metrics.paramsReduction.toFixed(2)} (${svdSeconds.toFixed(0)} s)`,
-  );
-
-  // Post-hoc truncated SVD at the same ranks (dense-stored layers stay dense), fine-tuned for as many epochs as
-  // SVD training used in all its phases.
-  const rules = svd.report.layers.map((l) => ({ op_names: [l.layer], rank: l.storedAs === 'lowRank' ? l.rank : l.fullRank }));
-  const budget = s.opts.decomposed_epochs + s.opts.sparsity_epochs + s.opts.finetune_epochs;
-  const tt = Date.now();
-  const trunc = await svdTrain.compress(base.model, ctx, svdTrain.plan(base.model.ir, rules, { mode: 'truncated', finetune_epochs: budget, lr: s.opts.lr, augment: AUG }));
-  const truncAcc = accOf(trunc.model, test);
-  log(
-    `${arch}: truncated SVD at the same ranks, ${budget} fine-tuning epochs: test ${truncAcc}, FLOPs ÷${trunc.report.metrics.flopsReduction.toFixed(2)} (${((Date.now() - tt) / 1000).toFixed(0)} s)`,
-  );
+  const runs = [];
+  for (const seed of s.seeds) {
+    const sctx = { ...ctx, seed, rng: createRng(seed) };
+    // SVD training
+    const ts = Date.now();
+    const plan = svdTrain.plan(base.model.ir, s.rules, { ...s.opts, flops_reduction: s.target });
+    const svd = await svdTrain.compress(base.model, sctx, plan);
+    const svdAcc = accOf(svd.model, test);
+    const svdSeconds = (Date.now() - ts) / 1000;
+    log(
+      `${arch} seed ${seed}: svd-train test ${svdAcc} (val ${svd.report.metrics.valAccuracyAfter}), FLOPs ÷${svd.report.metrics.flopsReduction.toFixed(2)}, params ÷${svd.report.metrics.paramsReduction.toFixed(2)} (${svdSeconds.toFixed(0)} s)`,
+    );
+    // Post-hoc truncated SVD at the same ranks (dense-stored layers stay dense), fine-tuned for as many epochs as
+    // SVD training used in all its phases.
+    const rules = svd.report.layers.map((l) => ({ op_names: [l.layer], rank: l.storedAs === 'lowRank' ? l.rank : l.fullRank }));
+    const budget = s.opts.decomposed_epochs + s.opts.sparsity_epochs + s.opts.finetune_epochs;
+    const tt = Date.now();
+    const trunc = await svdTrain.compress(base.model, sctx, svdTrain.plan(base.model.ir, rules, { mode: 'truncated', finetune_epochs: budget, lr: s.truncLr, augment: AUG }));
+    const truncAcc = accOf(trunc.model, test);
+    log(
+      `${arch} seed ${seed}: truncated SVD at the same ranks, ${budget} fine-tuning epochs: test ${truncAcc} (val ${trunc.report.metrics.valAccuracyAfter}), FLOPs ÷${trunc.report.metrics.flopsReduction.toFixed(2)} (${((Date.now() - tt) / 1000).toFixed(0)} s)`,
+    );
+    runs.push({ seed, svd, svdAcc, trunc, truncAcc, svdSeconds });
+  }
+  // The reported run is the one with the median svd-train test accuracy (seed 0 when there is one seed).
+  const order = [...runs].sort((a, b) => a.svdAcc - b.svdAcc);
+  const { svd, svdAcc, trunc, truncAcc, svdSeconds } = order[order.length >> 1];
   tables[arch] = { svd: svd.report, trunc: trunc.report };
-  return { base, baseAcc, svd, svdAcc, trunc, truncAcc, svdSeconds };
+  return { base, baseAcc, svd, svdAcc, trunc, truncAcc, svdSeconds, runs };
 }
 
 await rm(work, { recursive: true, force: true });
@@ -97,13 +108,22 @@ await mkdir(work, { recursive: true });
 
 const mlp = await runArch('lenet300100');
 results.mlp_dense_acc = mlp.baseAcc;
-results.mlp_svd_train_acc = mlp.svdAcc;
-results.mlp_acc_drop = +(mlp.baseAcc - mlp.svdAcc).toFixed(4);
-results.mlp_flops_reduction = +mlp.svd.report.metrics.flopsReduction.toFixed(3);
+const median = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
+const perSeed = (runs, f) => runs.map((r) => `${r.seed}:${f(r)}`).join(' ');
+results.mlp_seeds = mlp.runs.map((r) => r.seed).join(' ');
+results.mlp_svd_train_acc = median(mlp.runs.map((r) => r.svdAcc));
+results.mlp_truncated_svd_acc_at_same_flops = median(mlp.runs.map((r) => r.truncAcc));
+results.mlp_svd_train_acc_per_seed = perSeed(mlp.runs, (r) => r.svdAcc);
+results.mlp_truncated_svd_acc_per_seed = perSeed(mlp.runs, (r) => r.truncAcc);
+results.mlp_svd_train_val_acc_per_seed = perSeed(mlp.runs, (r) => r.svd.report.metrics.valAccuracyAfter);
+results.mlp_truncated_svd_val_acc_per_seed = perSeed(mlp.runs, (r) => r.trunc.report.metrics.valAccuracyAfter);
+results.mlp_acc_drop = +(mlp.baseAcc - results.mlp_svd_train_acc).toFixed(4);
+results.mlp_acc_drop_per_seed = perSeed(mlp.runs, (r) => +(mlp.baseAcc - r.svdAcc).toFixed(4));
+results.mlp_flops_reduction = +median(mlp.runs.map((r) => r.svd.report.metrics.flopsReduction)).toFixed(3);
 results.mlp_params_reduction = +mlp.svd.report.metrics.paramsReduction.toFixed(3);
-results.mlp_truncated_svd_acc_at_same_flops = mlp.truncAcc;
 results.mlp_truncated_svd_flops_reduction = +mlp.trunc.report.metrics.flopsReduction.toFixed(3);
 results.mlp_ranks = mlp.svd.report.layers.map((l) => `${l.layer}:${l.storedAs === 'lowRank' ? l.rank : 'dense'}`).join(' ');
+results.mlp_ranks_per_seed = perSeed(mlp.runs, (r) => r.svd.report.layers.map((l) => (l.storedAs === 'lowRank' ? l.rank : 'dense')).join('/'));
 
 if (!mlpOnly) {
   const l5 = await runArch('lenet5');

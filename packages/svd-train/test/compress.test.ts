@@ -154,6 +154,24 @@ describe('compress', () => {
     rd.dispose();
   });
 
+  it('resvd: trained factors are re-factorised by an exact SVD before pruning, so the kept factors are orthonormal and the rank-r product is the best one (Eckart–Young)', async () => {
+    const ir = toyMlpIR();
+    const model = initModel(ir, 3);
+    const ctx = ctxOf(ir);
+    const opts = { decomposed_epochs: 0, sparsity_epochs: 1, finetune_epochs: 0, batch_size: 32 };
+    const run = (rank: number, resvd: boolean) =>
+      svdTrain.compress(model, ctx, svdTrain.plan(ir, [{ op_names: ['fc1'], rank, ortho_weight: 0, sparsity_weight: 0.2 }], { ...opts, resvd }));
+    // the same training (same seed) in all three runs; rank 16 = full rank keeps the trained product itself
+    const [full, plain, re] = [await run(16, false), await run(4, false), await run(4, true)];
+    const row = re.report.layers.find((l) => l.layer === 'fc1')!;
+    expect(row.rank).toBe(4);
+    expect(row.orthogonalityErrorU as number).toBeLessThan(1e-4);
+    expect(row.orthogonalityErrorV as number).toBeLessThan(1e-4);
+    const w = toDense(full.model.weights['fc1/kernel']!);
+    const dist = (m: Model) => Math.sqrt(toDense(m.weights['fc1/kernel']!).reduce((acc, x, i) => acc + (x - w[i]!) ** 2, 0));
+    expect(dist(re.model)).toBeLessThanOrEqual(dist(plain.model) + 1e-5);
+  });
+
   it('spatial-wise conv form trains and is stored as core lowRank view spatial when core has it (dense product otherwise)', async () => {
     const ir = toyConvIR();
     const plan = svdTrain.plan(ir, [{ op_names: ['conv1'], conv_form: 'spatial', rank: 2 }], FAST);
