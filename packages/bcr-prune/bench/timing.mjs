@@ -7,7 +7,6 @@ import * as core from '@edge-compress/core';
 import { bcrLayoutFromMask, bcrMask, SparseRunner, sparseSpec } from '@edge-compress/bcr-prune';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
-import { denseOnnx } from './onnx.mjs';
 
 const { createRng, initBackend, loadModel, toDense, toGemm, weightTensors, forward } = core;
 const dir = process.argv[2];
@@ -20,8 +19,8 @@ const csr = (await loadModel(join(dir, 'csr', 'model.json'))).model;
 const bcrRunner = new SparseRunner(sparseSpec(bcr)); // blockSparse kernels run as BCR
 const csrRunner = new SparseRunner(sparseSpec(csr, { unstructured: 'csr' }));
 const ourDense = new SparseRunner(sparseSpec(dense));
-const onnxBytes = typeof core.toOnnx === 'function' ? core.toOnnx(dense) : denseOnnx(dense);
-const onnxNchw = typeof core.toOnnx !== 'function'; // our minimal graph takes NCHW (same bytes as NHWC for 1 channel)
+// The dense model as ONNX through core's exporter (fp32 graph; input NHWC exactly as the tfjs model takes it).
+const onnxBytes = core.toOnnx(dense, { format: 'dense' });
 const sessNode = await ortNode.InferenceSession.create(onnxBytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
 ortWeb.env.wasm.numThreads = 1;
 const sessWeb = await ortWeb.InferenceSession.create(onnxBytes, { graphOptimizationLevel: 'all' });
@@ -64,7 +63,7 @@ const images = Float32Array.from(await readFile(join(dir, 'images.f32')).then((b
 for (const n of [1, 32]) {
   const x = images.subarray(0, n * 784);
   const out = new Float32Array(n * 10);
-  const ortShape = onnxNchw ? [n, 1, 28, 28] : [n, 28, 28, 1];
+  const ortShape = [n, 28, 28, 1];
   const engines = {
     tfjs_wasm: () => tf.tidy(() => forward(dense.ir, w, tf.tensor(x, [n, 28, 28, 1])).dataSync()),
     ort_node: async () => (await sessNode.run({ input: new ortNode.Tensor('float32', x, ortShape) })).output.data,

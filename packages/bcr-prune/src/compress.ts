@@ -171,6 +171,78 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
     for (let i = 0; i < out.length; i++) if (!m[i]) out[i] = 0;
     return out;
   };
+  // Shift augmentation as the baseline had it: rank-3 inputs directly, flat 784-inputs viewed as 28×28 digits.
+  const augment = () => {
+    if (!o.maxShift) return undefined;
+    const shape = model.ir.inputShape;
+    if (shape.length === 3) return { maxShift: o.maxShift };
+    if (shape.length === 1 && shape[0] === 784) return { maxShift: o.maxShift, imageShape: [28, 28, 1] as [number, number, number] };
+    return undefined;
+  };
+  // Reweighted group lasso (ALGORITHMS §2.2 (a)): λ Σ_layers Σ_blocks [Σ_c P_c ‖W_blk,c‖² + Σ_r P_r ‖W_blk,r‖²] with
+  // P_g = 1/(‖W_g‖² + ε) re-set every epoch (ε = 1e-3 · mean group norm²), λ = strength · CE₀ / #groups. Groups are the
+  // segments of each GEMM column / row inside a block (bcr), or whole blocks (block); N:M targets are not regularised.
+  const groupsOf = (v: tf.Tensor, shape: readonly number[], block: [number, number]): { cols: tf.Tensor; rows: tf.Tensor } => {
+    const { rows, cols } = gemmDimsOf(shape);
+    const [br, bc] = block;
+    const nbr = Math.ceil(rows / br),
+      nbc = Math.ceil(cols / bc);
+    // tfjs layout [.., rows] flattened is [cols, rows]: element (c, r) of the GEMM view.
+    const sq = tf.reshape(
+      tf.pad(tf.square(tf.reshape(v, [cols, rows])), [
+        [0, nbc * bc - cols],
+        [0, nbr * br - rows],
+      ]),
+      [nbc, bc, nbr, br],
+    );
+    return { cols: tf.sum(sq, 3), rows: tf.sum(sq, 1) };
+  };
+  async function lassoPhase(fit: (epochs: number, hooks: TrainHooks, phase: string) => Promise<unknown>): Promise<void> {
+    const regs = choices.filter((c) => c.pattern !== 'nm');
+    if (!regs.length) return;
+    const P = new Map<string, { cols: tf.Tensor; rows: tf.Tensor }>();
+    const reweight = (): number => {
+      let groups = 0;
+      for (const c of regs) {
+        const g = tf.tidy(() => {
+          const w = tf.tensor(trainer.read(c.weight), model.weights[c.weight]!.shape);
+          const { cols, rows } = groupsOf(w, model.weights[c.weight]!.shape, c.block);
+          const eps = tf.mul(1e-3, tf.mean(tf.concat([tf.reshape(cols, [-1]), tf.reshape(rows, [-1])])));
+          // whole-block pruning: one group per block, so only the column terms are summed over the block
+          const pc = tf.div(1, tf.add(c.pattern === 'block' ? tf.tile(tf.sum(cols, 1, true), [1, c.block[1], 1]) : cols, eps));
+          const pr = c.pattern === 'block' ? tf.zerosLike(rows) : tf.div(1, tf.add(rows, eps));
+          return { cols: tf.keep(pc), rows: tf.keep(pr) };
+        });
+        const old = P.get(c.weight);
+        if (old) tf.dispose([old.cols, old.rows]);
+        P.set(c.weight, g);
+        groups += c.pattern === 'block' ? g.cols.size / c.block[1] : g.cols.size + g.rows.size;
+      }
+      return groups;
+    };
+    const groups = reweight();
+    const ce0 = evaluateModel(trainer.toModel(), subset(train, Math.min(train.count, 1000))).loss;
+    const lambda = (o.lassoStrength * ce0) / Math.max(1, groups);
+    const hooks: TrainHooks = {
+      extraLoss: (p) =>
+        tf.mul(
+          lambda,
+          tf.addN(
+            regs.map((c) => {
+              const g = groupsOf(p[c.weight]!, model.weights[c.weight]!.shape, c.block);
+              const w = P.get(c.weight)!;
+              return tf.add(tf.sum(tf.mul(g.cols, w.cols)), tf.sum(tf.mul(g.rows, w.rows)));
+            }),
+          ),
+        ) as tf.Scalar,
+      afterEpoch: () => void reweight(),
+    };
+    try {
+      await fit(o.lassoEpochs, hooks, 'lasso');
+    } finally {
+      for (const g of P.values()) tf.dispose([g.cols, g.rows]);
+    }
+  }
   try {
     const fit = (epochs: number, hooks: TrainHooks, phase: string) =>
       trainer.fit(train, {
@@ -180,6 +252,7 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
         optimizer: { kind: 'adam', lr: o.lr },
         lrSchedule: cosineDecay(o.lr, epochs),
         seed: ctx.seed,
+        augment: augment(),
         hooks,
         phase,
         signal: ctx.signal,
@@ -250,6 +323,7 @@ export async function compressBcr(model: Model, ctx: CompressContext, plan: Plan
         for (const t of [...Z.values(), ...U.values()]) t.dispose();
       }
     }
+    if (o.schedule === 'lasso' && o.lassoEpochs > 0 && choices.length) await lassoPhase(fit);
     // Hard projection, then masked retraining. `structure` is the projection (stored as the encoding's rows × columns);
     // `masks` is what trains: the structure intersected with an earlier stage's mask (explicit zeros inside blocks).
     const masks = new Map<string, Uint8Array>();

@@ -20,16 +20,30 @@ export type BcrConfig = z.output<typeof bcrConfig>;
 
 export const bcrOptions = optionsSchema({
   schedule: z
-    .enum(['gradual', 'admm'])
+    .enum(['gradual', 'admm', 'lasso'])
     .default('gradual')
     .describe(
-      "'gradual': rates rise on a cubic schedule, the structured mask re-projected 4× per epoch (AGP); 'admm': ADMM-style training towards the set, then one hard projection",
+      "'gradual': rates rise on a cubic schedule, the structured mask re-projected 4× per epoch (AGP); 'admm': ADMM-style training towards the set, then one hard projection; 'lasso': reweighted group lasso over every block's rows and columns (ALGORITHMS §2.2 (a)), then one hard projection",
     ),
   prune_epochs: z.number().int().min(0).max(100).default(3).describe('epochs of the gradual schedule (the last quarter at the final rates)'),
   admm_epochs: z.number().int().min(0).max(100).default(2).describe('epochs of ADMM-style training towards the BCR set before the hard prune (schedule admm)'),
+  lasso_epochs: z.number().int().min(0).max(100).default(4).describe('epochs of reweighted group-lasso training before the hard prune (schedule lasso)'),
+  lasso_strength: z
+    .number()
+    .min(0)
+    .max(10)
+    .default(0.1)
+    .describe('group lasso: the penalty starts at this fraction of the initial training cross-entropy (λ = s·CE₀ / #groups, weights P = 1/(‖W_g‖² + ε) re-set every epoch)'),
   rho: z.number().positive().max(10).default(3e-3).describe('ADMM penalty ρ'),
   finetune_epochs: z.number().int().min(0).max(200).default(4).describe('masked retraining epochs after the prune'),
   lr: z.number().positive().max(1).default(1e-3),
+  max_shift: z
+    .number()
+    .int()
+    .min(0)
+    .max(8)
+    .default(0)
+    .describe('random translation of image inputs by up to this many pixels while pruning and retraining (core baselines train with 2); 0 = none'),
   batch_size: z.number().int().positive().default(64),
   auto_tolerance: z
     .number()

@@ -134,6 +134,25 @@ describe('bcr compress', () => {
     expect(report.metrics.sparsity).toBeGreaterThan(0.8);
   });
 
+  it('reweighted group lasso before the hard prune (schedule lasso): exact structure, no worse than one-shot, no leaks', async () => {
+    const cfg = [{ op_names: ['fc1'], granularity: [4, 8], row_ratio: 0.5, col_ratio: 0.5 }];
+    const { model: input, ctx } = await fixture(cfg);
+    const before = tf.memory().numTensors;
+    const oneShot = await bcrPrune.compress(input, ctx, bcrPrune.plan(input.ir, cfg, { prune_epochs: 0, finetune_epochs: 0 }));
+    const lasso = await bcrPrune.compress(
+      input,
+      ctx,
+      bcrPrune.plan(input.ir, cfg, { schedule: 'lasso', lasso_epochs: 3, lasso_strength: 0.1, finetune_epochs: 0, batch_size: 32 }),
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    const e = lasso.model.weights['fc1/kernel'] as BlockSparseEncoding;
+    expect(e.kind).toBe('blockSparse');
+    expect(Array.from(e.keptRows).every((r) => r === 2)).toBe(true);
+    expect(Array.from(e.keptCols).every((c) => c === 4)).toBe(true);
+    // the hard prune after the penalty loses less than the same prune of the trained weights
+    expect(lasso.report.metrics.valAccuracyAfter!).toBeGreaterThanOrEqual(oneShot.report.metrics.valAccuracyAfter!);
+  });
+
   it('N:M and whole-block patterns give their structure', async () => {
     const {
       model: input,

@@ -17,12 +17,22 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 let compiled: WasmModuleHandle | undefined;
 let compiling: Promise<WasmModuleHandle> | undefined;
 
-function bytes(): Uint8Array {
-  const g = globalThis as unknown as { Buffer?: { from(s: string, enc: string): Uint8Array }; atob?: (s: string) => string };
-  if (g.Buffer) return new Uint8Array(g.Buffer.from(WASM_BASE64, 'base64'));
-  const s = g.atob!(WASM_BASE64);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** The embedded wasm bytes, decoded from base64 in plain JS (no Buffer / atob: the same code in Node and browsers). */
+export function wasmBytes(): Uint8Array {
+  const s = WASM_BASE64;
+  const lut = new Uint8Array(128);
+  for (let i = 0; i < 64; i++) lut[B64.charCodeAt(i)] = i;
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  const out = new Uint8Array((s.length / 4) * 3 - pad);
+  let o = 0;
+  for (let i = 0; i < s.length; i += 4) {
+    const n = (lut[s.charCodeAt(i)]! << 18) | (lut[s.charCodeAt(i + 1)]! << 12) | (lut[s.charCodeAt(i + 2)]! << 6) | lut[s.charCodeAt(i + 3)]!;
+    if (o < out.length) out[o++] = n >> 16;
+    if (o < out.length) out[o++] = (n >> 8) & 255;
+    if (o < out.length) out[o++] = n & 255;
+  }
   return out;
 }
 
@@ -32,12 +42,12 @@ function bytes(): Uint8Array {
  */
 export async function initSparseRuntime(): Promise<void> {
   if (compiled) return;
-  compiling ??= WA.compile(bytes());
+  compiling ??= WA.compile(wasmBytes());
   compiled = await compiling;
 }
 
 export function wasmModule(): WasmModuleHandle {
-  compiled ??= new WA.Module(bytes());
+  compiled ??= new WA.Module(wasmBytes());
   return compiled;
 }
 
