@@ -42,6 +42,17 @@ function loopDefaults(): Map<string, Record<string, number>> {
   return out;
 }
 
+/** Epochs and iterations a recipe runs (its options over the method defaults): a rough cost, for scheduling. */
+export function loopCount(recipe: Record<string, unknown>): number {
+  const defaults = loopDefaults();
+  let n = 0;
+  for (const s of (recipe.stages as Array<Record<string, unknown>>) ?? []) {
+    const merged: Record<string, unknown> = { ...(defaults.get(String(s.method)) ?? {}), ...((s.options as Record<string, unknown>) ?? {}) };
+    for (const [k, v] of Object.entries(merged)) if (isLoopKey(k) && typeof v === 'number') n += v;
+  }
+  return n;
+}
+
 /**
  * --quick: every epoch / iteration count of every stage — the recipe's own and the method's defaults it relies on —
  * is capped at 1 (a count of 0 stays 0).
@@ -131,6 +142,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     concurrency: o.concurrency ?? 2,
     backend: o.backend,
     jobModule: o.jobModule,
+    costOf: (r) => loopCount(r.recipe),
   });
   o.onSweepEnd?.();
   ran.variants[0]!.seconds = baselineSeconds;

@@ -456,6 +456,8 @@ export async function runPipelineVariants(o: {
   concurrency?: number;
   backend?: BackendName;
   jobModule?: string;
+  /** Estimated cost of a recipe (e.g. its epochs): jobs start longest first, so 2 job processes finish together. */
+  costOf?: (r: PipelineRecipe) => number;
 }): Promise<{
   variants: VariantRow[];
   arms: Array<{ id: string; features: Record<string, number> }>;
@@ -480,7 +482,8 @@ export async function runPipelineVariants(o: {
   // Waves: a chain runs after the variant it continues from.
   const depth = (id: string): number => (prefixOf.has(id) ? 1 + depth(prefixOf.get(id)!) : 0);
   const waves: PipelineRecipe[][] = [];
-  for (const r of o.recipes) (waves[depth(r.id)] ??= []).push(r);
+  const byCost = o.costOf ? [...o.recipes].sort((a, b) => o.costOf!(b) - o.costOf!(a)) : o.recipes;
+  for (const r of byCost) (waves[depth(r.id)] ??= []).push(r);
   const module = jobModule(o.jobModule, o.backend);
   assertJobModule(module);
   const onEvent = (e: SweepEvent) => {
