@@ -6,8 +6,8 @@
 //   npx turbo run build --filter=@edge-compress/admm-prune && npm run bench -w @edge-compress/admm-prune
 //   ADMM_BENCH_SCALE=paper npm run bench -w @edge-compress/admm-prune     # paper-scale schedule (hours)
 //
-// The four runs (ADMM and core's magnitude baseline, for each model) are independent; the parent runs them as
-// child processes, two at a time (ADMM_BENCH_PART=<arch>:<admm|magnitude>) and merges their figures into
+// The six runs (ADMM, core's magnitude baseline and the dense model with the same extra training, for each model)
+// are independent; the parent runs them as child processes in four lanes (ADMM_BENCH_PART=<arch>:<admm|magnitude|dense>) and merges their figures into
 // <repo>/bench-results/admm-prune.json (admm-prune-paper.json at paper scale).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -23,12 +23,14 @@ const PAPER = process.env.ADMM_BENCH_SCALE === 'paper';
 const PART = process.env.ADMM_BENCH_PART;
 const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)}s]${PART ? ` ${PART}` : ''}`, ...a);
 
-// Per-layer keep fractions: ALGORITHMS §1.5 project defaults (conv1 20%, conv2 7%, fc1 0.7%, fc2 7% ≈ 86×;
-// LeNet-300-100 4/8/30%). Bits per non-zero: ALGORITHMS §1.5 (conv 4/3, fc 2/3); MLP 2/3/4.
+// Per-layer keep fractions, chosen on the validation split (README): LeNet-5 conv1 60%, conv2 10%, fc1 0.5%, fc2 5%
+// (5,050 non-zeros, 85.2×; val 0.978 vs 0.976 for ALGORITHMS §1.5's 20/7/0.7/7% at 86.1×, same schedule);
+// LeNet-300-100 4/8/30% (§1.5). Bits per non-zero: ALGORITHMS §1.5 (conv 4/3, fc 2/3); MLP 2/3/4.
 // Training settings, chosen on the validation split (see README): Adam lr 3e-3 for the ADMM W-steps and the masked
 // retraining (1e-3 learned too slowly: LeNet-300-100 magnitude retraining 0.954 → 0.968 val at 3e-3), lr 1e-3 for
-// the quantization phase; LeNet-5 trains with the ±2-pixel shifts its dense baseline was trained with (the MLP
-// without: 0.969 → 0.961 val with them). The magnitude baseline gets the same settings and the same epochs.
+// the quantization phase; no random shifts (with the ±2-pixel shifts the dense baseline was trained with, the
+// pruned nets underfit: LeNet-5 0.974 vs 0.976 val, train accuracy stuck at 0.96; MLP 0.961 vs 0.969). The
+// magnitude baseline and the dense model with the same extra training get the same settings and epochs.
 const SCHEDULE = PAPER
   ? {
       prune: { admm_iterations: 20, epochs_per_iteration: 4, retrain_epochs: 40 },
@@ -44,9 +46,9 @@ const PENALTY = PAPER
 const SETUPS = {
   lenet5: {
     prefix: '',
-    layers: { conv1: { sparse: 0.8, bits: 4 }, conv2: { sparse: 0.93, bits: 3 }, fc1: { sparse: 0.993, bits: 2 }, fc2: { sparse: 0.93, bits: 3 } },
-    train: { lr: 3e-3, augment: { max_shift: 2 } },
-    quantTrain: { lr: 1e-3, augment: { max_shift: 2 } },
+    layers: { conv1: { sparse: 0.4, bits: 4 }, conv2: { sparse: 0.9, bits: 3 }, fc1: { sparse: 0.995, bits: 2 }, fc2: { sparse: 0.95, bits: 3 } },
+    train: { lr: 3e-3, augment: null },
+    quantTrain: { lr: 1e-3, augment: null },
   },
   lenet300100: {
     prefix: 'mlp_',
@@ -92,6 +94,17 @@ async function runPart(arch, which) {
       await rm(dir, { recursive: true, force: true });
     }
   };
+  if (which === 'dense') {
+    // The dense model with the same extra training as the pruned ones (same epochs, optimizer, lr, schedule,
+    // augmentation, split; nothing pruned), so extra training is not credited to pruning.
+    const zero = names.map((n) => ({ op_names: [n], sparse_ratio: 0 }));
+    const D = await admmPrune.compress(base.model, ctx, admmPrune.plan(base.model.ir, zero, { admm_iterations: 0, retrain_epochs: budget, ...s.train, measure_files: false }));
+    res[`${p}dense_acc_same_budget`] = evaluateModel(D.model, data.test).accuracy;
+    res[`${p}dense_val_acc_same_budget`] = D.report.metrics.valAccuracyPruned;
+    res[`${p}dense_extra_epochs`] = budget;
+    log(`dense + ${budget} epochs: val ${D.report.metrics.valAccuracyPruned} test ${res[`${p}dense_acc_same_budget`]}`);
+    return res;
+  }
   if (which === 'magnitude') {
     // Core's magnitude pruning (its masks: per-layer top-|w| at the same ratios), then the same masked retraining as
     // ADMM's (same epochs in total, same optimizer, lr, schedule, augmentation, training split): an admm stage with
@@ -174,7 +187,7 @@ if (PART) {
   await writeFile(process.env.ADMM_BENCH_OUT, JSON.stringify(res));
 } else {
   // Warm the baseline cache first (trainBaseline trains only if no cached copy exists), then the four parts.
-  const parts = ['lenet5:admm', 'lenet5:magnitude', 'lenet300100:admm', 'lenet300100:magnitude'];
+  const parts = ['lenet5:admm', 'lenet5:magnitude', 'lenet5:dense', 'lenet300100:admm', 'lenet300100:magnitude', 'lenet300100:dense'];
   const tmp = await mkdtemp(join(tmpdir(), 'admm-bench-parts-'));
   const self = fileURLToPath(import.meta.url);
   const run = (part) =>
@@ -183,19 +196,28 @@ if (PART) {
       const child = spawn(process.execPath, [self], { env: { ...process.env, ADMM_BENCH_PART: part, ADMM_BENCH_OUT: out }, stdio: ['ignore', 'inherit', 'inherit'] });
       child.on('exit', async (code) => (code === 0 ? resolve(JSON.parse(await readFile(out, 'utf8'))) : reject(new Error(`${part} exited with ${code}`))));
     });
-  // Two lanes for the two cores: the long LeNet-5 ADMM run alone, the other three one after another.
+  // Four lanes (two cores shared with other jobs): each LeNet-5 run in its own lane, the three MLP runs in the fourth.
   const lane = async (ps) => {
     const out = [];
     for (const part of ps) out.push(await run(part));
     return out;
   };
-  const results = Object.assign({}, ...(await Promise.all([lane([parts[0]]), lane(parts.slice(1))])).flat());
+  const results = Object.assign({}, ...(await Promise.all([lane([parts[0]]), lane([parts[1]]), lane([parts[2]]), lane(parts.slice(3))])).flat());
   await rm(tmp, { recursive: true, force: true });
   const ordered = {};
   for (const p of ['', 'mlp_']) for (const [k, v] of Object.entries(results)) if (k.startsWith(p) && (p !== '' || !k.startsWith('mlp_'))) ordered[k] = v;
+  // The issue's goals, checked against both dense references (the issue's dense_acc, and the dense model given the
+  // same extra training); a goal is met only if it holds against the stricter one.
+  for (const p of ['', 'mlp_']) {
+    if (ordered[`${p}pruned_acc`] === undefined) continue;
+    const ref = Math.max(ordered[`${p}dense_acc`], ordered[`${p}dense_acc_same_budget`] ?? 0);
+    ordered[`${p}goal_pruned_acc_vs_dense`] = `${ordered[`${p}pruned_acc`]} vs ${r4(ref - 0.001)} (max dense − 0.001): ${ordered[`${p}pruned_acc`] >= ref - 0.001 - 1e-12 ? 'met' : 'not met'}`;
+  }
+  ordered.goal_prune_ratio = `${ordered.prune_ratio} vs 85 (stretch 167): ${ordered.prune_ratio >= 167 ? 'stretch met' : ordered.prune_ratio >= 85 ? 'met' : 'not met'}`;
+  ordered.goal_joint_storage_ratio = `${ordered.joint_storage_ratio} vs 1000 (stretch 2000): ${ordered.joint_storage_ratio >= 2000 ? 'stretch met' : ordered.joint_storage_ratio >= 1000 ? 'met' : 'not met'}`;
   ordered.scale = PAPER ? 'paper' : 'default';
   ordered.wall_s = Math.round((Date.now() - t0) / 1000);
-  ordered.load_note = `four runs in child processes, two at a time, on a ${cpus().length}-core machine shared with other jobs; load average at the end ${loadavg()
+  ordered.load_note = `six runs in child processes, four lanes at a time, on a ${cpus().length}-core machine shared with other jobs; load average at the end ${loadavg()
     .map((x) => x.toFixed(1))
     .join(' / ')}`;
   const pad = (x, n) => String(x).padEnd(n);
