@@ -79,8 +79,11 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
       epsilon: prob.optional(),
       /** Discount of a (class, arm) cell's latency log-likelihood per update of that cell (1 = none). */
       forget: z.number().gt(0).max(1).optional(),
-      /** Prior sd of the log-latency correction for the catalogue's cold classes. */
+      /** Prior sd of the log-latency correction for the catalogue's cold classes / for the catalogued classes. */
       coldSd: pos.optional(),
+      knownSd: pos.optional(),
+      /** Optimism quantile for the catalogued classes (default: quantile); cold classes use quantile. */
+      knownQuantile: z.number().gt(0).max(0.5).optional(),
       /** Prior sd of the additive per-(profile, arm) bias (0 = off). */
       userArmSd: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
       /**
@@ -127,6 +130,7 @@ export const POLICY_DEFAULTS = {
   qoetsSigma: 0.1,
   qoetsSamples: 64,
   qoetsColdSd: 1.5,
+  qoetsKnownSd: 0.15,
   qoetsQuantile: 0.3,
   qoetsForget: 0.995,
   qoetsUserArmSd: 0,

@@ -8,8 +8,8 @@
  * with ℓ̂ the QoE block's predicted latency (catalogue latency of the device class × speed × load) and three kinds of
  * latent parameters, each with a posterior on a fixed grid (exact Bayes in one dimension, no linearisation):
  *
- * - δ_{c,a}: log-latency correction per (device class, arm), 61 points on [−3, 3]. Prior N(0, 0.3²) for classes the
- *   catalogue has latencies for and N(0, coldSd²) for its cold classes (no catalogue latency).
+ * - δ_{c,a}: log-latency correction per (device class, arm), 61 points on [−3, 3]. Prior N(0, knownSd²) (0.15) for
+ *   classes the catalogue has latencies for and N(0, coldSd²) (1.5) for its cold classes (no catalogue latency).
  * - E_u: the energy scale of a preference profile u (the user-set features w_acc, w_lat, w_energy, log_deadline_ms
  *   identify it), 25 points on a log grid over [3, 10,000] mJ, uniform prior. A new profile starts from the prior.
  * - τ: the deadline softness, one global value on {0.02, 0.05, 0.1, 0.2, 0.35}, uniform prior (MAP is used).
@@ -44,7 +44,6 @@ const GD = DELTA.length;
 const GE = LOG_E.length;
 const GT = TAU.length;
 const E_VALS = LOG_E.map(Math.exp);
-const KNOWN_SD = 0.3;
 
 function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
@@ -89,6 +88,8 @@ export class QoeThompson extends BasePolicy {
   readonly explore: 'optimism' | 'thompson' | 'greedy';
   readonly quantile: number;
   readonly userArmSd: number;
+  /** Optimism quantile per device class (cold classes: quantile; catalogued ones: knownQuantile). */
+  private readonly cellQuantile: Float64Array;
   private readonly space: FeatureSpace;
   private readonly inp: QoeInputs;
   private readonly nCls: number;
@@ -138,8 +139,11 @@ export class QoeThompson extends BasePolicy {
     this.dLL = new Float64Array(cells * GD);
     this.dPrior = new Float64Array(cells * GD);
     const coldSd = config.coldSd ?? POLICY_DEFAULTS.qoetsColdSd;
+    const knownSd = config.knownSd ?? POLICY_DEFAULTS.qoetsKnownSd;
+    this.cellQuantile = new Float64Array(this.nCls);
+    for (let c = 0; c < this.nCls; c++) this.cellQuantile[c] = space.qoe.coldClasses.includes(classes[c]!) ? this.quantile : (config.knownQuantile ?? this.quantile);
     for (let c = 0; c < this.nCls; c++) {
-      const sd = space.qoe.coldClasses.includes(classes[c]!) ? coldSd : KNOWN_SD;
+      const sd = space.qoe.coldClasses.includes(classes[c]!) ? coldSd : knownSd;
       for (let a = 0; a < this.numArms; a++) for (let g = 0; g < GD; g++) this.dPrior[(c * this.numArms + a) * GD + g] = -(DELTA[g]! ** 2) / (2 * sd * sd);
     }
     this.dCdf = new Float64Array(cells * GD);
@@ -261,7 +265,7 @@ export class QoeThompson extends BasePolicy {
       const c = this.inp.cls;
       for (let j = 0; j < k; j++) {
         const i = this.cell(c, batch.arms[j]!);
-        this.mu[j] = this.value(j, DELTA[sampleCdf(this.dCdf, i * GD, GD, this.quantile)]!, E, tau) + this.bias(u, batch.arms[j]!);
+        this.mu[j] = this.value(j, DELTA[sampleCdf(this.dCdf, i * GD, GD, this.cellQuantile[c]!)]!, E, tau) + this.bias(u, batch.arms[j]!);
       }
       greedyMix(this.mu, k, this.epsilon, out);
       return;
