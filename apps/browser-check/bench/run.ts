@@ -19,11 +19,17 @@ const info = await pageResult<{ simd: boolean; threads: boolean }>(page, 120_000
 await initBackend('wasm');
 const node = createStepper(loadMnist({ shape: [28, 28, 1] }).train);
 const browserBlock = (): Promise<number> => page.evaluate(() => (window as unknown as { block: () => Promise<number> }).block());
+// A second page, cross-origin isolated, with tfjs-wasm's threaded build on every core (issue 16 asks what it gives).
+const threadedPage = await openPage(browser, await bundlePage(join(REPO_ROOT, 'apps', 'browser-check', 'src', 'stepPage.ts')), { isolated: true, query: '?threads=2' });
+const threadedInfo = await pageResult<{ simd: boolean; threads: boolean }>(threadedPage, 120_000);
+const threadedBlock = (): Promise<number> => threadedPage.evaluate(() => (window as unknown as { block: () => Promise<number> }).block());
 // Warm-up, then alternate which side goes first in each pair of blocks.
 await node.block();
 await browserBlock();
+await threadedBlock();
 const n: number[] = [],
   b: number[] = [],
+  th: number[] = [],
   ratios: number[] = [];
 for (let i = 0; i < BLOCKS; i++) {
   let x: number, y: number;
@@ -36,6 +42,7 @@ for (let i = 0; i < BLOCKS; i++) {
   }
   n.push(x);
   b.push(y);
+  th.push(await threadedBlock());
   ratios.push(y / x);
 }
 node.dispose();
@@ -50,6 +57,9 @@ const out = {
   browser_bundle_kib: +(bytes / 1024).toFixed(1),
   browser_wasm_simd: info.simd ? 1 : 0,
   browser_wasm_threads: info.threads ? 1 : 0,
+  browser_threaded_step_ms_lenet5: +median(th).toFixed(2),
+  browser_threaded_wasm_threads: threadedInfo.threads ? 1 : 0,
+  browser_threaded_vs_node_step_ratio: +(median(th) / median(n)).toFixed(3),
   blocks: BLOCKS,
   load_average_1m: +load.toFixed(2),
 };
