@@ -2,25 +2,13 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CompressionError } from '../errors.js';
 import type { Model } from '../model/model.js';
-import { parseModel, serializeModel, type LoadOptions, type SavedWeight, type SaveOptions, type SerializedModel } from '../io/serialize.js';
+import { parseModel, serializeModel, type LoadOptions, type SaveOptions, type SerializedModel } from '../io/serialize.js';
 
 // Node only (reached from '@edge-compress/core' in Node and '@edge-compress/core/node'): the file side of
 // serializeModel / parseModel.
 
-export interface SaveResult {
-  modelJson: string;
-  /** The files our loader reads: model.json, the shared shards and the extension payload. */
-  files: string[];
-  /** The files a stock tfjs loader reads: model.json, the shared and the fallback shards. */
-  stockFiles: string[];
-  /** Every file written. */
-  allFiles: string[];
-  /** Bytes our loader reads: model.json + shared shards + extension payload. */
-  bytes: number;
-  /** Bytes a stock tfjs loader reads: model.json + shared + fallback shards. */
-  stockBytes: number;
-  weights: SavedWeight[];
-}
+/** What `saveModel` wrote: `serializeModel`'s file lists and byte counts, with absolute paths, and model.json's path. */
+export type SaveResult = Pick<SerializedModel, 'files' | 'stockFiles' | 'allFiles' | 'bytes' | 'stockBytes' | 'weights'> & { modelJson: string };
 
 /** Writes `data` to `path` atomically (temp file in the same directory, then rename). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
