@@ -96,7 +96,7 @@ function phaseEncoding(st: LayerState, shape: number[], sMult: number): Encoding
  *
  * The factors are trained directly as the leaves of core's lowRank encoding through core's
  * `trainThroughEncodings` (parameters `<weight>#u`, `#v`, `#s`, biases, re-encoding with `toModel`). Its
- * `transform` (which assembles the dense U·diag(s)·Vᵀ every step, m·n·r MACs: 120 M for LeNet-5 fc1 at
+ * `transform` (which assembles the dense U·diag(s)·Vᵀ every step, m·n·r MACs: 200 M for LeNet-5 fc1 at
  * full rank vs 42 M for the two thin GEMMs of a 64-batch) is not used: the forward is the factored one
  * (`layerForward`, with |s| as the paper's code), so the trainer's own `fit` runs with this module's hooks.
  */
