@@ -242,23 +242,23 @@ function decideBench() {
   const qb = w.space.newBatch();
   qb.k = w.arms.length;
   for (let a = 0; a < qb.k; a++) qb.arms[a] = a;
-  const round = w.newRound();
+  const wr0 = w.newRound();
   const wr = new Rng(3);
   for (let t = 0; t < 3000; t++) {
-    w.sample(t, wr, round);
-    w.space.encodeContextValues(round.context, qb.ctx);
+    w.sample(t, wr, wr0);
+    w.space.encodeContextValues(wr0.context, qb.ctx);
     w.space.fill(qb);
     const j = q.decide(qb);
-    q.update(qb, j, w.observe(round, j, t, wr.normal()));
+    q.update(qb, j, w.observe(wr0, j, t, wr.normal()));
   }
   const qs = [];
   const M = 5000;
   const qt = new Float64Array(M);
   for (let rep = 0; rep < 5; rep++) {
     for (let t = 0; t < M; t++) {
-      w.sample(t, wr, round);
+      w.sample(t, wr, wr0);
       const s = process.hrtime.bigint();
-      w.space.encodeContextValues(round.context, qb.ctx);
+      w.space.encodeContextValues(wr0.context, qb.ctx);
       w.space.fill(qb);
       q.decide(qb);
       qt[t] = Number(process.hrtime.bigint() - s) / 1000;
