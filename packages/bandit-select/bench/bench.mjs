@@ -48,7 +48,8 @@ const GRIDS = {
   egreedy_decay: { label: 'decayT0 (ε0 = 0.1)', values: [10, 30, 100, 300, 1000, 3000], make: (v) => ({ kind: 'egreedy', epsilon: 0.1, decayT0: v }) },
   squarecb: { label: 'gamma0', values: [10, 30, 100, 300, 1000, 3000], make: (v) => ({ kind: 'squarecb', gamma0: v }) },
   // The structured QoE learner (qoets): our optimism rule over its quantile, and ε-greedy on the same learner.
-  qoets: { label: 'quantile', values: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5], make: (v) => ({ kind: 'qoets', quantile: v }) },
+  // (the quantile is applied to every device class here; the default uses it for cold classes only)
+  qoets: { label: 'quantile', values: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5], make: (v) => ({ kind: 'qoets', quantile: v, knownQuantile: v }) },
   egreedy_struct: { label: 'epsilon', values: [0, 0.005, 0.01, 0.02, 0.05, 0.1], make: (v) => ({ kind: 'qoets', explore: 'greedy', epsilon: v }) },
 };
 // Baselines on the linear learner (ridge on φ with the qoe_pred prior) ...

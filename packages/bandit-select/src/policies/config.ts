@@ -82,7 +82,7 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
       /** Prior sd of the log-latency correction for the catalogue's cold classes / for the catalogued classes. */
       coldSd: pos.optional(),
       knownSd: pos.optional(),
-      /** Optimism quantile for the catalogued classes (default: quantile); cold classes use quantile. */
+      /** Optimism quantile for the catalogued classes (default 0.5: the median, no optimism); cold classes use quantile. */
       knownQuantile: z.number().gt(0).max(0.5).optional(),
       /** Prior sd of the additive per-(profile, arm) bias (0 = off). */
       userArmSd: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
@@ -131,6 +131,8 @@ export const POLICY_DEFAULTS = {
   qoetsSamples: 64,
   qoetsColdSd: 1.5,
   qoetsKnownSd: 0.15,
+  qoetsKnownQuantile: 0.5,
+  qoetsEpsilon: 0.0005,
   qoetsQuantile: 0.3,
   qoetsForget: 0.995,
   qoetsUserArmSd: 0,

@@ -127,7 +127,7 @@ export class QoeThompson extends BasePolicy {
     this.inp = inp;
     this.sigma = config.sigma ?? POLICY_DEFAULTS.qoetsSigma;
     this.samples = config.samples ?? POLICY_DEFAULTS.qoetsSamples;
-    this.epsilon = config.epsilon ?? POLICY_DEFAULTS.ucbEpsilon;
+    this.epsilon = config.epsilon ?? POLICY_DEFAULTS.qoetsEpsilon;
     this.forget = config.forget ?? POLICY_DEFAULTS.qoetsForget;
     this.explore = config.explore ?? 'optimism';
     this.quantile = config.quantile ?? POLICY_DEFAULTS.qoetsQuantile;
@@ -141,7 +141,8 @@ export class QoeThompson extends BasePolicy {
     const coldSd = config.coldSd ?? POLICY_DEFAULTS.qoetsColdSd;
     const knownSd = config.knownSd ?? POLICY_DEFAULTS.qoetsKnownSd;
     this.cellQuantile = new Float64Array(this.nCls);
-    for (let c = 0; c < this.nCls; c++) this.cellQuantile[c] = space.qoe.coldClasses.includes(classes[c]!) ? this.quantile : (config.knownQuantile ?? this.quantile);
+    for (let c = 0; c < this.nCls; c++)
+      this.cellQuantile[c] = space.qoe.coldClasses.includes(classes[c]!) ? this.quantile : (config.knownQuantile ?? POLICY_DEFAULTS.qoetsKnownQuantile);
     for (let c = 0; c < this.nCls; c++) {
       const sd = space.qoe.coldClasses.includes(classes[c]!) ? coldSd : knownSd;
       for (let a = 0; a < this.numArms; a++) for (let g = 0; g < GD; g++) this.dPrior[(c * this.numArms + a) * GD + g] = -(DELTA[g]! ** 2) / (2 * sd * sd);
