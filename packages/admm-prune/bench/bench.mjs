@@ -38,7 +38,10 @@ const SCHEDULE = PAPER
     }
   : {
       prune: { admm_iterations: 4, epochs_per_iteration: 1, retrain_epochs: 8 },
-      quant: { quant_admm_iterations: 1, quant_epochs_per_iteration: 1, progressive_rounds: 2, progressive_epochs: 1 },
+      // 3 progressive rounds freezing half of the still-free weights each (87.5% frozen before the final snap): with
+      // 2 rounds of 30% (51% frozen), the final projection of the other half cost LeNet-5 3.4 pp of val accuracy
+      // (0.976 → 0.942).
+      quant: { quant_admm_iterations: 1, quant_epochs_per_iteration: 1, progressive_rounds: 3, progressive_fraction: 0.5, progressive_epochs: 1 },
     };
 const PENALTY = PAPER
   ? { penalty: 'decoupled', sparsity_ramp: 0.5, rho: 0.003, rho_growth: 1.3, rho_max: 0.1 }
