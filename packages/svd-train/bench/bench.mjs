@@ -30,9 +30,9 @@ const SETTINGS = {
   lenet300100: {
     target: 8,
     seeds: quick ? [0] : [0, 1, 2],
-    rules: [{ op_types: ['dense'], sparsity_weight: 0.05 }],
-    opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 4, finetune_epochs: quick ? 1 : 6, lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG },
-    truncLr: 1e-3,
+    rules: [{ op_types: ['dense'], sparsity_weight: 0.2 }],
+    opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 4, finetune_epochs: quick ? 1 : 6, lr: 3e-4, finetune_lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG },
+    truncLr: 3e-3,
   },
   lenet5: {
     target: 4,

@@ -1,6 +1,6 @@
 // Validation-split tuning of the svd bench settings (LeNet-300-100), as used for the README table:
 //   node bench/tune.mjs '<jobs JSON>' > log      (after `npm run build`; one JSON line per job and seed)
-// A job: { S, F, ls, target, seeds?, reg?, mult?, fo?, resvd?, alloc?, trunc?: [{ lr, mult? }] } —
+// A job: { S, F, ls, target, seeds?, lr?, flr?, reg?, mult?, fo?, resvd?, alloc?, trunc?: [{ lr, mult? }] } —
 // S / F = sparsity / fine-tuning epochs, ls = λ_s (Hoyer by default), target = FLOP reduction; every `trunc`
 // entry runs the truncated-SVD baseline at the same ranks with S + F fine-tuning epochs and that lr.
 // Both methods are chosen on `val` (core's 1,000-digit validation split); test is printed, never used to choose.
@@ -27,7 +27,7 @@ for (const c of JSON.parse(process.argv[2])) {
   for (const seed of c.seeds ?? [0]) {
     const ctx = { train, val, seed, rng: createRng(seed) };
     const rules = [{ op_types: ['dense'], sparsity_weight: c.ls, sparsity_regularizer: c.reg ?? 'hoyer' }];
-    const opts = { decomposed_epochs: 0, sparsity_epochs: c.S, finetune_epochs: c.F, lr: 1e-3, ortho_every: 8, s_lr_mult: c.mult ?? 50, augment: AUG };
+    const opts = { decomposed_epochs: 0, sparsity_epochs: c.S, finetune_epochs: c.F, lr: c.lr ?? 1e-3, finetune_lr: c.flr, ortho_every: 8, s_lr_mult: c.mult ?? 50, augment: AUG };
     const svd = await svdTrain.compress(
       base.model,
       ctx,
