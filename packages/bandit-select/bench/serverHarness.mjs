@@ -5,12 +5,19 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
 
-/** Start `edge-select serve --port 0 --json`; resolves with { url, child } once it prints its listening line. */
-export function startCliServer({ catalogue, db, policy = 'linucb', extra = [], timeoutMs = 45000 }) {
+/**
+ * Start `edge-select serve --port 0 --json`; resolves with { url, child } once it prints its listening line. Without
+ * `policy` the server runs the package default (qoets for a catalogue with the QoE block).
+ */
+export function startCliServer({ catalogue, db, policy, extra = [], timeoutMs = 45000 }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--catalogue', catalogue, '--db', db, '--policy', policy, '--port', '0', '--host', '127.0.0.1', '--json', ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--catalogue', catalogue, '--db', db, ...(policy ? ['--policy', policy] : []), '--port', '0', '--host', '127.0.0.1', '--json', ...extra],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     const timer = setTimeout(() => {

@@ -140,3 +140,33 @@ describe('HTTP service', () => {
     }
   });
 });
+
+describe('HTTP service with the default policy', () => {
+  it('serves qoets on a QoE catalogue and a restart rebuilds its exact state from SQLite', async () => {
+    const { SyntheticWorld, catalogueToJSON, Rng } = await import('../src/index.js');
+    const world = new SyntheticWorld({ seed: 6, env: 'coldstart', deviceTypes: 30, users: 8 });
+    const cat = parseCatalogue(JSON.parse(JSON.stringify(catalogueToJSON(world.catalogue))));
+    const dbq = join(dir, 'q.sqlite');
+    const rng = new Rng(4);
+    const round = world.newRound();
+    const first = await buildServer({ catalogue: cat, dbPath: dbq });
+    for (let t = 0; t < 80; t++) {
+      world.sample(t, rng, round);
+      const context = Object.fromEntries(world.contextFeatures.map((n, i) => [n, round.context[i]!]));
+      const { eventId, arm } = (await post(first.app, '/choose', { context })).json();
+      const a = world.arms.findIndex((x) => x.id === arm);
+      expect((await post(first.app, '/feedback', { eventId, reward: world.observe(round, a, t, rng.normal()) })).statusCode).toBe(200);
+    }
+    const before = (await first.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+    expect(before.policy).toBe('qoets');
+    await first.app.close();
+    const second = await buildServer({ catalogue: cat, dbPath: dbq });
+    try {
+      const after = (await second.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+      expect(after.updates).toBe(80);
+      expect(after.state.arrays).toEqual(before.state.arrays);
+    } finally {
+      await second.app.close();
+    }
+  });
+});
