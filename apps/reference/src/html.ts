@@ -65,7 +65,7 @@ mk('chart-devices', {
   title: { text: 'Energy per inference: mobile vs FPGA (hw-cost, batch 1)' },
   tooltip: { trigger: 'axis' }, legend: { top: 24 }, grid: { bottom: 120 },
   xAxis: { type: 'category', data: R.variants.map((v) => v.id), axisLabel: { rotate: 40, fontSize: 9 } }, yAxis: { type: 'log', name: 'mJ', min: (v) => Math.pow(10, Math.floor(Math.log10(v.min))) },
-  series: devs.map((d) => ({ name: d.id, type: 'bar', data: R.variants.map((v) => { const c = R.costs.find((x) => x.variant === v.id && x.device === d.id); return Number(c.energyMj.toPrecision(4)); }) })),
+  series: devs.map((d) => ({ name: d.id, type: 'line', symbolSize: 9, lineStyle: { width: 1, type: 'dotted' }, data: R.variants.map((v) => { const c = R.costs.find((x) => x.variant === v.id && x.device === d.id); return Number(c.energyMj.toPrecision(4)); }) })),
 });
 // Regret curves of every policy (mean over the simulated populations) and of the best single variant.
 const S = R.selection;
