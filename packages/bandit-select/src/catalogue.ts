@@ -644,45 +644,8 @@ class QoeBlock {
   fill(batch: FeatureBatch, center: Float64Array, invScale: Float64Array, off: number, dim: number, zs: number, zoff: number): void {
     const ctx = batch.ctx;
     const raw = (i: number): number => ctx[1 + i]! / invScale[i]! + center[i]!;
-    const ix = this.ix;
-    let wa = Math.max(0, raw(ix[0]!));
-    let wl = Math.max(0, raw(ix[1]!));
-    let we = Math.max(0, raw(ix[2]!));
-    const sw = wa + wl + we;
-    if (!(sw > 0)) {
-      throw new BanditError({
-        code: 'BAD_CONTEXT',
-        message: `$.context: the QoE weights w_acc, w_lat, w_energy must not all be ≤ 0 (got ${wa}, ${wl}, ${we})`,
-        path: '$.context.w_acc',
-        hint: 'send the user-set weights (they are normalised to sum to 1)',
-      });
-    }
-    wa /= sw;
-    wl /= sw;
-    we /= sw;
-    const L = Math.exp(raw(ix[3]!));
+    const { wa, wl, we, L, speed, cls } = this.decode(raw);
     const invTau = 1 / (this.info.tauFraction * L);
-    const speed = (ix[4]! >= 0 ? Math.exp(-raw(ix[4]!)) : 1) * (ix[5]! >= 0 ? 1 + Math.max(0, raw(ix[5]!)) : 1);
-    // Device class: the one-hot with the largest value above 0.5, else the baseline class.
-    let cls = this.baseline;
-    let best = 0.5;
-    for (let k = 0; k < this.classCtx.length; k++) {
-      const ci = this.classCtx[k]!;
-      if (ci < 0) continue;
-      const v = raw(ci);
-      if (v > best) {
-        best = v;
-        cls = k;
-      }
-    }
-    if (cls < 0) {
-      throw new BanditError({
-        code: 'BAD_CONTEXT',
-        message: `$.context: no device class one-hot is set (one of ${this.info.classes.join(', ')} must be 1)`,
-        path: `$.context.${this.info.classes[0]}`,
-        hint: 'set the device class one-hot of the requesting device',
-      });
-    }
     const pw = this.power[cls]!;
     const nE = this.invE.length;
     const nb = 5 + 2 * nE;
