@@ -22,15 +22,8 @@ type Args = { inputs: Record<string, TensorInfo>; backend: WasmBackendLike; attr
 const stock = new Map<string, KernelFunc>();
 const call = (name: string, args: Args): TensorInfo => (stock.get(name) as unknown as (a: Args) => TensorInfo)(args);
 
-function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
-  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dimRoundingMode, filterShape } = attrs as {
-    strides: [number, number] | number;
-    pad: 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    filterShape: [number, number, number, number];
-  };
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
+/** The NHWC conv geometry both conv-gradient kernels use, and the im2col sizes: K = FH·FW·C rows, M = N·OH·OW columns. */
+function convGeometry(info: tf.backend_util.Conv2DInfo) {
   const {
     batchSize: N,
     inHeight: H,
@@ -44,10 +37,19 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
     strideHeight: SH,
     strideWidth: SW,
   } = info;
-  const padTop = info.padInfo.top,
-    padLeft = info.padInfo.left;
-  const K = FH * FW * C,
-    M = N * OH * OW;
+  return { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop: info.padInfo.top, padLeft: info.padInfo.left, K: FH * FW * C, M: N * OH * OW };
+}
+
+function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dimRoundingMode, filterShape } = attrs as {
+    strides: [number, number] | number;
+    pad: 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape: [number, number, number, number];
+  };
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
+  const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = convGeometry(info);
   const col = backend.makeOutput([1, K, M], 'float32');
   // Heap views only after allocating: the heap may grow and detach older views.
   const cols = backend.typedArrayFromHeap(col);
@@ -96,23 +98,7 @@ function conv2DBackpropInput(args: Args): TensorInfo {
   if (dataFormat !== undefined && dataFormat !== 'NHWC') return call(tf.Conv2DBackpropInput, args);
   const fs = filter.shape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(inputShape, fs, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
-  const {
-    batchSize: N,
-    inHeight: H,
-    inWidth: W,
-    inChannels: C,
-    outHeight: OH,
-    outWidth: OW,
-    outChannels: OC,
-    filterHeight: FH,
-    filterWidth: FW,
-    strideHeight: SH,
-    strideWidth: SW,
-  } = info;
-  const padTop = info.padInfo.top,
-    padLeft = info.padInfo.left;
-  const K = FH * FW * C,
-    M = N * OH * OW;
+  const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = convGeometry(info);
   // dcolᵀ [K, M] = W [K, OC] · dyᵀ [OC, M] on XNNPACK, then a col2im scatter-add: the exact transpose of the
   // forward im2col, so no multiply-adds are spent on padding (a full-padding conv does 2–3× more work).
   const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
