@@ -198,6 +198,17 @@ function stripAxis(ir: ModelIR): ModelIR {
   };
 }
 
+/** The Keras config keys a stock Conv2D / Dense layer carries beyond its shape: He-normal init, no regularizers or constraints. */
+const KERNEL_LAYER_DEFAULTS = {
+  kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: null } },
+  bias_initializer: { class_name: 'Zeros', config: {} },
+  kernel_regularizer: null,
+  bias_regularizer: null,
+  activity_regularizer: null,
+  kernel_constraint: null,
+  bias_constraint: null,
+} as const;
+
 /** Writes the IR as the Keras Sequential topology that tfjs-layers 4.x saves (and loads). */
 export function irToTopology(ir: ModelIR, version: string): Json {
   const layers: Json[] = ir.layers.map((l, i) => {
@@ -217,13 +228,7 @@ export function irToTopology(ir: ModelIR, version: string): Json {
             dilation_rate: [1, 1],
             activation: l.activation,
             use_bias: l.useBias,
-            kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: null } },
-            bias_initializer: { class_name: 'Zeros', config: {} },
-            kernel_regularizer: null,
-            bias_regularizer: null,
-            activity_regularizer: null,
-            kernel_constraint: null,
-            bias_constraint: null,
+            ...KERNEL_LAYER_DEFAULTS,
           },
         };
       case 'dense':
@@ -234,13 +239,7 @@ export function irToTopology(ir: ModelIR, version: string): Json {
             units: l.units,
             activation: l.activation,
             use_bias: l.useBias,
-            kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'truncated_normal', seed: null } },
-            bias_initializer: { class_name: 'Zeros', config: {} },
-            kernel_regularizer: null,
-            bias_regularizer: null,
-            activity_regularizer: null,
-            kernel_constraint: null,
-            bias_constraint: null,
+            ...KERNEL_LAYER_DEFAULTS,
           },
         };
       case 'maxPool2d':
