@@ -89,6 +89,21 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     const full = { step: 1, stepsPerEpoch: 1, method: 'admm', ...ev };
     ctx.onProgress?.(full);
   };
+  // One progress event per ADMM iteration (loss, residual, ρ, val accuracy) for the CLI's bars.
+  const iterationProgress =
+    (phase: string, iterations: number) =>
+    (r: IterationRecord): void =>
+      progress({
+        phase,
+        epoch: r.iteration - 1,
+        epochs: iterations,
+        loss: r.loss,
+        done: r.iteration === iterations,
+        valAccuracy: r.valAccuracy,
+        rho: r.rho,
+        residual: r.residual,
+        iteration: r.iteration,
+      });
   const engine = new AdmmEngine(
     model,
     plan.targets.map((t) => t.weight),
@@ -183,18 +198,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
             o.epochsPerIteration,
             (k, t) => rhoAt(k, t.rho, o.rhoGrowth, Math.max(o.rhoMax, t.rho)),
             'admm-prune',
-            (r) =>
-              progress({
-                phase: 'admm-prune',
-                epoch: r.iteration - 1,
-                epochs: o.admmIterations,
-                loss: r.loss,
-                done: r.iteration === o.admmIterations,
-                valAccuracy: r.valAccuracy,
-                rho: r.rho,
-                residual: r.residual,
-                iteration: r.iteration,
-              }),
+            iterationProgress('admm-prune', o.admmIterations),
             { mode: o.penalty, step: o.penaltyStep },
           );
 
@@ -243,18 +247,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
           o.quantEpochsPerIteration,
           (_k, t) => t.rho,
           'admm-quant',
-          (r) =>
-            progress({
-              phase: 'admm-quant',
-              epoch: r.iteration - 1,
-              epochs: o.quantAdmmIterations,
-              loss: r.loss,
-              done: r.iteration === o.quantAdmmIterations,
-              valAccuracy: r.valAccuracy,
-              rho: r.rho,
-              residual: r.residual,
-              iteration: r.iteration,
-            }),
+          iterationProgress('admm-quant', o.quantAdmmIterations),
           { mode: o.penalty, step: o.penaltyStep },
         );
       }
