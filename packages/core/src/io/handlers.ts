@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
 import type { Model } from '../model/model.js';
+import { concatBytes } from './bytes.js';
 import { EXTENSION_KEY, parseModel, serializeModel, type LoadOptions, type ParsedModel, type SaveOptions, type SerializedModel } from './serialize.js';
 
 type WeightsGroup = { paths: string[]; weights: tf.io.WeightsManifestEntry[] };
@@ -18,13 +19,6 @@ function fromBase64(s: string): Uint8Array {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) (out.set(p, o), (o += p.byteLength));
-  return out;
-}
-
 /**
  * A serialized model as tf.io `ModelArtifacts`: topology, the weights stock tfjs reads (shared and fallback
  * shards, in one buffer), and our exact encodings (extended format) under `userDefinedMetadata.edgeCompress`
@@ -35,7 +29,7 @@ export function toModelArtifacts(s: SerializedModel): tf.io.ModelArtifacts {
   const manifest = json.weightsManifest as WeightsGroup[];
   const ext = json[EXTENSION_KEY] as { paths: string[]; fallbackGroups: number[] } | undefined;
   const weightSpecs = manifest.flatMap((g) => g.weights);
-  const weightData = concat(manifest.flatMap((g) => g.paths.map((p) => s.shards.get(p)!)));
+  const weightData = concatBytes(manifest.flatMap((g) => g.paths.map((p) => s.shards.get(p)!)));
   const metadata = { ...((json.userDefinedMetadata as Record<string, unknown> | undefined) ?? {}) };
   if (ext) metadata[EXTENSION_KEY] = { ...ext, payloads: ext.paths.map((p) => toBase64(s.shards.get(p)!)) };
   return {
@@ -80,7 +74,8 @@ export async function fromModelArtifacts(a: tf.io.ModelArtifacts, opts: LoadOpti
   const meta = { ...((a.userDefinedMetadata as Record<string, unknown> | undefined) ?? {}) };
   const ext = meta[EXTENSION_KEY] as ({ paths?: string[]; payloads?: string[] } & Record<string, unknown>) | undefined;
   delete meta[EXTENSION_KEY];
-  const data = a.weightData === undefined ? new Uint8Array(0) : Array.isArray(a.weightData) ? concat(a.weightData.map((b) => new Uint8Array(b))) : new Uint8Array(a.weightData);
+  const data =
+    a.weightData === undefined ? new Uint8Array(0) : Array.isArray(a.weightData) ? concatBytes(a.weightData.map((b) => new Uint8Array(b))) : new Uint8Array(a.weightData);
   const files = new Map<string, Uint8Array>([['weights.bin', data]]);
   const json: Record<string, unknown> = {
     format: a.format ?? 'layers-model',

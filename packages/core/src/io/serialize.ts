@@ -1,4 +1,5 @@
 import { CompressionError } from '../errors.js';
+import { concatBytes } from './bytes.js';
 import { decodePayload, denseEncoding, encodePayload, storageBits, toDense, type Descriptor } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf, weightShapes } from '../ir/shapes.js';
@@ -130,10 +131,8 @@ export function serializeModel(model: Model, opts: SaveOptions = {}): Serialized
   const manifest: Array<{ paths: string[]; weights: unknown[] }> = [];
   const addGroup = (entries: typeof shared, forceUneven: boolean): void => {
     if (entries.length === 0) return;
-    const total = entries.reduce((a, e) => a + e.w.bytes.byteLength, 0);
-    const buf = new Uint8Array(total);
-    let o = 0;
-    for (const e of entries) (buf.set(e.w.bytes, o), (o += e.w.bytes.byteLength));
+    const buf = concatBytes(entries.map((e) => e.w.bytes));
+    const total = buf.byteLength;
     // tfjs-core 4.22's CompositeArrayBuffer assumes every shard but the last has the size of the first one
     // when the first two agree, and then reads zeros from a larger later group. With a second group we
     // make the first two shards differ in size, which sends it down its (correct) search path.
@@ -338,10 +337,8 @@ async function parseObject(json: Record<string, unknown>, source: string, readOn
       paths.push(String(p));
       bufs.push(await readOne(String(p), `${where}.paths`));
     }
-    const total = bufs.reduce((a, b) => a + b.byteLength, 0);
-    const data = new Uint8Array(total);
-    let o = 0;
-    for (const b of bufs) (data.set(b, o), (o += b.byteLength));
+    const data = concatBytes(bufs);
+    const total = data.byteLength;
     let need = 0;
     const entries = group.weights as ManifestEntry[];
     entries.forEach((e, i) => {
@@ -367,7 +364,7 @@ async function parseObject(json: Record<string, unknown>, source: string, readOn
         hint: total < need ? 'a shard is truncated; copy it again' : 'the shards do not belong to this model.json',
       });
     }
-    o = 0;
+    let o = 0;
     for (const [i, e] of entries.entries()) {
       const n = sizeOf(e.shape) * bytesPer(e);
       byManifestName.set(e.name, decodeStock(e, data.subarray(o, o + n), `${where}.weights[${i}]`));
