@@ -358,8 +358,12 @@ describe('toOnnx dense: onnxruntime-node matches our forward (max abs diff ≤ 1
 });
 
 describe('toOnnx int8-qdq', () => {
-  it('trained LeNet-like and MLP: the same top-1 as our fp32 forward on ≥ 99% of 1,000 test digits, ~4× smaller', async () => {
-    for (const ir of [lenetLikeIR(), mlpIR(true)]) {
+  it.each([
+    { name: 'LeNet-like', makeIR: lenetLikeIR },
+    { name: 'MLP', makeIR: () => mlpIR(true) },
+  ])('trained $name: the same top-1 as our fp32 forward on ≥ 99% of 1,000 test digits, ~4× smaller', async ({ makeIR }) => {
+    {
+      const ir = makeIR();
       const { model, train, test } = await trained(ir, 1);
       const calibration = { images: train.images, count: 256 }; // training split only
       const before = tf.memory().numTensors;
