@@ -2,8 +2,9 @@
 // Writes <repo>/bench-results/bandit-select.json (flat object of the named figures) and prints a table.
 //
 // 1. Regret in four simulator environments (base, coldstart, misspecified, drift), T = 10,000:
-//    every tuned family gets the same 6-point grid on the tuning seeds (101, 102), disjoint from the reporting
-//    seeds (1..5); the package defaults are one fixed config for all environments (not tuned per environment).
+//    every tuned family gets the same 6-point grid on the tuning seeds (101..108, bench/seeds.mjs), disjoint from
+//    the reporting seeds (1..5); the package defaults are one fixed config for all environments (not tuned per
+//    environment), chosen on the same tuning seeds with bench/tuneDefaults.mjs.
 // 2. OPE against a truth from 200,000 fresh contexts, with a uniform and a low-exploration (ε = 0.05) logger.
 // 3. decide() p99, server choose+feedback pairs per second, kill -9 durability.
 // Env: BENCH_QUICK=1 (1 reporting seed, 1 tuning seed, shorter server runs), BENCH_WORKERS (default 2),
@@ -16,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { createBatch, createPolicy, Rng, SyntheticWorld, catalogueToJSON, POLICY_DEFAULTS } from '../dist/index.js';
 import { kill9Experiment, startCliServer, stopChild } from './serverHarness.mjs';
 import { createPool } from './pool.mjs';
+import { REPORTING_SEEDS, TUNING_SEEDS } from './seeds.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
@@ -38,8 +40,10 @@ const load0 = loadavg()[0];
 
 const ENVS = ['base', 'coldstart', 'misspecified', 'drift'];
 const T = 10_000;
-const TUNE_SEEDS = quick ? [101] : [101, 102];
-const REPORT_SEEDS = quick ? [1] : [1, 2, 3, 4, 5];
+// Tuning seeds (every grid choice, and the package defaults, see bench/tuneDefaults.mjs) are disjoint from the
+// reporting seeds (the figures): bench/seeds.mjs checks it.
+const TUNE_SEEDS = quick ? TUNING_SEEDS.slice(0, 1) : TUNING_SEEDS;
+const REPORT_SEEDS = quick ? REPORTING_SEEDS.slice(0, 1) : REPORTING_SEEDS;
 // The same 6-point grid budget for every tuned family (ours and the baselines).
 const GRIDS = {
   linucb: { label: 'alpha', values: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5], make: (v) => ({ kind: 'linucb', alpha: v }) },
@@ -49,7 +53,7 @@ const GRIDS = {
   squarecb: { label: 'gamma0', values: [10, 30, 100, 300, 1000, 3000], make: (v) => ({ kind: 'squarecb', gamma0: v }) },
   // The structured QoE learner (qoets): our optimism rule over its quantile, and ε-greedy on the same learner.
   // (the quantile is applied to every device class here; the default uses it for cold classes only)
-  qoets: { label: 'quantile', values: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5], make: (v) => ({ kind: 'qoets', quantile: v, knownQuantile: v }) },
+  qoets: { label: 'quantile', values: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5], make: (v) => ({ kind: 'qoets', quantile: v, knownQuantile: v, knownScore: 'quantile' }) },
   egreedy_struct: { label: 'epsilon', values: [0, 0.005, 0.01, 0.02, 0.05, 0.1], make: (v) => ({ kind: 'qoets', explore: 'greedy', epsilon: v }) },
 };
 // Baselines on the linear learner (ridge on φ with the qoe_pred prior) ...
@@ -279,25 +283,41 @@ async function serverBench() {
   writeFileSync(catalogue, JSON.stringify(catalogueToJSON(world.catalogue)));
   const names = world.space.contextNames;
   const runs = [];
+  const batchRuns = [];
+  const BATCH = 32;
   try {
+    // Single routes (one HTTP request per call, two per pair) and POST /batch (BATCH feedbacks + BATCH chooses per
+    // request), alternating so both see the same machine load; a fresh server and database for each run.
     for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
-      const db = join(tmp, `rps-${rep}.sqlite`);
-      const srv = await startCliServer({ catalogue, db });
-      try {
-        const r = spawnSync(process.execPath, [join(here, 'load.mjs'), srv.url, names.join(','), quick ? '3' : '6', '16'], { encoding: 'utf8', timeout: 90_000 });
-        if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
-        const res = JSON.parse(r.stdout.trim().split('\n').pop());
-        // The claim is checked: every acknowledged feedback must be stored (in-flight ones at the end may add more).
-        const summary = await (await fetch(`${srv.url}/policy`)).json();
-        if (summary.feedbacks < res.pairsAcked) throw new Error(`server stored ${summary.feedbacks} feedbacks but ${res.pairsAcked} were acknowledged`);
-        runs.push({ ...res, stored: summary.feedbacks });
-        log(`autocannon rep ${rep}: ${JSON.stringify(res)}; stored feedbacks ${summary.feedbacks}`);
-      } finally {
-        await stopChild(srv.child);
+      for (const batch of [0, BATCH]) {
+        const db = join(tmp, `rps-${rep}-${batch}.sqlite`);
+        const srv = await startCliServer({ catalogue, db });
+        try {
+          const loadBefore = loadavg()[0];
+          const r = spawnSync(process.execPath, [join(here, 'load.mjs'), srv.url, names.join(','), quick ? '3' : '6', '16', String(batch)], { encoding: 'utf8', timeout: 90_000 });
+          if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
+          const res = JSON.parse(r.stdout.trim().split('\n').pop());
+          // The claim is checked: every acknowledged feedback must be stored (in-flight ones at the end may add more).
+          const summary = await (await fetch(`${srv.url}/policy`)).json();
+          if (summary.feedbacks < res.pairsAcked) throw new Error(`server stored ${summary.feedbacks} feedbacks but ${res.pairsAcked} were acknowledged`);
+          (batch ? batchRuns : runs).push({ ...res, stored: summary.feedbacks, load: round(loadBefore, 1) });
+          log(`autocannon rep ${rep} batch ${batch}: ${JSON.stringify(res)}; stored feedbacks ${summary.feedbacks}; load ${loadBefore.toFixed(1)}`);
+        } finally {
+          await stopChild(srv.child);
+        }
       }
     }
+    results[`server_pairs_per_s_batch${BATCH}`] = round(median(batchRuns.map((r) => r.pairsPerS)), 0);
+    results[`server_pairs_per_s_batch${BATCH}_range`] = [round(Math.min(...batchRuns.map((r) => r.pairsPerS)), 0), round(Math.max(...batchRuns.map((r) => r.pairsPerS)), 0)];
+    results[`server_pairs_acked_batch${BATCH}`] = batchRuns.reduce((s, r) => s + r.pairsAcked, 0);
+    results[`server_feedbacks_stored_batch${BATCH}`] = batchRuns.reduce((s, r) => s + r.stored, 0);
+    results.server_load_avg_per_run = runs.map((r, i) => [r.load, batchRuns[i].load]).flat();
     const kill = await kill9Experiment({ catalogue, db: join(tmp, 'kill9.sqlite'), names, killAfterAcked: quick ? 300 : 2000, workers: 16 });
     log(`kill -9: ${JSON.stringify(kill)}`);
+    const killB = await kill9Experiment({ catalogue, db: join(tmp, 'kill9-batch.sqlite'), names, killAfterAcked: quick ? 300 : 2000, workers: 16, batch: BATCH });
+    log(`kill -9 (POST /batch): ${JSON.stringify(killB)}`);
+    results[`events_lost_after_kill9_batch${BATCH}`] = killB.lost;
+    results[`events_acked_before_kill9_batch${BATCH}`] = killB.acked;
     results.server_pairs_per_s = round(median(runs.map((r) => r.pairsPerS)), 0);
     results.server_pairs_per_s_range = [round(Math.min(...runs.map((r) => r.pairsPerS)), 0), round(Math.max(...runs.map((r) => r.pairsPerS)), 0)];
     results.server_pairs_acked = runs.reduce((s, r) => s + r.pairsAcked, 0);
@@ -330,7 +350,7 @@ function writeResults() {
 
   const goals = (k, v) => {
     if (k.startsWith('regret_ratio_default_vs_best_tuned_') && typeof v === 'number') return ['≤ 0.8 (never > 1.0)', v <= 0.8 ? 'yes' : v <= 1 ? 'no (≤ 1.0)' : 'NO (> 1.0)'];
-    if (k === 'server_pairs_per_s') return ['≥ 5000', v >= 5000 ? 'yes' : 'no'];
+    if (k === 'server_pairs_per_s' || /^server_pairs_per_s_batch\d+$/.test(k)) return ['≥ 5000', v >= 5000 ? 'yes' : 'no'];
     if (k === 'decide_p99_us_20arms_32feat') return ['≤ 50', v <= 50 ? 'yes' : 'no'];
     if (k === 'events_lost_after_kill9') return ['0', v === 0 ? 'yes' : 'no'];
     return ['', ''];
@@ -343,7 +363,7 @@ function writeResults() {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
   console.log(
-    `\ndefault: qoets (optimism, quantile ${POLICY_DEFAULTS.qoetsQuantile}, forget ${POLICY_DEFAULTS.qoetsForget}, sigma ${POLICY_DEFAULTS.qoetsSigma}); linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+    `\ndefault: qoets (optimism, quantile ${POLICY_DEFAULTS.qoetsQuantile} on cold classes, knownScore ${POLICY_DEFAULTS.qoetsKnownScore}, epsilon ${POLICY_DEFAULTS.qoetsEpsilon}, forget ${POLICY_DEFAULTS.qoetsForget}, staleForget ${POLICY_DEFAULTS.qoetsStaleForget}, sigma ${POLICY_DEFAULTS.qoetsSigma}); linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
   );
   for (const n of notes) console.log(n);
   console.log(`wrote ${out} in ${((performance.now() - t00) / 1000).toFixed(0)} s`);

@@ -1,12 +1,16 @@
 // Load generator run as its own process (so it does not share a thread with the bench): autocannon choose → feedback
 // pairs against a 127.0.0.1 URL for a bounded duration. Prints one JSON line. A pair counts once its feedback is
 // acknowledged (HTTP 200), so pairsPerS is choose+feedback pairs per second, not requests per second.
+// With batch B > 0 every request is one POST /batch holding the B feedbacks for the chooses of the connection's
+// previous response plus B new chooses (steady state: one request per B pairs); a pair counts once its feedback item
+// is acknowledged with status 200 inside a 200 response.
 import autocannon from 'autocannon';
 import { contextPool } from './serverHarness.mjs';
 
-const [url, namesCsv, durationS = '6', connections = '16'] = process.argv.slice(2);
+const [url, namesCsv, durationS = '6', connections = '16', batchArg = '0'] = process.argv.slice(2);
+const B = Number(batchArg);
 if (!url || !/^http:\/\/127\.0\.0\.1:\d+$/.test(url)) {
-  process.stderr.write('usage: load.mjs http://127.0.0.1:PORT name1,name2,... [durationS] [connections]\n');
+  process.stderr.write('usage: load.mjs http://127.0.0.1:PORT name1,name2,... [durationS] [connections] [batch]\n');
   process.exit(2);
 }
 const pool = contextPool(namesCsv.split(','), 512, 3);
@@ -18,29 +22,66 @@ const r = await autocannon({
   url,
   connections: Number(connections),
   duration: Math.min(30, Number(durationS)),
-  requests: [
-    {
-      method: 'POST',
-      path: '/choose',
-      headers: { 'content-type': 'application/json' },
-      setupRequest: (req) => ({ ...req, body: pool[k++ % pool.length] }),
-      onResponse: (status, body, context) => {
-        if (status !== 200) chooseNon200++;
-        context.eventId = status === 200 ? JSON.parse(body).eventId : undefined;
-      },
-    },
-    {
-      method: 'POST',
-      path: '/feedback',
-      headers: { 'content-type': 'application/json' },
-      setupRequest: (req, context) => (context.eventId ? { ...req, body: JSON.stringify({ eventId: context.eventId, reward: 0.5 }) } : undefined),
-      onResponse: (status) => {
-        if (status === 200) pairsAcked++;
-        else feedbackNon200++;
-      },
-    },
-  ],
+  requests:
+    B > 0
+      ? batchRequests()
+      : [
+          {
+            method: 'POST',
+            path: '/choose',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (req) => ({ ...req, body: pool[k++ % pool.length] }),
+            onResponse: (status, body, context) => {
+              if (status !== 200) chooseNon200++;
+              context.eventId = status === 200 ? JSON.parse(body).eventId : undefined;
+            },
+          },
+          {
+            method: 'POST',
+            path: '/feedback',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (req, context) => (context.eventId ? { ...req, body: JSON.stringify({ eventId: context.eventId, reward: 0.5 }) } : undefined),
+            onResponse: (status) => {
+              if (status === 200) pairsAcked++;
+              else feedbackNon200++;
+            },
+          },
+        ],
 });
 process.stdout.write(
   `${JSON.stringify({ pairsAcked, pairsPerS: pairsAcked / r.duration, requests2xx: r['2xx'], non2xx: r.non2xx, chooseNon200, feedbackNon200, errors: r.errors, durationS: r.duration, p99Ms: r.latency.p99 })}\n`,
 );
+
+function batchRequests() {
+  const contexts = pool.map((b) => JSON.parse(b).context);
+  return [
+    {
+      method: 'POST',
+      path: '/batch',
+      headers: { 'content-type': 'application/json' },
+      setupRequest: (req, context) => {
+        const requests = (context.eventIds ?? []).map((eventId) => ({ op: 'feedback', eventId, reward: 0.5 }));
+        context.nFeedback = requests.length;
+        for (let i = 0; i < B; i++) requests.push({ op: 'choose', context: contexts[k++ % contexts.length] });
+        return { ...req, body: JSON.stringify({ requests }) };
+      },
+      onResponse: (status, body, context) => {
+        context.eventIds = [];
+        if (status !== 200) {
+          chooseNon200 += B;
+          feedbackNon200 += context.nFeedback;
+          return;
+        }
+        const results = JSON.parse(body).results;
+        for (let i = 0; i < results.length; i++) {
+          const r = results[i];
+          if (i < context.nFeedback) {
+            if (r.status === 200) pairsAcked++;
+            else feedbackNon200++;
+          } else if (r.status === 200) context.eventIds.push(r.eventId);
+          else chooseNon200++;
+        }
+      },
+    },
+  ];
+}

@@ -13,10 +13,18 @@ export function contextPool(names: readonly string[], n?: number, seed?: number)
 export function runLoad(
   url: string,
   pool: string[],
-  opts?: { workers?: number; maxPairs?: number },
+  opts?: { workers?: number; maxPairs?: number; batch?: number },
 ): { acked: string[]; stop(): void; done: Promise<{ acked: string[]; pairs: number; errors: number }> };
 export function countLost(url: string, ackedIds: string[]): Promise<number>;
-export function kill9Experiment(opts: { catalogue: string; db: string; names: readonly string[]; killAfterAcked?: number; workers?: number; maxPairs?: number }): Promise<{
+export function kill9Experiment(opts: {
+  catalogue: string;
+  db: string;
+  names: readonly string[];
+  killAfterAcked?: number;
+  workers?: number;
+  maxPairs?: number;
+  batch?: number;
+}): Promise<{
   acked: number;
   lost: number;
   rebuiltFeedbacks: number;

@@ -90,11 +90,36 @@ async function postJson(url, body) {
  * Run `workers` loops of choose → feedback against `url` until `stop()` is called or `maxPairs` pairs are done.
  * Records every feedback acknowledged with HTTP 200. Connection errors (e.g. after kill -9) end a loop.
  */
-export function runLoad(url, pool, { workers = 8, maxPairs = Infinity } = {}) {
+export function runLoad(url, pool, { workers = 8, maxPairs = Infinity, batch = 0 } = {}) {
   const acked = [];
   let stopped = false;
   let pairs = 0;
   let errors = 0;
+  // batch > 0: each loop posts /batch with the feedbacks for its previous batch's chooses plus `batch` new chooses.
+  const batchLoop = async (w) => {
+    let i = w;
+    let prev = [];
+    while (!stopped && pairs < maxPairs) {
+      const requests = prev.map((eventId) => ({ op: 'feedback', eventId, reward: ((i * 37) % 101) / 100 }));
+      for (let b = 0; b < batch; b++) requests.push({ op: 'choose', context: JSON.parse(pool[i++ % pool.length]).context });
+      try {
+        const r = await postJson(`${url}/batch`, JSON.stringify({ requests }));
+        if (r.status !== 200) {
+          errors++;
+          prev = [];
+          continue;
+        }
+        const results = JSON.parse(r.body).results;
+        results.slice(0, prev.length).forEach((x, q) => (x.status === 200 ? acked.push(prev[q]) : errors++));
+        pairs += prev.length;
+        prev = results.slice(prev.length).flatMap((x) => (x.status === 200 ? [x.eventId] : []));
+      } catch {
+        if (stopped) break;
+        errors++;
+        if (errors > 50) break;
+      }
+    }
+  };
   const loop = async (w) => {
     let i = w;
     while (!stopped && pairs < maxPairs) {
@@ -117,7 +142,7 @@ export function runLoad(url, pool, { workers = 8, maxPairs = Infinity } = {}) {
       }
     }
   };
-  const done = Promise.all(Array.from({ length: workers }, (_, w) => loop(w)));
+  const done = Promise.all(Array.from({ length: workers }, (_, w) => (batch > 0 ? batchLoop(w) : loop(w))));
   return {
     acked,
     stop() {
@@ -138,9 +163,9 @@ export async function countLost(url, ackedIds) {
 }
 
 /** Kill -9 experiment: load, SIGKILL mid-load, restart on the same db, count acknowledged-but-lost feedbacks. */
-export async function kill9Experiment({ catalogue, db, names, killAfterAcked = 500, workers = 8, maxPairs = 20000 }) {
+export async function kill9Experiment({ catalogue, db, names, killAfterAcked = 500, workers = 8, maxPairs = 20000, batch = 0 }) {
   const first = await startCliServer({ catalogue, db });
-  const load = runLoad(first.url, contextPool(names), { workers, maxPairs });
+  const load = runLoad(first.url, contextPool(names), { workers, maxPairs, batch });
   const t0 = Date.now();
   while (load.acked.length < killAfterAcked && Date.now() - t0 < 45000) await new Promise((r) => setTimeout(r, 5));
   first.child.kill('SIGKILL'); // mid-load: requests are in flight

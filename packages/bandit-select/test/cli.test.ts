@@ -80,4 +80,14 @@ describe('edge-select CLI (built)', { timeout: 240_000 }, () => {
     expect(JSON.parse(e.stdout).examples).toBeGreaterThanOrEqual(r.acked);
     expect(readFileSync(out, 'utf8')).toMatch(/^shared \|Device /);
   });
+
+  it('kill -9 mid-load loses no feedback acknowledged through POST /batch (group commit)', async () => {
+    const world = new SyntheticWorld({ seed: 2 });
+    const catalogue = join(dir, 'k9bcat.json');
+    writeFileSync(catalogue, JSON.stringify(catalogueToJSON(world.catalogue)));
+    const r = await kill9Experiment({ catalogue, db: join(dir, 'k9b.sqlite'), names: world.space.contextNames, killAfterAcked: 150, workers: 4, maxPairs: 2000, batch: 8 });
+    expect(r.acked).toBeGreaterThanOrEqual(150);
+    expect(r.lost).toBe(0);
+    expect(r.rebuiltUpdates).toBeGreaterThanOrEqual(r.acked);
+  });
 });

@@ -106,6 +106,60 @@ describe('HTTP service', () => {
     }
   });
 
+  it('POST /batch: per-item results, one transaction, duplicates and bad items answered per item, restart replays it', async () => {
+    const dbb = join(dir, 'b.sqlite');
+    const first = await buildServer({ catalogue, dbPath: dbb, policy: 'linucb' });
+    const single = (await post(first.app, '/choose', { context: ctx(0) })).json();
+    const r1 = await post(first.app, '/batch', {
+      requests: [
+        { op: 'choose', context: ctx(1) },
+        { op: 'feedback', eventId: single.eventId, reward: 0.4 },
+        { op: 'choose', context: { gpu: 'x', deadline: 1 } },
+        { op: 'feedback', eventId: single.eventId, reward: 0.9 },
+        { op: 'feedback', eventId: 'no-such-event', reward: 0.5 },
+        { op: 'choose', context: ctx(2), arms: ['tiny_int8'] },
+      ],
+    });
+    expect(r1.statusCode).toBe(200);
+    const res = r1.json().results;
+    expect(res.map((x: { status: number }) => x.status)).toEqual([200, 200, 400, 409, 404, 200]);
+    expect(res[1]).toMatchObject({ ok: true, eventId: single.eventId, reward: 0.4 });
+    expect(res[2].error).toMatchObject({ code: 'BAD_CONTEXT' });
+    expect(res[3].error).toMatchObject({ code: 'DUPLICATE_FEEDBACK' });
+    expect(res[5]).toMatchObject({ arm: 'tiny_int8', probability: 1 });
+    // feedback for the batch's chooses in a second batch; the first reward is kept
+    const r2 = (
+      await post(first.app, '/batch', {
+        requests: [
+          { op: 'feedback', eventId: res[0].eventId, reward: 0.8 },
+          { op: 'feedback', eventId: res[5].eventId, reward: 0.2 },
+        ],
+      })
+    ).json().results;
+    expect(r2.map((x: { status: number }) => x.status)).toEqual([200, 200]);
+    expect((await first.app.inject({ method: 'GET', url: `/events/${single.eventId}` })).json()).toMatchObject({ reward: 0.4 });
+    for (const [body, msg] of [
+      [{ requests: [] }, /requests/],
+      [{ requests: [{ op: 'nope' }] }, /op/],
+      [{ requests: Array.from({ length: 1001 }, () => ({ op: 'choose', context: ctx(1) })) }, /1000/],
+    ] as const) {
+      const bad = await post(first.app, '/batch', body);
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().error.message).toMatch(msg);
+    }
+    const before = (await first.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+    expect(before).toMatchObject({ events: 3, feedbacks: 3, updates: 3 });
+    await first.app.close();
+    const second = await buildServer({ catalogue, dbPath: dbb, policy: 'linucb' });
+    try {
+      const after = (await second.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+      expect(after.updates).toBe(3);
+      expect(after.state.arrays).toEqual(before.state.arrays);
+    } finally {
+      await second.app.close();
+    }
+  });
+
   it('locks the context names on the first choose when the catalogue does not list them, across restarts', async () => {
     const noCtx = parseCatalogue({ arms: catalogue.arms.map((a) => ({ id: a.id, features: { ...a.features } })) });
     const dbl = join(dir, 'l.sqlite');

@@ -84,6 +84,16 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
       knownSd: pos.optional(),
       /** Optimism quantile for the catalogued classes (default 0.5: the median, no optimism); cold classes use quantile. */
       knownQuantile: z.number().gt(0).max(0.5).optional(),
+      /**
+       * How 'optimism' scores the catalogued classes: 'quantile' (μ at the knownQuantile of δ) or 'mean' (the
+       * posterior-mean reward, as 'greedy' does). Cold classes always use the optimism quantile.
+       */
+      knownScore: z.enum(['quantile', 'mean']).optional(),
+      /**
+       * Discount of a cell's latency log-likelihood per update of the policy (any cell) since the cell's own last
+       * update (1 = none): cells not played for a while regain their prior width (drift: stale latencies).
+       */
+      staleForget: z.number().gt(0).max(1).optional(),
       /** Prior sd of the additive per-(profile, arm) bias (0 = off). */
       userArmSd: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
       /**
@@ -132,9 +142,11 @@ export const POLICY_DEFAULTS = {
   qoetsColdSd: 1.5,
   qoetsKnownSd: 0.15,
   qoetsKnownQuantile: 0.5,
-  qoetsEpsilon: 0.0005,
+  qoetsEpsilon: 0,
   qoetsQuantile: 0.3,
-  qoetsForget: 0.995,
+  qoetsForget: 0.99,
+  qoetsKnownScore: 'mean',
+  qoetsStaleForget: 1,
   qoetsUserArmSd: 0,
 } as const;
 

@@ -50,16 +50,16 @@ function sigmoid(x: number): number {
 }
 
 /** Normalise log weights into a CDF (in place into cdf); returns the posterior mean of `grid`. */
-function toCdf(ll: Float64Array, off: number, prior: Float64Array | null, priorOff: number, n: number, grid: Float64Array, cdf: Float64Array, cdfOff: number): number {
+function toCdf(ll: Float64Array, off: number, prior: Float64Array | null, priorOff: number, n: number, grid: Float64Array, cdf: Float64Array, cdfOff: number, scale = 1): number {
   let mx = -Infinity;
   for (let g = 0; g < n; g++) {
-    const v = ll[off + g]! + (prior ? prior[priorOff + g]! : 0);
+    const v = scale * ll[off + g]! + (prior ? prior[priorOff + g]! : 0);
     if (v > mx) mx = v;
   }
   let s = 0;
   let m = 0;
   for (let g = 0; g < n; g++) {
-    const w = Math.exp(ll[off + g]! + (prior ? prior[priorOff + g]! : 0) - mx);
+    const w = Math.exp(scale * ll[off + g]! + (prior ? prior[priorOff + g]! : 0) - mx);
     s += w;
     m += w * grid[g]!;
     cdf[cdfOff + g] = s;
@@ -88,6 +88,13 @@ export class QoeThompson extends BasePolicy {
   readonly explore: 'optimism' | 'thompson' | 'greedy';
   readonly quantile: number;
   readonly userArmSd: number;
+  readonly knownScore: 'quantile' | 'mean';
+  readonly staleForget: number;
+  /** Per cell: 1 when its class is a cold class. */
+  private readonly coldCls: Uint8Array;
+  /** Per cell: `updates` at the cell's last update (staleForget < 1 only), and at its cached CDF. */
+  private readonly cellT: Float64Array;
+  private readonly cdfT: Float64Array;
   /** Optimism quantile per device class (cold classes: quantile; catalogued ones: knownQuantile). */
   private readonly cellQuantile: Float64Array;
   private readonly space: FeatureSpace;
@@ -132,6 +139,8 @@ export class QoeThompson extends BasePolicy {
     this.explore = config.explore ?? 'optimism';
     this.quantile = config.quantile ?? POLICY_DEFAULTS.qoetsQuantile;
     this.userArmSd = config.userArmSd ?? POLICY_DEFAULTS.qoetsUserArmSd;
+    this.knownScore = config.knownScore ?? POLICY_DEFAULTS.qoetsKnownScore;
+    this.staleForget = config.staleForget ?? POLICY_DEFAULTS.qoetsStaleForget;
     this.invTwoVar = 1 / (2 * this.sigma * this.sigma);
     const classes = space.qoe.classes;
     this.nCls = classes.length;
@@ -141,6 +150,10 @@ export class QoeThompson extends BasePolicy {
     const coldSd = config.coldSd ?? POLICY_DEFAULTS.qoetsColdSd;
     const knownSd = config.knownSd ?? POLICY_DEFAULTS.qoetsKnownSd;
     this.cellQuantile = new Float64Array(this.nCls);
+    this.coldCls = new Uint8Array(this.nCls);
+    for (let c = 0; c < this.nCls; c++) this.coldCls[c] = space.qoe.coldClasses.includes(classes[c]!) ? 1 : 0;
+    this.cellT = new Float64Array(this.staleForget < 1 ? cells : 0);
+    this.cdfT = new Float64Array(this.staleForget < 1 ? cells : 0);
     for (let c = 0; c < this.nCls; c++)
       this.cellQuantile[c] = space.qoe.coldClasses.includes(classes[c]!) ? this.quantile : (config.knownQuantile ?? POLICY_DEFAULTS.qoetsKnownQuantile);
     for (let c = 0; c < this.nCls; c++) {
@@ -154,13 +167,32 @@ export class QoeThompson extends BasePolicy {
     this.mu = new Float64Array(this.numArms);
   }
 
+  /** Staleness discount of cell i's log-likelihood now (1 without staleForget). */
+  private staleScale(i: number): number {
+    return this.staleForget < 1 ? this.staleForget ** (this.updates - this.cellT[i]!) : 1;
+  }
+
   private cell(c: number, a: number): number {
     const i = c * this.numArms + a;
-    if (this.dDirty[i]) {
-      this.dMean[i] = toCdf(this.dLL, i * GD, this.dPrior, i * GD, GD, DELTA, this.dCdf, i * GD);
+    // With staleForget the cached CDF is refreshed when the cell has aged by ≥ 1 % of its memory since it was cached.
+    if (this.dDirty[i] || (this.staleForget < 1 && (this.updates - this.cdfT[i]!) * (1 - this.staleForget) > 0.01)) {
+      this.dMean[i] = toCdf(this.dLL, i * GD, this.dPrior, i * GD, GD, DELTA, this.dCdf, i * GD, this.staleScale(i));
       this.dDirty[i] = 0;
+      if (this.staleForget < 1) this.cdfT[i] = this.updates;
     }
     return i;
+  }
+
+  /** Posterior-mean reward of offered position j in cell i (δ integrated over its grid posterior). */
+  private meanValue(j: number, i: number, E: number, tau: number): number {
+    let m = 0;
+    let prev = 0;
+    for (let g = 0; g < GD; g++) {
+      const w = this.dCdf[i * GD + g]! - prev;
+      prev = this.dCdf[i * GD + g]!;
+      if (w > 1e-6) m += w * this.value(j, DELTA[g]!, E, tau);
+    }
+    return m;
   }
 
   private userIndex(create: boolean): number {
@@ -235,14 +267,7 @@ export class QoeThompson extends BasePolicy {
     const c = this.inp.cls;
     for (let j = 0; j < batch.k; j++) {
       const i = this.cell(c, batch.arms[j]!);
-      let m = 0;
-      let prev = 0;
-      for (let g = 0; g < GD; g++) {
-        const w = this.dCdf[i * GD + g]! - prev;
-        prev = this.dCdf[i * GD + g]!;
-        if (w > 1e-6) m += w * this.value(j, DELTA[g]!, E, tau);
-      }
-      this.mu[j] = m + this.bias(u, batch.arms[j]!);
+      this.mu[j] = this.meanValue(j, i, E, tau) + this.bias(u, batch.arms[j]!);
     }
   }
 
@@ -264,9 +289,11 @@ export class QoeThompson extends BasePolicy {
       // concentrates; cells the policy has not played keep their prior width.
       const E = Math.exp(logEMean) * bf;
       const c = this.inp.cls;
+      const useMean = this.knownScore === 'mean' && this.coldCls[c] === 0;
       for (let j = 0; j < k; j++) {
         const i = this.cell(c, batch.arms[j]!);
-        this.mu[j] = this.value(j, DELTA[sampleCdf(this.dCdf, i * GD, GD, this.cellQuantile[c]!)]!, E, tau) + this.bias(u, batch.arms[j]!);
+        const v = useMean ? this.meanValue(j, i, E, tau) : this.value(j, DELTA[sampleCdf(this.dCdf, i * GD, GD, this.cellQuantile[c]!)]!, E, tau);
+        this.mu[j] = v + this.bias(u, batch.arms[j]!);
       }
       greedyMix(this.mu, k, this.epsilon, out);
       return;
@@ -312,7 +339,8 @@ export class QoeThompson extends BasePolicy {
     const b = this.bias(u, a);
     const r0 = reward;
     reward = r0 - b;
-    const g0 = this.forget;
+    const g0 = this.forget * this.staleScale(i);
+    if (this.staleForget < 1) this.cellT[i] = this.updates;
     for (let g = 0; g < GD; g++) {
       const e = reward - this.value(j, DELTA[g]!, E, tau);
       this.dLL[i * GD + g] = g0 * this.dLL[i * GD + g]! - h * e * e;
@@ -353,6 +381,7 @@ export class QoeThompson extends BasePolicy {
       uLL: this.uLL.subarray(0, this.nUsers * GE),
       uB: this.uB.subarray(0, this.nUsers * this.numArms * 2),
       userKeys: this.userKeys.subarray(0, this.nUsers * 4),
+      ...(this.staleForget < 1 ? { cellT: this.cellT } : {}),
     };
   }
 

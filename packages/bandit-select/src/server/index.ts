@@ -3,6 +3,8 @@
  *
  *   POST /choose    {"context":{...},"arms"?:[...]}  → {"eventId","arm","probability"}
  *   POST /feedback  {"eventId","reward"}             → 200 {"ok":true,...}; unknown event 404; duplicate 409
+ *   POST /batch     {"requests":[{"op":"choose",...}|{"op":"feedback",...}, ...]} (≤ 1,000 items, one SQLite
+ *                   transaction, answered after it commits) → {"results":[{"status":200,...}|{"status":4xx,"error":...}]}
  *   GET  /policy    state summary (?full=1 adds the catalogue and the serialised policy state)
  *   GET  /events/:eventId                            → {"eventId","arm","probability","reward"}
  *   GET  /healthz
@@ -14,12 +16,14 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { BanditError, httpStatusOf, isBanditError } from '../errors.js';
 import { SelectService, type SelectServiceOptions } from './service.js';
 
-export { SelectService, type SelectServiceOptions, type ChooseResult, type RebuildInfo } from './service.js';
+export { SelectService, MAX_BATCH, type SelectServiceOptions, type ChooseResult, type RebuildInfo, type BatchItemResult } from './service.js';
 export { EventStore, type Synchronous, type EventRow } from './store.js';
 
 export interface ServerOptions extends SelectServiceOptions {
   /** Maximum request body in bytes (default 16 KiB); larger bodies get 413. */
   bodyLimitBytes?: number;
+  /** Maximum POST /batch body in bytes (default 1 MiB). */
+  batchBodyLimitBytes?: number;
   /** fastify logger (default off: packages do not print). */
   logger?: boolean;
 }
@@ -62,8 +66,8 @@ export async function buildServer(opts: ServerOptions): Promise<BanditServer> {
   // JSON only: text/plain bodies get 415 instead of being handed over as strings.
   app.removeContentTypeParser('text/plain');
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    const be = isBanditError(err) ? err : fromFastify(err, limit);
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const be = isBanditError(err) ? err : fromFastify(err, req.routeOptions.bodyLimit ?? limit);
     if (be) return reply.code(httpStatusOf[be.code]).send(errorBody(be));
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error; the request was not applied', hint: 'retry; report if it persists' } });
   });
@@ -93,6 +97,8 @@ export async function buildServer(opts: ServerOptions): Promise<BanditServer> {
   };
   app.post('/choose', { schema: { response: chooseReply } }, async (req) => service.choose(req.body));
   app.post('/feedback', { schema: { response: feedbackReply } }, async (req) => ({ ok: true, ...service.feedback(req.body) }));
+  const batchLimit = opts.batchBodyLimitBytes ?? 1024 * 1024;
+  app.post('/batch', { bodyLimit: batchLimit }, async (req) => ({ results: service.batchRequests(req.body) }));
   app.get('/policy', async (req) => {
     const q = req.query as Record<string, string | undefined>;
     return service.summary(q.full === '1' || q.full === 'true');

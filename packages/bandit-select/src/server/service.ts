@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type Catalogue, catalogueToJSON, type FeatureBatch, FeatureSpace, FEATURE_NAME_RE } from '../catalogue.js';
-import { BanditError, formatIssues } from '../errors.js';
+import { BanditError, formatIssues, httpStatusOf, isBanditError } from '../errors.js';
 import { createPolicy, defaultPolicyConfig, type Policy, type PolicyConfigInput, type PolicyState, parsePolicyConfig } from '../policies/index.js';
 import { EventStore, type Synchronous } from './store.js';
 
@@ -55,6 +55,52 @@ const feedbackSchema = z
     reward: z.unknown(),
   })
   .strict();
+
+/** Most items in one POST /batch. */
+export const MAX_BATCH = 1000;
+
+const batchSchema = z
+  .object({
+    requests: z
+      .array(z.looseObject({ op: z.enum(['choose', 'feedback']) }))
+      .min(1)
+      .max(MAX_BATCH),
+  })
+  .strict();
+
+interface StagedChoose {
+  op: 'choose';
+  seq: number;
+  eventId: string;
+  contextJson: string;
+  offeredJson: string | null;
+  arm: number;
+  probability: number;
+  probsJson: string;
+  policy: string;
+  ctx: Float64Array;
+  arms: Int32Array | null;
+}
+
+interface StagedFeedback {
+  op: 'feedback';
+  eventId: string;
+  reward: number;
+  seq: number;
+  ctx: Float64Array;
+  arms: Int32Array | null;
+  arm: number;
+}
+
+/** One item's answer in POST /batch: the single route's body plus its HTTP status, or the error. */
+export type BatchItemResult =
+  | ({ status: 200 } & ChooseResult)
+  | { status: 200; ok: true; eventId: string; arm: string; reward: number }
+  | { status: number; error: { code: string; message: string; path?: string } };
+
+function itemError(e: BanditError): BatchItemResult {
+  return { status: httpStatusOf[e.code], error: { code: e.code, message: e.message, ...(e.path !== undefined ? { path: e.path } : {}) } };
+}
 
 function badRequest(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>, example: string): BanditError {
   return new BanditError({
@@ -183,6 +229,13 @@ export class SelectService {
   }
 
   choose(body: unknown): ChooseResult {
+    const c = this.decideChoose(body);
+    c.seq = this.store.insertEvent(c.eventId, Date.now(), c.contextJson, c.offeredJson, c.arm, c.probability, c.probsJson, c.policy);
+    return this.applyChoose(c);
+  }
+
+  /** Validate and decide (no write): the event to log. */
+  private decideChoose(body: unknown): StagedChoose {
     const r = chooseSchema.safeParse(body);
     if (!r.success) throw badRequest(r.error.issues, '{"context":{"name":number,...},"arms"?:["id",...]}');
     const space = this.ensureSpace(r.data.context);
@@ -194,31 +247,47 @@ export class SelectService {
     const j = policy.decide(batch);
     const arm = batch.arms[j]!;
     const probability = policy.probs[j]!;
-    const eventId = randomUUID();
     const probs = this.probsBuf;
     probs.length = batch.k;
     for (let q = 0; q < batch.k; q++) probs[q] = policy.probs[q]!;
     const offered = r.data.arms ? Array.from(batch.arms.subarray(0, batch.k)) : null;
-    const seq = this.store.insertEvent(
-      eventId,
-      Date.now(),
-      JSON.stringify(r.data.context),
-      offered ? JSON.stringify(offered) : null,
+    return {
+      op: 'choose',
+      seq: -1,
+      eventId: randomUUID(),
+      contextJson: JSON.stringify(r.data.context),
+      offeredJson: offered ? JSON.stringify(offered) : null,
       arm,
       probability,
-      JSON.stringify(probs),
-      policy.kind,
-    );
+      probsJson: JSON.stringify(probs),
+      policy: policy.kind,
+      ctx: Float64Array.from(batch.ctx),
+      arms: offered ? Int32Array.from(offered) : null,
+    };
+  }
+
+  /** After the event is committed: remember it for its feedback. */
+  private applyChoose(c: StagedChoose): ChooseResult {
     this.eventCount++;
-    this.pending.set(eventId, { seq, ctx: Float64Array.from(batch.ctx), arms: offered ? Int32Array.from(offered) : null, arm });
+    this.pending.set(c.eventId, { seq: c.seq, ctx: c.ctx, arms: c.arms, arm: c.arm });
     if (this.pending.size > this.maxPending) {
       const oldest = this.pending.keys().next().value;
       if (oldest !== undefined) this.pending.delete(oldest);
     }
-    return { eventId, arm: space.armIds[arm]!, probability };
+    return { eventId: c.eventId, arm: this.space!.armIds[c.arm]!, probability: c.probability };
   }
 
   feedback(body: unknown): { eventId: string; arm: string; reward: number } {
+    const f = this.validateFeedback(body, null);
+    if (this.store.insertFeedback(f.seq, f.reward, Date.now()) === 'duplicate') {
+      this.pending.delete(f.eventId);
+      throw this.duplicate(f.eventId);
+    }
+    return this.applyFeedback(f);
+  }
+
+  /** Validate a feedback and find its event (no write). `inBatch`: events already given feedback in this batch. */
+  private validateFeedback(body: unknown, inBatch: Set<string> | null): StagedFeedback {
     const r = feedbackSchema.safeParse(body);
     if (!r.success) throw badRequest(r.error.issues, '{"eventId":"...","reward":0.8}');
     const { eventId } = r.data;
@@ -231,40 +300,101 @@ export class SelectService {
         hint: 'scale ratings to [0, 1], e.g. QoE or (stars − 1) / 4',
       });
     }
+    if (inBatch?.has(eventId)) throw this.duplicate(eventId);
     const space = this.space;
-    let p = this.pending.get(eventId);
-    if (!p) {
-      const row = this.store.findEvent(eventId);
-      if (!row || !space) {
-        throw new BanditError({
-          code: 'UNKNOWN_EVENT',
-          message: `$.eventId "${eventId}" is not a logged event`,
-          path: '$.eventId',
-          hint: 'send the eventId returned by POST /choose',
-        });
-      }
-      if (row.reward !== null) throw this.duplicate(eventId);
-      this.fillFromStored(space, this.batch!, row.context, row.offered);
-      p = { seq: row.seq, ctx: Float64Array.from(this.batch!.ctx), arms: row.offered ? Int32Array.from(JSON.parse(row.offered) as number[]) : null, arm: row.arm };
+    const p = this.pending.get(eventId);
+    if (p) return { op: 'feedback', eventId, reward, seq: p.seq, ctx: p.ctx, arms: p.arms, arm: p.arm };
+    const row = this.store.findEvent(eventId);
+    if (!row || !space) {
+      throw new BanditError({
+        code: 'UNKNOWN_EVENT',
+        message: `$.eventId "${eventId}" is not a logged event`,
+        path: '$.eventId',
+        hint: 'send the eventId returned by POST /choose',
+      });
     }
-    if (this.store.insertFeedback(p.seq, reward, Date.now()) === 'duplicate') {
-      this.pending.delete(eventId);
-      throw this.duplicate(eventId);
-    }
-    this.pending.delete(eventId);
+    if (row.reward !== null) throw this.duplicate(eventId);
+    this.fillFromStored(space, this.batch!, row.context, row.offered);
+    return {
+      op: 'feedback',
+      eventId,
+      reward,
+      seq: row.seq,
+      ctx: Float64Array.from(this.batch!.ctx),
+      arms: row.offered ? Int32Array.from(JSON.parse(row.offered) as number[]) : null,
+      arm: row.arm,
+    };
+  }
+
+  /** After the feedback is committed: update the policy (in commit order, as a restart replays it). */
+  private applyFeedback(f: StagedFeedback): { eventId: string; arm: string; reward: number } {
+    const space = this.space!;
+    this.pending.delete(f.eventId);
     this.feedbackCount++;
     const batch = this.batch!;
-    batch.ctx.set(p.ctx);
-    if (p.arms) {
-      batch.k = p.arms.length;
-      batch.arms.set(p.arms);
+    batch.ctx.set(f.ctx);
+    if (f.arms) {
+      batch.k = f.arms.length;
+      batch.arms.set(f.arms);
     } else {
-      batch.k = space!.numArms;
+      batch.k = space.numArms;
       for (let j = 0; j < batch.k; j++) batch.arms[j] = j;
     }
-    space!.fill(batch);
-    this.policy!.update(batch, this.positionOf(batch, p.arm), reward);
-    return { eventId, arm: space!.armIds[p.arm]!, reward };
+    space.fill(batch);
+    this.policy!.update(batch, this.positionOf(batch, f.arm), f.reward);
+    return { eventId: f.eventId, arm: space.armIds[f.arm]!, reward: f.reward };
+  }
+
+  /**
+   * Several choose and feedback requests in one call (POST /batch), written in ONE SQLite transaction (group commit)
+   * and answered only after it has committed, so an acknowledged item is as durable as a single request's.
+   * Items are validated and decided in order; a bad item gets its own error result and does not stop the others.
+   * Feedback in the batch updates the policy after the commit, so the chooses of the same batch do not see it yet
+   * (the policy sees the batch's feedback in commit order, exactly as a restart replays it).
+   */
+  batchRequests(body: unknown): BatchItemResult[] {
+    const r = batchSchema.safeParse(body);
+    if (!r.success)
+      throw badRequest(r.error.issues, `{"requests":[{"op":"choose","context":{...}},{"op":"feedback","eventId":"...","reward":0.8}, ...]} (at most ${MAX_BATCH} items)`);
+    const items = r.data.requests;
+    const out: BatchItemResult[] = new Array<BatchItemResult>(items.length);
+    const staged: Array<StagedChoose | StagedFeedback | null> = new Array<StagedChoose | StagedFeedback | null>(items.length).fill(null);
+    const inBatch = new Set<string>();
+    for (let i = 0; i < items.length; i++) {
+      const { op, ...rest } = items[i]!;
+      try {
+        if (op === 'choose') staged[i] = this.decideChoose(rest);
+        else {
+          const f = this.validateFeedback(rest, inBatch);
+          inBatch.add(f.eventId);
+          staged[i] = f;
+        }
+      } catch (e) {
+        if (!isBanditError(e)) throw e;
+        out[i] = itemError(e);
+      }
+    }
+    const now = Date.now();
+    const dup = new Uint8Array(items.length);
+    this.store.transaction(() => {
+      for (let i = 0; i < staged.length; i++) {
+        const s = staged[i];
+        if (!s) continue;
+        if (s.op === 'choose') s.seq = this.store.insertEvent(s.eventId, now, s.contextJson, s.offeredJson, s.arm, s.probability, s.probsJson, s.policy);
+        else if (this.store.insertFeedback(s.seq, s.reward, now) === 'duplicate') dup[i] = 1;
+      }
+    });
+    // Committed: apply in item order (the order of the rows in the log).
+    for (let i = 0; i < staged.length; i++) {
+      const s = staged[i];
+      if (!s) continue;
+      if (s.op === 'choose') out[i] = { status: 200, ...this.applyChoose(s) };
+      else if (dup[i]) {
+        this.pending.delete(s.eventId);
+        out[i] = itemError(this.duplicate(s.eventId));
+      } else out[i] = { status: 200, ok: true, ...this.applyFeedback(s) };
+    }
+    return out;
   }
 
   private duplicate(eventId: string): BanditError {
