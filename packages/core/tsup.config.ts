@@ -1,7 +1,7 @@
 import { defineConfig, type Options } from 'tsup';
 
 const common: Options = {
-  entry: { index: 'src/index.ts', 'node/index': 'src/node/index.ts', 'testing/index': 'src/testing/index.ts' },
+  entry: { index: 'src/index.ts', 'node/index': 'src/node/index.ts', 'testing/index': 'src/testing/index.ts', 'node/trainWorker': 'src/node/trainWorker.ts' },
   dts: true,
   // `npm run build` empties dist first; the two formats build side by side.
   clean: false,

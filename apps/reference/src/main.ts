@@ -23,6 +23,7 @@ import {
   type Model,
   exportModel,
   type Widen,
+  setDefaultWorkers,
 } from '@edge-compress/core';
 import { isBanditError } from '@edge-compress/bandit-select';
 import { createCostFn } from '@edge-compress/hw-cost';
@@ -86,11 +87,18 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .description('Compress neural networks for edge devices: train, compress with registered methods, report.')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
-    .option('--backend <name>', 'tfjs backend: wasm (fast) or cpu', 'wasm');
+    .option('--backend <name>', 'tfjs backend: wasm (fast) or cpu', 'wasm')
+    .option(
+      '--workers <n>',
+      "training threads per fit: an integer ≥ 1 or 'auto' (one per core); every method's training uses it",
+      (v: string) => (v === 'auto' ? v : int('--workers', 1)(v)),
+      1,
+    );
   const ready = async () => {
     const b = program.opts().backend as string;
     if (b !== 'wasm' && b !== 'cpu') throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `--backend '${b}' is not supported`, hint: 'use wasm or cpu' });
     await initBackend(b);
+    setDefaultWorkers(program.opts().workers as number | 'auto');
   };
 
   program
@@ -118,6 +126,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
         testAccuracy: b.testAccuracy,
         testLoss: b.testLoss,
         seconds: (performance.now() - t0) / 1000,
+        workers: b.history[0]?.workers ?? 1,
         modelJson: saved.modelJson,
         rawBytes: size.rawBytes,
         gzipBytes: size.gzipBytes,

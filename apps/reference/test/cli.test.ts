@@ -51,6 +51,18 @@ describe('edge-compress CLI', () => {
     expect(JSON.parse(await readFile(join(dir, 'mlp80', 'report.json'), 'utf8')).stages[0].method).toBe('magnitude');
   });
 
+  it('--workers trains data-parallel (and a bad count exits 2 naming the option)', async () => {
+    const t = await cli('--workers', '2', 'train', '--arch', 'lenet300100', '--epochs', '1', '--out', join(dir, 'mlp2'), '--json');
+    expect(t.code, t.stderr).toBe(0);
+    const r = JSON.parse(t.stdout);
+    expect(r.workers).toBe(2);
+    expect(r.testAccuracy).toBeGreaterThan(0.85);
+    const bad = await cli('--workers', '0', 'train', '--arch', 'lenet300100', '--out', join(dir, 'never'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--workers must be an integer ≥ 1, got '0'/);
+    expect(existsSync(join(dir, 'never'))).toBe(false);
+  });
+
   it('compresses a model saved by stock tfjs-layers', async () => {
     const m = tfl.sequential();
     m.add(tfl.layers.dense({ inputShape: [784], units: 32, activation: 'relu' }));

@@ -25,6 +25,17 @@ export * from './model/runner.js';
 export * from './train/trainer.js';
 export * from './train/ste.js';
 export * from './train/through.js';
+export {
+  registerWorkerPlatform,
+  workerPlatform,
+  setDefaultWorkers,
+  getDefaultWorkers,
+  serveTrainWorker,
+  type WorkerPlatform,
+  type TrainWorkerHandle,
+  type ToWorker,
+  type FromWorker,
+} from './train/parallel.js';
 export { trainBaseline, type BaselineOptions, type Baseline, type BaselinePlatform } from './train/baseline.js';
 export * from './data/dataset.js';
 export * from './data/mnist.js';

@@ -10,3 +10,5 @@ export { loadMnist } from './mnist.js';
 // Shadows the neutral entry's trainBaseline with the one that has Node's defaults (MNIST from disk, the file cache).
 export { trainBaseline } from './baseline.js';
 export { loadWithStockTfjs } from './stockLoad.js';
+// Registers worker_threads as the platform of data-parallel training (`fit({ workers })`).
+export { nodeWorkerPlatform } from './workers.js';

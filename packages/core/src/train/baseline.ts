@@ -2,6 +2,7 @@ import type { Dataset } from '../data/dataset.js';
 import { CompressionError } from '../errors.js';
 import { ARCHITECTURES, type ArchitectureName } from '../ir/builders.js';
 import { initModel, type Model } from '../model/model.js';
+import { resolveWorkers } from './parallel.js';
 import { cosineDecay, evaluateModel, Trainer, type EpochRecord, type TrainProgress } from './trainer.js';
 
 export interface BaselineOptions {
@@ -24,6 +25,8 @@ export interface BaselineOptions {
   cacheDir?: string;
   onProgress?: (p: TrainProgress) => void;
   signal?: AbortSignal;
+  /** Data-parallel training threads (see FitOptions.workers). Results are deterministic per worker count. */
+  workers?: number | 'auto';
 }
 
 export interface Baseline {
@@ -78,7 +81,9 @@ export async function trainBaselineWith(opts: BaselineOptions, platform: Baselin
       hint: 'drop cacheDir in the browser',
     });
   const data = opts.data ?? platform.defaultData!(ir.inputShape);
-  const key = `${opts.arch}-e${epochs}-s${seed}-lr${lr}-sh${maxShift}-b${opts.batchSize ?? 64}-tr${data.train.count}`;
+  // The worker count changes the rounding of the summed gradients (and batch-norm / dropout per shard): part of the key.
+  const workers = resolveWorkers(opts.workers, opts.batchSize ?? 64);
+  const key = `${opts.arch}-e${epochs}-s${seed}-lr${lr}-sh${maxShift}-b${opts.batchSize ?? 64}-tr${data.train.count}${workers > 1 ? `-w${workers}` : ''}`;
   const cache = opts.cacheDir && !opts.data ? platform.cache : undefined;
   const modelJson = opts.cacheDir && platform.cache ? platform.cache.where(opts.cacheDir, key) : undefined;
   const hit = cache && modelJson ? await cache.load(modelJson) : undefined;
@@ -100,12 +105,14 @@ export async function trainBaselineWith(opts: BaselineOptions, platform: Baselin
       phase: 'baseline',
       onProgress: opts.onProgress,
       signal: opts.signal,
+      workers,
     });
     const model = trainer.toModel();
     const ev = trainer.evaluate(data.test);
     if (cache && modelJson) await cache.save(modelJson, model, { baseline: key, testAccuracy: ev.accuracy });
     return { model, testAccuracy: ev.accuracy, testLoss: ev.loss, history, cached: false, modelJson };
   } finally {
+    await trainer.closeWorkers();
     trainer.dispose();
   }
 }

@@ -10,6 +10,19 @@ import type { Model } from '../model/model.js';
 import { createRunner, type RunnerOptions } from '../model/runner.js';
 import { createRng, type Rng } from '../tensor/rng.js';
 import { now, yieldToEventLoop } from '../platform.js';
+import {
+  combineBnStats,
+  packLayout,
+  reduceAndUpdate,
+  resolveWorkers,
+  shardGradients,
+  shardSeed,
+  shardSizes,
+  updateRange,
+  workerPlatform,
+  WorkerPool,
+  type UpdateSpec,
+} from './parallel.js';
 
 export type Params = Record<string, tf.Variable>;
 
@@ -81,6 +94,13 @@ export interface FitOptions {
   /** Progress label (e.g. 'admm', 'finetune'). */
   phase?: string;
   signal?: AbortSignal;
+  /**
+   * Data-parallel training: each batch is split into this many shards whose gradients are computed on separate
+   * threads and summed in a fixed order (deterministic for a seed and a worker count). 'auto' = the cores available;
+   * 1 = in-process (the default, or what `setDefaultWorkers` set). A fit with a `layerForward` hook, or on a
+   * platform without a registered worker API, runs in-process; `EpochRecord.workers` says what ran.
+   */
+  workers?: number | 'auto';
 }
 
 export interface EpochRecord {
@@ -90,6 +110,8 @@ export interface EpochRecord {
   testAccuracy?: number;
   testLoss?: number;
   seconds: number;
+  /** Threads that computed gradients (1 = in-process). */
+  workers: number;
 }
 
 export interface Evaluation {
@@ -109,6 +131,7 @@ export class Trainer {
   /** Batch-norm moving statistics (not trained by gradients). */
   readonly stats: Record<string, tf.Variable> = {};
   private disposed = false;
+  private pool?: WorkerPool;
 
   constructor(model: Model | { ir: ModelIR; params: Record<string, { values: Float32Array; shape: number[] } | Encoding> }) {
     this.ir = model.ir;
@@ -134,10 +157,30 @@ export class Trainer {
   }
 
   private batch(d: Dataset, idx: ArrayLike<number>, from: number, to: number, rng?: Rng, maxShift = 0, imageShape?: readonly number[]): { x: tf.Tensor; y: tf.Tensor } {
+    const n = to - from;
+    const buf = new Float32Array(n * sizeOf(d.shape));
+    const lab = new Int32Array(n);
+    this.fillBatch(d, idx, from, to, buf, lab, rng, maxShift, imageShape);
+    const x = tf.tensor(buf, [n, ...this.ir.inputShape], 'float32');
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(lab, 'int32'), d.numClasses));
+    return { x, y };
+  }
+
+  /** Copies examples idx[from..to) (augmented when `rng` and `maxShift` say so) into `buf` and their labels into `lab`. */
+  private fillBatch(
+    d: Dataset,
+    idx: ArrayLike<number>,
+    from: number,
+    to: number,
+    buf: Float32Array,
+    lab: Int32Array,
+    rng?: Rng,
+    maxShift = 0,
+    imageShape?: readonly number[],
+  ): void {
     const per = sizeOf(d.shape);
     const n = to - from;
-    const buf = new Float32Array(n * per);
-    const lab = new Int32Array(n);
+    if (rng && maxShift > 0) buf.fill(0, 0, n * per); // shifted-in pixels are 0 (the buffer may be reused)
     const img = imageShape ?? (this.ir.inputShape.length === 3 ? this.ir.inputShape : null);
     if (img && sizeOf(img) !== per) {
       throw new CompressionError({
@@ -165,9 +208,6 @@ export class Trainer {
         }
       } else buf.set(src, i * per);
     }
-    const x = tf.tensor(buf, [n, ...this.ir.inputShape], 'float32');
-    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(lab, 'int32'), d.numClasses));
-    return { x, y };
   }
 
   /** Trains for `opts.epochs` epochs. Tensor count is flat across epochs (tested). */
@@ -179,6 +219,10 @@ export class Trainer {
       throw new CompressionError({ code: 'BAD_CONFIG', path: 'epochs', message: `epochs must be a non-negative integer, got ${opts.epochs}` });
     }
     const batchSize = opts.batchSize ?? 64;
+    const hooks = opts.hooks ?? {};
+    // layerForward is a closure over this thread's state: it cannot run in a worker (see train/parallel.ts).
+    const requested = resolveWorkers(opts.workers, batchSize);
+    const workers = requested > 1 && !hooks.layerForward && workerPlatform() ? requested : 1;
     const spec: OptimizerSpec = opts.optimizer ?? { kind: 'adam', lr: 1e-3 };
     const optimizer =
       spec.kind === 'adam'
@@ -187,7 +231,6 @@ export class Trainer {
           ? tf.train.momentum(spec.lr, spec.momentum, spec.nesterov ?? false)
           : tf.train.sgd(spec.lr);
     const rng = createRng(opts.seed ?? 0);
-    const hooks = opts.hooks ?? {};
     const names = Object.keys(this.params).filter((n) => opts.trainable?.(n) ?? true);
     const varList = names.map((n) => this.params[n]!);
     const kernels = names.filter((n) => n.endsWith('/kernel')).map((n) => this.params[n]!);
@@ -196,7 +239,48 @@ export class Trainer {
     const order = new Uint32Array(train.count);
     let globalStep = 0;
     const bnMomentum = new Map(this.ir.layers.flatMap((l) => (l.kind === 'batchNorm' ? [[l.name, l.momentum] as const] : [])));
+    const foldBn = (layer: string, mean: tf.Tensor, variance: tf.Tensor): void => {
+      const m = bnMomentum.get(layer) ?? 0.99;
+      const mv = this.stats[`${layer}/moving_mean`],
+        vv = this.stats[`${layer}/moving_variance`];
+      tf.tidy(() => {
+        mv?.assign(tf.add(tf.mul(mv, m), tf.mul(mean, 1 - m)));
+        vv?.assign(tf.add(tf.mul(vv, m), tf.mul(variance, 1 - m)));
+      });
+    };
+    /** Penalties that depend on parameters only: weight decay and the extraLoss hook. */
+    const penalties = (info: StepInfo): tf.Scalar | undefined => {
+      const terms: tf.Scalar[] = [];
+      if (opts.weightDecay) terms.push(tf.mul(opts.weightDecay / 2, tf.addN(kernels.map((k) => tf.sum(tf.square(k))))) as tf.Scalar);
+      const extra = hooks.extraLoss?.(this.params, info);
+      if (extra) terms.push(extra);
+      return terms.length === 0 ? undefined : terms.length === 1 ? terms[0] : (tf.addN(terms) as tf.Scalar);
+    };
+
+    const inProcessStep = (x: tf.Tensor, y: tf.Tensor, seed: number, info: StepInfo): { loss: number; hits: number } => {
+      const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
+      let hits = 0;
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = forward(this.ir, this.weights(hooks, true), x, { training: true, logits: true, dropoutSeed: seed, bnStats, layerForward: hooks.layerForward });
+        hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
+        const loss = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+        const extra = penalties(info);
+        return extra ? (tf.add(loss, extra) as tf.Scalar) : loss;
+      }, varList);
+      (optimizer as tf.Optimizer).applyGradients(grads as never);
+      const loss = value.dataSync()[0]!;
+      tf.dispose([value, ...Object.values(grads)]);
+      for (const [layer, st] of bnStats) {
+        foldBn(layer, st.mean, st.variance);
+        tf.dispose([st.mean, st.variance]);
+      }
+      return { loss, hits };
+    };
+
+    let par: Awaited<ReturnType<Trainer['startParallel']>> | undefined;
+    let failed = true;
     try {
+      if (workers > 1) par = await this.startParallel(workers, train, batchSize, hooks, names);
       for (let epoch = 0; epoch < opts.epochs; epoch++) {
         const t0 = now();
         for (let i = 0; i < order.length; i++) order[i] = i;
@@ -211,41 +295,46 @@ export class Trainer {
           if (lr !== undefined) (optimizer as unknown as { learningRate: number }).learningRate = lr;
           const from = step * batchSize,
             to = Math.min(train.count, from + batchSize);
-          const { x, y } = this.batch(train, order, from, to, opts.augment ? rng : undefined, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
-          const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
-          const seed = rng.int(2 ** 30);
-          let hits = 0;
-          const { value, grads } = tf.variableGrads(() => {
-            const logits = forward(this.ir, this.weights(hooks, true), x, { training: true, logits: true, dropoutSeed: seed, bnStats, layerForward: hooks.layerForward });
-            hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
-            let loss = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-            if (opts.weightDecay) loss = tf.add(loss, tf.mul(opts.weightDecay / 2, tf.addN(kernels.map((k) => tf.sum(tf.square(k)))))) as tf.Scalar;
-            const extra = hooks.extraLoss?.(this.params, info);
-            return extra ? (tf.add(loss, extra) as tf.Scalar) : loss;
-          }, varList);
-          (optimizer as tf.Optimizer).applyGradients(grads as never);
-          const l = value.dataSync()[0]!;
-          tf.dispose([value, x, y, ...Object.values(grads)]);
-          for (const [layer, s] of bnStats) {
-            const m = bnMomentum.get(layer) ?? 0.99;
-            const mv = this.stats[`${layer}/moving_mean`],
-              vv = this.stats[`${layer}/moving_variance`];
-            tf.tidy(() => {
-              mv?.assign(tf.add(tf.mul(mv, m), tf.mul(s.mean, 1 - m)));
-              vv?.assign(tf.add(tf.mul(vv, m), tf.mul(s.variance, 1 - m)));
-            });
-            tf.dispose([s.mean, s.variance]);
+          const augRng = opts.augment ? rng : undefined;
+          let r: { loss: number; hits: number };
+          if (par) {
+            this.fillBatch(train, order, from, to, par.images, par.labels, augRng, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
+            const fused: UpdateSpec | undefined =
+              hooks.transform || hooks.extraLoss
+                ? undefined
+                : {
+                    kind: spec.kind === 'adam' ? 'adam' : spec.momentum ? 'momentum' : 'sgd',
+                    lr: lr ?? spec.lr,
+                    beta1: spec.kind === 'adam' ? (spec.beta1 ?? 0.9) : 0,
+                    beta2: spec.kind === 'adam' ? (spec.beta2 ?? 0.999) : 0,
+                    epsilon: spec.kind === 'adam' ? (spec.epsilon ?? 1e-7) : 0,
+                    momentum: spec.kind === 'sgd' ? (spec.momentum ?? 0) : 0,
+                    nesterov: spec.kind === 'sgd' ? (spec.nesterov ?? false) : false,
+                    t: 0,
+                    weightDecay: opts.weightDecay ?? 0,
+                  };
+            r = await this.parallelStep(par, to - from, rng.int(2 ** 30), hooks, varList, optimizer, penalties, Boolean(opts.weightDecay || hooks.extraLoss), fused, info, foldBn);
+          } else {
+            const { x, y } = this.batch(train, order, from, to, augRng, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
+            try {
+              r = inProcessStep(x, y, rng.int(2 ** 30), info);
+            } finally {
+              tf.dispose([x, y]);
+            }
           }
-          hooks.afterStep?.(this.params, info);
-          if (!Number.isFinite(l)) {
+          if (hooks.afterStep) {
+            hooks.afterStep(this.params, info);
+            if (par) par.stale = true;
+          }
+          if (!Number.isFinite(r.loss)) {
             throw new CompressionError({
               code: 'BAD_CONFIG',
-              message: `training diverged: loss is ${l} at epoch ${epoch + 1}, step ${step + 1}`,
+              message: `training diverged: loss is ${r.loss} at epoch ${epoch + 1}, step ${step + 1}`,
               hint: 'lower the learning rate or check the data',
             });
           }
-          lossSum += l * (to - from);
-          correct += hits;
+          lossSum += r.loss * (to - from);
+          correct += r.hits;
           seen += to - from;
           globalStep++;
           if (opts.onProgress && (step % 10 === 0 || step === stepsPerEpoch - 1)) {
@@ -253,7 +342,7 @@ export class Trainer {
           }
           if (step % 25 === 24) await yieldToEventLoop();
         }
-        const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, seconds: (now() - t0) / 1000 };
+        const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, seconds: (now() - t0) / 1000, workers };
         if (opts.test) {
           const ev = this.evaluate(opts.test, { hooks });
           rec.testAccuracy = ev.accuracy;
@@ -274,10 +363,177 @@ export class Trainer {
           done: epoch === opts.epochs - 1,
         });
       }
+      failed = false;
     } finally {
       optimizer.dispose();
+      // After an error or an abort the workers may be mid-step: stop them; the next fit starts new ones.
+      if (this.pool && failed) await this.closePool();
+      else this.pool?.idle();
     }
     return history;
+  }
+
+  private async closePool(): Promise<void> {
+    const p = this.pool;
+    this.pool = undefined;
+    await p?.close();
+  }
+
+  /** Shared buffers and worker state for a data-parallel fit (workers started once per Trainer and reused). */
+  private async startParallel(workers: number, train: Dataset, batchSize: number, hooks: TrainHooks, names: readonly string[]) {
+    const shapes = tf.tidy(() => Object.entries(this.weights(hooks, true)).map(([k, t]) => [k, t.shape] as [string, number[]]));
+    const weightLayout = packLayout(shapes);
+    // Without a transform, effective weights are the parameters: only the trained ones need gradients. With one, any
+    // trainable-named effective weight may depend on a trained parameter; the transform's VJP sorts them out.
+    const wanted = hooks.transform ? shapes.filter(([k]) => isTrainableWeight(k)) : shapes.filter(([k]) => names.includes(k));
+    const gradLayout = packLayout(wanted);
+    for (const g of gradLayout.slots) g.weightOffset = weightLayout.slots.find((w) => w.name === g.name)!.offset;
+    const per = sizeOf(this.ir.inputShape);
+    const sab = {
+      weights: new SharedArrayBuffer(weightLayout.total * 4),
+      images: new SharedArrayBuffer(batchSize * per * 4),
+      labels: new SharedArrayBuffer(batchSize * 4),
+      grads: new SharedArrayBuffer(workers * gradLayout.total * 4),
+      state: new SharedArrayBuffer(2 * gradLayout.total * 4),
+    };
+    if (this.pool && this.pool.size !== workers - 1) await this.closePool();
+    this.pool ??= new WorkerPool(workers - 1);
+    const pool = this.pool;
+    await pool.init((slot) => ({
+      type: 'init',
+      backend: tf.getBackend(),
+      ir: this.ir,
+      weightSlots: weightLayout.slots,
+      gradSlots: gradLayout.slots,
+      gradTotal: gradLayout.total,
+      ...sab,
+      numClasses: train.numClasses,
+      slot,
+    }));
+    return {
+      pool,
+      workers,
+      numClasses: train.numClasses,
+      weightSlots: weightLayout.slots,
+      gradSlots: gradLayout.slots,
+      gradTotal: gradLayout.total,
+      weights: new Float32Array(sab.weights),
+      images: new Float32Array(sab.images),
+      labels: new Int32Array(sab.labels),
+      grads: new Float32Array(sab.grads),
+      state: new Float32Array(sab.state),
+      /** The weights buffer no longer matches the variables (set at the start and by afterStep hooks). */
+      stale: true,
+      /** Fused updates so far (Adam's bias correction). */
+      t: 0,
+    };
+  }
+
+  /**
+   * One data-parallel step: effective weights to shared memory, shards 1.. on the workers while this thread does
+   * shard 0, gradients summed in shard order, mapped onto the parameters through the transform's VJP (plus the
+   * penalties' gradients), one optimizer update here.
+   */
+  private async parallelStep(
+    par: NonNullable<Awaited<ReturnType<Trainer['startParallel']>>>,
+    n: number,
+    seed: number,
+    hooks: TrainHooks,
+    varList: tf.Variable[],
+    optimizer: tf.Optimizer,
+    penalties: (info: StepInfo) => tf.Scalar | undefined,
+    hasPenalties: boolean,
+    fused: UpdateSpec | undefined,
+    info: StepInfo,
+    foldBn: (layer: string, mean: tf.Tensor, variance: tf.Tensor) => void,
+  ): Promise<{ loss: number; hits: number }> {
+    const sizes = shardSizes(n, par.workers);
+    const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    const shards = sizes.map((sz, i) => ({ from: starts[i]!, to: starts[i]! + sz, seed: shardSeed(seed, i) }));
+    const owned = new Set<tf.Tensor>([...Object.values(this.params), ...Object.values(this.stats)]);
+    const eff = tf.tidy(() => this.weights(hooks, true));
+    let outcomes: Array<{ loss: number; hits: number; bn: ReturnType<typeof combineBnStats> }>;
+    try {
+      // The fused path updates the weights buffer itself; it is copied only when the variables changed elsewhere.
+      if (!fused || par.stale) for (const s of par.weightSlots) par.weights.set(eff[s.name]!.dataSync() as Float32Array, s.offset);
+      par.stale = false;
+      const others = par.pool.step(shards.slice(1));
+      const per = sizeOf(this.ir.inputShape);
+      const [s0] = shards;
+      const x = tf.tensor(par.images.subarray(0, s0!.to * per), [s0!.to, ...this.ir.inputShape], 'float32');
+      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(par.labels.subarray(0, s0!.to), 'int32'), par.numClasses));
+      try {
+        const mine = shardGradients(this.ir, eff, x, y, par.gradSlots, par.grads.subarray(0, par.gradTotal), s0!.seed);
+        outcomes = [mine, ...(await others)];
+      } finally {
+        tf.dispose([x, y]);
+      }
+    } finally {
+      tf.dispose(Object.values(eff).filter((t) => !owned.has(t)));
+    }
+    if (fused) {
+      // Every thread reduces and updates its own range of the weights buffer; then the variables take the new values.
+      const spec = { ...fused, t: ++par.t };
+      const others = par.pool.update(spec, sizes, par.gradTotal);
+      const [from, to] = updateRange(par.gradTotal, par.workers, 0);
+      reduceAndUpdate(spec, par.gradSlots, par.gradTotal, from, to, sizes, par.grads, par.weights, par.state);
+      await others;
+      tf.tidy(() => {
+        for (const s of par.gradSlots) this.params[s.name]!.assign(tf.tensor(par.weights.subarray(s.weightOffset!, s.weightOffset! + sizeOf(s.shape)), s.shape, 'float32'));
+      });
+      return this.finishParallel(outcomes, sizes, n, 0, foldBn);
+    }
+    // Σ_i (n_i / n) · g_i, in shard order.
+    const g = new Float32Array(par.gradTotal);
+    sizes.forEach((sz, i) => {
+      if (sz === 0) return;
+      const w = sz / n,
+        src = par.grads.subarray(i * par.gradTotal, (i + 1) * par.gradTotal);
+      for (let j = 0; j < g.length; j++) g[j]! += w * src[j]!;
+    });
+    let extraValue = 0;
+    const G: Record<string, tf.Tensor> = {};
+    for (const s of par.gradSlots) G[s.name] = tf.tensor(g.subarray(s.offset, s.offset + sizeOf(s.shape)), s.shape, 'float32');
+    try {
+      if (!hooks.transform && !hasPenalties) {
+        // Effective weights are the parameters: the summed gradient is the update's (keyed by variable name).
+        const grads: Record<string, tf.Tensor> = {};
+        for (const s of par.gradSlots) grads[this.params[s.name]!.name] = G[s.name]!;
+        optimizer.applyGradients(grads as never);
+      } else {
+        const { value, grads } = tf.variableGrads(() => {
+          const w = hooks.transform ? hooks.transform(this.params, { training: true }) : (this.params as WeightTensors);
+          const dot = tf.addN(par.gradSlots.map((s) => tf.sum(tf.mul(w[s.name]!, G[s.name]!)))) as tf.Scalar;
+          const extra = penalties(info);
+          if (!extra) return dot;
+          extraValue = tf.tidy(() => extra.dataSync()[0]!);
+          return tf.add(dot, extra) as tf.Scalar;
+        }, varList);
+        optimizer.applyGradients(grads as never);
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+    } finally {
+      tf.dispose(Object.values(G));
+    }
+    return this.finishParallel(outcomes, sizes, n, extraValue, foldBn);
+  }
+
+  /** Batch-norm moving statistics from the shards; the step's loss and hits. */
+  private finishParallel(
+    outcomes: Array<{ loss: number; hits: number; bn: ReturnType<typeof combineBnStats> }>,
+    sizes: number[],
+    n: number,
+    extraValue: number,
+    foldBn: (layer: string, mean: tf.Tensor, variance: tf.Tensor) => void,
+  ): { loss: number; hits: number } {
+    for (const b of combineBnStats(outcomes.map((o, i) => ({ count: sizes[i]!, bn: o.bn })))) {
+      const mean = tf.tensor(b.mean),
+        variance = tf.tensor(b.variance);
+      foldBn(b.layer, mean, variance);
+      tf.dispose([mean, variance]);
+    }
+    const ce = outcomes.reduce((a, o, i) => a + (sizes[i]! / n) * o.loss, 0);
+    return { loss: ce + extraValue, hits: outcomes.reduce((a, o) => a + o.hits, 0) };
   }
 
   /** Mean cross-entropy and top-1 accuracy over a dataset, in batches. */
@@ -314,6 +570,13 @@ export class Trainer {
     if (this.disposed) return;
     this.disposed = true;
     for (const v of [...Object.values(this.params), ...Object.values(this.stats)]) v.dispose();
+    // Terminating is asynchronous; `closeWorkers()` awaits it.
+    void this.closePool();
+  }
+
+  /** Stops this trainer's training workers (if any were started) and waits until they have exited. */
+  async closeWorkers(): Promise<void> {
+    await this.closePool();
   }
 }
 

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// Data-parallel training bench (issue #16), on the BUILT package:
+// - LeNet-5 (batch 64, Adam) ms per step in-process vs 2 workers: each child process warms both up, then alternates
+//   blocks of `--steps` steps, `--rounds` times; several child processes; speed-up = median of per-round ratios, with
+//   its range over all rounds of all processes;
+// - PyTorch on the same machine in the same run (python3 + torch, if installed): a torch process after each of ours,
+//   1 and 2 threads; ratio = our 2-worker step / torch's 2-thread step, per process pair;
+// - accuracy: the LeNet-5 baseline recipe (20 epochs) trained with 2 workers, test accuracy and seconds per epoch;
+// - whether tfjs-backend-wasm's threaded build starts in Node.
+// Prints a table; `--child` mode prints one JSON line (used by the parent).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { initBackend, initModel, lenet5, loadMnist, subset, trainBaseline, Trainer } from '@edge-compress/core';
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const quick = process.argv.includes('--quick');
+const steps = arg('--steps', 30);
+const rounds = arg('--rounds', quick ? 2 : 4);
+const procs = arg('--procs', quick ? 2 : 3);
+const here = fileURLToPath(import.meta.url);
+
+if (process.argv.includes('--child')) {
+  await initBackend('wasm');
+  const { train } = loadMnist({ shape: [28, 28, 1] });
+  const data = subset(train, 64 * steps);
+  const one = new Trainer(initModel(lenet5(), 1)),
+    two = new Trainer(initModel(lenet5(), 1));
+  const block = async (t, workers) => {
+    const t0 = performance.now();
+    await t.fit(data, { epochs: 1, batchSize: 64, seed: 1, workers });
+    return (performance.now() - t0) / steps;
+  };
+  await block(one, 1);
+  await block(two, 2); // warm-up (starts the worker)
+  const out = { one: [], two: [] };
+  for (let r = 0; r < rounds; r++) {
+    // alternate which side goes first
+    if (r % 2 === 0) (out.one.push(await block(one, 1)), out.two.push(await block(two, 2)));
+    else (out.two.push(await block(two, 2)), out.one.push(await block(one, 1)));
+  }
+  await two.closeWorkers();
+  one.dispose();
+  two.dispose();
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+if (process.argv.includes('--threaded-probe')) {
+  // tfjs feature-detects threads (false in Node); force the detection on to see whether the threaded build runs here.
+  const tf = await import('@tensorflow/tfjs-core');
+  await import('@tensorflow/tfjs-backend-wasm'); // registers the flag
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  // tfjs logs the real cause and throws a generic error: keep what it logs
+  const logged = [];
+  for (const k of ['log', 'warn', 'error']) console[k] = (...a) => logged.push(a.map(String).join(' '));
+  const cause = () => logged.find((l) => /ERR_|Error/.test(l))?.slice(0, 200) ?? '';
+  const t0 = performance.now();
+  const out = await Promise.race([
+    initBackend('wasm', { threads: 2 }).then(
+      async (i) => {
+        // one op that would use the thread pool
+        const y = tf.matMul(tf.ones([512, 512]), tf.ones([512, 512]));
+        await y.data();
+        return { ok: i.threads, detail: `threaded build started in ${(performance.now() - t0).toFixed(0)} ms, threads ${i.threads}` };
+      },
+      (e) => ({ ok: false, detail: `threaded build fails: ${cause() || String(e?.cause?.message ?? e?.message ?? e).slice(0, 160)}` }),
+    ),
+    new Promise((r) => setTimeout(() => r({ ok: false, detail: 'threaded build: no answer in 20 s' }), 20_000)),
+  ]);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.exit(0);
+}
+
+/** Runs the measurements; returns the figures (flat). */
+export async function parallelFigures() {
+  const ratios = [],
+    ones = [],
+    twos = [],
+    torchRatios = [],
+    torch1 = [],
+    torch2 = [];
+  let torchVersion;
+  const hasTorch = spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  for (let p = 0; p < procs; p++) {
+    const r = JSON.parse(
+      execFileSync(process.execPath, [here, '--child', '--steps', String(steps), '--rounds', String(rounds)], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .pop(),
+    );
+    r.one.forEach((a, i) => ratios.push(a / r.two[i]));
+    ones.push(...r.one);
+    twos.push(...r.two);
+    let line = `process ${p + 1}/${procs}: 1 worker ${median(r.one).toFixed(1)} ms/step, 2 workers ${median(r.two).toFixed(1)} ms/step`;
+    if (hasTorch) {
+      const t = JSON.parse(execFileSync('python3', [fileURLToPath(new URL('./torch_lenet5.py', import.meta.url)), String(steps * 2), '1', '2'], { encoding: 'utf8' }));
+      torchVersion = t.torch;
+      torch1.push(t.step_ms['1']);
+      torch2.push(t.step_ms['2']);
+      torchRatios.push(median(r.two) / t.step_ms['2']);
+      line += `; torch ${t.torch}: ${t.step_ms['1'].toFixed(1)} / ${t.step_ms['2'].toFixed(1)} ms/step (1 / 2 threads)`;
+    }
+    console.error(line);
+  }
+  const threaded = JSON.parse(execFileSync(process.execPath, [here, '--threaded-probe'], { encoding: 'utf8' }).trim().split('\n').pop());
+  await initBackend('wasm');
+  const epochs = quick ? 2 : 20;
+  const base = await trainBaseline({
+    arch: 'lenet5',
+    epochs,
+    seed: 0,
+    workers: 2,
+    onProgress: (p) => p.testAccuracy !== undefined && console.error(`lenet5, 2 workers, epoch ${p.epoch + 1}/${p.epochs}: val ${(100 * p.testAccuracy).toFixed(2)}%`),
+  });
+  const f = {
+    lenet5_step_ms_1worker: median(ones),
+    lenet5_step_ms_2workers: median(twos),
+    parallel_speedup_2workers: median(ratios),
+    parallel_speedup_2workers_min: Math.min(...ratios),
+    parallel_speedup_2workers_max: Math.max(...ratios),
+    lenet5_epoch_s_2workers: median(base.history.map((h) => h.seconds)),
+    lenet5_test_acc_2workers: base.testAccuracy,
+    lenet5_epochs_2workers: epochs,
+    parallel_timing_processes: procs,
+    parallel_timing_rounds_per_process: rounds,
+    parallel_steps_per_block: steps,
+    wasm_threaded_build_works_in_node: threaded.ok ? 1 : 0,
+    parallel_load_average_1min: loadavg()[0],
+  };
+  if (hasTorch) {
+    Object.assign(f, {
+      pytorch_step_ms_1thread: median(torch1),
+      pytorch_step_ms_2threads: median(torch2),
+      step_vs_pytorch_2threads: median(torchRatios),
+      step_vs_pytorch_2threads_min: Math.min(...torchRatios),
+      step_vs_pytorch_2threads_max: Math.max(...torchRatios),
+    });
+  }
+  console.error(
+    `tfjs-backend-wasm threaded build in Node: ${threaded.detail}${torchVersion ? `; PyTorch ${torchVersion}` : '; PyTorch not installed (python3 -c "import torch" failed): no torch figures'}`,
+  );
+  return f;
+}

@@ -1,0 +1,436 @@
+/**
+ * Data-parallel training: one batch split into shards, each shard's gradient computed on its own tfjs backend
+ * (the calling thread computes shard 0, worker threads the rest), summed in a fixed order through shared memory.
+ *
+ * What runs where. Workers compute only the data-dependent part: the forward and backward of the plain model
+ * on the *effective* weights, giving ∂loss/∂W_eff for their shard. Everything that depends on parameters alone
+ * stays on the calling thread, where the Trainer's hooks live: `transform` (its vector–Jacobian product maps the
+ * summed ∂loss/∂W_eff back onto the parameters), `extraLoss`, weight decay, the optimizer update, `afterStep` and
+ * `afterEpoch`. So every method's hooks keep working unchanged. `layerForward` replaces a layer's computation
+ * inside the forward; it is a closure that cannot be sent to another thread, so a fit with a `layerForward`
+ * hook runs in-process (EpochRecord.workers says 1).
+ *
+ * Platform-neutral: the thread API comes from a `WorkerPlatform` registered by the Node entry (worker_threads).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { CompressionError } from '../errors.js';
+import { sizeOf } from '../ir/shapes.js';
+import type { ModelIR } from '../ir/types.js';
+import { forward, type WeightTensors } from '../model/forward.js';
+
+/** One started worker, as the platform gives it. */
+export interface TrainWorkerHandle {
+  postMessage(msg: unknown): void;
+  onMessage(cb: (msg: unknown) => void): void;
+  onError(cb: (err: unknown) => void): void;
+  /** Keeps the process alive while a step is in flight (Node); no-op elsewhere. */
+  ref?(): void;
+  unref?(): void;
+  terminate(): Promise<unknown> | void;
+}
+
+/** How a platform starts training workers (Node's entry registers worker_threads). */
+export interface WorkerPlatform {
+  readonly name: string;
+  spawn(): TrainWorkerHandle;
+  /** Cores available to this process (what `workers: 'auto'` means). */
+  cores(): number;
+}
+
+let platform: WorkerPlatform | undefined;
+let defaultWorkers: number | 'auto' = 1;
+
+/** Registers the thread API used by `workers > 1` (the Node entry does this for worker_threads). */
+export function registerWorkerPlatform(p: WorkerPlatform | undefined): void {
+  platform = p;
+}
+
+export function workerPlatform(): WorkerPlatform | undefined {
+  return platform;
+}
+
+/**
+ * Process-wide default of `FitOptions.workers` for fits that do not set it (a CLI's `--workers` sets this, so
+ * every method's training gets it without passing options through). Default 1.
+ */
+export function setDefaultWorkers(workers: number | 'auto'): void {
+  checkWorkers(workers);
+  defaultWorkers = workers;
+}
+
+export function getDefaultWorkers(): number | 'auto' {
+  return defaultWorkers;
+}
+
+function checkWorkers(w: unknown): asserts w is number | 'auto' {
+  if (w === 'auto') return;
+  if (typeof w !== 'number' || !Number.isInteger(w) || w < 1) {
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'workers',
+      message: `workers must be 'auto' or an integer ≥ 1, got ${JSON.stringify(w)}`,
+      hint: "use 'auto' for one worker per core, or 1 to train in-process",
+    });
+  }
+}
+
+/** Resolves `workers` ('auto' = the cores of the registered platform, 1 without one) and checks it against the batch. */
+export function resolveWorkers(w: number | 'auto' | undefined, batchSize: number): number {
+  const v = w ?? defaultWorkers;
+  checkWorkers(v);
+  const n = v === 'auto' ? (platform?.cores() ?? 1) : v;
+  if (n > batchSize) {
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'workers',
+      message: `workers (${n}) is more than the batch size (${batchSize}): every worker needs at least one example per step`,
+      hint: `use at most ${batchSize} workers, or a larger batchSize`,
+    });
+  }
+  return n;
+}
+
+/** Sizes of the shards of a batch of `n` (shard 0 runs on the calling thread, which also does the update: it gets the smallest). */
+export function shardSizes(n: number, shards: number): number[] {
+  const base = Math.floor(n / shards),
+    extra = n % shards;
+  // extra < shards: shards 1..extra get one more example each.
+  return Array.from({ length: shards }, (_, i) => base + (i > 0 && i <= extra ? 1 : 0));
+}
+
+/** Dropout seed of shard `i` of a step (deterministic for a seed and a worker count). */
+export function shardSeed(seed: number, i: number): number {
+  return i === 0 ? seed : (seed + Math.imul(i, 0x9e3779b1)) >>> 2;
+}
+
+export interface WeightSlot {
+  name: string;
+  shape: number[];
+  offset: number;
+  /** Gradient slots: where the same tensor sits in the weights buffer. */
+  weightOffset?: number;
+}
+
+/** Layout of named tensors packed one after the other in one Float32Array. */
+export function packLayout(entries: Array<[string, readonly number[]]>): { slots: WeightSlot[]; total: number } {
+  let offset = 0;
+  const slots = entries.map(([name, shape]) => {
+    const s = { name, shape: [...shape], offset };
+    offset += sizeOf(shape);
+    return s;
+  });
+  return { slots, total: offset };
+}
+
+/** One optimizer update, as the fused path applies it (same formulas as tfjs' optimizers). */
+export interface UpdateSpec {
+  kind: 'adam' | 'sgd' | 'momentum';
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  momentum: number;
+  nesterov: boolean;
+  /** Updates so far in this fit, this one included (Adam's bias correction). */
+  t: number;
+  /** L2 on kernels (wd/2·Σw², so the gradient gains wd·w). */
+  weightDecay: number;
+}
+
+/** The contiguous range of gradient indices that shard `i` of `k` reduces and updates. */
+export function updateRange(total: number, k: number, i: number): [number, number] {
+  return [Math.floor((total * i) / k), Math.floor((total * (i + 1)) / k)];
+}
+
+/**
+ * Sums the shards' gradients (Σ (n_i/n)·g_i, shard order) over gradient indices [from, to) and applies the optimizer
+ * to the same range of the weights buffer. `state` holds the optimizer's moments: [0, total) first, [total, 2·total)
+ * second. Threads run disjoint ranges at the same time.
+ */
+export function reduceAndUpdate(
+  u: UpdateSpec,
+  slots: readonly WeightSlot[],
+  total: number,
+  from: number,
+  to: number,
+  sizes: readonly number[],
+  grads: Float32Array,
+  weights: Float32Array,
+  state: Float32Array,
+): void {
+  const n = sizes.reduce((a, b) => a + b, 0);
+  const c1 = 1 - u.beta1 ** u.t,
+    c2 = 1 - u.beta2 ** u.t;
+  for (const s of slots) {
+    const len = sizeOf(s.shape);
+    const a = Math.max(from, s.offset),
+      b = Math.min(to, s.offset + len);
+    if (a >= b) continue;
+    const shift = s.weightOffset! - s.offset;
+    const wd = s.name.endsWith('/kernel') ? u.weightDecay : 0;
+    for (let j = a; j < b; j++) {
+      let g = 0;
+      for (let i = 0; i < sizes.length; i++) if (sizes[i]! > 0) g += (sizes[i]! / n) * grads[i * total + j]!;
+      const wj = j + shift;
+      if (wd) g += wd * weights[wj]!;
+      if (u.kind === 'adam') {
+        const m = (state[j] = u.beta1 * state[j]! + (1 - u.beta1) * g);
+        const v = (state[total + j] = u.beta2 * state[total + j]! + (1 - u.beta2) * g * g);
+        weights[wj]! -= (u.lr * (m / c1)) / (Math.sqrt(v / c2) + u.epsilon);
+      } else if (u.kind === 'momentum') {
+        const acc = (state[j] = u.momentum * state[j]! + g);
+        weights[wj]! -= u.lr * (u.nesterov ? g + u.momentum * acc : acc);
+      } else weights[wj]! -= u.lr * g;
+    }
+  }
+}
+
+export interface BnStat {
+  layer: string;
+  mean: Float32Array;
+  variance: Float32Array;
+}
+
+export interface ShardOutcome {
+  /** Mean cross-entropy over the shard. */
+  loss: number;
+  hits: number;
+  bn: BnStat[];
+}
+
+/**
+ * The data-dependent part of one training step on one shard: ∂(mean cross-entropy)/∂W for each of `gradSlots`,
+ * written into `gradOut` at the slots' offsets. Used by workers and by the calling thread for shard 0.
+ */
+export function shardGradients(
+  ir: ModelIR,
+  weights: WeightTensors,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  gradSlots: readonly WeightSlot[],
+  gradOut: Float32Array,
+  dropoutSeed: number,
+): ShardOutcome {
+  const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
+  let hits = 0;
+  const loss = tf.tidy(() => {
+    const f = (...ws: tf.Tensor[]): tf.Scalar => {
+      const w: WeightTensors = { ...weights };
+      gradSlots.forEach((s, i) => (w[s.name] = ws[i]!));
+      const logits = forward(ir, w, x, { training: true, logits: true, dropoutSeed, bnStats });
+      hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
+      return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+    };
+    const { value, grads } = tf.valueAndGrads(f)(gradSlots.map((s) => weights[s.name]!));
+    grads.forEach((g, i) => gradOut.set(g.dataSync() as Float32Array, gradSlots[i]!.offset));
+    return value.dataSync()[0]!;
+  });
+  const bn: BnStat[] = [];
+  for (const [layer, s] of bnStats) {
+    bn.push({ layer, mean: s.mean.dataSync().slice() as Float32Array, variance: s.variance.dataSync().slice() as Float32Array });
+    tf.dispose([s.mean, s.variance]);
+  }
+  return { loss, hits, bn };
+}
+
+/** Batch-norm statistics of the whole batch from its shards' (exact: biased variance = mean of variances + variance of means). */
+export function combineBnStats(parts: Array<{ count: number; bn: BnStat[] }>): BnStat[] {
+  const total = parts.reduce((a, p) => a + p.count, 0);
+  const first = parts.find((p) => p.count > 0);
+  if (!first) return [];
+  return first.bn.map(({ layer, mean }) => {
+    const m = new Float32Array(mean.length),
+      v = new Float32Array(mean.length);
+    const of = (p: { bn: BnStat[] }): BnStat => p.bn.find((b) => b.layer === layer)!;
+    for (const p of parts) if (p.count > 0) for (let c = 0; c < m.length; c++) m[c]! += (p.count / total) * of(p).mean[c]!;
+    for (const p of parts) {
+      if (p.count === 0) continue;
+      const s = of(p);
+      for (let c = 0; c < m.length; c++) v[c]! += (p.count / total) * (s.variance[c]! + (s.mean[c]! - m[c]!) ** 2);
+    }
+    return { layer, mean: m, variance: v };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages between the calling thread and a worker.
+
+export interface InitMessage {
+  type: 'init';
+  backend: string;
+  ir: ModelIR;
+  weightSlots: WeightSlot[];
+  gradSlots: WeightSlot[];
+  gradTotal: number;
+  /** Effective weights (and batch-norm statistics), written by the calling thread before each step. */
+  weights: SharedArrayBuffer;
+  /** The batch's examples and labels. */
+  images: SharedArrayBuffer;
+  labels: SharedArrayBuffer;
+  numClasses: number;
+  /** One slot of gradTotal floats per shard. */
+  grads: SharedArrayBuffer;
+  /** Optimizer moments of the fused update (2 × gradTotal floats). */
+  state: SharedArrayBuffer;
+  slot: number;
+}
+
+/** The fused path's second phase: reduce the shards' gradients and update one range of the weights. */
+export interface UpdateMessage {
+  type: 'update';
+  spec: UpdateSpec;
+  sizes: number[];
+  from: number;
+  to: number;
+}
+
+export interface StepMessage {
+  type: 'step';
+  /** Examples [from, to) of the batch buffer. */
+  from: number;
+  to: number;
+  seed: number;
+}
+
+export type ToWorker = InitMessage | StepMessage | UpdateMessage | { type: 'close' };
+export type FromWorker = { type: 'ready' } | { type: 'updated' } | ({ type: 'done' } & ShardOutcome) | { type: 'error'; message: string; stack?: string };
+
+/** The worker side: answers init and step messages. `initBackend` selects the same backend as the caller's. */
+export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMessage(cb: (m: ToWorker) => void): void }, initBackend: (name: string) => Promise<unknown>): void {
+  let st: (InitMessage & { w: Float32Array; x: Float32Array; y: Int32Array; g: Float32Array; all: Float32Array; opt: Float32Array }) | undefined;
+  let queue = Promise.resolve();
+  port.onMessage((m) => {
+    queue = queue.then(async () => {
+      try {
+        if (m.type === 'init') {
+          if (tf.getBackend() !== m.backend) await initBackend(m.backend);
+          st = {
+            ...m,
+            w: new Float32Array(m.weights),
+            x: new Float32Array(m.images),
+            y: new Int32Array(m.labels),
+            g: new Float32Array(m.grads, m.slot * m.gradTotal * 4, m.gradTotal),
+            all: new Float32Array(m.grads),
+            opt: new Float32Array(m.state),
+          };
+          port.postMessage({ type: 'ready' });
+        } else if (m.type === 'update') {
+          if (!st) throw new Error('update before init');
+          reduceAndUpdate(m.spec, st.gradSlots, st.gradTotal, m.from, m.to, m.sizes, st.all, st.w, st.opt);
+          port.postMessage({ type: 'updated' });
+        } else if (m.type === 'step') {
+          if (!st) throw new Error('step before init');
+          const s = st;
+          const per = sizeOf(s.ir.inputShape);
+          const n = m.to - m.from;
+          const weights: WeightTensors = {};
+          for (const w of s.weightSlots) weights[w.name] = tf.tensor(s.w.subarray(w.offset, w.offset + sizeOf(w.shape)), w.shape, 'float32');
+          const x = tf.tensor(s.x.subarray(m.from * per, m.to * per), [n, ...s.ir.inputShape], 'float32');
+          const y = tf.tidy(() => tf.oneHot(tf.tensor1d(s.y.subarray(m.from, m.to), 'int32'), s.numClasses));
+          try {
+            port.postMessage({ type: 'done', ...shardGradients(s.ir, weights, x, y, s.gradSlots, s.g, m.seed) });
+          } finally {
+            tf.dispose([...Object.values(weights), x, y]);
+          }
+        }
+      } catch (e) {
+        port.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined });
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The calling thread's side.
+
+interface Member {
+  handle: TrainWorkerHandle;
+  waiting?: { resolve: (m: FromWorker) => void; reject: (e: unknown) => void };
+  failed?: unknown;
+}
+
+/**
+ * Started workers (all but shard 0's), reused across fits of one Trainer; `close()` terminates them. After an error
+ * or an abort the pool is closed and the next fit starts a new one.
+ */
+export class WorkerPool {
+  private readonly members: Member[] = [];
+  private closed = false;
+
+  constructor(readonly size: number) {
+    const p = platform;
+    if (!p) throw new CompressionError({ code: 'BACKEND_NOT_READY', message: 'no worker platform is registered', hint: 'import @edge-compress/core in Node, or use workers: 1' });
+    for (let i = 0; i < size; i++) {
+      const m: Member = { handle: p.spawn() };
+      m.handle.onMessage((msg) => {
+        const w = m.waiting;
+        m.waiting = undefined;
+        const fm = msg as FromWorker;
+        if (fm.type === 'error') w?.reject(new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} failed: ${fm.message}`, cause: fm.stack }));
+        else w?.resolve(fm);
+      });
+      m.handle.onError((e) => {
+        m.failed = e;
+        const w = m.waiting;
+        m.waiting = undefined;
+        w?.reject(new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} stopped: ${e instanceof Error ? e.message : String(e)}`, cause: e }));
+      });
+      this.members.push(m);
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private request(i: number, msg: ToWorker): Promise<FromWorker> {
+    const m = this.members[i]!;
+    if (m.failed) return Promise.reject(new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} stopped`, cause: m.failed }));
+    return new Promise<FromWorker>((resolve, reject) => {
+      m.waiting = { resolve, reject };
+      m.handle.postMessage(msg);
+    });
+  }
+
+  /** Sends each worker its init message and waits until all are ready. */
+  async init(make: (slot: number) => InitMessage): Promise<void> {
+    this.members.forEach((m) => m.handle.ref?.());
+    await Promise.all(this.members.map((_, i) => this.request(i, make(i + 1))));
+  }
+
+  /** Starts one step on every worker (shard i + 1 on worker i); resolves with their outcomes in shard order. */
+  step(shards: Array<{ from: number; to: number; seed: number }>): Promise<ShardOutcome[]> {
+    return Promise.all(
+      this.members.map(async (_, i) => {
+        const s = shards[i]!;
+        if (s.to <= s.from) return { loss: 0, hits: 0, bn: [] };
+        const r = await this.request(i, { type: 'step', ...s });
+        if (r.type !== 'done') throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} answered '${r.type}' to a step` });
+        return { loss: r.loss, hits: r.hits, bn: r.bn };
+      }),
+    );
+  }
+
+  /** Has worker i reduce and update gradient range i + 1 (the fused path's second phase). */
+  update(spec: UpdateSpec, sizes: number[], total: number): Promise<unknown> {
+    const k = this.members.length + 1;
+    return Promise.all(
+      this.members.map(async (_, i) => {
+        const [from, to] = updateRange(total, k, i + 1);
+        const r = await this.request(i, { type: 'update', spec, sizes, from, to });
+        if (r.type !== 'updated') throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} answered '${r.type}' to an update` });
+      }),
+    );
+  }
+
+  /** Lets the process exit while the pool is idle (Node). */
+  idle(): void {
+    this.members.forEach((m) => m.handle.unref?.());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.members.map((m) => m.handle.terminate()));
+  }
+}
