@@ -159,29 +159,55 @@ export function reduceAndUpdate(
   state: Float32Array,
 ): void {
   const n = sizes.reduce((a, b) => a + b, 0);
-  const c1 = 1 - u.beta1 ** u.t,
-    c2 = 1 - u.beta2 ** u.t;
+  // Tight loops: locals only, the shard sum specialised for the common case of two shards.
+  const parts = sizes.flatMap((sz, i) => (sz > 0 ? [{ c: sz / n, off: i * total }] : []));
+  const two = parts.length === 2;
+  const c0 = parts[0]!.c,
+    o0 = parts[0]!.off,
+    c1 = two ? parts[1]!.c : 0,
+    o1 = two ? parts[1]!.off : 0;
+  const { beta1, beta2, epsilon, momentum, lr } = u;
+  const step = lr / (1 - beta1 ** u.t),
+    invSqrtC2 = 1 / Math.sqrt(1 - beta2 ** u.t);
   for (const s of slots) {
-    const len = sizeOf(s.shape);
     const a = Math.max(from, s.offset),
-      b = Math.min(to, s.offset + len);
+      b = Math.min(to, s.offset + sizeOf(s.shape));
     if (a >= b) continue;
-    const shift = s.weightOffset! - s.offset;
-    const wd = s.name.endsWith('/kernel') ? u.weightDecay : 0;
-    for (let j = a; j < b; j++) {
-      let g = 0;
-      for (let i = 0; i < sizes.length; i++) if (sizes[i]! > 0) g += (sizes[i]! / n) * grads[i * total + j]!;
-      const wj = j + shift;
-      if (wd) g += wd * weights[wj]!;
-      if (u.kind === 'adam') {
-        const m = (state[j] = u.beta1 * state[j]! + (1 - u.beta1) * g);
-        const v = (state[total + j] = u.beta2 * state[total + j]! + (1 - u.beta2) * g * g);
-        weights[wj]! -= (u.lr * (m / c1)) / (Math.sqrt(v / c2) + u.epsilon);
-      } else if (u.kind === 'momentum') {
-        const acc = (state[j] = u.momentum * state[j]! + g);
-        weights[wj]! -= u.lr * (u.nesterov ? g + u.momentum * acc : acc);
-      } else weights[wj]! -= u.lr * g;
+    // g = Σ (n_i/n)·g_i (+ wd·w), into shard 0's slot (it is not read again this step).
+    const g = grads.subarray(o0 + a, o0 + b),
+      w = weights.subarray(a + s.weightOffset! - s.offset, b + s.weightOffset! - s.offset);
+    if (two) {
+      const g1 = grads.subarray(o1 + a, o1 + b);
+      for (let j = 0; j < g.length; j++) g[j] = c0 * g[j]! + c1 * g1[j]!;
+    } else if (parts.length > 2 || c0 !== 1) {
+      const rest = parts.slice(1).map((p) => ({ c: p.c, v: grads.subarray(p.off + a, p.off + b) }));
+      for (let j = 0; j < g.length; j++) {
+        let acc = c0 * g[j]!;
+        for (const r of rest) acc += r.c * r.v[j]!;
+        g[j] = acc;
+      }
     }
+    const wd = s.name.endsWith('/kernel') ? u.weightDecay : 0;
+    if (wd !== 0) for (let j = 0; j < g.length; j++) g[j]! += wd * w[j]!;
+    const m1 = state.subarray(a, b);
+    if (u.kind === 'adam') {
+      const m2 = state.subarray(total + a, total + b);
+      for (let j = 0; j < g.length; j++) {
+        const gj = g[j]!;
+        const m = beta1 * m1[j]! + (1 - beta1) * gj;
+        const v = beta2 * m2[j]! + (1 - beta2) * gj * gj;
+        m1[j] = m;
+        m2[j] = v;
+        w[j]! -= (step * m) / (Math.sqrt(v) * invSqrtC2 + epsilon);
+      }
+    } else if (u.kind === 'momentum') {
+      const nesterov = u.nesterov;
+      for (let j = 0; j < g.length; j++) {
+        const acc = momentum * m1[j]! + g[j]!;
+        m1[j] = acc;
+        w[j]! -= lr * (nesterov ? g[j]! + momentum * acc : acc);
+      }
+    } else for (let j = 0; j < g.length; j++) w[j]! -= lr * g[j]!;
   }
 }
 
