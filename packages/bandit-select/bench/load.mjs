@@ -52,36 +52,39 @@ process.stdout.write(
   `${JSON.stringify({ pairsAcked, pairsPerS: pairsAcked / r.duration, requests2xx: r['2xx'], non2xx: r.non2xx, chooseNon200, feedbackNon200, errors: r.errors, durationS: r.duration, p99Ms: r.latency.p99 })}\n`,
 );
 
+// autocannon resets a connection's context after the last request of the sequence, so the sequence is STEPS batch
+// requests long: the first only chooses, the last only sends the feedbacks (no choose is left without its feedback).
 function batchRequests() {
-  const contexts = pool.map((b) => JSON.parse(b).context);
-  return [
-    {
-      method: 'POST',
-      path: '/batch',
-      headers: { 'content-type': 'application/json' },
-      setupRequest: (req, context) => {
-        const requests = (context.eventIds ?? []).map((eventId) => ({ op: 'feedback', eventId, reward: 0.5 }));
-        context.nFeedback = requests.length;
-        for (let i = 0; i < B; i++) requests.push({ op: 'choose', context: contexts[k++ % contexts.length] });
-        return { ...req, body: JSON.stringify({ requests }) };
-      },
-      onResponse: (status, body, context) => {
-        context.eventIds = [];
-        if (status !== 200) {
-          chooseNon200 += B;
-          feedbackNon200 += context.nFeedback;
-          return;
-        }
-        const results = JSON.parse(body).results;
-        for (let i = 0; i < results.length; i++) {
-          const r = results[i];
-          if (i < context.nFeedback) {
-            if (r.status === 200) pairsAcked++;
-            else feedbackNon200++;
-          } else if (r.status === 200) context.eventIds.push(r.eventId);
-          else chooseNon200++;
-        }
-      },
+  const STEPS = 50;
+  // Choose items are serialised once (the pool's bodies are {"context":{...}}); only the feedback items are built per call.
+  const chooseItems = pool.map((b) => `{"op":"choose",${b.slice(1)}`);
+  return Array.from({ length: STEPS }, (_, step) => ({
+    method: 'POST',
+    path: '/batch',
+    headers: { 'content-type': 'application/json' },
+    setupRequest: (req, context) => {
+      const items = (context.eventIds ?? []).map((eventId) => `{"op":"feedback","eventId":"${eventId}","reward":0.5}`);
+      context.nFeedback = items.length;
+      if (step < STEPS - 1) for (let i = 0; i < B; i++) items.push(chooseItems[k++ % chooseItems.length]);
+      return { ...req, body: `{"requests":[${items.join(',')}]}` };
     },
-  ];
+    onResponse: (status, body, context) => {
+      const nChoose = step < STEPS - 1 ? B : 0;
+      context.eventIds = [];
+      if (status !== 200) {
+        chooseNon200 += nChoose;
+        feedbackNon200 += context.nFeedback;
+        return;
+      }
+      const results = JSON.parse(body).results;
+      for (let i = 0; i < results.length; i++) {
+        const r = results[i];
+        if (i < context.nFeedback) {
+          if (r.status === 200) pairsAcked++;
+          else feedbackNon200++;
+        } else if (r.status === 200) context.eventIds.push(r.eventId);
+        else chooseNon200++;
+      }
+    },
+  }));
 }

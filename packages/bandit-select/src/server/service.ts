@@ -102,6 +102,29 @@ function itemError(e: BanditError): BatchItemResult {
   return { status: httpStatusOf[e.code], error: { code: e.code, message: e.message, ...(e.path !== undefined ? { path: e.path } : {}) } };
 }
 
+/**
+ * Fast paths for the hot routes: true only for bodies the zod schemas accept (then the schema is skipped); anything
+ * else goes through the schema, so its error messages are unchanged.
+ */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function isPlainChoose(body: unknown): body is { context: Record<string, unknown>; arms?: string[] } {
+  if (!isPlainObject(body) || !isPlainObject(body.context)) return false;
+  for (const k in body) if (k !== 'context' && k !== 'arms') return false;
+  if (body.arms === undefined) return !('arms' in body);
+  return Array.isArray(body.arms) && body.arms.every((a) => typeof a === 'string');
+}
+
+function isPlainFeedback(body: unknown): body is { eventId: string; reward: unknown } {
+  if (!isPlainObject(body)) return false;
+  for (const k in body) if (k !== 'eventId' && k !== 'reward') return false;
+  return typeof body.eventId === 'string' && body.eventId.length >= 1 && body.eventId.length <= 200;
+}
+
 function badRequest(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>, example: string): BanditError {
   return new BanditError({
     code: 'BAD_REQUEST',
@@ -236,8 +259,8 @@ export class SelectService {
 
   /** Validate and decide (no write): the event to log. */
   private decideChoose(body: unknown): StagedChoose {
-    const r = chooseSchema.safeParse(body);
-    if (!r.success) throw badRequest(r.error.issues, '{"context":{"name":number,...},"arms"?:["id",...]}');
+    const r = isPlainChoose(body) ? { data: body } : chooseSchema.safeParse(body);
+    if (!('data' in r) || r.data === undefined) throw badRequest(r.error!.issues, '{"context":{"name":number,...},"arms"?:["id",...]}');
     const space = this.ensureSpace(r.data.context);
     const batch = this.batch!;
     const policy = this.policy!;
@@ -288,8 +311,8 @@ export class SelectService {
 
   /** Validate a feedback and find its event (no write). `inBatch`: events already given feedback in this batch. */
   private validateFeedback(body: unknown, inBatch: Set<string> | null): StagedFeedback {
-    const r = feedbackSchema.safeParse(body);
-    if (!r.success) throw badRequest(r.error.issues, '{"eventId":"...","reward":0.8}');
+    const r = isPlainFeedback(body) ? { data: body } : feedbackSchema.safeParse(body);
+    if (!('data' in r) || r.data === undefined) throw badRequest(r.error!.issues, '{"eventId":"...","reward":0.8}');
     const { eventId } = r.data;
     const reward = r.data.reward;
     if (typeof reward !== 'number' || !Number.isFinite(reward) || reward < 0 || reward > 1) {
