@@ -40,9 +40,9 @@ export async function bundlePage(entry: string): Promise<string> {
 
 /**
  * Opens a page at http://localhost:8631/ (a secure context, so COOP/COEP can isolate it) in headless Chromium, served from memory through request routing:
- * `/page.js` (the bundle), `/wasm/*` (tfjs-backend-wasm's binaries), `/mnist/*` (the bundled digits). No network.
+ * `/page.js` (the bundle), `opts.scripts` (more bundles by path, e.g. a worker), `/wasm/*` (tfjs-backend-wasm's binaries), `/mnist/*` (the bundled digits). No network.
  */
-export async function openPage(browser: Browser, pageJs: string, opts: { isolated?: boolean; query?: string } = {}): Promise<Page> {
+export async function openPage(browser: Browser, pageJs: string, opts: { isolated?: boolean; query?: string; scripts?: Record<string, string> } = {}): Promise<Page> {
   const page = await browser.newPage();
   // Cross-origin isolation (what tfjs-wasm's threaded build needs): COOP/COEP on every response.
   const headers: Record<string, string> = opts.isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
@@ -57,6 +57,8 @@ export async function openPage(browser: Browser, pageJs: string, opts: { isolate
         body: '<!doctype html><meta charset="utf-8"><title>edge-compress</title><script type="module" src="/page.js"></script>',
       });
     if (p === '/page.js') return route.fulfill({ headers, contentType: 'text/javascript', body: pageJs });
+    const script = opts.scripts?.[p];
+    if (script !== undefined) return route.fulfill({ headers, contentType: 'text/javascript', body: script });
     const from = p.startsWith('/wasm/') ? join(WASM_DIR, p.slice(6)) : p.startsWith('/mnist/') ? join(MNIST_DIR, p.slice(7)) : undefined;
     if (!from || !existsSync(from)) return route.fulfill({ status: 404, body: 'not found' });
     return route.fulfill({ headers, body: await readFile(from), contentType: from.endsWith('.wasm') ? 'application/wasm' : 'application/json' });

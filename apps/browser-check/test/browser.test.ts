@@ -58,6 +58,31 @@ describe.skipIf(!chromiumPath)('in headless Chromium (Debian chromium via playwr
     await page.close();
   });
 
+  it('data-parallel training with Web Workers in an isolated page: the same step as in-process; not isolated → in-process', async () => {
+    type Run = { workers: number; moved: number; fc2: number[]; conv1: number[] };
+    type R = { isolated: boolean; one: Run; two: Run };
+    const pageJs = await bundlePage(new URL('../src/workersPage.ts', import.meta.url).pathname);
+    const scripts = { '/worker.js': await bundlePage(new URL('../src/trainWorker.ts', import.meta.url).pathname) };
+    const isolated = await openPage(browser, pageJs, { isolated: true, scripts });
+    const r = await pageResult<R>(isolated, 180_000);
+    expect(r.isolated).toBe(true);
+    expect(r.one.workers).toBe(1);
+    expect(r.two.workers).toBe(2);
+    for (const k of ['fc2', 'conv1'] as const) {
+      const worst = Math.max(...r.two[k].map((v, i) => Math.abs(v - r.one[k][i]!)));
+      expect(worst, k).toBeLessThan(5e-5);
+    }
+    // trained (not two copies of the initial weights)
+    expect(r.two.moved).toBeGreaterThan(1e-3);
+    await isolated.close();
+    // Without COOP/COEP there is no SharedArrayBuffer: the fit runs in-process and says so.
+    const plain = await openPage(browser, pageJs, { scripts });
+    const p = await pageResult<R>(plain, 180_000);
+    expect(p.isolated).toBe(false);
+    expect(p.two.workers).toBe(1);
+    await plain.close();
+  });
+
   it('bad input in the browser is the same typed error as in Node', async () => {
     const page = await openPage(browser, await bundlePage(new URL('../src/errorsPage.ts', import.meta.url).pathname));
     const r = await pageResult<Array<{ name: string; code: string; message: string }>>(page, 60_000);

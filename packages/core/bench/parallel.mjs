@@ -85,7 +85,9 @@ export async function parallelFigures() {
     torch1 = [],
     torch2 = [];
   let torchVersion;
-  const hasTorch = spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  // A python3 with torch: the one on PATH, else Debian's (apt-get install python3-torch).
+  const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  const hasTorch = python !== undefined;
   for (let p = 0; p < procs; p++) {
     const r = JSON.parse(
       execFileSync(process.execPath, [here, '--child', '--steps', String(steps), '--rounds', String(rounds)], { encoding: 'utf8' })
@@ -98,7 +100,7 @@ export async function parallelFigures() {
     twos.push(...r.two);
     let line = `process ${p + 1}/${procs}: 1 worker ${median(r.one).toFixed(1)} ms/step, 2 workers ${median(r.two).toFixed(1)} ms/step`;
     if (hasTorch) {
-      const t = JSON.parse(execFileSync('python3', [fileURLToPath(new URL('./torch_lenet5.py', import.meta.url)), String(steps * 2), '1', '2'], { encoding: 'utf8' }));
+      const t = JSON.parse(execFileSync(python, [fileURLToPath(new URL('./torch_lenet5.py', import.meta.url)), String(steps * 2), '1', '2'], { encoding: 'utf8' }));
       torchVersion = t.torch;
       torch1.push(t.step_ms['1']);
       torch2.push(t.step_ms['2']);

@@ -74,6 +74,46 @@ function checkWorkers(w: unknown): asserts w is number | 'auto' {
   }
 }
 
+/** A Web Worker as far as training needs it (no DOM types needed). */
+export interface WebWorkerLike {
+  postMessage(msg: unknown): void;
+  addEventListener(type: 'message', cb: (e: { data: unknown }) => void): void;
+  addEventListener(type: 'error', cb: (e: { message?: string }) => void): void;
+  terminate(): void;
+}
+
+/**
+ * The browser's platform: `create` starts a module Web Worker whose script calls `startWebTrainWorker` (bundle it
+ * like any entry). Needs `SharedArrayBuffer`, i.e. a cross-origin-isolated page (COOP/COEP headers); without it fits
+ * run in-process. Register it with `registerWorkerPlatform(webWorkerPlatform(() => new Worker(url, { type: 'module' })))`.
+ */
+export function webWorkerPlatform(create: () => WebWorkerLike): WorkerPlatform {
+  return {
+    name: 'web-workers',
+    cores: () => Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1),
+    spawn() {
+      const w = create();
+      return {
+        postMessage: (m) => w.postMessage(m),
+        onMessage: (cb) => w.addEventListener('message', (e) => cb(e.data)),
+        onError: (cb) => w.addEventListener('error', (e) => cb(new Error(e.message ?? 'worker error'))),
+        terminate: () => w.terminate(),
+      };
+    },
+  };
+}
+
+/** Body of a Web Worker script for `webWorkerPlatform`: serves a data-parallel fit's shard requests. */
+export function startWebTrainWorker(initBackend: (name: string) => Promise<unknown>): void {
+  const scope = globalThis as unknown as { postMessage(m: unknown): void; addEventListener(t: 'message', cb: (e: { data: ToWorker }) => void): void };
+  serveTrainWorker({ postMessage: (m) => scope.postMessage(m), onMessage: (cb) => scope.addEventListener('message', (e) => cb(e.data)) }, initBackend);
+}
+
+/** True when threads can share memory here (Node; a cross-origin-isolated page). */
+export function canShareMemory(): boolean {
+  return typeof SharedArrayBuffer === 'function';
+}
+
 /** Resolves `workers` ('auto' = the cores of the registered platform, 1 without one) and checks it against the batch. */
 export function resolveWorkers(w: number | 'auto' | undefined, batchSize: number): number {
   const v = w ?? defaultWorkers;

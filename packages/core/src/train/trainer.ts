@@ -11,6 +11,7 @@ import { createRunner, type RunnerOptions } from '../model/runner.js';
 import { createRng, type Rng } from '../tensor/rng.js';
 import { now, yieldToEventLoop } from '../platform.js';
 import {
+  canShareMemory,
   combineBnStats,
   packLayout,
   reduceAndUpdate,
@@ -222,7 +223,7 @@ export class Trainer {
     const hooks = opts.hooks ?? {};
     // layerForward is a closure over this thread's state: it cannot run in a worker (see train/parallel.ts).
     const requested = resolveWorkers(opts.workers, batchSize);
-    const workers = requested > 1 && !hooks.layerForward && workerPlatform() ? requested : 1;
+    const workers = requested > 1 && !hooks.layerForward && workerPlatform() && canShareMemory() ? requested : 1;
     const spec: OptimizerSpec = opts.optimizer ?? { kind: 'adam', lr: 1e-3 };
     const optimizer =
       spec.kind === 'adam'
