@@ -1,18 +1,20 @@
-// Validation-split tuning of the svd bench settings (LeNet-300-100), as used for the README table:
-//   node bench/tune.mjs '<jobs JSON>' > log      (after `npm run build`; one JSON line per job and seed)
-// A job: { S, F, ls, target, seeds?, lr?, flr?, reg?, mult?, fo?, resvd?, alloc?, trunc?: [{ lr, mult? }] } —
+// Validation-split tuning of the svd bench settings, as used for the README tables:
+//   node bench/tune.mjs '<jobs JSON>' [lenet300100|lenet5] > log   (after `npm run build`; one JSON line per job and seed)
+// A job: { S, F, ls, target, seeds?, lr?, flr?, reg?, mult?, fo?, resvd?, alloc?, lo?, D?, scratch?, truncEpochs?, trunc?: [{ lr, mult? }] } —
 // S / F = sparsity / fine-tuning epochs, ls = λ_s (Hoyer by default), target = FLOP reduction; every `trunc`
 // entry runs the truncated-SVD baseline at the same ranks with S + F fine-tuning epochs and that lr.
 // Both methods are chosen on `val` (core's 1,000-digit validation split); test is printed, never used to choose.
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRng, createRunner, initBackend, loadMnist, trainBaseline } from '@edge-compress/core';
+import { createRng, createRunner, initBackend, initModel, loadMnist, trainBaseline } from '@edge-compress/core';
 import { lowRankKernel, svdTrain } from '@edge-compress/svd-train';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 await initBackend('wasm');
 const AUG = { max_shift: 2, image_shape: [28, 28, 1] };
-const base = await trainBaseline({ arch: 'lenet300100', epochs: 20, seed: 0, cacheDir: join(root, 'bench-results', '.cache') });
+const arch = process.argv[3] ?? 'lenet300100';
+const ops = arch === 'lenet5' ? ['conv2d', 'dense'] : ['dense'];
+const base = await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir: join(root, 'bench-results', '.cache') });
 const { train, val, test } = loadMnist({ shape: base.model.ir.inputShape });
 const acc = (m, d) => {
   const r = createRunner(m, { kernels: [lowRankKernel] });
@@ -26,10 +28,22 @@ console.log(JSON.stringify({ dense: { val: acc(base.model, val), test: acc(base.
 for (const c of JSON.parse(process.argv[2])) {
   for (const seed of c.seeds ?? [0]) {
     const ctx = { train, val, seed, rng: createRng(seed) };
-    const rules = [{ op_types: ['dense'], sparsity_weight: c.ls, sparsity_regularizer: c.reg ?? 'hoyer' }];
-    const opts = { decomposed_epochs: 0, sparsity_epochs: c.S, finetune_epochs: c.F, lr: c.lr ?? 1e-3, finetune_lr: c.flr, ortho_every: 8, s_lr_mult: c.mult ?? 50, augment: AUG };
+    const t0 = Date.now();
+    const rules = [{ op_types: ops, sparsity_weight: c.ls, sparsity_regularizer: c.reg ?? 'hoyer', ortho_weight: c.lo ?? 1 }];
+    const opts = {
+      decomposed_epochs: c.D ?? 0,
+      sparsity_epochs: c.S,
+      finetune_epochs: c.F,
+      lr: c.lr ?? 1e-3,
+      finetune_lr: c.flr,
+      ortho_every: 8,
+      s_lr_mult: c.mult ?? 50,
+      augment: AUG,
+    };
+    // scratch: SVD training starts from the seed's random init (decomposed at full rank) instead of the dense baseline.
+    const start = c.scratch ? initModel(base.model.ir, seed) : base.model;
     const svd = await svdTrain.compress(
-      base.model,
+      start,
       ctx,
       svdTrain.plan(base.model.ir, rules, { ...opts, flops_reduction: c.target, allocation: c.alloc ?? 'greedy', finetune_ortho: c.fo ?? true, resvd: c.resvd ?? false }),
     );
@@ -40,16 +54,23 @@ for (const c of JSON.parse(process.argv[2])) {
       ranks: svd.report.layers.map((l) => (l.storedAs === 'lowRank' ? l.rank : 'dense')).join('/'),
       flopsReduction: +m.flopsReduction.toFixed(2),
       energyKept: svd.report.layers.map((l) => l.energyKept.toFixed(3)).join('/'),
-      svd: { valBeforePruning: m.valAccuracyBeforePruning, valAfterPruning: m.valAccuracyAfterPruning, val: m.valAccuracyAfter, test: acc(svd.model, test) },
+      svd: {
+        valBeforePruning: m.valAccuracyBeforePruning,
+        valAfterPruning: m.valAccuracyAfterPruning,
+        val: m.valAccuracyAfter,
+        valLoss: +m.valLossAfter.toFixed(4),
+        test: acc(svd.model, test),
+      },
+      svdSeconds: Math.round((Date.now() - t0) / 1000),
     };
     const same = svd.report.layers.map((l) => ({ op_names: [l.layer], rank: l.storedAs === 'lowRank' ? l.rank : l.fullRank }));
     for (const t of c.trunc ?? []) {
       const tr = await svdTrain.compress(
         base.model,
         ctx,
-        svdTrain.plan(base.model.ir, same, { mode: 'truncated', finetune_epochs: c.S + c.F, lr: t.lr, s_lr_mult: t.mult ?? 10, augment: AUG }),
+        svdTrain.plan(base.model.ir, same, { mode: 'truncated', finetune_epochs: c.truncEpochs ?? c.S + c.F, lr: t.lr, s_lr_mult: t.mult ?? 10, augment: AUG }),
       );
-      line[`truncated_lr${t.lr}`] = { val: tr.report.metrics.valAccuracyAfter, test: acc(tr.model, test) };
+      line[`truncated_lr${t.lr}`] = { val: tr.report.metrics.valAccuracyAfter, valLoss: +tr.report.metrics.valLossAfter.toFixed(4), test: acc(tr.model, test) };
     }
     console.log(JSON.stringify(line));
   }

@@ -155,7 +155,7 @@ function statesModel(model: Model, plan: Plan<SvdConfig, SvdOptions>, states: La
   return { ir: model.ir, weights };
 }
 
-function evalOn(model: Model, d: Dataset | undefined): { accuracy: number } | undefined {
+function evalOn(model: Model, d: Dataset | undefined): { accuracy: number; loss: number } | undefined {
   if (!d) return undefined;
   const r = createRunner(model, { kernels: [lowRankKernel] });
   try {
@@ -281,7 +281,7 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
   if (trainAccuracy !== undefined) metrics.trainAccuracy = trainAccuracy;
   const vb = evalOn(model, val),
     va = evalOn(out, val);
-  if (vb && va) ((metrics.valAccuracyBefore = vb.accuracy), (metrics.valAccuracyAfter = va.accuracy));
+  if (vb && va) ((metrics.valAccuracyBefore = vb.accuracy), (metrics.valAccuracyAfter = va.accuracy), (metrics.valLossAfter = va.loss));
   if (valPruned) metrics.valAccuracyAfterPruning = valPruned.accuracy;
   if (valTrained) metrics.valAccuracyBeforePruning = valTrained.accuracy;
   return { model: out, report: { method: METHOD, layers: rows, metrics, warnings } };

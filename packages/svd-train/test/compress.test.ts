@@ -132,6 +132,10 @@ describe('compress', () => {
       .map(([n]) => n.split('/')[0]!);
     expect(lowRankLayers.length).toBeGreaterThan(0);
     for (const l of lowRankLayers) expect(r.kernelsUsed[l]).toBe('svd-lowrank');
+    // the reported validation figures are the stored model's, as run
+    const ev = r.evaluate(ctx.val);
+    expect(report.metrics.valAccuracyAfter).toBeCloseTo(ev.accuracy, 6);
+    expect(report.metrics.valLossAfter).toBeCloseTo(ev.loss, 4);
     const dense = { ir, weights: Object.fromEntries(Object.entries(out.weights).map(([k, e]) => [k, { kind: 'dense' as const, shape: e.shape, values: toDense(e) }])) };
     const rd = createRunner(dense, { kernels: [] });
     const a = r.run(x),
