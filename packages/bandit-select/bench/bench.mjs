@@ -294,9 +294,13 @@ async function serverBench() {
         const srv = await startCliServer({ catalogue, db });
         try {
           const loadBefore = loadavg()[0];
+          const cpu0 = procCpuUs(srv.child.pid);
           const r = spawnSync(process.execPath, [join(here, 'load.mjs'), srv.url, names.join(','), quick ? '3' : '6', '16', String(batch)], { encoding: 'utf8', timeout: 90_000 });
           if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
           const res = JSON.parse(r.stdout.trim().split('\n').pop());
+          // CPU time per acknowledged pair (server process; and the load generator's, whole process): load-independent.
+          res.serverCpuUsPerPair = (procCpuUs(srv.child.pid) - cpu0) / res.pairsAcked;
+          res.loadGenCpuUsPerPair = res.loadGenCpuUs / res.pairsAcked;
           // The claim is checked: every acknowledged feedback must be stored (in-flight ones at the end may add more).
           const summary = await (await fetch(`${srv.url}/policy`)).json();
           if (summary.feedbacks < res.pairsAcked) throw new Error(`server stored ${summary.feedbacks} feedbacks but ${res.pairsAcked} were acknowledged`);
@@ -311,6 +315,10 @@ async function serverBench() {
     results[`server_pairs_per_s_batch${BATCH}_range`] = [round(Math.min(...batchRuns.map((r) => r.pairsPerS)), 0), round(Math.max(...batchRuns.map((r) => r.pairsPerS)), 0)];
     results[`server_pairs_acked_batch${BATCH}`] = batchRuns.reduce((s, r) => s + r.pairsAcked, 0);
     results[`server_feedbacks_stored_batch${BATCH}`] = batchRuns.reduce((s, r) => s + r.stored, 0);
+    results[`server_cpu_us_per_pair_batch${BATCH}`] = round(median(batchRuns.map((r) => r.serverCpuUsPerPair)), 1);
+    results.server_cpu_us_per_pair = round(median(runs.map((r) => r.serverCpuUsPerPair)), 1);
+    results[`loadgen_cpu_us_per_pair_batch${BATCH}`] = round(median(batchRuns.map((r) => r.loadGenCpuUsPerPair)), 1);
+    results.loadgen_cpu_us_per_pair = round(median(runs.map((r) => r.loadGenCpuUsPerPair)), 1);
     results.server_load_avg_per_run = runs.map((r, i) => [r.load, batchRuns[i].load]).flat();
     const kill = await kill9Experiment({ catalogue, db: join(tmp, 'kill9.sqlite'), names, killAfterAcked: quick ? 300 : 2000, workers: 16 });
     log(`kill -9: ${JSON.stringify(kill)}`);
@@ -326,6 +334,17 @@ async function serverBench() {
     results.events_acked_before_kill9 = kill.acked;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** utime + stime of a process in µs, from /proc (Linux; NaN elsewhere). */
+function procCpuUs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1e6) / 100; // fields 14, 15 in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
   }
 }
 

@@ -18,6 +18,11 @@ let k = 0;
 let pairsAcked = 0;
 let feedbackNon200 = 0;
 let chooseNon200 = 0;
+const cpu0 = process.cpuUsage();
+const cpuUs = () => {
+  const c = process.cpuUsage(cpu0);
+  return c.user + c.system;
+};
 const r = await autocannon({
   url,
   connections: Number(connections),
@@ -49,7 +54,7 @@ const r = await autocannon({
         ],
 });
 process.stdout.write(
-  `${JSON.stringify({ pairsAcked, pairsPerS: pairsAcked / r.duration, requests2xx: r['2xx'], non2xx: r.non2xx, chooseNon200, feedbackNon200, errors: r.errors, durationS: r.duration, p99Ms: r.latency.p99 })}\n`,
+  `${JSON.stringify({ loadGenCpuUs: cpuUs(), pairsAcked, pairsPerS: pairsAcked / r.duration, requests2xx: r['2xx'], non2xx: r.non2xx, chooseNon200, feedbackNon200, errors: r.errors, durationS: r.duration, p99Ms: r.latency.p99 })}\n`,
 );
 
 // autocannon resets a connection's context after the last request of the sequence, so the sequence is STEPS batch

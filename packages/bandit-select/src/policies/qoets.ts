@@ -23,7 +23,12 @@
  * updated one at a time with the others at their posterior means (a mean-field approximation). `forget` < 1 discounts
  * a cell's δ log-likelihood on each of its updates (memory ≈ 1/(1 − γ) observations of that cell), for drift.
  *
- * Decisions: `samples` joint posterior draws (one E_u per draw, one δ per offered arm), argmax frequencies mixed with
+ * `staleForget` < 1 also discounts a cell by γ_s^(policy updates since the cell's last update), applied when the cell
+ * is read and when it is next updated, so cells not played for a while regain their prior width.
+ *
+ * Decisions ('optimism', the default): μ at the lower `quantile` of the cell's δ posterior for the cold classes; for
+ * the catalogued classes the posterior-mean reward (`knownScore: 'mean'`, default) or μ at `knownQuantile`.
+ * 'thompson': `samples` joint posterior draws (one E_u per draw, one δ per offered arm), argmax frequencies mixed with
  * ε/k; the arm is drawn from that vector, so the logged propensity is exactly the vector's entry. With `greedy: true`
  * the policy plays the arm with the largest posterior-mean reward (the same learner without exploration).
  */
@@ -36,6 +41,8 @@ import { POLICY_DEFAULTS, type PolicyConfig } from './config.js';
 type Cfg = Extract<PolicyConfig, { kind: 'qoets' }>;
 
 const DELTA = Float64Array.from({ length: 61 }, (_, i) => -3 + 0.1 * i);
+/** exp(DELTA[g]), so the grid loops look the latency factor up instead of calling exp (bit-identical). */
+const EXP_DELTA = DELTA.map(Math.exp);
 const LOG_E = Float64Array.from({ length: 25 }, (_, i) => Math.log(3) + (i * (Math.log(10_000) - Math.log(3))) / 24);
 const TAU = Float64Array.from([0.02, 0.05, 0.1, 0.2, 0.35]);
 const BETA = Float64Array.from([0, 0.2, 0.4, 0.6, 0.8, 0.95]);
@@ -190,7 +197,7 @@ export class QoeThompson extends BasePolicy {
     for (let g = 0; g < GD; g++) {
       const w = this.dCdf[i * GD + g]! - prev;
       prev = this.dCdf[i * GD + g]!;
-      if (w > 1e-6) m += w * this.value(j, DELTA[g]!, E, tau);
+      if (w > 1e-6) m += w * this.valueAt(j, EXP_DELTA[g]!, E, tau);
     }
     return m;
   }
@@ -256,8 +263,13 @@ export class QoeThompson extends BasePolicy {
 
   /** μ at δ, energy scale E (already battery-adjusted) and softness τ. */
   private value(j: number, delta: number, E: number, tau: number): number {
+    return this.valueAt(j, Math.exp(delta), E, tau);
+  }
+
+  /** μ at the latency factor exp(δ). */
+  private valueAt(j: number, expDelta: number, E: number, tau: number): number {
     const inp = this.inp;
-    const lat = inp.latMs[j]! * Math.exp(delta);
+    const lat = inp.latMs[j]! * expDelta;
     return inp.wa * inp.acc[j]! + inp.wl * sigmoid((inp.deadlineMs - lat) / (tau * inp.deadlineMs)) + inp.we * Math.exp((-inp.powerW * lat) / E);
   }
 
@@ -292,7 +304,7 @@ export class QoeThompson extends BasePolicy {
       const useMean = this.knownScore === 'mean' && this.coldCls[c] === 0;
       for (let j = 0; j < k; j++) {
         const i = this.cell(c, batch.arms[j]!);
-        const v = useMean ? this.meanValue(j, i, E, tau) : this.value(j, DELTA[sampleCdf(this.dCdf, i * GD, GD, this.cellQuantile[c]!)]!, E, tau);
+        const v = useMean ? this.meanValue(j, i, E, tau) : this.valueAt(j, EXP_DELTA[sampleCdf(this.dCdf, i * GD, GD, this.cellQuantile[c]!)]!, E, tau);
         this.mu[j] = v + this.bias(u, batch.arms[j]!);
       }
       greedyMix(this.mu, k, this.epsilon, out);
@@ -311,7 +323,7 @@ export class QoeThompson extends BasePolicy {
       let bj = 0;
       for (let j = 0; j < k; j++) {
         const i = c * this.numArms + batch.arms[j]!;
-        const v = this.value(j, DELTA[sampleCdf(this.dCdf, i * GD, GD, rng.next())]!, E, tau) + this.bias(u, batch.arms[j]!);
+        const v = this.valueAt(j, EXP_DELTA[sampleCdf(this.dCdf, i * GD, GD, rng.next())]!, E, tau) + this.bias(u, batch.arms[j]!);
         if (v > best) {
           best = v;
           bj = j;
@@ -342,7 +354,7 @@ export class QoeThompson extends BasePolicy {
     const g0 = this.forget * this.staleScale(i);
     if (this.staleForget < 1) this.cellT[i] = this.updates;
     for (let g = 0; g < GD; g++) {
-      const e = reward - this.value(j, DELTA[g]!, E, tau);
+      const e = reward - this.valueAt(j, EXP_DELTA[g]!, E, tau);
       this.dLL[i * GD + g] = g0 * this.dLL[i * GD + g]! - h * e * e;
     }
     this.dDirty[i] = 1;

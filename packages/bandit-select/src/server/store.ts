@@ -6,7 +6,8 @@
  * `synchronous=NORMAL` the WAL is not fsync'ed on each commit, but the committed frames are already in the OS page
  * cache: a `kill -9` of the process (or any crash of the process) cannot lose them; only an OS crash or power loss can
  * lose the last transactions. Use `synchronous: 'full'` to survive power loss too (one fsync per commit).
- * Nothing that is acknowledged is batched.
+ * POST /batch writes all its items in one transaction (`transaction()`) and is answered after that commit returns, so
+ * the same argument holds for every item it acknowledges.
  */
 import Database from 'better-sqlite3';
 import { BanditError } from '../errors.js';
