@@ -202,7 +202,9 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
             { mode: o.penalty, step: o.penaltyStep },
           );
 
-    // 3. Hard prune and masked retraining.
+    // 3. Hard prune and masked retraining. Validation accuracy of the ADMM weights themselves (before the hard
+    // projection), after the projection, and after retraining: where the accuracy is lost.
+    const valAfterAdmm = pruneIterations.length > 0 ? engine.evaluate().accuracy : valDense;
     const masks = new Map<string, Uint8Array>();
     for (const l of pruned) {
       const t = l.t;
@@ -347,6 +349,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       layers: rows,
       metrics: {
         valAccuracyBefore: valDense,
+        valAccuracyAfterAdmm: valAfterAdmm,
         valAccuracyHardPruned: valHardPruned,
         valAccuracyPruned: valPruned,
         valAccuracyAfter: valJoint,

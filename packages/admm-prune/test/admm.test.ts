@@ -109,6 +109,14 @@ describe('admm: prune + quantize on a toy conv net', () => {
     expect(m.fileBytesRatio).toBeCloseTo(m.fileBytesInput! / m.fileBytesOutput!, 9);
   });
 
+  it('reports validation accuracy after ADMM (before the hard projection), after the projection and after retraining', () => {
+    const m = result.report.metrics;
+    for (const k of ['valAccuracyBefore', 'valAccuracyAfterAdmm', 'valAccuracyHardPruned', 'valAccuracyPruned'] as const) {
+      expect(m[k]).toBeGreaterThanOrEqual(0);
+      expect(m[k]).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('emits one progress event per ADMM iteration with loss, residual, ρ and validation accuracy; ρ grows', () => {
     const it = events.filter((e) => e.phase === 'admm-prune' && 'iteration' in e);
     expect(it.map((e) => e.iteration)).toEqual([1, 2, 3]);
