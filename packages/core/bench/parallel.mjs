@@ -134,7 +134,11 @@ export async function parallelFigures() {
     wasm_threaded_build_works_in_node: threaded.ok ? 1 : 0,
     parallel_load_average_1min: loadavg()[0],
   };
+  // The reference: PyTorch 2.13 (pip build) measured 9.3 ms per step on 2 threads on this machine, idle
+  // (STACK-NOTES §10); not installable here, so this ratio is against a recorded figure, not the same run.
+  f.step_vs_pytorch213_2threads_recorded = f.lenet5_step_ms_2workers / 9.3;
   if (hasTorch) {
+    // Same run: the torch that is installed (Debian's python3-torch is 1.13 without MKL: much slower than a pip build).
     Object.assign(f, {
       pytorch_step_ms_1thread: median(torch1),
       pytorch_step_ms_2threads: median(torch2),
