@@ -6,9 +6,11 @@
 // - PyTorch on the same machine in the same run (python3 + torch, if installed): a torch process after each of ours,
 //   1 and 2 threads; ratio = our 2-worker step / torch's 2-thread step, per process pair;
 // - accuracy: the LeNet-5 baseline recipe (20 epochs) trained with 2 workers, test accuracy and seconds per epoch;
-// - whether tfjs-backend-wasm's threaded build starts in Node.
+// - whether tfjs-backend-wasm's threaded build starts in Node;
+// - the machine's own two-thread limit: a batch-32 step alone vs while the other core runs the same job.
 // Prints a table; `--child` mode prints one JSON line (used by the parent).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { initBackend, initModel, lenet5, loadMnist, subset, trainBaseline, Trainer } from '@edge-compress/core';
@@ -47,6 +49,44 @@ if (process.argv.includes('--child')) {
   one.dispose();
   two.dispose();
   console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+/** ms per in-process step of LeNet-5 at batch 32 (the shard size of 2 workers), `blocks` blocks of `steps` steps. */
+async function soloSteps(blocks, ready = async () => {}) {
+  await initBackend('wasm');
+  const { train } = loadMnist({ shape: [28, 28, 1] });
+  const t = new Trainer(initModel(lenet5(), 1));
+  await t.fit(subset(train, 64), { epochs: 1, batchSize: 32 });
+  await ready(); // both threads warmed up: start timing together
+  const out = [];
+  for (let i = 0; i < blocks; i++) {
+    const t0 = performance.now();
+    await t.fit(subset(train, 32 * steps), { epochs: 1, batchSize: 32, seed: 1 });
+    out.push((performance.now() - t0) / steps);
+  }
+  t.dispose();
+  return out;
+}
+if (!isMainThread) {
+  // --contention: the same training on a second thread, at the same time as the main thread's
+  const go = new Promise((r) => parentPort.once('message', r));
+  parentPort.postMessage(await soloSteps(4, async () => (parentPort.postMessage('ready'), await go)));
+  process.exit(0);
+}
+if (process.argv.includes('--contention')) {
+  // The machine's own limit on two threads: the same work alone vs with an identical job on the other core.
+  const alone = median(await soloSteps(3));
+  const w = new Worker(new URL(import.meta.url));
+  const ready = new Promise((r) => w.once('message', r));
+  const together = median(
+    await soloSteps(3, async () => {
+      await ready;
+      w.postMessage('go');
+    }),
+  );
+  await w.terminate();
+  console.log(JSON.stringify({ alone, together }));
   process.exit(0);
 }
 
@@ -109,6 +149,12 @@ export async function parallelFigures() {
     }
     console.error(line);
   }
+  const contention = [];
+  for (let p = 0; p < procs; p++) {
+    const c = JSON.parse(execFileSync(process.execPath, [here, '--contention', '--steps', '20'], { encoding: 'utf8' }).trim().split('\n').pop());
+    contention.push(c.together / c.alone);
+    console.error(`two busy threads: a batch-32 step takes ${c.alone.toFixed(1)} ms alone, ${c.together.toFixed(1)} ms with the other core busy`);
+  }
   const threaded = JSON.parse(execFileSync(process.execPath, [here, '--threaded-probe'], { encoding: 'utf8' }).trim().split('\n').pop());
   await initBackend('wasm');
   const epochs = quick ? 2 : 20;
@@ -132,6 +178,11 @@ export async function parallelFigures() {
     parallel_timing_rounds_per_process: rounds,
     parallel_steps_per_block: steps,
     wasm_threaded_build_works_in_node: threaded.ok ? 1 : 0,
+    // > 1: two threads slow each other down on this machine (shared core resources), which caps any 2-thread speed-up
+    // at about 2 / this.
+    two_busy_threads_step_slowdown: median(contention),
+    two_busy_threads_step_slowdown_min: Math.min(...contention),
+    two_busy_threads_step_slowdown_max: Math.max(...contention),
     parallel_load_average_1min: loadavg()[0],
   };
   // The issue's reference: PyTorch 2.13 (pip build) measured 9.3 ms per step on 2 threads on this machine, idle
