@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
+import { existsSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import '../node/workers.js'; // registers worker_threads (what the Node entry does)
 import { isCompressionError } from '../errors.js';
@@ -207,6 +208,26 @@ describe('data-parallel fit (worker_threads)', () => {
   it('a layerForward hook (a closure over this thread) runs in-process, and says so', async () => {
     const h = await trainedValues(initModel(toyMlpIR(), 0), toyData(32, [16], 0), { epochs: 1, batchSize: 16, workers: 2, hooks: { layerForward: () => undefined } });
     expect(h.workers).toBe(1);
+  });
+
+  it.skipIf(!existsSync('/proc/self/task'))('leaves no thread behind: one per worker while the pool lives, none after closeWorkers or an abort', async () => {
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
+    const before = threads();
+    const t = new Trainer(initModel(toyConvIR(), 0));
+    try {
+      await t.fit(data, { epochs: 1, batchSize: 32, workers: 3 });
+      expect(threads()).toBe(before + 2);
+      await t.closeWorkers();
+      await settle();
+      expect(threads()).toBe(before);
+      const ac = new AbortController();
+      await expect(t.fit(data, { epochs: 2, batchSize: 32, workers: 3, signal: ac.signal, hooks: { afterStep: () => ac.abort() } })).rejects.toThrow(/aborted/);
+      await settle();
+      expect(threads()).toBe(before);
+    } finally {
+      t.dispose();
+    }
   });
 
   it('abort stops the workers; the next fit starts new ones', async () => {
