@@ -183,9 +183,34 @@ export function updateRange(total: number, k: number, i: number): [number, numbe
 }
 
 /**
- * Sums the shards' gradients (Σ (n_i/n)·g_i, shard order) over gradient indices [from, to) and applies the optimizer
- * to the same range of the weights buffer. `state` holds the optimizer's moments: [0, total) first, [total, 2·total)
- * second. Threads run disjoint ranges at the same time.
+ * Σ (n_i/n)·g_i over gradient indices [from, to), in shard order, written in place into the first non-empty shard's
+ * slot of `grads` (one slot of `total` floats per shard); returns that range. Threads may sum disjoint ranges at once.
+ */
+export function sumShards(grads: Float32Array, total: number, sizes: readonly number[], from: number, to: number): Float32Array {
+  const n = sizes.reduce((a, b) => a + b, 0);
+  const parts = sizes.flatMap((sz, i) => (sz > 0 ? [{ c: sz / n, v: grads.subarray(i * total + from, i * total + to) }] : []));
+  const [first, ...rest] = parts;
+  const g = first!.v,
+    c0 = first!.c;
+  // Tight loops: locals only, specialised for the common case of two shards.
+  if (rest.length === 1) {
+    const c1 = rest[0]!.c,
+      g1 = rest[0]!.v;
+    for (let j = 0; j < g.length; j++) g[j] = c0 * g[j]! + c1 * g1[j]!;
+  } else if (rest.length > 1 || c0 !== 1) {
+    for (let j = 0; j < g.length; j++) {
+      let acc = c0 * g[j]!;
+      for (const r of rest) acc += r.c * r.v[j]!;
+      g[j] = acc;
+    }
+  }
+  return g;
+}
+
+/**
+ * Sums the shards' gradients over gradient indices [from, to) (`sumShards`) and applies the optimizer to the same
+ * range of the weights buffer. `state` holds the optimizer's moments: [0, total) first, [total, 2·total) second.
+ * Threads run disjoint ranges at the same time.
  */
 export function reduceAndUpdate(
   u: UpdateSpec,
@@ -198,14 +223,7 @@ export function reduceAndUpdate(
   weights: Float32Array,
   state: Float32Array,
 ): void {
-  const n = sizes.reduce((a, b) => a + b, 0);
-  // Tight loops: locals only, the shard sum specialised for the common case of two shards.
-  const parts = sizes.flatMap((sz, i) => (sz > 0 ? [{ c: sz / n, off: i * total }] : []));
-  const two = parts.length === 2;
-  const c0 = parts[0]!.c,
-    o0 = parts[0]!.off,
-    c1 = two ? parts[1]!.c : 0,
-    o1 = two ? parts[1]!.off : 0;
+  const sum = sumShards(grads, total, sizes, from, to);
   const { beta1, beta2, epsilon, momentum, lr } = u;
   const step = lr / (1 - beta1 ** u.t),
     invSqrtC2 = 1 / Math.sqrt(1 - beta2 ** u.t);
@@ -213,20 +231,8 @@ export function reduceAndUpdate(
     const a = Math.max(from, s.offset),
       b = Math.min(to, s.offset + sizeOf(s.shape));
     if (a >= b) continue;
-    // g = Σ (n_i/n)·g_i (+ wd·w), into shard 0's slot (it is not read again this step).
-    const g = grads.subarray(o0 + a, o0 + b),
+    const g = sum.subarray(a - from, b - from),
       w = weights.subarray(a + s.weightOffset! - s.offset, b + s.weightOffset! - s.offset);
-    if (two) {
-      const g1 = grads.subarray(o1 + a, o1 + b);
-      for (let j = 0; j < g.length; j++) g[j] = c0 * g[j]! + c1 * g1[j]!;
-    } else if (parts.length > 2 || c0 !== 1) {
-      const rest = parts.slice(1).map((p) => ({ c: p.c, v: grads.subarray(p.off + a, p.off + b) }));
-      for (let j = 0; j < g.length; j++) {
-        let acc = c0 * g[j]!;
-        for (const r of rest) acc += r.c * r.v[j]!;
-        g[j] = acc;
-      }
-    }
     const wd = s.name.endsWith('/kernel') ? u.weightDecay : 0;
     if (wd !== 0) for (let j = 0; j < g.length; j++) g[j]! += wd * w[j]!;
     const m1 = state.subarray(a, b);
@@ -249,6 +255,11 @@ export function reduceAndUpdate(
       }
     } else for (let j = 0; j < g.length; j++) w[j]! -= lr * g[j]!;
   }
+}
+
+/** Top-1 hits of a batch's logits against one-hot labels (a number; no tensor left behind). */
+export function countHits(logits: tf.Tensor, y: tf.Tensor): number {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
 }
 
 export interface BnStat {
@@ -284,7 +295,7 @@ export function shardGradients(
       const w: WeightTensors = { ...weights };
       gradSlots.forEach((s, i) => (w[s.name] = ws[i]!));
       const logits = forward(ir, w, x, { training: true, logits: true, dropoutSeed, bnStats });
-      hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
+      hits = countHits(logits, y);
       return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
     };
     const { value, grads } = tf.valueAndGrads(f)(gradSlots.map((s) => weights[s.name]!));

@@ -13,12 +13,14 @@ import { now, yieldToEventLoop } from '../platform.js';
 import {
   canShareMemory,
   combineBnStats,
+  countHits,
   packLayout,
   reduceAndUpdate,
   resolveWorkers,
   shardGradients,
   shardSeed,
   shardSizes,
+  sumShards,
   updateRange,
   workerPlatform,
   WorkerPool,
@@ -258,12 +260,28 @@ export class Trainer {
       return terms.length === 0 ? undefined : terms.length === 1 ? terms[0] : (tf.addN(terms) as tf.Scalar);
     };
 
+    // The fused parallel update (no transform, no extraLoss): tfjs's optimizer formulas applied in plain JS.
+    const fused: UpdateSpec | undefined =
+      hooks.transform || hooks.extraLoss
+        ? undefined
+        : {
+            kind: spec.kind === 'adam' ? 'adam' : spec.momentum ? 'momentum' : 'sgd',
+            lr: spec.lr,
+            beta1: spec.kind === 'adam' ? (spec.beta1 ?? 0.9) : 0,
+            beta2: spec.kind === 'adam' ? (spec.beta2 ?? 0.999) : 0,
+            epsilon: spec.kind === 'adam' ? (spec.epsilon ?? 1e-7) : 0,
+            momentum: spec.kind === 'sgd' ? (spec.momentum ?? 0) : 0,
+            nesterov: spec.kind === 'sgd' ? (spec.nesterov ?? false) : false,
+            t: 0,
+            weightDecay: opts.weightDecay ?? 0,
+          };
+
     const inProcessStep = (x: tf.Tensor, y: tf.Tensor, seed: number, info: StepInfo): { loss: number; hits: number } => {
       const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
       let hits = 0;
       const { value, grads } = tf.variableGrads(() => {
         const logits = forward(this.ir, this.weights(hooks, true), x, { training: true, logits: true, dropoutSeed: seed, bnStats, layerForward: hooks.layerForward });
-        hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
+        hits = countHits(logits, y);
         const loss = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
         const extra = penalties(info);
         return extra ? (tf.add(loss, extra) as tf.Scalar) : loss;
@@ -300,21 +318,7 @@ export class Trainer {
           let r: { loss: number; hits: number };
           if (par) {
             this.fillBatch(train, order, from, to, par.images, par.labels, augRng, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
-            const fused: UpdateSpec | undefined =
-              hooks.transform || hooks.extraLoss
-                ? undefined
-                : {
-                    kind: spec.kind === 'adam' ? 'adam' : spec.momentum ? 'momentum' : 'sgd',
-                    lr: lr ?? spec.lr,
-                    beta1: spec.kind === 'adam' ? (spec.beta1 ?? 0.9) : 0,
-                    beta2: spec.kind === 'adam' ? (spec.beta2 ?? 0.999) : 0,
-                    epsilon: spec.kind === 'adam' ? (spec.epsilon ?? 1e-7) : 0,
-                    momentum: spec.kind === 'sgd' ? (spec.momentum ?? 0) : 0,
-                    nesterov: spec.kind === 'sgd' ? (spec.nesterov ?? false) : false,
-                    t: 0,
-                    weightDecay: opts.weightDecay ?? 0,
-                  };
-            r = await this.parallelStep(par, to - from, rng.int(2 ** 30), hooks, varList, optimizer, penalties, Boolean(opts.weightDecay || hooks.extraLoss), fused, info, foldBn);
+            r = await this.parallelStep(par, to - from, rng.int(2 ** 30), hooks, varList, optimizer, penalties, fused && { ...fused, lr: lr ?? spec.lr }, info, foldBn);
           } else {
             const { x, y } = this.batch(train, order, from, to, augRng, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
             try {
@@ -368,16 +372,10 @@ export class Trainer {
     } finally {
       optimizer.dispose();
       // After an error or an abort the workers may be mid-step: stop them; the next fit starts new ones.
-      if (this.pool && failed) await this.closePool();
+      if (this.pool && failed) await this.closeWorkers();
       else this.pool?.idle();
     }
     return history;
-  }
-
-  private async closePool(): Promise<void> {
-    const p = this.pool;
-    this.pool = undefined;
-    await p?.close();
   }
 
   /** Shared buffers and worker state for a data-parallel fit (workers started once per Trainer and reused). */
@@ -397,7 +395,7 @@ export class Trainer {
       grads: new SharedArrayBuffer(workers * gradLayout.total * 4),
       state: new SharedArrayBuffer(2 * gradLayout.total * 4),
     };
-    if (this.pool && this.pool.size !== workers - 1) await this.closePool();
+    if (this.pool && this.pool.size !== workers - 1) await this.closeWorkers();
     this.pool ??= new WorkerPool(workers - 1);
     const pool = this.pool;
     await pool.init((slot) => ({
@@ -443,7 +441,6 @@ export class Trainer {
     varList: tf.Variable[],
     optimizer: tf.Optimizer,
     penalties: (info: StepInfo) => tf.Scalar | undefined,
-    hasPenalties: boolean,
     fused: UpdateSpec | undefined,
     info: StepInfo,
     foldBn: (layer: string, mean: tf.Tensor, variance: tf.Tensor) => void,
@@ -484,35 +481,23 @@ export class Trainer {
       });
       return this.finishParallel(outcomes, sizes, n, 0, foldBn);
     }
-    // Σ_i (n_i / n) · g_i, in shard order.
-    const g = new Float32Array(par.gradTotal);
-    sizes.forEach((sz, i) => {
-      if (sz === 0) return;
-      const w = sz / n,
-        src = par.grads.subarray(i * par.gradTotal, (i + 1) * par.gradTotal);
-      for (let j = 0; j < g.length; j++) g[j]! += w * src[j]!;
-    });
+    // Σ_i (n_i / n) · g_i, in shard order; then back through the transform's VJP, plus the penalties' gradients (this
+    // path runs only with a transform or an extraLoss: without both the update above is fused).
+    const g = sumShards(par.grads, par.gradTotal, sizes, 0, par.gradTotal);
     let extraValue = 0;
     const G: Record<string, tf.Tensor> = {};
     for (const s of par.gradSlots) G[s.name] = tf.tensor(g.subarray(s.offset, s.offset + sizeOf(s.shape)), s.shape, 'float32');
     try {
-      if (!hooks.transform && !hasPenalties) {
-        // Effective weights are the parameters: the summed gradient is the update's (keyed by variable name).
-        const grads: Record<string, tf.Tensor> = {};
-        for (const s of par.gradSlots) grads[this.params[s.name]!.name] = G[s.name]!;
-        optimizer.applyGradients(grads as never);
-      } else {
-        const { value, grads } = tf.variableGrads(() => {
-          const w = hooks.transform ? hooks.transform(this.params, { training: true }) : (this.params as WeightTensors);
-          const dot = tf.addN(par.gradSlots.map((s) => tf.sum(tf.mul(w[s.name]!, G[s.name]!)))) as tf.Scalar;
-          const extra = penalties(info);
-          if (!extra) return dot;
-          extraValue = tf.tidy(() => extra.dataSync()[0]!);
-          return tf.add(dot, extra) as tf.Scalar;
-        }, varList);
-        optimizer.applyGradients(grads as never);
-        tf.dispose([value, ...Object.values(grads)]);
-      }
+      const { value, grads } = tf.variableGrads(() => {
+        const w = hooks.transform ? hooks.transform(this.params, { training: true }) : (this.params as WeightTensors);
+        const dot = tf.addN(par.gradSlots.map((s) => tf.sum(tf.mul(w[s.name]!, G[s.name]!)))) as tf.Scalar;
+        const extra = penalties(info);
+        if (!extra) return dot;
+        extraValue = tf.tidy(() => extra.dataSync()[0]!);
+        return tf.add(dot, extra) as tf.Scalar;
+      }, varList);
+      optimizer.applyGradients(grads as never);
+      tf.dispose([value, ...Object.values(grads)]);
     } finally {
       tf.dispose(Object.values(G));
     }
@@ -572,12 +557,14 @@ export class Trainer {
     this.disposed = true;
     for (const v of [...Object.values(this.params), ...Object.values(this.stats)]) v.dispose();
     // Terminating is asynchronous; `closeWorkers()` awaits it.
-    void this.closePool();
+    void this.closeWorkers();
   }
 
   /** Stops this trainer's training workers (if any were started) and waits until they have exited. */
   async closeWorkers(): Promise<void> {
-    await this.closePool();
+    const p = this.pool;
+    this.pool = undefined;
+    await p?.close();
   }
 }
 
