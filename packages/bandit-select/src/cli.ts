@@ -136,6 +136,7 @@ export function buildProgram(): Command {
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--body-limit <bytes>', 'max request body', num('body-limit', 64, 64 * 1024 * 1024), 16 * 1024)
     .addOption(new Option('--synchronous <mode>', 'SQLite synchronous (normal survives kill -9; full also power loss)').choices(['normal', 'full']).default('normal'))
+    .option('--no-group-commit', 'one SQLite transaction per request instead of one per event-loop turn (both acknowledge only committed events)')
     .option('--json', 'print one JSON line when listening')
     .action(async (o) => {
       const catalogue = loadCatalogue(o.catalogue);
@@ -149,6 +150,7 @@ export function buildProgram(): Command {
         host: o.host,
         bodyLimitBytes: o.bodyLimit,
         synchronous: o.synchronous,
+        groupCommit: o.groupCommit !== false,
       });
       const info = { url: s.url, policy: policy?.kind ?? 'default', db: o.db, rebuild: s.service.rebuildInfo };
       print(

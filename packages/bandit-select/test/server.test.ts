@@ -160,6 +160,56 @@ describe('HTTP service', () => {
     }
   });
 
+  it('group commit: concurrent single requests share one transaction, each answered after it; duplicates in a group get 409; restart replays them', async () => {
+    const dbg = join(dir, 'g.sqlite');
+    const first = await buildServer({ catalogue, dbPath: dbg, policy: 'linucb' });
+    // 12 chooses sent together: parsed in the same event-loop turns, so they share transactions.
+    const cs = (await Promise.all(Array.from({ length: 12 }, (_, i) => post(first.app, '/choose', { context: ctx(i) })))).map((r) => r.json());
+    expect(new Set(cs.map((c) => c.eventId)).size).toBe(12);
+    const g1 = (await first.app.inject({ method: 'GET', url: '/policy' })).json().groupCommit;
+    expect(g1.enabled).toBe(true);
+    expect(g1.items).toBe(12);
+    expect(g1.groups).toBeLessThan(12);
+    // every choose is stored once it is answered
+    for (const c of cs) expect((await first.app.inject({ method: 'GET', url: `/events/${c.eventId}` })).json()).toMatchObject({ eventId: c.eventId, reward: null });
+    // feedback for all of them, the first one twice in the same group: exactly one of the two is acknowledged
+    const fb = await Promise.all([
+      ...cs.map((c, i) => post(first.app, '/feedback', { eventId: c.eventId, reward: (i % 10) / 10 })),
+      post(first.app, '/feedback', { eventId: cs[0].eventId, reward: 0.99 }),
+      post(first.app, '/feedback', { eventId: 'no-such-event', reward: 0.5 }),
+    ]);
+    expect(fb.map((r) => r.statusCode)).toEqual([...Array(12).fill(200), 409, 404]);
+    expect(fb[12]!.json().error.code).toBe('DUPLICATE_FEEDBACK');
+    expect((await first.app.inject({ method: 'GET', url: `/events/${cs[0].eventId}` })).json()).toMatchObject({ reward: 0 });
+    const before = (await first.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+    expect(before).toMatchObject({ events: 12, feedbacks: 12, updates: 12 });
+    expect(before.groupCommit.groups).toBeLessThan(before.groupCommit.items);
+    await first.app.close();
+    const second = await buildServer({ catalogue, dbPath: dbg, policy: 'linucb' });
+    try {
+      const after = (await second.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+      expect(after.updates).toBe(12);
+      expect(after.state.arrays).toEqual(before.state.arrays);
+    } finally {
+      await second.app.close();
+    }
+  });
+
+  it('without group commit the same requests give the same answers, one transaction each', async () => {
+    const s = await buildServer({ catalogue, dbPath: join(dir, 'ng.sqlite'), policy: 'linucb', groupCommit: false });
+    try {
+      const cs = (await Promise.all(Array.from({ length: 4 }, (_, i) => post(s.app, '/choose', { context: ctx(i) })))).map((r) => r.json());
+      const fb = await Promise.all([
+        ...cs.map((c) => post(s.app, '/feedback', { eventId: c.eventId, reward: 0.5 })),
+        post(s.app, '/feedback', { eventId: cs[1].eventId, reward: 0.5 }),
+      ]);
+      expect(fb.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 409]);
+      expect((await s.app.inject({ method: 'GET', url: '/policy' })).json()).toMatchObject({ events: 4, feedbacks: 4, groupCommit: { enabled: false, groups: 0 } });
+    } finally {
+      await s.app.close();
+    }
+  });
+
   it('locks the context names on the first choose when the catalogue does not list them, across restarts', async () => {
     const noCtx = parseCatalogue({ arms: catalogue.arms.map((a) => ({ id: a.id, features: { ...a.features } })) });
     const dbl = join(dir, 'l.sqlite');

@@ -16,7 +16,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { BanditError, httpStatusOf, isBanditError } from '../errors.js';
 import { SelectService, type SelectServiceOptions } from './service.js';
 
-export { SelectService, MAX_BATCH, type SelectServiceOptions, type ChooseResult, type RebuildInfo, type BatchItemResult } from './service.js';
+export { SelectService, MAX_BATCH, type FeedbackResult, type SelectServiceOptions, type ChooseResult, type RebuildInfo, type BatchItemResult } from './service.js';
 export { EventStore, type Synchronous, type EventRow } from './store.js';
 
 export interface ServerOptions extends SelectServiceOptions {
@@ -95,8 +95,8 @@ export async function buildServer(opts: ServerOptions): Promise<BanditServer> {
       required: ['ok', 'eventId', 'arm', 'reward'],
     },
   };
-  app.post('/choose', { schema: { response: chooseReply } }, async (req) => service.choose(req.body));
-  app.post('/feedback', { schema: { response: feedbackReply } }, async (req) => ({ ok: true, ...service.feedback(req.body) }));
+  app.post('/choose', { schema: { response: chooseReply } }, async (req) => service.chooseQueued(req.body));
+  app.post('/feedback', { schema: { response: feedbackReply } }, async (req) => ({ ok: true, ...(await service.feedbackQueued(req.body)) }));
   const batchLimit = opts.batchBodyLimitBytes ?? 1024 * 1024;
   app.post('/batch', { bodyLimit: batchLimit }, async (req) => ({ results: service.batchRequests(req.body) }));
   app.get('/policy', async (req) => {

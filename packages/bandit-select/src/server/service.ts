@@ -2,11 +2,12 @@
  * The selection service without HTTP: validates requests, decides, logs every event to SQLite before acknowledging,
  * and rebuilds the policy from the log on start (feedback replayed in commit order).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type Catalogue, catalogueToJSON, type FeatureBatch, FeatureSpace, FEATURE_NAME_RE } from '../catalogue.js';
 import { BanditError, formatIssues, httpStatusOf, isBanditError } from '../errors.js';
 import { createPolicy, defaultPolicyConfig, type Policy, type PolicyConfigInput, type PolicyState, parsePolicyConfig } from '../policies/index.js';
+import { uuidV7 } from './eventId.js';
 import { EventStore, type Synchronous } from './store.js';
 
 export interface SelectServiceOptions {
@@ -20,6 +21,13 @@ export interface SelectServiceOptions {
   synchronous?: Synchronous;
   /** Max events awaiting feedback kept in memory (older ones are read back from SQLite). Default 100,000. */
   maxPending?: number;
+  /**
+   * Group commit for single POST /choose and /feedback requests (default true): the requests that arrive in the same
+   * event-loop turn are written in ONE SQLite transaction, and each is answered only after that transaction has
+   * committed (so acknowledged ⇒ stored, exactly as with one transaction per request). false: one autocommit INSERT
+   * per request.
+   */
+  groupCommit?: boolean;
 }
 
 export interface ChooseResult {
@@ -80,6 +88,21 @@ interface StagedChoose {
   policy: string;
   ctx: Float64Array;
   arms: Int32Array | null;
+}
+
+interface Queued {
+  s: StagedChoose | StagedFeedback;
+  resolve: (v: ChooseResult | FeedbackResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Most single requests written in one group-commit transaction (more are flushed at once). */
+const MAX_GROUP = 1000;
+
+export interface FeedbackResult {
+  eventId: string;
+  arm: string;
+  reward: number;
 }
 
 interface StagedFeedback {
@@ -153,12 +176,21 @@ export class SelectService {
   private eventCount = 0;
   private feedbackCount = 0;
   private readonly probsBuf: number[] = [];
+  /** Group commit: staged single requests of this event-loop turn, and the events they give feedback to. */
+  private queue: Queued[] = [];
+  private readonly inGroup = new Set<string>();
+  private flushScheduled = false;
+  readonly groupCommit: boolean;
+  /** Group commits done and items written by them (GET /policy reports them). */
+  private groups = 0;
+  private groupedItems = 0;
 
   constructor(opts: SelectServiceOptions) {
     const t0 = performance.now();
     this.catalogue = opts.catalogue;
     this.seed = opts.seed ?? 1;
     this.maxPending = opts.maxPending ?? 100_000;
+    this.groupCommit = opts.groupCommit ?? true;
     const pc = typeof opts.policy === 'string' ? { kind: opts.policy } : (opts.policy ?? null);
     if (pc) parsePolicyConfig(pc, '--policy');
     this.policyConfig = pc as PolicyConfigInput | null;
@@ -277,7 +309,7 @@ export class SelectService {
     return {
       op: 'choose',
       seq: -1,
-      eventId: randomUUID(),
+      eventId: uuidV7(),
       contextJson: JSON.stringify(r.data.context),
       offeredJson: offered ? JSON.stringify(offered) : null,
       arm,
@@ -307,6 +339,75 @@ export class SelectService {
       throw this.duplicate(f.eventId);
     }
     return this.applyFeedback(f);
+  }
+
+  /**
+   * POST /choose with group commit: decided now (with the policy as of now), written with the other requests of this
+   * event-loop turn in one transaction, resolved after that commit. Validation errors throw synchronously.
+   */
+  chooseQueued(body: unknown): Promise<ChooseResult> {
+    if (!this.groupCommit) return Promise.resolve(this.choose(body));
+    return this.enqueue(this.decideChoose(body)) as Promise<ChooseResult>;
+  }
+
+  /** POST /feedback with group commit; the policy is updated after the commit, in commit order. */
+  feedbackQueued(body: unknown): Promise<FeedbackResult> {
+    if (!this.groupCommit) return Promise.resolve(this.feedback(body));
+    const f = this.validateFeedback(body, this.inGroup);
+    this.inGroup.add(f.eventId);
+    return this.enqueue(f) as Promise<FeedbackResult>;
+  }
+
+  private enqueue(s: StagedChoose | StagedFeedback): Promise<ChooseResult | FeedbackResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ s, resolve, reject });
+      if (this.queue.length >= MAX_GROUP) this.flush();
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // After the I/O callbacks of this turn: every request parsed in it joins the group.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Write the queued single requests in one transaction; answer each after the commit (or fail them all). */
+  flush(): void {
+    const q = this.queue;
+    this.queue = [];
+    this.inGroup.clear();
+    this.flushScheduled = false;
+    if (q.length === 0) return;
+    const now = Date.now();
+    const dup = new Uint8Array(q.length);
+    try {
+      if (!this.store.db.open) throw new Error('the database is closed');
+      this.store.transaction(() => {
+        for (let i = 0; i < q.length; i++) {
+          const s = q[i]!.s;
+          if (s.op === 'choose') s.seq = this.store.insertEvent(s.eventId, now, s.contextJson, s.offeredJson, s.arm, s.probability, s.probsJson, s.policy);
+          else if (this.store.insertFeedback(s.seq, s.reward, now) === 'duplicate') dup[i] = 1;
+        }
+      });
+    } catch (e) {
+      const err = new BanditError({ code: 'IO_ERROR', message: `cannot write the event log: ${(e as Error).message}`, hint: 'the request was not applied; retry', cause: e });
+      for (const item of q) item.reject(err);
+      return;
+    }
+    this.groups++;
+    this.groupedItems += q.length;
+    // Committed: apply in queue order (the order of the rows in the log, which a restart replays).
+    for (let i = 0; i < q.length; i++) {
+      const { s, resolve, reject } = q[i]!;
+      try {
+        if (s.op === 'choose') resolve(this.applyChoose(s));
+        else if (dup[i]) {
+          this.pending.delete(s.eventId);
+          reject(this.duplicate(s.eventId));
+        } else resolve(this.applyFeedback(s));
+      } catch (e) {
+        reject(e);
+      }
+    }
   }
 
   /** Validate a feedback and find its event (no write). `inBatch`: events already given feedback in this batch. */
@@ -376,6 +477,7 @@ export class SelectService {
    * (the policy sees the batch's feedback in commit order, exactly as a restart replays it).
    */
   batchRequests(body: unknown): BatchItemResult[] {
+    this.flush(); // single requests staged before this batch commit first
     const r = batchSchema.safeParse(body);
     if (!r.success)
       throw badRequest(r.error.issues, `{"requests":[{"op":"choose","context":{...}},{"op":"feedback","eventId":"...","reward":0.8}, ...]} (at most ${MAX_BATCH} items)`);
@@ -449,6 +551,7 @@ export class SelectService {
       feedbacks: this.feedbackCount,
       updates: s?.updates ?? 0,
       pending: this.pending.size,
+      groupCommit: { enabled: this.groupCommit, groups: this.groups, items: this.groupedItems },
       rebuild: this.rebuildInfo,
       arms: this.catalogue.arms.map((a, i) => ({
         id: a.id,
@@ -464,6 +567,7 @@ export class SelectService {
   }
 
   close(): void {
+    this.flush();
     this.store.close();
   }
 }

@@ -62,6 +62,8 @@ export class EventStore {
   private readonly stInsertFeedback: Database.Statement;
   private readonly stGetMeta: Database.Statement;
   private readonly stSetMeta: Database.Statement;
+  /** BEGIN … COMMIT around a callback, built once (better-sqlite3's transaction() wrapper). */
+  private readonly tx: (fn: () => unknown) => unknown;
 
   constructor(path: string, opts: { synchronous?: Synchronous } = {}) {
     try {
@@ -72,6 +74,8 @@ export class EventStore {
       // Checkpoint the WAL every ~40 MB instead of every ~4 MB: each checkpoint fsyncs, so fewer of them keeps the
       // per-request cost low. Commits are unaffected (durable to kill -9 as soon as they return).
       this.db.pragma('wal_autocheckpoint = 10000');
+      // 64 MiB page cache (default 2 MiB): the event_id and event_seq indexes stay in memory.
+      this.db.pragma('cache_size = -65536');
       this.db.exec(SCHEMA);
     } catch (e) {
       throw new BanditError({
@@ -88,6 +92,7 @@ export class EventStore {
     );
     this.stInsertFeedback = this.db.prepare('INSERT INTO feedback (event_seq, reward, created_ms) VALUES (?, ?, ?)');
     this.stGetMeta = this.db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.tx = this.db.transaction((fn: () => unknown) => fn());
     this.stSetMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
   }
 
@@ -146,7 +151,7 @@ export class EventStore {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.tx(fn) as T;
   }
 
   close(): void {
