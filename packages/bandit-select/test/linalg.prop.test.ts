@@ -8,6 +8,7 @@ import {
   invertSpd,
   maxAbsDiff,
   quadSym,
+  quadSymMany,
   shermanMorrison,
   shermanMorrisonUpper,
   solveLower,
@@ -88,5 +89,31 @@ describe('Sherman–Morrison', () => {
     let ref = 0;
     for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) ref += x[i]! * M[i * d + j]! * x[j]!;
     expect(quadSym(M, x, d)).toBeCloseTo(ref, 8);
+  });
+
+  // k vectors at once (odd and even k, rows with zeros): bit-identical to quadSym per row, and equal to xᵀMx.
+  test.prop(
+    [
+      fc
+        .integer({ min: 1, max: 13 })
+        .chain((d) =>
+          fc.tuple(fc.constant(d), vecs(d, 6), fc.array(fc.oneof(fc.constant(0), fc.double({ min: -3, max: 3, noNaN: true })), { minLength: d * 7, maxLength: d * 7 })),
+        ),
+    ],
+    { seed: 4, numRuns: 60 },
+  )('quadSymMany equals quadSym and xᵀMx for every row', ([d, ms, xsFlat]) => {
+    const M = identity(d, 0.5);
+    for (const v of ms) addOuter(M, Float64Array.from(v), d);
+    const x = Float64Array.from(xsFlat);
+    for (const k of [1, 2, 5, 7]) {
+      const out = new Float64Array(k);
+      quadSymMany(M, x, d, k, out);
+      for (let q = 0; q < k; q++) {
+        expect(Object.is(out[q], quadSym(M, x, d, q * d))).toBe(true);
+        let ref = 0;
+        for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) ref += x[q * d + i]! * M[i * d + j]! * x[q * d + j]!;
+        expect(out[q]).toBeCloseTo(ref, 7);
+      }
+    }
   });
 });

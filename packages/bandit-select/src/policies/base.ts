@@ -1,6 +1,6 @@
 import type { FeatureBatch } from '../catalogue.js';
 import { BanditError } from '../errors.js';
-import { identity, invertSpd, matVec, quadSym, shermanMorrisonUpper, symmetrizeFromUpper } from '../linalg.js';
+import { identity, invertSpd, matVec, quadSym, quadSymMany, shermanMorrisonUpper, symmetrizeFromUpper } from '../linalg.js';
 import { Rng, type RngState } from '../rng.js';
 import { POLICY_DEFAULTS, type PolicyConfig, type PolicyKind } from './config.js';
 
@@ -346,6 +346,11 @@ export class Ridge {
   /** xᵀA⁻¹x. */
   variance(x: Float64Array, xOff = 0): number {
     return quadSym(this.Ainv, x, this.d, xOff);
+  }
+
+  /** out[j] = x_jᵀA⁻¹x_j for the k rows x_j = x[j·d ..) (bit-identical to `variance` per row, faster). */
+  varianceMany(x: Float64Array, k: number, out: Float64Array): void {
+    quadSymMany(this.Ainv, x, this.d, k, out);
   }
 
   arrays(prefix: string): Record<string, Float64Array> {

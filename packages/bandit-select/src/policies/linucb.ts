@@ -36,10 +36,11 @@ export class SharedLinUcb extends SharedRidgePolicy {
         s[j] = s[j]! + this.alpha * Math.sqrt(v > 0 ? v : 0);
       }
     } else {
+      const q = this.quad;
+      this.model.varianceMany(batch.phi, batch.k, q);
       for (let j = 0; j < batch.k; j++) {
-        const off = j * dim;
-        const v = this.model.variance(batch.phi, off);
-        s[j] = this.model.predict(batch.phi, off) + this.alpha * Math.sqrt(v > 0 ? v : 0);
+        const v = q[j]!;
+        s[j] = this.model.predict(batch.phi, j * dim) + this.alpha * Math.sqrt(v > 0 ? v : 0);
       }
     }
     greedyMix(s, batch.k, this.epsilon, out);
