@@ -273,6 +273,8 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
           onSweepEnd: jobs.stop,
           concurrency: o.concurrency,
           backend: program.opts().backend as 'wasm' | 'cpu',
+          // The baseline trains before any job: one thread per job process unless --workers says otherwise.
+          baselineWorkers: program.getOptionValueSource('workers') === 'default' ? undefined : (program.opts().workers as number | 'auto'),
         });
       } finally {
         jobs.stop();

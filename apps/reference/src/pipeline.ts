@@ -22,6 +22,9 @@ import { summaryTable, type PipelineReport } from './report.js';
 import { runSelection } from './selection.js';
 import { runPipelineVariants } from './sweepCli.js';
 
+/** --quick: methods train on this many of the 7,000 training digits (a smoke run; val and test stay whole). */
+export const QUICK_TRAIN_DIGITS = 1000;
+
 /** The recipes shipped with the app (apps/reference/recipes/*.json). */
 export const RECIPES_DIR = fileURLToPath(new URL('../recipes/', import.meta.url));
 
@@ -109,6 +112,8 @@ export interface PipelineOptions {
   replications?: number;
   /** Write report.html (default true). */
   html?: boolean;
+  /** Training threads of the baseline, which trains before any job runs (default: one per job process). */
+  baselineWorkers?: number | 'auto';
 }
 
 /**
@@ -127,7 +132,14 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
   for (const r of recipes) planRecipe(ir, r.recipe, registry, r.file);
   await mkdir(o.outDir, { recursive: true });
   o.progress.log(`baseline: ${arch}, ${epochs} epochs (cached in ${join(o.outDir, '.cache')})`);
-  const base = await trainBaseline({ arch, epochs, seed: o.seed, cacheDir: join(o.outDir, '.cache'), onProgress: (p) => o.progress.onTrain(p) });
+  const base = await trainBaseline({
+    arch,
+    epochs,
+    seed: o.seed,
+    workers: o.baselineWorkers ?? o.concurrency ?? 2,
+    cacheDir: join(o.outDir, '.cache'),
+    onProgress: (p) => o.progress.onTrain(p),
+  });
   o.progress.stop();
   const baselineSeconds = (performance.now() - t0) / 1000;
   const ran = await runPipelineVariants({
@@ -143,6 +155,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     backend: o.backend,
     jobModule: o.jobModule,
     costOf: (r) => loopCount(r.recipe),
+    trainLimit: o.quick ? QUICK_TRAIN_DIGITS : undefined,
   });
   o.onSweepEnd?.();
   ran.variants[0]!.seconds = baselineSeconds;

@@ -9,7 +9,7 @@
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -53,10 +53,10 @@ export function sweepJobModulePath(): string {
   return here.endsWith('.ts') ? resolve(dirname(here), '../dist/sweepCli.js') : join(dirname(here), 'sweepCli.js');
 }
 
-const jobModule = (path?: string, backend: BackendName = 'wasm'): JobModuleRef => ({
+const jobModule = (path?: string, backend: BackendName = 'wasm', trainLimit?: number): JobModuleRef => ({
   path: path ? resolve(path) : sweepJobModulePath(),
   export: 'createSweepJobRunner',
-  options: { backend },
+  options: trainLimit ? { backend, trainLimit } : { backend },
 });
 
 /** Job processes import the job module by path: it must exist (a build of this app with its sweepCli entry). */
@@ -78,21 +78,31 @@ type Mnist = ReturnType<typeof loadMnist>;
  * export the variant (exact format + smallest stock fallback), evaluate it on the test digits, and return
  * its catalogue features (armFeatures) and figures. Deterministic for a given job.
  */
-export async function createSweepJobRunner(options: { backend?: BackendName } = {}): Promise<JobRunner> {
+export async function createSweepJobRunner(options: { backend?: BackendName; trainLimit?: number } = {}): Promise<JobRunner> {
   await initBackend(options.backend ?? 'wasm');
   const data = new Map<string, Mnist>();
   const mnist = (shape: readonly number[]): Mnist => {
     const k = shape.join('x');
     let d = data.get(k);
-    if (!d) data.set(k, (d = loadMnist({ shape: [...shape] as never })));
+    if (!d) {
+      d = loadMnist({ shape: [...shape] as never });
+      // --quick: methods train on the first `trainLimit` training digits (val and test stay whole).
+      if (options.trainLimit) d = { ...d, train: subset(d.train, options.trainLimit) };
+      data.set(k, d);
+    }
     return d;
   };
+  // Test accuracy of each starting model, by file: the jobs of a sweep mostly start from the same baseline.
+  const before = new Map<string, ReturnType<typeof evaluateModel>>();
   return {
     async run(job, io) {
       const loaded = await loadModel(job.modelJson);
       const d = mnist(loaded.model.ir.inputShape);
       assertFits(d.test, loaded.model.ir.inputShape, `${loaded.modelJson} input`);
-      const base = evaluateModel(loaded.model, d.test);
+      const st = await stat(loaded.modelJson);
+      const key = `${resolve(loaded.modelJson)}:${st.size}:${st.mtimeMs}`;
+      let base = before.get(key);
+      if (!base) before.set(key, (base = evaluateModel(loaded.model, d.test)));
       let model = loaded.model;
       let plans: Plan[] = [];
       let reports: Report[] = [];
@@ -114,7 +124,7 @@ export async function createSweepJobRunner(options: { backend?: BackendName } = 
         ({ model, plans, reports } = res);
       }
       const exported = await exportModel(model, io.dir, { data: subset(d.train, 1000) });
-      const ev = evaluateModel(model, d.test);
+      const ev = model === loaded.model ? base : evaluateModel(model, d.test);
       const fig = modelFigures(model);
       const fp32 = modelFigures(loaded.model);
       const method = plans.length ? plans.map((p) => p.method).join('+') : 'none';
@@ -458,6 +468,8 @@ export async function runPipelineVariants(o: {
   jobModule?: string;
   /** Estimated cost of a recipe (e.g. its epochs): jobs start longest first, so 2 job processes finish together. */
   costOf?: (r: PipelineRecipe) => number;
+  /** Methods train on the first N training digits only (--quick); val and test stay whole. */
+  trainLimit?: number;
 }): Promise<{
   variants: VariantRow[];
   arms: Array<{ id: string; features: Record<string, number> }>;
@@ -484,7 +496,7 @@ export async function runPipelineVariants(o: {
   const waves: PipelineRecipe[][] = [];
   const byCost = o.costOf ? [...o.recipes].sort((a, b) => o.costOf!(b) - o.costOf!(a)) : o.recipes;
   for (const r of byCost) (waves[depth(r.id)] ??= []).push(r);
-  const module = jobModule(o.jobModule, o.backend);
+  const module = jobModule(o.jobModule, o.backend, o.trainLimit);
   assertJobModule(module);
   const onEvent = (e: SweepEvent) => {
     if (o.onSweepEvent) return o.onSweepEvent(e);
