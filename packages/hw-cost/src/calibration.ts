@@ -1,22 +1,24 @@
 /**
- * local-wasm calibration (HWCOST §3.3): time generated single-layer configurations, identity models and a few
- * whole models on this machine (protocol.ts), fit an analytic roofline with per-op overheads, a random-forest
- * residual on log(t_meas / t_analytic), and a model-level linear correction (dispatch / fixed terms).
- * Saved as versioned JSON (no pickles).
+ * local-wasm calibration (HWCOST §3.3): time generated single-layer configurations, identity models and
+ * whole calibration models on this machine (protocol.ts); fit (1) an analytic roofline with per-op overheads
+ * (reported per layer as `analyticMs`), (2) the additive per-kernel model of kernelModel.ts (per-op
+ * regressors + per-call and per-layer dispatch cost, non-negative least squares on relative error over all
+ * timings) and (3) a model-level random forest on ln(measured / additive sum) from the calibration models
+ * (non-additivity: cache state, fusion). Saved as versioned JSON (no pickles).
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CompressionError, type ModelIR } from '@edge-compress/core';
 import { RandomForestRegression } from 'ml-random-forest';
-import MLR from 'ml-regression-multivariate-linear';
 import { z } from 'zod';
 import { irFeatures, OPS, type LayerFeatures } from './features.js';
+import { callVector, dot, fitKernelModel, KERNEL_FEATURE_NAMES, KERNEL_FORM, layerVector } from './kernelModel.js';
 import { identityConfigs, layerConfigs, modelSpecs } from './generate.js';
 import type { TimingItem } from './measure.js';
 import { deviceState, measureInProcesses, type ProtocolOptions } from './protocol.js';
 
-export const CALIBRATION_VERSION = 2;
+export const CALIBRATION_VERSION = 3;
 
 const calibrationSchema = z.object({
   format: z.literal('edge-compress/hw-cost-calibration'),
@@ -35,12 +37,10 @@ const calibrationSchema = z.object({
     fixedMs: z.number(),
     outMsPerElem: z.number(),
   }),
-  /**
-   * Model-level correction in log space (null when too few calibration models):
-   * ln T = w0 + Σ_k w_k · feature_k, features named in `features` (CORRECTION_FEATURES).
-   */
-  correction: z.object({ features: z.array(z.enum(['lnSum', 'lnBatch', 'lnSumLnBatch', 'conv', 'dense', 'pool'])), weights: z.array(z.number()) }).nullable(),
-  forest: z.record(z.string(), z.unknown()).nullable(),
+  /** Additive per-kernel model (kernelModel.ts): coefficient per feature name, all ≥ 0. */
+  kernel: z.object({ form: z.literal(KERNEL_FORM), features: z.array(z.string()), theta: z.array(z.number().nonnegative()) }),
+  /** Model-level residual forest (ml-random-forest JSON) on MODEL_FOREST_FEATURES; null with < 20 calibration model timings. */
+  modelForest: z.object({ features: z.array(z.string()), forest: z.record(z.string(), z.unknown()) }).nullable(),
   stats: z.record(z.string(), z.number()),
   /** The raw timings (item id → ms) the fit used, for refits and audits. */
   measurements: z.record(z.string(), z.number()).optional(),
@@ -55,8 +55,6 @@ export function defaultCalibrationPath(): string {
 // ---------------------------------------------------------------------------------------------------------
 // Analytic base and features of the residual model
 
-const OP_INDEX = Object.fromEntries(OPS.map((o, i) => [o, i])) as Record<string, number>;
-
 function layerBytes(f: LayerFeatures): number {
   return 4 * (f.actInElems + f.actOutElems) + f.denseWeightBytes;
 }
@@ -68,32 +66,6 @@ export function analyticLayerMs(c: Pick<Calibration, 'params'>, f: LayerFeatures
   const compute = (weighted ? 2 * f.macs : f.ops) / (c.params.peakOps * align);
   const memory = f.op === 'flatten' || f.op === 'dropout' ? 0 : layerBytes(f) / c.params.bandwidth;
   return Math.max(compute, memory) * 1e3 + (c.params.overheadMs[f.op] ?? 0.005);
-}
-
-const ACTS = ['linear', 'relu', 'softmax', 'sigmoid', 'tanh'];
-/** Residual-model features (HWCOST §3.3): sizes, op, kernel, alignment, intensity and the analytic time. */
-export function residualFeatures(c: Pick<Calibration, 'params'>, f: LayerFeatures): number[] {
-  const l = (x: number) => Math.log(Math.max(1, x));
-  const bytes = layerBytes(f);
-  return [
-    OP_INDEX[f.op] ?? -1,
-    l(f.N),
-    l(f.H),
-    l(f.Cin),
-    l(f.Cout),
-    f.Kh,
-    f.stride,
-    f.padding === 'same' ? 1 : 0,
-    l(f.macs + f.ops),
-    l(bytes),
-    Math.log((f.macs + f.ops + 1) / bytes),
-    f.Cout % 4,
-    f.Cout % 8,
-    f.Cout % 16,
-    ACTS.indexOf(f.act),
-    l(f.actOutElems),
-    Math.log(analyticLayerMs(c, f)),
-  ];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -174,43 +146,66 @@ export function compileForest(json: Record<string, unknown>): (x: readonly numbe
 }
 
 const forestCache = new WeakMap<object, FlatForest>();
-function forestOf(c: Calibration): FlatForest | undefined {
-  if (!c.forest) return undefined;
-  let f = forestCache.get(c.forest);
+function flatOf(json: Record<string, unknown>): FlatForest {
+  let f = forestCache.get(json);
   if (!f) {
-    f = flatten(c.forest);
-    forestCache.set(c.forest, f);
+    f = flatten(json);
+    forestCache.set(json, f);
   }
   return f;
 }
 
-/** Features of the model-level correction (chosen by 6-fold CV on the calibration models, not on held-out data). */
-export const CORRECTION_FEATURES = ['lnSum', 'lnBatch', 'lnSumLnBatch', 'conv', 'dense', 'pool'] as const;
-type CorrectionFeature = (typeof CORRECTION_FEATURES)[number];
-function correctionFeatures(sum: number, features: LayerFeatures[]): Record<CorrectionFeature, number> {
-  const lnSum = Math.log(Math.max(1e-6, sum)),
-    lnBatch = Math.log(features[0]?.N ?? 1);
-  const count = (...ops: string[]) => features.filter((f) => ops.includes(f.op)).length;
-  return { lnSum, lnBatch, lnSumLnBatch: lnSum * lnBatch, conv: count('conv2d'), dense: count('dense'), pool: count('maxPool2d', 'avgPool2d') };
+/** Features of the model-level residual forest (ln of measured / additive sum), in order. */
+export const MODEL_FOREST_FEATURES = ['lnSum', 'lnBatch', 'convMacShare', 'conv', 'dense', 'layers', 'lnWeightBytes', 'lnActOut', 'lnMacs'] as const;
+function modelForestFeatures(sum: number, features: LayerFeatures[]): number[] {
+  const l = (x: number) => Math.log(Math.max(1, x));
+  let convMacs = 0,
+    denseMacs = 0,
+    conv = 0,
+    dense = 0,
+    weightBytes = 0,
+    actOut = 0;
+  for (const f of features) {
+    if (f.op === 'conv2d') ((convMacs += f.macs), conv++);
+    if (f.op === 'dense') ((denseMacs += f.macs), dense++);
+    weightBytes += f.denseWeightBytes;
+    actOut += f.actOutElems;
+  }
+  return [
+    Math.log(Math.max(1e-6, sum)),
+    Math.log(features[0]?.N ?? 1),
+    convMacs / (convMacs + denseMacs + 1),
+    conv,
+    dense,
+    features.length,
+    l(weightBytes),
+    l(actOut),
+    l(convMacs + denseMacs + 1),
+  ];
 }
 
-/** Predicted wall time of one stock `model.predict` call on local wasm for layer features at a batch. */
+/** The model-level correction never moves the additive sum by more than this factor either way. */
+const MAX_CORRECTION = 3;
+
+/**
+ * Predicted wall time of one stock `model.predict` call on local wasm for layer features at a batch: the
+ * per-kernel sum (kernelModel.ts) times the model-level residual forest's correction (`correct: false`
+ * leaves it out). Layer rows carry their share of the corrected time; the rest is the per-call cost.
+ */
 export function predictLocal(c: Calibration, features: LayerFeatures[], opts: { correct?: boolean } = {}): LocalPrediction {
-  const forest = forestOf(c);
-  const analytic = features.map((f) => analyticLayerMs(c, f));
-  const resid = features.map((f) => (forest ? predictForest(forest, residualFeatures(c, f)) : 0));
-  const layers = features.map((f, i) => ({ name: f.name, op: f.op, analyticMs: analytic[i]!, latencyMs: analytic[i]! * Math.exp(resid[i]!) }));
-  const last = features[features.length - 1];
-  const sum = layers.reduce((a, l) => a + l.latencyMs, 0) + c.params.fixedMs + c.params.outMsPerElem * (last?.actOutElems ?? 0);
-  let latencyMs = sum;
-  if (c.correction && opts.correct !== false) {
-    const x = correctionFeatures(sum, features);
-    const w = c.correction.weights;
-    latencyMs = Math.exp(c.correction.features.reduce((a, k, i) => a + w[i + 1]! * x[k], w[0]!));
-    // The correction adjusts the layer sum (non-additivity, cache state); it never moves it by more than 3×.
-    latencyMs = Math.min(Math.max(latencyMs, sum / 3), 3 * sum);
+  const th = c.kernel.theta;
+  const layerMs = features.map((f) => dot(layerVector(f), th));
+  const callMs = dot(callVector(features), th);
+  const sum = callMs + layerMs.reduce((a, b) => a + b, 0);
+  let factor = 1;
+  if (c.modelForest && opts.correct !== false) {
+    const r = predictForest(flatOf(c.modelForest.forest), modelForestFeatures(sum, features));
+    factor = Math.min(MAX_CORRECTION, Math.max(1 / MAX_CORRECTION, Math.exp(r)));
   }
-  return { latencyMs, layers };
+  return {
+    latencyMs: sum * factor,
+    layers: features.map((f, i) => ({ name: f.name, op: f.op, analyticMs: analyticLayerMs(c, f), latencyMs: layerMs[i]! * factor })),
+  };
 }
 
 export function predictLocalIR(c: Calibration, ir: ModelIR, batch: number, opts: { correct?: boolean } = {}): LocalPrediction {
@@ -273,23 +268,10 @@ export function fitCalibration(input: FitInput, opts: FitOptions = {}): Omit<Cal
     const rs = rows.filter((r) => r.f.op === op);
     params.overheadMs[op] = rs.length ? Math.max(0.001, median(rs.map((r) => r.t - analyticLayerMs(base, r.f) + 0.005))) : 0.005;
   }
-  const c = { params };
-  // 5. Residual forest on log(t / t_analytic).
-  let forest: RandomForestRegression | undefined;
-  const X = rows.map((r) => residualFeatures(c, r.f));
-  const Y = rows.map((r) => Math.log(r.t / analyticLayerMs(c, r.f)));
-  if (rows.length >= 10) {
-    forest = new RandomForestRegression({
-      nEstimators: opts.nEstimators ?? 80,
-      maxFeatures: 0.8,
-      replacement: false,
-      seed: opts.seed ?? 42,
-      useSampleBagging: true,
-      noOOB: true,
-      treeOptions: { maxDepth: 14, minNumSamples: 3 },
-    });
-    forest.train(X, Y);
-  }
+  // 5. Additive per-kernel model on every timing (single layers, identity models, whole models).
+  const timed = (items: TimingItem[]) => items.map((it) => ({ features: irFeatures(it.ir, it.batch), ms: input.ms[it.id]! })).filter((r) => Number.isFinite(r.ms) && r.ms > 0);
+  const modelRows = timed(input.modelItems);
+  const theta = fitKernelModel([...timed(input.layerItems), ...timed(input.identityItems), ...modelRows]);
   const partial: Calibration = {
     format: 'edge-compress/hw-cost-calibration',
     version: CALIBRATION_VERSION,
@@ -298,35 +280,32 @@ export function fitCalibration(input: FitInput, opts: FitOptions = {}): Omit<Cal
     deviceState: {},
     protocol: { processes: 0, rounds: 0, configs: 0, models: 0 },
     params,
-    correction: null,
-    forest: forest ? (forest.toJSON() as unknown as Record<string, unknown>) : null,
+    kernel: { form: KERNEL_FORM, features: [...KERNEL_FEATURE_NAMES], theta },
+    modelForest: null,
     stats: {},
   };
-  // 6. Model-level correction from the calibration models, in log space (relative errors count the same for
-  //    0.05 ms and 50 ms models): ln T = w0 + w·[ln Σ, ln batch, ln Σ·ln batch, #conv, #dense, #pool].
-  const mrows = input.modelItems
-    .map((it) => {
-      const feats = irFeatures(it.ir, it.batch);
-      const x = correctionFeatures(predictLocal(partial, feats).latencyMs, feats);
-      return { x: CORRECTION_FEATURES.map((k) => x[k]), b: it.batch, y: input.ms[it.id]! };
-    })
-    .filter((r) => Number.isFinite(r.y) && r.y > 0);
-  if (mrows.length >= 20 && new Set(mrows.map((r) => r.b)).size > 1) {
-    const reg = new MLR(
-      mrows.map((r) => r.x),
-      mrows.map((r) => [Math.log(r.y)]),
-      { intercept: true, statistics: false },
-    );
-    const w = reg.weights.map((x) => x[0]!);
-    // ml-regression-multivariate-linear puts the intercept last.
-    const weights = [w[w.length - 1]!, ...w.slice(0, -1)];
-    if (weights.every(Number.isFinite) && weights[1]! > 0) partial.correction = { features: [...CORRECTION_FEATURES], weights };
+  // 6. Model-level residual forest on ln(measured / additive sum) of the calibration models.
+  if (modelRows.length >= 20) {
+    const X = modelRows.map((r) => modelForestFeatures(predictLocal(partial, r.features, { correct: false }).latencyMs, r.features));
+    const Y = modelRows.map((r, i) => Math.log(r.ms) - X[i]![0]!);
+    const rf = new RandomForestRegression({
+      nEstimators: opts.nEstimators ?? 100,
+      maxFeatures: 0.7,
+      replacement: true,
+      seed: opts.seed ?? 3,
+      useSampleBagging: true,
+      noOOB: true,
+      treeOptions: { maxDepth: 4, minNumSamples: 4 },
+    });
+    rf.train(X, Y);
+    partial.modelForest = { features: [...MODEL_FOREST_FEATURES], forest: rf.toJSON() as unknown as Record<string, unknown> };
   }
   // Training-set figures (in-sample; held-out accuracy is the bench's job).
   const within = (p: number, m: number) => Math.abs(p - m) / m <= 0.1;
-  const layerIn = rows.filter((r) => within(predictLocal(partial, [r.f]).layers[0]!.latencyMs, r.t)).length / Math.max(1, rows.length);
+  const layerIn =
+    input.layerItems.filter((it) => within(predictLocalIR(partial, it.ir, it.batch, { correct: false }).latencyMs, input.ms[it.id]!)).length / Math.max(1, input.layerItems.length);
   const modelIn = input.modelItems.filter((it) => within(predictLocalIR(partial, it.ir, it.batch).latencyMs, input.ms[it.id]!)).length / Math.max(1, input.modelItems.length);
-  partial.stats = { layerConfigs: rows.length, trainLayerWithin10pct: layerIn, calibrationModels: mrows.length, trainModelWithin10pct: modelIn };
+  partial.stats = { layerConfigs: rows.length, trainLayerWithin10pct: layerIn, calibrationModels: modelRows.length, trainModelWithin10pct: modelIn };
   const { createdAt: _c, deviceState: _d, protocol: _p, ...rest } = partial;
   return rest;
 }

@@ -36,11 +36,13 @@ export {
   parseCalibration,
   defaultCalibrationPath,
   CALIBRATION_VERSION,
+  MODEL_FOREST_FEATURES,
   type Calibration,
   type CalibrateOptions,
   type FitInput,
   type LocalPrediction,
 } from './calibration.js';
+export { nnls, fitKernelModel, modelVector, layerVector, callVector, KERNEL_FEATURE_NAMES, KERNEL_FORM } from './kernelModel.js';
 export { timeItems, buildStockModel, type TimingItem, type TimingOptions, type ItemTiming } from './measure.js';
 export { measureInProcesses, deviceState, type ProtocolOptions, type ProtocolResult } from './protocol.js';
 export { layerConfigs, identityConfigs, modelSpecs, randomModel, irMacs, FAMILIES, type ModelSpec, type Family } from './generate.js';

@@ -11,6 +11,9 @@ import {
   fitCalibration,
   identityConfigs,
   irMacs,
+  nnls,
+  fitKernelModel,
+  irFeatures,
   layerConfigs,
   loadCalibration,
   measureInProcesses,
@@ -60,6 +63,63 @@ describe('local-wasm calibration', () => {
     expect(cal.params.peakOps).toBeLessThan(2e10);
   });
 
+  it('the additive per-kernel model recovers the synthetic machine on models it never saw (per-call + per-layer + MAC cost)', () => {
+    for (const s of modelSpecs(10, 4242))
+      for (const b of [1, 32]) {
+        const it = { id: 'x', ir: s.ir, batch: b };
+        const p = predictLocalIR(cal, s.ir, b);
+        expect(Math.abs(p.latencyMs / synthetic(it) - 1)).toBeLessThan(0.05);
+        // Layer rows are non-negative and, with the per-call cost, add up to the total.
+        for (const l of p.layers) expect(l.latencyMs).toBeGreaterThanOrEqual(0);
+        expect(p.layers.reduce((a, l) => a + l.latencyMs, 0)).toBeLessThan(p.latencyMs);
+      }
+    expect(cal.kernel.theta.every((t) => t >= 0)).toBe(true);
+    expect(cal.modelForest).toBeNull(); // 12 calibration models < 20
+  });
+
+  it('nnls: exact on a consistent system, clamps a coefficient that least squares would make negative', () => {
+    const rng = createRng(8);
+    const X = Array.from({ length: 40 }, () => [1, rng.next() * 5, rng.next() * 3]);
+    const exact = nnls(
+      X,
+      X.map((r) => 0.5 + 2 * r[1]! + 0.25 * r[2]!),
+    );
+    [0.5, 2, 0.25].forEach((v, i) => expect(exact[i]!).toBeCloseTo(v, 6));
+    const clamped = nnls(
+      X,
+      X.map((r) => 1 + r[1]! - 0.5 * r[2]!),
+    );
+    expect(clamped[2]).toBe(0);
+    expect(clamped[1]!).toBeGreaterThan(0);
+  });
+
+  it('with ≥ 20 calibration model timings a model-level forest corrects a non-additive machine', () => {
+    // Machine whose whole models cost 1.3× the sum of their layers at batch 32 (cache pressure), 1× at batch 1.
+    const layerItems = layerConfigs({ count: 40, seed: 3 });
+    const identityItems = identityConfigs(3);
+    const specs = modelSpecs(20, 77);
+    const modelItems = specs.flatMap((s, i) => [1, 32].map((batch) => ({ id: `m${i}-${batch}`, ir: s.ir, batch })));
+    const nonAdditive = (it: TimingItem) => synthetic(it) * (it.batch === 32 && it.ir.layers.length > 1 ? 1.3 : 1);
+    const ms = Object.fromEntries([...layerItems, ...identityItems, ...modelItems].map((it) => [it.id, nonAdditive(it)]));
+    const fit = fitCalibration({ layerItems, identityItems, modelItems, ms }, { nEstimators: 30, seed: 2 });
+    const c: Calibration = { ...fit, createdAt: 'test', deviceState: {}, protocol: { processes: 0, rounds: 0, configs: 49, models: 40 } };
+    expect(c.modelForest).not.toBeNull();
+    const held = modelSpecs(8, 4343).map((s) => ({ id: 'h', ir: s.ir, batch: 32 }));
+    const err = (correct: boolean) => held.reduce((a, it) => a + Math.abs(Math.log(predictLocalIR(c, it.ir, it.batch, { correct }).latencyMs / nonAdditive(it))), 0) / held.length;
+    expect(err(true)).toBeLessThan(err(false));
+    expect(err(true)).toBeLessThan(0.1);
+  });
+
+  it('fitKernelModel ignores zero / NaN timings', () => {
+    const f = irFeatures(modelSpecs(1, 5)[0]!.ir, 1);
+    const th = fitKernelModel([
+      { features: f, ms: 0.1 },
+      { features: f, ms: Number.NaN },
+      { features: f, ms: 0 },
+    ]);
+    expect(th.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
+  });
+
   it('round-trips through JSON: identical predictions after save and load', async () => {
     const path = join(dir, 'cal.json');
     await saveCalibration(cal, path);
@@ -96,7 +156,7 @@ describe('local-wasm calibration', () => {
     expect(isCompressionError(err, 'BAD_CONFIG')).toBe(true);
     expect(String((err as Error).message)).toContain(`${bad}: field 'params'`);
     await writeFile(bad, JSON.stringify({ ...JSON.parse(await readFile(join(dir, 'cal.json'), 'utf8')), version: 1 }));
-    await expect(loadCalibration(bad)).rejects.toThrow(/older hw-cost \(version 1, expected 2\).*calibrate/);
+    await expect(loadCalibration(bad)).rejects.toThrow(/older hw-cost \(version 1, expected 3\).*calibrate/);
   });
 
   it('times stock model.predict in-process (protocol plumbing; no timing assertions) without leaking tensors', async () => {
