@@ -261,7 +261,12 @@ async function serverBench() {
           // The claim is checked: every acknowledged feedback must be stored (in-flight ones at the end may add more).
           const summary = await (await fetch(`${srv.url}/policy`)).json();
           if (summary.feedbacks < res.pairsAcked) throw new Error(`server stored ${summary.feedbacks} feedbacks but ${res.pairsAcked} were acknowledged`);
-          (batch ? batchRuns : runs).push({ ...res, stored: summary.feedbacks, load: round(loadBefore, 1) });
+          (batch ? batchRuns : runs).push({
+            ...res,
+            stored: summary.feedbacks,
+            itemsPerGroup: summary.groupCommit?.groups ? summary.groupCommit.items / summary.groupCommit.groups : null,
+            load: round(loadBefore, 1),
+          });
           log(`autocannon rep ${rep} batch ${batch}: ${JSON.stringify(res)}; stored feedbacks ${summary.feedbacks}; load ${loadBefore.toFixed(1)}`);
         } finally {
           await stopChild(srv.child);
@@ -274,6 +279,8 @@ async function serverBench() {
     results[`server_feedbacks_stored_batch${BATCH}`] = batchRuns.reduce((s, r) => s + r.stored, 0);
     results[`server_cpu_us_per_pair_batch${BATCH}`] = round(median(batchRuns.map((r) => r.serverCpuUsPerPair)), 1);
     results.server_cpu_us_per_pair = round(median(runs.map((r) => r.serverCpuUsPerPair)), 1);
+    // group commit of single requests: requests written per SQLite transaction (median over the runs)
+    results.server_items_per_group_commit = round(median(runs.map((r) => r.itemsPerGroup ?? 1)), 1);
     results[`loadgen_cpu_us_per_pair_batch${BATCH}`] = round(median(batchRuns.map((r) => r.loadGenCpuUsPerPair)), 1);
     results.loadgen_cpu_us_per_pair = round(median(runs.map((r) => r.loadGenCpuUsPerPair)), 1);
     results.server_load_avg_per_run = runs.map((r, i) => [r.load, batchRuns[i].load]).flat();
