@@ -57,9 +57,15 @@ const HELD = quick ? 12 : 60;
 const specs = modelSpecs(HELD, 9001);
 const items = specs.flatMap((s, i) => [1, 32].map((batch) => ({ id: `h${i}-b${batch}`, ir: s.ir, batch, seed: 100 + i, density: s.density })));
 log(`measuring ${specs.length} held-out models at batch 1 and 32: run A`);
-const A = await measureInProcesses(items, { processes: 3, rounds: 5, seed: 11, onProgress: (m) => log(`A: ${m}`) });
+// Ground truth: min over 3 processes, up to 5 while some item's two best processes differ by > 5% (adaptive repeats).
+const GT = { processes: 3, maxProcesses: quick ? 3 : 5, agree: 0.05, rounds: 5 };
+const A = await measureInProcesses(items, { ...GT, seed: 11, onProgress: (m) => log(`A: ${m}`) });
 log('run B');
-const B = await measureInProcesses(items, { processes: 3, rounds: 5, seed: 23, onProgress: (m) => log(`B: ${m}`) });
+const B = await measureInProcesses(items, { ...GT, seed: 23, onProgress: (m) => log(`B: ${m}`) });
+r.ground_truth_processes_a = A.processes + A.extraProcesses;
+r.ground_truth_processes_b = B.processes + B.extraProcesses;
+r.ground_truth_unstable_items_a = A.unstableItems;
+r.ground_truth_unstable_items_b = B.unstableItems;
 
 const within = (p, m, t = 0.1) => Math.abs(p - m) / m <= t;
 const share = (xs, f) => (xs.length ? xs.filter(f).length / xs.length : NaN);
@@ -88,6 +94,8 @@ for (const b of [1, 32]) {
   const sfx = b === 1 ? '' : '_b32';
   r[`local_wasm_within_10pct${sfx}`] = +share(rs, (x) => within(x.predMs, x.aMs)).toFixed(3);
   r[`local_wasm_within_10pct${sfx}_vs_run_b`] = +share(rs, (x) => within(x.predMs, x.bMs)).toFixed(3);
+  // Against the minimum over both runs' processes (the most repeated ground truth available; secondary figure).
+  r[`local_wasm_within_10pct${sfx}_vs_min_ab`] = +share(rs, (x) => within(x.predMs, Math.min(x.aMs, x.bMs))).toFixed(3);
   r[`local_wasm_within_5pct${sfx}`] = +share(rs, (x) => within(x.predMs, x.aMs, 0.05)).toFixed(3);
   r[`local_wasm_within_15pct${sfx}`] = +share(rs, (x) => within(x.predMs, x.aMs, 0.15)).toFixed(3);
   r[`local_wasm_rmspe${sfx}`] = +rmspe(rs.map((x) => [x.predMs, x.aMs])).toFixed(3);

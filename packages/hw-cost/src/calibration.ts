@@ -13,7 +13,7 @@ import { CompressionError, type ModelIR } from '@edge-compress/core';
 import { RandomForestRegression } from 'ml-random-forest';
 import { z } from 'zod';
 import { irFeatures, OPS, type LayerFeatures } from './features.js';
-import { callVector, dot, fitKernelModel, KERNEL_FEATURE_NAMES, KERNEL_FORM, layerVector } from './kernelModel.js';
+import { callVector, dot, fitKernelModel, KERNEL_FEATURE_NAMES, KERNEL_FORM, layerMs } from './kernelModel.js';
 import { identityConfigs, layerConfigs, modelSpecs } from './generate.js';
 import type { TimingItem } from './measure.js';
 import { deviceState, measureInProcesses, type ProtocolOptions } from './protocol.js';
@@ -194,9 +194,9 @@ const MAX_CORRECTION = 3;
  */
 export function predictLocal(c: Calibration, features: LayerFeatures[], opts: { correct?: boolean } = {}): LocalPrediction {
   const th = c.kernel.theta;
-  const layerMs = features.map((f) => dot(layerVector(f), th));
+  const perLayer = features.map((f) => layerMs(f, th));
   const callMs = dot(callVector(features), th);
-  const sum = callMs + layerMs.reduce((a, b) => a + b, 0);
+  const sum = callMs + perLayer.reduce((a, b) => a + b, 0);
   let factor = 1;
   if (c.modelForest && opts.correct !== false) {
     const r = predictForest(flatOf(c.modelForest.forest), modelForestFeatures(sum, features));
@@ -204,7 +204,7 @@ export function predictLocal(c: Calibration, features: LayerFeatures[], opts: { 
   }
   return {
     latencyMs: sum * factor,
-    layers: features.map((f, i) => ({ name: f.name, op: f.op, analyticMs: analyticLayerMs(c, f), latencyMs: layerMs[i]! * factor })),
+    layers: features.map((f, i) => ({ name: f.name, op: f.op, analyticMs: analyticLayerMs(c, f), latencyMs: perLayer[i]! * factor })),
   };
 }
 

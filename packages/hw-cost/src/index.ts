@@ -42,7 +42,7 @@ export {
   type FitInput,
   type LocalPrediction,
 } from './calibration.js';
-export { nnls, fitKernelModel, modelVector, layerVector, callVector, KERNEL_FEATURE_NAMES, KERNEL_FORM } from './kernelModel.js';
+export { nnls, fitKernelModel, modelVector, layerVector, layerMs, callVector, KERNEL_FEATURE_NAMES, KERNEL_FORM } from './kernelModel.js';
 export { timeItems, buildStockModel, type TimingItem, type TimingOptions, type ItemTiming } from './measure.js';
 export { measureInProcesses, deviceState, type ProtocolOptions, type ProtocolResult } from './protocol.js';
 export { layerConfigs, identityConfigs, modelSpecs, randomModel, irMacs, FAMILIES, type ModelSpec, type Family } from './generate.js';

@@ -69,6 +69,16 @@ export function layerVector(l: LayerFeatures): number[] {
   return v;
 }
 
+/** One layer's predicted ms under coefficients θ (= dot(layerVector(l), θ), without allocating the full vector). */
+export function layerMs(l: LayerFeatures, theta: readonly number[]): number {
+  const g = GROUP_OF[l.op];
+  const o = OFFSET[g];
+  const x = GROUP_FEATURES[g].f(l);
+  let s = x[0]! * (theta[o] ?? 0);
+  for (let k = 1; k < x.length; k++) s += x[k]! * M * (theta[o + k] ?? 0);
+  return s;
+}
+
 /** The per-call terms of a model (call + read-back of the output). */
 export function callVector(features: LayerFeatures[]): number[] {
   const v = new Array<number>(KERNEL_FEATURE_NAMES.length).fill(0);

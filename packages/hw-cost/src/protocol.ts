@@ -2,7 +2,8 @@
  * The measurement protocol (issue: "ground truth that repeats"): every item is timed in `processes` separate
  * Node processes run one after another (each interleaves all items over several rounds); the figure is the
  * minimum over processes. Batch-1 sub-millisecond latencies are bimodal between processes, so a single
- * process is not a measurement.
+ * process is not a measurement. With `maxProcesses`, further processes run while some item's two best processes
+ * disagree by more than `agree` (its minimum has not been seen twice).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,6 +15,15 @@ import { timeItems, type ItemTiming, type TimingItem, type TimingOptions } from 
 export interface ProtocolOptions extends TimingOptions {
   /** Child processes (0 = time in this process, one pass; for tests). Default 3. */
   processes?: number;
+  /**
+   * Adaptive repeats (HWCOST 3.3 "repeat a config when it is unstable"): after `processes` processes, further
+   * processes (each timing every item, so the interleaving and cache conditions stay the same) run while any
+   * item's two smallest per-process figures differ by more than `agree`, up to `maxProcesses` processes.
+   * Default `processes` (no repeats).
+   */
+  maxProcesses?: number;
+  /** Relative agreement of the two smallest per-process figures that makes an item stable. Default 0.05. */
+  agree?: number;
   /** Path of the built worker (default: dist/measureWorker.js next to this module). */
   workerPath?: string;
   onProgress?: (msg: string) => void;
@@ -25,6 +35,10 @@ export interface ProtocolResult {
   /** id → per-process minima, ms. */
   perProcess: Record<string, number[]>;
   processes: number;
+  /** Processes that ran beyond `processes` because some item was unstable (0 without repeats). */
+  extraProcesses: number;
+  /** Items whose two smallest per-process figures still differ by more than `agree` at the end. */
+  unstableItems: number;
   loadBefore: number[];
   loadAfter: number[];
 }
@@ -70,18 +84,32 @@ export async function measureInProcesses(items: TimingItem[], opts: ProtocolOpti
   const options: TimingOptions = { rounds: opts.rounds, blockMs: opts.blockMs, warmup: opts.warmup, seed: opts.seed };
   const loadBefore = loadavg();
   const perProcess: Record<string, number[]> = Object.fromEntries(items.map((i) => [i.id, [] as number[]]));
+  let extraProcesses = 0;
+  const agree = opts.agree ?? 0.05;
+  const unstable = (id: string) => {
+    const v = [...perProcess[id]!].sort((x, y) => x - y);
+    return v.length < 2 || v[1]! > v[0]! * (1 + agree);
+  };
   if (processes === 0) {
     for (const t of await timeItems(items, options)) perProcess[t.id]!.push(t.minMs);
   } else {
     const path = opts.workerPath ?? workerPath();
-    for (let p = 0; p < processes; p++) {
-      opts.onProgress?.(`timing ${items.length} configurations in process ${p + 1}/${processes}`);
+    const maxProcesses = Math.max(processes, opts.maxProcesses ?? processes);
+    for (let p = 0; p < maxProcesses; p++) {
+      if (p >= processes) {
+        const n = items.filter((it) => unstable(it.id)).length;
+        if (!n) break;
+        extraProcesses++;
+        opts.onProgress?.(`${n} of ${items.length} items unstable (two best processes differ > ${agree * 100}%)`);
+      }
+      const todo = items;
+      opts.onProgress?.(`timing ${todo.length} configurations in process ${p + 1}/${p < processes ? processes : `${processes}+${p + 1 - processes} (max ${maxProcesses})`}`);
       // A child can fail for reasons outside it (e.g. a dependency's dist being rebuilt on a shared machine):
       // retry twice before giving up.
       let ts: ItemTiming[] | undefined;
       for (let attempt = 0; !ts; attempt++) {
         try {
-          ts = await runChild(path, items, { ...options, seed: (opts.seed ?? 0) + 7919 * p });
+          ts = await runChild(path, todo, { ...options, seed: (opts.seed ?? 0) + 7919 * p });
         } catch (e) {
           if (attempt >= 2) throw e;
           opts.onProgress?.(`timing process ${p + 1} failed (${(e as Error).message.slice(0, 120)}); retrying`);
@@ -92,7 +120,7 @@ export async function measureInProcesses(items: TimingItem[], opts: ProtocolOpti
     }
   }
   const ms = Object.fromEntries(Object.entries(perProcess).map(([k, v]) => [k, Math.min(...v)]));
-  return { ms, perProcess, processes, loadBefore, loadAfter: loadavg() };
+  return { ms, perProcess, processes, extraProcesses, unstableItems: processes ? items.filter((it) => unstable(it.id)).length : 0, loadBefore, loadAfter: loadavg() };
 }
 
 /** A device-state record logged with every calibration (HWCOST 3.3). */

@@ -14,6 +14,8 @@ import {
   nnls,
   fitKernelModel,
   irFeatures,
+  layerMs,
+  layerVector,
   layerConfigs,
   loadCalibration,
   measureInProcesses,
@@ -108,6 +110,37 @@ describe('local-wasm calibration', () => {
     const err = (correct: boolean) => held.reduce((a, it) => a + Math.abs(Math.log(predictLocalIR(c, it.ir, it.batch, { correct }).latencyMs / nonAdditive(it))), 0) / held.length;
     expect(err(true)).toBeLessThan(err(false));
     expect(err(true)).toBeLessThan(0.1);
+  });
+
+  it('layerMs equals the dot product of the layer vector with the coefficients', () => {
+    for (const f of irFeatures(lenet5(), 4)) {
+      const dot = layerVector(f).reduce((a, x, i) => a + x * cal.kernel.theta[i]!, 0);
+      expect(layerMs(f, cal.kernel.theta)).toBeCloseTo(dot, 12);
+    }
+  });
+
+  it('adaptive repeats: more processes only while the two best processes of an item disagree, at most maxProcesses', async () => {
+    // A fake timing worker: 'steady' always 1 ms; 'noisy' 2, 1.5, 1.2, 1.19, 1.18 … ms in processes 0, 1, 2, 3, 4.
+    const worker = join(dir, 'fakeWorker.mjs');
+    await writeFile(
+      worker,
+      `const c = []; for await (const x of process.stdin) c.push(x);
+const job = JSON.parse(Buffer.concat(c).toString());
+const p = Math.floor(job.options.seed / 7919);
+const noisy = [2, 1.5, 1.2, 1.19, 1.18, 1.17][p];
+process.stdout.write(JSON.stringify({ timings: job.items.map((it) => ({ id: it.id, minMs: it.id === 'noisy' ? noisy : 1 })) }));`,
+    );
+    const items = identityConfigs(1, [1])
+      .slice(0, 2)
+      .map((it, i) => ({ ...it, id: i ? 'noisy' : 'steady' }));
+    const adaptive = await measureInProcesses(items, { processes: 3, maxProcesses: 6, agree: 0.05, workerPath: worker, seed: 0 });
+    expect(adaptive.extraProcesses).toBe(1); // 1.2 and 1.19 agree within 5 %: stop after process 4
+    expect(adaptive.perProcess.noisy).toEqual([2, 1.5, 1.2, 1.19]);
+    expect(adaptive.unstableItems).toBe(0);
+    const capped = await measureInProcesses(items, { processes: 1, maxProcesses: 2, agree: 0.05, workerPath: worker, seed: 0 });
+    expect(capped.extraProcesses).toBe(1); // 2 vs 1.5 still unstable, but the cap is 2 processes
+    expect(capped.unstableItems).toBe(1);
+    expect(capped.ms.noisy).toBe(1.5);
   });
 
   it('fitKernelModel ignores zero / NaN timings', () => {
