@@ -3,8 +3,9 @@
  * each is checked against the cpu backend in wasmKernels.test.ts.
  *
  * - Conv2DBackpropFilter: missing from tfjs-backend-wasm; im2col written straight into the wasm heap, then
- *   the backend's own XNNPACK BatchMatMul.
- * - Conv2DBackpropInput (NHWC, any stride, no dilation): W·dyᵀ on XNNPACK, then a col2im scatter-add.
+ *   the backend's own XNNPACK BatchMatMul. (An [M, K] column matrix gathers faster but makes XNNPACK pack the
+ *   large operand: 40–60% slower on LeNet-5's convs, measured.)
+ * - Conv2DBackpropInput (NHWC, any stride, no dilation): dy·Wᵀ on XNNPACK, then a col2im scatter-add of runs.
  * - BatchMatMul with transposes: transpose first (wasm Transpose), then the fast non-transposed path.
  * - MaxPoolGrad: a direct scatter of dy onto the first maximum of each window.
  */
@@ -38,6 +39,16 @@ function convGeometry(info: tf.backend_util.Conv2DInfo) {
     strideWidth: SW,
   } = info;
   return { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop: info.padInfo.top, padLeft: info.padInfo.left, K: FH * FW * C, M: N * OH * OW };
+}
+
+/**
+ * The in-bounds filter columns of output column `ow`: [j0, j1) (padding outside). Within one filter row the
+ * (j, c) pairs of an in-bounds run are contiguous in both the NHWC input and a row of an [M, K] column matrix,
+ * so col2im moves runs of (j1 − j0)·C floats.
+ */
+function filterSpan(ow: number, SW: number, padLeft: number, FW: number, W: number): [number, number] {
+  const w0 = ow * SW - padLeft;
+  return [Math.max(0, -w0), Math.min(FW, W - w0)];
 }
 
 function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
@@ -99,37 +110,36 @@ function conv2DBackpropInput(args: Args): TensorInfo {
   const fs = filter.shape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(inputShape, fs, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
   const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = convGeometry(info);
-  // dcolᵀ [K, M] = W [K, OC] · dyᵀ [OC, M] on XNNPACK, then a col2im scatter-add: the exact transpose of the
-  // forward im2col, so no multiply-adds are spent on padding (a full-padding conv does 2–3× more work).
+  // dcol [M, K] = dy [M, OC] · Wᵀ [OC, K] on XNNPACK (only the small filter is transposed), then a col2im
+  // scatter-add of contiguous runs: the exact transpose of the forward im2col, so no multiply-adds are spent
+  // on padding (a full-padding conv does 2–3× more work).
   const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
   const w3: TensorInfo = { dataId: filter.dataId, shape: [1, K, OC], dtype: 'float32' };
-  const dcol = batchMatMul({ inputs: { a: w3, b: dy3 }, backend, attrs: { transposeA: false, transposeB: true } });
-  const cols = backend.typedArrayFromHeap(dcol).slice();
-  const out = new Float32Array(N * H * W * C);
-  for (let i = 0; i < FH; i++) {
-    for (let j = 0; j < FW; j++) {
-      for (let c = 0; c < C; c++) {
-        let k = ((i * FW + j) * C + c) * M;
-        for (let n = 0; n < N; n++) {
-          for (let oh = 0; oh < OH; oh++) {
-            const h = oh * SH - padTop + i;
-            if (h < 0 || h >= H) {
-              k += OW;
-              continue;
-            }
-            const rowBase = (n * H + h) * W;
-            for (let ow = 0; ow < OW; ow++, k++) {
-              const w = ow * SW - padLeft + j;
-              if (w >= 0 && w < W) out[(rowBase + w) * C + c]! += cols[k]!;
-            }
-          }
+  const dcol = batchMatMul({ inputs: { a: dy3, b: w3 }, backend, attrs: { transposeA: false, transposeB: true } });
+  const dx = backend.makeOutput([N, H, W, C], 'float32');
+  // Heap views only after allocating: the heap may grow and detach older views.
+  const cols = backend.typedArrayFromHeap(dcol);
+  const out = backend.typedArrayFromHeap(dx);
+  out.fill(0);
+  let m = 0;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++, m++) {
+        const [j0, j1] = filterSpan(ow, SW, padLeft, FW, W);
+        if (j1 <= j0) continue;
+        const w0 = ow * SW - padLeft;
+        for (let i = 0; i < FH; i++) {
+          const h = oh * SH - padTop + i;
+          if (h < 0 || h >= H) continue;
+          const src = m * K + (i * FW + j0) * C;
+          const dst = ((n * H + h) * W + w0 + j0) * C;
+          const len = (j1 - j0) * C;
+          for (let t = 0; t < len; t++) out[dst + t]! += cols[src + t]!;
         }
       }
     }
   }
   backend.disposeData(dcol.dataId);
-  const dx = backend.makeOutput([N, H, W, C], 'float32');
-  backend.typedArrayFromHeap(dx).set(out);
   return dx;
 }
 
