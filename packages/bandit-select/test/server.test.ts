@@ -195,6 +195,22 @@ describe('HTTP service', () => {
     }
   });
 
+  it('a group commit that fails answers every request in it with 500 IO_ERROR and applies none of them', async () => {
+    const { SelectService } = await import('../src/server/index.js');
+    const svc = new SelectService({ catalogue, dbPath: join(dir, 'gf.sqlite'), policy: 'linucb' });
+    const c = await svc.chooseQueued({ context: ctx(1) });
+    // make the next transaction fail: the feedback table is gone
+    svc.store.db.exec('DROP TABLE feedback');
+    const rs = await Promise.allSettled([svc.feedbackQueued({ eventId: c.eventId, reward: 0.5 }), svc.chooseQueued({ context: ctx(2) })]);
+    for (const r of rs) {
+      expect(r.status).toBe('rejected');
+      expect(isBanditError((r as PromiseRejectedResult).reason, 'IO_ERROR')).toBe(true);
+    }
+    expect(svc.summary()).toMatchObject({ events: 1, feedbacks: 0, updates: 0 });
+    expect((svc.store.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n).toBe(1);
+    svc.close();
+  });
+
   it('without group commit the same requests give the same answers, one transaction each', async () => {
     const s = await buildServer({ catalogue, dbPath: join(dir, 'ng.sqlite'), policy: 'linucb', groupCommit: false });
     try {
