@@ -191,6 +191,10 @@ function maxPoolGrad(args: Args): TensorInfo {
   const xs = backend.typedArrayFromHeap(input);
   const g = backend.typedArrayFromHeap(dy);
   out.fill(0);
+  if (pt === 0 && pl === 0 && FH === SH && FW === SW && OH * SH <= H && OW * SW <= W) {
+    maxPoolGradTiled(out, xs, g, N, H, W, C, OH, OW, FH, FW);
+    return dx;
+  }
   // Channel-innermost scan: every read is contiguous. Ties go to the first maximum in window order, as in
   // the cpu backend.
   const best = new Float32Array(C);
@@ -224,6 +228,62 @@ function maxPoolGrad(args: Args): TensorInfo {
     }
   }
   return dx;
+}
+
+/**
+ * MaxPoolGrad for windows that tile the input (stride = window, no padding: LeNet's 2×2 pools): the windows are
+ * disjoint, so each one writes its channel's gradient once to the first maximum in window order — the same
+ * result as the general scan, without its per-window bookkeeping. `out` is zero-filled.
+ */
+function maxPoolGradTiled(out: Float32Array, xs: Float32Array, g: Float32Array, N: number, H: number, W: number, C: number, OH: number, OW: number, FH: number, FW: number): void {
+  const offsets = new Int32Array(FH * FW);
+  for (let i = 0; i < FH; i++) for (let j = 0; j < FW; j++) offsets[i * FW + j] = (i * W + j) * C;
+  const P = offsets.length;
+  let gi = 0;
+  if (FH === 2 && FW === 2) {
+    // The common 2×2 pool, unrolled (same order and tie rule as the loop below).
+    const o1 = C,
+      o2 = W * C,
+      o3 = (W + 1) * C;
+    for (let n = 0; n < N; n++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const base = ((n * H + oh * 2) * W + ow * 2) * C;
+          for (let c = 0; c < C; c++, gi++) {
+            const p = base + c;
+            let best = -Infinity;
+            let at = -1;
+            if (xs[p]! > best) ((best = xs[p]!), (at = p));
+            if (xs[p + o1]! > best) ((best = xs[p + o1]!), (at = p + o1));
+            if (xs[p + o2]! > best) ((best = xs[p + o2]!), (at = p + o2));
+            if (xs[p + o3]! > best) at = p + o3;
+            if (at >= 0) out[at] = g[gi]!;
+          }
+        }
+      }
+    }
+    return;
+  }
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const base = ((n * H + oh * FH) * W + ow * FW) * C;
+        for (let c = 0; c < C; c++, gi++) {
+          let best = -Infinity;
+          let at = -1;
+          for (let k = 0; k < P; k++) {
+            const p = base + offsets[k]! + c;
+            const v = xs[p]!;
+            if (v > best) {
+              best = v;
+              at = p;
+            }
+          }
+          if (at >= 0) out[at] = g[gi]!;
+        }
+      }
+    }
+  }
 }
 
 /**
