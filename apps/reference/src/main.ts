@@ -250,7 +250,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
   program
     .command('pipeline')
     .description('train the LeNet-5 baseline, run every registered method, write out/ with artifacts, report.json and a summary')
-    .option('--quick', 'short training everywhere (a smoke run of a minute or two)')
+    .option('--quick', 'a smoke run of 2–3 minutes: 3-epoch baseline, every epoch / iteration count capped at 1, methods train on 1,000 digits')
     .option('--full', 'the full schedule (default)')
     .option('--out <dir>', 'output directory', 'out')
     .option('--seed <s>', 'seed', int('--seed', 0), 0)
