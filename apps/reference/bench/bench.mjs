@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Reference pipeline bench (issue 12) → bench-results/reference.json (flat) and a table on stdout.
+ * Reference pipeline bench (issue 12) → bench-results/reference.json (--quick: reference-quick.json; flat) and a table.
  *
  *   node bench/bench.mjs                  run the default pipeline cold (fresh output directory) and time it
  *   node bench/bench.mjs --from DIR       use a finished pipeline output (its own measured wall time)
@@ -155,7 +155,7 @@ const result = {
   source: from ? resolve(from) : out,
 };
 await mkdir(join(ROOT, 'bench-results'), { recursive: true });
-await writeFile(join(ROOT, 'bench-results', 'reference.json'), `${JSON.stringify(result, null, 2)}\n`);
+await writeFile(join(ROOT, 'bench-results', isQuick ? 'reference-quick.json' : 'reference.json'), `${JSON.stringify(result, null, 2)}\n`);
 const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : JSON.stringify(v));
 console.log('| figure | value |\n|---|---|');
 for (const [k, v] of Object.entries(result)) if (v !== undefined) console.log(`| ${k} | ${fmt(v)} |`);

@@ -117,7 +117,7 @@ export async function renderHtmlReport(r: PipelineReport): Promise<string> {
 <style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1200px}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,td:nth-child(2){text-align:left}.chart{width:1150px;height:460px;margin:16px 0}.verdict{background:#f6f6f6;padding:8px 12px;border-left:4px solid #c23531}</style>
 </head><body>
 <h1>edge-compress reference pipeline</h1>
-<p>${esc(r.baseline.arch)} on MNIST, ${r.quick ? 'quick' : 'default'} run, seed ${r.seed}; baseline test accuracy ${pct(r.baseline.testAccuracy)} after ${r.baseline.epochs} epochs. ${r.variants.length} variants; ★ = on the Pareto front of at least one device class.</p>
+<p>${esc(r.baseline.arch)} on MNIST, ${r.quick ? 'quick' : r.full ? 'full' : 'default'} run, seed ${r.seed}; baseline test accuracy ${pct(r.baseline.testAccuracy)} after ${r.baseline.epochs} epochs. ${r.variants.length} variants; ★ = on the Pareto front of at least one device class.</p>
 <h2>Variants</h2>
 <table id="variants"><thead><tr><th>variant</th><th>method</th><th>test acc</th><th>Δacc (pp)</th><th>vs fp32</th><th>weights (KB)</th><th>gzip (KB)</th><th>stock files (KB)</th><th>local ms (b1)</th><th>hw-cost ms: ${devHead}</th></tr></thead>
 <tbody>

@@ -251,7 +251,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .command('pipeline')
     .description('train the LeNet-5 baseline, run every registered method, write out/ with artifacts, report.json and a summary')
     .option('--quick', 'a smoke run of 2–3 minutes: 3-epoch baseline, every epoch / iteration count capped at 1, methods train on 1,000 digits')
-    .option('--full', 'the full schedule (default)')
+    .option('--full', 'a paper-scale budget: 60-epoch baseline, every epoch / iteration count ×3 (hours on 2 cores)')
     .option('--out <dir>', 'output directory', 'out')
     .option('--seed <s>', 'seed', int('--seed', 0), 0)
     .option('--concurrency <n>', 'variant jobs at a time on the embedded queue (one job process each)', int('--concurrency', 1), 2)
@@ -267,6 +267,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
         report = await runPipeline({
           outDir: resolve(o.out),
           quick: Boolean(o.quick),
+          full: Boolean(o.full),
           seed: o.seed,
           progress,
           onSweepEvent: jobs.onEvent,

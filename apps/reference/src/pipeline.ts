@@ -61,11 +61,27 @@ export function loopCount(recipe: Record<string, unknown>): number {
  * is capped at 1 (a count of 0 stays 0).
  */
 export function quicken(recipe: Record<string, unknown>): Record<string, unknown> {
+  return mapLoops(recipe, (k, v) => (isLoopKey(k) ? Math.min(v, 1) : v));
+}
+
+/** --full: epoch and iteration counts ×3 (ADMM: 3× the iterations, each of the same length). */
+export const FULL_FACTOR = 3;
+
+/**
+ * --full, a paper-scale budget: every `*_epochs` and `*_iterations` count of every stage — the recipe's own and
+ * the method defaults it relies on — is multiplied by FULL_FACTOR (epochs per ADMM iteration stay as they are).
+ */
+export function fullen(recipe: Record<string, unknown>): Record<string, unknown> {
+  return mapLoops(recipe, (k, v) => (k.endsWith('_epochs') || k.endsWith('_iterations') ? v * FULL_FACTOR : v));
+}
+
+/** The recipe with every numeric option of every stage (given or a loop default) passed through `f`. */
+function mapLoops(recipe: Record<string, unknown>, f: (key: string, value: number) => number): Record<string, unknown> {
   const defaults = loopDefaults();
   const stages = (recipe.stages as Array<Record<string, unknown>>).map((s) => {
     const given = (s.options as Record<string, unknown>) ?? {};
     const merged: Record<string, unknown> = { ...(defaults.get(String(s.method)) ?? {}), ...given };
-    const options = Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, isLoopKey(k) && typeof v === 'number' ? Math.min(v, 1) : v]));
+    const options = Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, typeof v === 'number' ? f(k, v) : v]));
     return { ...s, options };
   });
   return { ...recipe, stages };
@@ -91,6 +107,8 @@ export async function loadRecipes(dir = RECIPES_DIR): Promise<Array<{ id: string
 export interface PipelineOptions {
   outDir: string;
   quick: boolean;
+  /** Paper-scale budget: the baseline and every epoch / iteration count ×FULL_FACTOR. */
+  full?: boolean;
   seed: number;
   progress: Progress;
   /** Sweep events of the variant jobs (progress bars of the embedded queue); default: lines via `progress`. */
@@ -104,7 +122,7 @@ export interface PipelineOptions {
   jobModule?: string;
   /** Recipes directory (default: the shipped recipes). */
   recipesDir?: string;
-  /** Baseline architecture and epochs (default LeNet-5, 20 epochs; --quick 3). */
+  /** Baseline architecture and epochs (default LeNet-5, 20 epochs; --quick 3; --full 60). */
   arch?: ArchitectureName;
   baselineEpochs?: number;
   /** Selection: rounds per replication and replications (default 10,000 × 8; --quick 3,000 × 4). */
@@ -125,8 +143,9 @@ export interface PipelineOptions {
 export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
   const t0 = performance.now();
   const arch = o.arch ?? 'lenet5';
-  const recipes = (await loadRecipes(o.recipesDir)).map((r) => (o.quick ? { ...r, recipe: quicken(r.recipe) } : r));
-  const epochs = o.baselineEpochs ?? (o.quick ? 3 : 20);
+  if (o.quick && o.full) throw new CompressionError({ code: 'BAD_CONFIG', message: 'quick and full exclude each other', hint: 'pass one of them' });
+  const recipes = (await loadRecipes(o.recipesDir)).map((r) => (o.quick ? { ...r, recipe: quicken(r.recipe) } : o.full ? { ...r, recipe: fullen(r.recipe) } : r));
+  const epochs = o.baselineEpochs ?? (o.quick ? 3 : o.full ? 20 * FULL_FACTOR : 20);
   // Pre-flight every recipe before any training: a bad recipe stops here with its file and JSON path.
   const ir = arch === 'lenet5' ? lenet5() : ARCHITECTURES[arch]();
   for (const r of recipes) planRecipe(ir, r.recipe, registry, r.file);
@@ -175,6 +194,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
   const report: PipelineReport = {
     outDir: o.outDir,
     quick: o.quick,
+    full: Boolean(o.full),
     seed: o.seed,
     baseline: { arch, epochs, testAccuracy: base.testAccuracy, cached: base.cached },
     variants: analysis.variants,

@@ -51,6 +51,7 @@ export function armFeatures(m: Model, accuracy: number): { acc: number; macs: nu
 export interface PipelineReport {
   outDir: string;
   quick: boolean;
+  full?: boolean;
   seed: number;
   baseline: { arch: string; epochs: number; testAccuracy: number; cached: boolean };
   variants: VariantRow[];
@@ -116,7 +117,7 @@ export function summaryTable(r: PipelineReport): string {
     ? ['', 'Pareto front per device class (accuracy ↑, storage ↓, latency ↓, energy ↓):', '', ...r.pareto.map((p) => `- ${p.cls} (${p.device}): ${p.front.join(', ')}`)]
     : [];
   return [
-    `${r.baseline.arch} on MNIST (${r.quick ? 'quick' : 'default'} run, seed ${r.seed}); baseline ${pct(r.baseline.testAccuracy)} after ${r.baseline.epochs} epochs`,
+    `${r.baseline.arch} on MNIST (${r.quick ? 'quick' : r.full ? 'full' : 'default'} run, seed ${r.seed}); baseline ${pct(r.baseline.testAccuracy)} after ${r.baseline.epochs} epochs`,
     '',
     head,
     sep,
