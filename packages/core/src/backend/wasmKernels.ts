@@ -7,7 +7,7 @@
  *   large operand: 40–60% slower on LeNet-5's convs, measured.)
  * - Conv2DBackpropInput (NHWC, any stride, no dilation): dy·Wᵀ on XNNPACK, then a col2im scatter-add of runs.
  * - BatchMatMul with transposes: transpose first (wasm Transpose), then the fast non-transposed path.
- * - MaxPoolGrad: a direct scatter of dy onto the first maximum of each window.
+ * - MaxPoolGrad: a direct scatter of dy onto the first maximum of each window (2×2 stride-2 pools unrolled).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
@@ -39,16 +39,6 @@ function convGeometry(info: tf.backend_util.Conv2DInfo) {
     strideWidth: SW,
   } = info;
   return { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop: info.padInfo.top, padLeft: info.padInfo.left, K: FH * FW * C, M: N * OH * OW };
-}
-
-/**
- * The in-bounds filter columns of output column `ow`: [j0, j1) (padding outside). Within one filter row the
- * (j, c) pairs of an in-bounds run are contiguous in both the NHWC input and a row of an [M, K] column matrix,
- * so col2im moves runs of (j1 − j0)·C floats.
- */
-function filterSpan(ow: number, SW: number, padLeft: number, FW: number, W: number): [number, number] {
-  const w0 = ow * SW - padLeft;
-  return [Math.max(0, -w0), Math.min(FW, W - w0)];
 }
 
 function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
@@ -125,9 +115,12 @@ function conv2DBackpropInput(args: Args): TensorInfo {
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++, m++) {
-        const [j0, j1] = filterSpan(ow, SW, padLeft, FW, W);
-        if (j1 <= j0) continue;
+        // In-bounds filter columns [j0, j1): within one filter row their (j, c) pairs are contiguous in both a
+        // row of dcol and the NHWC output, so each (m, i) adds one run of (j1 − j0)·C floats.
         const w0 = ow * SW - padLeft;
+        const j0 = Math.max(0, -w0),
+          j1 = Math.min(FW, W - w0);
+        if (j1 <= j0) continue;
         for (let i = 0; i < FH; i++) {
           const h = oh * SH - padTop + i;
           if (h < 0 || h >= H) continue;
@@ -191,8 +184,8 @@ function maxPoolGrad(args: Args): TensorInfo {
   const xs = backend.typedArrayFromHeap(input);
   const g = backend.typedArrayFromHeap(dy);
   out.fill(0);
-  if (pt === 0 && pl === 0 && FH === SH && FW === SW && OH * SH <= H && OW * SW <= W) {
-    maxPoolGradTiled(out, xs, g, N, H, W, C, OH, OW, FH, FW);
+  if (pt === 0 && pl === 0 && FH === 2 && FW === 2 && SH === 2 && SW === 2 && OH * 2 <= H && OW * 2 <= W) {
+    maxPoolGrad2x2(out, xs, g, N, H, W, C, OH, OW);
     return dx;
   }
   // Channel-innermost scan: every read is contiguous. Ties go to the first maximum in window order, as in
@@ -231,54 +224,27 @@ function maxPoolGrad(args: Args): TensorInfo {
 }
 
 /**
- * MaxPoolGrad for windows that tile the input (stride = window, no padding: LeNet's 2×2 pools): the windows are
- * disjoint, so each one writes its channel's gradient once to the first maximum in window order — the same
- * result as the general scan, without its per-window bookkeeping. `out` is zero-filled.
+ * MaxPoolGrad for the 2×2 stride-2 unpadded pool (LeNet's): the windows are disjoint, so each one writes its
+ * channel's gradient once to the first maximum in window order — the general scan's result and tie rule, unrolled,
+ * without its per-window bookkeeping. `out` is zero-filled.
  */
-function maxPoolGradTiled(out: Float32Array, xs: Float32Array, g: Float32Array, N: number, H: number, W: number, C: number, OH: number, OW: number, FH: number, FW: number): void {
-  const offsets = new Int32Array(FH * FW);
-  for (let i = 0; i < FH; i++) for (let j = 0; j < FW; j++) offsets[i * FW + j] = (i * W + j) * C;
-  const P = offsets.length;
+function maxPoolGrad2x2(out: Float32Array, xs: Float32Array, g: Float32Array, N: number, H: number, W: number, C: number, OH: number, OW: number): void {
+  const o1 = C,
+    o2 = W * C,
+    o3 = (W + 1) * C;
   let gi = 0;
-  if (FH === 2 && FW === 2) {
-    // The common 2×2 pool, unrolled (same order and tie rule as the loop below).
-    const o1 = C,
-      o2 = W * C,
-      o3 = (W + 1) * C;
-    for (let n = 0; n < N; n++) {
-      for (let oh = 0; oh < OH; oh++) {
-        for (let ow = 0; ow < OW; ow++) {
-          const base = ((n * H + oh * 2) * W + ow * 2) * C;
-          for (let c = 0; c < C; c++, gi++) {
-            const p = base + c;
-            let best = -Infinity;
-            let at = -1;
-            if (xs[p]! > best) ((best = xs[p]!), (at = p));
-            if (xs[p + o1]! > best) ((best = xs[p + o1]!), (at = p + o1));
-            if (xs[p + o2]! > best) ((best = xs[p + o2]!), (at = p + o2));
-            if (xs[p + o3]! > best) at = p + o3;
-            if (at >= 0) out[at] = g[gi]!;
-          }
-        }
-      }
-    }
-    return;
-  }
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
-        const base = ((n * H + oh * FH) * W + ow * FW) * C;
+        const base = ((n * H + oh * 2) * W + ow * 2) * C;
         for (let c = 0; c < C; c++, gi++) {
+          const p = base + c;
           let best = -Infinity;
           let at = -1;
-          for (let k = 0; k < P; k++) {
-            const p = base + offsets[k]! + c;
-            const v = xs[p]!;
-            if (v > best) {
-              best = v;
-              at = p;
-            }
-          }
+          if (xs[p]! > best) ((best = xs[p]!), (at = p));
+          if (xs[p + o1]! > best) ((best = xs[p + o1]!), (at = p + o1));
+          if (xs[p + o2]! > best) ((best = xs[p + o2]!), (at = p + o2));
+          if (xs[p + o3]! > best) at = p + o3;
           if (at >= 0) out[at] = g[gi]!;
         }
       }

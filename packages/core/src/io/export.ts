@@ -160,8 +160,10 @@ export function serializeExport(model: Model, opts: ExportOptions = {}): { seria
     }
   }
   // Together the per-weight choices might still flip a prediction: widen the worst one step until they agree.
+  // `final`: the agreement of the weights as they end up (so the report need not predict them again).
+  let final: number | undefined;
   if (check && mode === 'auto' && chosen.size > 0) {
-    while (!matches({ ir: model.ir, weights })) {
+    while ((final = agreeing({ ir: model.ir, weights })) !== 1) {
       const worst = [...chosen].filter(([, c]) => c.to !== 'float32').sort((a, b) => b[1].err - a[1].err)[0];
       if (!worst) break;
       apply(worst[0], ORDER[ORDER.indexOf(worst[1].to) + 1]!);
@@ -215,6 +217,6 @@ export function serializeExport(model: Model, opts: ExportOptions = {}): { seria
   };
   // An all-dense model is saved as is: stock loaders read the same weights and run the same forward.
   const allDense = Object.values(model.weights).every((e) => e.kind === 'dense');
-  if (check) report.predictionMatch = allDense ? 1 : agreeing(stockModel);
+  if (check) report.predictionMatch = allDense ? 1 : (final ?? agreeing(stockModel));
   return { serialized: saved, report };
 }
