@@ -63,8 +63,8 @@ export async function fetchMnist(baseUrl: string | URL, opts: MnistOptions = {})
   return splitMnist(await fetchMnistDigits(baseUrl), opts);
 }
 
-/** Largest-remainder apportionment of `want` examples over classes of sizes `counts`. */
-function apportion(counts: number[], want: number): number[] {
+/** Largest-remainder apportionment of `want` examples over classes of sizes `counts` (stratified splits). @internal */
+export function apportion(counts: number[], want: number): number[] {
   const total = counts.reduce((a, b) => a + b, 0);
   const exact = counts.map((c) => (c * want) / total);
   const per = exact.map(Math.floor);

@@ -6,7 +6,7 @@ export * from '../index.js';
 export { writeFileAtomic, saveModel, writeSerialized, loadModel, type SaveResult, type LoadedModel } from './modelio.js';
 export { sizeReport } from './size.js';
 export { exportModel } from './export.js';
-export { loadMnist } from './mnist.js';
+export { loadMnist, loadMnistFull, type FullMnistOptions } from './mnist.js';
 // Shadows the neutral entry's trainBaseline with the one that has Node's defaults (MNIST from disk, the file cache).
 export { trainBaseline } from './baseline.js';
 export { loadWithStockTfjs } from './stockLoad.js';

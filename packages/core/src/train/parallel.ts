@@ -287,6 +287,8 @@ export function shardGradients(
   gradSlots: readonly WeightSlot[],
   gradOut: Float32Array,
   dropoutSeed: number,
+  /** Training targets when they differ from the one-hot labels `y` (distillation); hits are still counted against `y`. */
+  target?: tf.Tensor,
 ): ShardOutcome {
   const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
   let hits = 0;
@@ -296,7 +298,7 @@ export function shardGradients(
       gradSlots.forEach((s, i) => (w[s.name] = ws[i]!));
       const logits = forward(ir, w, x, { training: true, logits: true, dropoutSeed, bnStats });
       hits = countHits(logits, y);
-      return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+      return tf.losses.softmaxCrossEntropy(target ?? y, logits) as tf.Scalar;
     };
     const { value, grads } = tf.valueAndGrads(f)(gradSlots.map((s) => weights[s.name]!));
     grads.forEach((g, i) => gradOut.set(g.dataSync() as Float32Array, gradSlots[i]!.offset));
@@ -344,6 +346,8 @@ export interface InitMessage {
   /** The batch's examples and labels. */
   images: SharedArrayBuffer;
   labels: SharedArrayBuffer;
+  /** Training targets (batch × numClasses floats) when distilling. */
+  targets?: SharedArrayBuffer;
   numClasses: number;
   /** One slot of gradTotal floats per shard. */
   grads: SharedArrayBuffer;
@@ -374,7 +378,7 @@ export type FromWorker = { type: 'ready' } | { type: 'updated' } | ({ type: 'don
 
 /** The worker side: answers init and step messages. `initBackend` selects the same backend as the caller's. */
 export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMessage(cb: (m: ToWorker) => void): void }, initBackend: (name: string) => Promise<unknown>): void {
-  let st: (InitMessage & { w: Float32Array; x: Float32Array; y: Int32Array; g: Float32Array; all: Float32Array; opt: Float32Array }) | undefined;
+  let st: (InitMessage & { w: Float32Array; x: Float32Array; y: Int32Array; t?: Float32Array; g: Float32Array; all: Float32Array; opt: Float32Array }) | undefined;
   let queue = Promise.resolve();
   port.onMessage((m) => {
     queue = queue.then(async () => {
@@ -386,6 +390,7 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
             w: new Float32Array(m.weights),
             x: new Float32Array(m.images),
             y: new Int32Array(m.labels),
+            t: m.targets && new Float32Array(m.targets),
             g: new Float32Array(m.grads, m.slot * m.gradTotal * 4, m.gradTotal),
             all: new Float32Array(m.grads),
             opt: new Float32Array(m.state),
@@ -404,10 +409,11 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
           for (const w of s.weightSlots) weights[w.name] = tf.tensor(s.w.subarray(w.offset, w.offset + sizeOf(w.shape)), w.shape, 'float32');
           const x = tf.tensor(s.x.subarray(m.from * per, m.to * per), [n, ...s.ir.inputShape], 'float32');
           const y = tf.tidy(() => tf.oneHot(tf.tensor1d(s.y.subarray(m.from, m.to), 'int32'), s.numClasses));
+          const target = s.t && tf.tensor2d(s.t.subarray(m.from * s.numClasses, m.to * s.numClasses), [n, s.numClasses]);
           try {
-            port.postMessage({ type: 'done', ...shardGradients(s.ir, weights, x, y, s.gradSlots, s.g, m.seed) });
+            port.postMessage({ type: 'done', ...shardGradients(s.ir, weights, x, y, s.gradSlots, s.g, m.seed, target) });
           } finally {
-            tf.dispose([...Object.values(weights), x, y]);
+            tf.dispose([...Object.values(weights), x, y, ...(target ? [target] : [])]);
           }
         }
       } catch (e) {

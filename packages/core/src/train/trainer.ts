@@ -104,6 +104,13 @@ export interface FitOptions {
    * platform without a registered worker API, runs in-process; `EpochRecord.workers` says what ran.
    */
   workers?: number | 'auto';
+  /**
+   * Knowledge distillation: train against `(1 − weight)·one-hot + weight·targets[example]` instead of the one-hot
+   * label, where `targets` holds a teacher's class probabilities for every training example (train.count ×
+   * numClasses, row-major, in the dataset's order; `teacherTargets(teacher, train)` computes them). Runs in-process
+   * and in workers alike. Train accuracy is still counted against the true labels.
+   */
+  distill?: { targets: Float32Array; weight?: number };
 }
 
 export interface EpochRecord {
@@ -159,14 +166,26 @@ export class Trainer {
     return { ...base, ...this.stats };
   }
 
-  private batch(d: Dataset, idx: ArrayLike<number>, from: number, to: number, rng?: Rng, maxShift = 0, imageShape?: readonly number[]): { x: tf.Tensor; y: tf.Tensor } {
+  private batch(
+    d: Dataset,
+    idx: ArrayLike<number>,
+    from: number,
+    to: number,
+    rng?: Rng,
+    maxShift = 0,
+    imageShape?: readonly number[],
+    distill?: Distill,
+  ): { x: tf.Tensor; y: tf.Tensor; target?: tf.Tensor } {
     const n = to - from;
     const buf = new Float32Array(n * sizeOf(d.shape));
     const lab = new Int32Array(n);
     this.fillBatch(d, idx, from, to, buf, lab, rng, maxShift, imageShape);
     const x = tf.tensor(buf, [n, ...this.ir.inputShape], 'float32');
     const y = tf.tidy(() => tf.oneHot(tf.tensor1d(lab, 'int32'), d.numClasses));
-    return { x, y };
+    if (!distill) return { x, y };
+    const t = new Float32Array(n * d.numClasses);
+    fillTargets(distill, d.numClasses, idx, from, to, lab, t);
+    return { x, y, target: tf.tensor2d(t, [n, d.numClasses]) };
   }
 
   /** Copies examples idx[from..to) (augmented when `rng` and `maxShift` say so) into `buf` and their labels into `lab`. */
@@ -223,6 +242,7 @@ export class Trainer {
     }
     const batchSize = opts.batchSize ?? 64;
     const hooks = opts.hooks ?? {};
+    const distill = opts.distill && checkDistill(opts.distill, train);
     // layerForward is a closure over this thread's state: it cannot run in a worker (see train/parallel.ts).
     const requested = resolveWorkers(opts.workers, batchSize);
     const workers = requested > 1 && !hooks.layerForward && workerPlatform() && canShareMemory() ? requested : 1;
@@ -276,13 +296,13 @@ export class Trainer {
             weightDecay: opts.weightDecay ?? 0,
           };
 
-    const inProcessStep = (x: tf.Tensor, y: tf.Tensor, seed: number, info: StepInfo): { loss: number; hits: number } => {
+    const inProcessStep = (x: tf.Tensor, y: tf.Tensor, target: tf.Tensor | undefined, seed: number, info: StepInfo): { loss: number; hits: number } => {
       const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
       let hits = 0;
       const { value, grads } = tf.variableGrads(() => {
         const logits = forward(this.ir, this.weights(hooks, true), x, { training: true, logits: true, dropoutSeed: seed, bnStats, layerForward: hooks.layerForward });
         hits = countHits(logits, y);
-        const loss = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+        const loss = tf.losses.softmaxCrossEntropy(target ?? y, logits) as tf.Scalar;
         const extra = penalties(info);
         return extra ? (tf.add(loss, extra) as tf.Scalar) : loss;
       }, varList);
@@ -299,7 +319,7 @@ export class Trainer {
     let par: Awaited<ReturnType<Trainer['startParallel']>> | undefined;
     let failed = true;
     try {
-      if (workers > 1) par = await this.startParallel(workers, train, batchSize, hooks, names);
+      if (workers > 1) par = await this.startParallel(workers, train, batchSize, hooks, names, !!distill);
       for (let epoch = 0; epoch < opts.epochs; epoch++) {
         const t0 = now();
         for (let i = 0; i < order.length; i++) order[i] = i;
@@ -318,13 +338,14 @@ export class Trainer {
           let r: { loss: number; hits: number };
           if (par) {
             this.fillBatch(train, order, from, to, par.images, par.labels, augRng, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
+            if (distill && par.targets) fillTargets(distill, train.numClasses, order, from, to, par.labels, par.targets);
             r = await this.parallelStep(par, to - from, rng.int(2 ** 30), hooks, varList, optimizer, penalties, fused && { ...fused, lr: lr ?? spec.lr }, info, foldBn);
           } else {
-            const { x, y } = this.batch(train, order, from, to, augRng, opts.augment?.maxShift ?? 0, opts.augment?.imageShape);
+            const { x, y, target } = this.batch(train, order, from, to, augRng, opts.augment?.maxShift ?? 0, opts.augment?.imageShape, distill);
             try {
-              r = inProcessStep(x, y, rng.int(2 ** 30), info);
+              r = inProcessStep(x, y, target, rng.int(2 ** 30), info);
             } finally {
-              tf.dispose([x, y]);
+              tf.dispose([x, y, ...(target ? [target] : [])]);
             }
           }
           if (hooks.afterStep) {
@@ -379,7 +400,7 @@ export class Trainer {
   }
 
   /** Shared buffers and worker state for a data-parallel fit (workers started once per Trainer and reused). */
-  private async startParallel(workers: number, train: Dataset, batchSize: number, hooks: TrainHooks, names: readonly string[]) {
+  private async startParallel(workers: number, train: Dataset, batchSize: number, hooks: TrainHooks, names: readonly string[], distill: boolean) {
     const shapes = tf.tidy(() => Object.entries(this.weights(hooks, true)).map(([k, t]) => [k, t.shape] as [string, number[]]));
     const weightLayout = packLayout(shapes);
     // Without a transform, effective weights are the parameters: only the trained ones need gradients. With one, any
@@ -392,6 +413,7 @@ export class Trainer {
       weights: new SharedArrayBuffer(weightLayout.total * 4),
       images: new SharedArrayBuffer(batchSize * per * 4),
       labels: new SharedArrayBuffer(batchSize * 4),
+      targets: distill ? new SharedArrayBuffer(batchSize * train.numClasses * 4) : undefined,
       grads: new SharedArrayBuffer(workers * gradLayout.total * 4),
       state: new SharedArrayBuffer(2 * gradLayout.total * 4),
     };
@@ -419,6 +441,7 @@ export class Trainer {
       weights: new Float32Array(sab.weights),
       images: new Float32Array(sab.images),
       labels: new Int32Array(sab.labels),
+      targets: sab.targets && new Float32Array(sab.targets),
       grads: new Float32Array(sab.grads),
       state: new Float32Array(sab.state),
       /** The weights buffer no longer matches the variables (set at the start and by afterStep hooks). */
@@ -460,11 +483,12 @@ export class Trainer {
       const [s0] = shards;
       const x = tf.tensor(par.images.subarray(0, s0!.to * per), [s0!.to, ...this.ir.inputShape], 'float32');
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d(par.labels.subarray(0, s0!.to), 'int32'), par.numClasses));
+      const target = par.targets && tf.tensor2d(par.targets.subarray(0, s0!.to * par.numClasses), [s0!.to, par.numClasses]);
       try {
-        const mine = shardGradients(this.ir, eff, x, y, par.gradSlots, par.grads.subarray(0, par.gradTotal), s0!.seed);
+        const mine = shardGradients(this.ir, eff, x, y, par.gradSlots, par.grads.subarray(0, par.gradTotal), s0!.seed, target);
         outcomes = [mine, ...(await others)];
       } finally {
-        tf.dispose([x, y]);
+        tf.dispose([x, y, ...(target ? [target] : [])]);
       }
     } finally {
       tf.dispose(Object.values(eff).filter((t) => !owned.has(t)));
@@ -566,6 +590,60 @@ export class Trainer {
     this.pool = undefined;
     await p?.close();
   }
+}
+
+type Distill = { targets: Float32Array; weight: number };
+
+function checkDistill(d: NonNullable<FitOptions['distill']>, train: Dataset): Distill {
+  const fail = (path: string, message: string, hint?: string): never => {
+    throw new CompressionError({ code: 'BAD_CONFIG', path: `distill.${path}`, message: `distill.${path}: ${message}`, hint });
+  };
+  const weight = d.weight ?? 0.5;
+  if (!(weight >= 0 && weight <= 1)) fail('weight', `expected a number in [0, 1], got ${d.weight}`);
+  if (!(d.targets instanceof Float32Array)) fail('targets', `expected a Float32Array, got ${Object.prototype.toString.call(d.targets)}`, 'compute them with teacherTargets(teacher, train)');
+  const want = train.count * train.numClasses;
+  if (d.targets.length !== want) {
+    fail('targets', `has ${d.targets.length} values, expected ${want} (${train.count} training examples × ${train.numClasses} classes)`, 'compute them with teacherTargets(teacher, train) on the same training set');
+  }
+  for (let i = 0; i < d.targets.length; i++) {
+    const v = d.targets[i]!;
+    if (!(v >= 0 && v <= 1)) fail(`targets[${i}]`, `expected a probability in [0, 1], got ${v}`);
+  }
+  return { targets: d.targets, weight };
+}
+
+/** Rows from..to of the batch's training targets: (1 − w)·one-hot(label) + w·teacher probabilities. */
+function fillTargets(d: Distill, k: number, idx: ArrayLike<number>, from: number, to: number, lab: Int32Array, out: Float32Array): void {
+  for (let i = 0; i < to - from; i++) {
+    const j = idx[from + i]!;
+    for (let c = 0; c < k; c++) out[i * k + c] = d.weight * d.targets[j * k + c]!;
+    out[i * k + lab[i]!]! += 1 - d.weight;
+  }
+}
+
+/**
+ * A teacher's class probabilities for every example of `data` (data.count × numClasses), for `fit`'s `distill`
+ * option. `temperature` > 1 softens them: p^(1/T), renormalised, which is softmax(logits / T).
+ */
+export function teacherTargets(teacher: Model, data: Dataset, opts: { temperature?: number } & RunnerOptions = {}): Float32Array {
+  const T = opts.temperature ?? 1;
+  if (!(T > 0) || !Number.isFinite(T)) {
+    throw new CompressionError({ code: 'BAD_CONFIG', path: 'temperature', message: `temperature must be a positive number, got ${opts.temperature}` });
+  }
+  assertFits(data, teacher.ir.inputShape, 'teacher data');
+  const p = predict(teacher, data.images, data.count, opts);
+  const k = p.length / data.count;
+  if (k !== data.numClasses) {
+    throw new CompressionError({ code: 'BAD_DATASET', path: 'numClasses', message: `the teacher predicts ${k} classes but the dataset has ${data.numClasses}` });
+  }
+  if (T !== 1) {
+    for (let i = 0; i < data.count; i++) {
+      let z = 0;
+      for (let c = 0; c < k; c++) z += p[i * k + c] = Math.max(p[i * k + c]!, 1e-30) ** (1 / T);
+      for (let c = 0; c < k; c++) p[i * k + c]! /= z;
+    }
+  }
+  return p;
 }
 
 /** Evaluation of arbitrary weights (e.g. a decoded artifact) without a trainer. */
