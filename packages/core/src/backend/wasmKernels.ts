@@ -57,23 +57,24 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
   const xs = backend.typedArrayFromHeap(x);
   for (let i = 0; i < FH; i++) {
     for (let j = 0; j < FW; j++) {
+      // Output columns [o0, o1) read inside the input row for this filter column; the rest are padding (0).
+      const o0 = Math.min(OW, Math.max(0, Math.ceil((padLeft - j) / SW))),
+        o1 = Math.max(o0, Math.min(OW, Math.floor((W - 1 + padLeft - j) / SW) + 1));
+      const step = SW * C;
       for (let c = 0; c < C; c++) {
-        const rowBase = ((i * FW + j) * C + c) * M;
-        let m = 0;
+        let m = ((i * FW + j) * C + c) * M;
         for (let n = 0; n < N; n++) {
           const xn = n * H * W * C;
-          for (let oh = 0; oh < OH; oh++) {
+          for (let oh = 0; oh < OH; oh++, m += OW) {
             const h = oh * SH - padTop + i;
             if (h < 0 || h >= H) {
-              cols.fill(0, rowBase + m, rowBase + m + OW);
-              m += OW;
+              cols.fill(0, m, m + OW);
               continue;
             }
-            const xh = xn + h * W * C + c;
-            for (let ow = 0; ow < OW; ow++, m++) {
-              const w = ow * SW - padLeft + j;
-              cols[rowBase + m] = w < 0 || w >= W ? 0 : xs[xh + w * C]!;
-            }
+            if (o0 > 0) cols.fill(0, m, m + o0);
+            if (o1 < OW) cols.fill(0, m + o1, m + OW);
+            let src = xn + h * W * C + (o0 * SW - padLeft + j) * C + c;
+            for (let ow = o0; ow < o1; ow++, src += step) cols[m + ow] = xs[src]!;
           }
         }
       }
