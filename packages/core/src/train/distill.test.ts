@@ -64,7 +64,13 @@ describe('distillation (fit distill option)', () => {
 
   it('teacherTargets: rows sum to 1, temperature T gives softmax(logits / T) (checked against logits computed by hand)', () => {
     // one dense layer, identity input: the logits of example i are row i of the kernel plus the bias
-    const ir: ModelIR = { format: 'edge-compress/ir', version: 1, name: 'lin', inputShape: [3], layers: [{ kind: 'dense', name: 'fc', units: 3, activation: 'softmax', useBias: true }] };
+    const ir: ModelIR = {
+      format: 'edge-compress/ir',
+      version: 1,
+      name: 'lin',
+      inputShape: [3],
+      layers: [{ kind: 'dense', name: 'fc', units: 3, activation: 'softmax', useBias: true }],
+    };
     const kernel = new Float32Array([2, 0, -1, 0.5, 1.5, 0, -2, 0, 3]);
     const bias = new Float32Array([0.1, -0.2, 0]);
     const model: Model = { ir, weights: { 'fc/kernel': denseEncoding([3, 3], kernel), 'fc/bias': denseEncoding([3], bias) } };
@@ -76,7 +82,11 @@ describe('distillation (fit distill option)', () => {
         const m = Math.max(...z);
         const e = z.map((v) => Math.exp(v - m));
         const s = e.reduce((a, b) => a + b, 0);
-        expectClose(p.subarray(i * 3, i * 3 + 3), e.map((v) => v / s), 1e-5);
+        expectClose(
+          p.subarray(i * 3, i * 3 + 3),
+          e.map((v) => v / s),
+          1e-5,
+        );
       }
     }
   });
@@ -84,7 +94,11 @@ describe('distillation (fit distill option)', () => {
   it('bad input is a typed error naming the field', async () => {
     const t = new Trainer(initModel(toyMlpIR(), 1));
     try {
-      const err = async (distill: FitOptions['distill']): Promise<unknown> => t.fit(data, { ...base, distill }).then(() => undefined, (e: unknown) => e);
+      const err = async (distill: FitOptions['distill']): Promise<unknown> =>
+        t.fit(data, { ...base, distill }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       const short = await err({ targets: new Float32Array(10), weight: 0.5 });
       expect(isCompressionError(short) && short.path).toBe('distill.targets');
       expect(String((short as Error).message)).toContain(`expected ${data.count * 4}`);

@@ -600,10 +600,15 @@ function checkDistill(d: NonNullable<FitOptions['distill']>, train: Dataset): Di
   };
   const weight = d.weight ?? 0.5;
   if (!(weight >= 0 && weight <= 1)) fail('weight', `expected a number in [0, 1], got ${d.weight}`);
-  if (!(d.targets instanceof Float32Array)) fail('targets', `expected a Float32Array, got ${Object.prototype.toString.call(d.targets)}`, 'compute them with teacherTargets(teacher, train)');
+  if (!(d.targets instanceof Float32Array))
+    fail('targets', `expected a Float32Array, got ${Object.prototype.toString.call(d.targets)}`, 'compute them with teacherTargets(teacher, train)');
   const want = train.count * train.numClasses;
   if (d.targets.length !== want) {
-    fail('targets', `has ${d.targets.length} values, expected ${want} (${train.count} training examples × ${train.numClasses} classes)`, 'compute them with teacherTargets(teacher, train) on the same training set');
+    fail(
+      'targets',
+      `has ${d.targets.length} values, expected ${want} (${train.count} training examples × ${train.numClasses} classes)`,
+      'compute them with teacherTargets(teacher, train) on the same training set',
+    );
   }
   for (let i = 0; i < d.targets.length; i++) {
     const v = d.targets[i]!;
