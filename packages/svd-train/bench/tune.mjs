@@ -1,21 +1,21 @@
 // Validation-split tuning of the svd bench settings, as used for the README tables:
-//   node bench/tune.mjs '<jobs JSON>' [lenet300100|lenet5] > log   (after `npm run build`; one JSON line per job and seed)
-// A job: { S, F, ls, target, seeds?, lr?, flr?, reg?, mult?, fo?, resvd?, alloc?, lo?, D?, scratch?, truncEpochs?, trunc?: [{ lr, mult? }] } —
-// S / F = sparsity / fine-tuning epochs, ls = λ_s (Hoyer by default), target = FLOP reduction; every `trunc`
-// entry runs the truncated-SVD baseline at the same ranks with S + F fine-tuning epochs and that lr.
-// Both methods are chosen on `val` (core's 1,000-digit validation split); test is printed, never used to choose.
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRng, createRunner, initBackend, initModel, loadMnist, trainBaseline } from '@edge-compress/core';
+//   node bench/tune.mjs '<jobs JSON>' [lenet300100|lenet5] [small|full] > log   (after `npm run build`; one JSON line per job and seed)
+// A job: { S, F, ls, target, seeds?, lr?, flr?, reg?, mult?, fo?, resvd?, alloc?, lo?, D?, scratch?, dw?, dT?, ramp?, G?, truncEpochs?,
+// trunc?: [{ lr, mult?, dw?, dT? }] } — S / F = sparsity / fine-tuning epochs, ls = λ_s (Hoyer by default), target = FLOP
+// reduction, dw / dT = distillation weight / temperature (teacher: the dense network); every `trunc` entry runs the
+// truncated-SVD baseline at the same ranks with S + F fine-tuning epochs and that lr (and distillation).
+// Data: `small` = core's loadMnist split (7,000 / 1,000 / 2,000), `full` = loadMnistFull (55,000 / 5,000 / official 10,000).
+// Both methods are chosen on `val`; test is printed, never used to choose.
+import { createRng, createRunner, initBackend, initModel } from '@edge-compress/core';
+import { denseBaseline } from './baseline.mjs';
 import { lowRankKernel, svdTrain } from '@edge-compress/svd-train';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 await initBackend('wasm');
 const AUG = { max_shift: 2, image_shape: [28, 28, 1] };
 const arch = process.argv[3] ?? 'lenet300100';
 const ops = arch === 'lenet5' ? ['conv2d', 'dense'] : ['dense'];
-const base = await trainBaseline({ arch, epochs: 20, seed: 0, cacheDir: join(root, 'bench-results', '.cache') });
-const { train, val, test } = loadMnist({ shape: base.model.ir.inputShape });
+const base = await denseBaseline(arch, process.argv[4] ?? 'small');
+const { train, val, test } = base.data;
 const acc = (m, d) => {
   const r = createRunner(m, { kernels: [lowRankKernel] });
   try {
@@ -39,6 +39,10 @@ for (const c of JSON.parse(process.argv[2])) {
       ortho_every: 8,
       s_lr_mult: c.mult ?? 50,
       augment: AUG,
+      distill_weight: c.dw ?? 0,
+      distill_temperature: c.dT ?? 1,
+      sparsity_ramp: c.ramp ?? 0,
+      gradual_steps: c.G ?? 0,
     };
     // scratch: SVD training starts from the seed's random init (decomposed at full rank) instead of the dense baseline.
     const start = c.scratch ? initModel(base.model.ir, seed) : base.model;
@@ -61,6 +65,7 @@ for (const c of JSON.parse(process.argv[2])) {
         valLoss: +m.valLossAfter.toFixed(4),
         test: acc(svd.model, test),
       },
+      svdTrainAcc: m.trainAccuracy,
       svdSeconds: Math.round((Date.now() - t0) / 1000),
     };
     const same = svd.report.layers.map((l) => ({ op_names: [l.layer], rank: l.storedAs === 'lowRank' ? l.rank : l.fullRank }));
@@ -68,9 +73,21 @@ for (const c of JSON.parse(process.argv[2])) {
       const tr = await svdTrain.compress(
         base.model,
         ctx,
-        svdTrain.plan(base.model.ir, same, { mode: 'truncated', finetune_epochs: c.truncEpochs ?? c.S + c.F, lr: t.lr, s_lr_mult: t.mult ?? 10, augment: AUG }),
+        svdTrain.plan(base.model.ir, same, {
+          mode: 'truncated',
+          finetune_epochs: c.truncEpochs ?? (c.D ?? 0) + c.S + c.F,
+          lr: t.lr,
+          s_lr_mult: t.mult ?? 10,
+          augment: AUG,
+          distill_weight: t.dw ?? 0,
+          distill_temperature: t.dT ?? 1,
+        }),
       );
-      line[`truncated_lr${t.lr}`] = { val: tr.report.metrics.valAccuracyAfter, valLoss: +tr.report.metrics.valLossAfter.toFixed(4), test: acc(tr.model, test) };
+      line[`truncated_lr${t.lr}${t.dw ? `_dw${t.dw}` : ''}${t.dT ? `_T${t.dT}` : ''}`] = {
+        val: tr.report.metrics.valAccuracyAfter,
+        valLoss: +tr.report.metrics.valLossAfter.toFixed(4),
+        test: acc(tr.model, test),
+      };
     }
     console.log(JSON.stringify(line));
   }

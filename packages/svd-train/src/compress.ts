@@ -5,14 +5,18 @@ import {
   denseEncoding,
   inferShapes,
   layerReport,
+  teacherTargets,
   toDense,
   type CompressContext,
   type Dataset,
   type Encoding,
   type LayerReport,
   type Model,
+  type Params,
   type Plan,
+  type StepInfo,
 } from '@edge-compress/core';
+import * as tf from '@tensorflow/tfjs-core';
 import { breakEvenRank, denseCost, layerGeometry, lowRankCost, type LayerGeometry } from './cost.js';
 import { DEFAULTS, svdConfig, svdOptions, type SvdConfig, type SvdOptions } from './config.js';
 import { decompose, descendingOrder, orthogonalityError, reconstruct, selectColumns, viewDims, type Factors, type FactorView } from './factors.js';
@@ -135,6 +139,58 @@ export function chooseRanks(model: Model, plan: Plan<SvdConfig, SvdOptions>, fac
   return { choices: pick((l) => th.get(l)!) };
 }
 
+/**
+ * Gradual singular-value pruning over a phase (cubic schedule, Zhu & Gupta 2017, applied to the spectrum): `events`
+ * pruning events spread evenly over the phase's steps; at event k of K (t = k/K) the ranks are re-chosen on the
+ * current singular values with the target tightened to kept-cost fraction 1 − (1 − 1/target)·(1 − (1 − t)³) (or the
+ * energy thresholds scaled by 1 − (1 − t)³), and the singular values outside them are set to 0 and held there after
+ * every later step. At t = 1 the target is the plan's, so the final pruning keeps exactly the surviving components.
+ * `sMult`-scaled s parameters are masked as they are (a mask commutes with the scale).
+ */
+export function gradualPruner(
+  model: Model,
+  plan: Plan<SvdConfig, SvdOptions>,
+  states: LayerState[],
+  epochs: number,
+  events: number,
+): { afterStep: (p: Params, info: StepInfo) => void; dispose: () => void } {
+  const masks = new Map<string, tf.Tensor1D>();
+  let done = 0;
+  const planAt = (t: number): Plan<SvdConfig, SvdOptions> => {
+    const c = 1 - (1 - t) ** 3;
+    const o = plan.options;
+    const f = (target: number | undefined) => (target === undefined ? undefined : 1 / (1 - (1 - 1 / target) * c));
+    if (o.flopsReduction !== undefined || o.paramsReduction !== undefined)
+      return { ...plan, options: { ...o, flopsReduction: f(o.flopsReduction), paramsReduction: f(o.paramsReduction) } };
+    return {
+      ...plan,
+      targets: plan.targets.map((tg) => ({ ...tg, config: { ...tg.config, energyThreshold: Math.max(1e-9, c * (tg.config.energyThreshold ?? DEFAULTS.energyThreshold)) } })),
+    };
+  };
+  const dispose = (): void => (masks.forEach((m) => m.dispose()), masks.clear());
+  const afterStep = (p: Params, info: StepInfo): void => {
+    const total = epochs * info.stepsPerEpoch;
+    const step = info.globalStep + 1;
+    if (done < events && step >= Math.ceil(((done + 1) * total) / events)) {
+      done++;
+      const factors = new Map<string, Factors>();
+      for (const st of states) if (st.factors) factors.set(st.weight, { ...st.factors, s: p[`${st.weight}#s`]!.dataSync() as Float32Array });
+      const { choices } = chooseRanks(model, planAt(done / events), factors);
+      choices.forEach((c, i) => {
+        const st = states[i]!;
+        const f = factors.get(st.weight);
+        if (!f || c.storedAs === 'dense') return;
+        const keep = new Float32Array(f.rank);
+        for (const k of descendingOrder(f.s).slice(0, c.rank)) keep[k] = 1;
+        masks.get(st.weight)?.dispose();
+        masks.set(st.weight, tf.keep(tf.tensor1d(keep)));
+      });
+    }
+    if (masks.size) tf.tidy(() => masks.forEach((m, w) => p[`${w}#s`]!.assign(tf.mul(p[`${w}#s`]!, m))));
+  };
+  return { afterStep, dispose };
+}
+
 /** Applies rank choices: factors truncated to their top-|s| columns, or a dense kernel (never inflated). */
 export function applyRanks(states: LayerState[], choices: RankChoice[]): LayerState[] {
   return states.map((st, i) => {
@@ -188,12 +244,24 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
   });
   const train = o.mode === 'train';
   const augment = o.augment ? { maxShift: o.augment.max_shift, imageShape: o.augment.image_shape } : undefined;
-  const base = { batchSize: o.batchSize, augment, orthoEvery: o.orthoEvery, sMult: o.sLrMult };
+  // Distillation: the teacher is the model being compressed (its probabilities on the training set, computed once).
+  const distill = o.distillWeight > 0 ? { targets: teacherTargets(model, ctx.train, { temperature: o.distillTemperature }), weight: o.distillWeight } : undefined;
+  const base = { batchSize: o.batchSize, augment, orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill };
   let trainAccuracy: number | undefined;
   // 2. Decomposed training (orthogonality only), then sparsity training (orthogonality + sparsity on s).
   if (train) {
     const a = await trainPhase(model, states, ctx, { ...base, epochs: o.decomposedEpochs, lr: o.lr, phase: 'svd-decomposed', ortho: true, sparsity: false });
-    const b = await trainPhase(model, a.states, ctx, { ...base, epochs: o.sparsityEpochs, lr: o.lr, phase: 'svd-sparsity', ortho: true, sparsity: true });
+    const gradual = o.gradualSteps > 0 ? gradualPruner(model, plan, a.states, o.sparsityEpochs, o.gradualSteps) : undefined;
+    const b = await trainPhase(model, a.states, ctx, {
+      ...base,
+      epochs: o.sparsityEpochs,
+      lr: o.lr,
+      phase: 'svd-sparsity',
+      ortho: true,
+      sparsity: true,
+      sparsityRamp: o.sparsityRamp,
+      afterStep: gradual?.afterStep,
+    }).finally(() => gradual?.dispose());
     states = b.states;
     trainAccuracy = b.history.at(-1)?.trainAccuracy ?? a.history.at(-1)?.trainAccuracy;
   }

@@ -57,6 +57,28 @@ export const svdOptions = optionsSchema({
     .max(1000)
     .default(10)
     .describe('the singular values train with this multiple of the learning rate (reparameterisation s = mult·ŝ), so sparsity acts within a few epochs'),
+  gradual_steps: z
+    .number()
+    .int('gradual_steps must be an integer')
+    .min(0, 'gradual_steps must be ≥ 0 (0 = one-shot singular-value pruning after the sparsity phase, as the paper)')
+    .max(10000, 'gradual_steps must be ≤ 10000')
+    .default(0)
+    .describe(
+      'gradual singular-value pruning: this many pruning events spread evenly over the sparsity phase, the FLOP / parameter target (or energy threshold) tightened on a cubic schedule; pruned singular values are held at 0',
+    ),
+  sparsity_ramp: z
+    .number()
+    .min(0, 'sparsity_ramp must be in [0, 1] (fraction of the sparsity epochs over which λ_s ramps up from 0)')
+    .max(1, 'sparsity_ramp must be in [0, 1] (fraction of the sparsity epochs over which λ_s ramps up from 0)')
+    .default(0)
+    .describe('λ_s grows linearly from 0 to its value over this fraction of the sparsity epochs (0 = constant)'),
+  distill_weight: z
+    .number()
+    .min(0, 'distill_weight must be in [0, 1] (share of the teacher targets in the training targets)')
+    .max(1, 'distill_weight must be in [0, 1] (share of the teacher targets in the training targets)')
+    .default(0)
+    .describe('knowledge distillation from the model being compressed (the dense network) in every phase: targets = (1 − w)·one-hot + w·teacher probabilities'),
+  distill_temperature: z.number().positive('distill_temperature must be > 0 (softmax temperature of the teacher targets)').max(100, 'distill_temperature must be ≤ 100').default(1),
   params_reduction: z.number().min(1, 'params_reduction must be ≥ 1 (parameters before / after)').optional(),
   augment: z
     .object({ max_shift: z.number().int().min(0).max(8), image_shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional() })

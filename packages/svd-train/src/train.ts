@@ -16,6 +16,7 @@ import {
   type Layer,
   type Model,
   type Params,
+  type StepInfo,
   type TrainHooks,
   type WeightTensors,
 } from '@edge-compress/core';
@@ -46,6 +47,12 @@ export interface PhaseOptions {
   orthoEvery?: number;
   /** s is trained as ŝ = s / sMult (default 1): an sMult-times larger learning rate for the singular values. */
   sMult?: number;
+  /** λ_s grows linearly from 0 over this fraction of the phase's steps (default 0: constant). */
+  sparsityRamp?: number;
+  /** Runs after every optimizer update (gradual pruning's masks). */
+  afterStep?: (p: Params, info: StepInfo) => void;
+  /** Knowledge distillation targets (train.count × classes, from core's teacherTargets) and their weight. */
+  distill?: { targets: Float32Array; weight: number };
 }
 
 const U = '#u',
@@ -137,14 +144,17 @@ export async function trainPhase(model: Model, states: LayerState[], ctx: Compre
       const terms: tf.Scalar[] = [];
       const k = o.orthoEvery ?? 1;
       const orthoNow = o.ortho && info.globalStep % k === 0;
+      const rampSteps = (o.sparsityRamp ?? 0) * o.epochs * info.stepsPerEpoch;
+      const ramp = rampSteps > 0 ? Math.min(1, (info.globalStep + 1) / rampSteps) : 1;
       for (const st of states) {
         if (!st.factors) continue;
         if (orthoNow && st.orthoWeight > 0)
           terms.push(tf.mul(k * st.orthoWeight, orthogonalityLoss(p[st.weight + U] as tf.Tensor2D, p[st.weight + V] as tf.Tensor2D, eyes.get(st.factors.rank)!)) as tf.Scalar);
-        if (o.sparsity && st.sparsityWeight > 0) terms.push(tf.mul(st.sparsityWeight, sparsityLoss(sOf(p[st.weight + S]!) as tf.Tensor1D, st.sparsity)) as tf.Scalar);
+        if (o.sparsity && st.sparsityWeight > 0) terms.push(tf.mul(ramp * st.sparsityWeight, sparsityLoss(sOf(p[st.weight + S]!) as tf.Tensor1D, st.sparsity)) as tf.Scalar);
       }
       return terms.length ? (tf.addN(terms) as tf.Scalar) : undefined;
     },
+    afterStep: o.afterStep,
   };
   try {
     const history = await tt.trainer.fit(ctx.train, {
@@ -156,6 +166,7 @@ export async function trainPhase(model: Model, states: LayerState[], ctx: Compre
       seed: ctx.seed,
       augment: o.augment,
       hooks,
+      distill: o.distill,
       phase: o.phase,
       signal: ctx.signal,
       onProgress: ctx.onProgress && ((p) => ctx.onProgress!({ ...p, method: 'svd' })),

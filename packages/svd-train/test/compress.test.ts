@@ -52,6 +52,19 @@ describe('plan-time errors', () => {
       expect(r.message).toMatch(frag);
     }
     expect(codeOf(() => svdTrain.plan(ir, [ALL], { flops_reduction: 0.5 })).message).toMatch(/flops_reduction must be ≥ 1/);
+    for (const [opts, frag] of [
+      [{ distill_weight: 1.5 }, /distill_weight must be in \[0, 1\]/],
+      [{ distill_weight: -0.1 }, /distill_weight must be in \[0, 1\]/],
+      [{ distill_temperature: 0 }, /distill_temperature must be > 0/],
+      [{ sparsity_ramp: 1.2 }, /sparsity_ramp must be in \[0, 1\]/],
+      [{ gradual_steps: -1 }, /gradual_steps must be ≥ 0/],
+      [{ gradual_steps: 2.5 }, /gradual_steps must be an integer/],
+      [{ sparsity_ramp: -1 }, /sparsity_ramp must be in \[0, 1\]/],
+    ] as const) {
+      const r = codeOf(() => svdTrain.plan(ir, [ALL], opts));
+      expect(r.code, JSON.stringify(opts)).toBe('RECIPE_INVALID');
+      expect(r.message).toMatch(frag);
+    }
     expect(svdTrain.plan(ir, [{ ...ALL, energy_threshold: 1 }]).targets).toHaveLength(4);
   });
   it('the default recipe plans on both LeNets', () => {
@@ -174,6 +187,88 @@ describe('compress', () => {
     const w = toDense(full.model.weights['fc1/kernel']!);
     const dist = (m: Model) => Math.sqrt(toDense(m.weights['fc1/kernel']!).reduce((acc, x, i) => acc + (x - w[i]!) ** 2, 0));
     expect(dist(re.model)).toBeLessThanOrEqual(dist(plain.model) + 1e-5);
+  });
+
+  it('gradual_steps: the spectrum is pruned during the sparsity phase (pruned values held at 0), so the final pruning is lossless and meets the target', async () => {
+    const ir = toyMlpIR();
+    const model = initModel(ir, 8);
+    const ctx = ctxOf(ir);
+    const run = (gradual_steps: number) =>
+      svdTrain.compress(
+        model,
+        ctx,
+        svdTrain.plan(ir, [{ op_types: ['dense'], sparsity_weight: 0.05 }], {
+          decomposed_epochs: 0,
+          sparsity_epochs: 2,
+          finetune_epochs: 1,
+          batch_size: 32,
+          flops_reduction: 2,
+          gradual_steps,
+        }),
+      );
+    const before = tf.memory().numTensors;
+    const [oneShot, gradual] = [await run(0), await run(5)];
+    expect(tf.memory().numTensors).toBe(before);
+    expect(gradual.report.metrics.flopsReduction!).toBeGreaterThanOrEqual(2);
+    const zeros = (r: typeof gradual) => r.report.layers.map((l) => (l.singularValuesBeforePruning as number[]).filter((x) => x === 0).length);
+    const pruned = gradual.report.layers.map((l) => (l.storedAs === 'lowRank' ? (l.fullRank as number) - (l.rank as number) : 0));
+    expect(pruned.some((n) => n > 0)).toBe(true);
+    expect(zeros(gradual)).toEqual(pruned);
+    expect(zeros(oneShot).every((n) => n === 0)).toBe(true);
+    const m = gradual.report.metrics;
+    expect(m.valAccuracyAfterPruning).toBe(m.valAccuracyBeforePruning);
+  });
+
+  it('sparsity_ramp: λ_s ramped up from 0 keeps the spectrum closer to unregularised training than a constant λ_s (same epochs, same seed)', async () => {
+    const ir = toyMlpIR();
+    const model = initModel(ir, 7);
+    const spectrum = async (sparsity_weight: number, sparsity_ramp: number) => {
+      const plan = svdTrain.plan(ir, [{ op_names: ['fc1'], rank: 16, ortho_weight: 0, sparsity_weight }], {
+        decomposed_epochs: 0,
+        sparsity_epochs: 2,
+        finetune_epochs: 0,
+        batch_size: 32,
+        s_lr_mult: 20,
+        sparsity_ramp,
+      });
+      return (await svdTrain.compress(model, ctxOf(ir), plan)).report.layers[0]!.singularValuesBeforePruning as number[];
+    };
+    const [none, constant, ramped] = [await spectrum(0, 0), await spectrum(0.5, 0), await spectrum(0.5, 1)];
+    const dist = (a: number[]) => Math.sqrt(a.reduce((acc, x, i) => acc + (x - none[i]!) ** 2, 0));
+    expect(dist(constant)).toBeGreaterThan(0);
+    expect(dist(ramped)).toBeLessThan(0.8 * dist(constant));
+  });
+
+  it('distillation: with weight 1 the fine-tuning fits the teacher (the model given), not the labels', async () => {
+    const ir = toyMlpIR();
+    const ctx = ctxOf(ir);
+    const teacher = initModel(ir, 6); // an untrained teacher: its predictions disagree with the labels
+    const predict = (m: Model) => {
+      const r = createRunner(m, { kernels: [lowRankKernel] });
+      const x = tf.tensor(ctx.train.images, [ctx.train.count, ...ir.inputShape]);
+      const y = r.run(x);
+      const am = tf.argMax(y, 1);
+      const p = Array.from(am.dataSync());
+      tf.dispose([x, y, am]);
+      r.dispose();
+      return p;
+    };
+    const agree = (a: number[], b: number[]) => a.filter((v, i) => v === b[i]).length / a.length;
+    const t = predict(teacher);
+    const labels = Array.from(ctx.train.labels);
+    const before = tf.memory().numTensors;
+    const run = (distill_weight: number) =>
+      svdTrain.compress(
+        teacher,
+        ctx,
+        svdTrain.plan(ir, [{ op_names: ['fc1'], rank: 8 }], { mode: 'truncated', finetune_epochs: 6, batch_size: 32, lr: 3e-3, distill_weight, distill_temperature: 1 }),
+      );
+    const [plain, kd] = [predict((await run(0)).model), predict((await run(1)).model)];
+    expect(tf.memory().numTensors).toBe(before);
+    // the teacher is far from the labels; distilled training follows the teacher, label training follows the labels
+    expect(agree(t, labels)).toBeLessThan(0.5);
+    expect(agree(kd, t)).toBeGreaterThan(agree(plain, t) + 0.2);
+    expect(agree(plain, labels)).toBeGreaterThan(agree(kd, labels));
   });
 
   it('spatial-wise conv form trains and is stored as core lowRank view spatial when core has it (dense product otherwise)', async () => {
