@@ -13,9 +13,11 @@ import {
   sizeOf,
   subset,
   summarize,
+  teacherTargets,
   toDense,
   type CompressContext,
   type CompressResult,
+  type Dataset,
   type Encoding,
   type Model,
   type Plan,
@@ -67,12 +69,51 @@ export interface AdmmReport extends Report {
     /** Real bytes of the files core saveModel writes (our loader's files; core serializeModel), input vs output. */
     files?: { inputBytes: number; outputBytes: number; ratio: number };
     validation: 'context' | 'carved from train';
+    /** Knowledge distillation used in every training phase, and whose probabilities were the targets. */
+    distill: { weight: number; temperature: number; teacher: 'input model' | 'ctx.teacher' } | null;
   };
 }
 
 const fail = (message: string, hint?: string, layer?: string): never => {
   throw new CompressionError({ code: 'BAD_CONFIG', method: 'admm', layer, message, hint });
 };
+
+/**
+ * A compress context that may name the teacher of `options.distill` (e.g. the dense model when this stage starts
+ * from a magnitude-pruned or an already ADMM-pruned model). Without it the teacher is the stage's input model.
+ */
+export type AdmmContext = CompressContext & { teacher?: Model };
+
+const teacherOf = (ctx: CompressContext, model: Model): Model => {
+  const t = (ctx as AdmmContext).teacher;
+  if (t === undefined) return model;
+  if (!t || typeof t !== 'object' || !t.ir || !t.weights)
+    throw new CompressionError({ code: 'BAD_CONFIG', method: 'admm', path: 'ctx.teacher', message: `ctx.teacher must be a Model ({ir, weights}), got ${typeof t}`, hint: 'omit it to distill from the input model' });
+  if (JSON.stringify(t.ir.inputShape) !== JSON.stringify(model.ir.inputShape))
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      method: 'admm',
+      path: 'ctx.teacher',
+      message: `ctx.teacher takes inputs of shape [${t.ir.inputShape.join(', ')}], expected [${model.ir.inputShape.join(', ')}] (the model's)`,
+      hint: 'pass the dense model this one was pruned from',
+    });
+  return t;
+};
+
+/**
+ * core's `teacherTargets` in chunks of `TEACHER_CHUNK` examples: it predicts a whole dataset as one batch, which
+ * runs the wasm backend out of memory on 55,000 LeNet-5 digits (conv1's activations alone are 2.5 GB).
+ */
+export const TEACHER_CHUNK = 2000;
+export function batchedTeacherTargets(teacher: Model, data: Dataset, temperature: number): Float32Array {
+  if (data.count <= TEACHER_CHUNK) return teacherTargets(teacher, data, { temperature });
+  const out = new Float32Array(data.count * data.numClasses);
+  for (let from = 0; from < data.count; from += TEACHER_CHUNK) {
+    const idx = Array.from({ length: Math.min(TEACHER_CHUNK, data.count - from) }, (_, i) => from + i);
+    out.set(teacherTargets(teacher, subset(data, idx), { temperature }), from * data.numClasses);
+  }
+  return out;
+}
 
 export async function compressAdmm(model: Model, ctx: CompressContext, plan: AdmmPlan): Promise<CompressResult> {
   const o = plan.options;
@@ -117,6 +158,9 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       augment: o.augment ? { maxShift: o.augment.maxShift, imageShape: o.augment.imageShape as [number, number, number] | undefined } : undefined,
       signal: ctx.signal,
       onProgress: ctx.onProgress,
+      // Knowledge distillation from the input model (the net before this stage) in every training phase.
+      ...(o.distill ? { distill: { targets: batchedTeacherTargets(teacherOf(ctx, model), train, o.distill.temperature), weight: o.distill.weight } } : {}),
+      ...(o.workers !== null ? { workers: o.workers } : {}),
     },
   );
   try {
@@ -367,7 +411,16 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         ...(files ? { fileBytesInput: files.inputBytes, fileBytesOutput: files.outputBytes, fileBytesRatio: files.ratio } : {}),
       },
       warnings,
-      admm: { choices, pruneIterations, quantIterations, storage, prunedStorage, files, validation: carved ? 'carved from train' : 'context' },
+      admm: {
+        choices,
+        pruneIterations,
+        quantIterations,
+        storage,
+        prunedStorage,
+        files,
+        validation: carved ? 'carved from train' : 'context',
+        distill: o.distill ? { ...o.distill, teacher: (ctx as AdmmContext).teacher ? 'ctx.teacher' : 'input model' } : null,
+      },
     };
     if (quant.size > 0 && [...schemes.values()].some((s) => s.startsWith('symmetric'))) {
       warnings.push(

@@ -113,6 +113,23 @@ export const admmOptions = optionsSchema({
     .nullable()
     .default(null)
     .describe('random translations in every training phase, as core trainBaseline trains the dense model (image inputs only); null = none'),
+  distill: z
+    .object({
+      weight: z.number().gt(0).max(1).default(0.5).describe('share of the teacher probabilities in the training target: (1 − weight)·one-hot + weight·teacher'),
+      temperature: z.number().positive().max(100).default(1).describe('softens the teacher probabilities: softmax(logits / temperature)'),
+    })
+    .strict()
+    .transform(camelizeKeys)
+    .nullable()
+    .default(null)
+    .describe(
+      "knowledge distillation from the input model (the dense net before pruning) in every training phase (ADMM W-steps, masked retraining, quantization ADMM, progressive rounds), through core's fit `distill`; null = one-hot labels only",
+    ),
+  workers: z
+    .union([z.number().int().min(1).max(64), z.literal('auto')])
+    .nullable()
+    .default(null)
+    .describe("data-parallel training threads of every fit (core's FitOptions.workers); null = core's default (setDefaultWorkers, else 1)"),
   batch_size: z.number().int().positive().max(4096).default(64),
   weight_decay: z.number().min(0).max(1).default(0),
   val_fraction: z.number().gt(0).lt(0.5).default(0.1).describe('only when the context has no validation split: share of the training data held out (stratified, seeded)'),

@@ -39,6 +39,10 @@ export interface TrainSettings {
   augment?: FitOptions['augment'];
   signal?: AbortSignal;
   onProgress?: CompressContext['onProgress'];
+  /** Knowledge distillation in every fit (core's FitOptions.distill: teacher probabilities of every training example). */
+  distill?: FitOptions['distill'];
+  /** Data-parallel threads of every fit (core's FitOptions.workers); undefined = core's default. */
+  workers?: FitOptions['workers'];
 }
 
 /** The training split and the validation split (the context's, or a stratified seeded carve-out of train). */
@@ -177,6 +181,8 @@ export class AdmmEngine {
       phase,
       signal: s.signal,
       onProgress: s.onProgress && ((p: TrainProgress) => s.onProgress!({ ...p, method: 'admm' })),
+      ...(s.distill ? { distill: s.distill } : {}),
+      ...(s.workers !== undefined ? { workers: s.workers } : {}),
     });
     this.settings.seed++;
     return hist[hist.length - 1]!.loss;
@@ -210,6 +216,8 @@ export class AdmmEngine {
         phase,
         signal: s.signal,
         onProgress: s.onProgress && ((p: TrainProgress) => s.onProgress!({ ...p, method: 'admm' })),
+        ...(s.distill ? { distill: s.distill } : {}),
+        ...(s.workers !== undefined ? { workers: s.workers } : {}),
       });
       loss = hist[hist.length - 1]!.loss;
       const out = tt.toModel();

@@ -23,7 +23,7 @@ export const admmPrune = defineCompressor({
 });
 
 export { admmConfig, admmOptions, bitsOfDtype, MIN_BITS, MAX_BITS, type AdmmConfig, type AdmmOptions } from './config.js';
-export type { AdmmPlan, AdmmReport, AdmmLayerChoice } from './compress.js';
+export type { AdmmContext, AdmmPlan, AdmmReport, AdmmLayerChoice } from './compress.js';
 export { splitValidation, type IterationRecord } from './engine.js';
 export { ADMM_ACCEPTS, ADMM_PRODUCES, HAS_NONZERO_SCHEME } from './encode.js';
 export {

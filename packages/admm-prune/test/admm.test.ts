@@ -3,7 +3,10 @@ import {
   createRng,
   initModel,
   isCompressionError,
+  predict,
   serializeModel,
+  sizeOf,
+  teacherTargets,
   toDense,
   Trainer,
   type CompressContext,
@@ -13,7 +16,8 @@ import {
 } from '@edge-compress/core';
 import { runCompressorContract, toyConvIR, toyData, toyFixture } from '@edge-compress/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { admmPrune, type AdmmReport } from '../src/index.js';
+import { batchedTeacherTargets, TEACHER_CHUNK } from '../src/compress.js';
+import { admmPrune, type AdmmContext, type AdmmReport } from '../src/index.js';
 
 const ir = toyConvIR();
 const train = toyData(320, ir.inputShape, 1);
@@ -232,6 +236,101 @@ describe('admm: masked retraining through core trainThroughEncodings', () => {
   });
 });
 
+describe('admm: knowledge distillation (options.distill, core fit distill)', () => {
+  // A teacher that puts all its probability on class 0: fc2 kernel zero, a large bias on class 0.
+  const classZeroTeacher = (): Model => {
+    const b = new Float32Array(toDense(trained.weights['fc2/bias']!).length);
+    b[0] = 30;
+    return {
+      ir,
+      weights: {
+        ...trained.weights,
+        'fc2/kernel': { kind: 'dense', shape: [...trained.weights['fc2/kernel']!.shape], values: new Float32Array(sizeOf(trained.weights['fc2/kernel']!.shape)) },
+        'fc2/bias': { kind: 'dense', shape: [b.length], values: b },
+      },
+    };
+  };
+  const share0 = (m: Model) => {
+    const p = predict(m, test.images, test.count);
+    const k = p.length / test.count;
+    let n = 0;
+    for (let i = 0; i < test.count; i++) {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + best]!) best = c;
+      if (best === 0) n++;
+    }
+    return n / test.count;
+  };
+  const run = async (distill: unknown, teacher?: Model) => {
+    const plan = admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], {
+      admm_iterations: 1,
+      retrain_epochs: 2,
+      lr: 0.01,
+      batch_size: 16,
+      measure_files: false,
+      distill,
+    });
+    const before = tf.memory().numTensors;
+    const r = (await admmPrune.compress(trained, { ...ctxOf(), ...(teacher ? { teacher } : {}) } as AdmmContext, plan)) as { model: Model; report: AdmmReport };
+    expect(tf.memory().numTensors).toBe(before);
+    return r;
+  };
+
+  it('parses weight and temperature (defaults 0.5 and 1) and reports what was used', () => {
+    expect(admmPrune.plan(ir, [{ op_types: ['dense'] }], { distill: {} }).options.distill).toEqual({ weight: 0.5, temperature: 1 });
+    expect(admmPrune.plan(ir, [{ op_types: ['dense'] }], { distill: { weight: 0.8, temperature: 4 } }).options.distill).toEqual({ weight: 0.8, temperature: 4 });
+    expect(admmPrune.plan(ir, [{ op_types: ['dense'] }], {}).options.distill).toBeNull();
+  });
+
+  it("trains every phase against the teacher's probabilities: a teacher that always says class 0 pulls the student to class 0", async () => {
+    const plain = await run(null);
+    const distilled = await run({ weight: 1 }, classZeroTeacher());
+    expect(plain.report.admm.distill).toBeNull();
+    expect(distilled.report.admm.distill).toEqual({ weight: 1, temperature: 1, teacher: 'ctx.teacher' });
+    expect(share0(plain.model)).toBeLessThan(0.6);
+    expect(share0(distilled.model)).toBeGreaterThan(0.9);
+    // still exactly as sparse
+    expect(Array.from(toDense(distilled.model.weights['fc1/kernel']!)).filter((v) => v !== 0).length).toBe(Math.round(0.5 * 1024));
+  });
+
+  it('without ctx.teacher the input model is the teacher: trained on its probabilities alone, the pruned net agrees with it more', async () => {
+    const argmax = (m: Model) => {
+      const p = predict(m, test.images, test.count);
+      const k = p.length / test.count;
+      return Array.from({ length: test.count }, (_, i) => [...p.subarray(i * k, i * k + k)].reduce((b, v, c, a) => (v > a[b]! ? c : b), 0));
+    };
+    const agree = (m: Model) => {
+      const a = argmax(m),
+        t = argmax(trained);
+      return a.filter((c, i) => c === t[i]).length / a.length;
+    };
+    const plain = await run(null);
+    const r = await run({ weight: 1, temperature: 2 });
+    expect(r.report.admm.distill).toEqual({ weight: 1, temperature: 2, teacher: 'input model' });
+    expect(agree(r.model)).toBeGreaterThan(agree(plain.model));
+  });
+
+  it('computes the teacher targets in chunks of TEACHER_CHUNK examples, identical to one pass of core teacherTargets', () => {
+    const big = toyData(TEACHER_CHUNK + 37, ir.inputShape, 5);
+    const chunked = batchedTeacherTargets(trained, big, 2);
+    const whole = teacherTargets(trained, big, { temperature: 2 });
+    expect(chunked.length).toBe(whole.length);
+    let maxDiff = 0;
+    for (let i = 0; i < whole.length; i++) maxDiff = Math.max(maxDiff, Math.abs(chunked[i]! - whole[i]!));
+    expect(maxDiff).toBeLessThan(1e-6);
+  });
+
+  it('a teacher of another input shape is a typed error before any training', async () => {
+    const events: unknown[] = [];
+    const other: Model = { ...trained, ir: { ...ir, inputShape: [5, 5, 1] } };
+    const plan = admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { ...FAST, distill: { weight: 0.5 } });
+    await expect(admmPrune.compress(trained, { ...ctxOf(events), teacher: other } as AdmmContext, plan)).rejects.toSatisfy(
+      (e: unknown) => isCompressionError(e, 'BAD_CONFIG') && /ctx\.teacher takes inputs of shape \[5, 5, 1\], expected/.test((e as Error).message),
+    );
+    expect(events).toEqual([]);
+  });
+});
+
 describe('admm: bad input is a typed error before any work', () => {
   const planErr = (cl: unknown[], opts?: unknown) => {
     try {
@@ -252,6 +351,11 @@ describe('admm: bad input is a typed error before any work', () => {
     [[{ op_names: ['fc3'], sparse_ratio: 0.5 }], undefined, 'TARGET_NOT_FOUND', /did you mean 'fc1' or 'fc2'/],
     [[{ op_types: ['dense'] }], { augment: { max_shift: 0 } }, 'RECIPE_INVALID', /max_shift/],
     [[{ op_types: ['dense'] }], { retrain_lr_floor: 0 }, 'RECIPE_INVALID', /retrain_lr_floor/],
+    [[{ op_types: ['dense'] }], { distill: { weight: 0 } }, 'RECIPE_INVALID', /distill.*weight/],
+    [[{ op_types: ['dense'] }], { distill: { weight: 1.5 } }, 'RECIPE_INVALID', /distill.*weight/],
+    [[{ op_types: ['dense'] }], { distill: { temperature: 0 } }, 'RECIPE_INVALID', /distill.*temperature/],
+    [[{ op_types: ['dense'] }], { distill: { wieght: 0.5 } }, 'RECIPE_INVALID', /wieght/],
+    [[{ op_types: ['dense'] }], { workers: 0 }, 'RECIPE_INVALID', /workers/],
   ])('%j %j → %s', (cl, opts, code, msg) => {
     const e = planErr(cl, opts);
     expect(isCompressionError(e, code as 'RECIPE_INVALID')).toBe(true);

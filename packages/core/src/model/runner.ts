@@ -68,6 +68,9 @@ export interface Runner {
   dispose(): void;
 }
 
+/** Examples per forward in `Runner.predict`. */
+const PREDICT_BATCH = 1000;
+
 /**
  * Runs a model as stored: each weighted layer by the installed kernel for its weight's encoding kind (when one
  * supports it), every other layer by stock tfjs ops on the decoded fp32 weights.
@@ -112,7 +115,17 @@ export function createRunner(model: Model, opts: RunnerOptions = {}): Runner {
       check();
       if (images.length !== count * sizeOf(model.ir.inputShape))
         throw new CompressionError({ code: 'BAD_DATASET', message: `predict: ${images.length} values are not ${count} examples of shape [${model.ir.inputShape.join(',')}]` });
-      return tf.tidy(() => run(tf.tensor(images, [count, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array);
+      // In batches: one tensor of a whole dataset (e.g. 55,000 LeNet-5 inputs) overflows the wasm heap.
+      const per = sizeOf(model.ir.inputShape);
+      let out: Float32Array | undefined;
+      for (let from = 0; from < count; from += PREDICT_BATCH) {
+        const to = Math.min(count, from + PREDICT_BATCH);
+        const p = tf.tidy(() => run(tf.tensor(images.subarray(from * per, to * per), [to - from, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array);
+        if (to === count && from === 0) return p;
+        out ??= new Float32Array((p.length / (to - from)) * count);
+        out.set(p, (p.length / (to - from)) * from);
+      }
+      return out ?? new Float32Array(0);
     },
     evaluate(data, o = {}) {
       check();

@@ -114,3 +114,30 @@ describe('distillation (fit distill option)', () => {
     expect(() => teacherTargets(initModel(toyMlpIR(), 1), data, { temperature: 0 })).toThrow(/temperature must be a positive number/);
   });
 });
+
+describe('teacherTargets on a large set', () => {
+  it('runs in batches: 55,000 LeNet-5 inputs do not overflow the wasm heap, and rows match a per-batch prediction', async () => {
+    const { initBackend } = await import('../backend/index.js');
+    const { lenet5 } = await import('../ir/builders.js');
+    const tf = await import('@tensorflow/tfjs-core');
+    const prev = tf.getBackend();
+    await initBackend('wasm');
+    try {
+      const model = initModel(lenet5(), 3);
+      const count = 55_000;
+      const images = new Float32Array(count * 784);
+      for (let i = 0; i < images.length; i += 7) images[i] = (i % 255) / 255;
+      const d = { images, labels: new Int32Array(count), count, shape: [28, 28, 1], numClasses: 10 };
+      const p = teacherTargets(model, d);
+      expect(p.length).toBe(count * 10);
+      // the last example alone, predicted on its own, gives the same row
+      const last = predict(model, images.subarray((count - 1) * 784), 1);
+      expectClose(p.subarray((count - 1) * 10), last, 1e-5);
+      let s = 0;
+      for (let c = 0; c < 10; c++) s += p[1234 * 10 + c]!;
+      expect(s).toBeCloseTo(1, 5);
+    } finally {
+      await initBackend(prev as 'wasm' | 'cpu');
+    }
+  }, 120_000);
+});
