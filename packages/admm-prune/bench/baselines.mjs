@@ -32,7 +32,10 @@ export async function fullBaseline(arch, data, log = console.log) {
     seed: BASELINE.seed,
     workers: BASELINE.workers,
     data: { train: data.train, val: data.val, test: data.test },
-    onProgress: (p) => p.done !== undefined && p.step === p.stepsPerEpoch && log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs} val ${p.testAccuracy} (${((Date.now() - t0) / 1000).toFixed(0)} s)`),
+    onProgress: (p) =>
+      p.done !== undefined &&
+      p.step === p.stepsPerEpoch &&
+      log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs} val ${p.testAccuracy} (${((Date.now() - t0) / 1000).toFixed(0)} s)`),
   });
   await saveModel(b.model, join(cacheDir, key));
   return { model: b.model, cached: false, key, testAccuracy: b.testAccuracy, seconds: (Date.now() - t0) / 1000 };

@@ -88,7 +88,8 @@ async function runPart(arch, which) {
   const res = {};
   const data = fullData(arch);
   const base = await fullBaseline(arch, data, log);
-  res[`${p}baseline`] = `core trainBaseline ${BASELINE.epochs} epochs on the ${data.train.count} training digits of loadMnistFull (seed ${BASELINE.seed}, ${BASELINE.workers} workers)`;
+  res[`${p}baseline`] =
+    `core trainBaseline ${BASELINE.epochs} epochs on the ${data.train.count} training digits of loadMnistFull (seed ${BASELINE.seed}, ${BASELINE.workers} workers)`;
   res[`${p}split`] = `${data.train.count} train / ${data.val.count} val / ${data.test.count} test`;
   const train = { ...s.train, ...OVERRIDES };
   const ctx = { train: data.train, val: data.val, test: data.test, seed: 0, rng: createRng(0), teacher: base.model };
@@ -167,7 +168,15 @@ async function runPart(arch, which) {
   const B = await admmPrune.compress(
     A.model,
     { ...ctx, train: quantData.train, onProgress: progress },
-    admmPrune.plan(base.model.ir, quantRecipe, { admm_iterations: 0, retrain_epochs: 0, ...SCHEDULE.quant, ...s.quantTrain, ...(OVERRIDES.distill !== undefined ? { distill: OVERRIDES.distill } : {}), penalty: 'decoupled', measure_files: false }),
+    admmPrune.plan(base.model.ir, quantRecipe, {
+      admm_iterations: 0,
+      retrain_epochs: 0,
+      ...SCHEDULE.quant,
+      ...s.quantTrain,
+      ...(OVERRIDES.distill !== undefined ? { distill: OVERRIDES.distill } : {}),
+      penalty: 'decoupled',
+      measure_files: false,
+    }),
   );
   const st = B.report.admm.storage;
   res[`${p}joint_acc`] = evaluateModel(B.model, data.test).accuracy;

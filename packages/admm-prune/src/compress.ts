@@ -88,7 +88,13 @@ const teacherOf = (ctx: CompressContext, model: Model): Model => {
   const t = (ctx as AdmmContext).teacher;
   if (t === undefined) return model;
   if (!t || typeof t !== 'object' || !t.ir || !t.weights)
-    throw new CompressionError({ code: 'BAD_CONFIG', method: 'admm', path: 'ctx.teacher', message: `ctx.teacher must be a Model ({ir, weights}), got ${typeof t}`, hint: 'omit it to distill from the input model' });
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      method: 'admm',
+      path: 'ctx.teacher',
+      message: `ctx.teacher must be a Model ({ir, weights}), got ${typeof t}`,
+      hint: 'omit it to distill from the input model',
+    });
   if (JSON.stringify(t.ir.inputShape) !== JSON.stringify(model.ir.inputShape))
     throw new CompressionError({
       code: 'BAD_CONFIG',
