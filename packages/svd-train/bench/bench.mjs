@@ -140,12 +140,16 @@ const perSeed = (runs, f) => runs.map((r) => `${r.seed}:${f(r)}`).join(' ');
 results.mlp_seeds = mlp.runs.map((r) => r.seed).join(' ');
 results.mlp_svd_train_acc = median(mlp.runs.map((r) => r.svdAcc));
 results.mlp_truncated_svd_acc_at_same_flops = median(mlp.runs.map((r) => r.truncAcc));
-results.mlp_svd_train_acc_per_seed = perSeed(mlp.runs, (r) => r.svdAcc);
-results.mlp_truncated_svd_acc_per_seed = perSeed(mlp.runs, (r) => r.truncAcc);
-results.mlp_svd_train_val_acc_per_seed = perSeed(mlp.runs, (r) => r.svd.report.metrics.valAccuracyAfter);
-results.mlp_truncated_svd_val_acc_per_seed = perSeed(mlp.runs, (r) => r.trunc.report.metrics.valAccuracyAfter);
-results.mlp_svd_train_val_loss_per_seed = perSeed(mlp.runs, (r) => r.svd.report.metrics.valLossAfter.toFixed(4));
-results.mlp_truncated_svd_val_loss_per_seed = perSeed(mlp.runs, (r) => r.trunc.report.metrics.valLossAfter.toFixed(4));
+/** Per-seed test / val accuracy and val loss of both sides, under `prefix`. */
+const perSeedFigures = (prefix, runs) => {
+  results[`${prefix}_svd_train_acc_per_seed`] = perSeed(runs, (r) => r.svdAcc);
+  results[`${prefix}_truncated_svd_acc_per_seed`] = perSeed(runs, (r) => r.truncAcc);
+  results[`${prefix}_svd_train_val_acc_per_seed`] = perSeed(runs, (r) => r.svd.report.metrics.valAccuracyAfter);
+  results[`${prefix}_truncated_svd_val_acc_per_seed`] = perSeed(runs, (r) => r.trunc.report.metrics.valAccuracyAfter);
+  results[`${prefix}_svd_train_val_loss_per_seed`] = perSeed(runs, (r) => r.svd.report.metrics.valLossAfter.toFixed(4));
+  results[`${prefix}_truncated_svd_val_loss_per_seed`] = perSeed(runs, (r) => r.trunc.report.metrics.valLossAfter.toFixed(4));
+};
+perSeedFigures('mlp', mlp.runs);
 results.mlp_protocol = `core's 7,000 / 1,000 / 2,000 split; svd-train from random init ${SETTINGS.lenet300100.opts.sparsity_epochs}+${SETTINGS.lenet300100.opts.finetune_epochs} epochs vs dense ${DENSE_EPOCHS} + truncated fine-tune ${SETTINGS.lenet300100.truncEpochs}`;
 results.mlp_acc_drop = +(mlp.baseAcc - results.mlp_svd_train_acc).toFixed(4);
 results.mlp_acc_drop_per_seed = perSeed(mlp.runs, (r) => +(mlp.baseAcc - r.svdAcc).toFixed(4));
@@ -165,12 +169,7 @@ if (!process.argv.includes('--no-full')) {
   results.mlp_full_truncated_svd_acc_at_same_flops = median(full.runs.map((r) => r.truncAcc));
   results.mlp_full_acc_drop = +(full.baseAcc - results.mlp_full_svd_train_acc).toFixed(4);
   results.mlp_full_flops_reduction = +median(full.runs.map((r) => r.svd.report.metrics.flopsReduction)).toFixed(3);
-  results.mlp_full_svd_train_acc_per_seed = perSeed(full.runs, (r) => r.svdAcc);
-  results.mlp_full_truncated_svd_acc_per_seed = perSeed(full.runs, (r) => r.truncAcc);
-  results.mlp_full_svd_train_val_acc_per_seed = perSeed(full.runs, (r) => r.svd.report.metrics.valAccuracyAfter);
-  results.mlp_full_truncated_svd_val_acc_per_seed = perSeed(full.runs, (r) => r.trunc.report.metrics.valAccuracyAfter);
-  results.mlp_full_svd_train_val_loss_per_seed = perSeed(full.runs, (r) => r.svd.report.metrics.valLossAfter.toFixed(4));
-  results.mlp_full_truncated_svd_val_loss_per_seed = perSeed(full.runs, (r) => r.trunc.report.metrics.valLossAfter.toFixed(4));
+  perSeedFigures('mlp_full', full.runs);
   results.mlp_full_ranks_per_seed = perSeed(full.runs, (r) => r.svd.report.layers.map((l) => (l.storedAs === 'lowRank' ? l.rank : 'dense')).join('/'));
 }
 
