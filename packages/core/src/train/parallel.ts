@@ -257,6 +257,15 @@ export function reduceAndUpdate(
   }
 }
 
+/**
+ * A float32 tensor's data as a view of the wasm heap (no copy), or undefined on other backends. The view is valid
+ * until the next allocation (the heap may grow), so use it at once.
+ */
+function heapView(): ((t: tf.TensorInfo) => Float32Array) | undefined {
+  const b = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.TensorInfo) => Float32Array };
+  return b.typedArrayFromHeap ? (t) => b.typedArrayFromHeap!(t) : undefined;
+}
+
 /** Top-1 hits of a batch's logits against one-hot labels (a number; no tensor left behind). */
 export function countHits(logits: tf.Tensor, y: tf.Tensor): number {
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
@@ -301,7 +310,9 @@ export function shardGradients(
       return tf.losses.softmaxCrossEntropy(target ?? y, logits) as tf.Scalar;
     };
     const { value, grads } = tf.valueAndGrads(f)(gradSlots.map((s) => weights[s.name]!));
-    grads.forEach((g, i) => gradOut.set(g.dataSync() as Float32Array, gradSlots[i]!.offset));
+    // On wasm, read each gradient straight from the heap (no copy into a fresh array, no garbage per step).
+    const heap = heapView();
+    grads.forEach((g, i) => gradOut.set(heap && g.dtype === 'float32' ? heap(g) : (g.dataSync() as Float32Array), gradSlots[i]!.offset));
     return value.dataSync()[0]!;
   });
   const bn: BnStat[] = [];
