@@ -17,7 +17,6 @@ import {
   toDense,
   type CompressContext,
   type CompressResult,
-  type Dataset,
   type Encoding,
   type Model,
   type Plan,
@@ -106,21 +105,6 @@ const teacherOf = (ctx: CompressContext, model: Model): Model => {
   return t;
 };
 
-/**
- * core's `teacherTargets` in chunks of `TEACHER_CHUNK` examples: it predicts a whole dataset as one batch, which
- * runs the wasm backend out of memory on 55,000 LeNet-5 digits (conv1's activations alone are 2.5 GB).
- */
-export const TEACHER_CHUNK = 2000;
-export function batchedTeacherTargets(teacher: Model, data: Dataset, temperature: number): Float32Array {
-  if (data.count <= TEACHER_CHUNK) return teacherTargets(teacher, data, { temperature });
-  const out = new Float32Array(data.count * data.numClasses);
-  for (let from = 0; from < data.count; from += TEACHER_CHUNK) {
-    const idx = Array.from({ length: Math.min(TEACHER_CHUNK, data.count - from) }, (_, i) => from + i);
-    out.set(teacherTargets(teacher, subset(data, idx), { temperature }), from * data.numClasses);
-  }
-  return out;
-}
-
 export async function compressAdmm(model: Model, ctx: CompressContext, plan: AdmmPlan): Promise<CompressResult> {
   const o = plan.options;
   plan.targets.forEach((t) => checkAccepts(model.weights[t.weight]!, t.weight, `admm (layer '${t.layer}')`));
@@ -165,7 +149,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       signal: ctx.signal,
       onProgress: ctx.onProgress,
       // Knowledge distillation from the input model (the net before this stage) in every training phase.
-      ...(o.distill ? { distill: { targets: batchedTeacherTargets(teacherOf(ctx, model), train, o.distill.temperature), weight: o.distill.weight } } : {}),
+      ...(o.distill ? { distill: { targets: teacherTargets(teacherOf(ctx, model), train, { temperature: o.distill.temperature }), weight: o.distill.weight } } : {}),
       ...(o.workers !== null ? { workers: o.workers } : {}),
     },
   );

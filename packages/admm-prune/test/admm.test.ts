@@ -6,7 +6,6 @@ import {
   predict,
   serializeModel,
   sizeOf,
-  teacherTargets,
   toDense,
   Trainer,
   type CompressContext,
@@ -16,7 +15,6 @@ import {
 } from '@edge-compress/core';
 import { runCompressorContract, toyConvIR, toyData, toyFixture } from '@edge-compress/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { batchedTeacherTargets, TEACHER_CHUNK } from '../src/compress.js';
 import { admmPrune, type AdmmContext, type AdmmReport } from '../src/index.js';
 
 const ir = toyConvIR();
@@ -308,16 +306,6 @@ describe('admm: knowledge distillation (options.distill, core fit distill)', () 
     const r = await run({ weight: 1, temperature: 2 });
     expect(r.report.admm.distill).toEqual({ weight: 1, temperature: 2, teacher: 'input model' });
     expect(agree(r.model)).toBeGreaterThan(agree(plain.model));
-  });
-
-  it('computes the teacher targets in chunks of TEACHER_CHUNK examples, identical to one pass of core teacherTargets', () => {
-    const big = toyData(TEACHER_CHUNK + 37, ir.inputShape, 5);
-    const chunked = batchedTeacherTargets(trained, big, 2);
-    const whole = teacherTargets(trained, big, { temperature: 2 });
-    expect(chunked.length).toBe(whole.length);
-    let maxDiff = 0;
-    for (let i = 0; i < whole.length; i++) maxDiff = Math.max(maxDiff, Math.abs(chunked[i]! - whole[i]!));
-    expect(maxDiff).toBeLessThan(1e-6);
   });
 
   it('a teacher of another input shape is a typed error before any training', async () => {
