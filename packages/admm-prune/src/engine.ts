@@ -173,19 +173,27 @@ export class AdmmEngine {
       batchSize: s.batchSize,
       optimizer: opt,
       lrSchedule: schedule === 'step' ? stepDecay(opt.lr, epochs, [0.75], 0.1) : cosineDecay(opt.lr, epochs, 0.1),
+      hooks: merged,
+      trainable: (n) => this.layers.has(n.split('/')[0]!),
+      ...this.sharedFit(phase),
+    });
+    this.settings.seed++;
+    return hist[hist.length - 1]!.loss;
+  }
+
+  /** The fit options every training phase shares (settings, seed, progress, distillation, workers). */
+  private sharedFit(phase: string): Partial<FitOptions> {
+    const s = this.settings;
+    return {
       weightDecay: s.weightDecay || undefined,
       seed: s.seed,
       augment: s.augment,
-      hooks: merged,
-      trainable: (n) => this.layers.has(n.split('/')[0]!),
       phase,
       signal: s.signal,
       onProgress: s.onProgress && ((p: TrainProgress) => s.onProgress!({ ...p, method: 'admm' })),
       ...(s.distill ? { distill: s.distill } : {}),
       ...(s.workers !== undefined ? { workers: s.workers } : {}),
-    });
-    this.settings.seed++;
-    return hist[hist.length - 1]!.loss;
+    };
   }
 
   /**
@@ -209,15 +217,8 @@ export class AdmmEngine {
         batchSize: s.batchSize,
         optimizer: { kind: 'adam', lr: s.lr },
         lrSchedule: cosineDecay(s.lr, epochs, floor),
-        weightDecay: s.weightDecay || undefined,
-        seed: s.seed,
-        augment: s.augment,
         hooks: composeHooks(hooks),
-        phase,
-        signal: s.signal,
-        onProgress: s.onProgress && ((p: TrainProgress) => s.onProgress!({ ...p, method: 'admm' })),
-        ...(s.distill ? { distill: s.distill } : {}),
-        ...(s.workers !== undefined ? { workers: s.workers } : {}),
+        ...this.sharedFit(phase),
       });
       loss = hist[hist.length - 1]!.loss;
       const out = tt.toModel();
