@@ -23,6 +23,12 @@ export interface BaselineOptions {
   data?: { train: Dataset; val?: Dataset; test: Dataset };
   /** Node only: if set, the trained model is cached in this directory (and reused when the same settings were trained before). */
   cacheDir?: string;
+  /**
+   * Names explicit `data` in the cache key (e.g. 'mnist-full-val5000'), so runs given `data` are cached too; the key
+   * also holds the train and val counts. Without it a run given `data` is never cached (the key could not tell two
+   * datasets apart).
+   */
+  dataKey?: string;
   onProgress?: (p: TrainProgress) => void;
   signal?: AbortSignal;
   /** Data-parallel training threads (see FitOptions.workers). Results are deterministic per worker count. */
@@ -80,11 +86,19 @@ export async function trainBaselineWith(opts: BaselineOptions, platform: Baselin
       message: 'trainBaseline: cacheDir needs a file system (Node)',
       hint: 'drop cacheDir in the browser',
     });
+  if (opts.dataKey !== undefined && !/^[A-Za-z0-9._-]{1,80}$/.test(opts.dataKey))
+    throw new CompressionError({
+      code: 'BAD_CONFIG',
+      path: 'trainBaseline: dataKey',
+      message: `trainBaseline: dataKey must be 1–80 letters, digits, '.', '_' or '-' (it names a cache folder), got ${JSON.stringify(opts.dataKey)}`,
+      hint: "e.g. 'mnist-full'",
+    });
   const data = opts.data ?? platform.defaultData!(ir.inputShape);
   // The worker count changes the rounding of the summed gradients (and batch-norm / dropout per shard): part of the key.
   const workers = resolveWorkers(opts.workers, opts.batchSize ?? 64);
-  const key = `${opts.arch}-e${epochs}-s${seed}-lr${lr}-sh${maxShift}-b${opts.batchSize ?? 64}-tr${data.train.count}${workers > 1 ? `-w${workers}` : ''}`;
-  const cache = opts.cacheDir && !opts.data ? platform.cache : undefined;
+  const named = opts.data && opts.dataKey ? `${opts.dataKey}-val${opts.data.val?.count ?? 0}-` : '';
+  const key = `${named}${opts.arch}-e${epochs}-s${seed}-lr${lr}-sh${maxShift}-b${opts.batchSize ?? 64}-tr${data.train.count}${workers > 1 ? `-w${workers}` : ''}`;
+  const cache = opts.cacheDir && (!opts.data || opts.dataKey) ? platform.cache : undefined;
   const modelJson = opts.cacheDir && platform.cache ? platform.cache.where(opts.cacheDir, key) : undefined;
   const hit = cache && modelJson ? await cache.load(modelJson) : undefined;
   if (hit) {
