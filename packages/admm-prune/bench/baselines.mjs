@@ -1,13 +1,12 @@
 // The dense baselines the admm-prune bench starts from, trained on the full MNIST (core's loadMnistFull: 55,000
 // training digits, 5,000 stratified validation digits, the official 10,000 test digits; seed 0) with core's
-// trainBaseline (Adam cosine from 1e-3, ±2-pixel shifts, seed 0) and cached in <repo>/bench-results/.cache
-// (trainBaseline does not cache runs given explicit data, so this file does, keyed by every setting).
+// trainBaseline (Adam cosine from 1e-3, ±2-pixel shifts, seed 0), cached by trainBaseline in <repo>/bench-results/.cache
+// (dataKey 'mnist-full' names the data in the cache key).
 //
 //   node bench/baselines.mjs      # trains both if not cached
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { evaluateModel, initBackend, loadMnistFull, loadModel, saveModel, trainBaseline } from '@edge-compress/core';
+import { evaluateModel, initBackend, loadMnistFull, trainBaseline } from '@edge-compress/core/node';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const cacheDir = join(root, 'bench-results', '.cache');
@@ -19,12 +18,6 @@ export function fullData(arch, trainCount) {
 }
 
 export async function fullBaseline(arch, data, log = console.log) {
-  const key = `full-${arch}-e${BASELINE.epochs}-s${BASELINE.seed}-w${BASELINE.workers}-tr${data.train.count}-val${data.val.count}`;
-  const json = join(cacheDir, key, 'model.json');
-  if (existsSync(json)) {
-    const { model } = await loadModel(json);
-    return { model, cached: true, key, testAccuracy: evaluateModel(model, data.test).accuracy };
-  }
   const t0 = Date.now();
   const b = await trainBaseline({
     arch,
@@ -32,13 +25,14 @@ export async function fullBaseline(arch, data, log = console.log) {
     seed: BASELINE.seed,
     workers: BASELINE.workers,
     data: { train: data.train, val: data.val, test: data.test },
+    cacheDir,
+    dataKey: 'mnist-full',
     onProgress: (p) =>
       p.done !== undefined &&
       p.step === p.stepsPerEpoch &&
       log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs} val ${p.testAccuracy} (${((Date.now() - t0) / 1000).toFixed(0)} s)`),
   });
-  await saveModel(b.model, join(cacheDir, key));
-  return { model: b.model, cached: false, key, testAccuracy: b.testAccuracy, seconds: (Date.now() - t0) / 1000 };
+  return { model: b.model, cached: b.cached, testAccuracy: b.testAccuracy, seconds: (Date.now() - t0) / 1000 };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -1,11 +1,10 @@
 // The dense baselines the svd bench and tune scripts start from, cached in <repo>/bench-results/.cache.
 // `small`: core's trainBaseline on core's loadMnist split (7,000 / 1,000 / 2,000; trainBaseline caches it itself).
-// `full`: trainBaseline on loadMnistFull (55,000 train / 5,000 val / the official 10,000 test); trainBaseline does not
-// cache runs given explicit data, so this file does (keyed by every setting).
-import { existsSync } from 'node:fs';
+// `full`: trainBaseline on loadMnistFull (55,000 train / 5,000 val / the official 10,000 test), cached by trainBaseline
+// under dataKey 'mnist-full'.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadMnist, loadMnistFull, loadModel, saveModel, trainBaseline } from '@edge-compress/core/node';
+import { loadMnist, loadMnistFull, trainBaseline } from '@edge-compress/core/node';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const cacheDir = join(root, 'bench-results', '.cache');
@@ -18,10 +17,6 @@ export async function denseBaseline(arch, dataset, onProgress) {
     return { model: b.model, data: loadMnist({ shape }), cached: b.cached };
   }
   const data = loadMnistFull({ shape });
-  const key = `svd-full-${arch}-e20-s0-lr0.001-sh2-b64-tr${data.train.count}-val${data.val.count}`;
-  const json = join(cacheDir, key, 'model.json');
-  if (existsSync(json)) return { model: (await loadModel(json)).model, data, cached: true };
-  const b = await trainBaseline({ arch, epochs: 20, seed: 0, data, onProgress });
-  await saveModel(b.model, join(cacheDir, key));
-  return { model: b.model, data, cached: false };
+  const b = await trainBaseline({ arch, epochs: 20, seed: 0, data, cacheDir, dataKey: 'mnist-full', onProgress });
+  return { model: b.model, data, cached: b.cached };
 }
