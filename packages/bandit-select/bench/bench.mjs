@@ -7,7 +7,7 @@
 //    environment), chosen on the same tuning seeds with bench/tuneDefaults.mjs.
 // 2. OPE against a truth from 200,000 fresh contexts, with a uniform and a low-exploration (ε = 0.05) logger.
 // 3. decide() p99, server choose+feedback pairs per second, kill -9 durability.
-// Env: BENCH_QUICK=1 (1 reporting seed, 1 tuning seed, shorter server runs), BENCH_WORKERS (default 2),
+// Env: BENCH_QUICK=1 (1 reporting seed, 1 tuning seed, shorter server runs), BENCH_WORKERS (default 2), BENCH_ENVS,
 //      BENCH_ONLY=regret|ope|server (run one part; the JSON then only has that part's figures).
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -38,7 +38,8 @@ const results = {};
 const notes = [];
 const load0 = loadavg()[0];
 
-const ENVS = ['base', 'coldstart', 'misspecified', 'drift'];
+// BENCH_ENVS=coldstart,… runs the regret part in those environments only (the JSON then has only their figures).
+const ENVS = (process.env.BENCH_ENVS ?? 'base,coldstart,misspecified,drift').split(',');
 const T = 10_000;
 // Tuning seeds (every grid choice, and the package defaults, see bench/tuneDefaults.mjs) are disjoint from the
 // reporting seeds (the figures): bench/seeds.mjs checks it.
@@ -55,11 +56,21 @@ const GRIDS = {
   // (the quantile is applied to every device class here; the default uses it for cold classes only)
   qoets: { label: 'quantile', values: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5], make: (v) => ({ kind: 'qoets', quantile: v, knownQuantile: v, knownScore: 'quantile' }) },
   egreedy_struct: { label: 'epsilon', values: [0, 0.005, 0.01, 0.02, 0.05, 0.1], make: (v) => ({ kind: 'qoets', explore: 'greedy', epsilon: v }) },
+  // Greedy on the same learner with the cold-class prior width tuned: coldSd is part of the learner (the default's
+  // coldSd also changes greedy_struct), so the strict baseline gets the same grid over it. Only the coldstart
+  // environment has cold classes (elsewhere coldSd changes nothing, so it is not run there).
+  greedy_struct_coldsd: {
+    label: 'coldSd',
+    values: [1, 1.5, 2, 2.5, 3, 4],
+    envs: ['coldstart'],
+    make: (v) => ({ kind: 'qoets', explore: 'greedy', epsilon: 0, coldSd: v }),
+  },
 };
 // Baselines on the linear learner (ridge on φ with the qoe_pred prior) ...
 const LINEAR_BASELINES = ['greedy', 'egreedy_tuned', 'egreedy_decay_tuned', 'squarecb_tuned', 'lints_tuned', 'best_fixed'];
 // ... and on the default's own learner (the structured QoE model without exploration): the strict comparison.
-const BASELINES = [...LINEAR_BASELINES, 'greedy_struct', 'egreedy_struct_tuned'];
+// greedy_struct_tuned (coldSd tuned; coldstart only, elsewhere it equals greedy_struct) is among them where it runs.
+const BASELINES = [...LINEAR_BASELINES, 'greedy_struct', 'egreedy_struct_tuned', 'greedy_struct_tuned'];
 
 const pool = createPool(nWorkers, join(here, 'simWorker.mjs'));
 try {
@@ -80,6 +91,7 @@ async function regretBench() {
   for (const env of ENVS)
     for (const seed of TUNE_SEEDS)
       for (const [fam, g] of Object.entries(GRIDS)) {
+        if (g.envs && !g.envs.includes(env)) continue;
         const policies = g.values.map((v, i) => ({ name: `${fam}#${i}`, config: g.make(v) }));
         tuneJobs.push(
           pool.run({ type: 'sim', env, seed, rounds: T, policies }).then((r) => {
@@ -97,6 +109,10 @@ async function regretBench() {
   for (const env of ENVS) {
     choice[env] = {};
     for (const fam of Object.keys(GRIDS)) {
+      if (!tuned[env][fam]) {
+        choice[env][fam] = GRIDS[fam].make(GRIDS[fam].values[0]); // not tuned here: the parameter has no effect
+        continue;
+      }
       const m = tuned[env][fam].map(mean);
       const i = m.indexOf(Math.min(...m));
       choice[env][fam] = GRIDS[fam].make(GRIDS[fam].values[i]);
@@ -120,6 +136,7 @@ async function regretBench() {
         { name: 'qoets_tuned', config: c.qoets },
         { name: 'egreedy_struct_tuned', config: c.egreedy_struct },
         { name: 'qoets_thompson', config: { kind: 'qoets', explore: 'thompson' } },
+        ...(env === 'coldstart' ? [{ name: 'greedy_struct_tuned', config: c.greedy_struct_coldsd }] : []),
       ],
       [
         { name: 'linucb_tuned', config: c.linucb },
@@ -153,7 +170,7 @@ async function regretBench() {
       results[`regret_${env}_${name}`] = round(med[name], 1);
     }
     let best = BASELINES[0];
-    for (const b of BASELINES) if (med[b] < med[best]) best = b;
+    for (const b of BASELINES) if (med[b] !== undefined && med[b] < med[best]) best = b;
     results[`regret_ratio_default_vs_best_tuned_${env}`] = round(med.default / med[best], 3);
     results[`best_tuned_baseline_${env}`] = best;
     results[`regret_ratio_default_vs_greedy_${env}`] = round(med.default / med.greedy_struct, 3);
@@ -167,7 +184,7 @@ async function regretBench() {
     // Means as well as medians: greedy's regret is heavy-tailed (it sometimes locks onto a wrong arm for good).
     let bestMean = BASELINES[0];
     const mn = (name) => mean(REPORT_SEEDS.map((s) => per[env][name][s]));
-    for (const b of BASELINES) if (mn(b) < mn(bestMean)) bestMean = b;
+    for (const b of BASELINES) if (per[env][b] && mn(b) < mn(bestMean)) bestMean = b;
     results[`regret_ratio_default_vs_best_tuned_${env}_by_mean`] = round(mn('default') / mn(bestMean), 3);
     results[`regret_${env}_per_seed`] = Object.fromEntries(Object.keys(per[env]).map((n) => [n, REPORT_SEEDS.map((s) => round(per[env][n][s], 1))]));
   }
@@ -363,7 +380,7 @@ function writeResults() {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
   console.log(
-    `\ndefault: qoets (optimism, quantile ${POLICY_DEFAULTS.qoetsQuantile} on cold classes, knownScore ${POLICY_DEFAULTS.qoetsKnownScore}, epsilon ${POLICY_DEFAULTS.qoetsEpsilon}, forget ${POLICY_DEFAULTS.qoetsForget}, staleForget ${POLICY_DEFAULTS.qoetsStaleForget}, sigma ${POLICY_DEFAULTS.qoetsSigma}); linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+    `\ndefault: qoets (optimism, quantile ${POLICY_DEFAULTS.qoetsQuantile} on cold classes, coldSd ${POLICY_DEFAULTS.qoetsColdSd}, knownScore ${POLICY_DEFAULTS.qoetsKnownScore}, epsilon ${POLICY_DEFAULTS.qoetsEpsilon}, forget ${POLICY_DEFAULTS.qoetsForget}, staleForget ${POLICY_DEFAULTS.qoetsStaleForget}, sigma ${POLICY_DEFAULTS.qoetsSigma}); linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
   );
   for (const n of notes) console.log(n);
   console.log(`wrote ${out} in ${((performance.now() - t00) / 1000).toFixed(0)} s`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPolicy, defaultPolicyConfig, FeatureSpace, isBanditError, parseCatalogue, restorePolicy, Rng, SyntheticWorld } from '../src/index.js';
+import { createPolicy, defaultPolicyConfig, FeatureSpace, isBanditError, parseCatalogue, type QoeThompson, restorePolicy, Rng, SyntheticWorld } from '../src/index.js';
 
 function allArms(w: SyntheticWorld) {
   const batch = w.space.newBatch();
@@ -162,6 +162,128 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
       policy.update(batch, j, r);
       copy.update(batch, j, r);
     }
+  });
+
+  it('driftSd: an unplayed cell widens as sqrt(prior² + driftSd²·age/1000), monotonically, with its mean unchanged', () => {
+    const w = new SyntheticWorld({ seed: 3, deviceTypes: 40, users: 10 });
+    const batch = allArms(w);
+    const round = w.newRound();
+    for (const driftSd of [0.1, 0.3, 0.8]) {
+      const policy = createPolicy({ kind: 'qoets', explore: 'greedy', seed: 1, driftSd }, w.space) as QoeThompson;
+      const rng = new Rng(11);
+      let prev = policy.cellPosterior('npu', 'resnet50_fp32').sd;
+      expect(prev).toBeCloseTo(0.15, 2); // the catalogued-class prior
+      // Feedback on one cpu arm only: every other cell ages.
+      for (let t = 1; t <= 2000; t++) {
+        w.sample(t, rng, round);
+        w.space.encodeContextValues(round.context, batch.ctx);
+        w.space.fill(batch);
+        policy.update(batch, 9, w.observe(round, 9, t, rng.normal()));
+        if (t % 250 === 0) {
+          const p = policy.cellPosterior('npu', 'resnet50_fp32');
+          expect(p.sd).toBeGreaterThanOrEqual(prev - 1e-12);
+          expect(Math.abs(p.mean)).toBeLessThan(1e-9); // a symmetric prior stays centred
+          // grid discretisation (step 0.1) and truncation at ±3 allowed for
+          expect(p.sd).toBeCloseTo(Math.min(Math.sqrt(0.15 ** 2 + (driftSd ** 2 * t) / 1000), 1.7), 1);
+          prev = p.sd;
+        }
+      }
+    }
+    // off: the prior width stays
+    const off = createPolicy({ kind: 'qoets', explore: 'greedy', seed: 1 }, w.space) as QoeThompson;
+    expect(() => off.cellPosterior('tpu', 'resnet50_fp32')).toThrow(/tpu/);
+  });
+
+  it('driftSd: a stale cell follows a change faster than without it; state round-trips exactly; 0 is off', () => {
+    // One (gpu, resnet50_int8) cell gets 200 noise-free rewards of the QoE model at δ = 0, then 3,000 updates go to
+    // other cells, then 20 rewards at δ = −1.2 (the arm became 3.3× faster on gpu). The rewards come from a teacher
+    // learner pinned at δ ≈ 0 (knownSd 0.01); δ = −1.2 is the same as raising log_speed by 1.2 (ℓ̂ ∝ exp(−log_speed)).
+    const w = new SyntheticWorld({ seed: 5, deviceTypes: 60, users: 10 });
+    const batch = allArms(w);
+    const tBatch = allArms(w);
+    const round = w.newRound();
+    const arm = w.space.armIds.indexOf('resnet50_int8');
+    const speed = w.contextFeatures.indexOf('log_speed');
+    const teacher = createPolicy({ kind: 'qoets', explore: 'greedy', seed: 1, knownSd: 0.01 }, w.space);
+    const run = (driftSd: number) => {
+      const p = createPolicy({ kind: 'qoets', explore: 'greedy', seed: 1, ...(driftSd > 0 ? { driftSd } : {}) }, w.space) as QoeThompson;
+      const rng = new Rng(21);
+      const feed = (n: number, gpuArm: boolean, shift: number) => {
+        for (let q = 0; q < n;) {
+          w.sample(0, rng, round);
+          if (gpuArm !== (w.devices[round.device]!.cls === 'gpu')) continue;
+          w.space.encodeContextValues(round.context, batch.ctx);
+          w.space.fill(batch);
+          const ctx = Float64Array.from(round.context);
+          ctx[speed] = ctx[speed]! - shift;
+          w.space.encodeContextValues(ctx, tBatch.ctx);
+          w.space.fill(tBatch);
+          const j = gpuArm ? arm : 9;
+          p.update(batch, j, teacher.predict(tBatch, j));
+          q++;
+        }
+      };
+      feed(200, true, 0);
+      feed(3000, false, 0);
+      feed(20, true, -1.2);
+      return { p, mean: p.cellPosterior('gpu', 'resnet50_int8').mean };
+    };
+    const without = run(0);
+    const withDrift = run(0.3);
+    expect(withDrift.mean).toBeLessThan(-0.6);
+    expect(Math.abs(withDrift.mean + 1.2)).toBeLessThan(Math.abs(without.mean + 1.2) - 0.2);
+    // exact state round-trip, cell ages included
+    const state = withDrift.p.toJSON();
+    expect(state.arrays.cellT).toBeDefined();
+    const copy = restorePolicy(JSON.parse(JSON.stringify(state)), w.space) as QoeThompson;
+    expect(copy.cellPosterior('gpu', 'resnet50_int8')).toEqual(withDrift.p.cellPosterior('gpu', 'resnet50_int8'));
+    expect(copy.cellPosterior('npu', 'mobilenetv2_w4')).toEqual(withDrift.p.cellPosterior('npu', 'mobilenetv2_w4'));
+    expect(without.p.toJSON().arrays.cellT).toBeUndefined();
+  });
+
+  it('gap rule: plays an arm within gapTol of the best posterior mean; gapTol 0 is greedy; propensities exact', () => {
+    const w = new SyntheticWorld({ seed: 8, deviceTypes: 60, users: 12 });
+    const batch = allArms(w);
+    const round = w.newRound();
+    const run = (gapTol: number, check: boolean) => {
+      const policy = createPolicy({ kind: 'qoets', explore: 'gap', gapTol, epsilon: 0.01, seed: 2 }, w.space);
+      const rng = new Rng(4);
+      const arms: number[] = [];
+      const mu = new Float64Array(batch.k);
+      for (let t = 0; t < 400; t++) {
+        w.sample(t, rng, round);
+        w.space.encodeContextValues(round.context, batch.ctx);
+        w.space.fill(batch);
+        for (let q = 0; q < batch.k; q++) mu[q] = policy.predict(batch, q);
+        const best = Math.max(...mu);
+        const j = policy.decide(batch);
+        const top = policy.probs.indexOf(Math.max(...policy.probs.subarray(0, batch.k)));
+        if (check) {
+          expect(mu[top]!).toBeGreaterThanOrEqual(best - gapTol - 1e-12);
+          expect(policy.probs[top]!).toBeCloseTo(1 - 0.01 + 0.01 / batch.k, 12);
+        }
+        arms.push(top);
+        policy.update(batch, j, w.observe(round, j, t, rng.normal()));
+      }
+      return arms;
+    };
+    const greedyTop = (() => {
+      const policy = createPolicy({ kind: 'qoets', explore: 'greedy', epsilon: 0.01, seed: 2 }, w.space);
+      const rng = new Rng(4);
+      const arms: number[] = [];
+      for (let t = 0; t < 400; t++) {
+        w.sample(t, rng, round);
+        w.space.encodeContextValues(round.context, batch.ctx);
+        w.space.fill(batch);
+        const j = policy.decide(batch);
+        arms.push(policy.probs.indexOf(Math.max(...policy.probs.subarray(0, batch.k))));
+        policy.update(batch, j, w.observe(round, j, t, rng.normal()));
+      }
+      return arms;
+    })();
+    expect(run(0, true)).toEqual(greedyTop);
+    const wide = run(0.03, true);
+    expect(wide.filter((a, t) => a !== greedyTop[t]).length).toBeGreaterThan(10);
   });
 
   it('needs the QoE block: BAD_CONFIG without it; the default policy is qoets with it and linucb without', () => {

@@ -88,19 +88,27 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
        * How 'optimism' scores the catalogued classes: 'quantile' (μ at the knownQuantile of δ) or 'mean' (the
        * posterior-mean reward, as 'greedy' does). Cold classes always use the optimism quantile.
        */
-      knownScore: z.enum(['quantile', 'mean']).optional(),
+      knownScore: z.enum(['quantile', 'mean', 'gap']).optional(),
+      /** Gap rule ('gap'): arms within gapTol of the best posterior-mean reward are candidates; the most uncertain is played. */
+      gapTol: z.number().min(0).max(1).optional(),
       /**
        * Discount of a cell's latency log-likelihood per update of the policy (any cell) since the cell's own last
        * update (1 = none): cells not played for a while regain their prior width (drift: stale latencies).
        */
       staleForget: z.number().gt(0).max(1).optional(),
+      /**
+       * Random-walk sd of every cell's log-latency correction δ per 1,000 policy updates (0 = off): a cell's posterior
+       * is convolved with N(0, driftSd²·age/1000), age = policy updates since the cell's last update, so the latency of
+       * an arm not played for a while becomes uncertain again (non-stationarity; the learner, shared by every mode).
+       */
+      driftSd: z.number().min(0).max(10).optional(),
       /** Prior sd of the additive per-(profile, arm) bias (0 = off). */
       userArmSd: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
       /**
        * 'optimism' (default): score each arm at the lower `quantile` of its latency correction's posterior;
        * 'thompson': posterior sampling; 'greedy': the posterior-mean best arm (the same learner without exploration).
        */
-      explore: z.enum(['optimism', 'thompson', 'greedy']).optional(),
+      explore: z.enum(['optimism', 'thompson', 'greedy', 'gap']).optional(),
       /** Quantile q ∈ (0, 0.5] of the optimism rule (0.5 = the median, i.e. almost greedy). */
       quantile: z.number().gt(0).max(0.5).optional(),
     })
@@ -139,14 +147,16 @@ export const POLICY_DEFAULTS = {
   fixedEpsilon: 0,
   qoetsSigma: 0.1,
   qoetsSamples: 64,
-  qoetsColdSd: 1.5,
+  qoetsColdSd: 2.5,
   qoetsKnownSd: 0.15,
   qoetsKnownQuantile: 0.5,
   qoetsEpsilon: 0,
-  qoetsQuantile: 0.3,
+  qoetsQuantile: 0.2,
   qoetsForget: 0.99,
   qoetsKnownScore: 'mean',
   qoetsStaleForget: 1,
+  qoetsDriftSd: 0,
+  qoetsGapTol: 0.01,
   qoetsUserArmSd: 0,
 } as const;
 

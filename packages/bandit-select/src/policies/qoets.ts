@@ -9,7 +9,7 @@
  * latent parameters, each with a posterior on a fixed grid (exact Bayes in one dimension, no linearisation):
  *
  * - δ_{c,a}: log-latency correction per (device class, arm), 61 points on [−3, 3]. Prior N(0, knownSd²) (0.15) for
- *   classes the catalogue has latencies for and N(0, coldSd²) (1.5) for its cold classes (no catalogue latency).
+ *   classes the catalogue has latencies for and N(0, coldSd²) (2.5) for its cold classes (no catalogue latency).
  * - E_u: the energy scale of a preference profile u (the user-set features w_acc, w_lat, w_energy, log_deadline_ms
  *   identify it), 25 points on a log grid over [3, 10,000] mJ, uniform prior. A new profile starts from the prior.
  * - τ: the deadline softness, one global value on {0.02, 0.05, 0.1, 0.2, 0.35}, uniform prior (MAP is used).
@@ -25,6 +25,15 @@
  *
  * `staleForget` < 1 also discounts a cell by γ_s^(policy updates since the cell's last update), applied when the cell
  * is read and when it is next updated, so cells not played for a while regain their prior width.
+ *
+ * `driftSd` > 0 models δ as a random walk: a cell's posterior is the one after its last update convolved with
+ * N(0, driftSd²·age/1000) (age in policy updates since that update), applied when the cell is read and folded into
+ * its state when it is next updated. Unlike `staleForget` (which only returns a stale cell to its prior) the width
+ * keeps growing with age, so a change larger than the prior allows becomes plausible again for arms not played.
+ *
+ * 'gap' (or `knownScore: 'gap'` for the catalogued classes only): among the arms whose posterior-mean reward is
+ * within `gapTol` of the best, play the one whose reward is most uncertain (exploration that costs at most gapTol
+ * by the model's own estimate).
  *
  * Decisions ('optimism', the default): μ at the lower `quantile` of the cell's δ posterior for the cold classes; for
  * the catalogued classes the posterior-mean reward (`knownScore: 'mean'`, default) or μ at `knownQuantile`.
@@ -92,11 +101,19 @@ export class QoeThompson extends BasePolicy {
   readonly samples: number;
   readonly epsilon: number;
   readonly forget: number;
-  readonly explore: 'optimism' | 'thompson' | 'greedy';
+  readonly explore: 'optimism' | 'thompson' | 'greedy' | 'gap';
+  readonly gapTol: number;
+  /** Scratch: posterior sd of each offered arm's reward (gap rule). */
+  private readonly sdMu: Float64Array;
   readonly quantile: number;
   readonly userArmSd: number;
-  readonly knownScore: 'quantile' | 'mean';
+  readonly knownScore: 'quantile' | 'mean' | 'gap';
   readonly staleForget: number;
+  readonly driftSd: number;
+  /** Scratch pdfs for the random-walk convolution (driftSd > 0). */
+  private readonly pdfA = new Float64Array(GD);
+  private readonly pdfB = new Float64Array(GD);
+  private readonly pdfOut = new Float64Array(GD);
   /** Per cell: 1 when its class is a cold class. */
   private readonly coldCls: Uint8Array;
   /** Per cell: `updates` at the cell's last update (staleForget < 1 only), and at its cached CDF. */
@@ -148,6 +165,8 @@ export class QoeThompson extends BasePolicy {
     this.userArmSd = config.userArmSd ?? POLICY_DEFAULTS.qoetsUserArmSd;
     this.knownScore = config.knownScore ?? POLICY_DEFAULTS.qoetsKnownScore;
     this.staleForget = config.staleForget ?? POLICY_DEFAULTS.qoetsStaleForget;
+    this.driftSd = config.driftSd ?? POLICY_DEFAULTS.qoetsDriftSd;
+    this.gapTol = config.gapTol ?? POLICY_DEFAULTS.qoetsGapTol;
     this.invTwoVar = 1 / (2 * this.sigma * this.sigma);
     const classes = space.qoe.classes;
     this.nCls = classes.length;
@@ -159,8 +178,8 @@ export class QoeThompson extends BasePolicy {
     this.cellQuantile = new Float64Array(this.nCls);
     this.coldCls = new Uint8Array(this.nCls);
     for (let c = 0; c < this.nCls; c++) this.coldCls[c] = space.qoe.coldClasses.includes(classes[c]!) ? 1 : 0;
-    this.cellT = new Float64Array(this.staleForget < 1 ? cells : 0);
-    this.cdfT = new Float64Array(this.staleForget < 1 ? cells : 0);
+    this.cellT = new Float64Array(this.aged() ? cells : 0);
+    this.cdfT = new Float64Array(this.aged() ? cells : 0);
     for (let c = 0; c < this.nCls; c++)
       this.cellQuantile[c] = space.qoe.coldClasses.includes(classes[c]!) ? this.quantile : (config.knownQuantile ?? POLICY_DEFAULTS.qoetsKnownQuantile);
     for (let c = 0; c < this.nCls; c++) {
@@ -172,6 +191,55 @@ export class QoeThompson extends BasePolicy {
     this.dDirty = new Uint8Array(cells).fill(1);
     this.counts = new Float64Array(this.numArms);
     this.mu = new Float64Array(this.numArms);
+    this.sdMu = new Float64Array(this.numArms);
+  }
+
+  /** Whether cells carry their age (staleForget or driftSd). */
+  private aged(): boolean {
+    return this.staleForget < 1 || this.driftSd > 0;
+  }
+
+  /**
+   * Posterior pdf of cell i on the δ grid into `out` (normalised): prior × likelihood, then (driftSd > 0) convolved with
+   * the random walk's N(0, driftSd²·age/1000) for the cell's age now. Mass the kernel moves off the grid is dropped and
+   * the rest renormalised.
+   */
+  private cellPdf(i: number, out: Float64Array): void {
+    const scale = this.staleScale(i);
+    let mx = -Infinity;
+    for (let g = 0; g < GD; g++) {
+      const v = scale * this.dLL[i * GD + g]! + this.dPrior[i * GD + g]!;
+      if (v > mx) mx = v;
+    }
+    const src = this.driftSd > 0 ? this.pdfB : out;
+    let s = 0;
+    for (let g = 0; g < GD; g++) {
+      const w = Math.exp(scale * this.dLL[i * GD + g]! + this.dPrior[i * GD + g]! - mx);
+      src[g] = w;
+      s += w;
+    }
+    for (let g = 0; g < GD; g++) src[g] = src[g]! / s;
+    if (this.driftSd <= 0) return;
+    const v = (this.driftSd * this.driftSd * (this.updates - this.cellT[i]!)) / 1000;
+    const step = DELTA[1]! - DELTA[0]!;
+    const sd = Math.sqrt(v);
+    if (sd < 0.25 * step) {
+      out.set(src);
+      return;
+    }
+    const reach = Math.min(GD - 1, Math.ceil((4 * sd) / step));
+    const kern = this.pdfA; // kernel weights for offsets 0..reach (symmetric); `out` is never pdfA or pdfB
+    for (let d = 0; d <= reach; d++) kern[d] = Math.exp(-((d * step) ** 2) / (2 * v));
+    let tot = 0;
+    for (let g = 0; g < GD; g++) {
+      let acc = 0;
+      const lo = Math.max(0, g - reach);
+      const hi = Math.min(GD - 1, g + reach);
+      for (let h = lo; h <= hi; h++) acc += src[h]! * kern[Math.abs(g - h)]!;
+      out[g] = acc;
+      tot += acc;
+    }
+    for (let g = 0; g < GD; g++) out[g] = out[g]! / tot;
   }
 
   /** Staleness discount of cell i's log-likelihood now (1 without staleForget). */
@@ -182,10 +250,27 @@ export class QoeThompson extends BasePolicy {
   private cell(c: number, a: number): number {
     const i = c * this.numArms + a;
     // With staleForget the cached CDF is refreshed when the cell has aged by ≥ 1 % of its memory since it was cached.
-    if (this.dDirty[i] || (this.staleForget < 1 && (this.updates - this.cdfT[i]!) * (1 - this.staleForget) > 0.01)) {
-      this.dMean[i] = toCdf(this.dLL, i * GD, this.dPrior, i * GD, GD, DELTA, this.dCdf, i * GD, this.staleScale(i));
+    // With driftSd the cached CDF is refreshed when the random walk's variance has grown by ≥ 5 % (and ≥ 10 updates).
+    if (
+      this.dDirty[i] ||
+      (this.staleForget < 1 && (this.updates - this.cdfT[i]!) * (1 - this.staleForget) > 0.01) ||
+      (this.driftSd > 0 && this.updates - this.cdfT[i]! >= Math.max(10, 0.05 * (this.cdfT[i]! - this.cellT[i]!)))
+    ) {
+      if (this.driftSd > 0) {
+        const pdf = this.pdfOut;
+        this.cellPdf(i, pdf);
+        let s = 0;
+        let m = 0;
+        for (let g = 0; g < GD; g++) {
+          s += pdf[g]!;
+          m += pdf[g]! * DELTA[g]!;
+          this.dCdf[i * GD + g] = s;
+        }
+        for (let g = 0; g < GD; g++) this.dCdf[i * GD + g] = this.dCdf[i * GD + g]! / s;
+        this.dMean[i] = m / s;
+      } else this.dMean[i] = toCdf(this.dLL, i * GD, this.dPrior, i * GD, GD, DELTA, this.dCdf, i * GD, this.staleScale(i));
       this.dDirty[i] = 0;
-      if (this.staleForget < 1) this.cdfT[i] = this.updates;
+      if (this.aged()) this.cdfT[i] = this.updates;
     }
     return i;
   }
@@ -273,6 +358,43 @@ export class QoeThompson extends BasePolicy {
     return inp.wa * inp.acc[j]! + inp.wl * sigmoid((inp.deadlineMs - lat) / (tau * inp.deadlineMs)) + inp.we * Math.exp((-inp.powerW * lat) / E);
   }
 
+  /**
+   * Gap rule: among the arms whose posterior-mean reward is within `gapTol` of the best, the one whose reward is most
+   * uncertain (posterior sd of its reward over its δ cell). Writes selection scores into this.mu: 1 for that arm, 0
+   * for the others, so greedyMix gives it 1 − ε + ε/k.
+   */
+  private gapScores(batch: FeatureBatch, E: number, tau: number, u: number): void {
+    const c = this.inp.cls;
+    const k = batch.k;
+    let best = -Infinity;
+    for (let j = 0; j < k; j++) {
+      const i = this.cell(c, batch.arms[j]!);
+      let m = 0;
+      let m2 = 0;
+      let prev = 0;
+      for (let g = 0; g < GD; g++) {
+        const w = this.dCdf[i * GD + g]! - prev;
+        prev = this.dCdf[i * GD + g]!;
+        if (w > 1e-6) {
+          const v = this.valueAt(j, EXP_DELTA[g]!, E, tau);
+          m += w * v;
+          m2 += w * v * v;
+        }
+      }
+      const mean = m + this.bias(u, batch.arms[j]!);
+      this.mu[j] = mean;
+      this.sdMu[j] = Math.sqrt(Math.max(0, m2 - m * m));
+      if (mean > best) best = mean;
+    }
+    let pick = -1;
+    for (let j = 0; j < k; j++) {
+      if (this.mu[j]! < best - this.gapTol) continue;
+      // most uncertain candidate; ties (e.g. all sd 0) go to the larger mean
+      if (pick < 0 || this.sdMu[j]! > this.sdMu[pick]! || (this.sdMu[j] === this.sdMu[pick] && this.mu[j]! > this.mu[pick]!)) pick = j;
+    }
+    for (let j = 0; j < k; j++) this.mu[j] = j === pick ? 1 : 0;
+  }
+
   /** Posterior-mean reward of every offered position into this.mu (δ integrated over its grid posterior). */
   private posteriorMeans(batch: FeatureBatch, logEMean: number, tau: number, u: number): void {
     const E = Math.exp(logEMean);
@@ -292,6 +414,11 @@ export class QoeThompson extends BasePolicy {
     const bf = this.batt(this.betaMap());
     if (this.explore === 'greedy') {
       this.posteriorMeans(batch, logEMean + Math.log(bf), tau, u);
+      greedyMix(this.mu, k, this.epsilon, out);
+      return;
+    }
+    if (this.explore === 'gap' || (this.explore === 'optimism' && this.knownScore === 'gap' && this.coldCls[this.inp.cls] === 0)) {
+      this.gapScores(batch, Math.exp(logEMean) * bf, tau, u);
       greedyMix(this.mu, k, this.epsilon, out);
       return;
     }
@@ -351,8 +478,15 @@ export class QoeThompson extends BasePolicy {
     const b = this.bias(u, a);
     const r0 = reward;
     reward = r0 - b;
+    if (this.driftSd > 0 && this.updates > this.cellT[i]!) {
+      // Fold the random walk since the cell's last update into its state: dLL := log(diffused posterior) − prior.
+      const pdf = this.pdfOut;
+      this.cellPdf(i, pdf);
+      const sc = this.staleScale(i);
+      for (let g = 0; g < GD; g++) this.dLL[i * GD + g] = (Math.log(Math.max(pdf[g]!, 1e-300)) - this.dPrior[i * GD + g]!) / sc;
+    }
     const g0 = this.forget * this.staleScale(i);
-    if (this.staleForget < 1) this.cellT[i] = this.updates;
+    if (this.aged()) this.cellT[i] = this.updates;
     for (let g = 0; g < GD; g++) {
       const e = reward - this.valueAt(j, EXP_DELTA[g]!, E, tau);
       this.dLL[i * GD + g] = g0 * this.dLL[i * GD + g]! - h * e * e;
@@ -378,6 +512,32 @@ export class QoeThompson extends BasePolicy {
     }
   }
 
+  /**
+   * Posterior mean and sd of the log-latency correction δ of (device class, arm) now (random walk included), computed
+   * fresh (not from the decision cache). For inspection and tests; unknown names are BAD_CONFIG.
+   */
+  cellPosterior(cls: string, armId: string): { mean: number; sd: number } {
+    const c = this.space.qoe!.classes.indexOf(cls);
+    const a = this.space.armIds.indexOf(armId);
+    if (c < 0 || a < 0) {
+      throw new BanditError({
+        code: 'BAD_CONFIG',
+        message: `cellPosterior: ${c < 0 ? `device class "${cls}"` : `arm "${armId}"`} is not in the catalogue (classes: ${this.space.qoe!.classes.join(', ')})`,
+        path: c < 0 ? 'cls' : 'armId',
+        hint: 'use a class of space.qoe.classes and an id of space.armIds',
+      });
+    }
+    const pdf = new Float64Array(GD);
+    this.cellPdf(c * this.numArms + a, pdf);
+    let m = 0;
+    let m2 = 0;
+    for (let g = 0; g < GD; g++) {
+      m += pdf[g]! * DELTA[g]!;
+      m2 += pdf[g]! * DELTA[g]! * DELTA[g]!;
+    }
+    return { mean: m, sd: Math.sqrt(Math.max(0, m2 - m * m)) };
+  }
+
   override predict(batch: FeatureBatch, j: number): number {
     this.space.qoeInputs(batch, this.inp);
     const u = this.userIndex(false);
@@ -393,7 +553,7 @@ export class QoeThompson extends BasePolicy {
       uLL: this.uLL.subarray(0, this.nUsers * GE),
       uB: this.uB.subarray(0, this.nUsers * this.numArms * 2),
       userKeys: this.userKeys.subarray(0, this.nUsers * 4),
-      ...(this.staleForget < 1 ? { cellT: this.cellT } : {}),
+      ...(this.aged() ? { cellT: this.cellT } : {}),
     };
   }
 
