@@ -18,6 +18,7 @@ import { createBatch, createPolicy, Rng, SyntheticWorld, catalogueToJSON, POLICY
 import { kill9Experiment, startCliServer, stopChild } from './serverHarness.mjs';
 import { createPool } from './pool.mjs';
 import { REPORTING_SEEDS, TUNING_SEEDS } from './seeds.mjs';
+import { mean, median } from './stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
@@ -26,12 +27,6 @@ const onlyList = (process.env.BENCH_ONLY ?? 'all').split(',');
 const part = (name) => onlyList.includes('all') || onlyList.includes(name);
 const only = onlyList.includes('all') ? 'all' : onlyList.join(',');
 const nWorkers = Math.max(1, Number(process.env.BENCH_WORKERS ?? 2));
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const mean = (a) => a.reduce((p, q) => p + q, 0) / a.length;
 const log = (s) => process.stderr.write(`[${((performance.now() - t00) / 1000).toFixed(0)} s] ${s}\n`);
 const t00 = performance.now();
 const results = {};

@@ -6,18 +6,14 @@
 // Any exploration rule pays for its observations with regret, so it can at best approach `free1`-like gains;
 // a ratio free1 / bandit above 0.8 means no rule that explores by playing arms can reach the ≤ 0.8 goal there.
 //   node bench/ceiling.mjs [envs, default all four] [seeds: "tuning" (default), "reporting", or a comma list]
-import { createPolicy, Rng, SyntheticWorld } from '../dist/index.js';
+import { createPolicy, Rng, SIM_STREAMS, SyntheticWorld } from '../dist/index.js';
 import { REPORTING_SEEDS, TUNING_SEEDS } from './seeds.mjs';
+import { median } from './stats.mjs';
 
 const envs = (process.argv[2] ?? 'base,coldstart,misspecified,drift').split(',');
 const seedArg = process.argv[3] ?? 'tuning';
 const seeds = seedArg === 'tuning' ? TUNING_SEEDS : seedArg === 'reporting' ? REPORTING_SEEDS : seedArg.split(',').map(Number);
 const T = 10_000;
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const out = {};
 for (const env of envs) {
   const R = { bandit: [], free1: [], full: [] };
@@ -25,9 +21,9 @@ for (const env of envs) {
     const world = new SyntheticWorld({ seed, env });
     const K = world.arms.length;
     for (const mode of Object.keys(R)) {
-      // the regret bench's streams (src/simulator.ts): contexts from (seed, 0xc0de), played-arm noise from (seed, 0x0b5)
-      const wRng = Rng.derive(seed, 0xc0de);
-      const nRng = Rng.derive(seed, 0x0b5);
+      // the regret bench's streams (runSimulation's SIM_STREAMS): the same contexts and played-arm noise
+      const wRng = Rng.derive(seed, SIM_STREAMS.contexts);
+      const nRng = Rng.derive(seed, SIM_STREAMS.noise);
       const fRng = Rng.derive(seed, 0xf7ee);
       const policy = createPolicy({ kind: 'qoets', explore: 'greedy', epsilon: 0, seed: 5 }, world.space);
       const batch = world.space.newBatch();

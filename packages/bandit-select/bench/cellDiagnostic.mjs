@@ -2,7 +2,7 @@
 // change at round 5,000, how often each arm is optimal and played, and each cell's δ posterior mean at the end, for
 // greedy on the default's learner with bandit feedback and with full information. Tuning seeds only.
 //   node bench/cellDiagnostic.mjs [seed, default 101] [env, default drift] ['{"driftSd":0.3}' extra learner options]
-import { createPolicy, Rng, SyntheticWorld } from '../dist/index.js';
+import { createPolicy, Rng, SIM_STREAMS, SyntheticWorld } from '../dist/index.js';
 import { assertTuningSeeds } from './seeds.mjs';
 
 const [seed = '101', env = 'drift', cfgJson] = process.argv.slice(2);
@@ -13,8 +13,8 @@ const K = world.arms.length;
 const classes = world.space.qoe.classes;
 const res = {};
 for (const mode of ['bandit', 'full']) {
-  const wRng = Rng.derive(+seed, 0xc0de),
-    nRng = Rng.derive(+seed, 0x0b5),
+  const wRng = Rng.derive(+seed, SIM_STREAMS.contexts),
+    nRng = Rng.derive(+seed, SIM_STREAMS.noise),
     fRng = new Rng(+seed * 31 + 7);
   const pol = createPolicy({ kind: 'qoets', explore: 'greedy', epsilon: 0, seed: 5, ...extra }, world.space);
   const batch = world.space.newBatch();

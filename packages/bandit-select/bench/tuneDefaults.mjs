@@ -5,6 +5,7 @@
 // A seed outside the tuning set is refused.
 import { runSimulation, SyntheticWorld } from '../dist/index.js';
 import { assertTuningSeeds, TUNING_SEEDS } from './seeds.mjs';
+import { mean, median } from './stats.mjs';
 
 const variants = JSON.parse(process.argv[2] ?? '{"default":{"kind":"qoets"}}');
 variants.gs ??= { kind: 'qoets', explore: 'greedy', epsilon: 0 };
@@ -20,12 +21,6 @@ for (const env of envs)
     for (const p of r.policies) ((res[env] ??= {})[p.name] ??= []).push(p.regret);
     process.stderr.write(`${env} ${seed} ${r.policies.map((p) => `${p.name}=${p.regret.toFixed(1)}`).join(' ')}\n`);
   }
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const mean = (a) => a.reduce((p, q) => p + q, 0) / a.length;
 for (const env of envs) {
   console.log(`${env} (tuning seeds ${seeds.join(',')})`);
   for (const [n, v] of Object.entries(res[env]))

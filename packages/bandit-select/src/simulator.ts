@@ -74,6 +74,12 @@ function specConfig(spec: SimPolicySpec): PolicyConfigInput | 'best-fixed' {
   return spec as PolicyConfigInput;
 }
 
+/**
+ * Stream ids of `runSimulation`'s random numbers (`Rng.derive(seed, id)`): the rounds' contexts and the noise on the
+ * played arm. Scripts that replay the same rounds outside `runSimulation` derive their streams from these.
+ */
+export const SIM_STREAMS = { contexts: 0xc0de, noise: 0x0b5 } as const;
+
 /** Run every policy on the same T rounds and return cumulative regret curves side by side. */
 export function runSimulation(opts: SimulationOptions = {}): SimulationResult {
   const world = opts.world ?? new SyntheticWorld(opts);
@@ -96,8 +102,8 @@ export function runSimulation(opts: SimulationOptions = {}): SimulationResult {
   const dev = new Int32Array(T);
   const usr = new Int32Array(T);
   const noise = new Float64Array(T);
-  const wRng = Rng.derive(seed, 0xc0de);
-  const nRng = Rng.derive(seed, 0x0b5);
+  const wRng = Rng.derive(seed, SIM_STREAMS.contexts);
+  const nRng = Rng.derive(seed, SIM_STREAMS.noise);
   const round = world.newRound();
   let oracleCum = 0;
   const best = new Float64Array(T);
