@@ -27,10 +27,8 @@ export async function fullBaseline(arch, data, log = console.log) {
     data: { train: data.train, val: data.val, test: data.test },
     cacheDir,
     dataKey: 'mnist-full',
-    onProgress: (p) =>
-      p.done !== undefined &&
-      p.step === p.stepsPerEpoch &&
-      log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs} val ${p.testAccuracy} (${((Date.now() - t0) / 1000).toFixed(0)} s)`),
+    // One line per epoch: the epoch's last step reports twice, and only its second report carries the accuracy.
+    onProgress: (p) => p.testAccuracy !== undefined && log(`${arch} baseline epoch ${p.epoch + 1}/${p.epochs} val ${p.testAccuracy} (${((Date.now() - t0) / 1000).toFixed(0)} s)`),
   });
   return { model: b.model, cached: b.cached, testAccuracy: b.testAccuracy, seconds: (Date.now() - t0) / 1000 };
 }
