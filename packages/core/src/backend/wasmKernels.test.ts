@@ -108,6 +108,33 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     );
   });
 
+  it('BatchMatMul with a large right-hand operand (run transposed): first and repeated use, and a transposed operand', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 8, max: 20 }),
+        fc.integer({ min: 64, max: 90 }),
+        fc.integer({ min: 256, max: 300 }),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 1000 }),
+        async (m, k, n, tb, seed) => {
+          const as = tf.randomNormal([m, k], 0, 1, 'float32', seed).dataSync() as Float32Array;
+          const bs = tf.randomNormal(tb ? [n, k] : [k, n], 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
+          const cpu = await onCpu(() => tf.matMul(tf.tensor2d(as, [m, k]), tf.tensor2d(bs, tb ? [n, k] : [k, n]), false, tb));
+          const a = tf.tensor2d(as, [m, k]),
+            b = tf.tensor2d(bs, tb ? [n, k] : [k, n]);
+          // the same b twice: the first product runs transposed, the second on XNNPACK's cached path
+          const first = tf.matMul(a, b, false, tb),
+            second = tf.matMul(a, b, false, tb);
+          expect(first.shape).toEqual([m, n]);
+          expect(maxRelErr(first.dataSync() as Float32Array, cpu)).toBeLessThanOrEqual(1e-4);
+          expect(maxRelErr(second.dataSync() as Float32Array, cpu)).toBeLessThanOrEqual(1e-4);
+          tf.dispose([a, b, first, second]);
+        },
+      ),
+      { numRuns: 12, seed: 5 },
+    );
+  });
+
   it('are installed on the wasm backend', () => {
     for (const k of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad']) {
       expect((tf.getKernel(k, 'wasm') as unknown as { edgeCompress?: boolean }).edgeCompress, k).toBe(true);
@@ -122,11 +149,17 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     const x2 = tf.reshape(x, [18, 27]) as tf.Tensor2D;
     const ones = tf.ones([4, 27]) as tf.Tensor2D;
     const m = tf.matMul(x2, ones, false, true);
+    const big = tf.ones([64, 300]) as tf.Tensor2D;
+    const l1 = tf.ones([8, 64]) as tf.Tensor2D,
+      l2 = tf.ones([8, 300]) as tf.Tensor2D;
+    const viaT = [tf.matMul(l1, big), tf.matMul(l2, big, false, true)]; // both run transposed (large right operand)
+    expect(Array.from(viaT[0]!.dataSync().slice(0, 2))).toEqual([64, 64]);
+    expect(Array.from(viaT[1]!.dataSync().slice(0, 2))).toEqual([300, 300]);
     const data = tf.ones([6, 2]);
     const ids = tf.tensor1d([0, 1, 0, 2, 1, 0], 'int32');
     const seg = tf.unsortedSegmentSum(data, ids, 3);
     expect(Array.from(seg.dataSync())).toEqual([3, 3, 2, 2, 1, 1]);
-    tf.dispose([x, k, ...g, x2, ones, m, data, ids, seg]);
+    tf.dispose([x, k, ...g, x2, ones, m, big, l1, l2, ...viaT, data, ids, seg]);
     const after = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
     expect(after.numTensors).toBe(before.numTensors);
     expect(after.numDataBuffers).toBe(before.numDataBuffers);
