@@ -12,7 +12,8 @@ import { translateLegacyRule } from './recipe/legacy.js';
 import { type BaseRule, parseRecipe, pruningRuleShape, quantRuleShape, type Recipe, zodToRecipeError } from './recipe/schema.js';
 import { type Override, resolveTargets, type Target } from './recipe/targets.js';
 import { createRng, type Rng } from './tensor/rng.js';
-import type { TrainProgress } from './train/trainer.js';
+import { refreshBatchNormStats } from './train/batchNorm.js';
+import { evaluateModel, type TrainProgress } from './train/trainer.js';
 
 /** What a cost model (hw-cost) answers for one layer's weight under an encoding. */
 export interface LayerCost {
@@ -109,6 +110,30 @@ export interface CompressorDefinition<C extends BaseRule, O> {
   /** Method-specific checks of a resolved target (e.g. a block size that must divide the weight). */
   checkTarget?: (t: Target<C>, ir: ModelIR, path: string) => void;
   compress: (model: Model, ctx: CompressContext, plan: Plan<C, O>) => Promise<CompressResult>;
+  /**
+   * Re-estimate the moving statistics of batch-norm layers after the weights before them changed (default true;
+   * see `refreshBatchNormStats`). Turn off only for a method that keeps every such layer's statistics right itself.
+   */
+  refreshBatchNorm?: boolean;
+}
+
+/**
+ * Batch-norm statistics of the result re-estimated on ctx.train when the method changed weights before a batch-norm
+ * layer; `metrics.valAccuracyAfter` (when the method reports it) is measured again on the result, the method's own
+ * figure is kept as `valAccuracyAfterStaleBatchNorm`, and a warning names the layers.
+ */
+function withFreshBatchNorm(input: Model, r: CompressResult, ctx: CompressContext): CompressResult {
+  const fresh = refreshBatchNormStats(input, r.model, ctx.train);
+  if (fresh.layers.length === 0) return r;
+  const metrics = { ...r.report.metrics };
+  let note = '';
+  if (metrics.valAccuracyAfter !== undefined && ctx.val.count > 0) {
+    metrics.valAccuracyAfterStaleBatchNorm = metrics.valAccuracyAfter;
+    metrics.valAccuracyAfter = evaluateModel(fresh.model, ctx.val).accuracy;
+    note = ` (val accuracy ${metrics.valAccuracyAfterStaleBatchNorm.toFixed(4)} → ${metrics.valAccuracyAfter.toFixed(4)})`;
+  }
+  const warning = `${r.report.method}: batch-norm statistics of ${fresh.layers.map((l) => `'${l}'`).join(', ')} re-estimated on ${fresh.examples} training examples: the weights before them changed${note}`;
+  return { ...r, model: fresh.model, report: { ...r.report, metrics, warnings: [...r.report.warnings, warning] } };
 }
 
 /** The kind a target weight has after a compressor ran on it. */
@@ -188,7 +213,10 @@ export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinitio
     config: def.config,
     options: def.options,
     plan,
-    compress: def.compress,
+    compress:
+      def.refreshBatchNorm === false
+        ? def.compress
+        : async (model: Model, ctx: CompressContext, plan: Plan<C, O>) => withFreshBatchNorm(model, await def.compress(model, ctx, plan), ctx),
   });
 }
 

@@ -25,6 +25,7 @@ export * from './model/runner.js';
 export * from './train/trainer.js';
 export * from './train/ste.js';
 export * from './train/through.js';
+export * from './train/batchNorm.js';
 export {
   registerWorkerPlatform,
   workerPlatform,

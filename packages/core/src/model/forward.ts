@@ -13,6 +13,8 @@ export interface ForwardOptions {
   dropoutSeed?: number;
   /** Collects batch-norm batch statistics in training mode (the trainer folds them into the moving stats). */
   bnStats?: Map<string, { mean: tf.Tensor; variance: tf.Tensor }>;
+  /** Batch-norm layers normalise with (and collect) batch statistics, as in training, with dropout still off. */
+  batchStats?: boolean;
   /**
    * Replace the computation of a weighted layer (conv2d or dense), e.g. a sparse kernel or a product of
    * factors. Return undefined to use the stock computation. The result is the pre-activation output.
@@ -101,7 +103,7 @@ export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts:
         const axes = h.shape.map((_, k) => k).slice(0, -1);
         let mean = need(weights, `${l.name}/moving_mean`);
         let variance = need(weights, `${l.name}/moving_variance`);
-        if (opts.training) {
+        if (opts.training || opts.batchStats) {
           const m = tf.moments(h, axes);
           mean = m.mean;
           variance = m.variance;

@@ -194,7 +194,7 @@ const argmax = (p: Float32Array, k: number): number[] =>
 
 /**
  * The contract every compressor passes (the tfjs shared-suite idea). It checks: plans deterministic and JSON
- * round-trips; untargeted weights come back as the identical objects; the input model is not mutated; no tensor
+ * round-trips; untargeted weights come back as the identical objects (batch-norm moving statistics may be re-estimated); the input model is not mutated; no tensor
  * or data-buffer leaks; the achieved figure matches the plan; save → load gives identical encodings and
  * predictions (and stock tfjs loads the files); storageBits matches the written payload; chained inputs (already
  * int8, already masked) keep their encodings where the method accepts them; same seed → identical output; an
@@ -227,8 +227,10 @@ export function runCompressorContract(c: Compressor<any, any>, fixture: () => Co
       expect(report.method).toBe(c.name);
       expect(snapshot(f.model)).toBe(snap);
       const targetedLayers = new Set(plan.targets.map((t) => t.layer));
+      // Batch-norm moving statistics after a changed layer are re-estimated (refreshBatchNormStats), not carried over.
       for (const [name, e] of Object.entries(f.model.weights))
-        if (!targetedLayers.has(name.split('/')[0]!)) expect(model.weights[name], `untargeted '${name}' must be the same object`).toBe(e);
+        if (!targetedLayers.has(name.split('/')[0]!) && !/\/moving_(mean|variance)$/.test(name))
+          expect(model.weights[name], `untargeted '${name}' must be the same object`).toBe(e);
       const r = f.check(model, plan as Plan);
       expect(Math.abs(r.achieved - r.target), `achieved ${r.achieved} vs planned ${r.target}`).toBeLessThanOrEqual(r.tolerance);
       validateModel(model);
