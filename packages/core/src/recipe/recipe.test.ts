@@ -48,6 +48,21 @@ describe('recipes', () => {
     expect(p.overrides.map((o) => `${o.layer}:${o.key}:${o.from}->${o.to}`)).toEqual(['conv2:sparseRatio:0->2', 'fc1:sparseRatio:0->1']);
     expect(p.warnings.some((w) => w.includes('overrides') && w.includes('fc1'))).toBe(true);
   });
+  it('a bare NNI config_list and a bad granularity get errors that say what is expected', () => {
+    fails(() => planRecipe(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], registry, 'nni.json'), 'RECIPE_INVALID', /nni\.json: expected a recipe object, got an array/);
+    let err: unknown;
+    try {
+      planRecipe(ir, [{ op_types: ['dense'] }], registry, 'nni.json');
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { hint?: string }).hint).toMatch(/"method": "magnitude", "config_list"/);
+    fails(
+      () => planRecipe(ir, recipe([{ op_types: ['dense'], sparse_ratio: 0.5, granularity: 'fine-grained' }]), registry),
+      'RECIPE_INVALID',
+      /granularity: expected 'default', 'in_channel', 'out_channel', 'per_channel' or a block \[rows, cols\].*got "fine-grained"/,
+    );
+  });
   it('translate legacy keys in one place', () => {
     expect(translateLegacyRule({ sparsity: 0.5, op_types: ['dense'] }, 'x').rule).toEqual({ sparse_ratio: 0.5, op_types: ['dense'] });
     expect(translateLegacyRule({ quant_bits: { weight: 4 } }, 'x').rule).toEqual({ quant_dtype: 'int4' });

@@ -28,7 +28,9 @@ export const baseRuleShape = {
 export const pruningRuleShape = {
   sparse_ratio: z.number().min(0).lt(1, 'sparse_ratio must be below 1 (1 would remove every weight)').optional().describe('fraction of weights to remove (0.9 keeps 10%)'),
   granularity: z
-    .union([z.enum(GRANULARITIES), z.array(z.number().int().positive()).min(1).max(2)])
+    .union([z.enum(GRANULARITIES), z.array(z.number().int().positive()).min(1).max(2)], {
+      error: `expected ${GRANULARITIES.map((g) => `'${g}'`).join(', ')} or a block [rows, cols] of positive integers`,
+    })
     .optional()
     .describe("'default' (unstructured), 'in_channel', 'out_channel', 'per_channel' or a block [rows, cols]"),
 } as const;
@@ -127,6 +129,13 @@ export function isShorthandRecipe(input: unknown): input is Record<string, unkno
  * (version optional), whose errors name paths as the user wrote them (`config_list[0]…`, not `stages[0]…`).
  */
 export function parseRecipe(input: unknown, file = 'recipe'): Recipe {
+  if (Array.isArray(input))
+    throw new CompressionError({
+      code: 'RECIPE_INVALID',
+      path: `${file}: (root)`,
+      message: `${file}: expected a recipe object, got an array (a bare NNI config_list?)`,
+      hint: 'name the method: {"method": "magnitude", "config_list": [...]} (one stage), or {"version": 1, "stages": [{"method": …, "config_list": [...]}, …]}',
+    });
   if (isShorthandRecipe(input)) {
     const top: Record<string, unknown> = { version: 1 };
     const stage: Record<string, unknown> = {};
