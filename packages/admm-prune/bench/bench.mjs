@@ -12,8 +12,9 @@
 // and merges their figures into <repo>/bench-results/admm-prune.json (admm-prune-paper.json at paper scale).
 // Exploration on the validation split: ADMM_BENCH_PARTS=lenet5:admm,lenet5:magnitude limits the parts,
 // ADMM_BENCH_OPTS='{"distill":null}' overrides the training options of every lane, ADMM_BENCH_SCHEDULE='{"retrain_epochs":6}'
-// the pruning schedule (every lane gets the same total epochs), ADMM_BENCH_TAG=x writes
-// admm-prune-explore-x.json instead.
+// the pruning schedule (every lane gets the same total epochs), ADMM_BENCH_LAYERS='{"lenet5":{"fc1":{"sparse":0.993,"bits":2}}}'
+// per-layer keep / bits of a model (merged over the defaults below), ADMM_BENCH_TAG=x writes admm-prune-explore-x.json
+// instead.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -75,6 +76,9 @@ const SETUPS = {
     quantTrain: { lr: 1e-3, augment: null, distill: DISTILL },
   },
 };
+if (process.env.ADMM_BENCH_LAYERS)
+  for (const [arch, layers] of Object.entries(JSON.parse(process.env.ADMM_BENCH_LAYERS)))
+    for (const [name, v] of Object.entries(layers)) SETUPS[arch].layers[name] = { ...SETUPS[arch].layers[name], ...v };
 const r4 = (x) => +x.toFixed(4);
 
 async function runPart(arch, which) {
@@ -255,6 +259,7 @@ if (PART) {
   ordered.goal_joint_storage_ratio = `${ordered.joint_storage_ratio} vs 1000 (stretch 2000): ${ordered.joint_storage_ratio >= 2000 ? 'stretch met' : ordered.joint_storage_ratio >= 1000 ? 'met' : 'not met'}`;
   ordered.scale = SCALE;
   ordered.overrides = OVERRIDES;
+  if (process.env.ADMM_BENCH_LAYERS) ordered.layer_overrides = JSON.parse(process.env.ADMM_BENCH_LAYERS);
   ordered.schedule = SCHEDULE;
   ordered.wall_s = Math.round((Date.now() - t0) / 1000);
   ordered.load_note = `${parts.filter(Boolean).length} runs in child processes, up to four lanes at a time, on a ${cpus().length}-core machine shared with other jobs; load average at the end ${loadavg()
