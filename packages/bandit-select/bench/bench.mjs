@@ -41,6 +41,16 @@ const T = 10_000;
 const TUNE_SEEDS = quick ? TUNING_SEEDS.slice(0, 1) : TUNING_SEEDS;
 const REPORT_SEEDS = quick ? REPORTING_SEEDS.slice(0, 1) : REPORTING_SEEDS;
 // The same 6-point grid budget for every tuned family (ours and the baselines).
+// Learner variants of the structured model (none of them explores): the device-type and class offsets, the clipped
+// likelihood, each alone, and the default's combination. 'plain' is the previous version's learner.
+const STRUCT_LEARNERS = {
+  plain: { deviceSd: 0, clippedLikelihood: false, classSd: 0 },
+  device: { deviceSd: 0.2, clippedLikelihood: false, classSd: 0 },
+  clipped: { deviceSd: 0, clippedLikelihood: true, classSd: 0 },
+  class: { deviceSd: 0, clippedLikelihood: false, classSd: 0.3 },
+  device_clipped: { deviceSd: 0.2, clippedLikelihood: true, classSd: 0 },
+  default: {},
+};
 const GRIDS = {
   linucb: { label: 'alpha', values: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5], make: (v) => ({ kind: 'linucb', alpha: v }) },
   lints: { label: 'v', values: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3], make: (v) => ({ kind: 'lints', v }) },
@@ -54,6 +64,13 @@ const GRIDS = {
   // Greedy on the same learner with the cold-class prior width tuned: coldSd is part of the learner (the default's
   // coldSd also changes greedy_struct), so the strict baseline gets the same grid over it. Only the coldstart
   // environment has cold classes (elsewhere coldSd changes nothing, so it is not run there).
+  // Greedy on the structured learner with the learner itself tuned per environment over the learner variants the
+  // default's learner was chosen from (bench/tuneDefaults.mjs): the strict baseline gets the same candidate set.
+  greedy_struct_learner: {
+    label: 'learner',
+    values: ['plain', 'device', 'clipped', 'class', 'device_clipped', 'default'],
+    make: (v) => ({ kind: 'qoets', explore: 'greedy', epsilon: 0, ...STRUCT_LEARNERS[v] }),
+  },
   greedy_struct_coldsd: {
     label: 'coldSd',
     values: [1, 1.5, 2, 2.5, 3, 4],
@@ -65,7 +82,7 @@ const GRIDS = {
 const LINEAR_BASELINES = ['greedy', 'egreedy_tuned', 'egreedy_decay_tuned', 'squarecb_tuned', 'lints_tuned', 'best_fixed'];
 // ... and on the default's own learner (the structured QoE model without exploration): the strict comparison.
 // greedy_struct_tuned (coldSd tuned; coldstart only, elsewhere it equals greedy_struct) is among them where it runs.
-const BASELINES = [...LINEAR_BASELINES, 'greedy_struct', 'egreedy_struct_tuned', 'greedy_struct_tuned'];
+const BASELINES = [...LINEAR_BASELINES, 'greedy_struct', 'egreedy_struct_tuned', 'greedy_struct_tuned', 'greedy_struct_learner_tuned'];
 
 const pool = createPool(nWorkers, join(here, 'simWorker.mjs'));
 try {
@@ -133,6 +150,7 @@ async function regretBench() {
         { name: 'qoets_thompson', config: { kind: 'qoets', explore: 'thompson' } },
         ...(env === 'coldstart' ? [{ name: 'greedy_struct_tuned', config: c.greedy_struct_coldsd }] : []),
       ],
+      [{ name: 'greedy_struct_learner_tuned', config: c.greedy_struct_learner }],
       [
         { name: 'linucb_tuned', config: c.linucb },
         { name: 'squarecb_tuned', config: c.squarecb },
@@ -375,7 +393,7 @@ function writeResults() {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
   console.log(
-    `\ndefault: qoets (optimism, quantile ${POLICY_DEFAULTS.qoetsQuantile} on cold classes, coldSd ${POLICY_DEFAULTS.qoetsColdSd}, knownScore ${POLICY_DEFAULTS.qoetsKnownScore}, epsilon ${POLICY_DEFAULTS.qoetsEpsilon}, forget ${POLICY_DEFAULTS.qoetsForget}, staleForget ${POLICY_DEFAULTS.qoetsStaleForget}, sigma ${POLICY_DEFAULTS.qoetsSigma}); linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+    `\ndefault: qoets (optimism, quantile ${POLICY_DEFAULTS.qoetsQuantile} on cold classes, coldSd ${POLICY_DEFAULTS.qoetsColdSd}, deviceSd ${POLICY_DEFAULTS.qoetsDeviceSd}, classSd ${POLICY_DEFAULTS.qoetsClassSd} (classForget ${POLICY_DEFAULTS.qoetsClassForget}), clippedLikelihood ${POLICY_DEFAULTS.qoetsClippedLikelihood}, knownScore ${POLICY_DEFAULTS.qoetsKnownScore}, epsilon ${POLICY_DEFAULTS.qoetsEpsilon}, forget ${POLICY_DEFAULTS.qoetsForget}, staleForget ${POLICY_DEFAULTS.qoetsStaleForget}, sigma ${POLICY_DEFAULTS.qoetsSigma}); linucb alpha ${POLICY_DEFAULTS.alpha}, epsilon ${POLICY_DEFAULTS.ucbEpsilon}, prior ${POLICY_DEFAULTS.prior}; reporting seeds ${REPORT_SEEDS.join(',')}, tuning seeds ${TUNE_SEEDS.join(',')}; ${nWorkers} workers; load avg ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
   );
   for (const n of notes) console.log(n);
   console.log(`wrote ${out} in ${((performance.now() - t00) / 1000).toFixed(0)} s`);

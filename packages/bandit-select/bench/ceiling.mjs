@@ -6,6 +6,7 @@
 // Any exploration rule pays for its observations with regret, so it can at best approach `free1`-like gains;
 // a ratio free1 / bandit above 0.8 means no rule that explores by playing arms can reach the ≤ 0.8 goal there.
 //   node bench/ceiling.mjs [envs, default all four] [seeds: "tuning" (default), "reporting", or a comma list]
+//                          [learner options as JSON, e.g. '{"deviceSd":0.2}' (default: the package defaults)]
 import { createPolicy, Rng, SIM_STREAMS, SyntheticWorld } from '../dist/index.js';
 import { REPORTING_SEEDS, TUNING_SEEDS } from './seeds.mjs';
 import { median } from './stats.mjs';
@@ -13,6 +14,7 @@ import { median } from './stats.mjs';
 const envs = (process.argv[2] ?? 'base,coldstart,misspecified,drift').split(',');
 const seedArg = process.argv[3] ?? 'tuning';
 const seeds = seedArg === 'tuning' ? TUNING_SEEDS : seedArg === 'reporting' ? REPORTING_SEEDS : seedArg.split(',').map(Number);
+const learner = process.argv[4] ? JSON.parse(process.argv[4]) : {};
 const T = 10_000;
 const out = {};
 for (const env of envs) {
@@ -25,7 +27,7 @@ for (const env of envs) {
       const wRng = Rng.derive(seed, SIM_STREAMS.contexts);
       const nRng = Rng.derive(seed, SIM_STREAMS.noise);
       const fRng = Rng.derive(seed, 0xf7ee);
-      const policy = createPolicy({ kind: 'qoets', explore: 'greedy', epsilon: 0, seed: 5 }, world.space);
+      const policy = createPolicy({ kind: 'qoets', ...learner, explore: 'greedy', epsilon: 0, seed: 5 }, world.space);
       const batch = world.space.newBatch();
       batch.k = K;
       for (let a = 0; a < K; a++) batch.arms[a] = a;

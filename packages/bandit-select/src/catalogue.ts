@@ -461,6 +461,7 @@ export class FeatureSpace {
       powerW: 0,
       battery: NaN,
       profile: new Float64Array(4),
+      speedKey: NaN,
       acc: new Float64Array(this.numArms),
       latMs: new Float64Array(this.numArms),
     };
@@ -507,6 +508,11 @@ export interface QoeInputs {
   /** Raw context feature `battery` (state of charge in [0, 1]), NaN when the context has none. */
   battery: number;
   readonly profile: Float64Array;
+  /**
+   * Raw context feature `log_speed` (9 significant digits), NaN when the context has none. With the class it identifies
+   * a device type (its speed relative to the class's nominal peak), as `profile` identifies a preference profile.
+   */
+  speedKey: number;
   readonly acc: Float64Array;
   readonly latMs: Float64Array;
 }
@@ -592,6 +598,7 @@ class QoeBlock {
     out.powerW = this.power[d.cls]!;
     out.battery = this.ix[6]! >= 0 ? raw(this.ix[6]!) : NaN;
     for (let i = 0; i < 4; i++) out.profile[i] = Number(raw(this.ix[i]!).toPrecision(9));
+    out.speedKey = this.ix[4]! >= 0 ? Number(raw(this.ix[4]!).toPrecision(9)) : NaN;
     const nc = this.nArmsCls;
     for (let j = 0; j < batch.k; j++) {
       const a = batch.arms[j]!;

@@ -102,6 +102,34 @@ export const policyConfigSchema = z.discriminatedUnion('kind', [
        * an arm not played for a while becomes uncertain again (non-stationarity; the learner, shared by every mode).
        */
       driftSd: z.number().min(0).max(10).optional(),
+      /**
+       * Prior sd of a log-latency offset per device type η_d, shared by all arms on that device type (0 = off). A device
+       * type is identified by its class and its raw `log_speed` value; the class cell δ_{c,a} is its pooled mean.
+       */
+      deviceSd: z.number().min(0).max(3).optional(),
+      /** Prior sd of a log-latency offset per (device type, arm) ξ_{d,a}, pooled towards the class cell (0 = off). */
+      deviceArmSd: z.number().min(0).max(3).optional(),
+      /**
+       * Likelihood that knows ratings are clipped to [0, 1] (a Tobit likelihood): a rating of exactly 1 (0) is read as
+       * "μ + noise ≥ 1 (≤ 0)", not as a rating of 1 (0). Default false.
+       */
+      clippedLikelihood: z.boolean().optional(),
+      /**
+       * Change detection per device class (0 = off): a two-sided CUSUM of the standardised residuals (r − μ̂)/σ of the
+       * class's updates, slack 0.5; when it exceeds this threshold, every (class, arm) cell's latency log-likelihood is
+       * multiplied by `changeReset`, so the class's posteriors widen and are re-learned.
+       */
+      changeThreshold: z.number().min(0).max(1000).optional(),
+      /** Factor on a class's cell log-likelihoods when a change is detected (0 < changeReset ≤ 1). */
+      changeReset: z.number().gt(0).max(1).optional(),
+      /**
+       * Prior sd of a class-wide log-latency offset γ_c shared by every arm of a device class (0 = off): a change that
+       * moves a whole class (throttling, a driver update) is learned from whichever arms are played and carried to the
+       * others. Its log-likelihood is discounted by `classForget` on each update of the class. Catalogued classes only
+       * (a cold class's cells already have the wide prior coldSd).
+       */
+      classSd: z.number().min(0).max(3).optional(),
+      classForget: z.number().gt(0).max(1).optional(),
       /** Prior sd of the additive per-(profile, arm) bias (0 = off). */
       userArmSd: z.number().min(0).refine(Number.isFinite, { message: 'must be finite' }).optional(),
       /**
@@ -147,7 +175,7 @@ export const POLICY_DEFAULTS = {
   fixedEpsilon: 0,
   qoetsSigma: 0.1,
   qoetsSamples: 64,
-  qoetsColdSd: 2.5,
+  qoetsColdSd: 1,
   qoetsKnownSd: 0.15,
   qoetsKnownQuantile: 0.5,
   qoetsEpsilon: 0,
@@ -158,6 +186,13 @@ export const POLICY_DEFAULTS = {
   qoetsDriftSd: 0,
   qoetsGapTol: 0.01,
   qoetsUserArmSd: 0,
+  qoetsDeviceSd: 0.2,
+  qoetsDeviceArmSd: 0,
+  qoetsClippedLikelihood: true,
+  qoetsChangeThreshold: 0,
+  qoetsChangeReset: 0.1,
+  qoetsClassSd: 0.3,
+  qoetsClassForget: 0.995,
 } as const;
 
 export function parsePolicyConfig(input: unknown, source = 'policy'): PolicyConfig {

@@ -13,7 +13,7 @@ export * from './config.js';
 export { LinTs } from './lints.js';
 export { DisjointLinUcb, HybridLinUcb, SharedLinUcb } from './linucb.js';
 export { EpsilonGreedy, FixedArmPolicy, SquareCb, UniformPolicy } from './simple.js';
-export { QoeThompson } from './qoets.js';
+export { logNormalCdf, QoeThompson } from './qoets.js';
 
 /** Shape of the decisions a policy will see (a FeatureSpace satisfies it). */
 export interface PolicyShape {

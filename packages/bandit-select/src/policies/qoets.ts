@@ -9,7 +9,13 @@
  * latent parameters, each with a posterior on a fixed grid (exact Bayes in one dimension, no linearisation):
  *
  * - δ_{c,a}: log-latency correction per (device class, arm), 61 points on [−3, 3]. Prior N(0, knownSd²) (0.15) for
- *   classes the catalogue has latencies for and N(0, coldSd²) (2.5) for its cold classes (no catalogue latency).
+ *   classes the catalogue has latencies for and N(0, coldSd²) (1) for its cold classes (no catalogue latency).
+ * - Hierarchical latency terms: ℓ = ℓ̂·exp(δ_{c,a} + γ_c + η_d + ξ_{d,a}) with η_d per device type (class + raw
+ *   log_speed; prior sd `deviceSd`), ξ_{d,a} per (device type, arm) (`deviceArmSd`), both on a 41-point grid on
+ *   [−2, 2] and pooled towards the class cell δ_{c,a}, and γ_c per catalogued class (`classSd`, discounted by
+ *   `classForget` per update of the class) at its posterior mean. Decisions use the pdf of δ + η + ξ (grids convolved).
+ * - `clippedLikelihood`: a rating of exactly 1 (0) has likelihood Φ((μ − 1)/σ) (Φ(−μ/σ)), the Tobit model of clipping.
+ * - `changeThreshold` > 0: a per-class two-sided CUSUM of (r − μ̂)/σ widens the class's cells when it fires.
  * - E_u: the energy scale of a preference profile u (the user-set features w_acc, w_lat, w_energy, log_deadline_ms
  *   identify it), 25 points on a log grid over [3, 10,000] mJ, uniform prior. A new profile starts from the prior.
  * - τ: the deadline softness, one global value on {0.02, 0.05, 0.1, 0.2, 0.35}, uniform prior (MAP is used).
@@ -43,6 +49,7 @@
  */
 import type { FeatureBatch, FeatureSpace, QoeInputs } from '../catalogue.js';
 import { BanditError } from '../errors.js';
+import { normalCdf } from '../qoe.js';
 import { Rng } from '../rng.js';
 import { BasePolicy, greedyMix, type PolicyState } from './base.js';
 import { POLICY_DEFAULTS, type PolicyConfig } from './config.js';
@@ -60,6 +67,25 @@ const GD = DELTA.length;
 const GE = LOG_E.length;
 const GT = TAU.length;
 const E_VALS = LOG_E.map(Math.exp);
+/** Grid of the device-level log-latency offsets η_d and ξ_{d,a}: 41 points on [−2, 2] (the δ grid's step). */
+const H_GRID = Float64Array.from({ length: 41 }, (_, i) => -2 + 0.1 * i);
+const GH = H_GRID.length;
+/** Index of 0 on H_GRID (a term that is off is a point mass there). */
+const H0 = 20;
+/** Grid of the total correction δ + η + ξ: index g + h + x ↔ −7 + 0.1·(g + h + x), 141 points. */
+const GW = GD + 2 * (GH - 1);
+const EXP_W = Float64Array.from({ length: GW }, (_, k) => Math.exp(-7 + 0.1 * k));
+/** Residual slack of the change-detection CUSUM (in units of σ). */
+const CUSUM_SLACK = 0.5;
+
+/** log Φ(x) of the standard normal CDF, accurate in the far left tail (continued fraction of the Mills ratio). */
+export function logNormalCdf(x: number): number {
+  if (x > -3) return Math.log(normalCdf(x));
+  const t = -x;
+  let f = t;
+  for (let k = 12; k >= 1; k--) f = t + k / f;
+  return -0.5 * x * x - 0.5 * Math.log(2 * Math.PI) - Math.log(f);
+}
 
 function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
@@ -142,6 +168,42 @@ export class QoeThompson extends BasePolicy {
   private readonly counts: Float64Array;
   private readonly mu: Float64Array;
   private readonly invTwoVar: number;
+  readonly deviceSd: number;
+  readonly deviceArmSd: number;
+  readonly clippedLikelihood: boolean;
+  readonly changeThreshold: number;
+  readonly changeReset: number;
+  readonly classSd: number;
+  readonly classForget: number;
+  /** Per class: log-likelihood of the class-wide log-latency offset γ_c on H_GRID, and its cached posterior mean. */
+  private readonly gLL: Float64Array;
+  private readonly gPrior = new Float64Array(GH);
+  private readonly gMean: Float64Array;
+  private readonly gDirty: Uint8Array;
+  /** exp(γ̄_c) of the current decision's class (1 without class offsets): multiplies every predicted latency. */
+  private latScale = 1;
+  /** Whether the device-level terms are on (deviceSd or deviceArmSd > 0). */
+  private readonly dev: boolean;
+  private readonly devices = new Map<string, number>();
+  private nDev = 0;
+  /** Per device type: [class, speedKey]; η log-likelihood (GH); ξ log-likelihood per arm (numArms × GH). */
+  private devKeys = new Float64Array(0);
+  private hLL = new Float64Array(0);
+  private xLL = new Float64Array(0);
+  /** Prior log densities of η and ξ on H_GRID. */
+  private readonly hPrior = new Float64Array(GH);
+  private readonly xPrior = new Float64Array(GH);
+  /** Scratch: η pdf of the current device; ξ pdf per offered position (k × GH); total-correction pdf (GW) and a temp. */
+  private readonly hPdf = new Float64Array(GH);
+  private readonly hCdfS = new Float64Array(GH);
+  private readonly xPdf: Float64Array;
+  private readonly xCdfS: Float64Array;
+  private readonly wPdf = new Float64Array(GW);
+  private readonly wTmp = new Float64Array(GW);
+  private readonly dPdfS = new Float64Array(GD);
+  /** Per class: the two one-sided CUSUM statistics of the change detector, and the number of changes detected. */
+  private readonly cusum: Float64Array;
+  changesDetected = 0;
 
   constructor(config: Cfg, space: FeatureSpace) {
     super(config, space.numArms, space.dim, space.ctxDim);
@@ -168,6 +230,24 @@ export class QoeThompson extends BasePolicy {
     this.driftSd = config.driftSd ?? POLICY_DEFAULTS.qoetsDriftSd;
     this.gapTol = config.gapTol ?? POLICY_DEFAULTS.qoetsGapTol;
     this.invTwoVar = 1 / (2 * this.sigma * this.sigma);
+    this.deviceSd = config.deviceSd ?? POLICY_DEFAULTS.qoetsDeviceSd;
+    this.deviceArmSd = config.deviceArmSd ?? POLICY_DEFAULTS.qoetsDeviceArmSd;
+    this.clippedLikelihood = config.clippedLikelihood ?? POLICY_DEFAULTS.qoetsClippedLikelihood;
+    this.changeThreshold = config.changeThreshold ?? POLICY_DEFAULTS.qoetsChangeThreshold;
+    this.changeReset = config.changeReset ?? POLICY_DEFAULTS.qoetsChangeReset;
+    this.dev = this.deviceSd > 0 || this.deviceArmSd > 0;
+    this.classSd = config.classSd ?? POLICY_DEFAULTS.qoetsClassSd;
+    this.classForget = config.classForget ?? POLICY_DEFAULTS.qoetsClassForget;
+    const nc = space.qoe.classes.length;
+    this.gLL = new Float64Array(this.classSd > 0 ? nc * GH : 0);
+    this.gMean = new Float64Array(nc);
+    this.gDirty = new Uint8Array(nc).fill(1);
+    for (let h = 0; h < GH; h++) this.gPrior[h] = this.classSd > 0 ? -(H_GRID[h]! ** 2) / (2 * this.classSd ** 2) : 0;
+    for (let h = 0; h < GH; h++) {
+      const x2 = H_GRID[h]! ** 2;
+      this.hPrior[h] = this.deviceSd > 0 ? -x2 / (2 * this.deviceSd ** 2) : h === H0 ? 0 : -Infinity;
+      this.xPrior[h] = this.deviceArmSd > 0 ? -x2 / (2 * this.deviceArmSd ** 2) : h === H0 ? 0 : -Infinity;
+    }
     const classes = space.qoe.classes;
     this.nCls = classes.length;
     const cells = this.nCls * this.numArms;
@@ -192,6 +272,234 @@ export class QoeThompson extends BasePolicy {
     this.counts = new Float64Array(this.numArms);
     this.mu = new Float64Array(this.numArms);
     this.sdMu = new Float64Array(this.numArms);
+    this.xPdf = new Float64Array(this.numArms * GH);
+    this.xCdfS = new Float64Array(this.numArms * GH);
+    this.cusum = new Float64Array(this.changeThreshold > 0 ? 2 * this.nCls : 0);
+  }
+
+  /** Set latScale = exp(γ̄_c) for the current decision's class (posterior mean of the class offset, cached). */
+  private setClassScale(): void {
+    const c = this.inp.cls;
+    if (this.classSd <= 0 || this.coldCls[c]) {
+      this.latScale = 1;
+      return;
+    }
+    if (this.gDirty[c]) {
+      this.gMean[c] = this.hPost(this.gPrior, this.gLL, c * GH, this.hPdf, 0);
+      this.gDirty[c] = 0;
+    }
+    this.latScale = Math.exp(this.gMean[c]!);
+  }
+
+  /** Log-likelihood of a rating given the model's value v (reward = rating − bias; r0 = the rating). */
+  private ll(reward: number, v: number, r0: number): number {
+    if (this.clippedLikelihood && (r0 >= 1 || r0 <= 0)) {
+      const mu = v + (r0 - reward);
+      return r0 >= 1 ? logNormalCdf((mu - 1) / this.sigma) : logNormalCdf(-mu / this.sigma);
+    }
+    const e = reward - v;
+    return -this.invTwoVar * e * e;
+  }
+
+  /** Index of the current decision's device type (−1: no `log_speed` in the context, or unknown and !create). */
+  private deviceIndex(create: boolean): number {
+    if (!this.dev) return -1;
+    const sk = this.inp.speedKey;
+    if (!Number.isFinite(sk)) return -1;
+    const key = `${this.inp.cls},${sk}`;
+    const d = this.devices.get(key);
+    if (d !== undefined || !create) return d ?? -2;
+    if (this.nDev * 2 >= this.devKeys.length) {
+      const cap = Math.max(64, this.nDev * 2);
+      const keys = new Float64Array(cap * 2);
+      keys.set(this.devKeys);
+      this.devKeys = keys;
+      const h = new Float64Array(cap * GH);
+      h.set(this.hLL);
+      this.hLL = h;
+      const x = new Float64Array(cap * this.numArms * GH);
+      x.set(this.xLL);
+      this.xLL = x;
+    }
+    const i = this.nDev++;
+    this.devKeys[i * 2] = this.inp.cls;
+    this.devKeys[i * 2 + 1] = sk;
+    this.devices.set(key, i);
+    return i;
+  }
+
+  /**
+   * Normalised posterior pdf on H_GRID of a device term into out (offset off): prior + log-likelihood `ll` at llOff
+   * (ll null: the prior; a term that is off is a point mass at 0). Returns the posterior mean.
+   */
+  private hPost(prior: Float64Array, ll: Float64Array | null, llOff: number, out: Float64Array, off: number): number {
+    let mx = -Infinity;
+    for (let h = 0; h < GH; h++) {
+      const v = prior[h]! + (ll ? ll[llOff + h]! : 0);
+      if (v > mx) mx = v;
+    }
+    let s = 0;
+    let m = 0;
+    for (let h = 0; h < GH; h++) {
+      const w = Math.exp(prior[h]! + (ll ? ll[llOff + h]! : 0) - mx);
+      out[off + h] = w;
+      s += w;
+      m += w * H_GRID[h]!;
+    }
+    for (let h = 0; h < GH; h++) out[off + h] = out[off + h]! / s;
+    return m / s;
+  }
+
+  /** η pdf of device dv (−1: a point mass at 0; −2: unknown device, the prior) into hPdf and its CDF into hCdfS. */
+  private devicePdf(dv: number): number {
+    let m = 0;
+    if (dv === -1) {
+      this.hPdf.fill(0);
+      this.hPdf[H0] = 1;
+    } else m = this.hPost(this.hPrior, dv >= 0 ? this.hLL : null, dv * GH, this.hPdf, 0);
+    let s = 0;
+    for (let h = 0; h < GH; h++) this.hCdfS[h] = s += this.hPdf[h]!;
+    return m;
+  }
+
+  /** ξ pdf of (device dv, arm a) into xPdf at position j (and its CDF into xCdfS); returns its mean. */
+  private deviceArmPdf(dv: number, a: number, j: number): number {
+    const o = j * GH;
+    let m = 0;
+    if (dv === -1 || this.deviceArmSd === 0) {
+      this.xPdf.fill(0, o, o + GH);
+      this.xPdf[o + H0] = 1;
+    } else m = this.hPost(this.xPrior, dv >= 0 ? this.xLL : null, (dv * this.numArms + a) * GH, this.xPdf, o);
+    let s = 0;
+    for (let h = 0; h < GH; h++) this.xCdfS[o + h] = s += this.xPdf[o + h]!;
+    return m;
+  }
+
+  /** Pdf of the total correction δ_{c,a} + η_d + ξ_{d,a} on the GW grid into wPdf (hPdf and xPdf[j] must be set). */
+  private totalPdf(i: number, j: number): void {
+    const d = this.dPdfS;
+    let prev = 0;
+    for (let g = 0; g < GD; g++) {
+      const c = this.dCdf[i * GD + g]!;
+      d[g] = c - prev;
+      prev = c;
+    }
+    const t = this.wTmp;
+    t.fill(0);
+    for (let g = 0; g < GD; g++) {
+      const wg = d[g]!;
+      if (wg < 1e-9) continue;
+      for (let h = 0; h < GH; h++) {
+        const wh = this.hPdf[h]!;
+        if (wh >= 1e-9) t[g + h] = t[g + h]! + wg * wh;
+      }
+    }
+    const w = this.wPdf;
+    w.fill(0);
+    const xo = j * GH;
+    if (this.xPdf[xo + H0] === 1) {
+      // ξ is a point mass at 0 (deviceArmSd 0, or no device): the convolution is a shift by H0 — the same sums
+      // as the loop below (each w[k + H0] = 0 + t[k]·1), without its 41 × 101 visits.
+      for (let k = 0; k < GD + GH - 1; k++) if (t[k]! >= 1e-9) w[k + H0] = t[k]!;
+      return;
+    }
+    for (let k = 0; k < GD + GH - 1; k++) {
+      const wk = t[k]!;
+      if (wk < 1e-9) continue;
+      for (let x = 0; x < GH; x++) {
+        const wx = this.xPdf[xo + x]!;
+        if (wx >= 1e-9) w[k + x] = w[k + x]! + wk * wx;
+      }
+    }
+  }
+
+  /** Mean and (into sdMu[j]) sd of the reward of position j over wPdf. */
+  private totalMean(j: number, E: number, tau: number): number {
+    let m = 0;
+    let m2 = 0;
+    let s = 0;
+    for (let k = 0; k < GW; k++) {
+      const w = this.wPdf[k]!;
+      if (w <= 1e-6) continue;
+      const v = this.valueAt(j, EXP_W[k]!, E, tau);
+      s += w;
+      m += w * v;
+      m2 += w * v * v;
+    }
+    m /= s;
+    this.sdMu[j] = Math.sqrt(Math.max(0, m2 / s - m * m));
+    return m;
+  }
+
+  /** Reward of position j at the q-quantile of wPdf. */
+  private totalQuantile(j: number, q: number, E: number, tau: number): number {
+    let s = 0;
+    let tot = 0;
+    for (let k = 0; k < GW; k++) tot += this.wPdf[k]!;
+    for (let k = 0; k < GW; k++) {
+      s += this.wPdf[k]!;
+      if (s >= q * tot) return this.valueAt(j, EXP_W[k]!, E, tau);
+    }
+    return this.valueAt(j, EXP_W[GW - 1]!, E, tau);
+  }
+
+  /**
+   * Decision scores with the device-level terms: per offered arm the total correction's pdf, then the posterior mean
+   * ('greedy', knownScore 'mean'), the q-quantile ('optimism'), or the gap rule; 'thompson' draws η once per sample.
+   */
+  private deviceScores(batch: FeatureBatch, logEMean: number, bf: number, tau: number, u: number, out: Float64Array | null, forDecision: boolean): void {
+    const k = batch.k;
+    const E = Math.exp(logEMean) * bf;
+    const c = this.inp.cls;
+    const dv = this.deviceIndex(false);
+    this.devicePdf(dv);
+    for (let j = 0; j < k; j++) this.deviceArmPdf(dv, batch.arms[j]!, j);
+    if (this.explore === 'thompson' && out) {
+      const rng = forDecision ? this.rng : new Rng(this.rng.getState());
+      const counts = this.counts;
+      counts.fill(0, 0, k);
+      for (let j = 0; j < k; j++) this.cell(c, batch.arms[j]!);
+      for (let s = 0; s < this.samples; s++) {
+        const Es = E_VALS[sampleCdf(this.uCdf, 0, GE, rng.next())]! * bf;
+        const h = sampleCdf(this.hCdfS, 0, GH, rng.next());
+        let best = -Infinity;
+        let bj = 0;
+        for (let j = 0; j < k; j++) {
+          const i = c * this.numArms + batch.arms[j]!;
+          const g = sampleCdf(this.dCdf, i * GD, GD, rng.next());
+          const x = sampleCdf(this.xCdfS, j * GH, GH, rng.next());
+          const v = this.valueAt(j, EXP_W[g + h + x]!, Es, tau) + this.bias(u, batch.arms[j]!);
+          if (v > best) {
+            best = v;
+            bj = j;
+          }
+        }
+        counts[bj] = counts[bj]! + 1;
+      }
+      const floor = this.epsilon / k;
+      for (let j = 0; j < k; j++) out[j] = floor + ((1 - this.epsilon) * counts[j]!) / this.samples;
+      return;
+    }
+    // out null: posterior means only (predict / greedy)
+    const useGap = out !== null && (this.explore === 'gap' || (this.explore === 'optimism' && this.knownScore === 'gap' && this.coldCls[c] === 0));
+    const useMean = out === null || this.explore === 'greedy' || (this.explore === 'optimism' && this.knownScore === 'mean' && this.coldCls[c] === 0);
+    let best = -Infinity;
+    for (let j = 0; j < k; j++) {
+      const i = this.cell(c, batch.arms[j]!);
+      this.totalPdf(i, j);
+      const b = this.bias(u, batch.arms[j]!);
+      this.mu[j] = (useMean || useGap ? this.totalMean(j, E, tau) : this.totalQuantile(j, this.cellQuantile[c]!, E, tau)) + b;
+      if (this.mu[j]! > best) best = this.mu[j]!;
+    }
+    if (useGap) {
+      let pick = -1;
+      for (let j = 0; j < k; j++) {
+        if (this.mu[j]! < best - this.gapTol) continue;
+        if (pick < 0 || this.sdMu[j]! > this.sdMu[pick]! || (this.sdMu[j] === this.sdMu[pick] && this.mu[j]! > this.mu[pick]!)) pick = j;
+      }
+      for (let j = 0; j < k; j++) this.mu[j] = j === pick ? 1 : 0;
+    }
+    if (out) greedyMix(this.mu, k, this.epsilon, out);
   }
 
   /** Whether cells carry their age (staleForget or driftSd). */
@@ -354,7 +662,7 @@ export class QoeThompson extends BasePolicy {
   /** μ at the latency factor exp(δ). */
   private valueAt(j: number, expDelta: number, E: number, tau: number): number {
     const inp = this.inp;
-    const lat = inp.latMs[j]! * expDelta;
+    const lat = inp.latMs[j]! * expDelta * this.latScale;
     return inp.wa * inp.acc[j]! + inp.wl * sigmoid((inp.deadlineMs - lat) / (tau * inp.deadlineMs)) + inp.we * Math.exp((-inp.powerW * lat) / E);
   }
 
@@ -397,6 +705,10 @@ export class QoeThompson extends BasePolicy {
 
   /** Posterior-mean reward of every offered position into this.mu (δ integrated over its grid posterior). */
   private posteriorMeans(batch: FeatureBatch, logEMean: number, tau: number, u: number): void {
+    if (this.dev) {
+      this.deviceScores(batch, logEMean, 1, tau, u, null, false);
+      return;
+    }
     const E = Math.exp(logEMean);
     const c = this.inp.cls;
     for (let j = 0; j < batch.k; j++) {
@@ -407,11 +719,16 @@ export class QoeThompson extends BasePolicy {
 
   protected fillProbs(batch: FeatureBatch, out: Float64Array, forDecision: boolean): void {
     this.space.qoeInputs(batch, this.inp);
+    this.setClassScale();
     const k = batch.k;
     const u = this.userIndex(false);
     const logEMean = this.userPosterior(u);
     const tau = this.tauMap();
     const bf = this.batt(this.betaMap());
+    if (this.dev) {
+      this.deviceScores(batch, logEMean, bf, tau, u, out, forDecision);
+      return;
+    }
     if (this.explore === 'greedy') {
       this.posteriorMeans(batch, logEMean + Math.log(bf), tau, u);
       greedyMix(this.mu, k, this.epsilon, out);
@@ -464,6 +781,7 @@ export class QoeThompson extends BasePolicy {
 
   protected learn(batch: FeatureBatch, j: number, reward: number): void {
     this.space.qoeInputs(batch, this.inp);
+    this.setClassScale();
     const inp = this.inp;
     const a = batch.arms[j]!;
     const i = this.cell(inp.cls, a);
@@ -473,11 +791,21 @@ export class QoeThompson extends BasePolicy {
     const beta = this.betaMap();
     const bf = this.batt(beta);
     const E = Math.exp(logEMean) * bf;
-    const dBar = this.dMean[i]!;
-    const h = this.invTwoVar;
+    const dCell = this.dMean[i]!;
+    // Device-level terms at their posterior means (mean-field), before this update.
+    const dv = this.deviceIndex(true);
+    let hBar = 0;
+    let xBar = 0;
+    if (dv >= 0) {
+      hBar = this.hPost(this.hPrior, this.hLL, dv * GH, this.hPdf, 0);
+      if (this.deviceArmSd > 0) xBar = this.hPost(this.xPrior, this.xLL, (dv * this.numArms + a) * GH, this.xPdf, 0);
+    }
+    // Total log-latency correction at the posterior means (δ alone without device terms).
+    const dBar = dv >= 0 ? dCell + hBar + xBar : dCell;
     const b = this.bias(u, a);
     const r0 = reward;
     reward = r0 - b;
+    if (this.changeThreshold > 0) this.detectChange(inp.cls, reward, this.value(j, dBar, E, tau));
     if (this.driftSd > 0 && this.updates > this.cellT[i]!) {
       // Fold the random walk since the cell's last update into its state: dLL := log(diffused posterior) − prior.
       const pdf = this.pdfOut;
@@ -487,29 +815,110 @@ export class QoeThompson extends BasePolicy {
     }
     const g0 = this.forget * this.staleScale(i);
     if (this.aged()) this.cellT[i] = this.updates;
-    for (let g = 0; g < GD; g++) {
-      const e = reward - this.valueAt(j, EXP_DELTA[g]!, E, tau);
-      this.dLL[i * GD + g] = g0 * this.dLL[i * GD + g]! - h * e * e;
+    if (dv >= 0) {
+      const f = Math.exp(hBar + xBar);
+      for (let g = 0; g < GD; g++) this.dLL[i * GD + g] = g0 * this.dLL[i * GD + g]! + this.ll(reward, this.valueAt(j, EXP_DELTA[g]! * f, E, tau), r0);
+      if (this.deviceSd > 0) for (let h = 0; h < GH; h++) this.hLL[dv * GH + h] = this.hLL[dv * GH + h]! + this.ll(reward, this.value(j, dCell + xBar + H_GRID[h]!, E, tau), r0);
+      if (this.deviceArmSd > 0) {
+        const o = (dv * this.numArms + a) * GH;
+        for (let x = 0; x < GH; x++) this.xLL[o + x] = this.xLL[o + x]! + this.ll(reward, this.value(j, dCell + hBar + H_GRID[x]!, E, tau), r0);
+      }
+    } else if (this.clippedLikelihood) {
+      for (let g = 0; g < GD; g++) this.dLL[i * GD + g] = g0 * this.dLL[i * GD + g]! + this.ll(reward, this.valueAt(j, EXP_DELTA[g]!, E, tau), r0);
+    } else {
+      const h = this.invTwoVar;
+      for (let g = 0; g < GD; g++) {
+        const e = reward - this.valueAt(j, EXP_DELTA[g]!, E, tau);
+        this.dLL[i * GD + g] = g0 * this.dLL[i * GD + g]! - h * e * e;
+      }
     }
     this.dDirty[i] = 1;
-    for (let g = 0; g < GE; g++) {
-      const e = reward - this.value(j, dBar, E_VALS[g]! * bf, tau);
-      this.uLL[u * GE + g] = this.uLL[u * GE + g]! - h * e * e;
+    if (this.classSd > 0 && this.coldCls[inp.cls] === 0) {
+      // Class offset γ_c: likelihood at the other terms' posterior means, discounted by classForget per class update.
+      const c = inp.cls;
+      const ls = this.latScale;
+      this.latScale = 1;
+      for (let h = 0; h < GH; h++) this.gLL[c * GH + h] = this.classForget * this.gLL[c * GH + h]! + this.ll(reward, this.value(j, dBar + H_GRID[h]!, E, tau), r0);
+      this.latScale = ls;
+      this.gDirty[c] = 1;
     }
-    for (let g = 0; g < GT; g++) {
-      const e = reward - this.value(j, dBar, E, TAU[g]!);
-      this.tLL[g] = this.tLL[g]! - h * e * e;
-    }
+    for (let g = 0; g < GE; g++) this.uLL[u * GE + g] = this.uLL[u * GE + g]! + this.ll(reward, this.value(j, dBar, E_VALS[g]! * bf, tau), r0);
+    for (let g = 0; g < GT; g++) this.tLL[g] = this.tLL[g]! + this.ll(reward, this.value(j, dBar, E, TAU[g]!), r0);
     const E0 = Math.exp(logEMean);
-    for (let g = 0; g < GB; g++) {
-      const e = reward - this.value(j, dBar, E0 * this.batt(BETA[g]!), tau);
-      this.bLL[g] = this.bLL[g]! - h * e * e;
-    }
+    for (let g = 0; g < GB; g++) this.bLL[g] = this.bLL[g]! + this.ll(reward, this.value(j, dBar, E0 * this.batt(BETA[g]!), tau), r0);
     if (this.userArmSd > 0) {
       const o = (u * this.numArms + a) * 2;
       this.uB[o] = this.uB[o]! + (r0 - this.value(j, dBar, E, tau));
       this.uB[o + 1] = this.uB[o + 1]! + 1;
     }
+  }
+
+  /**
+   * Two-sided CUSUM of the standardised residual z = (reward − μ̂)/σ of class c (slack 0.5). When either side exceeds
+   * changeThreshold, every cell of the class has its latency log-likelihood multiplied by changeReset (its posterior
+   * widens towards the prior) and the statistics restart.
+   */
+  private detectChange(c: number, reward: number, mu: number): void {
+    const z = (reward - mu) / this.sigma;
+    const up = Math.max(0, this.cusum[2 * c]! + z - CUSUM_SLACK);
+    const down = Math.max(0, this.cusum[2 * c + 1]! - z - CUSUM_SLACK);
+    if (up > this.changeThreshold || down > this.changeThreshold) {
+      this.changesDetected++;
+      this.cusum[2 * c] = 0;
+      this.cusum[2 * c + 1] = 0;
+      for (let a = 0; a < this.numArms; a++) {
+        const i = c * this.numArms + a;
+        for (let g = 0; g < GD; g++) this.dLL[i * GD + g] = this.changeReset * this.dLL[i * GD + g]!;
+        this.dDirty[i] = 1;
+      }
+      return;
+    }
+    this.cusum[2 * c] = up;
+    this.cusum[2 * c + 1] = down;
+  }
+
+  /**
+   * Posterior mean and sd of the class-wide log-latency offset γ_c of a device class (classSd > 0; catalogued classes;
+   * the point mass at 0 otherwise). For inspection and tests.
+   */
+  classPosterior(cls: string): { mean: number; sd: number } {
+    const c = this.space.qoe!.classes.indexOf(cls);
+    if (c < 0) {
+      throw new BanditError({
+        code: 'BAD_CONFIG',
+        message: `classPosterior: device class "${cls}" is not in the catalogue (classes: ${this.space.qoe!.classes.join(', ')})`,
+        path: 'cls',
+        hint: 'use a class of space.qoe.classes',
+      });
+    }
+    if (this.classSd <= 0 || this.coldCls[c]) return { mean: 0, sd: 0 };
+    const pdf = new Float64Array(GH);
+    const m = this.hPost(this.gPrior, this.gLL, c * GH, pdf, 0);
+    let m2 = 0;
+    for (let h = 0; h < GH; h++) m2 += pdf[h]! * H_GRID[h]! ** 2;
+    return { mean: m, sd: Math.sqrt(Math.max(0, m2 - m * m)) };
+  }
+
+  /**
+   * Posterior mean and sd of the per-device-type log-latency offset η_d of the device type (class, log_speed), and its
+   * number of updates; the prior (n = 0) for a device type not seen. For inspection and tests (deviceSd > 0).
+   */
+  devicePosterior(cls: string, logSpeed: number): { mean: number; sd: number; seen: boolean } {
+    const c = this.space.qoe!.classes.indexOf(cls);
+    if (c < 0) {
+      throw new BanditError({
+        code: 'BAD_CONFIG',
+        message: `devicePosterior: device class "${cls}" is not in the catalogue (classes: ${this.space.qoe!.classes.join(', ')})`,
+        path: 'cls',
+        hint: 'use a class of space.qoe.classes',
+      });
+    }
+    const d = this.devices.get(`${c},${Number(logSpeed.toPrecision(9))}`);
+    const pdf = new Float64Array(GH);
+    const m = this.hPost(this.hPrior, d !== undefined ? this.hLL : null, (d ?? 0) * GH, pdf, 0);
+    let m2 = 0;
+    for (let h = 0; h < GH; h++) m2 += pdf[h]! * H_GRID[h]! ** 2;
+    return { mean: m, sd: Math.sqrt(Math.max(0, m2 - m * m)), seen: d !== undefined };
   }
 
   /**
@@ -540,6 +949,7 @@ export class QoeThompson extends BasePolicy {
 
   override predict(batch: FeatureBatch, j: number): number {
     this.space.qoeInputs(batch, this.inp);
+    this.setClassScale();
     const u = this.userIndex(false);
     this.posteriorMeans(batch, this.userPosterior(u) + Math.log(this.batt(this.betaMap())), this.tauMap(), u);
     return this.mu[j]!;
@@ -554,6 +964,11 @@ export class QoeThompson extends BasePolicy {
       uB: this.uB.subarray(0, this.nUsers * this.numArms * 2),
       userKeys: this.userKeys.subarray(0, this.nUsers * 4),
       ...(this.aged() ? { cellT: this.cellT } : {}),
+      ...(this.dev
+        ? { devKeys: this.devKeys.subarray(0, this.nDev * 2), hLL: this.hLL.subarray(0, this.nDev * GH), xLL: this.xLL.subarray(0, this.nDev * this.numArms * GH) }
+        : {}),
+      ...(this.changeThreshold > 0 ? { cusum: this.cusum } : {}),
+      ...(this.classSd > 0 ? { gLL: this.gLL } : {}),
     };
   }
 
@@ -564,6 +979,14 @@ export class QoeThompson extends BasePolicy {
     this.uLL = new Float64Array(Math.max(64, n) * GE);
     this.userKeys = new Float64Array(Math.max(64, n) * 4);
     this.uB = new Float64Array(Math.max(64, n) * this.numArms * 2);
+    if (this.dev) {
+      const dk = state.arrays.devKeys;
+      const nd = Array.isArray(dk) ? Math.floor(dk.length / 2) : 0;
+      this.nDev = nd;
+      this.devKeys = new Float64Array(Math.max(64, nd) * 2);
+      this.hLL = new Float64Array(Math.max(64, nd) * GH);
+      this.xLL = new Float64Array(Math.max(64, nd) * this.numArms * GH);
+    }
     super.loadState(state);
   }
 
@@ -573,6 +996,9 @@ export class QoeThompson extends BasePolicy {
       const p = this.userKeys.subarray(i * 4, i * 4 + 4);
       this.users.set(`${p[0]},${p[1]},${p[2]},${p[3]}`, i);
     }
+    this.devices.clear();
+    for (let i = 0; i < this.nDev; i++) this.devices.set(`${this.devKeys[i * 2]},${this.devKeys[i * 2 + 1]}`, i);
     this.dDirty.fill(1);
+    this.gDirty.fill(1);
   }
 }
