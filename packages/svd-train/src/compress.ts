@@ -221,12 +221,63 @@ function evalOn(model: Model, d: Dataset | undefined): { accuracy: number; loss:
   }
 }
 
-async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>) {
+/**
+ * The state of an SVD-training run at the end of its training phases (decomposed + sparsity), before singular-value
+ * pruning: what `svdTrainStages.finish` prunes and fine-tunes. `key` fingerprints everything the training depended
+ * on (targets, their regulariser settings, the training options; the FLOP / parameter target only with
+ * gradual_steps > 0), so that one trained stage can be finished at several targets / fine-tuning settings.
+ */
+export interface SvdTrainedStage {
+  readonly key: string;
+  readonly mode: 'train' | 'truncated';
+  readonly states: readonly LayerState[];
+  readonly trainAccuracy?: number;
+  /** Val accuracy of the trained full-rank model (train mode with a val set). */
+  readonly valAccuracyBeforePruning?: number;
+}
+
+/** What the training stage of `plan` depends on (the options that only act at or after pruning are left out). */
+export function stageKey(plan: Plan<SvdConfig, SvdOptions>): string {
   const o = plan.options;
-  const warnings: string[] = [];
+  const gradual = o.mode === 'train' && o.gradualSteps > 0;
+  return JSON.stringify({
+    targets: plan.targets.map((t) => [
+      t.layer,
+      t.weight,
+      t.config.convForm ?? DEFAULTS.convForm,
+      t.config.orthoWeight ?? DEFAULTS.orthoWeight,
+      t.config.sparsityWeight ?? DEFAULTS.sparsityWeight,
+      t.config.sparsityRegularizer ?? DEFAULTS.sparsity,
+    ]),
+    mode: o.mode,
+    ...(o.mode === 'train'
+      ? {
+          decomposedEpochs: o.decomposedEpochs,
+          sparsityEpochs: o.sparsityEpochs,
+          lr: o.lr,
+          batchSize: o.batchSize,
+          orthoEvery: o.orthoEvery,
+          sLrMult: o.sLrMult,
+          sparsityRamp: o.sparsityRamp,
+          gradualSteps: o.gradualSteps,
+          distillWeight: o.distillWeight,
+          distillTemperature: o.distillTemperature,
+          augment: o.augment ?? null,
+          ...(gradual ? { flopsReduction: o.flopsReduction ?? null, paramsReduction: o.paramsReduction ?? null, allocation: o.allocation } : {}),
+        }
+      : {}),
+  });
+}
+
+const augmentOf = (o: SvdOptions) => (o.augment ? { maxShift: o.augment.max_shift, imageShape: o.augment.image_shape } : undefined);
+// Distillation: the teacher is the model being compressed (its probabilities on the training set, computed once per stage).
+const distillOf = (model: Model, ctx: CompressContext, o: SvdOptions) =>
+  o.distillWeight > 0 ? { targets: teacherTargets(model, ctx.train, { temperature: o.distillTemperature }), weight: o.distillWeight } : undefined;
+
+/** Steps 1–2 of `compress`: full-rank SVD of every target, then (train mode) the decomposed and sparsity phases. */
+async function trainStage(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>): Promise<SvdTrainedStage> {
+  const o = plan.options;
   if (ctx.signal?.aborted) throw new CompressionError({ code: 'ABORTED', method: METHOD, message: 'svd: aborted before it started', cause: ctx.signal.reason });
-  const val: Dataset | undefined = ctx.val;
-  const spatialOk = coreHasSpatialView();
   // 1. Full-rank SVD of every targeted kernel (ml-matrix, float64).
   let states: LayerState[] = plan.targets.map((t) => {
     const layer = model.ir.layers.find((l) => l.name === t.layer) as LayerState['layer'];
@@ -242,30 +293,49 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
       sparsity: t.config.sparsityRegularizer ?? DEFAULTS.sparsity,
     };
   });
-  const train = o.mode === 'train';
-  const augment = o.augment ? { maxShift: o.augment.max_shift, imageShape: o.augment.image_shape } : undefined;
-  // Distillation: the teacher is the model being compressed (its probabilities on the training set, computed once).
-  const distill = o.distillWeight > 0 ? { targets: teacherTargets(model, ctx.train, { temperature: o.distillTemperature }), weight: o.distillWeight } : undefined;
-  const base = { batchSize: o.batchSize, augment, orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill };
-  let trainAccuracy: number | undefined;
+  const key = stageKey(plan);
+  if (o.mode !== 'train') return { key, mode: o.mode, states };
+  const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill: distillOf(model, ctx, o) };
   // 2. Decomposed training (orthogonality only), then sparsity training (orthogonality + sparsity on s).
-  if (train) {
-    const a = await trainPhase(model, states, ctx, { ...base, epochs: o.decomposedEpochs, lr: o.lr, phase: 'svd-decomposed', ortho: true, sparsity: false });
-    const gradual = o.gradualSteps > 0 ? gradualPruner(model, plan, a.states, o.sparsityEpochs, o.gradualSteps) : undefined;
-    const b = await trainPhase(model, a.states, ctx, {
-      ...base,
-      epochs: o.sparsityEpochs,
-      lr: o.lr,
-      phase: 'svd-sparsity',
-      ortho: true,
-      sparsity: true,
-      sparsityRamp: o.sparsityRamp,
-      afterStep: gradual?.afterStep,
-    }).finally(() => gradual?.dispose());
-    states = b.states;
-    trainAccuracy = b.history.at(-1)?.trainAccuracy ?? a.history.at(-1)?.trainAccuracy;
-  }
-  const valTrained = val && train && o.finetuneEpochs > 0 ? evalOn(statesModel(model, plan, states, spatialOk), val) : undefined;
+  const a = await trainPhase(model, states, ctx, { ...base, epochs: o.decomposedEpochs, lr: o.lr, phase: 'svd-decomposed', ortho: true, sparsity: false });
+  const gradual = o.gradualSteps > 0 ? gradualPruner(model, plan, a.states, o.sparsityEpochs, o.gradualSteps) : undefined;
+  const b = await trainPhase(model, a.states, ctx, {
+    ...base,
+    epochs: o.sparsityEpochs,
+    lr: o.lr,
+    phase: 'svd-sparsity',
+    ortho: true,
+    sparsity: true,
+    sparsityRamp: o.sparsityRamp,
+    afterStep: gradual?.afterStep,
+  }).finally(() => gradual?.dispose());
+  states = b.states;
+  const trainAccuracy = b.history.at(-1)?.trainAccuracy ?? a.history.at(-1)?.trainAccuracy;
+  const valTrained = ctx.val ? evalOn(statesModel(model, plan, states, coreHasSpatialView()), ctx.val) : undefined;
+  return { key, mode: o.mode, states, trainAccuracy, valAccuracyBeforePruning: valTrained?.accuracy };
+}
+
+/** Steps 3–5 of `compress`: singular-value pruning, fine-tuning, encoding and the report. */
+async function finishStage(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>, stage: SvdTrainedStage) {
+  const o = plan.options;
+  const key = stageKey(plan);
+  if (stage.key !== key)
+    throw new CompressionError({
+      code: 'RECIPE_INVALID',
+      method: METHOD,
+      path: 'svd.options',
+      message: `svd: the trained stage was made with other targets or training options than this plan (expected ${stage.key}, got ${key})`,
+      hint: 'finish a stage with a plan that differs only in the pruning target (flops_reduction / params_reduction, allocation, energy thresholds, ranks), resvd and the fine-tuning options',
+    });
+  if (ctx.signal?.aborted) throw new CompressionError({ code: 'ABORTED', method: METHOD, message: 'svd: aborted before pruning', cause: ctx.signal.reason });
+  const warnings: string[] = [];
+  const val: Dataset | undefined = ctx.val;
+  const spatialOk = coreHasSpatialView();
+  const train = o.mode === 'train';
+  const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill: distillOf(model, ctx, o) };
+  let states: LayerState[] = [...stage.states];
+  let trainAccuracy = stage.trainAccuracy;
+  const valTrained = o.finetuneEpochs > 0 && stage.valAccuracyBeforePruning !== undefined ? { accuracy: stage.valAccuracyBeforePruning } : undefined;
   // Trained factors are only approximately orthogonal: re-factorise the trained product by an exact SVD so that
   // pruning drops the least-energy directions of the weight itself (Eckart–Young), not columns of skewed factors.
   if (train && o.resvd) states = states.map((st, i) => ({ ...st, factors: decompose(reconstruct(st.factors!), plan.targets[i]!.shape, st.factors!.view) }));
@@ -354,6 +424,19 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
   if (valTrained) metrics.valAccuracyBeforePruning = valTrained.accuracy;
   return { model: out, report: { method: METHOD, layers: rows, metrics, warnings } };
 }
+
+async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>) {
+  return finishStage(model, ctx, plan, await trainStage(model, ctx, plan));
+}
+
+/**
+ * `compress` in two stages, so that one trained (sparsity-phase) model can be pruned at several targets and
+ * fine-tuned with several settings (the bench's operating-point sweep): `train` = full-rank SVD + decomposed and
+ * sparsity phases (nothing in truncated mode); `finish` = pruning + fine-tuning + report, with a plan whose training
+ * options equal the stage's (`RECIPE_INVALID` otherwise). `finish(m, ctx, p, await train(m, ctx, p))` is `compress`.
+ * The same `model` and `ctx` (data, seed) must be given to both.
+ */
+export const svdTrainStages = { train: trainStage, finish: finishStage } as const;
 
 /** Per-example MACs and parameter counts (kernels + biases) of a model as it runs: lowRank layers counted as their two thin operators. */
 export function modelCost(before: Model, after: Model): { macsBefore: number; macsAfter: number; paramsBefore: number; paramsAfter: number } {

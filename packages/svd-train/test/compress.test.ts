@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRng, createRunner, initModel, isCompressionError, loadModel, saveModel, lenet5, toDense, Trainer, type Model } from '@edge-compress/core';
 import { runCompressorContract, toyConvIR, toyData, toyFixture, toyMlpIR, withTempDir } from '@edge-compress/core/testing';
 import { describe, expect, it } from 'vitest';
-import { coreHasSpatialView, decompose, lowRankKernel, reconstruct, selectColumns, svdTrain } from '../src/index.js';
+import { coreHasSpatialView, decompose, lowRankKernel, reconstruct, selectColumns, svdTrain, svdTrainStages } from '../src/index.js';
 
 const FAST = { decomposed_epochs: 1, sparsity_epochs: 1, finetune_epochs: 1, batch_size: 32 };
 const ALL = { op_types: ['conv2d', 'dense'] };
@@ -282,6 +282,60 @@ describe('compress', () => {
       expect(e.kind).toBe('dense');
       expect(report.warnings.join(' ')).toMatch(/no lowRank view 'spatial'/);
     }
+  });
+
+  it('svdTrainStages: finish(train(plan)) is compress(plan); one trained stage finished at two targets gives two operating points and is not consumed', async () => {
+    const ir = toyMlpIR();
+    const model = initModel(ir, 5);
+    const ctx = ctxOf(ir);
+    const rules = [{ op_types: ['dense'], sparsity_weight: 0.05 }];
+    const opts = { decomposed_epochs: 0, sparsity_epochs: 2, finetune_epochs: 1, batch_size: 32, s_lr_mult: 20 };
+    const planAt = (flops_reduction: number, finetune_lr?: number) => svdTrain.plan(ir, rules, { ...opts, flops_reduction, finetune_lr });
+    const before = tf.memory().numTensors;
+    const whole = await svdTrain.compress(model, ctx, planAt(2));
+    const stage = await svdTrainStages.train(model, ctx, planAt(2));
+    const [two, three, twoAgain] = [
+      await svdTrainStages.finish(model, ctx, planAt(2), stage),
+      await svdTrainStages.finish(model, ctx, planAt(3, 3e-3), stage),
+      await svdTrainStages.finish(model, ctx, planAt(2), stage),
+    ];
+    expect(tf.memory().numTensors).toBe(before);
+    for (const r of [two, twoAgain]) for (const [k, e] of Object.entries(whole.model.weights)) expect(Array.from(toDense(r.model.weights[k]!))).toEqual(Array.from(toDense(e)));
+    expect(two.report.metrics).toEqual(whole.report.metrics);
+    expect(stage.valAccuracyBeforePruning).toBe(whole.report.metrics.valAccuracyBeforePruning);
+    expect(three.report.metrics.flopsReduction!).toBeGreaterThanOrEqual(3);
+    expect(two.report.metrics.flopsReduction!).toBeLessThan(three.report.metrics.flopsReduction!);
+    // the spectrum pruned is the same trained one in both
+    expect(three.report.layers.map((l) => l.singularValuesBeforePruning)).toEqual(two.report.layers.map((l) => l.singularValuesBeforePruning));
+  });
+
+  it('svdTrainStages.finish refuses a plan whose training differs from the stage (RECIPE_INVALID, expected vs got)', async () => {
+    const ir = toyMlpIR();
+    const model = initModel(ir, 5);
+    const ctx = ctxOf(ir);
+    const opts = { decomposed_epochs: 0, sparsity_epochs: 1, finetune_epochs: 0, batch_size: 32, flops_reduction: 2 };
+    const stage = await svdTrainStages.train(model, ctx, svdTrain.plan(ir, [{ op_types: ['dense'], sparsity_weight: 0.05 }], opts));
+    const refused = async (plan: ReturnType<typeof svdTrain.plan>) => {
+      try {
+        await svdTrainStages.finish(model, ctx, plan, stage);
+      } catch (e) {
+        return { code: isCompressionError(e) ? e.code : 'OTHER', message: (e as Error).message };
+      }
+      return { message: 'did not throw' };
+    };
+    const a = await refused(svdTrain.plan(ir, [{ op_types: ['dense'], sparsity_weight: 0.2 }], opts));
+    expect(a.code).toBe('RECIPE_INVALID');
+    expect(a.message).toMatch(/expected .*0\.05.* got .*0\.2/);
+    expect((await refused(svdTrain.plan(ir, [{ op_types: ['dense'], sparsity_weight: 0.05 }], { ...opts, sparsity_epochs: 2 }))).code).toBe('RECIPE_INVALID');
+    expect((await refused(svdTrain.plan(ir, [{ op_types: ['dense'], sparsity_weight: 0.05 }], { ...opts, gradual_steps: 2 }))).code).toBe('RECIPE_INVALID');
+    // a different target, fine-tuning lr or resvd is fine
+    const ok = await svdTrainStages.finish(
+      model,
+      ctx,
+      svdTrain.plan(ir, [{ op_types: ['dense'], sparsity_weight: 0.05 }], { ...opts, flops_reduction: 3, resvd: true, finetune_lr: 1e-2 }),
+      stage,
+    );
+    expect(ok.report.metrics.flopsReduction!).toBeGreaterThanOrEqual(3);
   });
 });
 
