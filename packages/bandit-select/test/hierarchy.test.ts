@@ -1,13 +1,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { createPolicy, isBanditError, logNormalCdf, normalCdf, type QoeThompson, restorePolicy, Rng, SyntheticWorld } from '../src/index.js';
-
-function allArms(w: SyntheticWorld) {
-  const batch = w.space.newBatch();
-  batch.k = w.arms.length;
-  for (let a = 0; a < w.arms.length; a++) batch.arms[a] = a;
-  return batch;
-}
+import { createPolicy, isBanditError, logNormalCdf, normalCdf, type QoeThompson, Rng, SyntheticWorld } from '../src/index.js';
+import { allArms, expectRestoredTwin } from './qoeHelpers.js';
 
 /** Feed `rounds` rounds of uniformly random arms to every policy (same rounds, same ratings). */
 function feedUniform(w: SyntheticWorld, policies: QoeThompson[], rng: Rng, from: number, rounds: number): void {
@@ -213,18 +207,7 @@ describe('qoets with the hierarchical latency model: invariants', () => {
       expect(s).toBeCloseTo(1, 12);
       policy.update(batch, j, w.observe(round, j, t, rng.normal()));
     }
-    const copy = restorePolicy(JSON.parse(JSON.stringify(policy.toJSON())), w.space);
-    for (let t = 150; t < 200; t++) {
-      w.sample(t, rng, round);
-      w.space.encodeContextValues(round.context, batch.ctx);
-      w.space.fill(batch);
-      const j = policy.decide(batch);
-      expect(copy.decide(batch)).toBe(j);
-      expect(Array.from(copy.probs.subarray(0, batch.k))).toEqual(Array.from(policy.probs.subarray(0, batch.k)));
-      const r = w.observe(round, j, t, rng.normal());
-      policy.update(batch, j, r);
-      copy.update(batch, j, r);
-    }
+    expectRestoredTwin(policy, w, rng, 150, 200);
   });
 
   it('bad values of the new options are BAD_CONFIG naming the field', () => {

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createPolicy, defaultPolicyConfig, FeatureSpace, isBanditError, parseCatalogue, type QoeThompson, restorePolicy, Rng, SyntheticWorld } from '../src/index.js';
-
-function allArms(w: SyntheticWorld) {
-  const batch = w.space.newBatch();
-  batch.k = w.arms.length;
-  for (let a = 0; a < w.arms.length; a++) batch.arms[a] = a;
-  return batch;
-}
+import { allArms, expectRestoredTwin } from './qoeHelpers.js';
 
 describe('qoets (structured QoE model with latent latency corrections)', () => {
   it('learns the latency of a cold device class from feedback: prediction error on dsp rounds drops by more than half', () => {
@@ -79,18 +73,7 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
       const j = policy.decide(batch);
       policy.update(batch, j, w.observe(round, j, t, rng.normal()));
     }
-    const copy = restorePolicy(JSON.parse(JSON.stringify(policy.toJSON())), w.space);
-    for (let t = 300; t < 400; t++) {
-      w.sample(t, rng, round);
-      w.space.encodeContextValues(round.context, batch.ctx);
-      w.space.fill(batch);
-      const j = policy.decide(batch);
-      expect(copy.decide(batch)).toBe(j);
-      expect(Array.from(copy.probs.subarray(0, batch.k))).toEqual(Array.from(policy.probs.subarray(0, batch.k)));
-      const r = w.observe(round, j, t, rng.normal());
-      policy.update(batch, j, r);
-      copy.update(batch, j, r);
-    }
+    expectRestoredTwin(policy, w, rng, 300, 400);
   });
 
   it("knownScore 'mean' with ε = 0 is greedy on catalogued classes and optimistic on cold ones", () => {

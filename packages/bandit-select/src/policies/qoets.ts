@@ -476,8 +476,7 @@ export class QoeThompson extends BasePolicy {
         }
         counts[bj] = counts[bj]! + 1;
       }
-      const floor = this.epsilon / k;
-      for (let j = 0; j < k; j++) out[j] = floor + ((1 - this.epsilon) * counts[j]!) / this.samples;
+      this.sampledProbs(out, k);
       return;
     }
     // out null: posterior means only (predict / greedy)
@@ -775,8 +774,13 @@ export class QoeThompson extends BasePolicy {
       }
       counts[bj] = counts[bj]! + 1;
     }
+    this.sampledProbs(out, k);
+  }
+
+  /** Propensities from the posterior samples' argmax counts, mixed with ε/k. */
+  private sampledProbs(out: Float64Array, k: number): void {
     const floor = this.epsilon / k;
-    for (let j = 0; j < k; j++) out[j] = floor + ((1 - this.epsilon) * counts[j]!) / this.samples;
+    for (let j = 0; j < k; j++) out[j] = floor + ((1 - this.epsilon) * this.counts[j]!) / this.samples;
   }
 
   protected learn(batch: FeatureBatch, j: number, reward: number): void {
