@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assertFits, type Dataset } from '../data/dataset.js';
-import { denseEncoding, toDense } from '../encodings/index.js';
+import { denseEncoding } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf } from '../ir/shapes.js';
-import { forward, type WeightTensors } from '../model/forward.js';
-import type { Model } from '../model/model.js';
+import { forward } from '../model/forward.js';
+import { type Model, weightTensors } from '../model/model.js';
 
 export interface BatchNormRefresh {
   /** `after` with the re-estimated statistics (the same object when nothing needed refreshing). */
@@ -36,9 +36,13 @@ export function refreshBatchNormStats(before: Model, after: Model, data: Dataset
   const n = Math.min(data.count, opts.examples ?? 2048);
   const batch = opts.batchSize ?? 256;
   const per = sizeOf(after.ir.inputShape);
-  const sums = new Map(stale.map((l) => [l.name, { s1: new Float64Array(0), s2: new Float64Array(0) }]));
-  const weights: WeightTensors = {};
-  for (const [name, e] of Object.entries(after.weights)) weights[name] = tf.tensor(toDense(e), e.shape, 'float32');
+  const sums = new Map(
+    stale.map((l) => {
+      const channels = sizeOf(after.weights[`${l.name}/moving_mean`]!.shape);
+      return [l.name, { s1: new Float64Array(channels), s2: new Float64Array(channels) }];
+    }),
+  );
+  const weights = weightTensors(after);
   try {
     for (let from = 0; from < n; from += batch) {
       const nb = Math.min(n, from + batch) - from;
@@ -51,7 +55,6 @@ export function refreshBatchNormStats(before: Model, after: Model, data: Dataset
           const st = bnStats.get(layer)!;
           const mean = st.mean.dataSync(),
             variance = st.variance.dataSync();
-          if (acc.s1.length === 0) ((acc.s1 = new Float64Array(mean.length)), (acc.s2 = new Float64Array(mean.length)));
           for (let c = 0; c < mean.length; c++) {
             acc.s1[c]! += nb * mean[c]!;
             acc.s2[c]! += nb * (variance[c]! + mean[c]! * mean[c]!);
