@@ -1,7 +1,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { createPolicy, isBanditError, logNormalCdf, normalCdf, type QoeThompson, Rng, SyntheticWorld } from '../src/index.js';
-import { allArms, expectRestoredTwin } from './qoeHelpers.js';
+import { allArms, expectPropensities, expectRestoredTwin } from './qoeHelpers.js';
 
 /** Feed `rounds` rounds of uniformly random arms to every policy (same rounds, same ratings). */
 function feedUniform(w: SyntheticWorld, policies: QoeThompson[], rng: Rng, from: number, rounds: number): void {
@@ -14,6 +14,21 @@ function feedUniform(w: SyntheticWorld, policies: QoeThompson[], rng: Rng, from:
     const j = rng.int(batch.k);
     const r = w.observe(round, j, t, rng.normal());
     for (const p of policies) p.update(batch, j, r);
+  }
+}
+
+/** Feed `count` rounds of device class `cls` (rounds of other classes skipped), all playing arm `arm`, to every policy. */
+function feedClassArm(w: SyntheticWorld, policies: QoeThompson[], rng: Rng, cls: string, arm: number, from: number, count: number): void {
+  const batch = allArms(w);
+  const round = w.newRound();
+  for (let t = from, fed = 0; fed < count; t++) {
+    w.sample(t, rng, round);
+    if (w.devices[round.device]!.cls !== cls) continue;
+    fed++;
+    w.space.encodeContextValues(round.context, batch.ctx);
+    w.space.fill(batch);
+    const r = w.observe(round, arm, t, rng.normal());
+    for (const p of policies) p.update(batch, arm, r);
   }
 }
 
@@ -89,18 +104,7 @@ describe('qoets: class-wide offset (classSd) and change detection (changeThresho
     const before = p.classPosterior('npu');
     expect(Math.abs(before.mean)).toBeLessThan(0.2);
     const A = w.arms.findIndex((a) => a.id === 'resnet50_int8');
-    const batch = allArms(w);
-    const round = w.newRound();
-    for (let t = 2000, fed = 0; fed < 300; t++) {
-      w.sample(t, rng, round);
-      if (w.devices[round.device]!.cls !== 'npu') continue;
-      fed++;
-      w.space.encodeContextValues(round.context, batch.ctx);
-      w.space.fill(batch);
-      const r = w.observe(round, A, t, rng.normal());
-      p.update(batch, A, r);
-      off.update(batch, A, r);
-    }
+    feedClassArm(w, [p, off], rng, 'npu', A, 2000, 300);
     // measured: −0.13 → +0.10; the truth is log 2.5 = 0.92, shared with the arm's own cell
     expect(p.classPosterior('npu').mean - before.mean).toBeGreaterThan(0.15);
     expect(off.classPosterior('npu')).toEqual({ mean: 0, sd: 0 });
@@ -121,16 +125,7 @@ describe('qoets: class-wide offset (classSd) and change detection (changeThresho
       other.sort((x, y) => x.sd - y.sd);
       const { id, sd: sdBefore } = other[0]!;
       expect(sdBefore).toBeLessThan(0.1);
-      const batch = allArms(w);
-      const round = w.newRound();
-      for (let t = 2000, fed = 0; fed < 300; t++) {
-        w.sample(t, rng, round);
-        if (w.devices[round.device]!.cls !== 'npu') continue;
-        fed++;
-        w.space.encodeContextValues(round.context, batch.ctx);
-        w.space.fill(batch);
-        p.update(batch, A, w.observe(round, A, t, rng.normal()));
-      }
+      feedClassArm(w, [p], rng, 'npu', A, 2000, 300);
       expect(p.changesDetected).toBeGreaterThanOrEqual(1);
       // an npu cell not played after the change has a wider posterior than before it
       expect(p.cellPosterior('npu', id).sd).toBeGreaterThan(1.5 * sdBefore);
@@ -199,12 +194,7 @@ describe('qoets with the hierarchical latency model: invariants', () => {
       w.space.encodeContextValues(round.context, batch.ctx);
       w.space.fill(batch);
       const j = policy.decide(batch);
-      let s = 0;
-      for (let q = 0; q < batch.k; q++) {
-        expect(policy.probs[q]!).toBeGreaterThanOrEqual(cfg.epsilon / batch.k - 1e-12);
-        s += policy.probs[q]!;
-      }
-      expect(s).toBeCloseTo(1, 12);
+      expectPropensities(policy.probs, batch.k, cfg.epsilon, 1e-12);
       policy.update(batch, j, w.observe(round, j, t, rng.normal()));
     }
     expectRestoredTwin(policy, w, rng, 150, 200);

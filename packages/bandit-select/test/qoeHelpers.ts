@@ -11,6 +11,16 @@ export function allArms(w: SyntheticWorld) {
   return batch;
 }
 
+/** Propensities of a decision over k arms: each at least the ε/k floor (within `tol`), summing to 1. */
+export function expectPropensities(probs: Float64Array, k: number, epsilon: number, tol: number): void {
+  let s = 0;
+  for (let q = 0; q < k; q++) {
+    expect(probs[q]!).toBeGreaterThanOrEqual(epsilon / k - tol);
+    s += probs[q]!;
+  }
+  expect(s).toBeCloseTo(1, 12);
+}
+
 /**
  * Restores `policy` from its JSON and plays rounds [from, to) with both (same contexts, same ratings): the copy must
  * make the same decisions with the same propensities.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createPolicy, defaultPolicyConfig, FeatureSpace, isBanditError, parseCatalogue, type QoeThompson, restorePolicy, Rng, SyntheticWorld } from '../src/index.js';
-import { allArms, expectRestoredTwin } from './qoeHelpers.js';
+import { allArms, expectPropensities, expectRestoredTwin } from './qoeHelpers.js';
 
 describe('qoets (structured QoE model with latent latency corrections)', () => {
   it('learns the latency of a cold device class from feedback: prediction error on dsp rounds drops by more than half', () => {
@@ -49,12 +49,7 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
         w.space.encodeContextValues(round.context, batch.ctx);
         w.space.fill(batch);
         const j = policy.decide(batch);
-        let s = 0;
-        for (let q = 0; q < batch.k; q++) {
-          expect(policy.probs[q]!).toBeGreaterThanOrEqual(0.05 / batch.k - 1e-15);
-          s += policy.probs[q]!;
-        }
-        expect(s).toBeCloseTo(1, 12);
+        expectPropensities(policy.probs, batch.k, 0.05, 1e-15);
         policy.update(batch, j, w.observe(round, j, t, rng.normal()));
       }
     }

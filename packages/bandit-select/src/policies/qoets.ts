@@ -886,21 +886,9 @@ export class QoeThompson extends BasePolicy {
    * the point mass at 0 otherwise). For inspection and tests.
    */
   classPosterior(cls: string): { mean: number; sd: number } {
-    const c = this.space.qoe!.classes.indexOf(cls);
-    if (c < 0) {
-      throw new BanditError({
-        code: 'BAD_CONFIG',
-        message: `classPosterior: device class "${cls}" is not in the catalogue (classes: ${this.space.qoe!.classes.join(', ')})`,
-        path: 'cls',
-        hint: 'use a class of space.qoe.classes',
-      });
-    }
+    const c = this.classIndex(cls, 'classPosterior');
     if (this.classSd <= 0 || this.coldCls[c]) return { mean: 0, sd: 0 };
-    const pdf = new Float64Array(GH);
-    const m = this.hPost(this.gPrior, this.gLL, c * GH, pdf, 0);
-    let m2 = 0;
-    for (let h = 0; h < GH; h++) m2 += pdf[h]! * H_GRID[h]! ** 2;
-    return { mean: m, sd: Math.sqrt(Math.max(0, m2 - m * m)) };
+    return this.hMoments(this.gPrior, this.gLL, c * GH);
   }
 
   /**
@@ -908,21 +896,32 @@ export class QoeThompson extends BasePolicy {
    * number of updates; the prior (n = 0) for a device type not seen. For inspection and tests (deviceSd > 0).
    */
   devicePosterior(cls: string, logSpeed: number): { mean: number; sd: number; seen: boolean } {
+    const c = this.classIndex(cls, 'devicePosterior');
+    const d = this.devices.get(`${c},${Number(logSpeed.toPrecision(9))}`);
+    return { ...this.hMoments(this.hPrior, d !== undefined ? this.hLL : null, (d ?? 0) * GH), seen: d !== undefined };
+  }
+
+  /** Index of a catalogued device class; an unknown name is BAD_CONFIG naming the inspection method. */
+  private classIndex(cls: string, method: string): number {
     const c = this.space.qoe!.classes.indexOf(cls);
     if (c < 0) {
       throw new BanditError({
         code: 'BAD_CONFIG',
-        message: `devicePosterior: device class "${cls}" is not in the catalogue (classes: ${this.space.qoe!.classes.join(', ')})`,
+        message: `${method}: device class "${cls}" is not in the catalogue (classes: ${this.space.qoe!.classes.join(', ')})`,
         path: 'cls',
         hint: 'use a class of space.qoe.classes',
       });
     }
-    const d = this.devices.get(`${c},${Number(logSpeed.toPrecision(9))}`);
+    return c;
+  }
+
+  /** Mean and sd of an offset's posterior on the η grid (prior × the likelihood row at `off`). */
+  private hMoments(prior: Float64Array, ll: Float64Array | null, off: number): { mean: number; sd: number } {
     const pdf = new Float64Array(GH);
-    const m = this.hPost(this.hPrior, d !== undefined ? this.hLL : null, (d ?? 0) * GH, pdf, 0);
+    const m = this.hPost(prior, ll, off, pdf, 0);
     let m2 = 0;
     for (let h = 0; h < GH; h++) m2 += pdf[h]! * H_GRID[h]! ** 2;
-    return { mean: m, sd: Math.sqrt(Math.max(0, m2 - m * m)), seen: d !== undefined };
+    return { mean: m, sd: Math.sqrt(Math.max(0, m2 - m * m)) };
   }
 
   /**
