@@ -234,6 +234,8 @@ export interface SvdTrainedStage {
   readonly trainAccuracy?: number;
   /** Val accuracy of the trained full-rank model (train mode with a val set). */
   readonly valAccuracyBeforePruning?: number;
+  /** The distillation targets the training used (train mode, distill_weight > 0), reused by `finish`'s fine-tuning. */
+  readonly distill?: ReturnType<typeof distillOf>;
 }
 
 /** What the training stage of `plan` depends on (the options that only act at or after pruning are left out). */
@@ -295,7 +297,8 @@ async function trainStage(model: Model, ctx: CompressContext, plan: Plan<SvdConf
   });
   const key = stageKey(plan);
   if (o.mode !== 'train') return { key, mode: o.mode, states };
-  const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill: distillOf(model, ctx, o) };
+  const distill = distillOf(model, ctx, o);
+  const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill };
   // 2. Decomposed training (orthogonality only), then sparsity training (orthogonality + sparsity on s).
   const a = await trainPhase(model, states, ctx, { ...base, epochs: o.decomposedEpochs, lr: o.lr, phase: 'svd-decomposed', ortho: true, sparsity: false });
   const gradual = o.gradualSteps > 0 ? gradualPruner(model, plan, a.states, o.sparsityEpochs, o.gradualSteps) : undefined;
@@ -312,7 +315,7 @@ async function trainStage(model: Model, ctx: CompressContext, plan: Plan<SvdConf
   states = b.states;
   const trainAccuracy = b.history.at(-1)?.trainAccuracy ?? a.history.at(-1)?.trainAccuracy;
   const valTrained = ctx.val ? evalOn(statesModel(model, plan, states, coreHasSpatialView()), ctx.val) : undefined;
-  return { key, mode: o.mode, states, trainAccuracy, valAccuracyBeforePruning: valTrained?.accuracy };
+  return { key, mode: o.mode, states, trainAccuracy, valAccuracyBeforePruning: valTrained?.accuracy, distill };
 }
 
 /** Steps 3–5 of `compress`: singular-value pruning, fine-tuning, encoding and the report. */
@@ -332,7 +335,8 @@ async function finishStage(model: Model, ctx: CompressContext, plan: Plan<SvdCon
   const val: Dataset | undefined = ctx.val;
   const spatialOk = coreHasSpatialView();
   const train = o.mode === 'train';
-  const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill: distillOf(model, ctx, o) };
+  // The teacher's targets depend only on the model, the data and distill_* (all in the stage key): computed once.
+  const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill: stage.distill ?? distillOf(model, ctx, o) };
   let states: LayerState[] = [...stage.states];
   let trainAccuracy = stage.trainAccuracy;
   const valTrained = o.finetuneEpochs > 0 && stage.valAccuracyBeforePruning !== undefined ? { accuracy: stage.valAccuracyBeforePruning } : undefined;
