@@ -4,7 +4,7 @@
  * in child processes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CompressionError, createRng, initModel, toDense, weightNames, type Layer, type ModelIR } from '@edge-compress/core';
+import { CompressionError, createRng, initModel, toDense, weightNames, type Activation, type Layer, type ModelIR } from '@edge-compress/core';
 
 export interface TimingItem {
   id: string;
@@ -59,11 +59,21 @@ export async function loadTfl(): Promise<Tfl> {
 
 function layerOf(tfl: Tfl, l: Layer, inputShape: number[] | undefined) {
   const base = inputShape ? { inputShape, name: l.name } : { name: l.name };
+  // leakyRelu is only ever a stand-alone layer (core's Keras reader never puts it on a conv / dense).
+  const fused = (a: Activation) => a as Exclude<Activation, 'leakyRelu'>;
   switch (l.kind) {
     case 'conv2d':
-      return tfl.layers.conv2d({ ...base, filters: l.filters, kernelSize: l.kernelSize, strides: l.strides, padding: l.padding, activation: l.activation, useBias: l.useBias });
+      return tfl.layers.conv2d({
+        ...base,
+        filters: l.filters,
+        kernelSize: l.kernelSize,
+        strides: l.strides,
+        padding: l.padding,
+        activation: fused(l.activation),
+        useBias: l.useBias,
+      });
     case 'dense':
-      return tfl.layers.dense({ ...base, units: l.units, activation: l.activation, useBias: l.useBias });
+      return tfl.layers.dense({ ...base, units: l.units, activation: fused(l.activation), useBias: l.useBias });
     case 'maxPool2d':
       return tfl.layers.maxPooling2d({ ...base, poolSize: l.poolSize, strides: l.strides, padding: l.padding });
     case 'avgPool2d':
@@ -71,6 +81,8 @@ function layerOf(tfl: Tfl, l: Layer, inputShape: number[] | undefined) {
     case 'flatten':
       return tfl.layers.flatten(base);
     case 'activation':
+      if (l.activation === 'leakyRelu') return tfl.layers.leakyReLU({ ...base, alpha: l.alpha ?? 0.3 });
+      if (l.maxValue !== undefined) return tfl.layers.reLU({ ...base, maxValue: l.maxValue });
       return tfl.layers.activation({ ...base, activation: l.activation });
     case 'batchNorm':
       return tfl.layers.batchNormalization({ ...base, epsilon: l.epsilon, momentum: l.momentum, center: l.center, scale: l.scale });

@@ -28,7 +28,10 @@ type Mode = 'off' | 'observe' | 'train' | 'eval';
 
 /** Ops that keep values on the quantization grid of their input (max, reshape, identity, relu). */
 const keepsGrid = (l: Layer): boolean =>
-  l.kind === 'maxPool2d' || l.kind === 'flatten' || l.kind === 'dropout' || (l.kind === 'activation' && (l.activation === 'relu' || l.activation === 'linear'));
+  l.kind === 'maxPool2d' ||
+  l.kind === 'flatten' ||
+  l.kind === 'dropout' ||
+  (l.kind === 'activation' && ((l.activation === 'relu' && l.maxValue === undefined) || l.activation === 'linear'));
 
 /**
  * Activation fake quantization as a forward override (core's `layerForward`): every weighted layer's output

@@ -1,7 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fc, test } from '@fast-check/vitest';
-import { describe, expect } from 'vitest';
-import { createRng, denseEncoding, forward, initModel, lenet5, maskedEncoding, toDense, toGemm, weightTensors, type Model, type ModelIR } from '@edge-compress/core';
+import { describe, expect, it } from 'vitest';
+import {
+  createRng,
+  isCompressionError,
+  denseEncoding,
+  forward,
+  initModel,
+  lenet5,
+  maskedEncoding,
+  toDense,
+  toGemm,
+  weightTensors,
+  type Model,
+  type ModelIR,
+} from '@edge-compress/core';
 import { bcrLayoutFromMask, bcrMask } from '../sparsity.js';
 import { SparseRunner } from './runner.js';
 import { sparseSpec } from './spec.js';
@@ -180,4 +193,28 @@ describe('SparseRunner (wasm BCR runtime) matches the dense tfjs forward', () =>
       expect(maxAbsDiff(new SparseRunner(sparseSpec(model, { layouts }), { logits: true }).predict(x, p.n), logits)).toBeLessThanOrEqual(1e-4);
     },
   );
+});
+
+describe('activations the wasm runtime does not compute', () => {
+  it.each([
+    ['a fused relu6', { kind: 'dense', name: 'fc', units: 3, activation: 'relu6', useBias: false }],
+    ['a capped ReLU layer', { kind: 'activation', name: 'cap', activation: 'relu', maxValue: 4 }],
+  ] as const)('%s: a typed UNSUPPORTED_LAYER error naming the layer, before any output', (_, layer) => {
+    const ir: ModelIR = {
+      format: 'edge-compress/ir',
+      version: 1,
+      name: 'm',
+      inputShape: [4],
+      layers: [{ kind: 'dense', name: 'in', units: 3, activation: 'linear', useBias: false }, layer],
+    };
+    const runner = new SparseRunner(sparseSpec(initModel(ir, 1)));
+    let err: unknown;
+    try {
+      runner.predict(new Float32Array(8), 2);
+    } catch (e) {
+      err = e;
+    }
+    expect(isCompressionError(err, 'UNSUPPORTED_LAYER')).toBe(true);
+    expect((err as Error).message).toContain(`(layer '${layer.name}')`);
+  });
 });

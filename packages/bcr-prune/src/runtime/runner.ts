@@ -13,7 +13,8 @@ export interface SparseModelSpec {
 
 const OP = { IN: 1, IM2COL: 2, BCR: 3, POOL: 4, AFFINE: 5, ACT: 6, FLATTEN: 7, OUT: 8, CSR: 9, BCR_CONV: 10 } as const;
 const OP_WORDS = 20;
-const ACT: Record<Activation, number> = { linear: 0, relu: 1, softmax: 2, sigmoid: 3, tanh: 4 };
+/** Activations the wasm runtime computes (fused or stand-alone); a model with another one is refused at construction. */
+const ACT: Partial<Record<Activation, number>> = { linear: 0, relu: 1, softmax: 2, sigmoid: 3, tanh: 4 };
 
 /** Leading dimension of a [rows, M] activation: M rounded up to 8 for the SIMD kernels, or M itself below 4. */
 export const ldmOf = (m: number): number => (m < 4 ? m : Math.ceil(m / 8) * 8);
@@ -142,7 +143,17 @@ export class SparseRunner {
     const lastSoftmax = this.finalSoftmax();
     for (const [i, s] of this.shapes.entries()) {
       const l = s.layer;
-      const act = (a: Activation): number => (this.opts.logits && i === lastSoftmax && a === 'softmax' ? ACT.linear : ACT[a]);
+      const act = (a: Activation): number => {
+        const code = this.opts.logits && i === lastSoftmax && a === 'softmax' ? ACT.linear : ACT[a];
+        if (code === undefined || (l.kind === 'activation' && l.maxValue !== undefined))
+          throw new CompressionError({
+            code: 'UNSUPPORTED_LAYER',
+            layer: l.name,
+            message: `the bcr-prune wasm runtime has no '${a}${l.kind === 'activation' && l.maxValue !== undefined ? ` capped at ${l.maxValue}` : ''}' activation (layer '${l.name}')`,
+            hint: `it runs ${Object.keys(ACT).join(', ')}; run this model with core's createRunner (the bcr kernel per layer) instead`,
+          });
+        return code!;
+      };
       switch (l.kind) {
         case 'conv2d': {
           if (!st.spatial) throw new Error('conv2d on flat input');

@@ -1,5 +1,5 @@
 import { CompressionError, didYouMeanHint } from '../errors.js';
-import { ACTIVATIONS, type Activation, type Layer, type ModelIR, type Padding } from '../ir/types.js';
+import { FUSED_ACTIVATIONS, type Activation, type Layer, type ModelIR, type Padding } from '../ir/types.js';
 import { inferShapes } from '../ir/shapes.js';
 
 /** Keras layer classes we read and write (tfjs-layers' Sequential topology, keras 2 and 3 spellings). */
@@ -15,8 +15,22 @@ export const SUPPORTED_KERAS_LAYERS = [
   'Dropout',
   'ReLU',
   'Softmax',
+  'LeakyReLU',
+  'ELU',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling2D',
+  'Reshape',
 ] as const;
-const ALIASES: Record<string, string> = { MaxPool2D: 'MaxPooling2D', AvgPool2D: 'AveragePooling2D', Convolution2D: 'Conv2D' };
+const ALIASES: Record<string, string> = {
+  MaxPool2D: 'MaxPooling2D',
+  AvgPool2D: 'AveragePooling2D',
+  Convolution2D: 'Conv2D',
+  GlobalAvgPool2D: 'GlobalAveragePooling2D',
+  GlobalMaxPool2D: 'GlobalMaxPooling2D',
+};
+/** Keras JSON spellings of activations whose tfjs name differs (tfjs-layers writes `hard_sigmoid` and reads both). */
+const KERAS_ACTIVATION_NAMES: Record<string, Activation> = { hard_sigmoid: 'hardSigmoid' };
+const kerasActivationName = (a: Activation): string => (a === 'hardSigmoid' ? 'hard_sigmoid' : a);
 
 type Json = Record<string, unknown>;
 
@@ -54,6 +68,19 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
   const modelName = (!Array.isArray(config) && typeof config?.name === 'string' ? config.name : 'model') as string;
   let inputShape: number[] | undefined;
   const out: Layer[] = [];
+  const names = new Set(layers!.map((raw) => String(((raw as Json | null)?.config as Json | undefined)?.name ?? '')));
+  const uniqueName = (base: string): string => {
+    let n = base;
+    for (let k = 2; names.has(n); k++) n = `${base}_${k}`;
+    names.add(n);
+    return n;
+  };
+  /** Per-example shape entering the layer being read (from the layers read so far; the input shape must be known by then). */
+  const priorShape = (path: string, name: string): number[] => {
+    if (!inputShape) fail(path, `layer '${name}' comes before the model's input shape is known`, 'give the first layer an inputShape', 'BAD_MODEL_FILE', name);
+    const sh = inferShapes({ format: 'edge-compress/ir', version: 1, name: 'prefix', inputShape: inputShape!, layers: stripAxis({ layers: out } as ModelIR).layers });
+    return sh.length ? sh[sh.length - 1]!.outputShape : [...inputShape!];
+  };
   layers!.forEach((raw, i) => {
     const path = `modelTopology.config.layers[${i}]`;
     if (!raw || typeof raw !== 'object') fail(path, 'is not an object');
@@ -65,9 +92,10 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
     if (inputShape === undefined && Array.isArray(shapeField)) inputShape = (shapeField as unknown[]).slice(1) as number[];
     if (inputShape === undefined && Array.isArray(c.input_shape)) inputShape = c.input_shape as number[];
     const act = (field: string, v: unknown): Activation => {
-      const a = v === undefined || v === null ? 'linear' : typeof v === 'string' ? v : typeof v === 'object' ? String((v as Json).class_name ?? (v as Json).config) : String(v);
-      if (!(ACTIVATIONS as readonly string[]).includes(a))
-        fail(`${path}.config.${field}`, `activation '${a}' of layer '${name}' is not supported`, `supported: ${ACTIVATIONS.join(', ')}`, 'UNSUPPORTED_LAYER', name);
+      const raw = v === undefined || v === null ? 'linear' : typeof v === 'string' ? v : typeof v === 'object' ? String((v as Json).class_name ?? (v as Json).config) : String(v);
+      const a = KERAS_ACTIVATION_NAMES[raw] ?? raw;
+      if (!(FUSED_ACTIVATIONS as readonly string[]).includes(a))
+        fail(`${path}.config.${field}`, `activation '${raw}' of layer '${name}' is not supported`, `supported: ${FUSED_ACTIVATIONS.join(', ')}`, 'UNSUPPORTED_LAYER', name);
       return a as Activation;
     };
     const channelsLast = (): void => {
@@ -134,14 +162,71 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
       case 'Activation':
         out.push({ kind: 'activation', name, activation: act('activation', c.activation) });
         return;
-      case 'ReLU':
-        if ((c.max_value ?? null) !== null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0)
-          fail(`${path}.config`, `ReLU layer '${name}' with max_value/negative_slope/threshold is not supported`, undefined, 'UNSUPPORTED_LAYER', name);
-        out.push({ kind: 'activation', name, activation: 'relu' });
+      case 'ReLU': {
+        const maxValue = c.max_value ?? null;
+        if ((c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0)
+          fail(
+            `${path}.config`,
+            `ReLU layer '${name}' with negative_slope/threshold is not supported (stock tfjs-layers has neither)`,
+            'use a LeakyReLU layer for a negative slope',
+            'UNSUPPORTED_LAYER',
+            name,
+          );
+        if (maxValue !== null && !(typeof maxValue === 'number' && maxValue > 0))
+          fail(`${path}.config.max_value`, `expected a positive number or null, got ${JSON.stringify(maxValue)}`, undefined, 'BAD_MODEL_FILE', name);
+        out.push(maxValue === null ? { kind: 'activation', name, activation: 'relu' } : { kind: 'activation', name, activation: 'relu', maxValue: maxValue as number });
+        return;
+      }
+      case 'LeakyReLU': {
+        // keras 2 / tfjs: alpha; keras 3: negative_slope. Default 0.3 in both.
+        const alpha = c.alpha ?? c.negative_slope ?? 0.3;
+        if (typeof alpha !== 'number' || !Number.isFinite(alpha))
+          fail(`${path}.config.alpha`, `expected a number, got ${JSON.stringify(alpha)}`, undefined, 'BAD_MODEL_FILE', name);
+        out.push({ kind: 'activation', name, activation: 'leakyRelu', alpha: alpha as number });
+        return;
+      }
+      case 'ELU':
+        if ((c.alpha ?? 1) !== 1)
+          fail(
+            `${path}.config.alpha`,
+            `ELU layer '${name}' has alpha ${JSON.stringify(c.alpha)}; only 1 is supported (as in stock tfjs-layers)`,
+            undefined,
+            'UNSUPPORTED_LAYER',
+            name,
+          );
+        out.push({ kind: 'activation', name, activation: 'elu' });
         return;
       case 'Softmax':
         out.push({ kind: 'activation', name, activation: 'softmax' });
         return;
+      case 'GlobalAveragePooling2D':
+      case 'GlobalMaxPooling2D': {
+        // Read as a pool over the whole feature map (+ a flatten unless keepdims): the same numbers, and every
+        // method, cost model and exporter already handles both. Written back in that form.
+        channelsLast();
+        const at = priorShape(path, name);
+        if (at.length !== 3) fail(path, `layer '${name}' (${className}) needs a rank-3 [h, w, c] input, got [${at.join(', ')}]`, undefined, 'BAD_MODEL_FILE', name);
+        const window: [number, number] = [at[0]!, at[1]!];
+        out.push({ kind: className === 'GlobalMaxPooling2D' ? 'maxPool2d' : 'avgPool2d', name, poolSize: window, strides: window, padding: 'valid' });
+        if (c.keepdims !== true) out.push({ kind: 'flatten', name: uniqueName(`${name}_flatten`) });
+        return;
+      }
+      case 'Reshape': {
+        const target = c.target_shape ?? c.targetShape;
+        const at = priorShape(path, name);
+        const n = at.reduce((a, b) => a * b, 1);
+        const flat = Array.isArray(target) && target.length === 1 && (target[0] === n || target[0] === -1);
+        if (!flat)
+          fail(
+            `${path}.config.target_shape`,
+            `Reshape layer '${name}' to ${JSON.stringify(target)} is not supported; only a reshape to one dimension ([${n}] or [-1]), read as a Flatten`,
+            'reshape to a flat vector, or give the model that input shape directly',
+            'UNSUPPORTED_LAYER',
+            name,
+          );
+        out.push({ kind: 'flatten', name });
+        return;
+      }
       case 'BatchNormalization': {
         const axis = Array.isArray(c.axis) ? (c.axis as number[])[0] : ((c.axis as number | undefined) ?? -1);
         out.push({
@@ -226,7 +311,7 @@ export function irToTopology(ir: ModelIR, version: string): Json {
             padding: l.padding,
             data_format: 'channels_last',
             dilation_rate: [1, 1],
-            activation: l.activation,
+            activation: kerasActivationName(l.activation),
             use_bias: l.useBias,
             ...KERNEL_LAYER_DEFAULTS,
           },
@@ -237,7 +322,7 @@ export function irToTopology(ir: ModelIR, version: string): Json {
           config: {
             ...base,
             units: l.units,
-            activation: l.activation,
+            activation: kerasActivationName(l.activation),
             use_bias: l.useBias,
             ...KERNEL_LAYER_DEFAULTS,
           },
@@ -251,7 +336,9 @@ export function irToTopology(ir: ModelIR, version: string): Json {
       case 'flatten':
         return { class_name: 'Flatten', config: { ...base, data_format: 'channels_last' } };
       case 'activation':
-        return { class_name: 'Activation', config: { ...base, activation: l.activation } };
+        if (l.activation === 'leakyRelu') return { class_name: 'LeakyReLU', config: { ...base, alpha: l.alpha ?? 0.3 } };
+        if (l.activation === 'relu' && l.maxValue !== undefined) return { class_name: 'ReLU', config: { ...base, max_value: l.maxValue } };
+        return { class_name: 'Activation', config: { ...base, activation: kerasActivationName(l.activation) } };
       case 'batchNorm':
         return {
           class_name: 'BatchNormalization',

@@ -263,12 +263,12 @@ describe('saveModel / loadModel', () => {
           format: 'layers-model',
           modelTopology: {
             class_name: 'Sequential',
-            config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 2, activation: 'elu', batch_input_shape: [null, 3] } }] },
+            config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 2, activation: 'thresholded_relu', batch_input_shape: [null, 3] } }] },
           },
           weightsManifest: [],
         }),
       );
-      await expectCode(loadModel(dir), 'UNSUPPORTED_LAYER', /activation 'elu' of layer 'd' is not supported/);
+      await expectCode(loadModel(dir), 'UNSUPPORTED_LAYER', /activation 'thresholded_relu' of layer 'd' is not supported/);
     });
   });
 

@@ -434,10 +434,55 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
     actQ.set(cur, { scale: Math.fround(scale), zeroPoint });
     activations.push({ tensor: q, after: key < 0 ? 'input' : ir.layers[key]!.name, min: r.min, max: r.max, scale, zeroPoint });
   };
-  const activate = (a: Activation, base: string) => {
+  /** One activation as ONNX opset-13 nodes, with the same formula tfjs-layers uses. */
+  const activate = (a: Activation, base: string, p: { alpha?: number; maxValue?: number } = {}) => {
     if (a === 'linear') return;
-    const op = { relu: 'Relu', sigmoid: 'Sigmoid', tanh: 'Tanh', softmax: 'Softmax' }[a];
-    cur = g.node(op, [cur], `${base}_${a}`, a === 'softmax' ? { axis: layout.kind === 'nchw' ? 1 : -1 } : {});
+    const x = cur,
+      n = `${base}_${a}`;
+    const scalar = (suffix: string, v: number): string => g.init(`${n}_${suffix}`, [], 'FLOAT', Float32Array.of(v));
+    const unary: Partial<Record<Activation, string>> = { sigmoid: 'Sigmoid', tanh: 'Tanh', elu: 'Elu', softplus: 'Softplus', softsign: 'Softsign' };
+    switch (a) {
+      case 'relu':
+        cur = g.node('Relu', [x], n);
+        if (p.maxValue !== undefined) cur = g.node('Clip', [cur, scalar('min', 0), scalar('max', p.maxValue)], `${n}_cap`);
+        return;
+      case 'relu6':
+        cur = g.node('Clip', [x, scalar('min', 0), scalar('max', 6)], n);
+        return;
+      case 'softmax':
+        cur = g.node('Softmax', [x], n, { axis: layout.kind === 'nchw' ? 1 : -1 });
+        return;
+      case 'selu': // tf.selu's constants (ONNX's defaults are rounded differently)
+        cur = g.node('Selu', [x], n, { alpha: { f: 1.6732632423543772 }, gamma: { f: 1.0507009873554805 } });
+        return;
+      case 'hardSigmoid':
+        cur = g.node('HardSigmoid', [x], n, { alpha: { f: 0.2 }, beta: { f: 0.5 } });
+        return;
+      case 'leakyRelu':
+        cur = g.node('LeakyRelu', [x], n, { alpha: { f: p.alpha ?? 0.3 } });
+        return;
+      case 'swish':
+        cur = g.node('Mul', [g.node('Sigmoid', [x], `${n}_sigmoid`), x], n);
+        return;
+      case 'mish':
+        cur = g.node('Mul', [x, g.node('Tanh', [g.node('Softplus', [x], `${n}_softplus`)], `${n}_tanh`)], n);
+        return;
+      case 'gelu': {
+        const erf = g.node('Erf', [g.node('Div', [x, scalar('sqrt2', Math.SQRT2)], `${n}_scaled`)], `${n}_erf`);
+        const cdf = g.node('Mul', [scalar('half', 0.5), g.node('Add', [scalar('one', 1), erf], `${n}_1p`)], `${n}_cdf`);
+        cur = g.node('Mul', [x, cdf], n);
+        return;
+      }
+      case 'gelu_new': {
+        const cube = g.node('Mul', [scalar('c', 0.044715), g.node('Pow', [x, scalar('three', 3)], `${n}_cube`)], `${n}_cubic`);
+        const inner = g.node('Mul', [scalar('k', Math.sqrt(2 / Math.PI)), g.node('Add', [x, cube], `${n}_sum`)], `${n}_inner`);
+        const t = g.node('Add', [scalar('one', 1), g.node('Tanh', [inner], `${n}_tanh`)], `${n}_1p`);
+        cur = g.node('Mul', [scalar('half', 0.5), g.node('Mul', [x, t], `${n}_xt`)], n);
+        return;
+      }
+      default:
+        cur = g.node(unary[a]!, [x], n, a === 'elu' ? { alpha: { f: 1 } } : {});
+    }
   };
 
   /**
@@ -581,7 +626,7 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         break;
       }
       case 'activation':
-        activate(l.activation, l.name);
+        activate(l.activation, l.name, l);
         key = i;
         break;
       case 'dropout':

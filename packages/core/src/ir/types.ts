@@ -1,6 +1,30 @@
 /** Model IR: a JSON-serialisable description of a Sequential network in NHWC layout. */
-export const ACTIVATIONS = ['linear', 'relu', 'softmax', 'sigmoid', 'tanh'] as const;
+/**
+ * Element-wise activations, by tfjs-layers' names (Keras JSON writes `hard_sigmoid`; the readers map it). All of
+ * them are fused activations of conv2d / dense or stand-alone `activation` layers, except `leakyRelu`, which only a
+ * stand-alone layer has (Keras' LeakyReLU layer; its slope is the layer's `alpha`).
+ */
+export const ACTIVATIONS = [
+  'linear',
+  'relu',
+  'softmax',
+  'sigmoid',
+  'tanh',
+  'relu6',
+  'elu',
+  'selu',
+  'softplus',
+  'softsign',
+  'hardSigmoid',
+  'swish',
+  'mish',
+  'gelu',
+  'gelu_new',
+  'leakyRelu',
+] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
+/** Activations a conv2d / dense layer (or Keras' Activation layer) can carry as a string. */
+export const FUSED_ACTIVATIONS: readonly Activation[] = ACTIVATIONS.filter((a) => a !== 'leakyRelu');
 
 export const LAYER_KINDS = ['conv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout'] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
@@ -39,6 +63,10 @@ export interface ActivationLayer {
   kind: 'activation';
   name: string;
   activation: Activation;
+  /** `leakyRelu`'s slope for x < 0 (Keras' LeakyReLU `alpha`, default 0.3). */
+  alpha?: number;
+  /** Upper clip of `relu` (Keras' ReLU layer `max_value`); none when absent. */
+  maxValue?: number;
 }
 export interface BatchNormLayer {
   kind: 'batchNorm';

@@ -22,18 +22,44 @@ export interface ForwardOptions {
   layerForward?: (layer: Layer, input: tf.Tensor, weights: WeightTensors, info: { training: boolean }) => tf.Tensor | undefined;
 }
 
-function activate(x: tf.Tensor, a: Activation): tf.Tensor {
+/**
+ * An activation as tfjs-layers computes it (same ops, so a model saved for stock tfjs predicts the same).
+ * `alpha` is leakyRelu's slope, `maxValue` relu's optional cap (stand-alone layers only).
+ */
+export function activate(x: tf.Tensor, a: Activation, p: { alpha?: number; maxValue?: number } = {}): tf.Tensor {
   switch (a) {
     case 'linear':
       return x;
     case 'relu':
-      return tf.relu(x);
+      return p.maxValue === undefined ? tf.relu(x) : tf.clipByValue(tf.relu(x), 0, p.maxValue);
     case 'softmax':
       return tf.softmax(x);
     case 'sigmoid':
       return tf.sigmoid(x);
     case 'tanh':
       return tf.tanh(x);
+    case 'relu6':
+      return tf.minimum(6, tf.relu(x));
+    case 'elu':
+      return tf.elu(x);
+    case 'selu':
+      return tf.selu(x);
+    case 'softplus':
+      return tf.softplus(x);
+    case 'softsign':
+      return tf.div(x, tf.add(tf.abs(x), 1));
+    case 'hardSigmoid':
+      return tf.clipByValue(tf.add(0.5, tf.mul(0.2, x)), 0, 1);
+    case 'swish':
+      return tf.mul(tf.sigmoid(x), x);
+    case 'mish':
+      return tf.mul(x, tf.tanh(tf.softplus(x)));
+    case 'gelu':
+      return tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.div(x, Math.SQRT2)))));
+    case 'gelu_new':
+      return tf.mul(0.5, tf.mul(x, tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))))))));
+    case 'leakyRelu':
+      return tf.leakyRelu(x, p.alpha ?? 0.3);
   }
 }
 
@@ -94,7 +120,7 @@ export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts:
         h = tf.reshape(h, [h.shape[0]!, -1]);
         break;
       case 'activation':
-        h = activate(h, act(l.activation));
+        h = activate(h, act(l.activation), l);
         break;
       case 'dropout':
         if (opts.training && l.rate > 0) h = tf.dropout(h, l.rate, undefined, (opts.dropoutSeed ?? 0) * 31 + dropIdx++);

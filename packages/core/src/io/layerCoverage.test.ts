@@ -1,0 +1,269 @@
+/**
+ * Models as stock tfjs-layers users build them: the activations tfjs-layers ships (relu6, elu, selu, softplus,
+ * softsign, hard_sigmoid, swish, mish, gelu, gelu_new), LeakyReLU / ReLU(max_value) / ELU layers, global pooling
+ * and a flattening Reshape. Each is read from what tfjs-layers saves, predicts what tfjs-layers predicts, trains
+ * on wasm with the cpu backend's gradients, is written back so stock tfjs loads it, and exports to ONNX.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../backend/index.js';
+import { isCompressionError } from '../errors.js';
+import { sizeOf } from '../ir/shapes.js';
+import { forward, type WeightTensors } from '../model/forward.js';
+import type { Model } from '../model/model.js';
+import { createRng } from '../tensor/rng.js';
+import { toyData } from '../testing/index.js';
+import { predict, Trainer } from '../train/trainer.js';
+import { toDense } from '../encodings/index.js';
+import { loadModelFrom, saveModelTo } from './handlers.js';
+import { topologyToIR } from './keras.js';
+import { toOnnx } from './onnx.js';
+
+const IN = [10, 10, 3];
+let seed = 1;
+const init = () => tfl.initializers.glorotUniform({ seed: seed++ });
+const bias = () => tfl.initializers.randomUniform({ minval: -0.3, maxval: 0.3, seed: seed++ });
+
+/**
+ * Every activation and activation layer tfjs-layers 4.22 has (bar PReLU / ThresholdedReLU), then global average
+ * pooling. `gelu_new` only with `gelu = 'gelu_new'`: tfjs-layers 4.22 saves it but cannot load it back ("Unknown
+ * activation: geluNew"), so the stock round trip runs with `gelu`.
+ */
+function everyActivation(gelu: 'gelu' | 'gelu_new' = 'gelu'): tfl.Sequential {
+  const m = tfl.sequential();
+  const k = { kernelInitializer: init(), biasInitializer: bias() };
+  m.add(tfl.layers.conv2d({ inputShape: IN, filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu6', ...k }));
+  m.add(tfl.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'elu', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tfl.layers.leakyReLU({ alpha: 0.1 }));
+  m.add(tfl.layers.reLU({ maxValue: 0.5 }));
+  m.add(tfl.layers.activation({ activation: 'swish' }));
+  m.add(tfl.layers.activation({ activation: 'selu' }));
+  m.add(tfl.layers.globalAveragePooling2d({}));
+  m.add(tfl.layers.dense({ units: 8, activation: 'softplus', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tfl.layers.activation({ activation: 'mish' }));
+  m.add(tfl.layers.dense({ units: 8, activation: 'gelu', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tfl.layers.activation({ activation: 'softsign' }));
+  m.add(tfl.layers.dense({ units: 8, activation: gelu, kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tfl.layers.activation({ activation: 'hardSigmoid' }));
+  m.add(tfl.layers.elu({}));
+  m.add(tfl.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: init(), biasInitializer: bias() }));
+  return m;
+}
+
+/** Global max pooling and a flattening Reshape. */
+function poolingAndReshape(): tfl.Sequential {
+  const m = tfl.sequential();
+  m.add(tfl.layers.conv2d({ inputShape: IN, filters: 5, kernelSize: 3, activation: 'relu', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tfl.layers.conv2d({ filters: 4, kernelSize: 2, activation: 'tanh', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tfl.layers.reshape({ targetShape: [36] }));
+  m.add(tfl.layers.dense({ units: 4, kernelInitializer: init(), biasInitializer: bias() }));
+  return m;
+}
+
+async function artifactsOf(m: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let art: tf.io.ModelArtifacts | undefined;
+  await m.save(
+    tf.io.withSaveHandler(async (a) => {
+      art = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return art!;
+}
+
+function images(count: number, s: number): Float32Array {
+  const rng = createRng(s);
+  return Float32Array.from({ length: count * sizeOf(IN) }, () => rng.next() * 4 - 2);
+}
+
+function stockPredict(m: tfl.LayersModel, x: Float32Array, count: number): Float32Array {
+  return tf.tidy(() => (m.predict(tf.tensor(x, [count, ...IN])) as tf.Tensor).dataSync() as Float32Array).slice();
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+}
+
+async function runOrt(bytes: Uint8Array, x: Float32Array, count: number): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  try {
+    const out = await session.run({ input: new ort.Tensor('float32', x, [count, ...IN]) });
+    return Float32Array.from(out.output!.data as Float32Array);
+  } finally {
+    await session.release();
+  }
+}
+
+describe.each([
+  ['every activation + global average pooling', everyActivation, 4],
+  ['global max pooling + flattening reshape', poolingAndReshape, 4],
+])('stock tfjs-layers model: %s', (_, build, classes) => {
+  it('reads it, predicts what tfjs-layers predicts, writes it back for stock tf.loadLayersModel, and exports ONNX that onnxruntime runs the same', async () => {
+    const stock = build();
+    const art = await artifactsOf(stock);
+    const { model } = await loadModelFrom(tf.io.fromMemory(art));
+    const x = images(16, 7);
+    const theirs = stockPredict(stock, x, 16);
+    const ours = predict(model, x, 16);
+    expect(ours.length).toBe(16 * classes);
+    expect(maxAbsDiff(ours, theirs)).toBeLessThanOrEqual(1e-5);
+    // the outputs vary with the input: a model reduced to a constant would also "match"
+    expect(maxAbsDiff(ours.subarray(0, classes), ours.subarray(classes, 2 * classes))).toBeGreaterThan(1e-4);
+
+    let written: tf.io.ModelArtifacts | undefined;
+    await saveModelTo(
+      model,
+      tf.io.withSaveHandler(async (a) => {
+        written = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const back = await tfl.loadLayersModel(tf.io.fromMemory(written!));
+    expect(maxAbsDiff(stockPredict(back, x, 16), theirs)).toBeLessThanOrEqual(1e-5);
+    back.dispose();
+
+    const onnx = await runOrt(toOnnx(model), x, 16);
+    expect(maxAbsDiff(onnx, ours)).toBeLessThanOrEqual(1e-4);
+    stock.dispose();
+  });
+});
+
+it('gelu_new (which stock tfjs-layers 4.22 saves but cannot load): read, predicted as tfjs-layers does, exported to ONNX', async () => {
+  const stock = everyActivation('gelu_new');
+  const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(stock)));
+  expect(model.ir.layers.some((l) => 'activation' in l && l.activation === 'gelu_new')).toBe(true);
+  const x = images(8, 8);
+  const ours = predict(model, x, 8);
+  expect(maxAbsDiff(ours, stockPredict(stock, x, 8))).toBeLessThanOrEqual(1e-5);
+  expect(maxAbsDiff(await runOrt(toOnnx(model), x, 8), ours)).toBeLessThanOrEqual(1e-4);
+  stock.dispose();
+});
+
+describe('layers written back in their stock form', () => {
+  it('LeakyReLU keeps its alpha, ReLU its max_value, hard_sigmoid its Keras spelling; global pooling becomes a full-window pool + flatten', async () => {
+    const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(everyActivation())));
+    const kinds = model.ir.layers.map((l) => l.kind);
+    expect(kinds.slice(6, 8)).toEqual(['avgPool2d', 'flatten']);
+    expect(model.ir.layers[6]).toMatchObject({ poolSize: [5, 5], strides: [5, 5], padding: 'valid' });
+    let written: tf.io.ModelArtifacts | undefined;
+    await saveModelTo(
+      model,
+      tf.io.withSaveHandler(async (a) => {
+        written = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const layers = (written!.modelTopology as { config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> } }).config.layers;
+    const byClass = (c: string) => layers.filter((l) => l.class_name === c).map((l) => l.config);
+    expect(byClass('LeakyReLU')[0]!.alpha).toBeCloseTo(0.1, 6);
+    expect(byClass('ReLU')[0]!.max_value).toBe(0.5);
+    expect(byClass('Activation').map((c) => c.activation)).toEqual(['swish', 'selu', 'mish', 'softsign', 'hard_sigmoid', 'elu']);
+    expect(byClass('Dense').map((c) => c.activation)).toEqual(['softplus', 'gelu', 'gelu', 'softmax']);
+    expect(byClass('Conv2D').map((c) => c.activation)).toEqual(['relu6', 'elu']);
+  });
+});
+
+describe('training through every activation on wasm', () => {
+  it('the gradient of every weight matches the cpu backend (tfjs-layers formulas, wasm kernels)', async () => {
+    const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(everyActivation())));
+    const x = images(8, 9);
+    const y = Int32Array.from({ length: 8 }, (_, i) => i % 4);
+    const grads = (): Record<string, Float32Array> =>
+      tf.tidy(() => {
+        const names = Object.keys(model.weights).filter((n) => n.endsWith('/kernel') || n.endsWith('/bias'));
+        const ws: WeightTensors = Object.fromEntries(Object.entries(model.weights).map(([n, e]) => [n, tf.tensor(toDense(e), e.shape)]));
+        const xs = tf.tensor(x, [8, ...IN]);
+        const ys = tf.oneHot(tf.tensor1d(y, 'int32'), 4);
+        const f = (...vs: tf.Tensor[]) => {
+          const w = { ...ws };
+          names.forEach((n, i) => (w[n] = vs[i]!));
+          return tf.losses.softmaxCrossEntropy(ys, forward(model.ir, w, xs, { training: true, logits: true })) as tf.Scalar;
+        };
+        const g = tf.grads(f)(names.map((n) => ws[n]!));
+        return Object.fromEntries(names.map((n, i) => [n, g[i]!.dataSync() as Float32Array]));
+      });
+    const onWasm = grads();
+    await tf.setBackend('cpu');
+    let onCpu: Record<string, Float32Array>;
+    try {
+      onCpu = grads();
+    } finally {
+      await initBackend('wasm');
+    }
+    expect(tf.getBackend()).toBe('wasm');
+    for (const [n, g] of Object.entries(onCpu)) {
+      const scale = Math.max(...Array.from(g, Math.abs));
+      expect(scale, n).toBeGreaterThan(0); // the gradient reaches every layer
+      expect(maxAbsDiff(onWasm[n]!, g) / scale, n).toBeLessThanOrEqual(1e-4);
+    }
+  });
+
+  it('the Trainer fits a relu6 / leaky-relu / reshape model, with no tensor leak across epochs', async () => {
+    const m = tfl.sequential();
+    m.add(tfl.layers.conv2d({ inputShape: [8, 8, 1], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu6', kernelInitializer: init() }));
+    m.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
+    m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tfl.layers.reshape({ targetShape: [128] }));
+    m.add(tfl.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: init() }));
+    const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(m)));
+    const data = toyData(256, [8, 8, 1], 3);
+    const t = new Trainer(model as Model);
+    const counts: number[] = [];
+    const recs = await t.fit(data, {
+      epochs: 6,
+      batchSize: 32,
+      seed: 1,
+      optimizer: { kind: 'adam', lr: 0.02 },
+      hooks: { afterEpoch: () => void counts.push(tf.memory().numTensors) },
+    });
+    t.dispose();
+    expect(recs[recs.length - 1]!.loss).toBeLessThan(recs[0]!.loss * 0.7);
+    expect(new Set(counts).size).toBe(1);
+  });
+});
+
+describe('layers still refused, with what to do', () => {
+  const topo = (layers: unknown[]) => ({ class_name: 'Sequential', config: { name: 'm', layers } });
+  const input = { class_name: 'InputLayer', config: { name: 'in', batch_input_shape: [null, 6, 6, 2] } };
+  const conv = { class_name: 'Conv2D', config: { name: 'c', filters: 2, kernel_size: 3 } };
+  const refuse = (layers: unknown[], code: 'UNSUPPORTED_LAYER' | 'BAD_MODEL_FILE', text: RegExp) => {
+    let err: unknown;
+    try {
+      topologyToIR(topo(layers), 'm.json');
+    } catch (e) {
+      err = e;
+    }
+    expect(isCompressionError(err, code), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(text);
+  };
+
+  it('a Reshape that is not a flatten, ELU with alpha ≠ 1, ReLU with a negative slope, an unknown activation string', () => {
+    refuse(
+      [input, conv, { class_name: 'Reshape', config: { name: 'r', target_shape: [4, 8] } }],
+      'UNSUPPORTED_LAYER',
+      /Reshape layer 'r' to \[4,8\].*only a reshape to one dimension \(\[32\]/,
+    );
+    refuse([input, { class_name: 'ELU', config: { name: 'e', alpha: 0.5 } }], 'UNSUPPORTED_LAYER', /alpha 0.5; only 1/);
+    refuse([input, { class_name: 'ReLU', config: { name: 'r', negative_slope: 0.1 } }], 'UNSUPPORTED_LAYER', /negative_slope/);
+    refuse([input, { class_name: 'Activation', config: { name: 'a', activation: 'leaky_relu' } }], 'UNSUPPORTED_LAYER', /activation 'leaky_relu'.*supported: linear, relu/);
+    refuse([input, { class_name: 'ReLU', config: { name: 'r', max_value: -1 } }], 'BAD_MODEL_FILE', /max_value: expected a positive number/);
+  });
+
+  it('global pooling on a flat input names the shape it got', () => {
+    refuse(
+      [
+        { class_name: 'Dense', config: { name: 'd', units: 3, batch_input_shape: [null, 5] } },
+        { class_name: 'GlobalAveragePooling2D', config: { name: 'g' } },
+      ],
+      'BAD_MODEL_FILE',
+      /'g' \(GlobalAveragePooling2D\) needs a rank-3 \[h, w, c\] input, got \[3\]/,
+    );
+  });
+});
