@@ -240,7 +240,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
           `accuracy ${(100 * before.accuracy).toFixed(2)}% → ${(100 * after.accuracy).toFixed(2)}%`,
           `weight storage ${base.storageBytes} → ${figs.storageBytes} bytes (${report.storageRatio.toFixed(1)}×), files ${report.bytes} bytes (${report.gzipBytes} gzipped)${o.stock ? '' : `; stock loaders read ${report.stockBytes} bytes`}`,
           ...exported.lost.map((l) => `stock export: ${l.weight} (${l.from}) stored as ${l.widenedTo}, max error ${l.maxAbsError.toExponential(2)}`),
-          ...result.plans.flatMap((p) => p.warnings.map((w) => `warning: ${w}`)),
+          ...result.reports.flatMap((r) => r.warnings.map((w) => `warning: ${w}`)),
           `${exported.inMemoryNote}`,
           `wrote ${exported.modelJson} and ${join(outDir, 'report.json')}`,
         ].join('\n'),

@@ -20,6 +20,17 @@ export const admmPrune = defineCompressor({
   config: admmConfig,
   options: admmOptions,
   compress: compressAdmm,
+  accuracyKnobs: (plan) => {
+    const o = plan.options;
+    const ruled = plan.targets.filter((t) => t.config.sparseRatio !== undefined).map((t) => t.config.sparseRatio!);
+    const quantized = plan.targets.some((t) => t.config.quantDtype !== undefined);
+    return [
+      ruled.length ? `a lower sparse_ratio (now ${[...new Set(ruled)].join(', ')})` : `a lower global_sparse_ratio (now ${o.globalSparseRatio})`,
+      `more retrain_epochs (now ${o.retrainEpochs})`,
+      `more admm_iterations (now ${o.admmIterations})`,
+      ...(quantized ? [`more bits (quant_dtype)`, `more progressive_epochs (now ${o.progressiveEpochs})`] : []),
+    ];
+  },
 });
 
 export { admmConfig, admmOptions, bitsOfDtype, MIN_BITS, MAX_BITS, type AdmmConfig, type AdmmOptions } from './config.js';

@@ -115,6 +115,11 @@ export interface CompressorDefinition<C extends BaseRule, O> {
    * see `refreshBatchNormStats`). Turn off only for a method that keeps every such layer's statistics right itself.
    */
   refreshBatchNorm?: boolean;
+  /**
+   * What to turn when the result lost validation accuracy, e.g. "a lower sparse_ratio (now 0.9)" (default: the
+   * recipe's sparse_ratio values, and every sparse-ratio, epochs or iterations option with its value).
+   */
+  accuracyKnobs?: (plan: Plan<C, O>) => string[];
 }
 
 /**
@@ -134,6 +139,37 @@ function withFreshBatchNorm(input: Model, r: CompressResult, ctx: CompressContex
   }
   const warning = `${r.report.method}: batch-norm statistics of ${fresh.layers.map((l) => `'${l}'`).join(', ')} re-estimated on ${fresh.examples} training examples: the weights before them changed${note}`;
   return { ...r, model: fresh.model, report: { ...r.report, metrics, warnings: [...r.report.warnings, warning] } };
+}
+
+/** A validation-accuracy drop above this (absolute) gets a warning with the knobs to turn. */
+export const ACCURACY_DROP_WARNING = 0.01;
+
+const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * A warning when the method's result lost more than `ACCURACY_DROP_WARNING` of validation accuracy, naming what to
+ * change: the recipe's sparse_ratio values, the method's sparse-ratio and epoch options, with their current values. Defaults
+ * sized for LeNet-scale models can be too aggressive for a compact model; the user should hear it from the tool.
+ */
+export function accuracyDropWarning(report: Report, plan: Plan<BaseRule, unknown>, knobsOf: (plan: Plan<BaseRule, unknown>) => string[] = defaultKnobs): string | undefined {
+  const { valAccuracyBefore: before, valAccuracyAfter: after } = report.metrics;
+  if (before === undefined || after === undefined || !(before - after > ACCURACY_DROP_WARNING)) return undefined;
+  const knobs = knobsOf(plan);
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return `${report.method}: validation accuracy fell ${pct(before)} → ${pct(after)} (−${(100 * (before - after)).toFixed(1)} pp); if that is more than you can accept, try ${knobs.length ? knobs.join(' or ') : 'milder settings'}`;
+}
+
+/** The recipe's sparse_ratio values, and every sparse-ratio, epochs or iterations option, with their values. */
+export function defaultKnobs(plan: Plan<BaseRule, unknown>): string[] {
+  const ratios = [...new Set(plan.targets.map((t) => (t.config as { sparseRatio?: unknown }).sparseRatio).filter((r): r is number => typeof r === 'number'))];
+  const opts = Object.entries((plan.options ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'number');
+  const epochs = opts.filter(([k]) => /epochs|iterations/i.test(k));
+  const optRatios = opts.filter(([k]) => /sparseratio$/i.test(k));
+  return [
+    ...(ratios.length ? [`a lower sparse_ratio (now ${ratios.join(', ')})`] : []),
+    ...optRatios.map(([k, v]) => `a lower ${snake(k)} (now ${String(v)})`),
+    ...epochs.map(([k, v]) => `more ${snake(k)} (now ${String(v)})`),
+  ];
 }
 
 /** The kind a target weight has after a compressor ran on it. */
@@ -213,10 +249,12 @@ export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinitio
     config: def.config,
     options: def.options,
     plan,
-    compress:
-      def.refreshBatchNorm === false
-        ? def.compress
-        : async (model: Model, ctx: CompressContext, plan: Plan<C, O>) => withFreshBatchNorm(model, await def.compress(model, ctx, plan), ctx),
+    compress: async (model: Model, ctx: CompressContext, plan: Plan<C, O>) => {
+      const raw = await def.compress(model, ctx, plan);
+      const r = def.refreshBatchNorm === false ? raw : withFreshBatchNorm(model, raw, ctx);
+      const drop = accuracyDropWarning(r.report, plan as unknown as Plan<BaseRule, unknown>, def.accuracyKnobs as ((p: Plan<BaseRule, unknown>) => string[]) | undefined);
+      return drop ? { ...r, report: { ...r.report, warnings: [...r.report.warnings, drop] } } : r;
+    },
   });
 }
 

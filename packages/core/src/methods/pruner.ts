@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { type CompressContext, type CompressResult, type Compressor, type KindMap, defineCompressor, layerReport, type Plan } from '../compressor.js';
 import { CompressionError, throwIfAborted } from '../errors.js';
 import type { EncodingDef } from '../encodings/define.js';
@@ -15,7 +15,15 @@ import { composeHooks, trainThroughEncodings } from '../train/through.js';
 import { cosineDecay, evaluateModel, type TrainHooks } from '../train/trainer.js';
 import { z as zod } from 'zod';
 
-export const pruningRule = ruleSchema(pruningRuleShape);
+export const pruningRule = ruleSchema({
+  ...pruningRuleShape,
+  global_group_id: z
+    .union([z.number().int(), z.string().min(1)])
+    .optional()
+    .describe(
+      "NNI's global_group_id: the targets of every rule with this id are pruned together to their sparse_ratio with one threshold (a shared ratio across layers); without it each layer is pruned to its own sparse_ratio",
+    ),
+});
 export type PruningRule = z.output<typeof pruningRule>;
 
 export const prunerOptionsShape = {

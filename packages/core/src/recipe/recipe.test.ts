@@ -164,8 +164,8 @@ describe('magnitude (reference compressor)', () => {
         version: 1,
         seed: 3,
         stages: [
-          { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }], options: { finetune_epochs: 2, lr: 2e-3 } },
-          { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8 }], options: { finetune_epochs: 6, lr: 2e-3 } },
+          { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5, global_group_id: 0 }], options: { finetune_epochs: 2, lr: 2e-3 } },
+          { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.8, global_group_id: 0 }], options: { finetune_epochs: 6, lr: 2e-3 } },
         ],
       },
       registry,
@@ -177,5 +177,89 @@ describe('magnitude (reference compressor)', () => {
     expect(countNonZero(toDense(w))).toBeLessThanOrEqual(Math.ceil(0.2 * 64 * 16) + 1);
     expect(r.reports[0]!.metrics.valAccuracyBefore).toBeGreaterThan(0.8);
     expect(r.reports[1]!.metrics.valAccuracyAfter).toBeGreaterThan(0.8);
+  });
+
+  it('a result that lost more than 1 pp of validation accuracy carries a warning naming sparse_ratio and the epochs, with their values', async () => {
+    const tir = toyConvIR();
+    const train = toyData(256, tir.inputShape, 1);
+    const val = toyData(128, tir.inputShape, 2);
+    const t = new Trainer(initModel(tir, 2));
+    await t.fit(train, { epochs: 15, optimizer: { kind: 'adam', lr: 3e-3 } });
+    const model = t.toModel();
+    t.dispose();
+    const run = (ratio: number, epochs: number) =>
+      runRecipe(model, { method: 'magnitude', config_list: [{ op_types: ['conv2d', 'dense'], sparse_ratio: ratio }], options: { finetune_epochs: epochs } }, registry, {
+        train,
+        val,
+      });
+    const harsh = (await run(0.995, 0)).reports[0]!;
+    const { valAccuracyBefore: b, valAccuracyAfter: a } = harsh.metrics;
+    expect(b! - a!).toBeGreaterThan(0.01);
+    const w = harsh.warnings.find((x) => x.includes('validation accuracy fell'));
+    expect(w).toBe(
+      `magnitude: validation accuracy fell ${(100 * b!).toFixed(1)}% → ${(100 * a!).toFixed(1)}% (−${(100 * (b! - a!)).toFixed(1)} pp); if that is more than you can accept, try a lower sparse_ratio (now 0.995) or more finetune_epochs (now 0)`,
+    );
+    const mild = (await run(0.2, 2)).reports[0]!;
+    expect(mild.metrics.valAccuracyBefore! - mild.metrics.valAccuracyAfter!).toBeLessThanOrEqual(0.01);
+    expect(mild.warnings.some((x) => x.includes('validation accuracy fell'))).toBe(false);
+  });
+
+  describe("magnitude: NNI's sparse_ratio is per layer; global_group_id shares one threshold", () => {
+    const tir = toyConvIR();
+    const train = toyData(64, tir.inputShape, 1);
+    const val = toyData(32, tir.inputShape, 2);
+    const model = initModel(tir, 4);
+    const kernels = ['conv1/kernel', 'fc1/kernel', 'fc2/kernel'];
+    const dense = (m: typeof model, n: string) => Array.from(toDense(m.weights[n]!));
+    const run = (rule: Record<string, unknown>) =>
+      runRecipe(model, { method: 'magnitude', config_list: [{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.75, ...rule }], options: { finetune_epochs: 0 } }, registry, {
+        train,
+        val,
+      });
+
+    it('without a group each layer keeps exactly its own share, its largest |w|', async () => {
+      const r = await run({});
+      for (const n of kernels) {
+        const before = dense(model, n),
+          after = dense(r.model, n);
+        const kept = after.filter((v) => v !== 0).length;
+        expect(kept, n).toBe(before.length - Math.floor(0.75 * before.length));
+        // every kept weight is at least as large as every removed one, within the layer
+        const keptMin = Math.min(...before.filter((_, i) => after[i] !== 0).map(Math.abs));
+        const goneMax = Math.max(...before.filter((_, i) => after[i] === 0).map(Math.abs));
+        expect(keptMin, n).toBeGreaterThanOrEqual(goneMax);
+      }
+    });
+
+    it('with a global_group_id the layers share one threshold and the 75% is over all of them together', async () => {
+      const r = await run({ global_group_id: 'all' });
+      const before = kernels.flatMap((n) => dense(model, n)),
+        after = kernels.flatMap((n) => dense(r.model, n));
+      expect(after.filter((v) => v !== 0).length).toBe(before.length - Math.floor(0.75 * before.length));
+      const keptMin = Math.min(...before.filter((_, i) => after[i] !== 0).map(Math.abs));
+      const goneMax = Math.max(...before.filter((_, i) => after[i] === 0).map(Math.abs));
+      expect(keptMin).toBeGreaterThanOrEqual(goneMax);
+      // the layers' init scales differ, so one threshold does not give each layer 75%
+      const shares = kernels.map((n) => dense(r.model, n).filter((v) => v === 0).length / dense(model, n).length);
+      expect(Math.max(...shares) - Math.min(...shares)).toBeGreaterThan(0.05);
+    });
+
+    it('a group whose rules ask for different ratios is a RECIPE_INVALID error', async () => {
+      const err = await runRecipe(
+        model,
+        {
+          method: 'magnitude',
+          config_list: [
+            { op_types: ['conv2d'], sparse_ratio: 0.5, global_group_id: 1 },
+            { op_types: ['dense'], sparse_ratio: 0.8, global_group_id: 1 },
+          ],
+          options: { finetune_epochs: 0 },
+        },
+        registry,
+        { train, val },
+      ).catch((e: unknown) => e);
+      expect(isCompressionError(err, 'RECIPE_INVALID')).toBe(true);
+      expect((err as Error).message).toMatch(/global_group_id 1 joins layers with different sparse_ratio \(0.5 and 0.8/);
+    });
   });
 });
