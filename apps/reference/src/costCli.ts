@@ -39,9 +39,10 @@ const fmt = (x: number, d = 3) => (x >= 100 ? x.toFixed(1) : x >= 1 ? x.toFixed(
 
 function table(e: ModelEstimate): string {
   const head = `${e.device} (${e.kind}, ${e.method}): ${fmt(e.latencyMs)} ms, ${fmt(e.energyMj)} mJ, ${Math.round(e.storageBytes)} B stored, ${(e.macs / 1e6).toFixed(2)} M MACs (${(e.macsExecuted / 1e6).toFixed(2)} M executed), ${fmt(e.gopsPerWatt)} GOP/s/W, ${e.bottleneck}-bound`;
+  const w = Math.max(12, ...e.layers.map((l) => l.name.length));
   const rows = e.layers.map(
     (l) =>
-      `  ${l.name.padEnd(12)} ${l.op.padEnd(10)} ${l.pattern.padEnd(12)} ${fmt(l.latencyMs).padStart(9)} ms ${fmt(l.energyMj).padStart(9)} mJ ${String(Math.round(l.weightBytesMoved + l.activationBytesMoved + l.indexBytesMoved)).padStart(9)} B moved  ${l.bottleneck}`,
+      `  ${l.name.padEnd(w)} ${l.op.padEnd(10)} ${l.pattern.padEnd(12)} ${fmt(l.latencyMs).padStart(9)} ms ${fmt(l.energyMj).padStart(9)} mJ ${String(Math.round(l.weightBytesMoved + l.activationBytesMoved + l.indexBytesMoved)).padStart(9)} B moved  ${l.bottleneck}`,
   );
   return [head, ...rows, ...e.warnings.map((w) => `  warning: ${w}`)].join('\n');
 }
