@@ -48,6 +48,16 @@ describe('recipes', () => {
     expect(p.overrides.map((o) => `${o.layer}:${o.key}:${o.from}->${o.to}`)).toEqual(['conv2:sparseRatio:0->2', 'fc1:sparseRatio:0->1']);
     expect(p.warnings.some((w) => w.includes('overrides') && w.includes('fc1'))).toBe(true);
   });
+
+  it("NNI v1/v2 op_types 'default' selects every weighted layer (legacy sparsity_per_layer as written for NNI)", () => {
+    const { plans } = planRecipe(ir, recipe([{ op_types: ['default'], sparsity_per_layer: 0.6 }]), registry);
+    expect(plans[0]!.targets.map((t) => [t.layer, (t.config as { sparseRatio?: number }).sparseRatio])).toEqual([
+      ['conv1', 0.6],
+      ['conv2', 0.6],
+      ['fc1', 0.6],
+      ['fc2', 0.6],
+    ]);
+  });
   it('a bare NNI config_list and a bad granularity get errors that say what is expected', () => {
     fails(() => planRecipe(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], registry, 'nni.json'), 'RECIPE_INVALID', /nni\.json: expected a recipe object, got an array/);
     let err: unknown;

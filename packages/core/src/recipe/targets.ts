@@ -70,9 +70,11 @@ export function resolveTargets<C extends BaseRule>(ir: ModelIR, rules: C[], wher
     });
   };
   const checkTypes = (types: string[] | undefined, path: string): LayerKind[] | undefined =>
-    types?.map((t, k) => {
+    types?.flatMap((t, k) => {
+      // NNI v1/v2: 'default' is the pruner's default op types, i.e. every weighted layer.
+      if (t === 'default') return [...TARGET_KINDS];
       const kind = TYPE_ALIASES[t] ?? ((LAYER_KINDS as readonly string[]).includes(t) ? (t as LayerKind) : undefined);
-      if (!kind) notFound(`${path}[${k}]`, t, [...TARGET_KINDS, 'Conv2d', 'Linear'], 'op type');
+      if (!kind) notFound(`${path}[${k}]`, t, [...TARGET_KINDS, 'Conv2d', 'Linear', 'default'], 'op type');
       if (!TARGET_KINDS.includes(kind!))
         throw new CompressionError({
           code: 'TARGET_NOT_FOUND',
@@ -80,7 +82,7 @@ export function resolveTargets<C extends BaseRule>(ir: ModelIR, rules: C[], wher
           message: `${path}[${k}]: op type '${t}' has no weights to compress`,
           hint: `use ${TARGET_KINDS.join(' or ')}`,
         });
-      return kind!;
+      return [kind!];
     });
   const matchRe = (res: string[] | undefined, path: string, mustMatch: boolean): Set<string> => {
     const out = new Set<string>();
