@@ -71,7 +71,7 @@ const recipe = {
   version: 1,
   seed: 3,
   stages: [
-    { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5 }], options: { finetune_epochs: 1 } },
+    { method: 'magnitude', config_list: [{ op_types: ['dense'], sparse_ratio: 0.5, global_group_id: 0 }], options: { finetune_epochs: 1 } },
     { method: 'quantize', config_list: [{ op_types: ['dense'], quant_dtype: 'int8', granularity: 'out_channel' }], options: { mode: 'ptq' } },
   ],
 };
