@@ -20,7 +20,7 @@ import {
 export const PATTERNS = ['dense', 'unstructured', 'block', 'nm', 'channel', 'lowRank', 'factorized'] as const;
 export type Pattern = (typeof PATTERNS)[number];
 
-export const OPS = ['conv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout'] as const;
+export const OPS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout'] as const;
 export type Op = (typeof OPS)[number];
 
 /** One layer (= one kernel; tfjs fuses bias + activation into conv / matmul) at a given batch. */
@@ -283,7 +283,14 @@ function record(s: LayerShapes, batch: number, kernel: WeightFacts, extraStorage
   let macs = s.macs * batch;
   let ops = 0;
   if (l.kind === 'conv2d') (([Kh, Kw] = l.kernelSize), (stride = l.strides[0]), (padding = l.padding), (act = l.activation));
-  else if (l.kind === 'dense') act = l.activation;
+  else if (l.kind === 'depthwiseConv2d') {
+    // A windowed multiply-add per output element, like a pooling window: its MACs are also its window ops.
+    [Kh, Kw] = l.kernelSize;
+    stride = l.strides[0];
+    padding = l.padding;
+    act = l.activation;
+    ops = macs;
+  } else if (l.kind === 'dense') act = l.activation;
   else if (l.kind === 'maxPool2d' || l.kind === 'avgPool2d') {
     [Kh, Kw] = l.poolSize;
     stride = l.strides[0];

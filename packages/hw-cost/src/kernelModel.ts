@@ -22,6 +22,8 @@ const M = 1e-6;
 type Group = 'conv2d' | 'dense' | 'pool' | 'batchNorm' | 'activation' | 'reshape';
 const GROUP_OF: Record<LayerFeatures['op'], Group> = {
   conv2d: 'conv2d',
+  // no depthwise layers among the generated calibration models: predicted with the pooling group (window ops)
+  depthwiseConv2d: 'pool',
   dense: 'dense',
   maxPool2d: 'pool',
   avgPool2d: 'pool',

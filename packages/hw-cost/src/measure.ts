@@ -72,6 +72,16 @@ function layerOf(tfl: Tfl, l: Layer, inputShape: number[] | undefined) {
         activation: fused(l.activation),
         useBias: l.useBias,
       });
+    case 'depthwiseConv2d':
+      return tfl.layers.depthwiseConv2d({
+        ...base,
+        kernelSize: l.kernelSize,
+        strides: l.strides,
+        padding: l.padding,
+        depthMultiplier: l.depthMultiplier,
+        activation: fused(l.activation),
+        useBias: l.useBias,
+      });
     case 'dense':
       return tfl.layers.dense({ ...base, units: l.units, activation: fused(l.activation), useBias: l.useBias });
     case 'maxPool2d':

@@ -83,6 +83,36 @@ describe('analytic device models reproduce the seed paper orderings (HWCOST §4)
     expect(e.storageBytes).toBe(431080 * 4);
   });
 
+  it('a depthwise conv counts its window MACs and stores its kernel; a wider multiplier costs more on every device', () => {
+    const dw = (m: number): Model =>
+      initModel(
+        {
+          format: 'edge-compress/ir',
+          version: 1,
+          name: 'dw',
+          inputShape: [16, 16, 8],
+          layers: [
+            { kind: 'depthwiseConv2d', name: 'dw', kernelSize: [3, 3], strides: [1, 1], padding: 'same', depthMultiplier: m, activation: 'relu6', useBias: true },
+            { kind: 'flatten', name: 'f' },
+            { kind: 'dense', name: 'fc', units: 10, activation: 'softmax', useBias: true },
+          ],
+        },
+        1,
+      );
+    const one = estimateCost(dw(1), { devices: ['mobile-cpu'] })[0]!;
+    const row = one.layers.find((l) => l.name === 'dw')!;
+    // 16·16 outputs × 8 channels × 3·3 window; 3·3·8 kernel + 8 biases stored as fp32
+    expect(row.macs).toBe(16 * 16 * 8 * 9);
+    expect(one.storageBytes).toBe(4 * (3 * 3 * 8 + 8 + 16 * 16 * 8 * 10 + 10));
+    for (const d of builtinProfiles()
+      .map((p) => p.id)
+      .filter((id) => id !== 'local-wasm')) {
+      const [a, b] = [dw(1), dw(3)].map((m) => estimateCost(m, { devices: [d] })[0]!.layers.find((l) => l.name === 'dw')!);
+      expect(b!.latencyMs, d).toBeGreaterThan(a!.latencyMs);
+      expect(b!.energyMj, d).toBeGreaterThan(a!.energyMj);
+    }
+  });
+
   it('batch scales MACs exactly and never lowers latency', () => {
     const b1 = estimateCost(lenet, { devices: ['mobile-gpu'], batch: 1 })[0]!;
     const b8 = estimateCost(lenet, { devices: ['mobile-gpu'], batch: 8 })[0]!;

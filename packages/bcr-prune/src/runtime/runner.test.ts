@@ -218,3 +218,25 @@ describe('activations the wasm runtime does not compute', () => {
     expect((err as Error).message).toContain(`(layer '${layer.name}')`);
   });
 });
+
+it('a depthwise convolution: a typed UNSUPPORTED_LAYER error naming the layer, at construction', () => {
+  const ir: ModelIR = {
+    format: 'edge-compress/ir',
+    version: 1,
+    name: 'm',
+    inputShape: [6, 6, 2],
+    layers: [
+      { kind: 'depthwiseConv2d', name: 'dw', kernelSize: [3, 3], strides: [1, 1], padding: 'valid', depthMultiplier: 1, activation: 'relu', useBias: true },
+      { kind: 'flatten', name: 'f' },
+      { kind: 'dense', name: 'fc', units: 3, activation: 'softmax', useBias: true },
+    ],
+  };
+  let err: unknown;
+  try {
+    new SparseRunner(sparseSpec(initModel(ir, 1)));
+  } catch (e) {
+    err = e;
+  }
+  expect(isCompressionError(err, 'UNSUPPORTED_LAYER')).toBe(true);
+  expect((err as Error).message).toContain("(layer 'dw')");
+});

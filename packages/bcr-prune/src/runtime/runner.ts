@@ -68,6 +68,13 @@ export class SparseRunner {
     this.shapes = inferShapes(spec.ir);
     for (const s of this.shapes) {
       const l = s.layer;
+      if (l.kind === 'depthwiseConv2d')
+        throw new CompressionError({
+          code: 'UNSUPPORTED_LAYER',
+          layer: l.name,
+          message: `the bcr-prune wasm runtime has no depthwise convolution (layer '${l.name}')`,
+          hint: "run this model with core's createRunner (the bcr kernel per layer) instead",
+        });
       if (l.kind === 'conv2d' || l.kind === 'dense') {
         const k = spec.kernels[l.name];
         if (!k)

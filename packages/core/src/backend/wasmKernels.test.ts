@@ -66,6 +66,29 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     );
   });
 
+  it('DepthwiseConv2dNativeBackpropInput / BackpropFilter through tf.grad(depthwiseConv2d), depth multipliers 1–3, strides, padding', async () => {
+    await fc.assert(
+      fc.asyncProperty(convCase, fc.integer({ min: 1, max: 3 }), async ({ n, h, w, c, f, stride, pad, seed }, m) => {
+        const xs = tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync() as Float32Array;
+        const ws = tf.randomNormal([f, f, c, m], 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
+        const grads = (): tf.Tensor => {
+          const x = tf.tensor(xs, [n, h, w, c]);
+          const k = tf.tensor(ws, [f, f, c, m]);
+          const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
+            const y = tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
+            return tf.sum(tf.mul(y, tf.randomNormal(y.shape, 0, 1, 'float32', seed + 2)));
+          });
+          const [dx, dw] = g([x, k]);
+          return tf.concat([tf.reshape(dx!, [-1]), tf.reshape(dw!, [-1])]);
+        };
+        const wasm = tf.tidy(() => grads().dataSync() as Float32Array);
+        const cpu = await onCpu(grads);
+        expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+      }),
+      { numRuns: 60, seed: 43 },
+    );
+  });
+
   it('MaxPoolGrad: overlapping, padded and tiling windows (stride = window), with ties', async () => {
     const poolCase = fc.record({ size: fc.integer({ min: 1, max: 3 }), tile: fc.boolean(), ties: fc.boolean() });
     await fc.assert(

@@ -9,6 +9,7 @@
  * - BatchMatMul with transposes: transpose first (wasm Transpose), then the fast non-transposed path; a single
  *   product with a large, new right-hand operand runs transposed so that XNNPACK packs only the small one.
  * - MaxPoolGrad: a direct scatter of dy onto the first maximum of each window (2×2 stride-2 pools unrolled).
+ * - DepthwiseConv2dNativeBackpropInput / BackpropFilter: missing from tfjs-backend-wasm; direct loops, channel innermost.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
@@ -306,6 +307,105 @@ function maxPoolGrad2x2(out: Float32Array, xs: Float32Array, g: Float32Array, N:
   }
 }
 
+type DepthwiseAttrs = {
+  strides: [number, number] | number;
+  pad: 'same' | 'valid' | number;
+  dilations?: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
+
+/** Depthwise geometry (NHWC, kernel [FH, FW, C, M]); dilation other than 1 is refused (the Keras reader refuses it too). */
+function depthwiseGeometry(xShape: number[], filterShape: number[], a: DepthwiseAttrs) {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    a.dilations ?? 1,
+    a.pad as never,
+    a.dimRoundingMode,
+    true,
+  );
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('edge-compress depthwise gradient kernels support dilation 1 only');
+  const g = convGeometry(info);
+  return { ...g, CM: info.outChannels, M: info.outChannels / g.C };
+}
+
+/**
+ * DepthwiseConv2dNativeBackpropInput (missing from tfjs-backend-wasm): dx[n,h,w,c] = Σ_{i,j,q} dy[n,oh,ow,c·M+q] ·
+ * W[i,j,c,q], channel-innermost over contiguous runs.
+ */
+function depthwiseBackpropInput({ inputs, backend, attrs }: Args): TensorInfo {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const inputShape = attrs.inputShape as [number, number, number, number];
+  const { N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft, CM, M } = depthwiseGeometry(inputShape, filter.shape, attrs as DepthwiseAttrs);
+  const dx = backend.makeOutput([...inputShape], 'float32');
+  const out = backend.typedArrayFromHeap(dx);
+  const g = backend.typedArrayFromHeap(dy);
+  const f = backend.typedArrayFromHeap(filter);
+  out.fill(0);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const gBase = ((n * OH + oh) * OW + ow) * CM;
+        for (let i = 0; i < FH; i++) {
+          const h = oh * SH - padTop + i;
+          if (h < 0 || h >= H) continue;
+          for (let j = 0; j < FW; j++) {
+            const w = ow * SW - padLeft + j;
+            if (w < 0 || w >= W) continue;
+            const xBase = ((n * H + h) * W + w) * C,
+              fBase = (i * FW + j) * CM;
+            if (M === 1) for (let c = 0; c < C; c++) out[xBase + c]! += g[gBase + c]! * f[fBase + c]!;
+            else
+              for (let c = 0; c < C; c++) {
+                let acc = 0;
+                for (let q = 0; q < M; q++) acc += g[gBase + c * M + q]! * f[fBase + c * M + q]!;
+                out[xBase + c]! += acc;
+              }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/** DepthwiseConv2dNativeBackpropFilter (missing from tfjs-backend-wasm): dW[i,j,c,q] = Σ_{n,oh,ow} x[n,h,w,c] · dy[n,oh,ow,c·M+q]. */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const filterShape = attrs.filterShape as [number, number, number, number];
+  const { N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft, CM, M } = depthwiseGeometry(x.shape, filterShape, attrs as DepthwiseAttrs);
+  const dw = backend.makeOutput([...filterShape], 'float32');
+  const out = backend.typedArrayFromHeap(dw);
+  const xs = backend.typedArrayFromHeap(x);
+  const g = backend.typedArrayFromHeap(dy);
+  out.fill(0);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const gBase = ((n * OH + oh) * OW + ow) * CM;
+        for (let i = 0; i < FH; i++) {
+          const h = oh * SH - padTop + i;
+          if (h < 0 || h >= H) continue;
+          for (let j = 0; j < FW; j++) {
+            const w = ow * SW - padLeft + j;
+            if (w < 0 || w >= W) continue;
+            const xBase = ((n * H + h) * W + w) * C,
+              fBase = (i * FW + j) * CM;
+            if (M === 1) for (let c = 0; c < C; c++) out[fBase + c]! += xs[xBase + c]! * g[gBase + c]!;
+            else
+              for (let c = 0; c < C; c++) {
+                const xv = xs[xBase + c]!;
+                for (let q = 0; q < M; q++) out[fBase + c * M + q]! += xv * g[gBase + c * M + q]!;
+              }
+          }
+        }
+      }
+    }
+  }
+  return dw;
+}
+
 /**
  * UnsortedSegmentSum (missing from tfjs-backend-wasm; the gradient of tf.gather needs it): out[s] = Σ x[i] over
  * the leading positions i with segmentIds[i] = s (ids outside [0, numSegments) are dropped, as in TF).
@@ -336,6 +436,8 @@ const overrides: Array<[string, (a: Args) => TensorInfo]> = [
   [tf.Conv2DBackpropInput, conv2DBackpropInput],
   [tf.BatchMatMul, batchMatMul],
   [tf.MaxPoolGrad, maxPoolGrad],
+  [tf.DepthwiseConv2dNativeBackpropInput, depthwiseBackpropInput],
+  [tf.DepthwiseConv2dNativeBackpropFilter, depthwiseBackpropFilter],
 ];
 
 /** Installs the fast kernels into the (already initialised) wasm backend. Idempotent. */

@@ -20,6 +20,8 @@ export const SUPPORTED_KERAS_LAYERS = [
   'GlobalAveragePooling2D',
   'GlobalMaxPooling2D',
   'Reshape',
+  'DepthwiseConv2D',
+  'SeparableConv2D',
 ] as const;
 const ALIASES: Record<string, string> = {
   MaxPool2D: 'MaxPooling2D',
@@ -68,6 +70,7 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
   const modelName = (!Array.isArray(config) && typeof config?.name === 'string' ? config.name : 'model') as string;
   let inputShape: number[] | undefined;
   const out: Layer[] = [];
+  const aliases = new Map<string, string>();
   const names = new Set(layers!.map((raw) => String(((raw as Json | null)?.config as Json | undefined)?.name ?? '')));
   const uniqueName = (base: string): string => {
     let n = base;
@@ -139,6 +142,49 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
           activation: act('activation', c.activation),
           useBias: c.use_bias !== false,
         });
+        return;
+      }
+      case 'DepthwiseConv2D':
+      case 'SeparableConv2D': {
+        channelsLast();
+        const d = pair(c.dilation_rate, [1, 1])!;
+        if (d[0] !== 1 || d[1] !== 1) fail(`${path}.config.dilation_rate`, `layer '${name}' has dilation [${d}]; only 1 is supported`, undefined, 'UNSUPPORTED_LAYER', name);
+        const kernelSize = pair(c.kernel_size);
+        if (!kernelSize) fail(`${path}.config.kernel_size`, `expected an integer or [h, w], got ${JSON.stringify(c.kernel_size)}`, undefined, 'BAD_MODEL_FILE', name);
+        const depthMultiplier = c.depth_multiplier ?? 1;
+        if (!Number.isInteger(depthMultiplier) || (depthMultiplier as number) <= 0)
+          fail(`${path}.config.depth_multiplier`, `expected a positive integer, got ${JSON.stringify(c.depth_multiplier)}`, undefined, 'BAD_MODEL_FILE', name);
+        const depthwise = {
+          kind: 'depthwiseConv2d' as const,
+          kernelSize: kernelSize!,
+          strides: pair(c.strides, [1, 1])!,
+          padding: padding(),
+          depthMultiplier: depthMultiplier as number,
+        };
+        if (className === 'DepthwiseConv2D') {
+          out.push({ ...depthwise, name, activation: act('activation', c.activation), useBias: c.use_bias !== false });
+          return;
+        }
+        // SeparableConv2D = a depthwise conv (no bias, linear) + a 1×1 conv with the bias and the activation. The 1×1
+        // conv keeps the layer's name (it holds most weights and is what a recipe naming the layer should compress);
+        // the weights keep their manifest names through `manifestAliases`.
+        const filters = c.filters;
+        if (!Number.isInteger(filters) || (filters as number) <= 0)
+          fail(`${path}.config.filters`, `expected a positive integer, got ${JSON.stringify(filters)}`, undefined, 'BAD_MODEL_FILE', name);
+        const dwName = uniqueName(`${name}_depthwise`);
+        out.push({ ...depthwise, name: dwName, activation: 'linear', useBias: false });
+        out.push({
+          kind: 'conv2d',
+          name,
+          filters: filters as number,
+          kernelSize: [1, 1],
+          strides: [1, 1],
+          padding: 'valid',
+          activation: act('activation', c.activation),
+          useBias: c.use_bias !== false,
+        });
+        aliases.set(`${dwName}/depthwise_kernel`, `${name}/depthwise_kernel`);
+        aliases.set(`${name}/kernel`, `${name}/pointwise_kernel`);
         return;
       }
       case 'Dense': {
@@ -270,8 +316,16 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
     if (raw !== -1 && raw !== rank - 1)
       fail(`layers '${l.name}'.config.axis`, `batch normalization over axis ${raw} is not supported; only the last (channel) axis`, undefined, 'UNSUPPORTED_LAYER', l.name);
   });
-  return stripAxis(ir);
+  const result = stripAxis(ir);
+  if (aliases.size) manifestAliases.set(result, aliases);
+  return result;
 }
+
+/**
+ * IR weight name → weights-manifest name, for layers the reader split (SeparableConv2D's depthwise and pointwise
+ * kernels), keyed by the IR `topologyToIR` returned.
+ */
+export const manifestAliases = new WeakMap<ModelIR, ReadonlyMap<string, string>>();
 
 function stripAxis(ir: ModelIR): ModelIR {
   return {
@@ -314,6 +368,28 @@ export function irToTopology(ir: ModelIR, version: string): Json {
             activation: kerasActivationName(l.activation),
             use_bias: l.useBias,
             ...KERNEL_LAYER_DEFAULTS,
+          },
+        };
+      case 'depthwiseConv2d':
+        return {
+          class_name: 'DepthwiseConv2D',
+          config: {
+            ...base,
+            kernel_size: l.kernelSize,
+            strides: l.strides,
+            padding: l.padding,
+            data_format: 'channels_last',
+            dilation_rate: [1, 1],
+            depth_multiplier: l.depthMultiplier,
+            activation: kerasActivationName(l.activation),
+            use_bias: l.useBias,
+            depthwise_initializer: KERNEL_LAYER_DEFAULTS.kernel_initializer,
+            depthwise_regularizer: null,
+            depthwise_constraint: null,
+            bias_initializer: KERNEL_LAYER_DEFAULTS.bias_initializer,
+            bias_regularizer: null,
+            activity_regularizer: null,
+            bias_constraint: null,
           },
         };
       case 'dense':

@@ -1,7 +1,7 @@
 /**
  * Models as stock tfjs-layers users build them: the activations tfjs-layers ships (relu6, elu, selu, softplus,
  * softsign, hard_sigmoid, swish, mish, gelu, gelu_new), LeakyReLU / ReLU(max_value) / ELU layers, global pooling
- * and a flattening Reshape. Each is read from what tfjs-layers saves, predicts what tfjs-layers predicts, trains
+ * a flattening Reshape, depthwise and separable convolutions. Each is read from what tfjs-layers saves, predicts what tfjs-layers predicts, trains
  * on wasm with the cpu backend's gradients, is written back so stock tfjs loads it, and exports to ONNX.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -64,6 +64,28 @@ function poolingAndReshape(): tfl.Sequential {
   return m;
 }
 
+/** MobileNet-style: depthwise (multiplier 2, stride 2, 'same'), a separable conv, batch norm, global pooling. */
+function depthwiseSeparable(): tfl.Sequential {
+  const m = tfl.sequential();
+  m.add(tfl.layers.conv2d({ inputShape: IN, filters: 4, kernelSize: 3, padding: 'same', activation: 'relu6', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tfl.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2, activation: 'relu', depthwiseInitializer: init(), biasInitializer: bias() }));
+  m.add(
+    tfl.layers.separableConv2d({
+      filters: 6,
+      kernelSize: 3,
+      padding: 'valid',
+      activation: 'relu',
+      depthwiseInitializer: init(),
+      pointwiseInitializer: init(),
+      biasInitializer: bias(),
+    }),
+  );
+  m.add(tfl.layers.batchNormalization({ movingMeanInitializer: bias(), movingVarianceInitializer: tfl.initializers.constant({ value: 0.7 }) }));
+  m.add(tfl.layers.globalMaxPooling2d({}));
+  m.add(tfl.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: init(), biasInitializer: bias() }));
+  return m;
+}
+
 async function artifactsOf(m: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
   let art: tf.io.ModelArtifacts | undefined;
   await m.save(
@@ -104,6 +126,7 @@ async function runOrt(bytes: Uint8Array, x: Float32Array, count: number): Promis
 describe.each([
   ['every activation + global average pooling', everyActivation, 4],
   ['global max pooling + flattening reshape', poolingAndReshape, 4],
+  ['depthwise + separable convolutions', depthwiseSeparable, 4],
 ])('stock tfjs-layers model: %s', (_, build, classes) => {
   it('reads it, predicts what tfjs-layers predicts, writes it back for stock tf.loadLayersModel, and exports ONNX that onnxruntime runs the same', async () => {
     const stock = build();
@@ -167,6 +190,46 @@ describe('layers written back in their stock form', () => {
     expect(byClass('Activation').map((c) => c.activation)).toEqual(['swish', 'selu', 'mish', 'softsign', 'hard_sigmoid', 'elu']);
     expect(byClass('Dense').map((c) => c.activation)).toEqual(['softplus', 'gelu', 'gelu', 'softmax']);
     expect(byClass('Conv2D').map((c) => c.activation)).toEqual(['relu6', 'elu']);
+  });
+});
+
+describe('depthwise and separable convolutions', () => {
+  it('SeparableConv2D reads as a depthwise conv + a 1×1 conv that keeps the layer name; written back as DepthwiseConv2D + Conv2D', async () => {
+    const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(depthwiseSeparable())));
+    const l = model.ir.layers;
+    expect(l.map((x) => x.kind)).toEqual(['conv2d', 'depthwiseConv2d', 'depthwiseConv2d', 'conv2d', 'batchNorm', 'maxPool2d', 'flatten', 'dense']);
+    const sep = l[3]!.name;
+    expect(l[2]).toMatchObject({ name: `${sep}_depthwise`, depthMultiplier: 1, activation: 'linear', useBias: false });
+    expect(l[3]).toMatchObject({ kernelSize: [1, 1], filters: 6, activation: 'relu', useBias: true });
+    expect(model.weights[`${l[1]!.name}/depthwise_kernel`]!.shape).toEqual([3, 3, 4, 2]);
+    expect(model.weights[`${sep}/kernel`]!.shape).toEqual([1, 1, 8, 6]);
+    let written: tf.io.ModelArtifacts | undefined;
+    await saveModelTo(
+      model,
+      tf.io.withSaveHandler(async (a) => {
+        written = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const classes = (written!.modelTopology as { config: { layers: Array<{ class_name: string }> } }).config.layers.map((x) => x.class_name);
+    expect(classes.filter((c) => c === 'DepthwiseConv2D')).toHaveLength(2);
+  });
+
+  it('the Trainer fits a depthwise-separable model on wasm; the depthwise kernels learn', async () => {
+    const m = tfl.sequential();
+    m.add(tfl.layers.conv2d({ inputShape: [8, 8, 1], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init() }));
+    m.add(tfl.layers.separableConv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', depthwiseInitializer: init(), pointwiseInitializer: init() }));
+    m.add(tfl.layers.flatten());
+    m.add(tfl.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: init() }));
+    const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(m)));
+    const dwName = model.ir.layers[1]!.name;
+    const before = Array.from(toDense(model.weights[`${dwName}/depthwise_kernel`]!));
+    const t = new Trainer(model as Model);
+    const recs = await t.fit(toyData(256, [8, 8, 1], 3), { epochs: 6, batchSize: 32, seed: 1, optimizer: { kind: 'adam', lr: 0.02 } });
+    const after = Array.from(toDense(t.toModel().weights[`${dwName}/depthwise_kernel`]!));
+    t.dispose();
+    expect(recs[recs.length - 1]!.loss).toBeLessThan(recs[0]!.loss * 0.7);
+    expect(maxAbsDiff(after, before)).toBeGreaterThan(1e-3);
   });
 });
 

@@ -493,7 +493,7 @@ describe('unsupported layers give UNSUPPORTED_LAYER naming the layer', () => {
   it('an unknown layer kind', () => {
     const m = randomModel(mlpIR(), 1);
     const ir = { ...m.ir, layers: [...m.ir.layers.slice(0, 1), { kind: 'lstm', name: 'rnn1', units: 8 } as unknown as Layer, ...m.ir.layers.slice(1)] };
-    expectCode(() => toOnnx({ ir, weights: m.weights }), 'UNSUPPORTED_LAYER', /layer 'rnn1' \(layers\[1\]\) has kind 'lstm'.*supported kinds: conv2d, dense/);
+    expectCode(() => toOnnx({ ir, weights: m.weights }), 'UNSUPPORTED_LAYER', /layer 'rnn1' \(layers\[1\]\) has kind 'lstm'.*supported kinds: conv2d, depthwiseConv2d, dense/);
   });
   it('an unknown activation', () => {
     const m = randomModel(mlpIR(), 1);

@@ -577,6 +577,27 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         if (l.activation !== 'softmax') qdqActivation();
         break;
       }
+      case 'depthwiseConv2d': {
+        // Conv with group = channels; tfjs' [kh, kw, C, M] kernel is ONNX's [C·M, 1, kh, kw] (output channel c·M + q).
+        // Exported in fp32 (also in 'int8-qdq': methods do not quantize depthwise kernels).
+        toNchw();
+        const [h, w, c] = s.inputShape as [number, number, number];
+        const [kh, kw] = l.kernelSize;
+        const m = l.depthMultiplier;
+        const v = transposeArray(Float32Array.from(toDense(need(`${l.name}/depthwise_kernel`))), [kh, kw, c, m], [2, 3, 0, 1]);
+        weights.push({ name: `${l.name}/depthwise_kernel`, layer: l.name, storedAs: 'float32', exact: true, granularity: null, bytes: v.byteLength });
+        const inputs = [cur, g.init(`${l.name}_depthwise_kernel`, [c * m, 1, kh, kw], 'FLOAT', v)];
+        if (l.useBias) {
+          const b = Float32Array.from(toDense(need(`${l.name}/bias`)));
+          weights.push({ name: `${l.name}/bias`, layer: l.name, storedAs: 'float32', exact: true, granularity: null, bytes: b.byteLength });
+          inputs.push(g.init(`${l.name}_bias`, [b.length], 'FLOAT', b));
+        }
+        const pads = l.padding === 'same' ? (([t, b], [lf, r]) => [t, lf, b, r])(samePads(h, kh, l.strides[0]), samePads(w, kw, l.strides[1])) : [0, 0, 0, 0];
+        cur = g.node('Conv', inputs, l.name, { kernel_shape: [kh, kw], strides: [...l.strides], pads, dilations: [1, 1], group: c });
+        activate(l.activation, l.name);
+        key = i;
+        break;
+      }
       case 'dense': {
         if (rank !== 2) unsupported(l, i, `gets a rank-${rank} input`, 'add a flatten before it');
         qdqActivation();

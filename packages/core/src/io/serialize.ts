@@ -4,7 +4,7 @@ import { decodePayload, denseEncoding, encodePayload, storageBits, toDense, type
 import type { Encoding } from '../encodings/types.js';
 import { sizeOf, weightShapes } from '../ir/shapes.js';
 import { assertFiniteWeights, type Model, validateModel, weightList } from '../model/model.js';
-import { irToTopology, topologyToIR } from './keras.js';
+import { irToTopology, manifestAliases, topologyToIR } from './keras.js';
 import { lowerToStock, type StockLossy, type StockWeight } from './stock.js';
 
 export const EXTENSION_KEY = 'edgeCompress';
@@ -387,10 +387,12 @@ async function parseObject(json: Record<string, unknown>, source: string, readOn
   // Match the IR's weights to manifest names: exact, then a '/layer/param' suffix (converted Keras models).
   const weights: Record<string, Encoding> = {};
   const names = [...byManifestName.keys()];
+  const alias = manifestAliases.get(ir);
   for (const [name, shape] of expected) {
     let enc = found.get(name);
     if (!enc) {
-      const key = byManifestName.has(name) ? name : names.find((m) => m.endsWith(`/${name}`));
+      const aka = alias?.get(name);
+      const key = byManifestName.has(name) ? name : aka !== undefined && byManifestName.has(aka) ? aka : names.find((m) => m.endsWith(`/${name}`));
       const vals = key !== undefined ? byManifestName.get(key) : undefined;
       if (!vals) {
         throw new CompressionError({

@@ -52,6 +52,19 @@ export function inferShapes(ir: ModelIR): LayerShapes[] {
         macs = oh * ow * l.filters * kh * kw * c;
         break;
       }
+      case 'depthwiseConv2d': {
+        if (shape.length !== 3) fail('a rank-3 [h,w,c] input');
+        const [h, w, c] = shape as [number, number, number];
+        const [kh, kw] = l.kernelSize;
+        const oh = convOut(h, kh, l.strides[0], l.padding);
+        const ow = convOut(w, kw, l.strides[1], l.padding);
+        if (oh <= 0 || ow <= 0) fail(`at least ${kh}x${kw} spatial input for a valid ${kh}x${kw} depthwise conv`);
+        shape = [oh, ow, c * l.depthMultiplier];
+        weights[`${l.name}/depthwise_kernel`] = [kh, kw, c, l.depthMultiplier];
+        if (l.useBias) weights[`${l.name}/bias`] = [c * l.depthMultiplier];
+        macs = oh * ow * c * l.depthMultiplier * kh * kw;
+        break;
+      }
       case 'dense': {
         if (shape.length !== 1) fail('a rank-1 [features] input');
         weights[`${l.name}/kernel`] = [shape[0]!, l.units];

@@ -26,7 +26,7 @@ export type Activation = (typeof ACTIVATIONS)[number];
 /** Activations a conv2d / dense layer (or Keras' Activation layer) can carry as a string. */
 export const FUSED_ACTIVATIONS: readonly Activation[] = ACTIVATIONS.filter((a) => a !== 'leakyRelu');
 
-export const LAYER_KINDS = ['conv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout'] as const;
+export const LAYER_KINDS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout'] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
 
 export type Padding = 'same' | 'valid';
@@ -38,6 +38,21 @@ export interface Conv2dLayer {
   kernelSize: [number, number];
   strides: [number, number];
   padding: Padding;
+  activation: Activation;
+  useBias: boolean;
+}
+/**
+ * Depthwise convolution (Keras DepthwiseConv2D): each input channel convolved with its own `depthMultiplier`
+ * filters; kernel `[kh, kw, inChannels, depthMultiplier]` named `<layer>/depthwise_kernel` as in tfjs. Its weights
+ * are carried as they are (not a compression target: methods compress conv2d and dense kernels).
+ */
+export interface DepthwiseConv2dLayer {
+  kind: 'depthwiseConv2d';
+  name: string;
+  kernelSize: [number, number];
+  strides: [number, number];
+  padding: Padding;
+  depthMultiplier: number;
   activation: Activation;
   useBias: boolean;
 }
@@ -82,7 +97,7 @@ export interface DropoutLayer {
   rate: number;
 }
 
-export type Layer = Conv2dLayer | DenseLayer | PoolLayer | FlattenLayer | ActivationLayer | BatchNormLayer | DropoutLayer;
+export type Layer = Conv2dLayer | DepthwiseConv2dLayer | DenseLayer | PoolLayer | FlattenLayer | ActivationLayer | BatchNormLayer | DropoutLayer;
 
 export interface ModelIR {
   format: 'edge-compress/ir';
@@ -105,6 +120,8 @@ export function weightNames(l: Layer): string[] {
     case 'conv2d':
     case 'dense':
       return l.useBias ? [`${l.name}/kernel`, `${l.name}/bias`] : [`${l.name}/kernel`];
+    case 'depthwiseConv2d':
+      return l.useBias ? [`${l.name}/depthwise_kernel`, `${l.name}/bias`] : [`${l.name}/depthwise_kernel`];
     case 'batchNorm': {
       const out: string[] = [];
       if (l.scale) out.push(`${l.name}/gamma`);

@@ -68,7 +68,7 @@ function finalSoftmaxIndex(ir: ModelIR): number {
   for (let i = ir.layers.length - 1; i >= 0; i--) {
     const l = ir.layers[i]!;
     if (l.kind === 'dropout' || l.kind === 'flatten') continue;
-    if ((l.kind === 'dense' || l.kind === 'conv2d' || l.kind === 'activation') && l.activation === 'softmax') return i;
+    if ((l.kind === 'dense' || l.kind === 'conv2d' || l.kind === 'depthwiseConv2d' || l.kind === 'activation') && l.activation === 'softmax') return i;
     return -1;
   }
   return -1;
@@ -98,6 +98,12 @@ export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts:
           y = tf.conv2d(h as tf.Tensor4D, need(weights, `${l.name}/kernel`) as tf.Tensor4D, l.strides, l.padding);
           if (l.useBias) y = tf.add(y, need(weights, `${l.name}/bias`));
         }
+        h = activate(y, act(l.activation));
+        break;
+      }
+      case 'depthwiseConv2d': {
+        let y: tf.Tensor = tf.depthwiseConv2d(h as tf.Tensor4D, need(weights, `${l.name}/depthwise_kernel`) as tf.Tensor4D, l.strides, l.padding);
+        if (l.useBias) y = tf.add(y, need(weights, `${l.name}/bias`));
         h = activate(y, act(l.activation));
         break;
       }

@@ -80,8 +80,9 @@ export function initModel(ir: ModelIR, seed = 0): Model {
     for (const name of weightNames(s.layer)) {
       const shape = s.weights[name]!;
       const v = new Float32Array(sizeOf(shape));
-      if (name.endsWith('/kernel')) {
-        const fanIn = sizeOf(shape) / shape[shape.length - 1]!;
+      if (name.endsWith('/kernel') || name.endsWith('/depthwise_kernel')) {
+        // He-normal (truncated at 2σ); a depthwise filter's fan-in is its kh·kw window.
+        const fanIn = name.endsWith('/depthwise_kernel') ? shape[0]! * shape[1]! : sizeOf(shape) / shape[shape.length - 1]!;
         const std = Math.sqrt(2 / fanIn);
         for (let i = 0; i < v.length; i++) {
           let z = rng.normal();
