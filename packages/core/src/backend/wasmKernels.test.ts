@@ -21,6 +21,26 @@ function maxRelErr(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
+/**
+ * ∂/∂x and ∂/∂w of Σ conv(x, w)·r (r a fixed random tensor) on wasm and on cpu: the gradients are the two backprop
+ * kernels applied to r alone, so a wrong stock forward cannot hide or fake an error in them.
+ */
+async function expectConvGradsMatchCpu(xShape: number[], wShape: number[], seed: number, conv: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor): Promise<void> {
+  const xs = tf.randomNormal(xShape, 0, 1, 'float32', seed).dataSync() as Float32Array;
+  const ws = tf.randomNormal(wShape, 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
+  const grads = (): tf.Tensor => {
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
+      const y = conv(a as tf.Tensor4D, b as tf.Tensor4D);
+      return tf.sum(tf.mul(y, tf.randomNormal(y.shape, 0, 1, 'float32', seed + 2)));
+    });
+    const [dx, dw] = g([tf.tensor(xs, xShape), tf.tensor(ws, wShape)]);
+    return tf.concat([tf.reshape(dx!, [-1]), tf.reshape(dw!, [-1])]);
+  };
+  const wasm = tf.tidy(() => grads().dataSync() as Float32Array);
+  const cpu = await onCpu(grads);
+  expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+}
+
 const convCase = fc.record({
   n: fc.integer({ min: 1, max: 3 }),
   h: fc.integer({ min: 5, max: 11 }),
@@ -43,24 +63,8 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
       fc.asyncProperty(convCase, shapeCase, async ({ n, h, w, c, oc, f, stride, pad, seed }, { fw: fw1, strideW, square }) => {
         const fw = square ? f : fw1;
         const strides: [number, number] = [stride, square ? stride : strideW];
-        const xs = tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync() as Float32Array;
-        const ws = tf.randomNormal([f, fw, c, oc], 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
-        const grads = (): tf.Tensor => {
-          const x = tf.tensor(xs, [n, h, w, c]);
-          const k = tf.tensor(ws, [f, fw, c, oc]);
-          // Σ y·r with a fixed random r: the gradients are the two kernels applied to r alone, so a wrong stock
-          // forward (tfjs-wasm's Conv2D returns zeros for 1×k filters with a row stride of 2 and 'same' padding)
-          // cannot hide or fake an error in them.
-          const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
-            const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, strides, pad);
-            return tf.sum(tf.mul(y, tf.randomNormal(y.shape, 0, 1, 'float32', seed + 2)));
-          });
-          const [dx, dw] = g([x, k]);
-          return tf.concat([tf.reshape(dx!, [-1]), tf.reshape(dw!, [-1])]);
-        };
-        const wasm = tf.tidy(() => grads().dataSync() as Float32Array);
-        const cpu = await onCpu(grads);
-        expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+        // (tfjs-wasm's own Conv2D forward returns zeros for 1×k filters with a row stride of 2 and 'same' padding.)
+        await expectConvGradsMatchCpu([n, h, w, c], [f, fw, c, oc], seed, (x, k) => tf.conv2d(x, k, strides, pad));
       }),
       { numRuns: 60, seed: 42 },
     );
@@ -69,21 +73,7 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
   it('DepthwiseConv2dNativeBackpropInput / BackpropFilter through tf.grad(depthwiseConv2d), depth multipliers 1–3, strides, padding', async () => {
     await fc.assert(
       fc.asyncProperty(convCase, fc.integer({ min: 1, max: 3 }), async ({ n, h, w, c, f, stride, pad, seed }, m) => {
-        const xs = tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync() as Float32Array;
-        const ws = tf.randomNormal([f, f, c, m], 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
-        const grads = (): tf.Tensor => {
-          const x = tf.tensor(xs, [n, h, w, c]);
-          const k = tf.tensor(ws, [f, f, c, m]);
-          const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
-            const y = tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
-            return tf.sum(tf.mul(y, tf.randomNormal(y.shape, 0, 1, 'float32', seed + 2)));
-          });
-          const [dx, dw] = g([x, k]);
-          return tf.concat([tf.reshape(dx!, [-1]), tf.reshape(dw!, [-1])]);
-        };
-        const wasm = tf.tidy(() => grads().dataSync() as Float32Array);
-        const cpu = await onCpu(grads);
-        expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+        await expectConvGradsMatchCpu([n, h, w, c], [f, f, c, m], seed, (x, k) => tf.depthwiseConv2d(x, k, stride, pad));
       }),
       { numRuns: 60, seed: 43 },
     );

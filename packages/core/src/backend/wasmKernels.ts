@@ -331,18 +331,11 @@ function depthwiseGeometry(xShape: number[], filterShape: number[], a: Depthwise
 }
 
 /**
- * DepthwiseConv2dNativeBackpropInput (missing from tfjs-backend-wasm): dx[n,h,w,c] = Σ_{i,j,q} dy[n,oh,ow,c·M+q] ·
- * W[i,j,c,q], channel-innermost over contiguous runs.
+ * Every in-bounds tap of a depthwise conv: `tap(gBase, xBase, fBase)` with the offsets of dy[n, oh, ow, 0], of
+ * x[n, h, w, 0] and of W[i, j, 0, 0]; channel c's values sit at +c (x) and +c·M + q (dy, W).
  */
-function depthwiseBackpropInput({ inputs, backend, attrs }: Args): TensorInfo {
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const inputShape = attrs.inputShape as [number, number, number, number];
-  const { N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft, CM, M } = depthwiseGeometry(inputShape, filter.shape, attrs as DepthwiseAttrs);
-  const dx = backend.makeOutput([...inputShape], 'float32');
-  const out = backend.typedArrayFromHeap(dx);
-  const g = backend.typedArrayFromHeap(dy);
-  const f = backend.typedArrayFromHeap(filter);
-  out.fill(0);
+function forEachDepthwiseTap(g: ReturnType<typeof depthwiseGeometry>, tap: (gBase: number, xBase: number, fBase: number) => void): void {
+  const { N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft, CM } = g;
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
@@ -353,20 +346,34 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: Args): TensorInfo {
           for (let j = 0; j < FW; j++) {
             const w = ow * SW - padLeft + j;
             if (w < 0 || w >= W) continue;
-            const xBase = ((n * H + h) * W + w) * C,
-              fBase = (i * FW + j) * CM;
-            if (M === 1) for (let c = 0; c < C; c++) out[xBase + c]! += g[gBase + c]! * f[fBase + c]!;
-            else
-              for (let c = 0; c < C; c++) {
-                let acc = 0;
-                for (let q = 0; q < M; q++) acc += g[gBase + c * M + q]! * f[fBase + c * M + q]!;
-                out[xBase + c]! += acc;
-              }
+            tap(gBase, ((n * H + h) * W + w) * C, (i * FW + j) * CM);
           }
         }
       }
     }
   }
+}
+
+/** DepthwiseConv2dNativeBackpropInput (missing from tfjs-backend-wasm): dx[n,h,w,c] = Σ_{i,j,q} dy[n,oh,ow,c·M+q] · W[i,j,c,q]. */
+function depthwiseBackpropInput({ inputs, backend, attrs }: Args): TensorInfo {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const inputShape = attrs.inputShape as [number, number, number, number];
+  const geo = depthwiseGeometry(inputShape, filter.shape, attrs as DepthwiseAttrs);
+  const { C, M } = geo;
+  const dx = backend.makeOutput([...inputShape], 'float32');
+  const out = backend.typedArrayFromHeap(dx);
+  const g = backend.typedArrayFromHeap(dy);
+  const f = backend.typedArrayFromHeap(filter);
+  out.fill(0);
+  forEachDepthwiseTap(geo, (gBase, xBase, fBase) => {
+    if (M === 1) for (let c = 0; c < C; c++) out[xBase + c]! += g[gBase + c]! * f[fBase + c]!;
+    else
+      for (let c = 0; c < C; c++) {
+        let acc = 0;
+        for (let q = 0; q < M; q++) acc += g[gBase + c * M + q]! * f[fBase + c * M + q]!;
+        out[xBase + c]! += acc;
+      }
+  });
   return dx;
 }
 
@@ -374,35 +381,21 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: Args): TensorInfo {
 function depthwiseBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const filterShape = attrs.filterShape as [number, number, number, number];
-  const { N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft, CM, M } = depthwiseGeometry(x.shape, filterShape, attrs as DepthwiseAttrs);
+  const geo = depthwiseGeometry(x.shape, filterShape, attrs as DepthwiseAttrs);
+  const { C, M } = geo;
   const dw = backend.makeOutput([...filterShape], 'float32');
   const out = backend.typedArrayFromHeap(dw);
   const xs = backend.typedArrayFromHeap(x);
   const g = backend.typedArrayFromHeap(dy);
   out.fill(0);
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const gBase = ((n * OH + oh) * OW + ow) * CM;
-        for (let i = 0; i < FH; i++) {
-          const h = oh * SH - padTop + i;
-          if (h < 0 || h >= H) continue;
-          for (let j = 0; j < FW; j++) {
-            const w = ow * SW - padLeft + j;
-            if (w < 0 || w >= W) continue;
-            const xBase = ((n * H + h) * W + w) * C,
-              fBase = (i * FW + j) * CM;
-            if (M === 1) for (let c = 0; c < C; c++) out[fBase + c]! += xs[xBase + c]! * g[gBase + c]!;
-            else
-              for (let c = 0; c < C; c++) {
-                const xv = xs[xBase + c]!;
-                for (let q = 0; q < M; q++) out[fBase + c * M + q]! += xv * g[gBase + c * M + q]!;
-              }
-          }
-        }
+  forEachDepthwiseTap(geo, (gBase, xBase, fBase) => {
+    if (M === 1) for (let c = 0; c < C; c++) out[fBase + c]! += xs[xBase + c]! * g[gBase + c]!;
+    else
+      for (let c = 0; c < C; c++) {
+        const xv = xs[xBase + c]!;
+        for (let q = 0; q < M; q++) out[fBase + c * M + q]! += xv * g[gBase + c * M + q]!;
       }
-    }
-  }
+  });
   return dw;
 }
 

@@ -86,9 +86,10 @@ function depthwiseSeparable(): tfl.Sequential {
   return m;
 }
 
-async function artifactsOf(m: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+/** What a save through a tf.io handler hands over: a stock tfjs-layers model's (`m.save`), or ours (`saveModelTo`). */
+async function captured(save: (h: tf.io.IOHandler) => Promise<unknown>): Promise<tf.io.ModelArtifacts> {
   let art: tf.io.ModelArtifacts | undefined;
-  await m.save(
+  await save(
     tf.io.withSaveHandler(async (a) => {
       art = a;
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
@@ -96,6 +97,8 @@ async function artifactsOf(m: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
   );
   return art!;
 }
+const artifactsOf = (m: tfl.LayersModel) => captured((h) => m.save(h));
+const writtenBy = (m: Model) => captured((h) => saveModelTo(m, h));
 
 function images(count: number, s: number): Float32Array {
   const rng = createRng(s);
@@ -140,15 +143,8 @@ describe.each([
     // the outputs vary with the input: a model reduced to a constant would also "match"
     expect(maxAbsDiff(ours.subarray(0, classes), ours.subarray(classes, 2 * classes))).toBeGreaterThan(1e-4);
 
-    let written: tf.io.ModelArtifacts | undefined;
-    await saveModelTo(
-      model,
-      tf.io.withSaveHandler(async (a) => {
-        written = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    const back = await tfl.loadLayersModel(tf.io.fromMemory(written!));
+    const written = await writtenBy(model);
+    const back = await tfl.loadLayersModel(tf.io.fromMemory(written));
     expect(maxAbsDiff(stockPredict(back, x, 16), theirs)).toBeLessThanOrEqual(1e-5);
     back.dispose();
 
@@ -175,15 +171,8 @@ describe('layers written back in their stock form', () => {
     const kinds = model.ir.layers.map((l) => l.kind);
     expect(kinds.slice(6, 8)).toEqual(['avgPool2d', 'flatten']);
     expect(model.ir.layers[6]).toMatchObject({ poolSize: [5, 5], strides: [5, 5], padding: 'valid' });
-    let written: tf.io.ModelArtifacts | undefined;
-    await saveModelTo(
-      model,
-      tf.io.withSaveHandler(async (a) => {
-        written = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    const layers = (written!.modelTopology as { config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> } }).config.layers;
+    const written = await writtenBy(model);
+    const layers = (written.modelTopology as { config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> } }).config.layers;
     const byClass = (c: string) => layers.filter((l) => l.class_name === c).map((l) => l.config);
     expect(byClass('LeakyReLU')[0]!.alpha).toBeCloseTo(0.1, 6);
     expect(byClass('ReLU')[0]!.max_value).toBe(0.5);
@@ -203,15 +192,8 @@ describe('depthwise and separable convolutions', () => {
     expect(l[3]).toMatchObject({ kernelSize: [1, 1], filters: 6, activation: 'relu', useBias: true });
     expect(model.weights[`${l[1]!.name}/depthwise_kernel`]!.shape).toEqual([3, 3, 4, 2]);
     expect(model.weights[`${sep}/kernel`]!.shape).toEqual([1, 1, 8, 6]);
-    let written: tf.io.ModelArtifacts | undefined;
-    await saveModelTo(
-      model,
-      tf.io.withSaveHandler(async (a) => {
-        written = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    const classes = (written!.modelTopology as { config: { layers: Array<{ class_name: string }> } }).config.layers.map((x) => x.class_name);
+    const written = await writtenBy(model);
+    const classes = (written.modelTopology as { config: { layers: Array<{ class_name: string }> } }).config.layers.map((x) => x.class_name);
     expect(classes.filter((c) => c === 'DepthwiseConv2D')).toHaveLength(2);
   });
 

@@ -25,6 +25,18 @@ function fails(f: () => unknown, code: ErrorCode, re: RegExp): void {
   expect((err as Error).message).toMatch(re);
 }
 
+/** The toy conv net trained 15 epochs on its toy data, with its train and val splits. */
+async function trainedToy() {
+  const tir = toyConvIR();
+  const train = toyData(256, tir.inputShape, 1);
+  const val = toyData(128, tir.inputShape, 2);
+  const t = new Trainer(initModel(tir, 2));
+  await t.fit(train, { epochs: 15, optimizer: { kind: 'adam', lr: 3e-3 } });
+  const model = t.toModel();
+  t.dispose();
+  return { model, train, val };
+}
+
 const recipe = (config_list: unknown[], extra: Record<string, unknown> = {}) => ({ version: 1, seed: 7, stages: [{ method: 'magnitude', config_list, ...extra }] });
 
 describe('recipes', () => {
@@ -161,13 +173,7 @@ describe('magnitude (reference compressor)', () => {
   }));
 
   it('runs a two-stage recipe end to end and keeps pruned weights at zero through fine-tuning', async () => {
-    const tir = toyConvIR();
-    const train = toyData(256, tir.inputShape, 1);
-    const val = toyData(128, tir.inputShape, 2);
-    const t = new Trainer(initModel(tir, 2));
-    await t.fit(train, { epochs: 15, optimizer: { kind: 'adam', lr: 3e-3 } });
-    const model = t.toModel();
-    t.dispose();
+    const { model, train, val } = await trainedToy();
     const r = await runRecipe(
       model,
       {
@@ -190,13 +196,7 @@ describe('magnitude (reference compressor)', () => {
   });
 
   it('a result that lost more than 1 pp of validation accuracy carries a warning naming sparse_ratio and the epochs, with their values', async () => {
-    const tir = toyConvIR();
-    const train = toyData(256, tir.inputShape, 1);
-    const val = toyData(128, tir.inputShape, 2);
-    const t = new Trainer(initModel(tir, 2));
-    await t.fit(train, { epochs: 15, optimizer: { kind: 'adam', lr: 3e-3 } });
-    const model = t.toModel();
-    t.dispose();
+    const { model, train, val } = await trainedToy();
     const run = (ratio: number, epochs: number) =>
       runRecipe(model, { method: 'magnitude', config_list: [{ op_types: ['conv2d', 'dense'], sparse_ratio: ratio }], options: { finetune_epochs: epochs } }, registry, {
         train,
