@@ -56,17 +56,14 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
   // tfjs-converter's keras output nests {model_config: {...}}.
   if (top.model_config && typeof top.model_config === 'object') top = top.model_config as Json;
   const cls = top.class_name;
-  if (cls !== 'Sequential') {
-    fail(
-      'modelTopology.class_name',
-      `'${String(cls)}' models are not supported, only 'Sequential'`,
-      cls === 'Model' || cls === 'Functional' ? 'rebuild the model with tf.sequential() (a linear stack of supported layers)' : undefined,
-      'UNSUPPORTED_LAYER',
-    );
-  }
+  const functional = cls === 'Model' || cls === 'Functional';
+  if (cls !== 'Sequential' && !functional) fail('modelTopology.class_name', `'${String(cls)}' models are not supported, only 'Sequential' and chain-shaped functional ones`, undefined, 'UNSUPPORTED_LAYER');
   const config = top.config as Json | unknown[] | undefined;
-  const layers = (Array.isArray(config) ? config : (config as Json | undefined)?.layers) as unknown[] | undefined;
+  let layers = (Array.isArray(config) ? config : (config as Json | undefined)?.layers) as unknown[] | undefined;
   if (!Array.isArray(layers)) fail('modelTopology.config.layers', 'is missing or not an array');
+  // A functional model (tf.model({inputs, outputs})) whose layers form one chain is the same network as a Sequential
+  // one: read it in chain order (and write it back as Sequential). Branches and merges are refused.
+  if (functional) layers = chainOrder(config as Json, layers!, fail);
   const modelName = (!Array.isArray(config) && typeof config?.name === 'string' ? config.name : 'model') as string;
   let inputShape: number[] | undefined;
   const out: Layer[] = [];
@@ -326,6 +323,72 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
  * kernels), keyed by the IR `topologyToIR` returned.
  */
 export const manifestAliases = new WeakMap<ModelIR, ReadonlyMap<string, string>>();
+
+/**
+ * The layers of a functional topology in chain order (input → output), each with its `config.name` set; fails on
+ * several inputs or outputs, a merge (Add, Concatenate, …), a tensor used twice (a branch), a shared layer, or a
+ * layer off the chain. Reads tfjs / Keras 2 `inbound_nodes` ([[[name, node, tensor, kwargs], …]]) and Keras 3's
+ * ({args: [{config: {keras_history: [name, node, tensor]}}]}).
+ */
+function chainOrder(config: Json, layers: unknown[], fail: (path: string, message: string, hint?: string, code?: 'BAD_MODEL_FILE' | 'UNSUPPORTED_LAYER', layer?: string) => never): unknown[] {
+  const hint = 'residual / branching graphs are not supported: only a chain of layers (one input, each layer feeding the next), or a tf.sequential() model';
+  const byName = new Map<string, Json>();
+  layers.forEach((raw, i) => {
+    const l = (raw ?? {}) as Json;
+    const c = (l.config ?? {}) as Json;
+    const name = typeof l.name === 'string' ? l.name : typeof c.name === 'string' ? c.name : undefined;
+    if (name === undefined) fail(`modelTopology.config.layers[${i}].name`, 'is missing (a functional model names every layer)');
+    byName.set(name!, { ...l, config: { ...c, name } });
+  });
+  const inboundOf = (l: Json, name: string): string[] => {
+    const nodes = (l.inbound_nodes ?? []) as unknown[];
+    if (nodes.length > 1) fail(`layer '${name}'`, `layer '${name}' is called ${nodes.length} times (a shared layer)`, hint, 'UNSUPPORTED_LAYER', name);
+    const found: string[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) {
+        if (typeof v[0] === 'string' && typeof v[1] === 'number') found.push(v[0]);
+        else v.forEach(walk);
+      } else if (v && typeof v === 'object') {
+        const history = ((v as Json).config as Json | undefined)?.keras_history;
+        if (Array.isArray(history)) found.push(String(history[0]));
+        else Object.values(v).forEach(walk);
+      }
+    };
+    walk(nodes[0]);
+    return found;
+  };
+  const ends = (key: string): string[] => {
+    const v = config[key];
+    const list = Array.isArray(v) ? (Array.isArray(v[0]) ? (v as unknown[][]) : [v as unknown[]]) : [];
+    return list.map((e) => String(e[0]));
+  };
+  const [inputs, outputs] = [ends('input_layers'), ends('output_layers')];
+  if (inputs.length !== 1 || outputs.length !== 1)
+    fail('modelTopology.config.input_layers', `the model has ${inputs.length} inputs and ${outputs.length} outputs; only one of each is supported`, hint, 'UNSUPPORTED_LAYER');
+  const next = new Map<string, string[]>();
+  for (const [name, l] of byName) {
+    const from = inboundOf(l, name);
+    if (from.length > 1)
+      fail(`layer '${name}'`, `${String(l.class_name)} layer '${name}' merges ${from.length} tensors (${from.map((f) => `'${f}'`).join(', ')})`, hint, 'UNSUPPORTED_LAYER', name);
+    for (const f of from) next.set(f, [...(next.get(f) ?? []), name]);
+  }
+  const order: unknown[] = [];
+  for (let cur: string | undefined = inputs[0]!; cur !== undefined; ) {
+    const l = byName.get(cur);
+    if (!l) fail('modelTopology.config', `the graph names a layer '${cur}' it does not define`);
+    order.push(l);
+    if (cur === outputs[0]) break;
+    const after: string[] = next.get(cur) ?? [];
+    if (after.length > 1) fail(`layer '${cur}'`, `the output of layer '${cur}' feeds ${after.length} layers (${after.map((a) => `'${a}'`).join(', ')})`, hint, 'UNSUPPORTED_LAYER', cur);
+    if (after.length === 0) fail(`layer '${cur}'`, `layer '${cur}' leads nowhere before the model output '${outputs[0]}'`, hint, 'BAD_MODEL_FILE', cur);
+    cur = after[0];
+  }
+  if (order.length !== byName.size) {
+    const off = [...byName.keys()].filter((n) => !order.includes(byName.get(n)));
+    fail('modelTopology.config.layers', `layers ${off.map((n) => `'${n}'`).join(', ')} are not on the path from the input to the output`, hint, 'UNSUPPORTED_LAYER', off[0]);
+  }
+  return order;
+}
 
 function stripAxis(ir: ModelIR): ModelIR {
   return {

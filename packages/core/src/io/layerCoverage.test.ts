@@ -182,6 +182,69 @@ describe('layers written back in their stock form', () => {
   });
 });
 
+describe('functional models (tf.model)', () => {
+  const chain = (): tfl.LayersModel => {
+    const inp = tfl.input({ shape: IN });
+    let x = tfl.layers
+      .conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(), biasInitializer: bias() })
+      .apply(inp) as tfl.SymbolicTensor;
+    x = tfl.layers.depthwiseConv2d({ kernelSize: 3, activation: 'relu6', depthwiseInitializer: init(), biasInitializer: bias() }).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: init(), biasInitializer: bias() }).apply(x) as tfl.SymbolicTensor;
+    return tfl.model({ inputs: inp, outputs: x });
+  };
+
+  it('a chain of layers reads as the same network: predictions as tfjs-layers, written back as a Sequential model stock tfjs loads', async () => {
+    const stock = chain();
+    const art = await artifactsOf(stock);
+    expect((art.modelTopology as { class_name: string }).class_name).toBe('Model');
+    const { model } = await loadModelFrom(tf.io.fromMemory(art));
+    expect(model.ir.layers.map((l) => l.kind)).toEqual(['conv2d', 'depthwiseConv2d', 'avgPool2d', 'flatten', 'dense']);
+    const x = images(8, 11);
+    const theirs = stockPredict(stock, x, 8);
+    expect(maxAbsDiff(predict(model, x, 8), theirs)).toBeLessThanOrEqual(1e-5);
+    const written = await writtenBy(model);
+    expect((written.modelTopology as { class_name: string }).class_name).toBe('Sequential');
+    const back = await tfl.loadLayersModel(tf.io.fromMemory(written));
+    expect(maxAbsDiff(stockPredict(back, x, 8), theirs)).toBeLessThanOrEqual(1e-5);
+    back.dispose();
+    stock.dispose();
+  });
+
+  it("Keras 3's functional format (inbound_nodes as keras_history, flat input_layers) reads in chain order", () => {
+    const tensor = (from: string) => ({ args: [{ class_name: '__keras_tensor__', config: { shape: [null, 4], dtype: 'float32', keras_history: [from, 0, 0] } }], kwargs: {} });
+    const ir = topologyToIR({
+      class_name: 'Functional',
+      config: {
+        name: 'k3',
+        layers: [
+          { class_name: 'Dense', name: 'd2', config: { name: 'd2', units: 2, activation: 'softmax' }, inbound_nodes: [tensor('d1')] },
+          { class_name: 'InputLayer', name: 'input_layer', config: { name: 'input_layer', batch_shape: [null, 4] }, inbound_nodes: [] },
+          { class_name: 'Dense', name: 'd1', config: { name: 'd1', units: 3, activation: 'gelu' }, inbound_nodes: [tensor('input_layer')] },
+        ],
+        input_layers: ['input_layer', 0, 0],
+        output_layers: ['d2', 0, 0],
+      },
+    });
+    expect(ir.inputShape).toEqual([4]);
+    expect(ir.layers.map((l) => [l.name, 'activation' in l ? l.activation : ''])).toEqual([
+      ['d1', 'gelu'],
+      ['d2', 'softmax'],
+    ]);
+  });
+
+  it('a residual add and a branch are refused, naming the layer', async () => {
+    const inp = tfl.input({ shape: IN });
+    const a = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same' }).apply(inp) as tfl.SymbolicTensor;
+    const b = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'branch' }).apply(a) as tfl.SymbolicTensor;
+    const sum = tfl.layers.add({ name: 'skip' }).apply([a, b]) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 2 }).apply(tfl.layers.flatten().apply(sum) as tfl.SymbolicTensor) as tfl.SymbolicTensor;
+    const err = await loadModelFrom(tf.io.fromMemory(await artifactsOf(tfl.model({ inputs: inp, outputs: out })))).catch((e: unknown) => e);
+    expect(isCompressionError(err, 'UNSUPPORTED_LAYER')).toBe(true);
+    expect((err as Error).message).toMatch(/Add layer 'skip' merges 2 tensors .*residual \/ branching graphs are not supported/);
+  });
+});
+
 describe('depthwise and separable convolutions', () => {
   it('SeparableConv2D reads as a depthwise conv + a 1×1 conv that keeps the layer name; written back as DepthwiseConv2D + Conv2D', async () => {
     const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(depthwiseSeparable())));
