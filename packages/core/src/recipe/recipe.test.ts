@@ -85,6 +85,27 @@ describe('recipes', () => {
       /granularity: expected 'default', 'in_channel', 'out_channel', 'per_channel' or a block \[rows, cols\].*got "fine-grained"/,
     );
   });
+  it("NNI v3 target_names / target_settings: the weight's settings apply, the rest is noted", () => {
+    const t = translateLegacyRule(
+      {
+        op_types: ['Conv2d'],
+        target_names: ['weight', '_input_', '_output_'],
+        target_settings: { weight: { quant_dtype: 'int4', granularity: 'per_channel' }, _input_: { quant_dtype: 'int8' } },
+      },
+      'c[0]',
+    );
+    expect(t.rule).toEqual({ op_types: ['Conv2d'], quant_dtype: 'int4', granularity: 'per_channel' });
+    expect(t.notes).toEqual([
+      "c[0]: 'target_settings': the weight's quant_dtype, granularity apply to the rule; _input_ ignored (activation quantization is set by the method's options, biases stay full precision)",
+      `c[0]: 'target_names' ["_input_","_output_"]: activations are quantized as the method's options say (quantize: options.activations), biases stay full precision`,
+    ]);
+    const { plans } = planRecipe(ir, recipe([{ op_types: ['Linear'], target_names: ['weight'], target_settings: { weight: { sparse_ratio: 0.7 } } }]), registry);
+    expect(plans[0]!.targets.map((x) => [x.layer, (x.config as { sparseRatio?: number }).sparseRatio])).toEqual([
+      ['fc1', 0.7],
+      ['fc2', 0.7],
+    ]);
+  });
+
   it('translate legacy keys in one place', () => {
     expect(translateLegacyRule({ sparsity: 0.5, op_types: ['dense'] }, 'x').rule).toEqual({ sparse_ratio: 0.5, op_types: ['dense'] });
     expect(translateLegacyRule({ quant_bits: { weight: 4 } }, 'x').rule).toEqual({ quant_dtype: 'int4' });
