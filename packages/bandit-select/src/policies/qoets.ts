@@ -121,6 +121,81 @@ function sampleCdf(cdf: Float64Array, off: number, n: number, u: number): number
   return lo;
 }
 
+/**
+ * Index of tuples of `width` numbers, with the key equality of their `${x0},${x1},…` strings (−0 = 0, NaN = NaN;
+ * distinct other doubles print differently) but without building a string per lookup. Open addressing, linear probing.
+ */
+class TupleIndex {
+  private keys: Float64Array;
+  private vals: Int32Array;
+  private mask: number;
+  private n = 0;
+  private readonly f = new Float64Array(1);
+  private readonly u = new Uint32Array(this.f.buffer);
+  private readonly width: number;
+  constructor(width: number) {
+    this.width = width;
+    this.keys = new Float64Array(64 * width);
+    this.vals = new Int32Array(64).fill(-1);
+    this.mask = 63;
+  }
+
+  private hash(k: ArrayLike<number>, off: number): number {
+    let h = 0x811c9dc5;
+    for (let q = 0; q < this.width; q++) {
+      const x = k[off + q]!;
+      // −0 hashes as 0 and every NaN alike, as equal keys must
+      this.f[0] = x === 0 ? 0 : x !== x ? NaN : x;
+      h = Math.imul(h ^ this.u[0]!, 0x01000193);
+      h = Math.imul(h ^ this.u[1]!, 0x01000193);
+    }
+    return (h ^ (h >>> 15)) & this.mask;
+  }
+
+  private same(slot: number, k: ArrayLike<number>, off: number): boolean {
+    const o = slot * this.width;
+    for (let q = 0; q < this.width; q++) {
+      const a = this.keys[o + q]!;
+      const b = k[off + q]!;
+      if (!(a === b || (a !== a && b !== b))) return false;
+    }
+    return true;
+  }
+
+  /** The index stored for key k (at offset off), or −1. */
+  get(k: ArrayLike<number>, off = 0): number {
+    for (let s = this.hash(k, off); ; s = (s + 1) & this.mask) {
+      const v = this.vals[s]!;
+      if (v < 0 || this.same(s, k, off)) return v;
+    }
+  }
+
+  /** Store index v for key k (replacing an equal key's, as Map.set does). */
+  set(k: ArrayLike<number>, off: number, v: number): void {
+    if (2 * (this.n + 1) > this.vals.length) this.grow();
+    let s = this.hash(k, off);
+    while (this.vals[s]! >= 0 && !this.same(s, k, off)) s = (s + 1) & this.mask;
+    if (this.vals[s]! < 0) this.n++;
+    this.vals[s] = v;
+    for (let q = 0; q < this.width; q++) this.keys[s * this.width + q] = k[off + q]!;
+  }
+
+  clear(): void {
+    this.vals.fill(-1);
+    this.n = 0;
+  }
+
+  private grow(): void {
+    const keys = this.keys;
+    const vals = this.vals;
+    this.keys = new Float64Array(keys.length * 2);
+    this.vals = new Int32Array(vals.length * 2).fill(-1);
+    this.mask = this.vals.length - 1;
+    this.n = 0;
+    for (let s = 0; s < vals.length; s++) if (vals[s]! >= 0) this.set(keys, s * this.width, vals[s]!);
+  }
+}
+
 export class QoeThompson extends BasePolicy {
   readonly kind = 'qoets' as const;
   readonly sigma: number;
@@ -163,8 +238,18 @@ export class QoeThompson extends BasePolicy {
   private uB = new Float64Array(0);
   private userKeys = new Float64Array(0);
   private nUsers = 0;
-  private readonly users = new Map<string, number>();
+  /** Preference profile (the 4 raw user-set features) → user index. */
+  private readonly users = new TupleIndex(4);
   private readonly uCdf = new Float64Array(GE);
+  /**
+   * Per profile / per device type: the posterior mean of log E_u / of η_d as last computed, and whether it is still
+   * current (cleared when the profile's / device's likelihood changes). An update reads them instead of recomputing
+   * the posterior its own decision has just computed (same value).
+   */
+  private uMeanC = new Float64Array(0);
+  private uOk = new Uint8Array(0);
+  private hMeanC = new Float64Array(0);
+  private hOk = new Uint8Array(0);
   private readonly counts: Float64Array;
   private readonly mu: Float64Array;
   private readonly invTwoVar: number;
@@ -184,7 +269,9 @@ export class QoeThompson extends BasePolicy {
   private latScale = 1;
   /** Whether the device-level terms are on (deviceSd or deviceArmSd > 0). */
   private readonly dev: boolean;
-  private readonly devices = new Map<string, number>();
+  /** Device type (class, speedKey) → device index. */
+  private readonly devices = new TupleIndex(2);
+  private readonly devKey = new Float64Array(2);
   private nDev = 0;
   /** Per device type: [class, speedKey]; η log-likelihood (GH); ξ log-likelihood per arm (numArms × GH). */
   private devKeys = new Float64Array(0);
@@ -200,7 +287,25 @@ export class QoeThompson extends BasePolicy {
   private readonly xCdfS: Float64Array;
   private readonly wPdf = new Float64Array(GW);
   private readonly wTmp = new Float64Array(GW);
-  private readonly dPdfS = new Float64Array(GD);
+  /** Index range of wPdf's non-zero entries (wPdf is zero outside it). */
+  private wLo = 0;
+  private wHi = GW - 1;
+  /** Index range of hPdf's entries ≥ 1e-9 (set by devicePdf). */
+  private hLo = 0;
+  private hHi = GH - 1;
+  /**
+   * Per cell: the δ pdf (differences of its cached CDF), the range of its entries not below 1e-9, and whether both
+   * are current (cleared whenever the cell's CDF is refreshed). Saves the differencing and the empty grid visits of
+   * every decision that offers the arm; the sums are the same, in the same order (bit-identical decisions).
+   */
+  private readonly dPdfC: Float64Array;
+  private readonly dSup: Int32Array;
+  private readonly dPdfOk: Uint8Array;
+  /**
+   * false: recompute every cached per-cell pdf on each use, and ξ's point mass per decision (the reference computation;
+   * for tests that pin the caches to it). Not part of the config or the state.
+   */
+  cache = true;
   /** Per class: the two one-sided CUSUM statistics of the change detector, and the number of changes detected. */
   private readonly cusum: Float64Array;
   changesDetected = 0;
@@ -269,11 +374,19 @@ export class QoeThompson extends BasePolicy {
     this.dCdf = new Float64Array(cells * GD);
     this.dMean = new Float64Array(cells);
     this.dDirty = new Uint8Array(cells).fill(1);
+    this.dPdfC = new Float64Array(cells * GD);
+    this.dSup = new Int32Array(cells * 2);
+    this.dPdfOk = new Uint8Array(cells);
     this.counts = new Float64Array(this.numArms);
     this.mu = new Float64Array(this.numArms);
     this.sdMu = new Float64Array(this.numArms);
     this.xPdf = new Float64Array(this.numArms * GH);
     this.xCdfS = new Float64Array(this.numArms * GH);
+    // ξ is a point mass at 0 at every position until deviceArmPdf computes a posterior there (deviceArmSd > 0).
+    for (let j = 0; j < this.numArms; j++) {
+      this.xPdf[j * GH + H0] = 1;
+      this.xCdfS.fill(1, j * GH + H0, (j + 1) * GH);
+    }
     this.cusum = new Float64Array(this.changeThreshold > 0 ? 2 * this.nCls : 0);
   }
 
@@ -306,9 +419,11 @@ export class QoeThompson extends BasePolicy {
     if (!this.dev) return -1;
     const sk = this.inp.speedKey;
     if (!Number.isFinite(sk)) return -1;
-    const key = `${this.inp.cls},${sk}`;
+    const key = this.devKey;
+    key[0] = this.inp.cls;
+    key[1] = sk;
     const d = this.devices.get(key);
-    if (d !== undefined || !create) return d ?? -2;
+    if (d >= 0 || !create) return d >= 0 ? d : -2;
     if (this.nDev * 2 >= this.devKeys.length) {
       const cap = Math.max(64, this.nDev * 2);
       const keys = new Float64Array(cap * 2);
@@ -320,11 +435,12 @@ export class QoeThompson extends BasePolicy {
       const x = new Float64Array(cap * this.numArms * GH);
       x.set(this.xLL);
       this.xLL = x;
+      this.growDeviceCache(cap);
     }
     const i = this.nDev++;
     this.devKeys[i * 2] = this.inp.cls;
     this.devKeys[i * 2 + 1] = sk;
-    this.devices.set(key, i);
+    this.devices.set(key, 0, i);
     return i;
   }
 
@@ -356,15 +472,34 @@ export class QoeThompson extends BasePolicy {
     if (dv === -1) {
       this.hPdf.fill(0);
       this.hPdf[H0] = 1;
-    } else m = this.hPost(this.hPrior, dv >= 0 ? this.hLL : null, dv * GH, this.hPdf, 0);
+    } else {
+      m = this.hPost(this.hPrior, dv >= 0 ? this.hLL : null, dv * GH, this.hPdf, 0);
+      if (dv >= 0) {
+        this.hMeanC[dv] = m;
+        this.hOk[dv] = 1;
+      }
+    }
     let s = 0;
-    for (let h = 0; h < GH; h++) this.hCdfS[h] = s += this.hPdf[h]!;
+    let lo = GH;
+    let hi = -1;
+    for (let h = 0; h < GH; h++) {
+      const p = this.hPdf[h]!;
+      this.hCdfS[h] = s += p;
+      if (p >= 1e-9) {
+        if (lo === GH) lo = h;
+        hi = h;
+      }
+    }
+    this.hLo = lo;
+    this.hHi = hi;
     return m;
   }
 
   /** ξ pdf of (device dv, arm a) into xPdf at position j (and its CDF into xCdfS); returns its mean. */
   private deviceArmPdf(dv: number, a: number, j: number): number {
     const o = j * GH;
+    // deviceArmSd 0: position j holds the point mass at 0 already (set in the constructor; nothing else writes it).
+    if (this.deviceArmSd === 0 && this.cache) return 0;
     let m = 0;
     if (dv === -1 || this.deviceArmSd === 0) {
       this.xPdf.fill(0, o, o + GH);
@@ -375,35 +510,66 @@ export class QoeThompson extends BasePolicy {
     return m;
   }
 
-  /** Pdf of the total correction δ_{c,a} + η_d + ξ_{d,a} on the GW grid into wPdf (hPdf and xPdf[j] must be set). */
-  private totalPdf(i: number, j: number): void {
-    const d = this.dPdfS;
+  /** The δ pdf of cell i (differences of its CDF) into dPdfC and the range of its entries not below 1e-9 into dSup. */
+  private cellDensity(i: number): void {
+    if (this.cache && this.dPdfOk[i]) return;
+    const o = i * GD;
     let prev = 0;
+    let lo = GD;
+    let hi = -1;
     for (let g = 0; g < GD; g++) {
-      const c = this.dCdf[i * GD + g]!;
-      d[g] = c - prev;
+      const c = this.dCdf[o + g]!;
+      const d = c - prev;
+      this.dPdfC[o + g] = d;
       prev = c;
+      if (!(d < 1e-9)) {
+        if (lo === GD) lo = g;
+        hi = g;
+      }
     }
+    this.dSup[2 * i] = lo;
+    this.dSup[2 * i + 1] = hi;
+    this.dPdfOk[i] = 1;
+  }
+
+  /**
+   * Pdf of the total correction δ_{c,a} + η_d + ξ_{d,a} on the GW grid into wPdf (hPdf and xPdf[j] must be set, and
+   * cell i's CDF current). The loops visit only the supports (entries ≥ 1e-9) of the δ and η pdfs, which are the
+   * only terms the full-grid convolution adds, in the same order; wPdf is zero outside [wLo, wHi].
+   */
+  private totalPdf(i: number, j: number): void {
+    this.cellDensity(i);
+    const d = this.dPdfC;
+    const o = i * GD;
+    const lo = this.dSup[2 * i]!;
+    const hi = this.dSup[2 * i + 1]!;
+    const hLo = this.hLo;
+    const hHi = this.hHi;
+    const hp = this.hPdf;
     const t = this.wTmp;
-    t.fill(0);
-    for (let g = 0; g < GD; g++) {
-      const wg = d[g]!;
+    const tLo = lo + hLo;
+    const tHi = hi + hHi;
+    if (tLo <= tHi) t.fill(0, tLo, tHi + 1);
+    for (let g = lo; g <= hi; g++) {
+      const wg = d[o + g]!;
       if (wg < 1e-9) continue;
-      for (let h = 0; h < GH; h++) {
-        const wh = this.hPdf[h]!;
+      for (let h = hLo; h <= hHi; h++) {
+        const wh = hp[h]!;
         if (wh >= 1e-9) t[g + h] = t[g + h]! + wg * wh;
       }
     }
     const w = this.wPdf;
-    w.fill(0);
+    if (this.wLo <= this.wHi) w.fill(0, this.wLo, this.wHi + 1);
     const xo = j * GH;
     if (this.xPdf[xo + H0] === 1) {
       // ξ is a point mass at 0 (deviceArmSd 0, or no device): the convolution is a shift by H0 — the same sums
       // as the loop below (each w[k + H0] = 0 + t[k]·1), without its 41 × 101 visits.
-      for (let k = 0; k < GD + GH - 1; k++) if (t[k]! >= 1e-9) w[k + H0] = t[k]!;
+      for (let k = tLo; k <= tHi; k++) if (t[k]! >= 1e-9) w[k + H0] = t[k]!;
+      this.wLo = tLo + H0;
+      this.wHi = tHi + H0;
       return;
     }
-    for (let k = 0; k < GD + GH - 1; k++) {
+    for (let k = tLo; k <= tHi; k++) {
       const wk = t[k]!;
       if (wk < 1e-9) continue;
       for (let x = 0; x < GH; x++) {
@@ -411,6 +577,8 @@ export class QoeThompson extends BasePolicy {
         if (wx >= 1e-9) w[k + x] = w[k + x]! + wk * wx;
       }
     }
+    this.wLo = tLo;
+    this.wHi = tHi + GH - 1;
   }
 
   /** Mean and (into sdMu[j]) sd of the reward of position j over wPdf. */
@@ -418,7 +586,7 @@ export class QoeThompson extends BasePolicy {
     let m = 0;
     let m2 = 0;
     let s = 0;
-    for (let k = 0; k < GW; k++) {
+    for (let k = this.wLo; k <= this.wHi; k++) {
       const w = this.wPdf[k]!;
       if (w <= 1e-6) continue;
       const v = this.valueAt(j, EXP_W[k]!, E, tau);
@@ -577,6 +745,7 @@ export class QoeThompson extends BasePolicy {
         this.dMean[i] = m / s;
       } else this.dMean[i] = toCdf(this.dLL, i * GD, this.dPrior, i * GD, GD, DELTA, this.dCdf, i * GD, this.staleScale(i));
       this.dDirty[i] = 0;
+      this.dPdfOk[i] = 0;
       if (this.aged()) this.cdfT[i] = this.updates;
     }
     return i;
@@ -596,9 +765,8 @@ export class QoeThompson extends BasePolicy {
 
   private userIndex(create: boolean): number {
     const p = this.inp.profile;
-    const key = `${p[0]},${p[1]},${p[2]},${p[3]}`;
-    const u = this.users.get(key);
-    if (u !== undefined || !create) return u ?? -1;
+    const u = this.users.get(p);
+    if (u >= 0 || !create) return u;
     if (this.nUsers * GE >= this.uLL.length) {
       const cap = Math.max(64, this.nUsers * 2);
       const ll = new Float64Array(cap * GE);
@@ -610,10 +778,11 @@ export class QoeThompson extends BasePolicy {
       const keys = new Float64Array(cap * 4);
       keys.set(this.userKeys);
       this.userKeys = keys;
+      this.growUserCache(cap);
     }
     const i = this.nUsers++;
     this.userKeys.set(p, i * 4);
-    this.users.set(key, i);
+    this.users.set(p, 0, i);
     return i;
   }
 
@@ -638,7 +807,33 @@ export class QoeThompson extends BasePolicy {
       for (let g = 0; g < GE; g++) this.uCdf[g] = ++s / GE;
       return (LOG_E[0]! + LOG_E[GE - 1]!) / 2;
     }
-    return toCdf(this.uLL, u * GE, null, 0, GE, LOG_E, this.uCdf, 0);
+    const m = toCdf(this.uLL, u * GE, null, 0, GE, LOG_E, this.uCdf, 0);
+    this.uMeanC[u] = m;
+    this.uOk[u] = 1;
+    return m;
+  }
+
+  /** Posterior mean of profile u's log E (u ≥ 0): the cached value while the profile's likelihood is unchanged. */
+  private userMean(u: number): number {
+    return this.cache && this.uOk[u] ? this.uMeanC[u]! : this.userPosterior(u);
+  }
+
+  private growUserCache(cap: number): void {
+    const m = new Float64Array(cap);
+    m.set(this.uMeanC.subarray(0, Math.min(cap, this.uMeanC.length)));
+    this.uMeanC = m;
+    const ok = new Uint8Array(cap);
+    ok.set(this.uOk.subarray(0, Math.min(cap, this.uOk.length)));
+    this.uOk = ok;
+  }
+
+  private growDeviceCache(cap: number): void {
+    const m = new Float64Array(cap);
+    m.set(this.hMeanC.subarray(0, Math.min(cap, this.hMeanC.length)));
+    this.hMeanC = m;
+    const ok = new Uint8Array(cap);
+    ok.set(this.hOk.subarray(0, Math.min(cap, this.hOk.length)));
+    this.hOk = ok;
   }
 
   private betaMap(): number {
@@ -790,7 +985,7 @@ export class QoeThompson extends BasePolicy {
     const a = batch.arms[j]!;
     const i = this.cell(inp.cls, a);
     const u = this.userIndex(true);
-    const logEMean = this.userPosterior(u);
+    const logEMean = this.userMean(u);
     const tau = this.tauMap();
     const beta = this.betaMap();
     const bf = this.batt(beta);
@@ -801,7 +996,7 @@ export class QoeThompson extends BasePolicy {
     let hBar = 0;
     let xBar = 0;
     if (dv >= 0) {
-      hBar = this.hPost(this.hPrior, this.hLL, dv * GH, this.hPdf, 0);
+      hBar = this.cache && this.hOk[dv] ? this.hMeanC[dv]! : this.hPost(this.hPrior, this.hLL, dv * GH, this.hPdf, 0);
       if (this.deviceArmSd > 0) xBar = this.hPost(this.xPrior, this.xLL, (dv * this.numArms + a) * GH, this.xPdf, 0);
     }
     // Total log-latency correction at the posterior means (δ alone without device terms).
@@ -822,7 +1017,10 @@ export class QoeThompson extends BasePolicy {
     if (dv >= 0) {
       const f = Math.exp(hBar + xBar);
       for (let g = 0; g < GD; g++) this.dLL[i * GD + g] = g0 * this.dLL[i * GD + g]! + this.ll(reward, this.valueAt(j, EXP_DELTA[g]! * f, E, tau), r0);
-      if (this.deviceSd > 0) for (let h = 0; h < GH; h++) this.hLL[dv * GH + h] = this.hLL[dv * GH + h]! + this.ll(reward, this.value(j, dCell + xBar + H_GRID[h]!, E, tau), r0);
+      if (this.deviceSd > 0) {
+        for (let h = 0; h < GH; h++) this.hLL[dv * GH + h] = this.hLL[dv * GH + h]! + this.ll(reward, this.value(j, dCell + xBar + H_GRID[h]!, E, tau), r0);
+        this.hOk[dv] = 0;
+      }
       if (this.deviceArmSd > 0) {
         const o = (dv * this.numArms + a) * GH;
         for (let x = 0; x < GH; x++) this.xLL[o + x] = this.xLL[o + x]! + this.ll(reward, this.value(j, dCell + hBar + H_GRID[x]!, E, tau), r0);
@@ -847,6 +1045,7 @@ export class QoeThompson extends BasePolicy {
       this.gDirty[c] = 1;
     }
     for (let g = 0; g < GE; g++) this.uLL[u * GE + g] = this.uLL[u * GE + g]! + this.ll(reward, this.value(j, dBar, E_VALS[g]! * bf, tau), r0);
+    this.uOk[u] = 0;
     for (let g = 0; g < GT; g++) this.tLL[g] = this.tLL[g]! + this.ll(reward, this.value(j, dBar, E, TAU[g]!), r0);
     const E0 = Math.exp(logEMean);
     for (let g = 0; g < GB; g++) this.bLL[g] = this.bLL[g]! + this.ll(reward, this.value(j, dBar, E0 * this.batt(BETA[g]!), tau), r0);
@@ -897,8 +1096,8 @@ export class QoeThompson extends BasePolicy {
    */
   devicePosterior(cls: string, logSpeed: number): { mean: number; sd: number; seen: boolean } {
     const c = this.classIndex(cls, 'devicePosterior');
-    const d = this.devices.get(`${c},${Number(logSpeed.toPrecision(9))}`);
-    return { ...this.hMoments(this.hPrior, d !== undefined ? this.hLL : null, (d ?? 0) * GH), seen: d !== undefined };
+    const d = this.devices.get([c, Number(logSpeed.toPrecision(9))]);
+    return { ...this.hMoments(this.hPrior, d >= 0 ? this.hLL : null, Math.max(0, d) * GH), seen: d >= 0 };
   }
 
   /** Index of a catalogued device class; an unknown name is BAD_CONFIG naming the inspection method. */
@@ -982,6 +1181,7 @@ export class QoeThompson extends BasePolicy {
     this.uLL = new Float64Array(Math.max(64, n) * GE);
     this.userKeys = new Float64Array(Math.max(64, n) * 4);
     this.uB = new Float64Array(Math.max(64, n) * this.numArms * 2);
+    this.growUserCache(Math.max(64, n));
     if (this.dev) {
       const dk = state.arrays.devKeys;
       const nd = Array.isArray(dk) ? Math.floor(dk.length / 2) : 0;
@@ -989,19 +1189,19 @@ export class QoeThompson extends BasePolicy {
       this.devKeys = new Float64Array(Math.max(64, nd) * 2);
       this.hLL = new Float64Array(Math.max(64, nd) * GH);
       this.xLL = new Float64Array(Math.max(64, nd) * this.numArms * GH);
+      this.growDeviceCache(Math.max(64, nd));
     }
     super.loadState(state);
   }
 
   protected override afterLoad(): void {
     this.users.clear();
-    for (let i = 0; i < this.nUsers; i++) {
-      const p = this.userKeys.subarray(i * 4, i * 4 + 4);
-      this.users.set(`${p[0]},${p[1]},${p[2]},${p[3]}`, i);
-    }
+    for (let i = 0; i < this.nUsers; i++) this.users.set(this.userKeys, i * 4, i);
     this.devices.clear();
-    for (let i = 0; i < this.nDev; i++) this.devices.set(`${this.devKeys[i * 2]},${this.devKeys[i * 2 + 1]}`, i);
+    for (let i = 0; i < this.nDev; i++) this.devices.set(this.devKeys, i * 2, i);
     this.dDirty.fill(1);
     this.gDirty.fill(1);
+    this.uOk.fill(0);
+    this.hOk.fill(0);
   }
 }

@@ -168,6 +168,8 @@ export class SelectService {
   private space: FeatureSpace | null = null;
   private policy: Policy | null = null;
   private batch: FeatureBatch | null = null;
+  /** Whether the policy reads φ: qoets reads only the context and the offered arms (FeatureSpace.qoeInputs). */
+  private needsPhi = true;
   /** null = the default, resolved when the feature space is known (see defaultPolicyConfig). */
   private readonly policyConfig: PolicyConfigInput | null;
   private readonly seed: number;
@@ -239,6 +241,7 @@ export class SelectService {
     this.batch = space.newBatch();
     const cfg = { ...(this.policyConfig ?? defaultPolicyConfig(space)), seed: ((this.seed >>> 0) + Math.imul(this.eventCount, 0x9e3779b1)) >>> 0 };
     this.policy = createPolicy(cfg, space);
+    this.needsPhi = this.policy.kind !== 'qoets';
   }
 
   private fillFromStored(space: FeatureSpace, batch: FeatureBatch, context: string, offered: string | null): void {
@@ -251,7 +254,7 @@ export class SelectService {
       batch.k = space.numArms;
       for (let j = 0; j < space.numArms; j++) batch.arms[j] = j;
     }
-    space.fill(batch);
+    if (this.needsPhi) space.fill(batch);
   }
 
   private positionOf(batch: FeatureBatch, arm: number): number {
@@ -298,7 +301,7 @@ export class SelectService {
     const policy = this.policy!;
     space.encodeContext(r.data.context, batch.ctx);
     batch.k = space.resolveArms(r.data.arms, batch.arms);
-    space.fill(batch);
+    if (this.needsPhi) space.fill(batch);
     const j = policy.decide(batch);
     const arm = batch.arms[j]!;
     const probability = policy.probs[j]!;
@@ -464,7 +467,7 @@ export class SelectService {
       batch.k = space.numArms;
       for (let j = 0; j < batch.k; j++) batch.arms[j] = j;
     }
-    space.fill(batch);
+    if (this.needsPhi) space.fill(batch);
     this.policy!.update(batch, this.positionOf(batch, f.arm), f.reward);
     return { eventId: f.eventId, arm: space.armIds[f.arm]!, reward: f.reward };
   }
