@@ -272,13 +272,37 @@ export function stageKey(plan: Plan<SvdConfig, SvdOptions>): string {
 }
 
 const augmentOf = (o: SvdOptions) => (o.augment ? { maxShift: o.augment.max_shift, imageShape: o.augment.image_shape } : undefined);
-// Distillation: the teacher is the model being compressed (its probabilities on the training set, computed once per stage).
-const distillOf = (model: Model, ctx: CompressContext, o: SvdOptions) =>
-  o.distillWeight > 0 ? { targets: teacherTargets(model, ctx.train, { temperature: o.distillTemperature }), weight: o.distillWeight } : undefined;
+// Distillation: the teacher is the model being compressed, or `extras.teacher` (its probabilities on the training set,
+// computed once per stage).
+const distillOf = (model: Model, ctx: CompressContext, o: SvdOptions, teacher?: Model) =>
+  o.distillWeight > 0 ? { targets: teacherTargets(teacher ?? model, ctx.train, { temperature: o.distillTemperature }), weight: o.distillWeight } : undefined;
+
+/**
+ * Extra inputs of `svdTrainStages` that a JSON plan cannot carry. `teacher`: the model distilled from when
+ * `distill_weight` > 0 (default: the model being compressed). SVD training from a random initialisation passes the
+ * dense network here, so that both sides of the bench distil from the same teacher.
+ */
+export interface SvdStageExtras {
+  teacher?: Model;
+}
+
+function checkTeacher(model: Model, teacher: Model | undefined): void {
+  if (!teacher) return;
+  const a = JSON.stringify(model.ir.inputShape),
+    b = JSON.stringify(teacher.ir.inputShape);
+  if (a !== b)
+    throw new CompressionError({
+      code: 'RECIPE_INVALID',
+      method: METHOD,
+      path: 'svd.teacher',
+      message: `svd: the teacher's input shape must equal the model's (expected ${a}, got ${b})`,
+    });
+}
 
 /** Steps 1–2 of `compress`: full-rank SVD of every target, then (train mode) the decomposed and sparsity phases. */
-async function trainStage(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>): Promise<SvdTrainedStage> {
+async function trainStage(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>, extras: SvdStageExtras = {}): Promise<SvdTrainedStage> {
   const o = plan.options;
+  checkTeacher(model, extras.teacher);
   if (ctx.signal?.aborted) throw new CompressionError({ code: 'ABORTED', method: METHOD, message: 'svd: aborted before it started', cause: ctx.signal.reason });
   // 1. Full-rank SVD of every targeted kernel (ml-matrix, float64).
   let states: LayerState[] = plan.targets.map((t) => {
@@ -297,7 +321,7 @@ async function trainStage(model: Model, ctx: CompressContext, plan: Plan<SvdConf
   });
   const key = stageKey(plan);
   if (o.mode !== 'train') return { key, mode: o.mode, states };
-  const distill = distillOf(model, ctx, o);
+  const distill = distillOf(model, ctx, o, extras.teacher);
   const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill };
   // 2. Decomposed training (orthogonality only), then sparsity training (orthogonality + sparsity on s).
   const a = await trainPhase(model, states, ctx, { ...base, epochs: o.decomposedEpochs, lr: o.lr, phase: 'svd-decomposed', ortho: true, sparsity: false });
@@ -319,8 +343,9 @@ async function trainStage(model: Model, ctx: CompressContext, plan: Plan<SvdConf
 }
 
 /** Steps 3–5 of `compress`: singular-value pruning, fine-tuning, encoding and the report. */
-async function finishStage(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>, stage: SvdTrainedStage) {
+async function finishStage(model: Model, ctx: CompressContext, plan: Plan<SvdConfig, SvdOptions>, stage: SvdTrainedStage, extras: SvdStageExtras = {}) {
   const o = plan.options;
+  checkTeacher(model, extras.teacher);
   const key = stageKey(plan);
   if (stage.key !== key)
     throw new CompressionError({
@@ -336,7 +361,7 @@ async function finishStage(model: Model, ctx: CompressContext, plan: Plan<SvdCon
   const spatialOk = coreHasSpatialView();
   const train = o.mode === 'train';
   // The teacher's targets depend only on the model, the data and distill_* (all in the stage key): computed once.
-  const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill: stage.distill ?? distillOf(model, ctx, o) };
+  const base = { batchSize: o.batchSize, augment: augmentOf(o), orthoEvery: o.orthoEvery, sMult: o.sLrMult, distill: stage.distill ?? distillOf(model, ctx, o, extras.teacher) };
   let states: LayerState[] = [...stage.states];
   let trainAccuracy = stage.trainAccuracy;
   const valTrained = o.finetuneEpochs > 0 && stage.valAccuracyBeforePruning !== undefined ? { accuracy: stage.valAccuracyBeforePruning } : undefined;
@@ -438,7 +463,8 @@ async function compress(model: Model, ctx: CompressContext, plan: Plan<SvdConfig
  * fine-tuned with several settings (the bench's operating-point sweep): `train` = full-rank SVD + decomposed and
  * sparsity phases (nothing in truncated mode); `finish` = pruning + fine-tuning + report, with a plan whose training
  * options equal the stage's (`RECIPE_INVALID` otherwise). `finish(m, ctx, p, await train(m, ctx, p))` is `compress`.
- * The same `model` and `ctx` (data, seed) must be given to both.
+ * The same `model` and `ctx` (data, seed) must be given to both; `extras.teacher` (see SvdStageExtras) to `train` when the
+ * stage distils (its targets are carried to `finish`), to `finish` for a truncated-mode stage.
  */
 export const svdTrainStages = { train: trainStage, finish: finishStage } as const;
 

@@ -271,6 +271,51 @@ describe('compress', () => {
     expect(agree(plain, labels)).toBeGreaterThan(agree(kd, labels));
   });
 
+  it('svdTrainStages extras.teacher: SVD training from another start distils from the given teacher, in the training and the fine-tuning', async () => {
+    const ir = toyMlpIR();
+    const ctx = ctxOf(ir);
+    const teacher = initModel(ir, 6); // untrained: its predictions disagree with the labels
+    const start = initModel(ir, 7);
+    const argmax = (m: Model) => {
+      const r = createRunner(m, { kernels: [lowRankKernel] });
+      const x = tf.tensor(ctx.train.images, [ctx.train.count, ...ir.inputShape]);
+      const y = r.run(x);
+      const am = tf.argMax(y, 1);
+      const p = Array.from(am.dataSync());
+      tf.dispose([x, y, am]);
+      r.dispose();
+      return p;
+    };
+    const agree = (a: number[], b: number[]) => a.filter((v, i) => v === b[i]).length / a.length;
+    const t = argmax(teacher);
+    const plan = svdTrain.plan(ir, [{ op_types: ['dense'], sparsity_weight: 0.01 }], {
+      decomposed_epochs: 0,
+      sparsity_epochs: 4,
+      finetune_epochs: 4,
+      batch_size: 32,
+      lr: 3e-3,
+      flops_reduction: 1.5,
+      distill_weight: 1,
+    });
+    const before = tf.memory().numTensors;
+    const run = async (extras?: { teacher: Model }) => argmax((await svdTrainStages.finish(start, ctx, plan, await svdTrainStages.train(start, ctx, plan, extras), extras)).model);
+    const [self, kd] = [await run(), await run({ teacher })];
+    expect(tf.memory().numTensors).toBe(before);
+    expect(agree(t, Array.from(ctx.train.labels))).toBeLessThan(0.5);
+    // without extras the teacher is the start model itself; with it, the student follows the given teacher
+    expect(agree(kd, t)).toBeGreaterThan(agree(self, t) + 0.2);
+    // a teacher with another input shape is a typed error naming both shapes
+    const other = initModel(toyConvIR(), 1);
+    let err: unknown;
+    try {
+      await svdTrainStages.train(start, ctx, plan, { teacher: other });
+    } catch (e) {
+      err = e;
+    }
+    expect(isCompressionError(err) && err.code).toBe('RECIPE_INVALID');
+    expect((err as Error).message).toMatch(/teacher's input shape must equal the model's \(expected \[.*\], got \[.*\]\)/);
+  });
+
   it('spatial-wise conv form trains and is stored as core lowRank view spatial when core has it (dense product otherwise)', async () => {
     const ir = toyConvIR();
     const plan = svdTrain.plan(ir, [{ op_names: ['conv1'], conv_form: 'spatial', rank: 2 }], FAST);
