@@ -8,8 +8,9 @@ import { maskedEncoding, toDense } from '../encodings/index.js';
 import type { ModelIR } from '../ir/types.js';
 import { initModel, type Model } from '../model/model.js';
 import { topkMask } from '../tensor/prune.js';
+import { createRng } from '../tensor/rng.js';
 import { expectClose, toyConvIR, toyData, toyMlpIR } from '../testing/index.js';
-import { combineBnStats, resolveWorkers, shardSizes } from './parallel.js';
+import { adamKernel, allocateUpdateMemory, combineBnStats, packLayout, reduceAndUpdate, resolveWorkers, shardSizes, updateRange, updateViews } from './parallel.js';
 import { trainThroughEncodings } from './through.js';
 import { Trainer, type FitOptions } from './trainer.js';
 
@@ -50,6 +51,43 @@ async function expectParallelMatches(ir: ModelIR, seed: number, data: ReturnType
   const par = await trainedValues(initModel(ir, seed), data, { ...opts, workers: 2 });
   expectSameValues(par.values, base.values, 5e-5);
 }
+
+describe('the fused update', () => {
+  it('the SIMD Adam kernel on the shared wasm memory gives the JS update (two shards, weight decay on kernels, a slot split across ranges)', () => {
+    const slots = packLayout([
+      ['a/kernel', [37, 5]],
+      ['a/bias', [5]],
+      ['b/kernel', [3, 7]],
+    ]);
+    const total = slots.total;
+    slots.slots.forEach((s) => (s.weightOffset = s.offset));
+    const mem = allocateUpdateMemory(total, 2 * total, 2 * total);
+    const kernel = mem.memory && adamKernel(mem.memory);
+    expect(kernel, 'Node has shared wasm memory and SIMD: the kernel must load').toBeTypeOf('function');
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 40 }), (seed, t, n0) => {
+        const rng = createRng(seed);
+        const v = updateViews(mem, total, 2 * total);
+        for (const a of [v.weights, v.grads]) for (let i = 0; i < a.length; i++) a[i] = rng.normal();
+        for (let i = 0; i < v.state.length; i++) v.state[i] = i < total ? 0.1 * rng.normal() : Math.abs(0.01 * rng.normal());
+        const plain = { weights: v.weights.slice(), grads: v.grads.slice(), state: v.state.slice() };
+        const spec = { kind: 'adam' as const, lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, momentum: 0, nesterov: false, t, weightDecay: 0.05 };
+        const sizes = [n0, 40 - n0 + 1];
+        // two threads' ranges: the first splits a/kernel
+        for (const [from, to] of [updateRange(total, 2, 0), updateRange(total, 2, 1)]) {
+          reduceAndUpdate(spec, slots.slots, total, from!, to!, sizes, v.grads, v.weights, v.state, kernel);
+          reduceAndUpdate(spec, slots.slots, total, from!, to!, sizes, plain.grads, plain.weights, plain.state);
+        }
+        for (const [x, y] of [
+          [v.weights, plain.weights],
+          [v.state, plain.state],
+        ] as const)
+          for (let i = 0; i < x.length; i++) expect(Math.abs(x[i]! - y[i]!)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(y[i]!)));
+      }),
+      { numRuns: 30, seed: 7 },
+    );
+  });
+});
 
 describe('shards', () => {
   it('cover the batch exactly, differ by at most one, shard 0 (the calling thread) is never the larger', () => {

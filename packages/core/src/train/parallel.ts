@@ -17,6 +17,7 @@ import { CompressionError } from '../errors.js';
 import { sizeOf } from '../ir/shapes.js';
 import type { ModelIR } from '../ir/types.js';
 import { forward, type WeightTensors } from '../model/forward.js';
+import { ADAM_WASM_BASE64 } from './adamWasm.generated.js';
 
 /** One started worker, as the platform gives it. */
 export interface TrainWorkerHandle {
@@ -177,6 +178,93 @@ export interface UpdateSpec {
   weightDecay: number;
 }
 
+// The WebAssembly JS API, typed locally (the repo's tsconfig has no DOM lib; Node and browsers both provide it).
+interface WasmMemory {
+  readonly buffer: ArrayBufferLike;
+}
+interface WasmApi {
+  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
+}
+const WA = (): WasmApi | undefined => (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+/**
+ * The fused update's shared memory: the effective weights, one gradient slot per shard and the optimizer's two
+ * moments, at these float offsets of one buffer. When the platform can make a shared WebAssembly.Memory (Node; a
+ * cross-origin-isolated page) the buffer is that memory's, and Adam runs as one SIMD wasm pass per thread.
+ */
+export interface UpdateMemory {
+  memory?: WasmMemory;
+  buffer: SharedArrayBuffer;
+  weights: number;
+  grads: number;
+  state: number;
+  floats: number;
+}
+
+/** Allocates the fused update's regions (`weights`, `grads`, `state` floats) in one shared buffer. */
+export function allocateUpdateMemory(weights: number, grads: number, state: number): UpdateMemory {
+  const floats = weights + grads + state;
+  const pages = Math.max(1, Math.ceil((floats * 4) / 65536));
+  let memory: WasmMemory | undefined;
+  try {
+    const m = new (WA()!.Memory)({ initial: pages, maximum: pages, shared: true });
+    if (adamKernel(m)) memory = m;
+  } catch {
+    memory = undefined; // no shared wasm memory here: plain shared buffers and the JS update
+  }
+  const buffer = memory ? (memory.buffer as SharedArrayBuffer) : new SharedArrayBuffer(floats * 4);
+  return { memory, buffer, weights: 0, grads: weights, state: weights + grads, floats };
+}
+
+/** Views of an UpdateMemory's three regions. */
+export function updateViews(m: UpdateMemory, weightFloats: number, gradFloats: number): { weights: Float32Array; grads: Float32Array; state: Float32Array } {
+  return {
+    weights: new Float32Array(m.buffer, m.weights * 4, weightFloats),
+    grads: new Float32Array(m.buffer, m.grads * 4, gradFloats),
+    state: new Float32Array(m.buffer, m.state * 4, m.floats - m.state),
+  };
+}
+
+type AdamFn = (
+  g0: number,
+  g1: number,
+  c0: number,
+  c1: number,
+  w: number,
+  m1: number,
+  m2: number,
+  n: number,
+  beta1: number,
+  beta2: number,
+  step: number,
+  invSqrtC2: number,
+  eps: number,
+  wd: number,
+) => void;
+let adamModule: object | null | undefined;
+const adamInstances = new WeakMap<WasmMemory, AdamFn>();
+
+/** The SIMD Adam kernel (assembly/adam.ts) bound to a shared memory, or undefined where wasm SIMD / threads are missing. */
+export function adamKernel(memory: WasmMemory): AdamFn | undefined {
+  const known = adamInstances.get(memory);
+  if (known) return known;
+  try {
+    if (adamModule === undefined) {
+      const bin = atob(ADAM_WASM_BASE64);
+      adamModule = new (WA()!.Module)(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+    }
+    if (!adamModule) return undefined;
+    const fn = new (WA()!.Instance)(adamModule, { env: { memory, abort: () => {} } }).exports.adam as AdamFn;
+    adamInstances.set(memory, fn);
+    return fn;
+  } catch {
+    adamModule ??= null;
+    return undefined;
+  }
+}
+
 /** The contiguous range of gradient indices that shard `i` of `k` reduces and updates. */
 export function updateRange(total: number, k: number, i: number): [number, number] {
   return [Math.floor((total * i) / k), Math.floor((total * (i + 1)) / k)];
@@ -222,7 +310,41 @@ export function reduceAndUpdate(
   grads: Float32Array,
   weights: Float32Array,
   state: Float32Array,
+  /** The SIMD kernel bound to the memory all three arrays live in (`adamKernel`): Adam over two shards runs there. */
+  kernel?: AdamFn,
 ): void {
+  const shards = sizes.flatMap((sz, i) => (sz > 0 ? [i] : []));
+  if (kernel && u.kind === 'adam' && shards.length === 2 && grads.buffer === weights.buffer && grads.buffer === state.buffer) {
+    const n = sizes.reduce((a, b) => a + b, 0);
+    const [s0, s1] = shards as [number, number];
+    const step = u.lr / (1 - u.beta1 ** u.t),
+      invSqrtC2 = 1 / Math.sqrt(1 - u.beta2 ** u.t);
+    const at = (arr: Float32Array, i: number) => arr.byteOffset + 4 * i;
+    for (const s of slots) {
+      const a = Math.max(from, s.offset),
+        b = Math.min(to, s.offset + sizeOf(s.shape));
+      if (a >= b) continue;
+      const wd = s.name.endsWith('/kernel') ? u.weightDecay : 0;
+      const w = a + s.weightOffset! - s.offset;
+      kernel(
+        at(grads, s0 * total + a),
+        at(grads, s1 * total + a),
+        sizes[s0]! / n,
+        sizes[s1]! / n,
+        at(weights, w),
+        at(state, a),
+        at(state, total + a),
+        b - a,
+        u.beta1,
+        u.beta2,
+        step,
+        invSqrtC2,
+        u.epsilon,
+        wd,
+      );
+    }
+    return;
+  }
   const sum = sumShards(grads, total, sizes, from, to);
   const { beta1, beta2, epsilon, momentum, lr } = u;
   const step = lr / (1 - beta1 ** u.t),
@@ -352,18 +474,18 @@ export interface InitMessage {
   weightSlots: WeightSlot[];
   gradSlots: WeightSlot[];
   gradTotal: number;
-  /** Effective weights (and batch-norm statistics), written by the calling thread before each step. */
-  weights: SharedArrayBuffer;
+  /**
+   * Effective weights (and batch-norm statistics, written by the calling thread before each step), one gradient slot
+   * of gradTotal floats per shard and the fused update's optimizer moments (2 × gradTotal floats).
+   */
+  update: UpdateMemory;
+  weightTotal: number;
   /** The batch's examples and labels. */
   images: SharedArrayBuffer;
   labels: SharedArrayBuffer;
   /** Training targets (batch × numClasses floats) when distilling. */
   targets?: SharedArrayBuffer;
   numClasses: number;
-  /** One slot of gradTotal floats per shard. */
-  grads: SharedArrayBuffer;
-  /** Optimizer moments of the fused update (2 × gradTotal floats). */
-  state: SharedArrayBuffer;
   slot: number;
 }
 
@@ -389,27 +511,29 @@ export type FromWorker = { type: 'ready' } | { type: 'updated' } | ({ type: 'don
 
 /** The worker side: answers init and step messages. `initBackend` selects the same backend as the caller's. */
 export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMessage(cb: (m: ToWorker) => void): void }, initBackend: (name: string) => Promise<unknown>): void {
-  let st: (InitMessage & { w: Float32Array; x: Float32Array; y: Int32Array; t?: Float32Array; g: Float32Array; all: Float32Array; opt: Float32Array }) | undefined;
+  let st: (InitMessage & { w: Float32Array; x: Float32Array; y: Int32Array; t?: Float32Array; g: Float32Array; all: Float32Array; opt: Float32Array; kernel?: AdamFn }) | undefined;
   let queue = Promise.resolve();
   port.onMessage((m) => {
     queue = queue.then(async () => {
       try {
         if (m.type === 'init') {
           if (tf.getBackend() !== m.backend) await initBackend(m.backend);
+          const views = updateViews(m.update, m.weightTotal, m.update.state - m.update.grads);
           st = {
             ...m,
-            w: new Float32Array(m.weights),
+            w: views.weights,
             x: new Float32Array(m.images),
             y: new Int32Array(m.labels),
             t: m.targets && new Float32Array(m.targets),
-            g: new Float32Array(m.grads, m.slot * m.gradTotal * 4, m.gradTotal),
-            all: new Float32Array(m.grads),
-            opt: new Float32Array(m.state),
+            g: views.grads.subarray(m.slot * m.gradTotal, (m.slot + 1) * m.gradTotal),
+            all: views.grads,
+            opt: views.state,
+            kernel: m.update.memory && adamKernel(m.update.memory),
           };
           port.postMessage({ type: 'ready' });
         } else if (m.type === 'update') {
           if (!st) throw new Error('update before init');
-          reduceAndUpdate(m.spec, st.gradSlots, st.gradTotal, m.from, m.to, m.sizes, st.all, st.w, st.opt);
+          reduceAndUpdate(m.spec, st.gradSlots, st.gradTotal, m.from, m.to, m.sizes, st.all, st.w, st.opt, st.kernel);
           port.postMessage({ type: 'updated' });
         } else if (m.type === 'step') {
           if (!st) throw new Error('step before init');

@@ -16,6 +16,9 @@ import {
   countHits,
   packLayout,
   reduceAndUpdate,
+  adamKernel,
+  allocateUpdateMemory,
+  updateViews,
   resolveWorkers,
   shardGradients,
   shardSeed,
@@ -409,13 +412,12 @@ export class Trainer {
     const gradLayout = packLayout(wanted);
     for (const g of gradLayout.slots) g.weightOffset = weightLayout.slots.find((w) => w.name === g.name)!.offset;
     const per = sizeOf(this.ir.inputShape);
+    const update = allocateUpdateMemory(weightLayout.total, workers * gradLayout.total, 2 * gradLayout.total);
+    const views = updateViews(update, weightLayout.total, workers * gradLayout.total);
     const sab = {
-      weights: new SharedArrayBuffer(weightLayout.total * 4),
       images: new SharedArrayBuffer(batchSize * per * 4),
       labels: new SharedArrayBuffer(batchSize * 4),
       targets: distill ? new SharedArrayBuffer(batchSize * train.numClasses * 4) : undefined,
-      grads: new SharedArrayBuffer(workers * gradLayout.total * 4),
-      state: new SharedArrayBuffer(2 * gradLayout.total * 4),
     };
     if (this.pool && this.pool.size !== workers - 1) await this.closeWorkers();
     this.pool ??= new WorkerPool(workers - 1);
@@ -428,6 +430,8 @@ export class Trainer {
       gradSlots: gradLayout.slots,
       gradTotal: gradLayout.total,
       ...sab,
+      update,
+      weightTotal: weightLayout.total,
       numClasses: train.numClasses,
       slot,
     }));
@@ -438,12 +442,14 @@ export class Trainer {
       weightSlots: weightLayout.slots,
       gradSlots: gradLayout.slots,
       gradTotal: gradLayout.total,
-      weights: new Float32Array(sab.weights),
+      weights: views.weights,
       images: new Float32Array(sab.images),
       labels: new Int32Array(sab.labels),
       targets: sab.targets && new Float32Array(sab.targets),
-      grads: new Float32Array(sab.grads),
-      state: new Float32Array(sab.state),
+      grads: views.grads,
+      state: views.state,
+      /** The SIMD Adam kernel bound to the update memory (undefined where the platform has no shared wasm memory). */
+      kernel: update.memory && adamKernel(update.memory),
       /** The weights buffer no longer matches the variables (set at the start and by afterStep hooks). */
       stale: true,
       /** Fused updates so far (Adam's bias correction). */
@@ -498,7 +504,7 @@ export class Trainer {
       const spec = { ...fused, t: ++par.t };
       const others = par.pool.update(spec, sizes, par.gradTotal);
       const [from, to] = updateRange(par.gradTotal, par.workers, 0);
-      reduceAndUpdate(spec, par.gradSlots, par.gradTotal, from, to, sizes, par.grads, par.weights, par.state);
+      reduceAndUpdate(spec, par.gradSlots, par.gradTotal, from, to, sizes, par.grads, par.weights, par.state, par.kernel);
       await others;
       tf.tidy(() => {
         for (const s of par.gradSlots) this.params[s.name]!.assign(tf.tensor(par.weights.subarray(s.weightOffset!, s.weightOffset! + sizeOf(s.shape)), s.shape, 'float32'));
