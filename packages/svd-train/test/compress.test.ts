@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, createRunner, initModel, isCompressionError, loadModel, saveModel, lenet5, toDense, Trainer, type Model } from '@edge-compress/core';
+import { createRng, createRunner, initModel, isCompressionError, loadModel, saveModel, lenet5, toDense, Trainer, type Dataset, type Model } from '@edge-compress/core';
 import { runCompressorContract, toyConvIR, toyData, toyFixture, toyMlpIR, withTempDir } from '@edge-compress/core/testing';
 import { describe, expect, it } from 'vitest';
 import { coreHasSpatialView, decompose, lowRankKernel, reconstruct, selectColumns, svdTrain, svdTrainStages } from '../src/index.js';
@@ -26,6 +26,20 @@ function codeOf(fn: () => unknown): { code?: string; message: string } {
   }
   return { message: 'did not throw' };
 }
+
+/** Top-1 classes of `m` (run with the low-rank kernel) on a dataset. */
+function predictedClasses(m: Model, data: Dataset): number[] {
+  const r = createRunner(m, { kernels: [lowRankKernel] });
+  const x = tf.tensor(data.images, [data.count, ...m.ir.inputShape]);
+  const y = r.run(x);
+  const am = tf.argMax(y, 1);
+  const p = Array.from(am.dataSync());
+  tf.dispose([x, y, am]);
+  r.dispose();
+  return p;
+}
+/** Share of positions where two class lists agree. */
+const agree = (a: number[], b: number[]) => a.filter((v, i) => v === b[i]).length / a.length;
 
 describe('plan-time errors', () => {
   const ir = lenet5();
@@ -243,17 +257,7 @@ describe('compress', () => {
     const ir = toyMlpIR();
     const ctx = ctxOf(ir);
     const teacher = initModel(ir, 6); // an untrained teacher: its predictions disagree with the labels
-    const predict = (m: Model) => {
-      const r = createRunner(m, { kernels: [lowRankKernel] });
-      const x = tf.tensor(ctx.train.images, [ctx.train.count, ...ir.inputShape]);
-      const y = r.run(x);
-      const am = tf.argMax(y, 1);
-      const p = Array.from(am.dataSync());
-      tf.dispose([x, y, am]);
-      r.dispose();
-      return p;
-    };
-    const agree = (a: number[], b: number[]) => a.filter((v, i) => v === b[i]).length / a.length;
+    const predict = (m: Model) => predictedClasses(m, ctx.train);
     const t = predict(teacher);
     const labels = Array.from(ctx.train.labels);
     const before = tf.memory().numTensors;
@@ -276,17 +280,7 @@ describe('compress', () => {
     const ctx = ctxOf(ir);
     const teacher = initModel(ir, 6); // untrained: its predictions disagree with the labels
     const start = initModel(ir, 7);
-    const argmax = (m: Model) => {
-      const r = createRunner(m, { kernels: [lowRankKernel] });
-      const x = tf.tensor(ctx.train.images, [ctx.train.count, ...ir.inputShape]);
-      const y = r.run(x);
-      const am = tf.argMax(y, 1);
-      const p = Array.from(am.dataSync());
-      tf.dispose([x, y, am]);
-      r.dispose();
-      return p;
-    };
-    const agree = (a: number[], b: number[]) => a.filter((v, i) => v === b[i]).length / a.length;
+    const argmax = (m: Model) => predictedClasses(m, ctx.train);
     const t = argmax(teacher);
     const plan = svdTrain.plan(ir, [{ op_types: ['dense'], sparsity_weight: 0.01 }], {
       decomposed_epochs: 0,
