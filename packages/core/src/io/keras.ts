@@ -57,7 +57,8 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
   if (top.model_config && typeof top.model_config === 'object') top = top.model_config as Json;
   const cls = top.class_name;
   const functional = cls === 'Model' || cls === 'Functional';
-  if (cls !== 'Sequential' && !functional) fail('modelTopology.class_name', `'${String(cls)}' models are not supported, only 'Sequential' and chain-shaped functional ones`, undefined, 'UNSUPPORTED_LAYER');
+  if (cls !== 'Sequential' && !functional)
+    fail('modelTopology.class_name', `'${String(cls)}' models are not supported, only 'Sequential' and chain-shaped functional ones`, undefined, 'UNSUPPORTED_LAYER');
   const config = top.config as Json | unknown[] | undefined;
   let layers = (Array.isArray(config) ? config : (config as Json | undefined)?.layers) as unknown[] | undefined;
   if (!Array.isArray(layers)) fail('modelTopology.config.layers', 'is missing or not an array');
@@ -330,7 +331,11 @@ export const manifestAliases = new WeakMap<ModelIR, ReadonlyMap<string, string>>
  * layer off the chain. Reads tfjs / Keras 2 `inbound_nodes` ([[[name, node, tensor, kwargs], …]]) and Keras 3's
  * ({args: [{config: {keras_history: [name, node, tensor]}}]}).
  */
-function chainOrder(config: Json, layers: unknown[], fail: (path: string, message: string, hint?: string, code?: 'BAD_MODEL_FILE' | 'UNSUPPORTED_LAYER', layer?: string) => never): unknown[] {
+function chainOrder(
+  config: Json,
+  layers: unknown[],
+  fail: (path: string, message: string, hint?: string, code?: 'BAD_MODEL_FILE' | 'UNSUPPORTED_LAYER', layer?: string) => never,
+): unknown[] {
   const hint = 'residual / branching graphs are not supported: only a chain of layers (one input, each layer feeding the next), or a tf.sequential() model';
   const byName = new Map<string, Json>();
   layers.forEach((raw, i) => {
@@ -373,13 +378,14 @@ function chainOrder(config: Json, layers: unknown[], fail: (path: string, messag
     for (const f of from) next.set(f, [...(next.get(f) ?? []), name]);
   }
   const order: unknown[] = [];
-  for (let cur: string | undefined = inputs[0]!; cur !== undefined; ) {
+  for (let cur: string | undefined = inputs[0]!; cur !== undefined;) {
     const l = byName.get(cur);
     if (!l) fail('modelTopology.config', `the graph names a layer '${cur}' it does not define`);
     order.push(l);
     if (cur === outputs[0]) break;
     const after: string[] = next.get(cur) ?? [];
-    if (after.length > 1) fail(`layer '${cur}'`, `the output of layer '${cur}' feeds ${after.length} layers (${after.map((a) => `'${a}'`).join(', ')})`, hint, 'UNSUPPORTED_LAYER', cur);
+    if (after.length > 1)
+      fail(`layer '${cur}'`, `the output of layer '${cur}' feeds ${after.length} layers (${after.map((a) => `'${a}'`).join(', ')})`, hint, 'UNSUPPORTED_LAYER', cur);
     if (after.length === 0) fail(`layer '${cur}'`, `layer '${cur}' leads nowhere before the model output '${outputs[0]}'`, hint, 'BAD_MODEL_FILE', cur);
     cur = after[0];
   }
