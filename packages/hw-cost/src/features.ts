@@ -282,14 +282,13 @@ function record(s: LayerShapes, batch: number, kernel: WeightFacts, extraStorage
   let act = 'linear';
   let macs = s.macs * batch;
   let ops = 0;
-  if (l.kind === 'conv2d') (([Kh, Kw] = l.kernelSize), (stride = l.strides[0]), (padding = l.padding), (act = l.activation));
-  else if (l.kind === 'depthwiseConv2d') {
-    // A windowed multiply-add per output element, like a pooling window: its MACs are also its window ops.
+  if (l.kind === 'conv2d' || l.kind === 'depthwiseConv2d') {
     [Kh, Kw] = l.kernelSize;
     stride = l.strides[0];
     padding = l.padding;
     act = l.activation;
-    ops = macs;
+    // A depthwise conv is a windowed multiply-add per output element, like a pooling window: its MACs are its window ops.
+    if (l.kind === 'depthwiseConv2d') ops = macs;
   } else if (l.kind === 'dense') act = l.activation;
   else if (l.kind === 'maxPool2d' || l.kind === 'avgPool2d') {
     [Kh, Kw] = l.poolSize;

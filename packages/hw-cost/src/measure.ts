@@ -4,7 +4,7 @@
  * in child processes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CompressionError, createRng, initModel, toDense, weightNames, type Activation, type Layer, type ModelIR } from '@edge-compress/core';
+import { CompressionError, createRng, DEFAULT_LEAKY_ALPHA, initModel, toDense, weightNames, type Activation, type Layer, type ModelIR } from '@edge-compress/core';
 
 export interface TimingItem {
   id: string;
@@ -91,7 +91,7 @@ function layerOf(tfl: Tfl, l: Layer, inputShape: number[] | undefined) {
     case 'flatten':
       return tfl.layers.flatten(base);
     case 'activation':
-      if (l.activation === 'leakyRelu') return tfl.layers.leakyReLU({ ...base, alpha: l.alpha ?? 0.3 });
+      if (l.activation === 'leakyRelu') return tfl.layers.leakyReLU({ ...base, alpha: l.alpha ?? DEFAULT_LEAKY_ALPHA });
       if (l.maxValue !== undefined) return tfl.layers.reLU({ ...base, maxValue: l.maxValue });
       return tfl.layers.activation({ ...base, activation: l.activation });
     case 'batchNorm':

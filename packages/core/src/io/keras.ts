@@ -1,5 +1,5 @@
 import { CompressionError, didYouMeanHint } from '../errors.js';
-import { FUSED_ACTIVATIONS, type Activation, type Layer, type ModelIR, type Padding } from '../ir/types.js';
+import { DEFAULT_LEAKY_ALPHA, FUSED_ACTIVATIONS, type Activation, type Layer, type ModelIR, type Padding } from '../ir/types.js';
 import { inferShapes } from '../ir/shapes.js';
 
 /** Keras layer classes we read and write (tfjs-layers' Sequential topology, keras 2 and 3 spellings). */
@@ -222,8 +222,8 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
         return;
       }
       case 'LeakyReLU': {
-        // keras 2 / tfjs: alpha; keras 3: negative_slope. Default 0.3 in both.
-        const alpha = c.alpha ?? c.negative_slope ?? 0.3;
+        // keras 2 / tfjs: alpha; keras 3: negative_slope.
+        const alpha = c.alpha ?? c.negative_slope ?? DEFAULT_LEAKY_ALPHA;
         if (typeof alpha !== 'number' || !Number.isFinite(alpha))
           fail(`${path}.config.alpha`, `expected a number, got ${JSON.stringify(alpha)}`, undefined, 'BAD_MODEL_FILE', name);
         out.push({ kind: 'activation', name, activation: 'leakyRelu', alpha: alpha as number });
@@ -481,7 +481,7 @@ export function irToTopology(ir: ModelIR, version: string): Json {
       case 'flatten':
         return { class_name: 'Flatten', config: { ...base, data_format: 'channels_last' } };
       case 'activation':
-        if (l.activation === 'leakyRelu') return { class_name: 'LeakyReLU', config: { ...base, alpha: l.alpha ?? 0.3 } };
+        if (l.activation === 'leakyRelu') return { class_name: 'LeakyReLU', config: { ...base, alpha: l.alpha ?? DEFAULT_LEAKY_ALPHA } };
         if (l.activation === 'relu' && l.maxValue !== undefined) return { class_name: 'ReLU', config: { ...base, max_value: l.maxValue } };
         return { class_name: 'Activation', config: { ...base, activation: kerasActivationName(l.activation) } };
       case 'batchNorm':

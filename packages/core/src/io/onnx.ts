@@ -22,7 +22,7 @@ import { CompressionError } from '../errors.js';
 import { mapLeaves, toDense } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { inferShapes, sizeOf } from '../ir/shapes.js';
-import { ACTIVATIONS, type Activation, LAYER_KINDS, type Layer, type ModelIR } from '../ir/types.js';
+import { ACTIVATIONS, type Activation, DEFAULT_LEAKY_ALPHA, LAYER_KINDS, type Layer, type ModelIR } from '../ir/types.js';
 import { forward } from '../model/forward.js';
 import { type Model, validateModel, weightTensors } from '../model/model.js';
 import { chooseQuantParams, nudgedAffine, quantizeWith } from '../tensor/quant.js';
@@ -208,6 +208,14 @@ function samePads(size: number, k: number, s: number): [number, number] {
   const out = Math.ceil(size / s);
   const total = Math.max((out - 1) * s + k - size, 0);
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/** ONNX `pads` [top, left, bottom, right] of a conv or pool window [kh, kw] over an [h, w] input (TF's 'same' split). */
+function windowPads(padding: 'same' | 'valid', h: number, w: number, kh: number, kw: number, strides: readonly number[]): number[] {
+  if (padding !== 'same') return [0, 0, 0, 0];
+  const [t, b] = samePads(h, kh, strides[0]!),
+    [lf, r] = samePads(w, kw, strides[1]!);
+  return [t, lf, b, r];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -459,7 +467,7 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         cur = g.node('HardSigmoid', [x], n, { alpha: { f: 0.2 }, beta: { f: 0.5 } });
         return;
       case 'leakyRelu':
-        cur = g.node('LeakyRelu', [x], n, { alpha: { f: p.alpha ?? 0.3 } });
+        cur = g.node('LeakyRelu', [x], n, { alpha: { f: p.alpha ?? DEFAULT_LEAKY_ALPHA } });
         return;
       case 'swish':
         cur = g.node('Mul', [g.node('Sigmoid', [x], `${n}_sigmoid`), x], n);
@@ -567,7 +575,7 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
           (a) => [3, 2, 0, 1].indexOf(a),
           0,
         );
-        const pads = l.padding === 'same' ? (([t, b], [lf, r]) => [t, lf, b, r])(samePads(h, kh, l.strides[0]), samePads(w, kw, l.strides[1])) : [0, 0, 0, 0];
+        const pads = windowPads(l.padding, h, w, kh, kw, l.strides);
         const inTensor = cur;
         const inputs = [cur, k.name];
         if (l.useBias) inputs.push(bias(l, inTensor, k.scales));
@@ -587,12 +595,8 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         const v = transposeArray(Float32Array.from(toDense(need(`${l.name}/depthwise_kernel`))), [kh, kw, c, m], [2, 3, 0, 1]);
         weights.push({ name: `${l.name}/depthwise_kernel`, layer: l.name, storedAs: 'float32', exact: true, granularity: null, bytes: v.byteLength });
         const inputs = [cur, g.init(`${l.name}_depthwise_kernel`, [c * m, 1, kh, kw], 'FLOAT', v)];
-        if (l.useBias) {
-          const b = Float32Array.from(toDense(need(`${l.name}/bias`)));
-          weights.push({ name: `${l.name}/bias`, layer: l.name, storedAs: 'float32', exact: true, granularity: null, bytes: b.byteLength });
-          inputs.push(g.init(`${l.name}_bias`, [b.length], 'FLOAT', b));
-        }
-        const pads = l.padding === 'same' ? (([t, b], [lf, r]) => [t, lf, b, r])(samePads(h, kh, l.strides[0]), samePads(w, kw, l.strides[1])) : [0, 0, 0, 0];
+        if (l.useBias) inputs.push(bias(l, cur, undefined)); // no weight scales: the fp32 bias
+        const pads = windowPads(l.padding, h, w, kh, kw, l.strides);
         cur = g.node('Conv', inputs, l.name, { kernel_shape: [kh, kw], strides: [...l.strides], pads, dilations: [1, 1], group: c });
         activate(l.activation, l.name);
         key = i;
@@ -628,7 +632,7 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         toNchw();
         const [h, w] = s.inputShape as [number, number, number];
         const [ph, pw] = l.poolSize;
-        const pads = l.padding === 'same' ? (([t, b], [lf, r]) => [t, lf, b, r])(samePads(h, ph, l.strides[0]), samePads(w, pw, l.strides[1])) : [0, 0, 0, 0];
+        const pads = windowPads(l.padding, h, w, ph, pw, l.strides);
         const attrs: Record<string, Attr> = { kernel_shape: [ph, pw], strides: [...l.strides], pads };
         if (l.kind === 'avgPool2d') attrs.count_include_pad = 0; // TF excludes padding from the average
         cur = g.node(l.kind === 'maxPool2d' ? 'MaxPool' : 'AveragePool', [cur], l.name, attrs);

@@ -23,6 +23,8 @@ export const ACTIVATIONS = [
   'leakyRelu',
 ] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
+/** Keras' LeakyReLU slope when a layer gives none (tfjs-layers and Keras 2 / 3 agree). */
+export const DEFAULT_LEAKY_ALPHA = 0.3;
 /** Activations a conv2d / dense layer (or Keras' Activation layer) can carry as a string. */
 export const FUSED_ACTIVATIONS: readonly Activation[] = ACTIVATIONS.filter((a) => a !== 'leakyRelu');
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
-import type { Activation, Layer, ModelIR } from '../ir/types.js';
+import { DEFAULT_LEAKY_ALPHA, type Activation, type Layer, type ModelIR } from '../ir/types.js';
 
 export type WeightTensors = Record<string, tf.Tensor>;
 
@@ -59,7 +59,7 @@ export function activate(x: tf.Tensor, a: Activation, p: { alpha?: number; maxVa
     case 'gelu_new':
       return tf.mul(0.5, tf.mul(x, tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))))))));
     case 'leakyRelu':
-      return tf.leakyRelu(x, p.alpha ?? 0.3);
+      return tf.leakyRelu(x, p.alpha ?? DEFAULT_LEAKY_ALPHA);
   }
 }
 

@@ -67,7 +67,7 @@ describe('the fused update', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 40 }), (seed, t, n0) => {
         const rng = createRng(seed);
-        const v = updateViews(mem, total, 2 * total);
+        const v = updateViews(mem);
         for (const a of [v.weights, v.grads]) for (let i = 0; i < a.length; i++) a[i] = rng.normal();
         for (let i = 0; i < v.state.length; i++) v.state[i] = i < total ? 0.1 * rng.normal() : Math.abs(0.01 * rng.normal());
         const plain = { weights: v.weights.slice(), grads: v.grads.slice(), state: v.state.slice() };

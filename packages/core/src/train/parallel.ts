@@ -212,19 +212,16 @@ export function allocateUpdateMemory(weights: number, grads: number, state: numb
     const m = new (WA()!.Memory)({ initial: pages, maximum: pages, shared: true });
     if (adamKernel(m)) memory = m;
   } catch {
-    memory = undefined; // no shared wasm memory here: plain shared buffers and the JS update
+    // no shared wasm memory here: plain shared buffers and the JS update
   }
   const buffer = memory ? (memory.buffer as SharedArrayBuffer) : new SharedArrayBuffer(floats * 4);
   return { memory, buffer, weights: 0, grads: weights, state: weights + grads, floats };
 }
 
-/** Views of an UpdateMemory's three regions. */
-export function updateViews(m: UpdateMemory, weightFloats: number, gradFloats: number): { weights: Float32Array; grads: Float32Array; state: Float32Array } {
-  return {
-    weights: new Float32Array(m.buffer, m.weights * 4, weightFloats),
-    grads: new Float32Array(m.buffer, m.grads * 4, gradFloats),
-    state: new Float32Array(m.buffer, m.state * 4, m.floats - m.state),
-  };
+/** Views of an UpdateMemory's three regions (each runs to the next one's offset). */
+export function updateViews(m: UpdateMemory): { weights: Float32Array; grads: Float32Array; state: Float32Array } {
+  const view = (from: number, to: number) => new Float32Array(m.buffer, from * 4, to - from);
+  return { weights: view(m.weights, m.grads), grads: view(m.grads, m.state), state: view(m.state, m.floats) };
 }
 
 type AdamFn = (
@@ -313,12 +310,12 @@ export function reduceAndUpdate(
   /** The SIMD kernel bound to the memory all three arrays live in (`adamKernel`): Adam over two shards runs there. */
   kernel?: AdamFn,
 ): void {
+  const step = u.lr / (1 - u.beta1 ** u.t),
+    invSqrtC2 = 1 / Math.sqrt(1 - u.beta2 ** u.t);
   const shards = sizes.flatMap((sz, i) => (sz > 0 ? [i] : []));
   if (kernel && u.kind === 'adam' && shards.length === 2 && grads.buffer === weights.buffer && grads.buffer === state.buffer) {
     const n = sizes.reduce((a, b) => a + b, 0);
     const [s0, s1] = shards as [number, number];
-    const step = u.lr / (1 - u.beta1 ** u.t),
-      invSqrtC2 = 1 / Math.sqrt(1 - u.beta2 ** u.t);
     const at = (arr: Float32Array, i: number) => arr.byteOffset + 4 * i;
     for (const s of slots) {
       const a = Math.max(from, s.offset),
@@ -347,8 +344,6 @@ export function reduceAndUpdate(
   }
   const sum = sumShards(grads, total, sizes, from, to);
   const { beta1, beta2, epsilon, momentum, lr } = u;
-  const step = lr / (1 - beta1 ** u.t),
-    invSqrtC2 = 1 / Math.sqrt(1 - beta2 ** u.t);
   for (const s of slots) {
     const a = Math.max(from, s.offset),
       b = Math.min(to, s.offset + sizeOf(s.shape));
@@ -479,7 +474,6 @@ export interface InitMessage {
    * of gradTotal floats per shard and the fused update's optimizer moments (2 × gradTotal floats).
    */
   update: UpdateMemory;
-  weightTotal: number;
   /** The batch's examples and labels. */
   images: SharedArrayBuffer;
   labels: SharedArrayBuffer;
@@ -518,7 +512,7 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
       try {
         if (m.type === 'init') {
           if (tf.getBackend() !== m.backend) await initBackend(m.backend);
-          const views = updateViews(m.update, m.weightTotal, m.update.state - m.update.grads);
+          const views = updateViews(m.update);
           st = {
             ...m,
             w: views.weights,

@@ -413,7 +413,7 @@ export class Trainer {
     for (const g of gradLayout.slots) g.weightOffset = weightLayout.slots.find((w) => w.name === g.name)!.offset;
     const per = sizeOf(this.ir.inputShape);
     const update = allocateUpdateMemory(weightLayout.total, workers * gradLayout.total, 2 * gradLayout.total);
-    const views = updateViews(update, weightLayout.total, workers * gradLayout.total);
+    const views = updateViews(update);
     const sab = {
       images: new SharedArrayBuffer(batchSize * per * 4),
       labels: new SharedArrayBuffer(batchSize * 4),
@@ -431,7 +431,6 @@ export class Trainer {
       gradTotal: gradLayout.total,
       ...sab,
       update,
-      weightTotal: weightLayout.total,
       numClasses: train.numClasses,
       slot,
     }));
