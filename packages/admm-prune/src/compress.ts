@@ -6,9 +6,11 @@
 import {
   CompressionError,
   denseEncoding,
+  evaluateModel,
   inferShapes,
   layerReport,
   maskedEncoding,
+  refreshBatchNormStats,
   serializeModel,
   sizeOf,
   subset,
@@ -40,7 +42,7 @@ import {
   sparseMask,
   type Granularity,
 } from './math.js';
-import { allocateSparsity, breakEvenRatio, hardwareAwareRatio, SENSITIVITY_GRID } from './search.js';
+import { allocateSparsity, AUTO_SPARSITY_CANDIDATES, breakEvenRatio, hardwareAwareRatio, largestPassing, SENSITIVITY_GRID } from './search.js';
 import { storageAccount, type StorageAccount } from './storage.js';
 
 export type AdmmPlan = Plan<AdmmConfig, AdmmOptions>;
@@ -54,6 +56,17 @@ export interface AdmmLayerChoice {
   breakEvenRatio?: number;
   /** Sparse ratio before the hardware rule changed it. */
   requestedSparseRatio?: number;
+}
+
+/** How `global_sparse_ratio: 'auto'` chose the global target (validation split only). */
+export interface AutoSparsity {
+  chosen: number;
+  maxDrop: number;
+  probeEpochs: number;
+  /** Validation accuracy of the input model, the reference of every probe. */
+  valAccuracyInput: number;
+  /** Probes in the order they ran (bisection over AUTO_SPARSITY_CANDIDATES). */
+  probes: { target: number; valAccuracy: number; passed: boolean }[];
 }
 
 export interface AdmmReport extends Report {
@@ -70,6 +83,8 @@ export interface AdmmReport extends Report {
     validation: 'context' | 'carved from train';
     /** Knowledge distillation used in every training phase, and whose probabilities were the targets. */
     distill: { weight: number; temperature: number; teacher: 'input model' | 'ctx.teacher' } | null;
+    /** Present when `global_sparse_ratio` was 'auto' and some layer had no sparse_ratio. */
+    auto?: AutoSparsity;
   };
 }
 
@@ -176,9 +191,11 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       source: t.config.sparseRatio === undefined ? 'search' : 'recipe',
     }));
     const open = layers.map((l, i) => i).filter((i) => choices[i]!.source === 'search');
+    let auto: AutoSparsity | undefined;
     if (open.length > 0) {
-      const target = o.globalSparseRatio;
-      const grid = target > SENSITIVITY_GRID[SENSITIVITY_GRID.length - 1]! ? [...SENSITIVITY_GRID, target] : [...SENSITIVITY_GRID];
+      const requested = o.globalSparseRatio;
+      const top = SENSITIVITY_GRID[SENSITIVITY_GRID.length - 1]!;
+      const grid = requested !== 'auto' && requested > top ? [...SENSITIVITY_GRID, requested] : [...SENSITIVITY_GRID];
       const sample = subset(val, Math.min(val.count, o.searchSamples));
       const base = engine.evaluate(new Map(), sample).loss;
       const curves = open.map((i) => {
@@ -188,6 +205,34 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
           cost: grid.map((s) => (s === 0 ? 0 : engine.evaluate(new Map([[l.t.weight, applyMask(l.w0, pruneMask(l.w0, l, s))]]), sample).loss - base)),
         };
       });
+      let target: number;
+      if (requested === 'auto') {
+        // The model sizes the target: bisect the candidates with a short masked-training probe each (magnitude masks
+        // at the allocated ratios, batch-norm statistics re-estimated), on the validation split.
+        const probes: AutoSparsity['probes'] = [];
+        const candidates = AUTO_SPARSITY_CANDIDATES;
+        const floor = valDense - o.autoMaxDrop;
+        const found = await largestPassing(candidates.length, async (k) => {
+          const ratios = allocateSparsity(curves, grid, candidates[k]!);
+          const masks = new Map(open.map((i, j) => [layers[i]!.t.weight, pruneMask(layers[i]!.w0, layers[i]!, ratios[j]!)] as const));
+          const probed = await engine.probeMasked(
+            masks,
+            layers.map((l) => l.t.weight),
+            o.autoProbeEpochs,
+            `auto-sparsity ${candidates[k]}`,
+          );
+          const refreshed = refreshBatchNormStats(model, probed, train).model;
+          const valAccuracy = evaluateModel(refreshed, val).accuracy;
+          probes.push({ target: candidates[k]!, valAccuracy, passed: valAccuracy >= floor });
+          return valAccuracy >= floor;
+        });
+        target = candidates[Math.max(0, found)]!;
+        auto = { chosen: target, maxDrop: o.autoMaxDrop, probeEpochs: o.autoProbeEpochs, valAccuracyInput: valDense, probes };
+        if (found < 0)
+          warnings.push(
+            `global_sparse_ratio 'auto': even ${(target * 100).toFixed(0)}% sparsity lost more than ${(o.autoMaxDrop * 100).toFixed(1)} pp of validation accuracy in its probe (${probes.map((p) => `${p.target}: ${(p.valAccuracy * 100).toFixed(1)}%`).join(', ')}; input ${(valDense * 100).toFixed(1)}%); pruning at ${target} anyway — this model has little to spare, so set a lower global_sparse_ratio or sparse_ratio, or skip pruning`,
+          );
+      } else target = requested;
       const ratios = allocateSparsity(curves, grid, target);
       open.forEach((i, k) => (choices[i]!.sparseRatio = ratios[k]!));
     }
@@ -410,6 +455,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         files,
         validation: carved ? 'carved from train' : 'context',
         distill: o.distill ? { ...o.distill, teacher: (ctx as AdmmContext).teacher ? 'ctx.teacher' : 'input model' } : null,
+        ...(auto ? { auto } : {}),
       },
     };
     if (quant.size > 0 && [...schemes.values()].some((s) => s.startsWith('symmetric'))) {

@@ -1,5 +1,6 @@
 import { camelizeKeys, optionsSchema, pruningRuleShape, quantRuleShape, ruleSchema } from '@edge-compress/core';
 import { z } from 'zod';
+import { AUTO_SPARSITY_CANDIDATES } from './search.js';
 
 export const MIN_BITS = 1;
 export const MAX_BITS = 16;
@@ -49,11 +50,13 @@ export type AdmmConfig = z.output<typeof admmConfig>;
 
 export const admmOptions = optionsSchema({
   global_sparse_ratio: z
-    .number()
-    .min(0)
-    .lt(1)
-    .default(0.9)
-    .describe('target sparsity over the layers without a sparse_ratio; per-layer ratios are searched on the validation split'),
+    .union([z.number().min(0).lt(1), z.literal('auto')])
+    .default('auto')
+    .describe(
+      `target sparsity over the layers without a sparse_ratio (per-layer ratios are searched on the validation split); 'auto' = the largest of ${AUTO_SPARSITY_CANDIDATES.join(', ')} whose probe (magnitude masks at the searched ratios + auto_probe_epochs of masked training, batch-norm statistics re-estimated) keeps validation accuracy within auto_max_drop of the input model's, found by bisection (at most 4 probes)`,
+    ),
+  auto_max_drop: z.number().min(0).max(1).default(0.01).describe("global_sparse_ratio 'auto': the largest validation-accuracy drop (absolute, e.g. 0.01 = 1 pp) a probe may show"),
+  auto_probe_epochs: z.number().int().min(0).max(20).default(1).describe("global_sparse_ratio 'auto': epochs of masked training in each probe"),
   admm_iterations: z
     .number()
     .int()

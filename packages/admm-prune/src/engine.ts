@@ -205,30 +205,51 @@ export class AdmmEngine {
    */
   async retrainMasked(masks: ReadonlyMap<string, Uint8Array>, targets: readonly string[], epochs: number, phase = 'retrain', floor = 0.1, hooks?: TrainHooks): Promise<number> {
     if (epochs === 0) return NaN;
+    const { loss, model, trained } = await this.trainMasked(masks, targets, epochs, phase, floor, hooks);
+    for (const name of trained) this.trainer.assign(name, toDense(model.weights[name]!));
+    this.settings.seed++;
+    for (const [name, mask] of masks) this.setMask(name, mask);
+    return loss;
+  }
+
+  /**
+   * The same masked training as `retrainMasked` on a copy: this engine's weights, masks and seed are left as they
+   * were, and the trained model is returned (the sparsity probe of `global_sparse_ratio: 'auto'`). Every probe
+   * starts from the same weights with the same seed, so candidates differ only by their masks.
+   */
+  async probeMasked(masks: ReadonlyMap<string, Uint8Array>, targets: readonly string[], epochs: number, phase: string): Promise<Model> {
+    return (await this.trainMasked(masks, targets, epochs, phase, 0.1)).model;
+  }
+
+  private async trainMasked(
+    masks: ReadonlyMap<string, Uint8Array>,
+    targets: readonly string[],
+    epochs: number,
+    phase: string,
+    floor: number,
+    hooks?: TrainHooks,
+  ): Promise<{ loss: number; model: Model; trained: readonly string[] }> {
     const s = this.settings;
     const base = this.trainer.toModel();
     const weights: Record<string, Encoding> = { ...base.weights };
     for (const [name, mask] of masks) weights[name] = maskedEncoding(denseEncoding([...weights[name]!.shape], applyMask(toDense(weights[name]!), mask)), mask);
     const tt = trainThroughEncodings({ ir: base.ir, weights }, targets);
-    let loss = NaN;
     try {
-      const hist = await tt.fit(this.data.train, {
-        epochs,
-        batchSize: s.batchSize,
-        optimizer: { kind: 'adam', lr: s.lr },
-        lrSchedule: cosineDecay(s.lr, epochs, floor),
-        hooks: composeHooks(hooks),
-        ...this.sharedFit(phase),
-      });
-      loss = hist[hist.length - 1]!.loss;
-      const out = tt.toModel();
-      for (const name of tt.targets) this.trainer.assign(name, toDense(out.weights[name]!));
+      const hist =
+        epochs === 0
+          ? []
+          : await tt.fit(this.data.train, {
+              epochs,
+              batchSize: s.batchSize,
+              optimizer: { kind: 'adam', lr: s.lr },
+              lrSchedule: cosineDecay(s.lr, epochs, floor),
+              hooks: composeHooks(hooks),
+              ...this.sharedFit(phase),
+            });
+      return { loss: hist[hist.length - 1]?.loss ?? NaN, model: tt.toModel(), trained: tt.targets };
     } finally {
       tt.dispose();
     }
-    this.settings.seed++;
-    for (const [name, mask] of masks) this.setMask(name, mask);
-    return loss;
   }
 
   /** Validation loss and accuracy with some weights replaced (e.g. by their hard projection). */

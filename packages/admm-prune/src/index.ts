@@ -25,7 +25,11 @@ export const admmPrune = defineCompressor({
     const ruled = plan.targets.filter((t) => t.config.sparseRatio !== undefined).map((t) => t.config.sparseRatio!);
     const quantized = plan.targets.some((t) => t.config.quantDtype !== undefined);
     return [
-      ruled.length ? `a lower sparse_ratio (now ${[...new Set(ruled)].join(', ')})` : `a lower global_sparse_ratio (now ${o.globalSparseRatio})`,
+      ruled.length
+        ? `a lower sparse_ratio (now ${[...new Set(ruled)].join(', ')})`
+        : o.globalSparseRatio === 'auto'
+          ? `a smaller auto_max_drop (now ${o.autoMaxDrop}) or a fixed global_sparse_ratio (now 'auto')`
+          : `a lower global_sparse_ratio (now ${o.globalSparseRatio})`,
       `more retrain_epochs (now ${o.retrainEpochs})`,
       `more admm_iterations (now ${o.admmIterations})`,
       ...(quantized ? [`more bits (quant_dtype)`, `more progressive_epochs (now ${o.progressiveEpochs})`] : []),
@@ -34,7 +38,7 @@ export const admmPrune = defineCompressor({
 });
 
 export { admmConfig, admmOptions, bitsOfDtype, MIN_BITS, MAX_BITS, type AdmmConfig, type AdmmOptions } from './config.js';
-export type { AdmmContext, AdmmPlan, AdmmReport, AdmmLayerChoice } from './compress.js';
+export type { AdmmContext, AdmmPlan, AdmmReport, AdmmLayerChoice, AutoSparsity } from './compress.js';
 export { splitValidation, type IterationRecord } from './engine.js';
 export { ADMM_ACCEPTS, ADMM_PRODUCES, HAS_NONZERO_SCHEME } from './encode.js';
 export {
@@ -53,5 +57,15 @@ export {
   sparseMask,
   type Granularity,
 } from './math.js';
-export { allocateSparsity, breakEvenRatio, hardwareAwareRatio, pruningRatioOf, BREAK_EVEN_GRID, SENSITIVITY_GRID, type AllocationLayer } from './search.js';
+export {
+  allocateSparsity,
+  AUTO_SPARSITY_CANDIDATES,
+  largestPassing,
+  breakEvenRatio,
+  hardwareAwareRatio,
+  pruningRatioOf,
+  BREAK_EVEN_GRID,
+  SENSITIVITY_GRID,
+  type AllocationLayer,
+} from './search.js';
 export { storageAccount, type StorageAccount, type LayerStorage, type LayerStorageInput } from './storage.js';

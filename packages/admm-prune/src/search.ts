@@ -61,6 +61,24 @@ export function allocateSparsity(layers: readonly AllocationLayer[], grid: reado
   return ratios;
 }
 
+/** Global targets `global_sparse_ratio: 'auto'` chooses from (ascending). */
+export const AUTO_SPARSITY_CANDIDATES: readonly number[] = [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97];
+
+/**
+ * Index of the last candidate that passes, by bisection over `n` candidates sorted so that passing is monotone
+ * (every candidate before a passing one passes): ⌈log2(n + 1)⌉ calls of `pass` at most. −1 when none passes.
+ */
+export async function largestPassing(n: number, pass: (index: number) => Promise<boolean>): Promise<number> {
+  let lo = -1,
+    hi = n;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (await pass(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Pruning ratio r = total / non-zeros for a sparse ratio s: 1/(1−s). */
 export const pruningRatioOf = (sparse: number): number => 1 / Math.max(1e-12, 1 - sparse);
 

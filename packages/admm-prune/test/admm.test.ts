@@ -153,6 +153,39 @@ describe('admm: defaults and the validation search', () => {
     expect(r.report.admm.validation).toBe('context');
   });
 
+  it("global_sparse_ratio 'auto' (the default) bisects the candidates with masked-training probes on validation and prunes at the largest that passed", async () => {
+    const plan = admmPrune.plan(ir, [{ op_types: ['dense'] }], { admm_iterations: 1, retrain_epochs: 1, measure_files: false, auto_max_drop: 0.03 });
+    expect(plan.options.globalSparseRatio).toBe('auto');
+    const before = tf.memory().numTensors;
+    const r = (await admmPrune.compress(trained, ctxOf(), plan)) as { model: Model; report: AdmmReport };
+    expect(tf.memory().numTensors).toBe(before);
+    const auto = r.report.admm.auto!;
+    expect(auto.maxDrop).toBe(0.03);
+    expect(auto.valAccuracyInput).toBe(r.report.metrics.valAccuracyBefore);
+    // Bisection over 8 candidates: the first probe is the middle one (0.7), at most 4 probes, none repeated.
+    expect(auto.probes[0]!.target).toBe(0.7);
+    expect(auto.probes.length).toBeLessThanOrEqual(4);
+    expect(new Set(auto.probes.map((p) => p.target)).size).toBe(auto.probes.length);
+    for (const p of auto.probes) expect(p.passed).toBe(p.valAccuracy >= auto.valAccuracyInput - 0.03);
+    const passed = auto.probes.filter((p) => p.passed).map((p) => p.target);
+    const failed = auto.probes.filter((p) => !p.passed).map((p) => p.target);
+    expect(auto.chosen).toBe(passed.length ? Math.max(...passed) : 0.3);
+    for (const f of failed) expect(f).toBeGreaterThan(auto.chosen);
+    // The searched layers together are exactly `chosen` sparse.
+    const sizes = { fc1: 64 * 16, fc2: 16 * 4 } as Record<string, number>;
+    const total = r.report.admm.choices.reduce((a, c) => a + c.sparseRatio * sizes[c.layer]!, 0) / (64 * 16 + 64);
+    expect(total).toBeCloseTo(auto.chosen, 6);
+  });
+
+  it("global_sparse_ratio 'auto' with auto_max_drop 1 passes every probe: 0.7, 0.9, 0.95, 0.97; a fixed ratio runs no probe", async () => {
+    const plan = admmPrune.plan(ir, [{ op_types: ['dense'] }], { admm_iterations: 0, retrain_epochs: 0, measure_files: false, auto_max_drop: 1, auto_probe_epochs: 0 });
+    const r = (await admmPrune.compress(trained, ctxOf(), plan)) as { model: Model; report: AdmmReport };
+    expect(r.report.admm.auto!.probes.map((p) => p.target)).toEqual([0.7, 0.9, 0.95, 0.97]);
+    expect(r.report.admm.auto!.chosen).toBe(0.97);
+    const fixed = admmPrune.plan(ir, [{ op_types: ['dense'] }], { admm_iterations: 0, retrain_epochs: 0, measure_files: false, global_sparse_ratio: 0.5 });
+    expect(((await admmPrune.compress(trained, ctxOf(), fixed)) as { model: Model; report: AdmmReport }).report.admm.auto).toBeUndefined();
+  });
+
   it('hardware_aware keeps a conv layer dense when its ratio is below margin × break-even (cost from ctx.cost)', async () => {
     const plan = admmPrune.plan(ir, [{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.5 }], {
       admm_iterations: 1,
@@ -344,6 +377,9 @@ describe('admm: bad input is a typed error before any work', () => {
     [[{ op_types: ['dense'] }], { distill: { temperature: 0 } }, 'RECIPE_INVALID', /distill.*temperature/],
     [[{ op_types: ['dense'] }], { distill: { wieght: 0.5 } }, 'RECIPE_INVALID', /wieght/],
     [[{ op_types: ['dense'] }], { workers: 0 }, 'RECIPE_INVALID', /workers/],
+    [[{ op_types: ['dense'] }], { global_sparse_ratio: 'max' }, 'RECIPE_INVALID', /global_sparse_ratio/],
+    [[{ op_types: ['dense'] }], { global_sparse_ratio: 1 }, 'RECIPE_INVALID', /global_sparse_ratio/],
+    [[{ op_types: ['dense'] }], { auto_max_drop: -0.01 }, 'RECIPE_INVALID', /auto_max_drop/],
   ])('%j %j → %s', (cl, opts, code, msg) => {
     const e = planErr(cl, opts);
     expect(isCompressionError(e, code as 'RECIPE_INVALID')).toBe(true);

@@ -1,9 +1,27 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { allocateSparsity, breakEvenRatio, hardwareAwareRatio, SENSITIVITY_GRID } from '../src/search.js';
+import { allocateSparsity, AUTO_SPARSITY_CANDIDATES, breakEvenRatio, hardwareAwareRatio, largestPassing, SENSITIVITY_GRID } from '../src/search.js';
 import { storageAccount } from '../src/storage.js';
 
 fc.configureGlobal({ seed: 20261202, numRuns: 80 });
+
+describe("global_sparse_ratio 'auto': bisection over the candidates", () => {
+  test.prop([fc.integer({ min: 0, max: 40 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: -1, max: n - 1 })))])(
+    'finds the last passing index of a monotone test in at most ⌈log2(n + 1)⌉ calls',
+    async ([n, last]) => {
+      const asked: number[] = [];
+      const found = await largestPassing(n, async (i) => (asked.push(i), i <= last));
+      expect(found).toBe(last);
+      expect(asked.length).toBeLessThanOrEqual(Math.ceil(Math.log2(n + 1)));
+      expect(new Set(asked).size).toBe(asked.length);
+    },
+  );
+  it('candidates ascend within (0, 1) and stay inside the sensitivity grid', () => {
+    for (let i = 1; i < AUTO_SPARSITY_CANDIDATES.length; i++) expect(AUTO_SPARSITY_CANDIDATES[i]!).toBeGreaterThan(AUTO_SPARSITY_CANDIDATES[i - 1]!);
+    expect(AUTO_SPARSITY_CANDIDATES[0]!).toBeGreaterThan(0);
+    expect(AUTO_SPARSITY_CANDIDATES[AUTO_SPARSITY_CANDIDATES.length - 1]!).toBeLessThanOrEqual(SENSITIVITY_GRID[SENSITIVITY_GRID.length - 1]!);
+  });
+});
 
 describe('global sparsity allocation', () => {
   test.prop([
