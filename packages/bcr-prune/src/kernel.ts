@@ -19,7 +19,9 @@ export const bcrKernel = defineKernel({
       const key = inShape.join('x');
       let r = runners.get(key);
       if (!r) {
-        const l = { ...layer, activation: 'linear' } as Layer;
+        // One layer on its own input (a graph layer's `inputs` name layers this one-layer model does not have).
+        const { inputs: _from, ...own } = layer;
+        const l = { ...own, activation: 'linear' } as Layer;
         const ir: ModelIR = { format: 'edge-compress/ir', version: 1, name: layer.name, inputShape: inShape, layers: [l] };
         const params: Record<string, Float32Array> = bias ? { [`${layer.name}/bias`]: bias } : {};
         r = new SparseRunner({ ir, kernels: { [layer.name]: { format: 'bcr', layout } }, params });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createRunner, isCompressionError, lenet5, predict, toDense, toGemm, type BlockSparseEncoding, type Model, type NmEncoding } from '@edge-compress/core';
 import { runCompressorContract, toyData, toyFixture, toyConvIR, toyTrained } from '@edge-compress/core/testing';
-import { createRng } from '@edge-compress/core';
+import { createRng, initModel, Trainer } from '@edge-compress/core';
 import { bcrKernel, bcrPrune, SparseRunner, sparseSpec } from '../src/index.js';
 
 const FAST = { prune_epochs: 1, finetune_epochs: 1, batch_size: 32 };
@@ -176,5 +176,57 @@ describe('bcr compress', () => {
     const full = Array.from(bs.keptRows, (r, b) => r * bs.keptCols[b]!);
     expect(full.filter((v) => v === 8).length).toBe(4); // 4 of 8 blocks kept whole
     expect(full.filter((v) => v === 0).length).toBe(4);
+  });
+});
+
+describe('graphs (a residual add)', () => {
+  it("prunes a residual model; core's runner runs it with the bcr kernel, the whole-model wasm runtime refuses it with a typed error", async () => {
+    const base = toyConvIR();
+    const ir = {
+      ...base,
+      name: 'toyres',
+      layers: [
+        base.layers[0]!,
+        {
+          kind: 'conv2d' as const,
+          name: 'conv2',
+          filters: 4,
+          kernelSize: [3, 3] as [number, number],
+          strides: [1, 1] as [number, number],
+          padding: 'same' as const,
+          activation: 'linear' as const,
+          useBias: true,
+        },
+        { kind: 'add' as const, name: 'skip', inputs: ['conv1', 'conv2'] },
+        ...base.layers.slice(1, 3),
+        { ...base.layers[3]!, inputs: ['flatten'] }, // fc1 names its input (as a hand-written IR may)
+        base.layers[4]!,
+      ],
+    };
+    const train = toyData(256, ir.inputShape, 1);
+    const val = toyData(96, ir.inputShape, 2);
+    const t = new Trainer(initModel(ir, 1));
+    await t.fit(train, { epochs: 3, batchSize: 32, seed: 1, optimizer: { kind: 'adam', lr: 1e-2 } });
+    const dense = t.toModel();
+    t.dispose();
+    const plan = bcrPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.75, granularity: [4, 8] }], FAST);
+    const { model } = await bcrPrune.compress(dense, { train, val, seed: 3, rng: createRng(3) }, plan);
+    expect(model.weights['fc1/kernel']!.kind).toBe('blockSparse');
+    const x = val.images.subarray(0, 16 * 64);
+    const runner = createRunner(model, { kernels: [bcrKernel] });
+    expect(runner.kernelsUsed.fc1).toBe('bcr-wasm-simd');
+    const got = runner.predict(x, 16);
+    runner.dispose();
+    const ref = predict(model, x, 16, { kernels: [] });
+    for (let i = 0; i < ref.length; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThanOrEqual(1e-4);
+    const err = (() => {
+      try {
+        new SparseRunner(sparseSpec(model));
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isCompressionError(err, 'UNSUPPORTED_LAYER')).toBe(true);
+    expect((err as Error).message).toMatch(/runs chains of layers; layer 'skip' \(add\) takes 'conv1' \+ 'conv2'/);
   });
 });

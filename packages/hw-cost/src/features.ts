@@ -20,7 +20,7 @@ import {
 export const PATTERNS = ['dense', 'unstructured', 'block', 'nm', 'channel', 'lowRank', 'factorized'] as const;
 export type Pattern = (typeof PATTERNS)[number];
 
-export const OPS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout'] as const;
+export const OPS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout', 'add', 'concatenate'] as const;
 export type Op = (typeof OPS)[number];
 
 /** One layer (= one kernel; tfjs fuses bias + activation into conv / matmul) at a given batch. */
@@ -297,6 +297,7 @@ function record(s: LayerShapes, batch: number, kernel: WeightFacts, extraStorage
     ops = batch * Ho * Wo * Cout * Kh * Kw; // window reads (compares / adds)
   } else if (l.kind === 'activation') ((act = l.activation), (ops = batch * sizeOf(outS)));
   else if (l.kind === 'batchNorm') ops = 2 * batch * sizeOf(outS);
+  else if (l.kind === 'add') ops = batch * sizeOf(outS) * (s.inputShapes.length - 1);
   const weighted = l.kind === 'conv2d' || l.kind === 'dense';
   const params = Object.entries(s.weights)
     .filter(([n]) => n.endsWith('/kernel'))
@@ -323,7 +324,7 @@ function record(s: LayerShapes, batch: number, kernel: WeightFacts, extraStorage
     weightBytes: (kernel.valueBits + biasBits + extraStorageBits) / 8,
     indexBytes: kernel.indexBits / 8,
     denseWeightBytes: 4 * Object.values(s.weights).reduce((a, sh) => a + sizeOf(sh), 0),
-    actInElems: batch * sizeOf(inS),
+    actInElems: batch * s.inputShapes.reduce((a, x) => a + sizeOf(x), 0),
     actOutElems: batch * sizeOf(outS),
     pattern: weighted ? kernel.pattern : 'dense',
     density: weighted ? kernel.density : 1,

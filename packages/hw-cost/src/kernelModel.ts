@@ -31,6 +31,9 @@ const GROUP_OF: Record<LayerFeatures['op'], Group> = {
   activation: 'activation',
   flatten: 'reshape',
   dropout: 'reshape',
+  // joins: memory-bound element-wise passes over their inputs (no calibration model has them)
+  add: 'activation',
+  concatenate: 'activation',
 };
 
 /** Per-op features: the first is 1 (per-layer dispatch cost, ms), the rest are counts scaled by 1e-6. */

@@ -4,7 +4,20 @@
  * in child processes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CompressionError, createRng, DEFAULT_LEAKY_ALPHA, initModel, toDense, weightNames, type Activation, type Layer, type ModelIR } from '@edge-compress/core';
+import {
+  CompressionError,
+  createRng,
+  DEFAULT_LEAKY_ALPHA,
+  initModel,
+  isChain,
+  layerInputs,
+  MODEL_INPUT,
+  toDense,
+  weightNames,
+  type Activation,
+  type Layer,
+  type ModelIR,
+} from '@edge-compress/core';
 
 export interface TimingItem {
   id: string;
@@ -98,16 +111,36 @@ function layerOf(tfl: Tfl, l: Layer, inputShape: number[] | undefined) {
       return tfl.layers.batchNormalization({ ...base, epsilon: l.epsilon, momentum: l.momentum, center: l.center, scale: l.scale });
     case 'dropout':
       return tfl.layers.dropout({ ...base, rate: l.rate });
+    case 'add':
+      return tfl.layers.add(base);
+    case 'concatenate':
+      return tfl.layers.concatenate({ ...base, axis: -1 });
   }
 }
 
-/** A stock tfjs-layers Sequential model of the IR with seeded weights (kernels thinned to `density`). */
-export async function buildStockModel(ir: ModelIR, seed = 0, density = 1): Promise<import('@tensorflow/tfjs-layers').Sequential> {
+/**
+ * A stock tfjs-layers model of the IR with seeded weights (kernels thinned to `density`): Sequential for a chain,
+ * a functional model (tf.model) for a graph with forks and joins.
+ */
+export async function buildStockModel(ir: ModelIR, seed = 0, density = 1): Promise<import('@tensorflow/tfjs-layers').LayersModel> {
   const tfl = await loadTfl();
   const init = initModel(ir, seed);
   const rng = createRng(seed + 17);
-  const m = tfl.sequential({ name: `m${seed}` });
-  ir.layers.forEach((l, i) => m.add(layerOf(tfl, l, i === 0 ? ir.inputShape : undefined)));
+  let m: import('@tensorflow/tfjs-layers').LayersModel;
+  if (isChain(ir)) {
+    const seq = tfl.sequential({ name: `m${seed}` });
+    ir.layers.forEach((l, i) => seq.add(layerOf(tfl, l, i === 0 ? ir.inputShape : undefined)));
+    m = seq;
+  } else {
+    type Sym = import('@tensorflow/tfjs-layers').SymbolicTensor;
+    const input = tfl.input({ shape: ir.inputShape });
+    const outs = new Map<string, Sym>([[MODEL_INPUT, input]]);
+    ir.layers.forEach((l, i) => {
+      const from = layerInputs(ir, i).map((n) => outs.get(n)!);
+      outs.set(l.name, layerOf(tfl, l, undefined).apply(from.length === 1 ? from[0]! : from) as Sym);
+    });
+    m = tfl.model({ inputs: input, outputs: outs.get(ir.layers[ir.layers.length - 1]!.name)!, name: `m${seed}` });
+  }
   for (const l of ir.layers) {
     const names = weightNames(l);
     if (!names.length) continue;
@@ -138,7 +171,7 @@ export async function timeItems(items: TimingItem[], opts: TimingOptions = {}): 
   const blockMs = opts.blockMs ?? 8;
   const warmup = opts.warmup ?? 3;
   const rng = createRng(opts.seed ?? 0);
-  const built = [] as Array<{ item: TimingItem; model: import('@tensorflow/tfjs-layers').Sequential; x: tf.Tensor; k: number; cold: number; blocks: number[]; cpu: number[] }>;
+  const built = [] as Array<{ item: TimingItem; model: import('@tensorflow/tfjs-layers').LayersModel; x: tf.Tensor; k: number; cold: number; blocks: number[]; cpu: number[] }>;
   try {
     for (const item of items) {
       const model = await buildStockModel(item.ir, item.seed ?? 0, item.density ?? 1);

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRng, initModel, isCompressionError, lenet5 } from '@edge-compress/core';
+import { createRng, initModel, isCompressionError, lenet5, predict, type ModelIR } from '@edge-compress/core';
 import { RandomForestRegression } from 'ml-random-forest';
 import {
+  buildStockModel,
   compileForest,
   estimateCost,
+  modelFeatures,
   fitCalibration,
   identityConfigs,
   irMacs,
@@ -201,5 +203,46 @@ process.stdout.write(JSON.stringify({ timings: job.items.map((it) => ({ id: it.i
     expect(Object.keys(r.ms).sort()).toEqual(items.map((i) => i.id).sort());
     for (const v of Object.values(r.ms)) expect(Number.isFinite(v) && v > 0).toBe(true);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('graphs (forks, residual adds, concatenations)', () => {
+  const ir: ModelIR = {
+    format: 'edge-compress/ir',
+    version: 1,
+    name: 'res',
+    inputShape: [8, 8, 2],
+    layers: [
+      { kind: 'conv2d', name: 'a', filters: 4, kernelSize: [3, 3], strides: [1, 1], padding: 'same', activation: 'relu', useBias: true },
+      { kind: 'conv2d', name: 'b', filters: 4, kernelSize: [3, 3], strides: [1, 1], padding: 'same', activation: 'linear', useBias: true },
+      { kind: 'add', name: 'skip', inputs: ['a', 'b'] },
+      { kind: 'conv2d', name: 'side', filters: 3, kernelSize: [1, 1], strides: [1, 1], padding: 'valid', activation: 'relu', useBias: false, inputs: ['@input'] },
+      { kind: 'concatenate', name: 'cat', inputs: ['skip', 'side'] },
+      { kind: 'flatten', name: 'flat' },
+      { kind: 'dense', name: 'out', units: 3, activation: 'softmax', useBias: true },
+    ],
+  };
+
+  it('prices the joins: an add reads both inputs, a concatenation copies its channels; every device gets a finite cost', () => {
+    const m = initModel(ir, 2);
+    const f = modelFeatures(m, 1);
+    const skip = f.find((l) => l.name === 'skip')!,
+      cat = f.find((l) => l.name === 'cat')!;
+    expect([skip.op, skip.actInElems, skip.actOutElems, skip.ops]).toEqual(['add', 2 * 8 * 8 * 4, 8 * 8 * 4, 8 * 8 * 4]);
+    expect([cat.op, cat.actInElems, cat.actOutElems, cat.Cout]).toEqual(['concatenate', 8 * 8 * 7, 8 * 8 * 7, 7]);
+    const all = estimateCost(m, { calibration: fitted() });
+    expect(all.length).toBeGreaterThan(4);
+    for (const e of all) expect(Number.isFinite(e.latencyMs) && e.latencyMs > 0, e.device).toBe(true);
+  });
+
+  it('builds the stock tfjs-layers functional model of a graph, predicting what core predicts', async () => {
+    const stock = await buildStockModel(ir, 2);
+    const m = initModel(ir, 2);
+    const x = Float32Array.from({ length: 4 * 128 }, (_, i) => Math.sin(i));
+    const theirs = tf.tidy(() => (stock.predict(tf.tensor(x, [4, 8, 8, 2])) as tf.Tensor).dataSync().slice());
+    const ours = predict(m, x, 4);
+    expect(ours.length).toBe(12);
+    for (let i = 0; i < ours.length; i++) expect(Math.abs(ours[i]! - theirs[i]!)).toBeLessThan(1e-5);
+    stock.dispose();
   });
 });

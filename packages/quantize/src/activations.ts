@@ -5,6 +5,8 @@ import {
   type ForwardOptions,
   forward,
   type Layer,
+  layerInputs,
+  MODEL_INPUT,
   type ModelIR,
   nudgedAffine,
   type QuantParams,
@@ -51,13 +53,17 @@ export class ActivationQuantizer {
     readonly bits: number,
     readonly momentum = 0.99,
   ) {
-    let gridOk = false;
-    for (const l of ir.layers) {
+    // Whether each layer's output is on one quantization grid (that of the quantized op feeding it), by name: a
+    // layer after a fork reads a layer other than the previous one; a join (add / concatenate) leaves the grid.
+    const onGrid = new Map<string, boolean>([[MODEL_INPUT, false]]);
+    ir.layers.forEach((l, i) => {
+      const from = layerInputs(ir, i);
+      const inOk = from.length === 1 && onGrid.get(from[0]!) === true;
       if (l.kind === 'conv2d' || l.kind === 'dense') {
-        if (!gridOk) this.inputs.add(l.name);
-        gridOk = true;
-      } else if (!keepsGrid(l)) gridOk = false;
-    }
+        if (!inOk) this.inputs.add(l.name);
+        onGrid.set(l.name, true);
+      } else onGrid.set(l.name, inOk && keepsGrid(l));
+    });
   }
 
   params(key: string): QuantParams {

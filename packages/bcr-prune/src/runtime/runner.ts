@@ -1,4 +1,4 @@
-import { CompressionError, inferShapes, type Activation, type ModelIR } from '@edge-compress/core';
+import { CompressionError, inferShapes, isChain, type Activation, type ModelIR } from '@edge-compress/core';
 import { WasmHeap } from './module.js';
 import { type KernelWeight, packWeight } from './pack.js';
 
@@ -66,6 +66,15 @@ export class SparseRunner {
     this.ir = spec.ir;
     this.directConv = opts.directConv ?? true;
     this.shapes = inferShapes(spec.ir);
+    if (!isChain(spec.ir)) {
+      const l = spec.ir.layers.find((x, i) => x.inputs && !isChain({ layers: spec.ir.layers.slice(0, i + 1) }))!;
+      throw new CompressionError({
+        code: 'UNSUPPORTED_LAYER',
+        layer: l.name,
+        message: `the bcr-prune wasm runtime runs chains of layers; layer '${l.name}' (${l.kind}) takes ${l.inputs!.map((n) => `'${n}'`).join(' + ')}, so the model is a graph`,
+        hint: "run this model with core's createRunner (the bcr kernel per layer) instead",
+      });
+    }
     for (const s of this.shapes) {
       const l = s.layer;
       if (l.kind === 'depthwiseConv2d')

@@ -1,5 +1,5 @@
 import { CompressionError, didYouMeanHint } from '../errors.js';
-import { DEFAULT_LEAKY_ALPHA, FUSED_ACTIVATIONS, type Activation, type Layer, type ModelIR, type Padding } from '../ir/types.js';
+import { DEFAULT_LEAKY_ALPHA, FUSED_ACTIVATIONS, isChain, layerInputs, MODEL_INPUT, type Activation, type Layer, type ModelIR, type Padding } from '../ir/types.js';
 import { inferShapes } from '../ir/shapes.js';
 
 /** Keras layer classes we read and write (tfjs-layers' Sequential topology, keras 2 and 3 spellings). */
@@ -58,17 +58,21 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
   const cls = top.class_name;
   const functional = cls === 'Model' || cls === 'Functional';
   if (cls !== 'Sequential' && !functional)
-    fail('modelTopology.class_name', `'${String(cls)}' models are not supported, only 'Sequential' and chain-shaped functional ones`, undefined, 'UNSUPPORTED_LAYER');
+    fail('modelTopology.class_name', `'${String(cls)}' models are not supported, only 'Sequential' and functional ('Model' / 'Functional') ones`, undefined, 'UNSUPPORTED_LAYER');
   const config = top.config as Json | unknown[] | undefined;
   let layers = (Array.isArray(config) ? config : (config as Json | undefined)?.layers) as unknown[] | undefined;
   if (!Array.isArray(layers)) fail('modelTopology.config.layers', 'is missing or not an array');
-  // A functional model (tf.model({inputs, outputs})) whose layers form one chain is the same network as a Sequential
-  // one: read it in chain order (and write it back as Sequential). Branches and merges are refused.
-  if (functional) layers = chainOrder(config as Json, layers!, fail);
+  // A functional model (tf.model({inputs, outputs})): its layers in a topological order that ends at the output, each
+  // with the layers it takes. A chain reads (and writes back) as a Sequential network; joins become add / concatenate
+  // layers naming their inputs, and a layer after a fork names the one it takes.
+  let inbound: Map<string, string[]> | undefined;
+  if (functional) ({ order: layers, inbound } = graphOrder(config as Json, layers!, fail));
   const modelName = (!Array.isArray(config) && typeof config?.name === 'string' ? config.name : 'model') as string;
   let inputShape: number[] | undefined;
   const out: Layer[] = [];
   const aliases = new Map<string, string>();
+  /** Keras layer name → the IR layer that holds its output (MODEL_INPUT for the InputLayer). */
+  const outputOf = new Map<string, string>();
   const names = new Set(layers!.map((raw) => String(((raw as Json | null)?.config as Json | undefined)?.name ?? '')));
   const uniqueName = (base: string): string => {
     let n = base;
@@ -76,13 +80,28 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
     names.add(n);
     return n;
   };
-  /** Per-example shape entering the layer being read (from the layers read so far; the input shape must be known by then). */
-  const priorShape = (path: string, name: string): number[] => {
+  /** Per-example shape of an IR layer's output (or the model input), from the layers read so far. */
+  const shapeOf = (path: string, name: string, source: string): number[] => {
     if (!inputShape) fail(path, `layer '${name}' comes before the model's input shape is known`, 'give the first layer an inputShape', 'BAD_MODEL_FILE', name);
+    if (source === MODEL_INPUT) return [...inputShape!];
     const sh = inferShapes({ format: 'edge-compress/ir', version: 1, name: 'prefix', inputShape: inputShape!, layers: stripAxis({ layers: out } as ModelIR).layers });
-    return sh.length ? sh[sh.length - 1]!.outputShape : [...inputShape!];
+    return sh.find((x) => x.layer.name === source)!.outputShape;
   };
   layers!.forEach((raw, i) => {
+    const kerasName = String(((raw as Json | null)?.config as Json | undefined)?.name ?? '');
+    // The IR layers this Keras layer reads: its inbound layers' outputs (functional), else the previous layer's.
+    const previous = out.length ? out[out.length - 1]!.name : MODEL_INPUT;
+    const srcs = inbound ? (inbound.get(kerasName) ?? []).map((n) => outputOf.get(n) ?? MODEL_INPUT) : [previous];
+    const start = out.length;
+    readLayer(raw, i, srcs.length ? srcs : [previous]);
+    if (out.length > start) {
+      const first = out[start]!;
+      if (first.kind === 'add' || first.kind === 'concatenate' || srcs.length !== 1 || srcs[0] !== previous) first.inputs = srcs;
+      outputOf.set(kerasName, out[out.length - 1]!.name);
+    } else outputOf.set(kerasName, MODEL_INPUT);
+  });
+  function readLayer(raw: unknown, i: number, srcs: string[]): void {
+    const priorShape = (path: string, name: string): number[] => shapeOf(path, name, srcs[0]!);
     const path = `modelTopology.config.layers[${i}]`;
     if (!raw || typeof raw !== 'object') fail(path, 'is not an object');
     const l = raw as Json;
@@ -287,6 +306,25 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
       case 'Dropout':
         out.push({ kind: 'dropout', name, rate: typeof c.rate === 'number' ? c.rate : 0 });
         return;
+      case 'Add':
+      case 'Concatenate': {
+        if (!inbound) fail(path, `${className} layer '${name}' in a Sequential model has nothing to join`, 'merges belong to functional models (tf.model)', 'BAD_MODEL_FILE', name);
+        if (srcs.length < 2) fail(path, `${className} layer '${name}' joins ${srcs.length} tensor(s); expected two or more`, undefined, 'BAD_MODEL_FILE', name);
+        if (className === 'Concatenate') {
+          const rank = priorShape(path, name).length + 1;
+          const axis = c.axis ?? -1;
+          if (axis !== -1 && axis !== rank - 1)
+            fail(
+              `${path}.config.axis`,
+              `Concatenate layer '${name}' joins along axis ${JSON.stringify(axis)}; only the last (channel) axis is supported`,
+              undefined,
+              'UNSUPPORTED_LAYER',
+              name,
+            );
+        }
+        out.push({ kind: className === 'Add' ? 'add' : 'concatenate', name, inputs: srcs });
+        return;
+      }
       default:
         fail(
           `${path}.class_name`,
@@ -296,7 +334,7 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
           name,
         );
     }
-  });
+  }
   if (!inputShape || !inputShape.every((d) => Number.isInteger(d) && d > 0)) {
     fail(
       'modelTopology.config.layers[0].config.batch_input_shape',
@@ -326,17 +364,17 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
 export const manifestAliases = new WeakMap<ModelIR, ReadonlyMap<string, string>>();
 
 /**
- * The layers of a functional topology in chain order (input → output), each with its `config.name` set; fails on
- * several inputs or outputs, a merge (Add, Concatenate, …), a tensor used twice (a branch), a shared layer, or a
- * layer off the chain. Reads tfjs / Keras 2 `inbound_nodes` ([[[name, node, tensor, kwargs], …]]) and Keras 3's
- * ({args: [{config: {keras_history: [name, node, tensor]}}]}).
+ * The layers of a functional topology in a topological order that ends at the output (each with its `config.name`
+ * set), and the layers each one takes. Fails on several inputs or outputs, a shared layer (called twice), a cycle,
+ * or a layer that does not lead to the output. Reads tfjs / Keras 2 `inbound_nodes` ([[[name, node, tensor, kwargs],
+ * …]]) and Keras 3's ({args: [{config: {keras_history: [name, node, tensor]}}]}).
  */
-function chainOrder(
+function graphOrder(
   config: Json,
   layers: unknown[],
   fail: (path: string, message: string, hint?: string, code?: 'BAD_MODEL_FILE' | 'UNSUPPORTED_LAYER', layer?: string) => never,
-): unknown[] {
-  const hint = 'residual / branching graphs are not supported: only a chain of layers (one input, each layer feeding the next), or a tf.sequential() model';
+): { order: unknown[]; inbound: Map<string, string[]> } {
+  const hint = 'supported: one input and one output, each layer called once; joins by Add or Concatenate';
   const byName = new Map<string, Json>();
   layers.forEach((raw, i) => {
     const l = (raw ?? {}) as Json;
@@ -370,30 +408,35 @@ function chainOrder(
   const [inputs, outputs] = [ends('input_layers'), ends('output_layers')];
   if (inputs.length !== 1 || outputs.length !== 1)
     fail('modelTopology.config.input_layers', `the model has ${inputs.length} inputs and ${outputs.length} outputs; only one of each is supported`, hint, 'UNSUPPORTED_LAYER');
-  const next = new Map<string, string[]>();
+  const inbound = new Map<string, string[]>();
   for (const [name, l] of byName) {
     const from = inboundOf(l, name);
-    if (from.length > 1)
-      fail(`layer '${name}'`, `${String(l.class_name)} layer '${name}' merges ${from.length} tensors (${from.map((f) => `'${f}'`).join(', ')})`, hint, 'UNSUPPORTED_LAYER', name);
-    for (const f of from) next.set(f, [...(next.get(f) ?? []), name]);
+    for (const f of from) if (!byName.has(f)) fail(`layer '${name}'`, `layer '${name}' takes '${f}', which the model does not define`, undefined, 'BAD_MODEL_FILE', name);
+    if (from.length === 0 && name !== inputs[0])
+      fail(`layer '${name}'`, `layer '${name}' takes no input and is not the model input '${inputs[0]}'`, hint, 'UNSUPPORTED_LAYER', name);
+    inbound.set(name, from);
   }
+  // Depth-first from the output, inputs before the layer: a topological order ending at the output.
   const order: unknown[] = [];
-  for (let cur: string | undefined = inputs[0]!; cur !== undefined;) {
-    const l = byName.get(cur);
-    if (!l) fail('modelTopology.config', `the graph names a layer '${cur}' it does not define`);
-    order.push(l);
-    if (cur === outputs[0]) break;
-    const after: string[] = next.get(cur) ?? [];
-    if (after.length > 1)
-      fail(`layer '${cur}'`, `the output of layer '${cur}' feeds ${after.length} layers (${after.map((a) => `'${a}'`).join(', ')})`, hint, 'UNSUPPORTED_LAYER', cur);
-    if (after.length === 0) fail(`layer '${cur}'`, `layer '${cur}' leads nowhere before the model output '${outputs[0]}'`, hint, 'BAD_MODEL_FILE', cur);
-    cur = after[0];
-  }
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (name: string): void => {
+    const st = state.get(name);
+    if (st === 'done') return;
+    if (st === 'open') fail(`layer '${name}'`, `the graph has a cycle through layer '${name}'`, undefined, 'BAD_MODEL_FILE', name);
+    if (!byName.has(name)) fail('modelTopology.config', `the graph names a layer '${name}' it does not define`);
+    state.set(name, 'open');
+    for (const f of inbound.get(name)!) visit(f);
+    state.set(name, 'done');
+    order.push(byName.get(name));
+  };
+  visit(outputs[0]!);
+  if (order[0] !== byName.get(inputs[0]!))
+    fail('modelTopology.config.input_layers', `the output '${outputs[0]}' does not depend on the input '${inputs[0]}'`, hint, 'BAD_MODEL_FILE');
   if (order.length !== byName.size) {
-    const off = [...byName.keys()].filter((n) => !order.includes(byName.get(n)));
-    fail('modelTopology.config.layers', `layers ${off.map((n) => `'${n}'`).join(', ')} are not on the path from the input to the output`, hint, 'UNSUPPORTED_LAYER', off[0]);
+    const off = [...byName.keys()].filter((n) => !state.has(n));
+    fail('modelTopology.config.layers', `layers ${off.map((n) => `'${n}'`).join(', ')} do not lead to the output '${outputs[0]}'`, hint, 'UNSUPPORTED_LAYER', off[0]);
   }
-  return order;
+  return { order, inbound };
 }
 
 function stripAxis(ir: ModelIR): ModelIR {
@@ -417,11 +460,15 @@ const KERNEL_LAYER_DEFAULTS = {
   bias_constraint: null,
 } as const;
 
-/** Writes the IR as the Keras Sequential topology that tfjs-layers 4.x saves (and loads). */
+/**
+ * Writes the IR as the Keras topology tfjs-layers 4.x saves (and loads): Sequential for a chain, else a functional
+ * 'Model' with an InputLayer and each layer's `inbound_nodes`.
+ */
 export function irToTopology(ir: ModelIR, version: string): Json {
+  const chain = isChain(ir);
   const layers: Json[] = ir.layers.map((l, i) => {
     const base: Json = { name: l.name, trainable: true, dtype: 'float32' };
-    if (i === 0) base.batch_input_shape = [null, ...ir.inputShape];
+    if (i === 0 && chain) base.batch_input_shape = [null, ...ir.inputShape];
     switch (l.kind) {
       case 'conv2d':
         return {
@@ -506,7 +553,29 @@ export function irToTopology(ir: ModelIR, version: string): Json {
         };
       case 'dropout':
         return { class_name: 'Dropout', config: { ...base, rate: l.rate, noise_shape: null, seed: null } };
+      case 'add':
+        return { class_name: 'Add', config: base };
+      case 'concatenate':
+        return { class_name: 'Concatenate', config: { ...base, axis: -1 } };
     }
   });
-  return { class_name: 'Sequential', config: { name: ir.name, layers }, keras_version: `tfjs-layers 4.22.0`, backend: 'tensor_flow.js', generated_by: version };
+  const meta = { keras_version: `tfjs-layers 4.22.0`, backend: 'tensor_flow.js', generated_by: version };
+  if (chain) return { class_name: 'Sequential', config: { name: ir.name, layers }, ...meta };
+  const taken = new Set(ir.layers.map((l) => l.name));
+  let input = 'input_1';
+  for (let k = 2; taken.has(input); k++) input = `input_${k}`;
+  const node = (names: string[]) => [names.map((n) => [n === MODEL_INPUT ? input : n, 0, 0, {}])];
+  return {
+    class_name: 'Model',
+    config: {
+      name: ir.name,
+      layers: [
+        { class_name: 'InputLayer', name: input, config: { batch_input_shape: [null, ...ir.inputShape], dtype: 'float32', sparse: false, name: input }, inbound_nodes: [] },
+        ...layers.map((j, i) => ({ ...j, name: ir.layers[i]!.name, inbound_nodes: node(layerInputs(ir, i)) })),
+      ],
+      input_layers: [[input, 0, 0]],
+      output_layers: [[ir.layers[ir.layers.length - 1]!.name, 0, 0]],
+    },
+    ...meta,
+  };
 }

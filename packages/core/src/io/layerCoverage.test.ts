@@ -11,7 +11,8 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
 import { isCompressionError } from '../errors.js';
-import { sizeOf } from '../ir/shapes.js';
+import { inferShapes, sizeOf } from '../ir/shapes.js';
+import type { ModelIR } from '../ir/types.js';
 import { forward, type WeightTensors } from '../model/forward.js';
 import type { Model } from '../model/model.js';
 import { createRng } from '../tensor/rng.js';
@@ -21,6 +22,7 @@ import { toDense } from '../encodings/index.js';
 import { loadModelFrom, saveModelTo } from './handlers.js';
 import { topologyToIR } from './keras.js';
 import { toOnnx } from './onnx.js';
+import '../node/workers.js'; // registers worker_threads, as the Node entry does (for workers: 2)
 
 const IN = [10, 10, 3];
 let seed = 1;
@@ -232,16 +234,184 @@ describe('functional models (tf.model)', () => {
       ['d2', 'softmax'],
     ]);
   });
+});
 
-  it('a residual add and a branch are refused, naming the layer', async () => {
+describe('graphs: forks, residual adds, concatenations (tf.model)', () => {
+  /**
+   * An Inception-style fork (the input feeds two convs, joined by Concatenate), then a ResNet-style block (conv → batch
+   * norm → conv, added back to its input), a ReLU layer, global pooling and a softmax dense layer.
+   */
+  const graph = (): tfl.LayersModel => {
+    const k = () => ({ kernelInitializer: init(), biasInitializer: bias() });
+    const sym = (l: { apply(x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): unknown }, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => l.apply(x) as tfl.SymbolicTensor;
+    const inp = tfl.input({ shape: IN });
+    const left = sym(tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', name: 'left', ...k() }), inp);
+    const right = sym(tfl.layers.conv2d({ filters: 2, kernelSize: 1, activation: 'relu', name: 'right', ...k() }), inp);
+    const cat = sym(tfl.layers.concatenate({ name: 'cat' }), [left, right]);
+    const a = sym(tfl.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', name: 'res_a', ...k() }), cat);
+    const bn = sym(tfl.layers.batchNormalization({ name: 'res_bn', movingMeanInitializer: bias(), gammaInitializer: 'ones' }), a);
+    const b = sym(tfl.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', name: 'res_b', ...k() }), bn);
+    const sum = sym(tfl.layers.add({ name: 'skip' }), [cat, b]);
+    const act = sym(tfl.layers.reLU({ name: 'post' }), sum);
+    const pool = sym(tfl.layers.globalAveragePooling2d({ name: 'gap' }), act);
+    const out = sym(tfl.layers.dense({ units: 4, activation: 'softmax', name: 'head', ...k() }), pool);
+    return tfl.model({ inputs: inp, outputs: out });
+  };
+
+  it('reads the joins and forks, predicts what tfjs-layers predicts, writes back a functional model stock tfjs loads, exports ONNX (fp32 and int8) that onnxruntime runs', async () => {
+    const stock = graph();
+    const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(stock)));
+    const byName = new Map(model.ir.layers.map((l) => [l.name, l]));
+    expect(byName.get('left')!.inputs).toBeUndefined(); // the first layer takes the model input implicitly
+    expect(byName.get('right')!.inputs).toEqual(['@input']);
+    expect(byName.get('cat')).toEqual({ kind: 'concatenate', name: 'cat', inputs: ['left', 'right'] });
+    expect(byName.get('res_a')!.inputs).toBeUndefined();
+    expect(byName.get('skip')).toEqual({ kind: 'add', name: 'skip', inputs: ['cat', 'res_b'] });
+    const x = images(16, 21);
+    const theirs = stockPredict(stock, x, 16);
+    const ours = predict(model, x, 16);
+    expect(maxAbsDiff(ours, theirs)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(ours.subarray(0, 4), ours.subarray(4, 8))).toBeGreaterThan(1e-4);
+
+    const written = await writtenBy(model);
+    const topo = written.modelTopology as { class_name: string; config: { layers: Array<{ name: string; inbound_nodes: unknown }> } };
+    expect(topo.class_name).toBe('Model');
+    expect(topo.config.layers.find((l) => l.name === 'skip')!.inbound_nodes).toEqual([
+      [
+        ['cat', 0, 0, {}],
+        ['res_b', 0, 0, {}],
+      ],
+    ]);
+    const back = await tfl.loadLayersModel(tf.io.fromMemory(written));
+    expect(maxAbsDiff(stockPredict(back, x, 16), theirs)).toBeLessThanOrEqual(1e-5);
+    back.dispose();
+    // Our reader reads our writer's functional topology back to the same graph.
+    expect(topologyToIR(written.modelTopology).layers).toEqual(model.ir.layers);
+
+    expect(maxAbsDiff(await runOrt(toOnnx(model), x, 16), ours)).toBeLessThanOrEqual(1e-4);
+    const int8 = await runOrt(toOnnx(model, { format: 'int8-qdq', calibration: { images: images(64, 22), count: 64 } }), x, 16);
+    expect(maxAbsDiff(int8, ours)).toBeLessThanOrEqual(0.05);
+    stock.dispose();
+  });
+
+  it('trains: wasm gradients match cpu through the joins; the Trainer fits it in-process and with 2 workers, no tensor leak', async () => {
+    const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(graph())));
+    const x = images(8, 23);
+    const ys = Int32Array.from({ length: 8 }, (_, i) => i % 4);
+    const names = Object.keys(model.weights).filter((n) => n.endsWith('/kernel') || n.endsWith('/bias'));
+    const grads = (): Record<string, Float32Array> =>
+      tf.tidy(() => {
+        const ws: WeightTensors = Object.fromEntries(Object.entries(model.weights).map(([n, e]) => [n, tf.tensor(toDense(e), e.shape)]));
+        const xs = tf.tensor(x, [8, ...IN]);
+        const y = tf.oneHot(tf.tensor1d(ys, 'int32'), 4);
+        const f = (...vs: tf.Tensor[]) => {
+          const w = { ...ws };
+          names.forEach((n, i) => (w[n] = vs[i]!));
+          return tf.losses.softmaxCrossEntropy(y, forward(model.ir, w, xs, { training: true, logits: true })) as tf.Scalar;
+        };
+        const g = tf.grads(f)(names.map((n) => ws[n]!));
+        return Object.fromEntries(names.map((n, i) => [n, g[i]!.dataSync() as Float32Array]));
+      });
+    const onWasm = grads();
+    await tf.setBackend('cpu');
+    let onCpu: Record<string, Float32Array>;
+    try {
+      onCpu = grads();
+    } finally {
+      await initBackend('wasm');
+    }
+    for (const n of ['left/kernel', 'right/kernel', 'res_a/kernel', 'res_b/kernel', 'head/kernel']) {
+      const g = onCpu[n]!;
+      const scale = Math.max(...Array.from(g, Math.abs));
+      expect(scale, n).toBeGreaterThan(0); // both branches of the fork and of the residual get a gradient
+      expect(maxAbsDiff(onWasm[n]!, g) / scale, n).toBeLessThanOrEqual(1e-4);
+    }
+
+    const data = toyData(256, IN, 5);
+    for (const workers of [1, 2]) {
+      const t = new Trainer(model);
+      const counts: number[] = [];
+      const recs = await t.fit(data, {
+        epochs: 5,
+        batchSize: 32,
+        seed: 1,
+        workers,
+        optimizer: { kind: 'adam', lr: 0.01 },
+        hooks: { afterEpoch: () => void counts.push(tf.memory().numTensors) },
+      });
+      await t.closeWorkers();
+      t.dispose();
+      expect(recs[recs.length - 1]!.workers).toBe(workers);
+      expect(recs[recs.length - 1]!.loss, `workers ${workers}`).toBeLessThan(recs[0]!.loss * 0.7);
+      expect(new Set(counts).size).toBe(1);
+    }
+  });
+
+  it('refused with the layer named: a Multiply join, a shared layer, a concatenation off the channel axis', async () => {
     const inp = tfl.input({ shape: IN });
     const a = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same' }).apply(inp) as tfl.SymbolicTensor;
-    const b = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'branch' }).apply(a) as tfl.SymbolicTensor;
-    const sum = tfl.layers.add({ name: 'skip' }).apply([a, b]) as tfl.SymbolicTensor;
-    const out = tfl.layers.dense({ units: 2 }).apply(tfl.layers.flatten().apply(sum) as tfl.SymbolicTensor) as tfl.SymbolicTensor;
-    const err = await loadModelFrom(tf.io.fromMemory(await artifactsOf(tfl.model({ inputs: inp, outputs: out })))).catch((e: unknown) => e);
-    expect(isCompressionError(err, 'UNSUPPORTED_LAYER')).toBe(true);
-    expect((err as Error).message).toMatch(/Add layer 'skip' merges 2 tensors .*residual \/ branching graphs are not supported/);
+    const b = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same' }).apply(a) as tfl.SymbolicTensor;
+    const flat = (t: tfl.SymbolicTensor) => tfl.layers.dense({ units: 2 }).apply(tfl.layers.flatten().apply(t) as tfl.SymbolicTensor) as tfl.SymbolicTensor;
+    const refusal = async (m: tfl.LayersModel) => loadModelFrom(tf.io.fromMemory(await artifactsOf(m))).catch((e: unknown) => e);
+
+    const mul = await refusal(tfl.model({ inputs: inp, outputs: flat(tfl.layers.multiply({ name: 'gate' }).apply([a, b]) as tfl.SymbolicTensor) }));
+    expect(isCompressionError(mul, 'UNSUPPORTED_LAYER')).toBe(true);
+    expect((mul as Error).message).toMatch(/layer 'gate' has unsupported class 'Multiply'/);
+
+    const shared = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'twice' });
+    const s1 = shared.apply(inp) as tfl.SymbolicTensor;
+    const s2 = shared.apply(s1) as tfl.SymbolicTensor;
+    const sh = await refusal(tfl.model({ inputs: inp, outputs: flat(s2) }));
+    expect(isCompressionError(sh, 'UNSUPPORTED_LAYER')).toBe(true);
+    expect((sh as Error).message).toMatch(/layer 'twice' is called 2 times \(a shared layer\)/);
+
+    const rows = await refusal(tfl.model({ inputs: inp, outputs: flat(tfl.layers.concatenate({ axis: 1, name: 'rows' }).apply([a, b]) as tfl.SymbolicTensor) }));
+    expect(isCompressionError(rows, 'UNSUPPORTED_LAYER')).toBe(true);
+    expect((rows as Error).message).toMatch(/Concatenate layer 'rows' joins along axis 1; only the last \(channel\) axis/);
+  });
+
+  it('an IR whose inputs do not fit is a SHAPE_MISMATCH naming the layer', () => {
+    const base = { format: 'edge-compress/ir' as const, version: 1 as const, name: 'g', inputShape: [4, 4, 2] };
+    const conv = (name: string, filters: number, inputs?: string[]) => ({
+      kind: 'conv2d' as const,
+      name,
+      filters,
+      kernelSize: [1, 1] as [number, number],
+      strides: [1, 1] as [number, number],
+      padding: 'same' as const,
+      activation: 'relu' as const,
+      useBias: false,
+      ...(inputs ? { inputs } : {}),
+    });
+    const cases: Array<[ModelIR['layers'], RegExp]> = [
+      [[conv('a', 2, ['b']), conv('b', 2)], /layer 'a' .* takes input 'b', which is not an earlier layer/],
+      [
+        [conv('a', 2), conv('b', 3, ['@input']), { kind: 'add', name: 's', inputs: ['a', 'b'] }],
+        /layer 's' \(add, layers\[2\]\) expects inputs of one shape but gets input of shape \[4,4,2\] and \[4,4,3\]/,
+      ],
+      [[conv('a', 2), { kind: 'add', name: 's', inputs: ['a'] }], /layer 's' .* has 1 inputs; expected two or more/],
+      [[conv('a', 2), conv('b', 2, ['a', '@input'])], /layer 'b' .* has 2 inputs; expected one/],
+      [[conv('a', 2, ['nowhere'])], /takes input 'nowhere', which is not a layer of the model/],
+    ];
+    for (const [layers, message] of cases) {
+      const err = (() => {
+        try {
+          inferShapes({ ...base, layers });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(isCompressionError(err, 'SHAPE_MISMATCH'), String(message)).toBe(true);
+      expect((err as Error).message).toMatch(message);
+    }
+    // A concatenation adds up the channels.
+    const ok = inferShapes({ ...base, layers: [conv('a', 2), conv('b', 3, ['@input']), { kind: 'concatenate', name: 'c', inputs: ['a', 'b', '@input'] }] });
+    expect(ok[2]!.outputShape).toEqual([4, 4, 7]);
+    expect(ok[2]!.inputShapes).toEqual([
+      [4, 4, 2],
+      [4, 4, 3],
+      [4, 4, 2],
+    ]);
   });
 });
 

@@ -22,7 +22,7 @@ import { CompressionError } from '../errors.js';
 import { mapLeaves, toDense } from '../encodings/index.js';
 import type { Encoding } from '../encodings/types.js';
 import { inferShapes, sizeOf } from '../ir/shapes.js';
-import { ACTIVATIONS, type Activation, DEFAULT_LEAKY_ALPHA, LAYER_KINDS, type Layer, type ModelIR } from '../ir/types.js';
+import { ACTIVATIONS, type Activation, DEFAULT_LEAKY_ALPHA, LAYER_KINDS, type Layer, layerInputs, MODEL_INPUT, type ModelIR } from '../ir/types.js';
 import { forward } from '../model/forward.js';
 import { type Model, validateModel, weightTensors } from '../model/model.js';
 import { chooseQuantParams, nudgedAffine, quantizeWith } from '../tensor/quant.js';
@@ -369,13 +369,13 @@ function calibrate(model: Model, cal: OnnxCalibration, keys: number[]): Map<numb
 /** Layer indices whose output tensor is quantized in 'int8-qdq' (-1 = the model input). */
 function qdqKeys(ir: ModelIR): number[] {
   const keys = new Set<number>();
-  let prev = -1;
+  const index = new Map(ir.layers.map((l, i) => [l.name, i]));
   ir.layers.forEach((l, i) => {
     if (l.kind === 'conv2d' || l.kind === 'dense') {
-      keys.add(prev);
+      const src = layerInputs(ir, i)[0]!;
+      keys.add(src === MODEL_INPUT ? -1 : index.get(src)!);
       if (l.activation !== 'softmax') keys.add(i);
     }
-    prev = i;
   });
   return [...keys].sort((a, b) => a - b);
 }
@@ -557,8 +557,13 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
     return g.init(`${l.name}_bias`, [b.length], 'FLOAT', Float32Array.from(b));
   };
 
+  // Each layer's output as the graph holds it (tensor, rank, layout, calibration key); a layer starts from its
+  // (first) input's. A chain just carries one state from layer to layer.
+  const states = new Map<string, { cur: string; rank: number; layout: LayoutState; key: number }>([[MODEL_INPUT, { cur, rank, layout, key }]]);
   for (const [i, s] of shapes.entries()) {
     const l = s.layer;
+    const from = layerInputs(ir, i);
+    ({ cur, rank, layout, key } = states.get(from[0]!)!);
     switch (l.kind) {
       case 'conv2d': {
         toNchw();
@@ -679,7 +684,23 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         key = i;
         break;
       }
+      case 'add':
+      case 'concatenate': {
+        // Image tensors join in NCHW (channel axis 1); flat ones in the tfjs order, or as the same flattened CHW map.
+        const parts = from.map((n) => states.get(n)!);
+        const names = parts.map((p) => (p.rank === 4 && p.layout.kind === 'tf' ? g.node('Transpose', [p.cur], 'nchw', { perm: [0, 3, 1, 2] }) : p.cur));
+        const kinds = new Set(parts.map((p) => (p.rank === 4 ? 'nchw' : JSON.stringify(p.layout))));
+        if (kinds.size > 1) unsupported(l, i, 'joins a flattened conv output with a tensor in another order', 'join before the flatten, or flatten both the same way');
+        if (l.kind === 'concatenate' && parts[0]!.layout.kind === 'flatChw')
+          unsupported(l, i, 'concatenates flattened conv outputs', 'concatenate the feature maps before the flatten');
+        rank = parts[0]!.rank;
+        layout = rank === 4 ? { kind: 'nchw' } : parts[0]!.layout;
+        cur = l.kind === 'add' ? g.node(names.length === 2 ? 'Add' : 'Sum', names, l.name) : g.node('Concat', names, l.name, { axis: rank === 4 ? 1 : -1 });
+        key = i;
+        break;
+      }
     }
+    states.set(l.name, { cur, rank, layout, key });
   }
 
   // Back to the tfjs layout at the output.

@@ -1,9 +1,12 @@
 import { CompressionError } from '../errors.js';
-import { type Layer, type ModelIR, weightNames } from './types.js';
+import { isMerge, type Layer, layerInputs, MODEL_INPUT, type ModelIR, weightNames } from './types.js';
 
 export interface LayerShapes {
   layer: Layer;
+  /** Shape of the (first) input. */
   inputShape: number[];
+  /** Shapes of every input, in `inputs` order (one entry except for merges). */
+  inputShapes: number[][];
   outputShape: number[];
   /** weight name → shape in tfjs layout (conv [kh,kw,in,out], dense [in,out]). */
   weights: Record<string, number[]>;
@@ -19,19 +22,38 @@ const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
 
 /** Propagates shapes through the IR; throws SHAPE_MISMATCH with the layer name when a layer cannot apply. */
 export function inferShapes(ir: ModelIR): LayerShapes[] {
-  let shape = [...ir.inputShape];
+  let shape: number[] = [];
   const out: LayerShapes[] = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, number[]>([[MODEL_INPUT, [...ir.inputShape]]]);
   for (const [i, l] of ir.layers.entries()) {
     if (seen.has(l.name)) {
       throw new CompressionError({ code: 'SHAPE_MISMATCH', message: `layers[${i}]: duplicate layer name '${l.name}'`, layer: l.name, hint: 'give every layer a unique name' });
     }
-    seen.add(l.name);
+    const inputs = layerInputs(ir, i);
+    const bad = (message: string, hint: string): never => {
+      throw new CompressionError({ code: 'SHAPE_MISMATCH', layer: l.name, message: `layer '${l.name}' (${l.kind}, layers[${i}]) ${message}`, hint });
+    };
+    if (l.inputs !== undefined && (!Array.isArray(l.inputs) || !l.inputs.every((n) => typeof n === 'string')))
+      bad(`has inputs ${JSON.stringify(l.inputs)}; expected an array of layer names`, `name earlier layers, or '${MODEL_INPUT}' for the model input`);
+    for (const n of inputs)
+      if (!seen.has(n))
+        bad(
+          `takes input '${n}', which is not ${ir.layers.some((x) => x.name === n) ? 'an earlier layer (layers must be in topological order)' : 'a layer of the model'}`,
+          `name earlier layers, or '${MODEL_INPUT}' for the model input`,
+        );
+    if (isMerge(l) ? inputs.length < 2 : inputs.length !== 1)
+      bad(
+        `has ${inputs.length} inputs; expected ${isMerge(l) ? 'two or more' : 'one'}`,
+        isMerge(l) ? 'a merge joins several layers' : 'only add / concatenate layers take several inputs',
+      );
+    const inputShapes = inputs.map((n) => [...seen.get(n)!]);
+    shape = [...inputShapes[0]!];
+    seen.set(l.name, []);
     const fail = (expected: string): never => {
       throw new CompressionError({
         code: 'SHAPE_MISMATCH',
         layer: l.name,
-        message: `layer '${l.name}' (${l.kind}, layers[${i}]) expects ${expected} but gets input of shape ${fmt(shape)}`,
+        message: `layer '${l.name}' (${l.kind}, layers[${i}]) expects ${expected} but gets input of shape ${inputShapes.map(fmt).join(' and ')}`,
         hint: 'check the model input shape and the layer order (add a flatten before dense layers)',
       });
     };
@@ -91,11 +113,22 @@ export function inferShapes(ir: ModelIR): LayerShapes[] {
         for (const n of weightNames(l)) weights[n] = [c];
         break;
       }
+      case 'add':
+        if (!inputShapes.every((x) => fmt(x) === fmt(shape))) fail('inputs of one shape');
+        macs = sizeOf(shape) * (inputShapes.length - 1);
+        break;
+      case 'concatenate': {
+        const r = shape.length;
+        if (!inputShapes.every((x) => x.length === r && x.slice(0, -1).every((d, k) => d === shape[k]))) fail('inputs that agree on every axis but the last');
+        shape = [...shape.slice(0, -1), inputShapes.reduce((a, x) => a + x[r - 1]!, 0)];
+        break;
+      }
       case 'activation':
       case 'dropout':
         break;
     }
-    out.push({ layer: l, inputShape: inShape, outputShape: [...shape], weights, macs });
+    seen.set(l.name, [...shape]);
+    out.push({ layer: l, inputShape: inShape, inputShapes, outputShape: [...shape], weights, macs });
   }
   return out;
 }

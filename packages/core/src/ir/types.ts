@@ -1,4 +1,9 @@
-/** Model IR: a JSON-serialisable description of a Sequential network in NHWC layout. */
+/**
+ * Model IR: a JSON-serialisable description of a network in NHWC layout. Layers are listed in topological order;
+ * each takes the previous layer's output (the model input for the first) unless it names its `inputs`, so a plain
+ * chain needs no `inputs` at all and a residual or branching graph names them where it joins or forks. The model
+ * output is the last layer's.
+ */
 /**
  * Element-wise activations, by tfjs-layers' names (Keras JSON writes `hard_sigmoid`; the readers map it). All of
  * them are fused activations of conv2d / dense or stand-alone `activation` layers, except `leakyRelu`, which only a
@@ -28,7 +33,7 @@ export const DEFAULT_LEAKY_ALPHA = 0.3;
 /** Activations a conv2d / dense layer (or Keras' Activation layer) can carry as a string. */
 export const FUSED_ACTIVATIONS: readonly Activation[] = ACTIVATIONS.filter((a) => a !== 'leakyRelu');
 
-export const LAYER_KINDS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout'] as const;
+export const LAYER_KINDS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout', 'add', 'concatenate'] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
 
 export type Padding = 'same' | 'valid';
@@ -99,7 +104,43 @@ export interface DropoutLayer {
   rate: number;
 }
 
-export type Layer = Conv2dLayer | DepthwiseConv2dLayer | DenseLayer | PoolLayer | FlattenLayer | ActivationLayer | BatchNormLayer | DropoutLayer;
+/** Element-wise sum of two or more outputs of the same shape (Keras Add): a residual connection's join. */
+export interface AddLayer {
+  kind: 'add';
+  name: string;
+  inputs: string[];
+}
+/** Outputs joined along the channel (last) axis (Keras Concatenate, axis −1); other axes must agree. */
+export interface ConcatenateLayer {
+  kind: 'concatenate';
+  name: string;
+  inputs: string[];
+}
+export type MergeLayer = AddLayer | ConcatenateLayer;
+
+/** The model input, as a layer's `inputs` entry. */
+export const MODEL_INPUT = '@input';
+
+/**
+ * A layer. `inputs` names the layers (or MODEL_INPUT) whose outputs it takes, all earlier in the list: one for every
+ * kind but the merges, two or more for `add` / `concatenate`. Absent = the previous layer's output.
+ */
+export type Layer = (Conv2dLayer | DepthwiseConv2dLayer | DenseLayer | PoolLayer | FlattenLayer | ActivationLayer | BatchNormLayer | DropoutLayer | MergeLayer) & {
+  inputs?: string[];
+};
+
+export const isMerge = (l: Layer): l is MergeLayer & { inputs: string[] } => l.kind === 'add' || l.kind === 'concatenate';
+
+/** The names a layer reads from: its `inputs`, else the previous layer (MODEL_INPUT for the first). */
+export function layerInputs(ir: Pick<ModelIR, 'layers'>, index: number): string[] {
+  const l = ir.layers[index]!;
+  if (l.inputs) return l.inputs;
+  return [index === 0 ? MODEL_INPUT : ir.layers[index - 1]!.name];
+}
+
+/** Whether every layer takes the previous one's output (a Sequential network). */
+export const isChain = (ir: Pick<ModelIR, 'layers'>): boolean =>
+  ir.layers.every((l, i) => !l.inputs || (l.inputs.length === 1 && l.inputs[0] === (i === 0 ? MODEL_INPUT : ir.layers[i - 1]!.name)));
 
 export interface ModelIR {
   format: 'edge-compress/ir';

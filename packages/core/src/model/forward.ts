@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
-import { DEFAULT_LEAKY_ALPHA, type Activation, type Layer, type ModelIR } from '../ir/types.js';
+import { DEFAULT_LEAKY_ALPHA, layerInputs, MODEL_INPUT, type Activation, type Layer, type ModelIR } from '../ir/types.js';
 
 export type WeightTensors = Record<string, tf.Tensor>;
 
@@ -63,11 +63,17 @@ export function activate(x: tf.Tensor, a: Activation, p: { alpha?: number; maxVa
   }
 }
 
-/** Index of the layer whose activation is the model's final softmax, or -1. */
+/** Index of the layer whose activation is the model's final softmax (through trailing dropout / flatten), or -1. */
 function finalSoftmaxIndex(ir: ModelIR): number {
-  for (let i = ir.layers.length - 1; i >= 0; i--) {
+  const index = new Map(ir.layers.map((l, i) => [l.name, i]));
+  for (let i = ir.layers.length - 1; i >= 0;) {
     const l = ir.layers[i]!;
-    if (l.kind === 'dropout' || l.kind === 'flatten') continue;
+    if (l.kind === 'dropout' || l.kind === 'flatten') {
+      const from = layerInputs(ir, i)[0]!;
+      if (from === MODEL_INPUT) return -1;
+      i = index.get(from)!;
+      continue;
+    }
     if ((l.kind === 'dense' || l.kind === 'conv2d' || l.kind === 'depthwiseConv2d' || l.kind === 'activation') && l.activation === 'softmax') return i;
     return -1;
   }
@@ -87,10 +93,24 @@ function need(w: WeightTensors, name: string): tf.Tensor {
  */
 export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
   const last = opts.logits ? finalSoftmaxIndex(ir) : -1;
+  // Outputs a later layer still names (graphs only; a chain just passes `h` on).
+  const kept = new Map<string, tf.Tensor>([[MODEL_INPUT, x]]);
   let h = x;
   let dropIdx = 0;
   for (const [i, l] of ir.layers.entries()) {
     const act = (a: Activation): Activation => (i === last && a === 'softmax' ? 'linear' : a);
+    const at = (n: string): tf.Tensor => {
+      const t = kept.get(n);
+      if (!t)
+        throw new CompressionError({
+          code: 'SHAPE_MISMATCH',
+          layer: l.name,
+          message: `forward: layer '${l.name}' takes '${n}', which is not an earlier layer`,
+          hint: 'list layers in topological order',
+        });
+      return t;
+    };
+    if (l.inputs) h = at(l.inputs[0]!);
     switch (l.kind) {
       case 'conv2d': {
         let y = opts.layerForward?.(l, h, weights, { training: Boolean(opts.training) });
@@ -147,7 +167,14 @@ export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts:
         h = tf.batchNorm(h, mean, variance, beta, gamma, l.epsilon);
         break;
       }
+      case 'add':
+        h = tf.addN(l.inputs.map(at));
+        break;
+      case 'concatenate':
+        h = tf.concat(l.inputs.map(at), -1);
+        break;
     }
+    kept.set(l.name, h);
   }
   return h;
 }
