@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CONTEXT_FEATURES, expectedClippedRating, qoe, Rng, runSimulation, SyntheticWorld, WORLD_ENVS } from '../src/index.js';
+import { allArms } from './qoeHelpers.js';
 
 describe('simulator environments', () => {
   it('coldstart: 30 % dsp devices, a dsp one-hot, no lat_dsp in the catalogue, one residual per (dsp, arm)', () => {
@@ -15,9 +16,7 @@ describe('simulator environments', () => {
     // A dsp device's row carries exactly one residual, (1 − w_a) on its own arm.
     const rng = new Rng(5);
     const round = w.newRound();
-    const batch = w.space.newBatch();
-    batch.k = w.arms.length;
-    for (let a = 0; a < w.arms.length; a++) batch.arms[a] = a;
+    const batch = allArms(w);
     let checked = 0;
     for (let t = 0; t < 200 && checked < 3; t++) {
       w.sample(t, rng, round);

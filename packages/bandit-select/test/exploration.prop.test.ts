@@ -1,7 +1,8 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { createBatch, createPolicy, EpsilonGreedy, estimateOffPolicy, FeatureSpace, type OpeSample, parseCatalogue, Ridge, Rng } from '../src/index.js';
-import { invertSpdForTests } from './qoeHelpers.js';
+import { createBatch, createPolicy, EpsilonGreedy, estimateOffPolicy, type OpeSample, Ridge, Rng } from '../src/index.js';
+import { opeSpace } from './helpers.js';
+import { allArms, invertSpdForTests, sampleRound } from './qoeHelpers.js';
 
 describe('decaying ε-greedy', () => {
   test.prop([fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 500 }), fc.integer({ min: 2, max: 8 })], { seed: 7, numRuns: 40 })(
@@ -126,15 +127,7 @@ describe('ridge and an exactly collinear φ', () => {
 });
 
 describe('IPS with a control variate', () => {
-  const cat = parseCatalogue({
-    arms: [
-      { id: 'a', features: { f: 0 } },
-      { id: 'b', features: { f: 1 } },
-      { id: 'c', features: { f: 2 } },
-    ],
-    context: ['x'],
-  });
-  const space = new FeatureSpace(cat);
+  const space = opeSpace(3);
   const logging = [0.6, 0.3, 0.1];
   const target = [0.1, 0.2, 0.7];
   const log = (means: number[], n: number, seed: number, withProbs: boolean): OpeSample[] => {
@@ -234,15 +227,11 @@ describe('prior mean on a φ coordinate (default "qoe_pred")', () => {
     const p = createPolicy({ kind: 'egreedy', epsilon: 0, seed: 1 }, w.space);
     expect((p.config as { prior?: unknown }).prior).toBe('qoe_pred');
     const q = w.space.featureNames().indexOf('qoe_pred');
-    const batch = w.space.newBatch();
+    const batch = allArms(w);
     const rng = new Rng(1);
     const round = w.newRound();
     for (let t = 0; t < 20; t++) {
-      w.sample(t, rng, round);
-      w.space.encodeContextValues(round.context, batch.ctx);
-      batch.k = w.arms.length;
-      for (let a = 0; a < batch.k; a++) batch.arms[a] = a;
-      w.space.fill(batch);
+      sampleRound(w, t, rng, round, batch);
       let best = 0;
       for (let j = 1; j < batch.k; j++) if (batch.phi[j * w.space.dim + q]! > batch.phi[best * w.space.dim + q]!) best = j;
       expect(p.decide(batch)).toBe(best);

@@ -1,4 +1,9 @@
-import { createBatch, type FeatureBatch, Rng } from '../src/index.js';
+import { createBatch, type FeatureBatch, FeatureSpace, parseCatalogue, Rng } from '../src/index.js';
+
+/** Feature space of a context-free catalogue for OPE: arms 'a', 'b', 'c', … with one feature f = 0, 1, 2, …; context x. */
+export function opeSpace(k: number): FeatureSpace {
+  return new FeatureSpace(parseCatalogue({ arms: Array.from({ length: k }, (_, i) => ({ id: String.fromCharCode(97 + i), features: { f: i } })), context: ['x'] }));
+}
 
 /** A random batch of k arms × d features (+ ctx of length c), seeded. */
 export function randomBatch(k: number, d: number, c: number, seed: number): { batch: FeatureBatch; refill: () => void } {

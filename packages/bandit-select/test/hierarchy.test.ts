@@ -1,21 +1,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { createPolicy, isBanditError, logNormalCdf, normalCdf, type QoeThompson, Rng, SyntheticWorld } from '../src/index.js';
-import { allArms, expectPropensities, expectRestoredTwin } from './qoeHelpers.js';
-
-/** Feed `rounds` rounds of uniformly random arms to every policy (same rounds, same ratings). */
-function feedUniform(w: SyntheticWorld, policies: QoeThompson[], rng: Rng, from: number, rounds: number): void {
-  const batch = allArms(w);
-  const round = w.newRound();
-  for (let t = from; t < from + rounds; t++) {
-    w.sample(t, rng, round);
-    w.space.encodeContextValues(round.context, batch.ctx);
-    w.space.fill(batch);
-    const j = rng.int(batch.k);
-    const r = w.observe(round, j, t, rng.normal());
-    for (const p of policies) p.update(batch, j, r);
-  }
-}
+import { allArms, expectPropensities, expectRestoredTwin, feedUniform, playRounds, sampleRound } from './qoeHelpers.js';
 
 /** Feed `count` rounds of device class `cls` (rounds of other classes skipped), all playing arm `arm`, to every policy. */
 function feedClassArm(w: SyntheticWorld, policies: QoeThompson[], rng: Rng, cls: string, arm: number, from: number, count: number): void {
@@ -46,9 +32,7 @@ describe('qoets: device-type offsets pooled towards the class cell (deviceSd)', 
       let eDev = 0;
       let eCls = 0;
       for (let t = 3000; t < 3400; t++) {
-        w.sample(t, rng, round);
-        w.space.encodeContextValues(round.context, batch.ctx);
-        w.space.fill(batch);
+        sampleRound(w, t, rng, round, batch);
         for (let j = 0; j < batch.k; j++) {
           const q = w.trueQoe(round, j, t);
           eDev += Math.abs(dev.predict(batch, j) - q);
@@ -154,9 +138,7 @@ describe('qoets: clipped (Tobit) likelihood', () => {
       const round = w.newRound();
       const rng = new Rng(s);
       const feed = (r: number, t: number) => {
-        w.sample(t, rng, round);
-        w.space.encodeContextValues(round.context, batch.ctx);
-        w.space.fill(batch);
+        sampleRound(w, t, rng, round, batch);
         const j = a.decide(batch);
         expect(b.decide(batch)).toBe(j);
         a.update(batch, j, r);
@@ -187,16 +169,8 @@ describe('qoets with the hierarchical latency model: invariants', () => {
     const w = new SyntheticWorld({ seed: 4, env: env as 'base' | 'coldstart', deviceTypes: 30, users: 8 });
     const policy = createPolicy({ kind: 'qoets', seed: 3, samples: 16, ...cfg } as never, w.space);
     const batch = allArms(w);
-    const round = w.newRound();
     const rng = new Rng(7);
-    for (let t = 0; t < 150; t++) {
-      w.sample(t, rng, round);
-      w.space.encodeContextValues(round.context, batch.ctx);
-      w.space.fill(batch);
-      const j = policy.decide(batch);
-      expectPropensities(policy.probs, batch.k, cfg.epsilon, 1e-12);
-      policy.update(batch, j, w.observe(round, j, t, rng.normal()));
-    }
+    playRounds(w, policy, rng, 0, 150, { batch, onDecide: () => expectPropensities(policy.probs, batch.k, cfg.epsilon, 1e-12) });
     expectRestoredTwin(policy, w, rng, 150, 200);
   });
 

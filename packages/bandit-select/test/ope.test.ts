@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { estimateOffPolicy, FeatureSpace, type OpeSample, parseCatalogue, Rng, runOpeExperiment } from '../src/index.js';
+import { estimateOffPolicy, type OpeSample, Rng, runOpeExperiment } from '../src/index.js';
+import { opeSpace } from './helpers.js';
 
 describe('off-policy evaluation', () => {
   it('IPS, SNIPS and DR are close to the true on-policy value on a simulated log', () => {
@@ -15,15 +16,7 @@ describe('off-policy evaluation', () => {
   });
 
   it('is unbiased on a context-free 3-armed bandit with known means (exact truth)', () => {
-    const cat = parseCatalogue({
-      arms: [
-        { id: 'a', features: { f: 0 } },
-        { id: 'b', features: { f: 1 } },
-        { id: 'c', features: { f: 2 } },
-      ],
-      context: ['x'],
-    });
-    const space = new FeatureSpace(cat);
+    const space = opeSpace(3);
     const means = [0.2, 0.5, 0.8];
     const logging = [0.5, 0.3, 0.2];
     const target = [0.1, 0.1, 0.8];
@@ -45,14 +38,7 @@ describe('off-policy evaluation', () => {
   });
 
   it('rejects zero propensities with BAD_LOG', () => {
-    const cat = parseCatalogue({
-      arms: [
-        { id: 'a', features: { f: 0 } },
-        { id: 'b', features: { f: 1 } },
-      ],
-      context: ['x'],
-    });
-    const space = new FeatureSpace(cat);
+    const space = opeSpace(2);
     const s: OpeSample = { ctx: Float64Array.from([1, 0]), arms: Int32Array.from([0, 1]), chosen: 0, propensity: 0, reward: 1 };
     expect(() => estimateOffPolicy([s], space, (_b, o) => o.fill(0.5))).toThrow(expect.objectContaining({ code: 'BAD_LOG' }));
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPolicy, FeatureSpace, invertSpdForTests, isBanditError, parseCatalogue, Rng, SyntheticWorld } from './qoeHelpers.js';
+import { createPolicy, FeatureSpace, invertSpdForTests, isBanditError, parseCatalogue, Rng, sampleRound, SyntheticWorld } from './qoeHelpers.js';
 
 const sig = (x: number) => 1 / (1 + Math.exp(-x));
 
@@ -139,9 +139,7 @@ describe('QoE feature block', () => {
       const rng = new Rng(11);
       // Fit on the true means of every arm (full information): what is left is the representation floor.
       for (let t = 0; t < 1500; t++) {
-        base.sample(t, rng, round);
-        space.encodeContextValues(round.context, batch.ctx);
-        space.fill(batch);
+        sampleRound(base, t, rng, round, batch, space);
         for (let a = 0; a < K; a++) {
           const o = a * d;
           for (let i = 0; i < d; i++) {
@@ -155,9 +153,7 @@ describe('QoE feature block', () => {
       let regret = 0;
       const r2 = new Rng(12);
       for (let t = 0; t < 2000; t++) {
-        base.sample(t, r2, round);
-        space.encodeContextValues(round.context, batch.ctx);
-        space.fill(batch);
+        sampleRound(base, t, r2, round, batch, space);
         let best = -Infinity;
         let arg = 0;
         let top = -Infinity;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createPolicy, defaultPolicyConfig, FeatureSpace, isBanditError, parseCatalogue, type QoeThompson, restorePolicy, Rng, SyntheticWorld } from '../src/index.js';
-import { allArms, expectPropensities, expectRestoredTwin } from './qoeHelpers.js';
+import { allArms, expectPropensities, expectRestoredTwin, feedUniform, playRounds, sampleRound } from './qoeHelpers.js';
 
 describe('qoets (structured QoE model with latent latency corrections)', () => {
   it('learns the latency of a cold device class from feedback: prediction error on dsp rounds drops by more than half', () => {
@@ -25,13 +25,7 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
     };
     const before = mae();
     // Feedback on uniformly random arms (so every (class, arm) cell is seen).
-    for (let t = 0; t < 3000; t++) {
-      w.sample(t, rng, round);
-      w.space.encodeContextValues(round.context, batch.ctx);
-      w.space.fill(batch);
-      const j = rng.int(batch.k);
-      policy.update(batch, j, w.observe(round, j, t, rng.normal()));
-    }
+    feedUniform(w, [policy], rng, 0, 3000, batch, round);
     const after = mae();
     expect(before).toBeGreaterThan(0.05);
     expect(after).toBeLessThan(before / 2);
@@ -43,52 +37,32 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
     const round = w.newRound();
     for (const explore of ['optimism', 'thompson', 'greedy'] as const) {
       const policy = createPolicy({ kind: 'qoets', explore, epsilon: 0.05, samples: 32, seed: 3 }, w.space);
-      const rng = new Rng(1);
-      for (let t = 0; t < 50; t++) {
-        w.sample(t, rng, round);
-        w.space.encodeContextValues(round.context, batch.ctx);
-        w.space.fill(batch);
-        const j = policy.decide(batch);
-        expectPropensities(policy.probs, batch.k, 0.05, 1e-15);
-        policy.update(batch, j, w.observe(round, j, t, rng.normal()));
-      }
+      playRounds(w, policy, new Rng(1), 0, 50, { batch, round, onDecide: () => expectPropensities(policy.probs, batch.k, 0.05, 1e-15) });
     }
   });
 
   it('serialises exactly: a restored policy makes the same decisions', () => {
     const w = new SyntheticWorld({ seed: 5, env: 'coldstart', deviceTypes: 40, users: 10 });
-    const batch = allArms(w);
-    const round = w.newRound();
     const policy = createPolicy({ kind: 'qoets', explore: 'thompson', samples: 16, seed: 8 }, w.space);
     const rng = new Rng(2);
-    for (let t = 0; t < 300; t++) {
-      w.sample(t, rng, round);
-      w.space.encodeContextValues(round.context, batch.ctx);
-      w.space.fill(batch);
-      const j = policy.decide(batch);
-      policy.update(batch, j, w.observe(round, j, t, rng.normal()));
-    }
+    playRounds(w, policy, rng, 0, 300);
     expectRestoredTwin(policy, w, rng, 300, 400);
   });
 
   it("knownScore 'mean' with ε = 0 is greedy on catalogued classes and optimistic on cold ones", () => {
     const run = (env: 'base' | 'coldstart', cfg: Record<string, unknown>) => {
       const w = new SyntheticWorld({ seed: 3, env, deviceTypes: 40, users: 10 });
-      const batch = allArms(w);
       const round = w.newRound();
       const policy = createPolicy({ kind: 'qoets', seed: 2, epsilon: 0, ...cfg } as never, w.space);
-      const rng = new Rng(6);
       const arms: number[] = [];
       const cold: boolean[] = [];
-      for (let t = 0; t < 400; t++) {
-        w.sample(t, rng, round);
-        w.space.encodeContextValues(round.context, batch.ctx);
-        w.space.fill(batch);
-        const j = policy.decide(batch);
-        arms.push(j);
-        cold.push(w.devices[round.device]!.cls === 'dsp');
-        policy.update(batch, j, w.observe(round, j, t, rng.normal()));
-      }
+      playRounds(w, policy, new Rng(6), 0, 400, {
+        round,
+        onDecide: (j) => {
+          arms.push(j);
+          cold.push(w.devices[round.device]!.cls === 'dsp');
+        },
+      });
       return { arms, cold };
     };
     const mean = { knownScore: 'mean', staleForget: 0.999 };
@@ -113,33 +87,21 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
     const plain = mk();
     const rng = new Rng(3);
     let differ = 0;
-    for (let t = 0; t < 300; t++) {
-      w.sample(t, rng, round);
-      w.space.encodeContextValues(round.context, batch.ctx);
-      w.space.fill(batch);
-      const j = policy.decide(batch);
-      const jo = off.decide(batch);
-      expect(plain.decide(batch)).toBe(jo);
-      if (jo !== j) differ++;
-      const r = w.observe(round, j, t, rng.normal());
-      policy.update(batch, j, r);
-      off.update(batch, j, r);
-      plain.update(batch, j, r);
-    }
+    playRounds(w, policy, rng, 0, 300, {
+      batch,
+      round,
+      onDecide: (j) => {
+        const jo = off.decide(batch);
+        expect(plain.decide(batch)).toBe(jo);
+        if (jo !== j) differ++;
+      },
+      alsoUpdate: [off, plain],
+    });
     expect(differ).toBeGreaterThan(0);
     const state = policy.toJSON();
     expect(state.arrays.cellT).toBeDefined();
     const copy = restorePolicy(JSON.parse(JSON.stringify(state)), w.space);
-    for (let t = 300; t < 400; t++) {
-      w.sample(t, rng, round);
-      w.space.encodeContextValues(round.context, batch.ctx);
-      w.space.fill(batch);
-      const j = policy.decide(batch);
-      expect(copy.decide(batch)).toBe(j);
-      const r = w.observe(round, j, t, rng.normal());
-      policy.update(batch, j, r);
-      copy.update(batch, j, r);
-    }
+    playRounds(w, policy, rng, 300, 400, { batch, round, onDecide: (j) => expect(copy.decide(batch)).toBe(j), alsoUpdate: [copy] });
   });
 
   it('driftSd: an unplayed cell widens as sqrt(prior² + driftSd²·age/1000), monotonically, with its mean unchanged', () => {
@@ -153,9 +115,7 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
       expect(prev).toBeCloseTo(0.15, 2); // the catalogued-class prior
       // Feedback on one cpu arm only: every other cell ages.
       for (let t = 1; t <= 2000; t++) {
-        w.sample(t, rng, round);
-        w.space.encodeContextValues(round.context, batch.ctx);
-        w.space.fill(batch);
+        sampleRound(w, t, rng, round, batch);
         policy.update(batch, 9, w.observe(round, 9, t, rng.normal()));
         if (t % 250 === 0) {
           const p = policy.cellPosterior('npu', 'resnet50_fp32');
@@ -229,9 +189,7 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
       const arms: number[] = [];
       const mu = new Float64Array(batch.k);
       for (let t = 0; t < 400; t++) {
-        w.sample(t, rng, round);
-        w.space.encodeContextValues(round.context, batch.ctx);
-        w.space.fill(batch);
+        sampleRound(w, t, rng, round, batch);
         for (let q = 0; q < batch.k; q++) mu[q] = policy.predict(batch, q);
         const best = Math.max(...mu);
         const j = policy.decide(batch);
@@ -247,16 +205,8 @@ describe('qoets (structured QoE model with latent latency corrections)', () => {
     };
     const greedyTop = (() => {
       const policy = createPolicy({ kind: 'qoets', explore: 'greedy', epsilon: 0.01, seed: 2 }, w.space);
-      const rng = new Rng(4);
       const arms: number[] = [];
-      for (let t = 0; t < 400; t++) {
-        w.sample(t, rng, round);
-        w.space.encodeContextValues(round.context, batch.ctx);
-        w.space.fill(batch);
-        const j = policy.decide(batch);
-        arms.push(policy.probs.indexOf(Math.max(...policy.probs.subarray(0, batch.k))));
-        policy.update(batch, j, w.observe(round, j, t, rng.normal()));
-      }
+      playRounds(w, policy, new Rng(4), 0, 400, { batch, round, onDecide: () => arms.push(policy.probs.indexOf(Math.max(...policy.probs.subarray(0, batch.k)))) });
       return arms;
     })();
     expect(run(0, true)).toEqual(greedyTop);

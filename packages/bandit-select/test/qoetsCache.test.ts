@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPolicy, defaultPolicyConfig, type PolicyConfigInput, type QoeThompson, restorePolicy, Rng, SyntheticWorld } from '../src/index.js';
 import { SelectService } from '../src/server/index.js';
+import { allArms, playRounds } from './qoeHelpers.js';
 
 type Env = 'base' | 'coldstart' | 'misspecified' | 'drift';
 
@@ -16,11 +17,7 @@ function digest(env: Env, cfg: Omit<PolicyConfigInput & { kind: 'qoets' }, 'kind
   const w = new SyntheticWorld({ seed: 11, env, ...(env === 'drift' ? { driftAt: 400 } : {}) });
   const policy = createPolicy({ kind: 'qoets', seed: 5, ...cfg }, w.space) as QoeThompson;
   policy.cache = cache;
-  const batch = w.space.newBatch();
-  batch.k = w.arms.length;
-  for (let a = 0; a < batch.k; a++) batch.arms[a] = a;
-  const rng = new Rng(9);
-  const round = w.newRound();
+  const batch = allArms(w);
   const f = new Float64Array(1);
   const u = new Uint32Array(f.buffer);
   let h = 0x811c9dc5;
@@ -32,16 +29,14 @@ function digest(env: Env, cfg: Omit<PolicyConfigInput & { kind: 'qoets' }, 'kind
     mix(u[0]!);
     mix(u[1]!);
   };
-  for (let t = 0; t < T; t++) {
-    w.sample(t, rng, round);
-    w.space.encodeContextValues(round.context, batch.ctx);
-    w.space.fill(batch);
-    const j = policy.decide(batch);
-    mix(j);
-    for (let q = 0; q < batch.k; q++) mixF(policy.probs[q]!);
-    if (t % 25 === 0) for (let q = 0; q < batch.k; q++) mixF(policy.predict(batch, q));
-    policy.update(batch, j, w.observe(round, j, t, rng.normal()));
-  }
+  playRounds(w, policy, new Rng(9), 0, T, {
+    batch,
+    onDecide: (j, t) => {
+      mix(j);
+      for (let q = 0; q < batch.k; q++) mixF(policy.probs[q]!);
+      if (t % 25 === 0) for (let q = 0; q < batch.k; q++) mixF(policy.predict(batch, q));
+    },
+  });
   return h.toString(16).padStart(8, '0');
 }
 
@@ -82,9 +77,7 @@ describe('qoets decision caches: bit-identical decisions', () => {
     let a = createPolicy(defaultPolicyConfig(w.space), w.space) as QoeThompson;
     const b = createPolicy(defaultPolicyConfig(w.space), w.space) as QoeThompson;
     b.cache = false;
-    const batch = w.space.newBatch();
-    batch.k = w.arms.length;
-    for (let q = 0; q < batch.k; q++) batch.arms[q] = q;
+    const batch = allArms(w);
     const rng = new Rng(4);
     const round = w.newRound();
     const contexts: Float64Array[] = [];

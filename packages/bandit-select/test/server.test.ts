@@ -20,6 +20,27 @@ const ctx = (i: number) => ({ gpu: i % 2, deadline: (i % 7) / 7 });
 const post = (app: Awaited<ReturnType<typeof buildServer>>['app'], url: string, payload: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
   app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers });
 
+/**
+ * Restarts the service: closes `first`, starts a server on the same database with `opts`, and expects it to have replayed
+ * `updates` updates into exactly the policy state `before` (a `/policy?full=1` answer of `first`).
+ */
+async function expectRestartRebuilds(
+  first: Awaited<ReturnType<typeof buildServer>>,
+  opts: Parameters<typeof buildServer>[0],
+  before: { state: { arrays: unknown } },
+  updates: number,
+): Promise<void> {
+  await first.app.close();
+  const second = await buildServer(opts);
+  try {
+    const after = (await second.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
+    expect(after.updates).toBe(updates);
+    expect(after.state.arrays).toEqual(before.state.arrays);
+  } finally {
+    await second.app.close();
+  }
+}
+
 describe('HTTP service', () => {
   const db = join(dir, 'a.sqlite');
 
@@ -149,15 +170,7 @@ describe('HTTP service', () => {
     }
     const before = (await first.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
     expect(before).toMatchObject({ events: 3, feedbacks: 3, updates: 3 });
-    await first.app.close();
-    const second = await buildServer({ catalogue, dbPath: dbb, policy: 'linucb' });
-    try {
-      const after = (await second.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
-      expect(after.updates).toBe(3);
-      expect(after.state.arrays).toEqual(before.state.arrays);
-    } finally {
-      await second.app.close();
-    }
+    await expectRestartRebuilds(first, { catalogue, dbPath: dbb, policy: 'linucb' }, before, 3);
   });
 
   it('group commit: concurrent single requests share one transaction, each answered after it; duplicates in a group get 409; restart replays them', async () => {
@@ -184,15 +197,7 @@ describe('HTTP service', () => {
     const before = (await first.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
     expect(before).toMatchObject({ events: 12, feedbacks: 12, updates: 12 });
     expect(before.groupCommit.groups).toBeLessThan(before.groupCommit.items);
-    await first.app.close();
-    const second = await buildServer({ catalogue, dbPath: dbg, policy: 'linucb' });
-    try {
-      const after = (await second.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
-      expect(after.updates).toBe(12);
-      expect(after.state.arrays).toEqual(before.state.arrays);
-    } finally {
-      await second.app.close();
-    }
+    await expectRestartRebuilds(first, { catalogue, dbPath: dbg, policy: 'linucb' }, before, 12);
   });
 
   it('a group commit that fails answers every request in it with 500 IO_ERROR and applies none of them', async () => {
@@ -279,14 +284,6 @@ describe('HTTP service with the default policy', () => {
     }
     const before = (await first.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
     expect(before.policy).toBe('qoets');
-    await first.app.close();
-    const second = await buildServer({ catalogue: cat, dbPath: dbq });
-    try {
-      const after = (await second.app.inject({ method: 'GET', url: '/policy?full=1' })).json();
-      expect(after.updates).toBe(80);
-      expect(after.state.arrays).toEqual(before.state.arrays);
-    } finally {
-      await second.app.close();
-    }
+    await expectRestartRebuilds(first, { catalogue: cat, dbPath: dbq }, before, 80);
   });
 });
