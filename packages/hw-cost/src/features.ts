@@ -20,7 +20,7 @@ import {
 export const PATTERNS = ['dense', 'unstructured', 'block', 'nm', 'channel', 'lowRank', 'factorized'] as const;
 export type Pattern = (typeof PATTERNS)[number];
 
-export const OPS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout', 'add', 'concatenate'] as const;
+export const OPS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout', 'zeroPad2d', 'add', 'concatenate'] as const;
 export type Op = (typeof OPS)[number];
 
 /** One layer (= one kernel; tfjs fuses bias + activation into conv / matmul) at a given batch. */

@@ -31,7 +31,8 @@ const GROUP_OF: Record<LayerFeatures['op'], Group> = {
   activation: 'activation',
   flatten: 'reshape',
   dropout: 'reshape',
-  // joins: memory-bound element-wise passes over their inputs (no calibration model has them)
+  // padding and joins: memory-bound passes over their inputs (no calibration model has them)
+  zeroPad2d: 'activation',
   add: 'activation',
   concatenate: 'activation',
 };

@@ -111,6 +111,8 @@ function layerOf(tfl: Tfl, l: Layer, inputShape: number[] | undefined) {
       return tfl.layers.batchNormalization({ ...base, epsilon: l.epsilon, momentum: l.momentum, center: l.center, scale: l.scale });
     case 'dropout':
       return tfl.layers.dropout({ ...base, rate: l.rate });
+    case 'zeroPad2d':
+      return tfl.layers.zeroPadding2d({ ...base, padding: l.padding });
     case 'add':
       return tfl.layers.add(base);
     case 'concatenate':

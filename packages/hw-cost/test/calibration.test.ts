@@ -206,7 +206,7 @@ process.stdout.write(JSON.stringify({ timings: job.items.map((it) => ({ id: it.i
   });
 });
 
-describe('graphs (forks, residual adds, concatenations)', () => {
+describe('graphs (forks, residual adds, concatenations) and zero padding', () => {
   const ir: ModelIR = {
     format: 'edge-compress/ir',
     version: 1,
@@ -218,6 +218,14 @@ describe('graphs (forks, residual adds, concatenations)', () => {
       { kind: 'add', name: 'skip', inputs: ['a', 'b'] },
       { kind: 'conv2d', name: 'side', filters: 3, kernelSize: [1, 1], strides: [1, 1], padding: 'valid', activation: 'relu', useBias: false, inputs: ['@input'] },
       { kind: 'concatenate', name: 'cat', inputs: ['skip', 'side'] },
+      {
+        kind: 'zeroPad2d',
+        name: 'pad',
+        padding: [
+          [1, 0],
+          [0, 2],
+        ],
+      },
       { kind: 'flatten', name: 'flat' },
       { kind: 'dense', name: 'out', units: 3, activation: 'softmax', useBias: true },
     ],
@@ -230,6 +238,8 @@ describe('graphs (forks, residual adds, concatenations)', () => {
       cat = f.find((l) => l.name === 'cat')!;
     expect([skip.op, skip.actInElems, skip.actOutElems, skip.ops]).toEqual(['add', 2 * 8 * 8 * 4, 8 * 8 * 4, 8 * 8 * 4]);
     expect([cat.op, cat.actInElems, cat.actOutElems, cat.Cout]).toEqual(['concatenate', 8 * 8 * 7, 8 * 8 * 7, 7]);
+    const pad = f.find((l) => l.name === 'pad')!;
+    expect([pad.op, pad.Ho, pad.Wo, pad.actOutElems]).toEqual(['zeroPad2d', 9, 10, 9 * 10 * 7]);
     const all = estimateCost(m, { calibration: fitted() });
     expect(all.length).toBeGreaterThan(4);
     for (const e of all) expect(Number.isFinite(e.latencyMs) && e.latencyMs > 0, e.device).toBe(true);

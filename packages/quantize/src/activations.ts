@@ -28,9 +28,10 @@ export interface ActivationRange {
 
 type Mode = 'off' | 'observe' | 'train' | 'eval';
 
-/** Ops that keep values on the quantization grid of their input (max, reshape, identity, relu). */
+/** Ops that keep values on the quantization grid of their input (max, reshape, identity, relu, zero padding). */
 const keepsGrid = (l: Layer): boolean =>
   l.kind === 'maxPool2d' ||
+  l.kind === 'zeroPad2d' || // zero is exact on the (nudged) grid
   l.kind === 'flatten' ||
   l.kind === 'dropout' ||
   (l.kind === 'activation' && ((l.activation === 'relu' && l.maxValue === undefined) || l.activation === 'linear'));

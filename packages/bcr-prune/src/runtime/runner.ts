@@ -77,6 +77,13 @@ export class SparseRunner {
     }
     for (const s of this.shapes) {
       const l = s.layer;
+      if (l.kind === 'zeroPad2d')
+        throw new CompressionError({
+          code: 'UNSUPPORTED_LAYER',
+          layer: l.name,
+          message: `the bcr-prune wasm runtime has no zero padding layer (layer '${l.name}')`,
+          hint: "run this model with core's createRunner (the bcr kernel per layer) instead",
+        });
       if (l.kind === 'depthwiseConv2d')
         throw new CompressionError({
           code: 'UNSUPPORTED_LAYER',

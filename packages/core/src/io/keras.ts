@@ -306,6 +306,41 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
       case 'Dropout':
         out.push({ kind: 'dropout', name, rate: typeof c.rate === 'number' ? c.rate : 0 });
         return;
+      case 'ZeroPadding2D': {
+        channelsLast();
+        // Keras: an int (all sides), [rows, cols] (symmetric), or [[top, bottom], [left, right]].
+        const p = c.padding ?? 1;
+        const nonNeg = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+        let padding: [[number, number], [number, number]] | undefined;
+        if (nonNeg(p))
+          padding = [
+            [p, p],
+            [p, p],
+          ];
+        else if (Array.isArray(p) && p.length === 2 && p.every(nonNeg)) {
+          const [rows, cols] = p as [number, number];
+          padding = [
+            [rows, rows],
+            [cols, cols],
+          ];
+        } else if (Array.isArray(p) && p.length === 2 && p.every((q) => Array.isArray(q) && q.length === 2 && q.every(nonNeg))) {
+          const [[t, b], [left, r]] = p as [[number, number], [number, number]];
+          padding = [
+            [t, b],
+            [left, r],
+          ];
+        }
+        if (!padding)
+          fail(
+            `${path}.config.padding`,
+            `expected an integer, [rows, cols] or [[top, bottom], [left, right]] of integers ≥ 0, got ${JSON.stringify(p)}`,
+            undefined,
+            'BAD_MODEL_FILE',
+            name,
+          );
+        out.push({ kind: 'zeroPad2d', name, padding: padding! });
+        return;
+      }
       case 'Add':
       case 'Concatenate': {
         if (!inbound) fail(path, `${className} layer '${name}' in a Sequential model has nothing to join`, 'merges belong to functional models (tf.model)', 'BAD_MODEL_FILE', name);
@@ -553,6 +588,8 @@ export function irToTopology(ir: ModelIR, version: string): Json {
         };
       case 'dropout':
         return { class_name: 'Dropout', config: { ...base, rate: l.rate, noise_shape: null, seed: null } };
+      case 'zeroPad2d':
+        return { class_name: 'ZeroPadding2D', config: { ...base, padding: l.padding, data_format: 'channels_last' } };
       case 'add':
         return { class_name: 'Add', config: base };
       case 'concatenate':

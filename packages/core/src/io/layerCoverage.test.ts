@@ -347,6 +347,85 @@ describe('graphs: forks, residual adds, concatenations (tf.model)', () => {
     }
   });
 
+  it('MobileNetV2 inverted residuals (ZeroPadding2D + stride-2 valid depthwise, ReLU(6), batch norm, Add): tfjs-layers predictions, stock round trip, ONNX', async () => {
+    const L = tfl.layers;
+    const sym = (l: { apply(x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): unknown }, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => l.apply(x) as tfl.SymbolicTensor;
+    const bn = (x: tfl.SymbolicTensor) => sym(L.batchNormalization({ movingMeanInitializer: bias(), betaInitializer: bias() }), x);
+    const inp = tfl.input({ shape: IN });
+    let x = sym(L.reLU({ maxValue: 6 }), bn(sym(L.conv2d({ filters: 8, kernelSize: 1, useBias: false, kernelInitializer: init() }), inp)));
+    x = sym(
+      L.zeroPadding2d({
+        padding: [
+          [0, 1],
+          [0, 1],
+        ],
+        name: 'pad',
+      }),
+      x,
+    );
+    x = sym(L.reLU({ maxValue: 6 }), bn(sym(L.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'valid', useBias: false, depthwiseInitializer: init() }), x)));
+    const block1 = bn(sym(L.conv2d({ filters: 4, kernelSize: 1, useBias: false, kernelInitializer: init(), name: 'project1' }), x));
+    let y = sym(L.reLU({ maxValue: 6 }), bn(sym(L.conv2d({ filters: 8, kernelSize: 1, useBias: false, kernelInitializer: init() }), block1)));
+    y = sym(L.reLU({ maxValue: 6 }), bn(sym(L.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, depthwiseInitializer: init() }), y)));
+    y = bn(sym(L.conv2d({ filters: 4, kernelSize: 1, useBias: false, kernelInitializer: init() }), y));
+    const sum = sym(L.add({ name: 'block2_add' }), [block1, y]);
+    const out = sym(L.dense({ units: 4, activation: 'softmax', kernelInitializer: init(), biasInitializer: bias() }), sym(L.globalAveragePooling2d({}), sum));
+    const stock = tfl.model({ inputs: inp, outputs: out });
+    const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(stock)));
+    expect(model.ir.layers.find((l) => l.name === 'pad')).toEqual({
+      kind: 'zeroPad2d',
+      name: 'pad',
+      padding: [
+        [0, 1],
+        [0, 1],
+      ],
+    });
+    expect(model.ir.layers.find((l) => l.name === 'block2_add')!.inputs![0]).toMatch(/^batch_normalization/);
+    const xs = images(16, 24);
+    const theirs = stockPredict(stock, xs, 16);
+    const ours = predict(model, xs, 16);
+    expect(maxAbsDiff(ours, theirs)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(ours.subarray(0, 4), ours.subarray(4, 8))).toBeGreaterThan(1e-4);
+    const back = await tfl.loadLayersModel(tf.io.fromMemory(await writtenBy(model)));
+    expect(maxAbsDiff(stockPredict(back, xs, 16), theirs)).toBeLessThanOrEqual(1e-5);
+    back.dispose();
+    expect(maxAbsDiff(await runOrt(toOnnx(model), xs, 16), ours)).toBeLessThanOrEqual(1e-4);
+    stock.dispose();
+  });
+
+  it('ZeroPadding2D in each Keras form (int, [rows, cols], [[top, bottom], [left, right]]); a negative padding is a typed error', () => {
+    const topo = (padding: unknown) => ({
+      class_name: 'Sequential',
+      config: {
+        name: 'p',
+        layers: [
+          { class_name: 'ZeroPadding2D', config: { name: 'z', padding, batch_input_shape: [null, 4, 5, 2] } },
+          { class_name: 'Flatten', config: { name: 'f' } },
+        ],
+      },
+    });
+    const read = (padding: unknown) => inferShapes(topologyToIR(topo(padding))).map((x) => x.outputShape)[0];
+    expect(read(1)).toEqual([6, 7, 2]);
+    expect(read([2, 0])).toEqual([8, 5, 2]);
+    expect(
+      read([
+        [0, 1],
+        [3, 2],
+      ]),
+    ).toEqual([5, 10, 2]);
+    const err = (() => {
+      try {
+        topologyToIR(topo([-1, 1]));
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isCompressionError(err, 'BAD_MODEL_FILE')).toBe(true);
+    expect((err as Error).message).toMatch(
+      /layers\[0\]\.config\.padding: expected an integer, \[rows, cols\] or \[\[top, bottom\], \[left, right\]\] of integers ≥ 0, got \[-1,1\]/,
+    );
+  });
+
   it('refused with the layer named: a Multiply join, a shared layer, a concatenation off the channel axis', async () => {
     const inp = tfl.input({ shape: IN });
     const a = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same' }).apply(inp) as tfl.SymbolicTensor;

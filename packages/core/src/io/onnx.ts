@@ -684,6 +684,14 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): OnnxExpo
         key = i;
         break;
       }
+      case 'zeroPad2d': {
+        toNchw();
+        const [[t, b], [left, r]] = l.padding;
+        const pads = g.init(`${l.name}_pads`, [8], 'INT64', BigInt64Array.from([0, 0, t, left, 0, 0, b, r].map(BigInt)));
+        cur = g.node('Pad', [cur, pads], l.name);
+        key = i;
+        break;
+      }
       case 'add':
       case 'concatenate': {
         // Image tensors join in NCHW (channel axis 1); flat ones in the tfjs order, or as the same flattened CHW map.

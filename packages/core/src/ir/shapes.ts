@@ -113,6 +113,12 @@ export function inferShapes(ir: ModelIR): LayerShapes[] {
         for (const n of weightNames(l)) weights[n] = [c];
         break;
       }
+      case 'zeroPad2d': {
+        if (shape.length !== 3) fail('a rank-3 [h,w,c] input');
+        const [[t, b], [left, r]] = l.padding;
+        shape = [shape[0]! + t + b, shape[1]! + left + r, shape[2]!];
+        break;
+      }
       case 'add':
         if (!inputShapes.every((x) => fmt(x) === fmt(shape))) fail('inputs of one shape');
         macs = sizeOf(shape) * (inputShapes.length - 1);

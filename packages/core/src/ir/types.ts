@@ -33,7 +33,20 @@ export const DEFAULT_LEAKY_ALPHA = 0.3;
 /** Activations a conv2d / dense layer (or Keras' Activation layer) can carry as a string. */
 export const FUSED_ACTIVATIONS: readonly Activation[] = ACTIVATIONS.filter((a) => a !== 'leakyRelu');
 
-export const LAYER_KINDS = ['conv2d', 'depthwiseConv2d', 'dense', 'maxPool2d', 'avgPool2d', 'flatten', 'activation', 'batchNorm', 'dropout', 'add', 'concatenate'] as const;
+export const LAYER_KINDS = [
+  'conv2d',
+  'depthwiseConv2d',
+  'dense',
+  'maxPool2d',
+  'avgPool2d',
+  'flatten',
+  'activation',
+  'batchNorm',
+  'dropout',
+  'zeroPad2d',
+  'add',
+  'concatenate',
+] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
 
 export type Padding = 'same' | 'valid';
@@ -104,6 +117,12 @@ export interface DropoutLayer {
   rate: number;
 }
 
+/** Zero padding of the spatial axes (Keras ZeroPadding2D): [[top, bottom], [left, right]] rows / columns of zeros. */
+export interface ZeroPadLayer {
+  kind: 'zeroPad2d';
+  name: string;
+  padding: [[number, number], [number, number]];
+}
 /** Element-wise sum of two or more outputs of the same shape (Keras Add): a residual connection's join. */
 export interface AddLayer {
   kind: 'add';
@@ -125,7 +144,7 @@ export const MODEL_INPUT = '@input';
  * A layer. `inputs` names the layers (or MODEL_INPUT) whose outputs it takes, all earlier in the list: one for every
  * kind but the merges, two or more for `add` / `concatenate`. Absent = the previous layer's output.
  */
-export type Layer = (Conv2dLayer | DepthwiseConv2dLayer | DenseLayer | PoolLayer | FlattenLayer | ActivationLayer | BatchNormLayer | DropoutLayer | MergeLayer) & {
+export type Layer = (Conv2dLayer | DepthwiseConv2dLayer | DenseLayer | PoolLayer | FlattenLayer | ActivationLayer | BatchNormLayer | DropoutLayer | ZeroPadLayer | MergeLayer) & {
   inputs?: string[];
 };
 

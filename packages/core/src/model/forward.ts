@@ -167,6 +167,9 @@ export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts:
         h = tf.batchNorm(h, mean, variance, beta, gamma, l.epsilon);
         break;
       }
+      case 'zeroPad2d':
+        h = tf.pad(h, [[0, 0], l.padding[0], l.padding[1], [0, 0]]);
+        break;
       case 'add':
         h = tf.addN(l.inputs.map(at));
         break;
