@@ -128,6 +128,40 @@ async function runOrt(bytes: Uint8Array, x: Float32Array, count: number): Promis
   }
 }
 
+/**
+ * ∂(mean cross-entropy)/∂ every kernel and bias of `model` on `x` (labels i mod `classes`), on wasm and on the cpu
+ * backend (tfjs' reference); the backend is wasm again afterwards.
+ */
+async function gradientsOnWasmAndCpu(
+  model: Model,
+  x: Float32Array,
+  count: number,
+  classes: number,
+): Promise<{ wasm: Record<string, Float32Array>; cpu: Record<string, Float32Array> }> {
+  const labels = Int32Array.from({ length: count }, (_, i) => i % classes);
+  const names = Object.keys(model.weights).filter((n) => n.endsWith('/kernel') || n.endsWith('/bias'));
+  const grads = (): Record<string, Float32Array> =>
+    tf.tidy(() => {
+      const ws: WeightTensors = Object.fromEntries(Object.entries(model.weights).map(([n, e]) => [n, tf.tensor(toDense(e), e.shape)]));
+      const xs = tf.tensor(x, [count, ...IN]);
+      const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
+      const f = (...vs: tf.Tensor[]) => {
+        const w = { ...ws };
+        names.forEach((n, i) => (w[n] = vs[i]!));
+        return tf.losses.softmaxCrossEntropy(ys, forward(model.ir, w, xs, { training: true, logits: true })) as tf.Scalar;
+      };
+      const g = tf.grads(f)(names.map((n) => ws[n]!));
+      return Object.fromEntries(names.map((n, i) => [n, g[i]!.dataSync() as Float32Array]));
+    });
+  const wasm = grads();
+  await tf.setBackend('cpu');
+  try {
+    return { wasm, cpu: grads() };
+  } finally {
+    await initBackend('wasm');
+  }
+}
+
 describe.each([
   ['every activation + global average pooling', everyActivation, 4],
   ['global max pooling + flattening reshape', poolingAndReshape, 4],
@@ -296,30 +330,7 @@ describe('graphs: forks, residual adds, concatenations (tf.model)', () => {
 
   it('trains: wasm gradients match cpu through the joins; the Trainer fits it in-process and with 2 workers, no tensor leak', async () => {
     const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(graph())));
-    const x = images(8, 23);
-    const ys = Int32Array.from({ length: 8 }, (_, i) => i % 4);
-    const names = Object.keys(model.weights).filter((n) => n.endsWith('/kernel') || n.endsWith('/bias'));
-    const grads = (): Record<string, Float32Array> =>
-      tf.tidy(() => {
-        const ws: WeightTensors = Object.fromEntries(Object.entries(model.weights).map(([n, e]) => [n, tf.tensor(toDense(e), e.shape)]));
-        const xs = tf.tensor(x, [8, ...IN]);
-        const y = tf.oneHot(tf.tensor1d(ys, 'int32'), 4);
-        const f = (...vs: tf.Tensor[]) => {
-          const w = { ...ws };
-          names.forEach((n, i) => (w[n] = vs[i]!));
-          return tf.losses.softmaxCrossEntropy(y, forward(model.ir, w, xs, { training: true, logits: true })) as tf.Scalar;
-        };
-        const g = tf.grads(f)(names.map((n) => ws[n]!));
-        return Object.fromEntries(names.map((n, i) => [n, g[i]!.dataSync() as Float32Array]));
-      });
-    const onWasm = grads();
-    await tf.setBackend('cpu');
-    let onCpu: Record<string, Float32Array>;
-    try {
-      onCpu = grads();
-    } finally {
-      await initBackend('wasm');
-    }
+    const { wasm: onWasm, cpu: onCpu } = await gradientsOnWasmAndCpu(model, images(8, 23), 8, 4);
     for (const n of ['left/kernel', 'right/kernel', 'res_a/kernel', 'res_b/kernel', 'head/kernel']) {
       const g = onCpu[n]!;
       const scale = Math.max(...Array.from(g, Math.abs));
@@ -530,30 +541,7 @@ describe('depthwise and separable convolutions', () => {
 describe('training through every activation on wasm', () => {
   it('the gradient of every weight matches the cpu backend (tfjs-layers formulas, wasm kernels)', async () => {
     const { model } = await loadModelFrom(tf.io.fromMemory(await artifactsOf(everyActivation())));
-    const x = images(8, 9);
-    const y = Int32Array.from({ length: 8 }, (_, i) => i % 4);
-    const grads = (): Record<string, Float32Array> =>
-      tf.tidy(() => {
-        const names = Object.keys(model.weights).filter((n) => n.endsWith('/kernel') || n.endsWith('/bias'));
-        const ws: WeightTensors = Object.fromEntries(Object.entries(model.weights).map(([n, e]) => [n, tf.tensor(toDense(e), e.shape)]));
-        const xs = tf.tensor(x, [8, ...IN]);
-        const ys = tf.oneHot(tf.tensor1d(y, 'int32'), 4);
-        const f = (...vs: tf.Tensor[]) => {
-          const w = { ...ws };
-          names.forEach((n, i) => (w[n] = vs[i]!));
-          return tf.losses.softmaxCrossEntropy(ys, forward(model.ir, w, xs, { training: true, logits: true })) as tf.Scalar;
-        };
-        const g = tf.grads(f)(names.map((n) => ws[n]!));
-        return Object.fromEntries(names.map((n, i) => [n, g[i]!.dataSync() as Float32Array]));
-      });
-    const onWasm = grads();
-    await tf.setBackend('cpu');
-    let onCpu: Record<string, Float32Array>;
-    try {
-      onCpu = grads();
-    } finally {
-      await initBackend('wasm');
-    }
+    const { wasm: onWasm, cpu: onCpu } = await gradientsOnWasmAndCpu(model, images(8, 9), 8, 4);
     expect(tf.getBackend()).toBe('wasm');
     for (const [n, g] of Object.entries(onCpu)) {
       const scale = Math.max(...Array.from(g, Math.abs));
