@@ -137,7 +137,9 @@ function withFreshBatchNorm(input: Model, r: CompressResult, ctx: CompressContex
     metrics.valAccuracyAfter = evaluateModel(fresh.model, ctx.val).accuracy;
     note = ` (val accuracy ${metrics.valAccuracyAfterStaleBatchNorm.toFixed(4)} → ${metrics.valAccuracyAfter.toFixed(4)})`;
   }
-  const warning = `${r.report.method}: batch-norm statistics of ${fresh.layers.map((l) => `'${l}'`).join(', ')} re-estimated on ${fresh.examples} training examples: the weights before them changed${note}`;
+  const named = fresh.layers.map((l) => `'${l}'`);
+  const list = named.length > 4 ? `${named.length} layers (${named.slice(0, 3).join(', ')}, …)` : named.join(', ');
+  const warning = `${r.report.method}: batch-norm statistics of ${list} re-estimated on ${fresh.examples} training examples: the weights before them changed${note}`;
   return { ...r, model: fresh.model, report: { ...r.report, metrics, warnings: [...r.report.warnings, warning] } };
 }
 
