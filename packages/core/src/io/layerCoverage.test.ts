@@ -460,6 +460,31 @@ describe('graphs: forks, residual adds, concatenations (tf.model)', () => {
     expect((rows as Error).message).toMatch(/Concatenate layer 'rows' joins along axis 1; only the last \(channel\) axis/);
   });
 
+  it('a broken functional topology is a typed error naming the layer: a cycle, an unknown inbound layer, a layer with no input, an output cut off from the input', () => {
+    const node = (...from: string[]) => [from.map((f) => [f, 0, 0, {}])];
+    const dense = (name: string, ...from: string[]) => ({ class_name: 'Dense', name, config: { name, units: 2 }, inbound_nodes: from.length ? node(...from) : [] });
+    const input = { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 3] }, inbound_nodes: [] };
+    const topo = (layers: unknown[], output = 'b') => ({ class_name: 'Model', config: { name: 'g', layers, input_layers: [['in', 0, 0]], output_layers: [[output, 0, 0]] } });
+    const cases: Array<[unknown, string, RegExp]> = [
+      [topo([input, dense('a', 'b'), dense('b', 'a')]), 'BAD_MODEL_FILE', /the graph has a cycle through layer '(a|b)'/],
+      [topo([input, dense('a', 'in'), dense('b', 'ghost')]), 'BAD_MODEL_FILE', /layer 'b' takes 'ghost', which the model does not define/],
+      [topo([input, dense('a'), dense('b', 'a')]), 'UNSUPPORTED_LAYER', /layer 'a' takes no input and is not the model input 'in'/],
+      [topo([input, dense('a', 'in'), dense('b', 'a'), dense('c', 'in')], 'b'), 'UNSUPPORTED_LAYER', /layers 'c' do not lead to the output 'b'/],
+    ];
+    for (const [t, code, message] of cases) {
+      const err = (() => {
+        try {
+          topologyToIR(t, 'broken.json');
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(isCompressionError(err, code as 'BAD_MODEL_FILE'), String(message)).toBe(true);
+      expect((err as Error).message).toMatch(/^broken\.json: /);
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+
   it('an IR whose inputs do not fit is a SHAPE_MISMATCH naming the layer', () => {
     const base = { format: 'edge-compress/ir' as const, version: 1 as const, name: 'g', inputShape: [4, 4, 2] };
     const conv = (name: string, filters: number, inputs?: string[]) => ({
