@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRng, initModel, isCompressionError, lenet5, predict, type ModelIR } from '@edge-compress/core';
+import { conv2dLayer, createRng, initModel, isCompressionError, lenet5, predict, type ModelIR } from '@edge-compress/core';
 import { RandomForestRegression } from 'ml-random-forest';
 import {
   buildStockModel,
@@ -213,10 +213,10 @@ describe('graphs (forks, residual adds, concatenations) and zero padding', () =>
     name: 'res',
     inputShape: [8, 8, 2],
     layers: [
-      { kind: 'conv2d', name: 'a', filters: 4, kernelSize: [3, 3], strides: [1, 1], padding: 'same', activation: 'relu', useBias: true },
-      { kind: 'conv2d', name: 'b', filters: 4, kernelSize: [3, 3], strides: [1, 1], padding: 'same', activation: 'linear', useBias: true },
+      conv2dLayer('a', 4),
+      conv2dLayer('b', 4, { activation: 'linear' }),
       { kind: 'add', name: 'skip', inputs: ['a', 'b'] },
-      { kind: 'conv2d', name: 'side', filters: 3, kernelSize: [1, 1], strides: [1, 1], padding: 'valid', activation: 'relu', useBias: false, inputs: ['@input'] },
+      conv2dLayer('side', 3, { kernelSize: [1, 1], padding: 'valid', useBias: false, inputs: ['@input'] }),
       { kind: 'concatenate', name: 'cat', inputs: ['skip', 'side'] },
       {
         kind: 'zeroPad2d',

@@ -1,17 +1,20 @@
-import { createRng, denseEncoding, gemmDims, initModel, maskedEncoding, sizeOf, type Encoding, type Model, type ModelIR, type QuantizedEncoding } from '@edge-compress/core';
+import {
+  conv2dLayer,
+  createRng,
+  denseEncoding,
+  gemmDims,
+  initModel,
+  maskedEncoding,
+  sizeOf,
+  type Encoding,
+  type Model,
+  type ModelIR,
+  type QuantizedEncoding,
+} from '@edge-compress/core';
 
 /** A VGG-style CNN large enough to be compute-bound on every device (32×32×3, 4 conv layers, 2 dense). */
 export function vggSmall(size = 32, width = 1): ModelIR {
-  const conv = (name: string, filters: number) => ({
-    kind: 'conv2d' as const,
-    name,
-    filters,
-    kernelSize: [3, 3] as [number, number],
-    strides: [1, 1] as [number, number],
-    padding: 'same' as const,
-    activation: 'relu' as const,
-    useBias: true,
-  });
+  const conv = (name: string, filters: number) => conv2dLayer(name, filters);
   const pool = (name: string) => ({ kind: 'maxPool2d' as const, name, poolSize: [2, 2] as [number, number], strides: [2, 2] as [number, number], padding: 'valid' as const });
   return {
     format: 'edge-compress/ir',

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  conv2dLayer,
   createRegistry,
   denseEncoding,
   evaluateModel,
@@ -83,26 +84,15 @@ describe('post-training quantization', () => {
 describe('graphs', () => {
   it('a residual and forked model: activations are quantized where a layer reads off the grid (the model input, a fork, a join); int8 keeps accuracy', async () => {
     const { ctx } = await trainedToy();
-    const conv = (name: string, filters: number, activation: 'relu' | 'linear', inputs?: string[]) => ({
-      kind: 'conv2d' as const,
-      name,
-      filters,
-      kernelSize: [3, 3] as [number, number],
-      strides: [1, 1] as [number, number],
-      padding: 'same' as const,
-      activation,
-      useBias: true,
-      ...(inputs ? { inputs } : {}),
-    });
     const ir: ModelIR = {
       format: 'edge-compress/ir',
       version: 1,
       name: 'graph',
       inputShape: [8, 8, 1],
       layers: [
-        conv('a', 4, 'relu'),
-        conv('b', 4, 'linear'),
-        conv('side', 4, 'relu', ['@input']),
+        conv2dLayer('a', 4),
+        conv2dLayer('b', 4, { activation: 'linear' }),
+        conv2dLayer('side', 4, { inputs: ['@input'] }),
         { kind: 'add', name: 'skip', inputs: ['b', 'side'] },
         { kind: 'maxPool2d', name: 'pool', poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
         { kind: 'flatten', name: 'flat' },

@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
 import { isCompressionError } from '../errors.js';
+import { conv2dLayer } from '../ir/builders.js';
 import { inferShapes, sizeOf } from '../ir/shapes.js';
 import type { ModelIR } from '../ir/types.js';
 import { forward, type WeightTensors } from '../model/forward.js';
@@ -487,17 +488,7 @@ describe('graphs: forks, residual adds, concatenations (tf.model)', () => {
 
   it('an IR whose inputs do not fit is a SHAPE_MISMATCH naming the layer', () => {
     const base = { format: 'edge-compress/ir' as const, version: 1 as const, name: 'g', inputShape: [4, 4, 2] };
-    const conv = (name: string, filters: number, inputs?: string[]) => ({
-      kind: 'conv2d' as const,
-      name,
-      filters,
-      kernelSize: [1, 1] as [number, number],
-      strides: [1, 1] as [number, number],
-      padding: 'same' as const,
-      activation: 'relu' as const,
-      useBias: false,
-      ...(inputs ? { inputs } : {}),
-    });
+    const conv = (name: string, filters: number, inputs?: string[]) => conv2dLayer(name, filters, { kernelSize: [1, 1], useBias: false, ...(inputs ? { inputs } : {}) });
     const cases: Array<[ModelIR['layers'], RegExp]> = [
       [[conv('a', 2, ['b']), conv('b', 2)], /layer 'a' .* takes input 'b', which is not an earlier layer/],
       [

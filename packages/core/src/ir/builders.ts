@@ -1,4 +1,4 @@
-import type { ModelIR } from './types.js';
+import type { Conv2dLayer, Layer, ModelIR } from './types.js';
 
 /**
  * Caffe LeNet-5 as used by ADMM-NN: conv 5x5x20 valid → maxpool 2 → conv 5x5x50 valid → maxpool 2 →
@@ -39,3 +39,11 @@ export function lenet300100(): ModelIR {
 
 export const ARCHITECTURES = { lenet5, lenet300100 } as const;
 export type ArchitectureName = keyof typeof ARCHITECTURES;
+
+/**
+ * A conv2d layer for IRs written by hand: 3×3, stride 1, 'same' padding, relu and a bias unless `o` says otherwise;
+ * `o.inputs` names the layers it reads (graphs).
+ */
+export function conv2dLayer(name: string, filters: number, o: Partial<Omit<Conv2dLayer, 'kind' | 'name' | 'filters'>> & { inputs?: string[] } = {}): Layer {
+  return { kind: 'conv2d', name, filters, kernelSize: [3, 3], strides: [1, 1], padding: 'same', activation: 'relu', useBias: true, ...o };
+}
