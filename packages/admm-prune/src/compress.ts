@@ -223,8 +223,9 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
           );
           const refreshed = refreshBatchNormStats(model, probed, train).model;
           const valAccuracy = evaluateModel(refreshed, val).accuracy;
-          probes.push({ target: candidates[k]!, valAccuracy, passed: valAccuracy >= floor });
-          return valAccuracy >= floor;
+          const passed = valAccuracy >= floor;
+          probes.push({ target: candidates[k]!, valAccuracy, passed });
+          return passed;
         });
         target = candidates[Math.max(0, found)]!;
         auto = { chosen: target, maxDrop: o.autoMaxDrop, probeEpochs: o.autoProbeEpochs, valAccuracyInput: valDense, probes };

@@ -1,4 +1,4 @@
-import { CompressionError, inferShapes, isChain, type Activation, type ModelIR } from '@edge-compress/core';
+import { CompressionError, firstGraphLayer, inferShapes, type Activation, type ModelIR } from '@edge-compress/core';
 import { WasmHeap } from './module.js';
 import { type KernelWeight, packWeight } from './pack.js';
 
@@ -66,8 +66,9 @@ export class SparseRunner {
     this.ir = spec.ir;
     this.directConv = opts.directConv ?? true;
     this.shapes = inferShapes(spec.ir);
-    if (!isChain(spec.ir)) {
-      const l = spec.ir.layers.find((x, i) => x.inputs && !isChain({ layers: spec.ir.layers.slice(0, i + 1) }))!;
+    const graphAt = firstGraphLayer(spec.ir);
+    if (graphAt >= 0) {
+      const l = spec.ir.layers[graphAt]!;
       throw new CompressionError({
         code: 'UNSUPPORTED_LAYER',
         layer: l.name,

@@ -96,7 +96,8 @@ export function topologyToIR(topology: unknown, file = 'model.json'): ModelIR {
     readLayer(raw, i, srcs.length ? srcs : [previous]);
     if (out.length > start) {
       const first = out[start]!;
-      if (first.kind === 'add' || first.kind === 'concatenate' || srcs.length !== 1 || srcs[0] !== previous) first.inputs = srcs;
+      // Only where it reads something other than the previous layer (always so for a join): chains stay as they were.
+      if (srcs.length !== 1 || srcs[0] !== previous) first.inputs = srcs;
       outputOf.set(kerasName, out[out.length - 1]!.name);
     } else outputOf.set(kerasName, MODEL_INPUT);
   });

@@ -48,7 +48,6 @@ export function inferShapes(ir: ModelIR): LayerShapes[] {
       );
     const inputShapes = inputs.map((n) => [...seen.get(n)!]);
     shape = [...inputShapes[0]!];
-    seen.set(l.name, []);
     const fail = (expected: string): never => {
       throw new CompressionError({
         code: 'SHAPE_MISMATCH',

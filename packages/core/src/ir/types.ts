@@ -150,16 +150,20 @@ export type Layer = (Conv2dLayer | DepthwiseConv2dLayer | DenseLayer | PoolLayer
 
 export const isMerge = (l: Layer): l is MergeLayer & { inputs: string[] } => l.kind === 'add' || l.kind === 'concatenate';
 
+/** What a layer without `inputs` reads: the previous layer's output, or the model input for the first layer. */
+const previousOutput = (ir: Pick<ModelIR, 'layers'>, index: number): string => (index === 0 ? MODEL_INPUT : ir.layers[index - 1]!.name);
+
 /** The names a layer reads from: its `inputs`, else the previous layer (MODEL_INPUT for the first). */
 export function layerInputs(ir: Pick<ModelIR, 'layers'>, index: number): string[] {
-  const l = ir.layers[index]!;
-  if (l.inputs) return l.inputs;
-  return [index === 0 ? MODEL_INPUT : ir.layers[index - 1]!.name];
+  return ir.layers[index]!.inputs ?? [previousOutput(ir, index)];
 }
 
+/** Index of the first layer that reads anything but the previous layer's output (a fork or a join), or −1 for a chain. */
+export const firstGraphLayer = (ir: Pick<ModelIR, 'layers'>): number =>
+  ir.layers.findIndex((l, i) => l.inputs !== undefined && (l.inputs.length !== 1 || l.inputs[0] !== previousOutput(ir, i)));
+
 /** Whether every layer takes the previous one's output (a Sequential network). */
-export const isChain = (ir: Pick<ModelIR, 'layers'>): boolean =>
-  ir.layers.every((l, i) => !l.inputs || (l.inputs.length === 1 && l.inputs[0] === (i === 0 ? MODEL_INPUT : ir.layers[i - 1]!.name)));
+export const isChain = (ir: Pick<ModelIR, 'layers'>): boolean => firstGraphLayer(ir) < 0;
 
 export interface ModelIR {
   format: 'edge-compress/ir';

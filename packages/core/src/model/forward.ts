@@ -93,7 +93,7 @@ function need(w: WeightTensors, name: string): tf.Tensor {
  */
 export function forward(ir: ModelIR, weights: WeightTensors, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
   const last = opts.logits ? finalSoftmaxIndex(ir) : -1;
-  // Outputs a later layer still names (graphs only; a chain just passes `h` on).
+  // Every output so far by layer name, for the layers that name their inputs (a chain just passes `h` on).
   const kept = new Map<string, tf.Tensor>([[MODEL_INPUT, x]]);
   let h = x;
   let dropIdx = 0;
