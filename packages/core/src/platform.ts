@@ -35,3 +35,21 @@ export function now(): number {
 export function availableCores(): number {
   return Math.max(1, g.navigator?.hardwareConcurrency ?? 1);
 }
+
+/** The parts of the WebAssembly API core uses (typed here: core compiles without the DOM library). */
+export interface WasmMemory {
+  readonly buffer: ArrayBufferLike;
+}
+export interface WasmApi {
+  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+/** The platform's WebAssembly API, or undefined where there is none. */
+export const wasmApi = (): WasmApi | undefined => (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+/** A module compiled from base64 (the generated *.generated.ts files), synchronously: for modules under 4 KB, which browsers compile on the main thread too. */
+export function compileBase64(api: WasmApi, base64: string): object {
+  return new api.Module(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+}

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
 import { registerFastWasmKernels } from './wasmKernels.js';
 
-export { registerFastWasmKernels, unregisterFastWasmKernels } from './wasmKernels.js';
+export { registerFastWasmKernels, unregisterFastWasmKernels, useHeapLoops } from './wasmKernels.js';
 
 export type BackendName = 'wasm' | 'cpu';
 

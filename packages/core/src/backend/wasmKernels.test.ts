@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
+import { heapLoopsActive, useHeapLoops } from './wasmKernels.js';
 
 /** Runs `f` on the cpu backend and returns the values; then switches back to wasm. */
 async function onCpu(f: () => tf.Tensor): Promise<Float32Array> {
@@ -45,7 +46,7 @@ const convCase = fc.record({
   n: fc.integer({ min: 1, max: 3 }),
   h: fc.integer({ min: 5, max: 11 }),
   w: fc.integer({ min: 5, max: 11 }),
-  c: fc.integer({ min: 1, max: 4 }),
+  c: fc.integer({ min: 1, max: 9 }), // 4 and 8: the heap loops' four-channel blocks; others add a scalar remainder
   oc: fc.integer({ min: 1, max: 5 }),
   f: fc.integer({ min: 1, max: 4 }),
   stride: fc.integer({ min: 1, max: 2 }),
@@ -57,18 +58,45 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
   afterAll(async () => {
     await tf.setBackend('wasm');
   });
-  it('Conv2DBackpropFilter and Conv2DBackpropInput through tf.grad(conv2d), square and 1-D filters, strides per axis', async () => {
-    const shapeCase = fc.record({ fw: fc.integer({ min: 1, max: 4 }), strideW: fc.integer({ min: 1, max: 3 }), square: fc.boolean() });
-    await fc.assert(
-      fc.asyncProperty(convCase, shapeCase, async ({ n, h, w, c, oc, f, stride, pad, seed }, { fw: fw1, strideW, square }) => {
-        const fw = square ? f : fw1;
-        const strides: [number, number] = [stride, square ? stride : strideW];
-        // (tfjs-wasm's own Conv2D forward returns zeros for 1×k filters with a row stride of 2 and 'same' padding.)
-        await expectConvGradsMatchCpu([n, h, w, c], [f, fw, c, oc], seed, (x, k) => tf.conv2d(x, k, strides, pad));
-      }),
-      { numRuns: 60, seed: 42 },
-    );
-  });
+  for (const heap of [true, false]) {
+    const loops = heap ? 'wasm heap loops' : 'JavaScript loops';
+    describe(loops, () => {
+      beforeAll(() => void useHeapLoops(heap));
+      afterAll(() => void useHeapLoops(true));
+      it('Conv2DBackpropFilter and Conv2DBackpropInput through tf.grad(conv2d), square and 1-D filters, strides per axis', async () => {
+        const shapeCase = fc.record({ fw: fc.integer({ min: 1, max: 4 }), strideW: fc.integer({ min: 1, max: 3 }), square: fc.boolean() });
+        await fc.assert(
+          fc.asyncProperty(convCase, shapeCase, async ({ n, h, w, c, oc, f, stride, pad, seed }, { fw: fw1, strideW, square }) => {
+            const fw = square ? f : fw1;
+            const strides: [number, number] = [stride, square ? stride : strideW];
+            // (tfjs-wasm's own Conv2D forward returns zeros for 1×k filters with a row stride of 2 and 'same' padding.)
+            await expectConvGradsMatchCpu([n, h, w, c], [f, fw, c, oc], seed, (x, k) => tf.conv2d(x, k, strides, pad));
+          }),
+          { numRuns: 60, seed: 42 },
+        );
+      });
+
+      it('MaxPoolGrad: overlapping, padded and tiling windows (stride = window), with ties', async () => {
+        const poolCase = fc.record({ size: fc.integer({ min: 1, max: 3 }), tile: fc.boolean(), ties: fc.boolean() });
+        await fc.assert(
+          fc.asyncProperty(convCase, poolCase, async ({ n, h, w, c, stride: s, pad, seed }, { size, tile, ties }) => {
+            const stride = tile ? size : s;
+            // Ties: values on a coarse grid, so windows hold equal maxima (the gradient goes to the first).
+            const xs = Float32Array.from(tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync(), (v) => (ties ? Math.round(v) : v));
+            const grads = (): tf.Tensor =>
+              tf.grad((a: tf.Tensor) => {
+                const y = tf.maxPool(a as tf.Tensor4D, size, stride, pad);
+                return tf.sum(tf.mul(y, tf.randomNormal(y.shape, 0, 1, 'float32', seed + 3)));
+              })(tf.tensor(xs, [n, h, w, c]));
+            const wasm = tf.tidy(() => grads().dataSync() as Float32Array);
+            const cpu = await onCpu(grads);
+            expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
+          }),
+          { numRuns: 80, seed: 7 },
+        );
+      });
+    });
+  }
 
   it('DepthwiseConv2dNativeBackpropInput / BackpropFilter through tf.grad(depthwiseConv2d), depth multipliers 1–3, strides, padding', async () => {
     await fc.assert(
@@ -76,26 +104,6 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
         await expectConvGradsMatchCpu([n, h, w, c], [f, f, c, m], seed, (x, k) => tf.depthwiseConv2d(x, k, stride, pad));
       }),
       { numRuns: 60, seed: 43 },
-    );
-  });
-
-  it('MaxPoolGrad: overlapping, padded and tiling windows (stride = window), with ties', async () => {
-    const poolCase = fc.record({ size: fc.integer({ min: 1, max: 3 }), tile: fc.boolean(), ties: fc.boolean() });
-    await fc.assert(
-      fc.asyncProperty(convCase, poolCase, async ({ n, h, w, c, stride: s, pad, seed }, { size, tile, ties }) => {
-        const stride = tile ? size : s;
-        // Ties: values on a coarse grid, so windows hold equal maxima (the gradient goes to the first).
-        const xs = Float32Array.from(tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync(), (v) => (ties ? Math.round(v) : v));
-        const grads = (): tf.Tensor =>
-          tf.grad((a: tf.Tensor) => {
-            const y = tf.maxPool(a as tf.Tensor4D, size, stride, pad);
-            return tf.sum(tf.mul(y, tf.randomNormal(y.shape, 0, 1, 'float32', seed + 3)));
-          })(tf.tensor(xs, [n, h, w, c]));
-        const wasm = tf.tidy(() => grads().dataSync() as Float32Array);
-        const cpu = await onCpu(grads);
-        expect(maxRelErr(wasm, cpu)).toBeLessThanOrEqual(1e-4);
-      }),
-      { numRuns: 80, seed: 7 },
     );
   });
 
@@ -148,10 +156,14 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     );
   });
 
-  it('are installed on the wasm backend', () => {
+  it('are installed on the wasm backend, with the heap loops bound to its heap', () => {
     for (const k of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad']) {
       expect((tf.getKernel(k, 'wasm') as unknown as { edgeCompress?: boolean }).edgeCompress, k).toBe(true);
     }
+    expect(heapLoopsActive()).toBe(true);
+    const was = useHeapLoops(false);
+    expect(heapLoopsActive()).toBe(false);
+    useHeapLoops(was);
   });
 
   it('does not leak tensors or data buffers (counted outside tf.tidy)', () => {

@@ -10,14 +10,75 @@
  *   product with a large, new right-hand operand runs transposed so that XNNPACK packs only the small one.
  * - MaxPoolGrad: a direct scatter of dy onto the first maximum of each window (2×2 stride-2 pools unrolled).
  * - DepthwiseConv2dNativeBackpropInput / BackpropFilter: missing from tfjs-backend-wasm; direct loops, channel innermost.
+ *
+ * The im2col, col2im and 2×2 MaxPoolGrad loops run in wasm SIMD (assembly/kernels.ts) on the backend's own heap;
+ * the JavaScript loops here are the fallback.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { compileBase64, wasmApi } from '../platform.js';
+import { KERNELS_WASM_BASE64 } from './kernelsWasm.generated.js';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
   disposeData(dataId: object): boolean;
+  wasm?: { asm?: { memory?: unknown } };
+  dataIdMap?: { get(dataId: object): { memoryOffset: number } | undefined };
+}
+
+/** Geometry arguments of the heap loops: N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft. */
+type Geom = [number, number, number, number, number, number, number, number, number, number, number, number];
+interface HeapLoops {
+  im2colT(x: number, cols: number, ...g: Geom): void;
+  col2imAdd(dcol: number, dx: number, ...g: Geom): void;
+  maxPoolGrad2x2(dx: number, x: number, dy: number, N: number, H: number, W: number, C: number, OH: number, OW: number): void;
+}
+
+/**
+ * The im2col / col2im / 2×2 MaxPoolGrad loops of assembly/kernels.ts (wasm SIMD), instantiated on the backend's own
+ * heap so they read and write tensors in place: 3–5× faster than the same loops in JavaScript (measured on LeNet-5's
+ * conv2 at batch 32). Where the heap cannot be imported (another tfjs build, no wasm SIMD, a browser refusing a
+ * synchronous compile) the JavaScript loops below run instead; `useHeapLoops(false)` forces them (tests, A/B).
+ */
+let heapModule: object | null | undefined;
+const heapInstances = new WeakMap<object, HeapLoops | null>();
+let heapLoopsEnabled = true;
+
+/** Turns the wasm heap loops on or off (default on); returns the previous setting. For tests and benchmarks. */
+export function useHeapLoops(enabled: boolean): boolean {
+  const was = heapLoopsEnabled;
+  heapLoopsEnabled = enabled;
+  return was;
+}
+
+/** Whether the fast kernels on the current wasm backend run the heap loops (false on another backend, or when turned off). */
+export function heapLoopsActive(): boolean {
+  return tf.getBackend() === 'wasm' && heapLoops(tf.backend() as unknown as WasmBackendLike) !== undefined;
+}
+
+function heapLoops(backend: WasmBackendLike): HeapLoops | undefined {
+  if (!heapLoopsEnabled) return undefined;
+  const api = wasmApi();
+  const memory = backend.wasm?.asm?.memory;
+  if (!api || !(memory instanceof api.Memory) || !backend.dataIdMap) return undefined;
+  let loops = heapInstances.get(memory);
+  if (loops === undefined) {
+    loops = null;
+    try {
+      heapModule ??= compileBase64(api, KERNELS_WASM_BASE64);
+      loops = new api.Instance(heapModule, { env: { memory, abort: () => {} } }).exports as unknown as HeapLoops;
+    } catch {
+      heapModule ??= null;
+    }
+    heapInstances.set(memory, loops);
+  }
+  return loops ?? undefined;
+}
+
+/** The byte offset of a tensor's data in the backend's heap. */
+function ptr(backend: WasmBackendLike, t: TensorInfo): number {
+  return backend.dataIdMap!.get(t.dataId)!.memoryOffset;
 }
 
 type Args = { inputs: Record<string, TensorInfo>; backend: WasmBackendLike; attrs: Record<string, unknown> };
@@ -54,9 +115,19 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
   const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = convGeometry(info);
   const col = backend.makeOutput([1, K, M], 'float32');
-  // Heap views only after allocating: the heap may grow and detach older views.
-  const cols = backend.typedArrayFromHeap(col);
-  const xs = backend.typedArrayFromHeap(x);
+  const loops = heapLoops(backend);
+  if (loops) loops.im2colT(ptr(backend, x), ptr(backend, col), N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft);
+  else im2colJs(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(col), convGeometry(info));
+  const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
+  const out = call(tf.BatchMatMul, { inputs: { a: col, b: dy3 }, backend, attrs: { transposeA: false, transposeB: false } });
+  backend.disposeData(col.dataId);
+  out.shape = [...filterShape];
+  return out;
+}
+
+/** The JavaScript im2col ([K, M] layout), where the heap loops are not available. `cols` and `xs` are heap views taken after allocating. */
+function im2colJs(xs: Float32Array, cols: Float32Array, g: ReturnType<typeof convGeometry>): void {
+  const { N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft, M } = g;
   for (let i = 0; i < FH; i++) {
     for (let j = 0; j < FW; j++) {
       // Output columns [o0, o1) read inside the input row for this filter column; the rest are padding (0).
@@ -82,11 +153,6 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
       }
     }
   }
-  const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
-  const out = call(tf.BatchMatMul, { inputs: { a: col, b: dy3 }, backend, attrs: { transposeA: false, transposeB: false } });
-  backend.disposeData(col.dataId);
-  out.shape = [...filterShape];
-  return out;
 }
 
 function conv2DBackpropInput(args: Args): TensorInfo {
@@ -110,9 +176,17 @@ function conv2DBackpropInput(args: Args): TensorInfo {
   const w3: TensorInfo = { dataId: filter.dataId, shape: [1, K, OC], dtype: 'float32' };
   const dcol = batchMatMul({ inputs: { a: dy3, b: w3 }, backend, attrs: { transposeA: false, transposeB: true } });
   const dx = backend.makeOutput([N, H, W, C], 'float32');
+  const loops = heapLoops(backend);
+  if (loops) loops.col2imAdd(ptr(backend, dcol), ptr(backend, dx), N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft);
   // Heap views only after allocating: the heap may grow and detach older views.
-  const cols = backend.typedArrayFromHeap(dcol);
-  const out = backend.typedArrayFromHeap(dx);
+  else col2imJs(backend.typedArrayFromHeap(dcol), backend.typedArrayFromHeap(dx), convGeometry(info));
+  backend.disposeData(dcol.dataId);
+  return dx;
+}
+
+/** The JavaScript col2im scatter-add, where the heap loops are not available. */
+function col2imJs(cols: Float32Array, out: Float32Array, g: ReturnType<typeof convGeometry>): void {
+  const { N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft, K } = g;
   out.fill(0);
   let m = 0;
   for (let n = 0; n < N; n++) {
@@ -135,8 +209,6 @@ function conv2DBackpropInput(args: Args): TensorInfo {
       }
     }
   }
-  backend.disposeData(dcol.dataId);
-  return dx;
 }
 
 /** A rank-2 view [rows, cols] of `t`'s buffer transposed by the wasm Transpose kernel: a new [cols, rows] buffer. */
@@ -235,11 +307,17 @@ function maxPoolGrad(args: Args): TensorInfo {
   const pt = info.padInfo.top,
     pl = info.padInfo.left;
   const dx = backend.makeOutput([...input.shape], 'float32');
+  const tiles2x2 = pt === 0 && pl === 0 && FH === 2 && FW === 2 && SH === 2 && SW === 2 && OH * 2 <= H && OW * 2 <= W;
+  const loops = tiles2x2 ? heapLoops(backend) : undefined;
+  if (loops) {
+    loops.maxPoolGrad2x2(ptr(backend, dx), ptr(backend, input), ptr(backend, dy), N, H, W, C, OH, OW);
+    return dx;
+  }
   const out = backend.typedArrayFromHeap(dx);
   const xs = backend.typedArrayFromHeap(input);
   const g = backend.typedArrayFromHeap(dy);
   out.fill(0);
-  if (pt === 0 && pl === 0 && FH === 2 && FW === 2 && SH === 2 && SW === 2 && OH * 2 <= H && OW * 2 <= W) {
+  if (tiles2x2) {
     maxPoolGrad2x2(out, xs, g, N, H, W, C, OH, OW);
     return dx;
   }

@@ -18,6 +18,7 @@ import { sizeOf } from '../ir/shapes.js';
 import type { ModelIR } from '../ir/types.js';
 import { forward, type WeightTensors } from '../model/forward.js';
 import { ADAM_WASM_BASE64 } from './adamWasm.generated.js';
+import { compileBase64, wasmApi, type WasmMemory } from '../platform.js';
 
 /** One started worker, as the platform gives it. */
 export interface TrainWorkerHandle {
@@ -179,15 +180,6 @@ export interface UpdateSpec {
 }
 
 // The WebAssembly JS API, typed locally (the repo's tsconfig has no DOM lib; Node and browsers both provide it).
-interface WasmMemory {
-  readonly buffer: ArrayBufferLike;
-}
-interface WasmApi {
-  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
-}
-const WA = (): WasmApi | undefined => (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 /**
  * The fused update's shared memory: the effective weights, one gradient slot per shard and the optimizer's two
@@ -209,7 +201,7 @@ export function allocateUpdateMemory(weights: number, grads: number, state: numb
   const pages = Math.max(1, Math.ceil((floats * 4) / 65536));
   let memory: WasmMemory | undefined;
   try {
-    const m = new (WA()!.Memory)({ initial: pages, maximum: pages, shared: true });
+    const m = new (wasmApi()!.Memory)({ initial: pages, maximum: pages, shared: true });
     if (adamKernel(m)) memory = m;
   } catch {
     // no shared wasm memory here: plain shared buffers and the JS update
@@ -249,11 +241,10 @@ export function adamKernel(memory: WasmMemory): AdamFn | undefined {
   if (known) return known;
   try {
     if (adamModule === undefined) {
-      const bin = atob(ADAM_WASM_BASE64);
-      adamModule = new (WA()!.Module)(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+      adamModule = compileBase64(wasmApi()!, ADAM_WASM_BASE64);
     }
     if (!adamModule) return undefined;
-    const fn = new (WA()!.Instance)(adamModule, { env: { memory, abort: () => {} } }).exports.adam as AdamFn;
+    const fn = new (wasmApi()!.Instance)(adamModule, { env: { memory, abort: () => {} } }).exports.adam as AdamFn;
     adamInstances.set(memory, fn);
     return fn;
   } catch {
