@@ -106,17 +106,7 @@ export function col2imAdd(dcol: usize, dx: usize, N: i32, H: i32, W: i32, C: i32
         for (let i = 0; i < FH; i++) {
           const h = oh * SH - padTop + i;
           if (h < 0 || h >= H) continue;
-          const src = dcol + ((<usize>(m * K + (i * FW + j0) * C)) << 2);
-          const dst = dx + ((<usize>(((n * H + h) * W + w0 + j0) * C)) << 2);
-          let t = 0;
-          for (; t + 4 <= len; t += 4) {
-            const o = (<usize>t) << 2;
-            v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
-          }
-          for (; t < len; t++) {
-            const o = (<usize>t) << 2;
-            store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
-          }
+          addRow(dx + ((<usize>(((n * H + h) * W + w0 + j0) * C)) << 2), dcol + ((<usize>(m * K + (i * FW + j0) * C)) << 2), len);
         }
       }
     }
@@ -210,4 +200,40 @@ function floorDiv(a: i32, b: i32): i32 {
 
 function ceilDiv(a: i32, b: i32): i32 {
   return -floorDiv(-a, b);
+}
+
+/**
+ * out[c] = Σ_r x[r, c] over the rows of x [rows, cols] (a reduction over leading axes: the bias gradient of a conv
+ * or dense layer). Rows are summed in order in three levels — 64 rows, 64 such blocks, then the total — so float32
+ * rounding grows with about log₆₄ of the row count instead of the row count. `scratch` holds 2·cols floats.
+ */
+export function sumLeading(x: usize, out: usize, scratch: usize, rows: i32, cols: i32): void {
+  const rowBytes = (<usize>cols) << 2;
+  const s1 = scratch,
+    s2 = scratch + rowBytes;
+  memory.fill(out, 0, rowBytes);
+  for (let r0 = 0; r0 < rows; r0 += 4096) {
+    const r1 = r0 + 4096 < rows ? r0 + 4096 : rows;
+    memory.fill(s2, 0, rowBytes);
+    for (let b0 = r0; b0 < r1; b0 += 64) {
+      const b1 = b0 + 64 < r1 ? b0 + 64 : r1;
+      memory.copy(s1, x + <usize>b0 * rowBytes, rowBytes);
+      for (let r = b0 + 1; r < b1; r++) addRow(s1, x + <usize>r * rowBytes, cols);
+      addRow(s2, s1, cols);
+    }
+    addRow(out, s2, cols);
+  }
+}
+
+/** dst[0, n) += src[0, n). */
+function addRow(dst: usize, src: usize, n: i32): void {
+  let t = 0;
+  for (; t + 4 <= n; t += 4) {
+    const o = (<usize>t) << 2;
+    v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+  }
+  for (; t < n; t++) {
+    const o = (<usize>t) << 2;
+    store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
+  }
 }

@@ -98,6 +98,61 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     });
   }
 
+  it('Sum over leading axes (the heap loop) and over any other axes (stock), keepDims both ways, against the cpu backend', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 1000 }),
+        async (shape, k, keepDims, leading, seed) => {
+          const rank = shape.length;
+          const axes = leading ? [...Array(Math.min(k, rank - 1) + 1).keys()].slice(0, Math.max(1, Math.min(k + 1, rank))) : [rank - 1];
+          const xs = tf.randomNormal(shape, 0, 1, 'float32', seed).dataSync() as Float32Array;
+          const f = (): tf.Tensor => tf.sum(tf.tensor(xs, shape), axes, keepDims);
+          const wasm = tf.tidy(() => {
+            const y = f();
+            return { values: y.dataSync() as Float32Array, shape: y.shape };
+          });
+          await tf.setBackend('cpu');
+          const cpu = tf.tidy(() => {
+            const y = f();
+            return { values: y.dataSync() as Float32Array, shape: y.shape };
+          });
+          await tf.setBackend('wasm');
+          expect(wasm.shape).toEqual(cpu.shape);
+          expect(maxRelErr(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-4);
+        },
+      ),
+      { numRuns: 80, seed: 11 },
+    );
+  });
+
+  it('Sum over 100,000 rows keeps float32 rounding small (three-level blocked sum: 9e-7; the stock running sum: 1.4e-4)', () => {
+    const rows = 100_000;
+    const x = tf.fill([rows, 4], 0.1);
+    const s = tf.sum(x, 0);
+    // 100,000 × 0.1f, summed exactly in double: 10000.000149011612 (0.1f = 0.100000001490116…).
+    for (const v of s.dataSync()) expect(Math.abs(v - 10000.000149) / 10000).toBeLessThan(2e-6);
+    expect(heapLoopsActive()).toBe(true);
+    tf.dispose([x, s]);
+  });
+
+  it('Identity shares the buffer: a clone outlives its source with the same values, and frees nothing twice', () => {
+    const before = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    const a = tf.tensor([1.5, -2, 3]);
+    const b = tf.clone(a);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1.5, -2, 3]);
+    const mid = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    expect(mid.numDataBuffers).toBe(before.numDataBuffers + 1);
+    b.dispose();
+    const after = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    expect(after.numTensors).toBe(before.numTensors);
+    expect(after.numDataBuffers).toBe(before.numDataBuffers);
+  });
+
   it('DepthwiseConv2dNativeBackpropInput / BackpropFilter through tf.grad(depthwiseConv2d), depth multipliers 1–3, strides, padding', async () => {
     await fc.assert(
       fc.asyncProperty(convCase, fc.integer({ min: 1, max: 3 }), async ({ n, h, w, c, f, stride, pad, seed }, m) => {
@@ -157,7 +212,7 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
   });
 
   it('are installed on the wasm backend, with the heap loops bound to its heap', () => {
-    for (const k of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad']) {
+    for (const k of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Sum', 'Identity']) {
       expect((tf.getKernel(k, 'wasm') as unknown as { edgeCompress?: boolean }).edgeCompress, k).toBe(true);
     }
     expect(heapLoopsActive()).toBe(true);
