@@ -6,9 +6,25 @@
  * Over n floats: g = c0·g0 + c1·g1 (written back to g0, the reduced gradient), g += wd·w (L2), then Adam:
  * m1 = β1·m1 + (1 − β1)·g, m2 = β2·m2 + (1 − β2)·g², w −= step·m1 / (√m2 · invSqrtC2 + ε). Pointers are byte offsets.
  */
-export function adam(g0: usize, g1: usize, c0: f32, c1: f32, w: usize, m1: usize, m2: usize, n: i32, beta1: f32, beta2: f32, step: f32, invSqrtC2: f32, eps: f32, wd: f32): void {
-  const a1: f32 = <f32>1 - beta1,
-    a2: f32 = <f32>1 - beta2;
+export function adam(
+  g0: usize,
+  g1: usize,
+  c0: f32,
+  c1: f32,
+  w: usize,
+  m1: usize,
+  m2: usize,
+  n: i32,
+  beta1: f32,
+  beta2: f32,
+  a1: f32,
+  a2: f32,
+  step: f32,
+  invSqrtC2: f32,
+  eps: f32,
+  wd: f32,
+): void {
+  // a1 = 1 − β1 and a2 = 1 − β2 come from the caller in double precision, as tfjs computes them.
   const vc0 = f32x4.splat(c0),
     vc1 = f32x4.splat(c1),
     vb1 = f32x4.splat(beta1),

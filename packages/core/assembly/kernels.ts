@@ -237,3 +237,54 @@ function addRow(dst: usize, src: usize, n: i32): void {
     store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
   }
 }
+
+/**
+ * One Adam step for n floats into fresh outputs (tfjs's formulas, rearranged): m' = β1·m + (1 − β1)·g,
+ * v' = β2·v + (1 − β2)·g², w' = w − step·m' / (√v' · invSqrtC2 + ε) with step = lr / (1 − β1ᵗ) and
+ * invSqrtC2 = 1 / √(1 − β2ᵗ). a1 = 1 − β1 and a2 = 1 − β2 come from the caller, computed in double precision as
+ * tfjs does (1 − f32(0.999) in f32 is 1.3e-5 off f32(0.001)). Inputs are never written (tensors may share buffers).
+ */
+export function adamStep(
+  w: usize,
+  g: usize,
+  m: usize,
+  v: usize,
+  wOut: usize,
+  mOut: usize,
+  vOut: usize,
+  n: i32,
+  beta1: f32,
+  beta2: f32,
+  a1: f32,
+  a2: f32,
+  step: f32,
+  invSqrtC2: f32,
+  eps: f32,
+): void {
+  const vb1 = f32x4.splat(beta1),
+    vb2 = f32x4.splat(beta2),
+    va1 = f32x4.splat(a1),
+    va2 = f32x4.splat(a2),
+    vstep = f32x4.splat(step),
+    vinv = f32x4.splat(invSqrtC2),
+    veps = f32x4.splat(eps);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = (<usize>i) << 2;
+    const gv = v128.load(g + o);
+    const mv = f32x4.add(f32x4.mul(vb1, v128.load(m + o)), f32x4.mul(va1, gv));
+    const vv = f32x4.add(f32x4.mul(vb2, v128.load(v + o)), f32x4.mul(va2, f32x4.mul(gv, gv)));
+    v128.store(mOut + o, mv);
+    v128.store(vOut + o, vv);
+    v128.store(wOut + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vstep, mv), f32x4.add(f32x4.mul(f32x4.sqrt(vv), vinv), veps))));
+  }
+  for (; i < n; i++) {
+    const o = (<usize>i) << 2;
+    const gv = load<f32>(g + o);
+    const mv = beta1 * load<f32>(m + o) + a1 * gv;
+    const vv = beta2 * load<f32>(v + o) + a2 * gv * gv;
+    store<f32>(mOut + o, mv);
+    store<f32>(vOut + o, vv);
+    store<f32>(wOut + o, load<f32>(w + o) - (step * mv) / (sqrt<f32>(vv) * invSqrtC2 + eps));
+  }
+}

@@ -23,6 +23,7 @@ export * from './model/model.js';
 export * from './model/forward.js';
 export * from './model/runner.js';
 export * from './train/trainer.js';
+export { FusedAdamOptimizer } from './train/fusedAdam.js';
 export * from './train/ste.js';
 export * from './train/through.js';
 export * from './train/batchNorm.js';

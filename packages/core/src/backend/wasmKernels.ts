@@ -35,7 +35,27 @@ interface HeapLoops {
   col2imAdd(dcol: number, dx: number, ...g: Geom): void;
   maxPoolGrad2x2(dx: number, x: number, dy: number, N: number, H: number, W: number, C: number, OH: number, OW: number): void;
   sumLeading(x: number, out: number, scratch: number, rows: number, cols: number): void;
+  adamStep(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    wOut: number,
+    mOut: number,
+    vOut: number,
+    n: number,
+    beta1: number,
+    beta2: number,
+    a1: number,
+    a2: number,
+    step: number,
+    invSqrtC2: number,
+    eps: number,
+  ): void;
 }
+
+/** The fused Adam step's kernel name (wasm only; FusedAdamOptimizer runs it while the heap loops are active). */
+export const ADAM_STEP_KERNEL = 'EdgeCompressAdamStep';
 
 /**
  * The im2col / col2im / 2×2 MaxPoolGrad loops of assembly/kernels.ts (wasm SIMD), instantiated on the backend's own
@@ -542,7 +562,26 @@ function sum(args: Args): TensorInfo {
   return out;
 }
 
-const overrides: Array<[string, (a: Args) => TensorInfo]> = [
+/**
+ * One Adam step over a float32 variable as one SIMD pass: inputs w, g, m, v; outputs [w', m', v'] (new buffers:
+ * inputs may share buffers with other tensors, so nothing is written in place). Attrs: beta1, beta2, step =
+ * lr / (1 − β1ᵗ), invSqrtC2 = 1 / √(1 − β2ᵗ), eps.
+ */
+function adamStep({ inputs, backend, attrs }: Args): TensorInfo[] {
+  const { w, g, m, v } = inputs as Record<'w' | 'g' | 'm' | 'v', TensorInfo>;
+  const { beta1, beta2, step, invSqrtC2, eps } = attrs as Record<'beta1' | 'beta2' | 'step' | 'invSqrtC2' | 'eps', number>;
+  const loops = heapLoops(backend);
+  if (!loops) throw new Error(`${ADAM_STEP_KERNEL} needs the wasm heap loops`);
+  const shape = [...w.shape];
+  const outs = [backend.makeOutput(shape, 'float32'), backend.makeOutput(shape, 'float32'), backend.makeOutput(shape, 'float32')];
+  const n = shape.reduce((a, b) => a * b, 1);
+  const [wo, mo, vo] = outs.map((t) => ptr(backend, t)) as [number, number, number];
+  loops.adamStep(ptr(backend, w), ptr(backend, g), ptr(backend, m), ptr(backend, v), wo, mo, vo, n, beta1, beta2, 1 - beta1, 1 - beta2, step, invSqrtC2, eps);
+  return outs;
+}
+
+const overrides: Array<[string, (a: Args) => TensorInfo | TensorInfo[]]> = [
+  [ADAM_STEP_KERNEL, adamStep],
   [tf.Identity, identity],
   [tf.Sum, sum],
   [tf.UnsortedSegmentSum, unsortedSegmentSum],

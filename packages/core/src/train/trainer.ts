@@ -10,6 +10,7 @@ import type { Model } from '../model/model.js';
 import { createRunner, type RunnerOptions } from '../model/runner.js';
 import { createRng, type Rng } from '../tensor/rng.js';
 import { now, yieldToEventLoop } from '../platform.js';
+import { FusedAdamOptimizer } from './fusedAdam.js';
 import {
   canShareMemory,
   combineBnStats,
@@ -252,7 +253,7 @@ export class Trainer {
     const spec: OptimizerSpec = opts.optimizer ?? { kind: 'adam', lr: 1e-3 };
     const optimizer =
       spec.kind === 'adam'
-        ? tf.train.adam(spec.lr, spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.epsilon ?? 1e-7)
+        ? new FusedAdamOptimizer(spec.lr, spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.epsilon ?? 1e-7)
         : spec.momentum
           ? tf.train.momentum(spec.lr, spec.momentum, spec.nesterov ?? false)
           : tf.train.sgd(spec.lr);
