@@ -4,6 +4,8 @@
 // the backend's data map). No static data, no allocation: nothing of the backend's heap is touched but the
 // buffers passed in.
 
+import { adam1, adam4 } from './adamLanes';
+
 /**
  * im2col for the filter gradient, [K, M] layout: row (i, j, c) of K = FH·FW·C, column (n, oh, ow) of
  * M = N·OH·OW, holding x[n, oh·SH − padTop + i, ow·SW − padLeft + j, c] or 0 outside the input. Four channels
@@ -271,20 +273,10 @@ export function adamStep(
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = (<usize>i) << 2;
-    const gv = v128.load(g + o);
-    const mv = f32x4.add(f32x4.mul(vb1, v128.load(m + o)), f32x4.mul(va1, gv));
-    const vv = f32x4.add(f32x4.mul(vb2, v128.load(v + o)), f32x4.mul(va2, f32x4.mul(gv, gv)));
-    v128.store(mOut + o, mv);
-    v128.store(vOut + o, vv);
-    v128.store(wOut + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vstep, mv), f32x4.add(f32x4.mul(f32x4.sqrt(vv), vinv), veps))));
+    adam4(v128.load(g + o), v128.load(m + o), v128.load(v + o), v128.load(w + o), mOut + o, vOut + o, wOut + o, vb1, vb2, va1, va2, vstep, vinv, veps);
   }
   for (; i < n; i++) {
     const o = (<usize>i) << 2;
-    const gv = load<f32>(g + o);
-    const mv = beta1 * load<f32>(m + o) + a1 * gv;
-    const vv = beta2 * load<f32>(v + o) + a2 * gv * gv;
-    store<f32>(mOut + o, mv);
-    store<f32>(vOut + o, vv);
-    store<f32>(wOut + o, load<f32>(w + o) - (step * mv) / (sqrt<f32>(vv) * invSqrtC2 + eps));
+    adam1(load<f32>(g + o), load<f32>(m + o), load<f32>(v + o), load<f32>(w + o), mOut + o, vOut + o, wOut + o, beta1, beta2, a1, a2, step, invSqrtC2, eps);
   }
 }

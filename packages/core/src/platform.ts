@@ -49,7 +49,27 @@ export interface WasmApi {
 /** The platform's WebAssembly API, or undefined where there is none. */
 export const wasmApi = (): WasmApi | undefined => (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
-/** A module compiled from base64 (the generated *.generated.ts files), synchronously: for modules under 4 KB, which browsers compile on the main thread too. */
-export function compileBase64(api: WasmApi, base64: string): object {
-  return new api.Module(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+const compiled = new Map<string, object | null>();
+const instantiated = new WeakMap<object, Map<string, Record<string, unknown> | null>>();
+
+/**
+ * The exports of a generated module (base64, compiled once, synchronously: these modules are under 4 KB, which
+ * browsers compile on the main thread too) instantiated on `memory` (once per memory), or undefined where the
+ * platform cannot compile it or the memory does not fit its import.
+ */
+export function instantiateOn(base64: string, memory: object): Record<string, unknown> | undefined {
+  let perMemory = instantiated.get(memory);
+  if (!perMemory) instantiated.set(memory, (perMemory = new Map()));
+  if (perMemory.has(base64)) return perMemory.get(base64) ?? undefined;
+  let exports: Record<string, unknown> | null = null;
+  const api = wasmApi();
+  try {
+    let mod = compiled.get(base64);
+    if (mod === undefined && api) compiled.set(base64, (mod = new api.Module(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)))));
+    if (mod && api) exports = new api.Instance(mod, { env: { memory, abort: () => {} } }).exports;
+  } catch {
+    if (!compiled.has(base64)) compiled.set(base64, null);
+  }
+  perMemory.set(base64, exports);
+  return exports ?? undefined;
 }

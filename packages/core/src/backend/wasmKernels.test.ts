@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxRelErr } from '../../test/numeric.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { heapLoopsActive, useHeapLoops } from './wasmKernels.js';
 
@@ -12,14 +13,6 @@ async function onCpu(f: () => tf.Tensor): Promise<Float32Array> {
   } finally {
     await tf.setBackend('wasm');
   }
-}
-
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let scale = 0;
-  for (const v of b) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1e-3, scale));
-  return worst;
 }
 
 /**

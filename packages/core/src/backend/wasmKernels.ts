@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { compileBase64, wasmApi } from '../platform.js';
+import { instantiateOn, wasmApi } from '../platform.js';
 import { KERNELS_WASM_BASE64 } from './kernelsWasm.generated.js';
 
 interface WasmBackendLike {
@@ -63,8 +63,6 @@ export const ADAM_STEP_KERNEL = 'EdgeCompressAdamStep';
  * conv2 at batch 32). Where the heap cannot be imported (another tfjs build, no wasm SIMD, a browser refusing a
  * synchronous compile) the JavaScript loops below run instead; `useHeapLoops(false)` forces them (tests, A/B).
  */
-let heapModule: object | null | undefined;
-const heapInstances = new WeakMap<object, HeapLoops | null>();
 let heapLoopsEnabled = true;
 
 /** Turns the wasm heap loops on or off (default on); returns the previous setting. For tests and benchmarks. */
@@ -84,18 +82,7 @@ function heapLoops(backend: WasmBackendLike): HeapLoops | undefined {
   const api = wasmApi();
   const memory = backend.wasm?.asm?.memory;
   if (!api || !(memory instanceof api.Memory) || !backend.dataIdMap) return undefined;
-  let loops = heapInstances.get(memory);
-  if (loops === undefined) {
-    loops = null;
-    try {
-      heapModule ??= compileBase64(api, KERNELS_WASM_BASE64);
-      loops = new api.Instance(heapModule, { env: { memory, abort: () => {} } }).exports as unknown as HeapLoops;
-    } catch {
-      heapModule ??= null;
-    }
-    heapInstances.set(memory, loops);
-  }
-  return loops ?? undefined;
+  return instantiateOn(KERNELS_WASM_BASE64, memory) as HeapLoops | undefined;
 }
 
 /** The byte offset of a tensor's data in the backend's heap. */

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { maxRelErr } from '../../test/numeric.js';
 import { heapLoopsActive } from '../backend/wasmKernels.js';
 import { FusedAdamOptimizer } from './fusedAdam.js';
 
@@ -20,14 +21,6 @@ async function run(make: () => tf.Optimizer, shapes: number[][], steps: number, 
   opt.dispose();
   tf.dispose(vars);
   return out;
-}
-
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let scale = 0;
-  for (const v of b) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1e-6, scale));
-  return worst;
 }
 
 describe('FusedAdamOptimizer', () => {
@@ -49,7 +42,7 @@ describe('FusedAdamOptimizer', () => {
           const ours = await run(() => new FusedAdamOptimizer(lr0, 0.9, 0.999, 1e-7), shapes, steps, seed, lr);
           const ref = await run(() => tf.train.adam(lr0, 0.9, 0.999, 1e-7), shapes, steps, seed, lr);
           expect(ours.length).toBe(ref.length);
-          ours.forEach((a, i) => expect(maxRelErr(a, ref[i]!), `array ${i}`).toBeLessThanOrEqual(1e-6));
+          ours.forEach((a, i) => expect(maxRelErr(a, ref[i]!, 1e-6), `array ${i}`).toBeLessThanOrEqual(1e-6));
         },
       ),
       { numRuns: 30, seed: 5 },

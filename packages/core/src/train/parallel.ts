@@ -18,7 +18,7 @@ import { sizeOf } from '../ir/shapes.js';
 import type { ModelIR } from '../ir/types.js';
 import { forward, type WeightTensors } from '../model/forward.js';
 import { ADAM_WASM_BASE64 } from './adamWasm.generated.js';
-import { compileBase64, wasmApi, type WasmMemory } from '../platform.js';
+import { instantiateOn, wasmApi, type WasmMemory } from '../platform.js';
 
 /** One started worker, as the platform gives it. */
 export interface TrainWorkerHandle {
@@ -234,25 +234,9 @@ type AdamFn = (
   eps: number,
   wd: number,
 ) => void;
-let adamModule: object | null | undefined;
-const adamInstances = new WeakMap<WasmMemory, AdamFn>();
-
 /** The SIMD Adam kernel (assembly/adam.ts) bound to a shared memory, or undefined where wasm SIMD / threads are missing. */
 export function adamKernel(memory: WasmMemory): AdamFn | undefined {
-  const known = adamInstances.get(memory);
-  if (known) return known;
-  try {
-    if (adamModule === undefined) {
-      adamModule = compileBase64(wasmApi()!, ADAM_WASM_BASE64);
-    }
-    if (!adamModule) return undefined;
-    const fn = new (wasmApi()!.Instance)(adamModule, { env: { memory, abort: () => {} } }).exports.adam as AdamFn;
-    adamInstances.set(memory, fn);
-    return fn;
-  } catch {
-    adamModule ??= null;
-    return undefined;
-  }
+  return instantiateOn(ADAM_WASM_BASE64, memory)?.adam as AdamFn | undefined;
 }
 
 /** The contiguous range of gradient indices that shard `i` of `k` reduces and updates. */
