@@ -54,8 +54,13 @@ interface HeapLoops {
   ): void;
 }
 
-/** The fused Adam step's kernel name (wasm only; FusedAdamOptimizer runs it while the heap loops are active). */
+/** The fused Adam step's kernel name (wasm only; FusedAdamOptimizer runs it while `fusedAdamActive()`). */
 export const ADAM_STEP_KERNEL = 'EdgeCompressAdamStep';
+
+/** Whether the fused Adam kernel can run now: on wasm, registered (not removed by unregisterFastWasmKernels), with the heap loops active. */
+export function fusedAdamActive(): boolean {
+  return tf.getBackend() === 'wasm' && tf.getKernel(ADAM_STEP_KERNEL, 'wasm') !== undefined && heapLoopsActive();
+}
 
 /**
  * The im2col / col2im / 2×2 MaxPoolGrad loops of assembly/kernels.ts (wasm SIMD), instantiated on the backend's own

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxRelErr } from '../../test/numeric.js';
-import { heapLoopsActive } from '../backend/wasmKernels.js';
+import { fusedAdamActive, registerFastWasmKernels, unregisterFastWasmKernels } from '../backend/wasmKernels.js';
 import { FusedAdamOptimizer } from './fusedAdam.js';
 
 /** Runs `steps` Adam updates with seeded gradients on fresh variables of `shapes`; returns every variable's and moment's values. */
@@ -30,7 +30,7 @@ describe('FusedAdamOptimizer', () => {
 
   it('runs the fused wasm step and matches tf.train.adam (weights and both moments, 1e-6 relative) over seeded shapes, steps and rates', async () => {
     expect(tf.getBackend()).toBe('wasm');
-    expect(heapLoopsActive()).toBe(true);
+    expect(fusedAdamActive()).toBe(true);
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 3 }),
@@ -70,6 +70,31 @@ describe('FusedAdamOptimizer', () => {
     } finally {
       await tf.setBackend('wasm');
     }
+  });
+
+  it('falls back to tfjs Adam, exactly, while the fast kernels are unregistered (the core bench measures that setting)', async () => {
+    unregisterFastWasmKernels();
+    try {
+      expect(fusedAdamActive()).toBe(false);
+      const ours = await run(
+        () => new FusedAdamOptimizer(0.01, 0.9, 0.999, 1e-7),
+        [[6, 2]],
+        4,
+        9,
+        () => 0.01,
+      );
+      const ref = await run(
+        () => tf.train.adam(0.01, 0.9, 0.999, 1e-7),
+        [[6, 2]],
+        4,
+        9,
+        () => 0.01,
+      );
+      ours.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(ref[i]!)));
+    } finally {
+      registerFastWasmKernels();
+    }
+    expect(fusedAdamActive()).toBe(true);
   });
 
   it('keeps the tensor count flat across steps (counted outside tf.tidy)', () => {

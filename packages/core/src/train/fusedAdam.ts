@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAM_STEP_KERNEL, heapLoopsActive } from '../backend/wasmKernels.js';
+import { ADAM_STEP_KERNEL, fusedAdamActive } from '../backend/wasmKernels.js';
 
 type NamedGradients = Record<string, tf.Tensor> | Array<{ name: string; tensor: tf.Tensor }>;
 
@@ -10,7 +10,7 @@ type NamedGradients = Record<string, tf.Tensor> | Array<{ name: string; tensor: 
  */
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
   override applyGradients(variableGradients: NamedGradients): void {
-    if (!heapLoopsActive()) return super.applyGradients(variableGradients as never);
+    if (!fusedAdamActive()) return super.applyGradients(variableGradients as never);
     const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
     const self = this as unknown as {
       accumulatedFirstMoment: Array<{ originalName: string; variable: tf.Variable } | undefined>;
