@@ -11,8 +11,12 @@
  * - MaxPoolGrad: a direct scatter of dy onto the first maximum of each window (2×2 stride-2 pools unrolled).
  * - DepthwiseConv2dNativeBackpropInput / BackpropFilter: missing from tfjs-backend-wasm; direct loops, channel innermost.
  *
- * The im2col, col2im and 2×2 MaxPoolGrad loops run in wasm SIMD (assembly/kernels.ts) on the backend's own heap;
- * the JavaScript loops here are the fallback.
+ * - Identity: shares the input's buffer (reference count) instead of copying it.
+ * - Sum over leading axes (bias gradients): one blocked pass, no transpose.
+ * - EdgeCompressAdamStep: one Adam step per variable, for FusedAdamOptimizer.
+ *
+ * The im2col, col2im, 2×2 MaxPoolGrad, Sum and Adam loops run in wasm SIMD (assembly/kernels.ts) on the backend's
+ * own heap; the JavaScript loops here are the fallback.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
@@ -62,12 +66,6 @@ export function fusedAdamActive(): boolean {
   return tf.getBackend() === 'wasm' && tf.getKernel(ADAM_STEP_KERNEL, 'wasm') !== undefined && heapLoopsActive();
 }
 
-/**
- * The im2col / col2im / 2×2 MaxPoolGrad loops of assembly/kernels.ts (wasm SIMD), instantiated on the backend's own
- * heap so they read and write tensors in place: 3–5× faster than the same loops in JavaScript (measured on LeNet-5's
- * conv2 at batch 32). Where the heap cannot be imported (another tfjs build, no wasm SIMD, a browser refusing a
- * synchronous compile) the JavaScript loops below run instead; `useHeapLoops(false)` forces them (tests, A/B).
- */
 let heapLoopsEnabled = true;
 
 /** Turns the wasm heap loops on or off (default on); returns the previous setting. For tests and benchmarks. */
@@ -82,6 +80,11 @@ export function heapLoopsActive(): boolean {
   return tf.getBackend() === 'wasm' && heapLoops(tf.backend() as unknown as WasmBackendLike) !== undefined;
 }
 
+/**
+ * The loops of assembly/kernels.ts (wasm SIMD) instantiated on the backend's own heap, so they read and write tensors
+ * in place: 3–5× faster than the same loops in JavaScript (LeNet-5's conv2 at batch 32). Undefined where the heap
+ * cannot be imported (another tfjs build, no wasm SIMD) or `useHeapLoops(false)`: the JavaScript loops run instead.
+ */
 function heapLoops(backend: WasmBackendLike): HeapLoops | undefined {
   if (!heapLoopsEnabled) return undefined;
   const api = wasmApi();
@@ -127,11 +130,13 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
     filterShape: [number, number, number, number];
   };
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
-  const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = convGeometry(info);
+  const geo = convGeometry(info);
+  const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = geo;
   const col = backend.makeOutput([1, K, M], 'float32');
   const loops = heapLoops(backend);
   if (loops) loops.im2colT(ptr(backend, x), ptr(backend, col), N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft);
-  else im2colJs(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(col), convGeometry(info));
+  // Heap views only after allocating: the heap may grow and detach older views.
+  else im2colJs(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(col), geo);
   const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
   const out = call(tf.BatchMatMul, { inputs: { a: col, b: dy3 }, backend, attrs: { transposeA: false, transposeB: false } });
   backend.disposeData(col.dataId);
@@ -139,7 +144,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
   return out;
 }
 
-/** The JavaScript im2col ([K, M] layout), where the heap loops are not available. `cols` and `xs` are heap views taken after allocating. */
+/** The JavaScript im2col ([K, M] layout), where the heap loops are not available. */
 function im2colJs(xs: Float32Array, cols: Float32Array, g: ReturnType<typeof convGeometry>): void {
   const { N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft, M } = g;
   for (let i = 0; i < FH; i++) {
@@ -182,7 +187,8 @@ function conv2DBackpropInput(args: Args): TensorInfo {
   if (dataFormat !== undefined && dataFormat !== 'NHWC') return call(tf.Conv2DBackpropInput, args);
   const fs = filter.shape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(inputShape, fs, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
-  const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = convGeometry(info);
+  const geo = convGeometry(info);
+  const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = geo;
   // dcol [M, K] = dy [M, OC] · Wᵀ [OC, K] on XNNPACK (only the small filter is transposed), then a col2im
   // scatter-add of contiguous runs: the exact transpose of the forward im2col, so no multiply-adds are spent
   // on padding (a full-padding conv does 2–3× more work).
@@ -193,7 +199,7 @@ function conv2DBackpropInput(args: Args): TensorInfo {
   const loops = heapLoops(backend);
   if (loops) loops.col2imAdd(ptr(backend, dcol), ptr(backend, dx), N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft);
   // Heap views only after allocating: the heap may grow and detach older views.
-  else col2imJs(backend.typedArrayFromHeap(dcol), backend.typedArrayFromHeap(dx), convGeometry(info));
+  else col2imJs(backend.typedArrayFromHeap(dcol), backend.typedArrayFromHeap(dx), geo);
   backend.disposeData(dcol.dataId);
   return dx;
 }
