@@ -1,89 +1,10 @@
-// AssemblyScript source of the data-movement halves of core's wasm training kernels (built by
-// scripts/build-wasm.mjs into src/backend/kernelsWasm.generated.ts). Memory is imported: the instance is bound to
-// the tfjs wasm backend's own heap, so these loops read and write tensors in place (pointers are byte offsets from
-// the backend's data map). No static data, no allocation: nothing of the backend's heap is touched but the
-// buffers passed in.
+// AssemblyScript source of core's wasm training-kernel loops (built by scripts/build-wasm.mjs into
+// src/backend/kernelsWasm.generated.ts): direct convolution loops, col2im, MaxPoolGrad, bias add, sums and the Adam
+// step. Memory is imported: the instance is bound to the tfjs wasm backend's own heap, so these loops read and write
+// tensors in place (pointers are byte offsets from the backend's data map). No static data, no allocation: nothing
+// of the backend's heap is touched but the buffers passed in.
 
 import { adam1, adam4 } from './adamLanes';
-
-/**
- * im2col for the filter gradient, [K, M] layout: row (i, j, c) of K = FH·FW·C, column (n, oh, ow) of
- * M = N·OH·OW, holding x[n, oh·SH − padTop + i, ow·SW − padLeft + j, c] or 0 outside the input. Four channels
- * × four output columns at a time go through a 4×4 register transpose (the gather is a transpose of
- * [ow, c] blocks); the remainders are scalar.
- */
-export function im2colT(x: usize, cols: usize, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, FH: i32, FW: i32, SH: i32, SW: i32, padTop: i32, padLeft: i32): void {
-  const M = N * OH * OW;
-  const rowBytes = (<usize>M) << 2;
-  const step = (<usize>(SW * C)) << 2;
-  for (let i = 0; i < FH; i++) {
-    for (let j = 0; j < FW; j++) {
-      // Output columns [o0, o1) read inside the input row for this filter column; the rest are padding.
-      let o0 = ceilDiv(padLeft - j, SW);
-      if (o0 < 0) o0 = 0;
-      if (o0 > OW) o0 = OW;
-      let o1 = floorDiv(W - 1 + padLeft - j, SW) + 1;
-      if (o1 > OW) o1 = OW;
-      if (o1 < o0) o1 = o0;
-      const rowBase = cols + <usize>((i * FW + j) * C) * rowBytes;
-      for (let n = 0; n < N; n++) {
-        for (let oh = 0; oh < OH; oh++) {
-          const m = (<usize>((n * OH + oh) * OW)) << 2;
-          const h = oh * SH - padTop + i;
-          if (h < 0 || h >= H) {
-            for (let c = 0; c < C; c++) memory.fill(rowBase + <usize>c * rowBytes + m, 0, (<usize>OW) << 2);
-            continue;
-          }
-          if (o0 > 0) for (let c = 0; c < C; c++) memory.fill(rowBase + <usize>c * rowBytes + m, 0, (<usize>o0) << 2);
-          if (o1 < OW) for (let c = 0; c < C; c++) memory.fill(rowBase + <usize>c * rowBytes + m + ((<usize>o1) << 2), 0, (<usize>(OW - o1)) << 2);
-          const src0 = x + ((<usize>(((n * H + h) * W + o0 * SW - padLeft + j) * C)) << 2);
-          let c = 0;
-          for (; c + 4 <= C; c += 4) {
-            const d0 = rowBase + <usize>c * rowBytes + m;
-            const d1 = d0 + rowBytes,
-              d2 = d1 + rowBytes,
-              d3 = d2 + rowBytes;
-            let src = src0 + ((<usize>c) << 2);
-            let ow = o0;
-            for (; ow + 4 <= o1; ow += 4) {
-              const r0 = v128.load(src),
-                r1 = v128.load(src + step),
-                r2 = v128.load(src + 2 * step),
-                r3 = v128.load(src + 3 * step);
-              const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5),
-                t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7),
-                t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5),
-                t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-              const o = (<usize>ow) << 2;
-              v128.store(d0 + o, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
-              v128.store(d1 + o, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
-              v128.store(d2 + o, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
-              v128.store(d3 + o, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
-              src += 4 * step;
-            }
-            for (; ow < o1; ow++, src += step) {
-              const o = (<usize>ow) << 2;
-              store<f32>(d0 + o, load<f32>(src));
-              store<f32>(d1 + o, load<f32>(src, 4));
-              store<f32>(d2 + o, load<f32>(src, 8));
-              store<f32>(d3 + o, load<f32>(src, 12));
-            }
-          }
-          for (; c < C; c++) {
-            const d = rowBase + <usize>c * rowBytes + m;
-            let src = src0 + ((<usize>c) << 2);
-            let ow = o0;
-            if (SW == 1 && C == 1) {
-              // One channel, unit stride: the run is contiguous in x as in the row.
-              for (; ow + 4 <= o1; ow += 4, src += 16) v128.store(d + ((<usize>ow) << 2), v128.load(src));
-            }
-            for (; ow < o1; ow++, src += step) store<f32>(d + ((<usize>ow) << 2), load<f32>(src));
-          }
-        }
-      }
-    }
-  }
-}
 
 /**
  * col2im for the input gradient: dx [N, H, W, C] = Σ over the rows (n, oh, ow) of dcol [M, K] of their
@@ -191,6 +112,376 @@ export function maxPoolGrad2x2(dx: usize, x: usize, dy: usize, N: i32, H: i32, W
           if (hit) store<f32>(dx + at, gv);
         }
       }
+    }
+  }
+}
+
+/**
+ * Filter gradient without im2col: dw[i, j, c, o] = Σ_(n, oh, ow) x[n, h, w, c]·dy[n, oh, ow, o] with h = oh·SH − padTop
+ * + i, w = ow·SW − padLeft + j in bounds. Output rows are taken in chunks whose dy stays in L1 (~16 KB); for each tap
+ * of a chunk, a block of dw stays in registers over all the chunk's pixels: 4 input × 8 output channels (x as four
+ * splats, dy as two vectors), then 4 × 4, 4 × 1; channels beyond a multiple of 4 one at a time (16, 4, 1 outputs).
+ */
+export function convFilterGradDirect(x: usize, dy: usize, dw: usize, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, OC: i32, FH: i32, FW: i32, SH: i32, SW: i32, padTop: i32, padLeft: i32): void {
+  memory.fill(dw, 0, (<usize>(FH * FW * C * OC)) << 2);
+  const ocBytes = (<usize>OC) << 2;
+  const xStep = (<usize>(SW * C)) << 2;
+  let R = 16384 / (OW * OC * 4);
+  if (R < 1) R = 1;
+  for (let n = 0; n < N; n++) {
+    for (let oh0 = 0; oh0 < OH; oh0 += R) {
+      const oh1 = oh0 + R < OH ? oh0 + R : OH;
+      for (let i = 0; i < FH; i++) {
+        // rows of the chunk whose input row h is in bounds
+        let ha = ceilDiv(padTop - i, SH);
+        if (ha < oh0) ha = oh0;
+        let hb = floorDiv(H - 1 + padTop - i, SH) + 1;
+        if (hb > oh1) hb = oh1;
+        if (hb <= ha) continue;
+        for (let j = 0; j < FW; j++) {
+          let o0 = ceilDiv(padLeft - j, SW);
+          if (o0 < 0) o0 = 0;
+          let o1 = floorDiv(W - 1 + padLeft - j, SW) + 1;
+          if (o1 > OW) o1 = OW;
+          if (o1 <= o0) continue;
+          // x and dy at (row ha, column o0, channel 0); one output row further is xRow / dyRowBytes bytes on
+          const xa = x + ((<usize>(((n * H + ha * SH - padTop + i) * W + o0 * SW - padLeft + j) * C)) << 2);
+          const da = dy + (<usize>((n * OH + ha) * OW + o0)) * ocBytes;
+          const xRow = (<usize>(SH * W * C)) << 2;
+          const dyRow = (<usize>OW) * ocBytes;
+          const rows = hb - ha,
+            cols = o1 - o0;
+          const tap = dw + (<usize>((i * FW + j) * C)) * ocBytes;
+          let c = 0;
+          for (; c + 4 <= C; c += 4) tapBlock4(xa + ((<usize>c) << 2), da, tap + (<usize>c) * ocBytes, rows, cols, xRow, dyRow, xStep, OC);
+          for (; c < C; c++) tapChannel(xa + ((<usize>c) << 2), da, tap + (<usize>c) * ocBytes, rows, cols, xRow, dyRow, xStep, OC);
+        }
+      }
+    }
+  }
+}
+
+/** dw rows c..c+3 of one tap (at `w`, OC floats apart) += Σ over rows × cols pixels of x[c..c+3] ⊗ dy. */
+@inline
+function tapBlock4(xa: usize, da: usize, w: usize, rows: i32, cols: i32, xRow: usize, dyRow: usize, xStep: usize, OC: i32): void {
+  const ocBytes = (<usize>OC) << 2;
+  const w1 = w + ocBytes,
+    w2 = w1 + ocBytes,
+    w3 = w2 + ocBytes;
+  let o = 0;
+  for (; o + 8 <= OC; o += 8) {
+    const ob = (<usize>o) << 2;
+    let a0 = v128.load(w + ob),
+      b0 = v128.load(w + ob, 16),
+      a1 = v128.load(w1 + ob),
+      b1 = v128.load(w1 + ob, 16),
+      a2 = v128.load(w2 + ob),
+      b2 = v128.load(w2 + ob, 16),
+      a3 = v128.load(w3 + ob),
+      b3 = v128.load(w3 + ob, 16);
+    for (let r = 0; r < rows; r++) {
+      let xp = xa + <usize>r * xRow,
+        dp = da + <usize>r * dyRow + ob;
+      for (let k = 0; k < cols; k++, xp += xStep, dp += ocBytes) {
+        const d0 = v128.load(dp),
+          d1 = v128.load(dp, 16);
+        const s0 = v128.load32_splat(xp),
+          s1 = v128.load32_splat(xp, 4),
+          s2 = v128.load32_splat(xp, 8),
+          s3 = v128.load32_splat(xp, 12);
+        a0 = f32x4.add(a0, f32x4.mul(s0, d0));
+        b0 = f32x4.add(b0, f32x4.mul(s0, d1));
+        a1 = f32x4.add(a1, f32x4.mul(s1, d0));
+        b1 = f32x4.add(b1, f32x4.mul(s1, d1));
+        a2 = f32x4.add(a2, f32x4.mul(s2, d0));
+        b2 = f32x4.add(b2, f32x4.mul(s2, d1));
+        a3 = f32x4.add(a3, f32x4.mul(s3, d0));
+        b3 = f32x4.add(b3, f32x4.mul(s3, d1));
+      }
+    }
+    v128.store(w + ob, a0);
+    v128.store(w + ob, b0, 16);
+    v128.store(w1 + ob, a1);
+    v128.store(w1 + ob, b1, 16);
+    v128.store(w2 + ob, a2);
+    v128.store(w2 + ob, b2, 16);
+    v128.store(w3 + ob, a3);
+    v128.store(w3 + ob, b3, 16);
+  }
+  for (; o + 4 <= OC; o += 4) {
+    const ob = (<usize>o) << 2;
+    let a0 = v128.load(w + ob),
+      a1 = v128.load(w1 + ob),
+      a2 = v128.load(w2 + ob),
+      a3 = v128.load(w3 + ob);
+    for (let r = 0; r < rows; r++) {
+      let xp = xa + <usize>r * xRow,
+        dp = da + <usize>r * dyRow + ob;
+      for (let k = 0; k < cols; k++, xp += xStep, dp += ocBytes) {
+        const d0 = v128.load(dp);
+        a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(xp), d0));
+        a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(xp, 4), d0));
+        a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(xp, 8), d0));
+        a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(xp, 12), d0));
+      }
+    }
+    v128.store(w + ob, a0);
+    v128.store(w1 + ob, a1);
+    v128.store(w2 + ob, a2);
+    v128.store(w3 + ob, a3);
+  }
+  for (; o < OC; o++) {
+    // one output channel: the four input channels as the vector's lanes
+    const ob = (<usize>o) << 2;
+    let a = f32x4.splat(0);
+    for (let r = 0; r < rows; r++) {
+      let xp = xa + <usize>r * xRow,
+        dp = da + <usize>r * dyRow + ob;
+      for (let k = 0; k < cols; k++, xp += xStep, dp += ocBytes) a = f32x4.add(a, f32x4.mul(v128.load(xp), v128.load32_splat(dp)));
+    }
+    store<f32>(w + ob, load<f32>(w + ob) + f32x4.extract_lane(a, 0));
+    store<f32>(w1 + ob, load<f32>(w1 + ob) + f32x4.extract_lane(a, 1));
+    store<f32>(w2 + ob, load<f32>(w2 + ob) + f32x4.extract_lane(a, 2));
+    store<f32>(w3 + ob, load<f32>(w3 + ob) + f32x4.extract_lane(a, 3));
+  }
+}
+
+/** dw row c of one tap (at `w`) += Σ over rows × cols pixels of x[c]·dy: 16, then 4, then 1 output channels at a time. */
+@inline
+function tapChannel(xa: usize, da: usize, w: usize, rows: i32, cols: i32, xRow: usize, dyRow: usize, xStep: usize, OC: i32): void {
+  const ocBytes = (<usize>OC) << 2;
+  let o = 0;
+  for (; o + 16 <= OC; o += 16) {
+    const wp = w + ((<usize>o) << 2);
+    let a0 = v128.load(wp),
+      a1 = v128.load(wp, 16),
+      a2 = v128.load(wp, 32),
+      a3 = v128.load(wp, 48);
+    for (let r = 0; r < rows; r++) {
+      let xp = xa + <usize>r * xRow,
+        dp = da + <usize>r * dyRow + ((<usize>o) << 2);
+      for (let k = 0; k < cols; k++, xp += xStep, dp += ocBytes) {
+        const s = v128.load32_splat(xp);
+        a0 = f32x4.add(a0, f32x4.mul(s, v128.load(dp)));
+        a1 = f32x4.add(a1, f32x4.mul(s, v128.load(dp, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(s, v128.load(dp, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(s, v128.load(dp, 48)));
+      }
+    }
+    v128.store(wp, a0);
+    v128.store(wp, a1, 16);
+    v128.store(wp, a2, 32);
+    v128.store(wp, a3, 48);
+  }
+  for (; o + 4 <= OC; o += 4) {
+    const wp = w + ((<usize>o) << 2);
+    let a0 = v128.load(wp);
+    for (let r = 0; r < rows; r++) {
+      let xp = xa + <usize>r * xRow,
+        dp = da + <usize>r * dyRow + ((<usize>o) << 2);
+      for (let k = 0; k < cols; k++, xp += xStep, dp += ocBytes) a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(xp), v128.load(dp)));
+    }
+    v128.store(wp, a0);
+  }
+  for (; o < OC; o++) {
+    const wp = w + ((<usize>o) << 2);
+    let a: f32 = load<f32>(wp);
+    for (let r = 0; r < rows; r++) {
+      let xp = xa + <usize>r * xRow,
+        dp = da + <usize>r * dyRow + ((<usize>o) << 2);
+      for (let k = 0; k < cols; k++, xp += xStep, dp += ocBytes) a += load<f32>(xp) * load<f32>(dp);
+    }
+    store<f32>(wp, a);
+  }
+}
+
+/**
+ * Conv forward without im2col, for convs with few input channels: y[n, oh, ow, o] = Σ_(i, j, c) x[n, h, w, c]·f[i, j,
+ * c, o] over the in-bounds taps. Each output pixel accumulates 16 output channels at a time in registers over all
+ * taps (the filter, FH·FW·C·OC floats, stays in L1).
+ */
+export function convForwardDirect(x: usize, f: usize, y: usize, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, OC: i32, FH: i32, FW: i32, SH: i32, SW: i32, padTop: i32, padLeft: i32): void {
+  const ocBytes = (<usize>OC) << 2;
+  let yp = y;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      let i0 = padTop - oh * SH;
+      if (i0 < 0) i0 = 0;
+      let i1 = H + padTop - oh * SH;
+      if (i1 > FH) i1 = FH;
+      for (let ow = 0; ow < OW; ow++, yp += ocBytes) {
+        // Four pixels with every filter column in bounds share each filter load.
+        if (ow + 4 <= OW && ow * SW >= padLeft && (ow + 3) * SW - padLeft + FW <= W) {
+          convPixels4(x + ((<usize>(((n * H + oh * SH - padTop) * W + ow * SW - padLeft) * C)) << 2), f, yp, W, C, OC, FW, SW, i0, i1);
+          ow += 3;
+          yp += 3 * ocBytes;
+          continue;
+        }
+        let j0 = padLeft - ow * SW;
+        if (j0 < 0) j0 = 0;
+        let j1 = W + padLeft - ow * SW;
+        if (j1 > FW) j1 = FW;
+        // x at (h, w) = (oh·SH − padTop + i, ow·SW − padLeft + j)
+        const xBase = x + ((<usize>(((n * H + oh * SH - padTop) * W + ow * SW - padLeft) * C)) << 2);
+        let o = 0;
+        for (; o + 16 <= OC; o += 16) {
+          let a0 = f32x4.splat(0),
+            a1 = f32x4.splat(0),
+            a2 = f32x4.splat(0),
+            a3 = f32x4.splat(0);
+          for (let i = i0; i < i1; i++) {
+            for (let j = j0; j < j1; j++) {
+              const xp = xBase + ((<usize>((i * W + j) * C)) << 2);
+              let fp = f + (<usize>((i * FW + j) * C)) * ocBytes + ((<usize>o) << 2);
+              for (let c = 0; c < C; c++, fp += ocBytes) {
+                const s = f32x4.splat(load<f32>(xp + ((<usize>c) << 2)));
+                a0 = f32x4.add(a0, f32x4.mul(s, v128.load(fp)));
+                a1 = f32x4.add(a1, f32x4.mul(s, v128.load(fp, 16)));
+                a2 = f32x4.add(a2, f32x4.mul(s, v128.load(fp, 32)));
+                a3 = f32x4.add(a3, f32x4.mul(s, v128.load(fp, 48)));
+              }
+            }
+          }
+          const op = yp + ((<usize>o) << 2);
+          v128.store(op, a0);
+          v128.store(op, a1, 16);
+          v128.store(op, a2, 32);
+          v128.store(op, a3, 48);
+        }
+        for (; o + 4 <= OC; o += 4) {
+          let a0 = f32x4.splat(0);
+          for (let i = i0; i < i1; i++) {
+            for (let j = j0; j < j1; j++) {
+              const xp = xBase + ((<usize>((i * W + j) * C)) << 2);
+              let fp = f + (<usize>((i * FW + j) * C)) * ocBytes + ((<usize>o) << 2);
+              for (let c = 0; c < C; c++, fp += ocBytes) a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(xp + ((<usize>c) << 2))), v128.load(fp)));
+            }
+          }
+          v128.store(yp + ((<usize>o) << 2), a0);
+        }
+        for (; o < OC; o++) {
+          let a: f32 = 0;
+          for (let i = i0; i < i1; i++) {
+            for (let j = j0; j < j1; j++) {
+              const xp = xBase + ((<usize>((i * W + j) * C)) << 2);
+              let fp = f + (<usize>((i * FW + j) * C)) * ocBytes + ((<usize>o) << 2);
+              for (let c = 0; c < C; c++, fp += ocBytes) a += load<f32>(xp + ((<usize>c) << 2)) * load<f32>(fp);
+            }
+          }
+          store<f32>(yp + ((<usize>o) << 2), a);
+        }
+      }
+    }
+  }
+}
+
+/** Four adjacent output pixels of convForwardDirect (all filter columns in bounds; filter rows [i0, i1)). */
+function convPixels4(xBase: usize, f: usize, yp: usize, W: i32, C: i32, OC: i32, FW: i32, SW: i32, i0: i32, i1: i32): void {
+  const ocBytes = (<usize>OC) << 2;
+  const px = (<usize>(SW * C)) << 2; // x distance between adjacent output pixels
+  let o = 0;
+  for (; o + 8 <= OC; o += 8) {
+    let a0 = f32x4.splat(0),
+      b0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      b1 = f32x4.splat(0),
+      a2 = f32x4.splat(0),
+      b2 = f32x4.splat(0),
+      a3 = f32x4.splat(0),
+      b3 = f32x4.splat(0);
+    for (let i = i0; i < i1; i++) {
+      let xp = xBase + ((<usize>(i * W * C)) << 2);
+      let fp = f + (<usize>(i * FW * C)) * ocBytes + ((<usize>o) << 2);
+      const n = FW * C; // the taps of one filter row are contiguous in x and in f
+      for (let t = 0; t < n; t++, xp += 4, fp += ocBytes) {
+        const f0 = v128.load(fp),
+          f1 = v128.load(fp, 16);
+        const s0 = f32x4.splat(load<f32>(xp)),
+          s1 = f32x4.splat(load<f32>(xp + px)),
+          s2 = f32x4.splat(load<f32>(xp + 2 * px)),
+          s3 = f32x4.splat(load<f32>(xp + 3 * px));
+        a0 = f32x4.add(a0, f32x4.mul(s0, f0));
+        b0 = f32x4.add(b0, f32x4.mul(s0, f1));
+        a1 = f32x4.add(a1, f32x4.mul(s1, f0));
+        b1 = f32x4.add(b1, f32x4.mul(s1, f1));
+        a2 = f32x4.add(a2, f32x4.mul(s2, f0));
+        b2 = f32x4.add(b2, f32x4.mul(s2, f1));
+        a3 = f32x4.add(a3, f32x4.mul(s3, f0));
+        b3 = f32x4.add(b3, f32x4.mul(s3, f1));
+      }
+    }
+    const op = yp + ((<usize>o) << 2);
+    v128.store(op, a0);
+    v128.store(op, b0, 16);
+    v128.store(op + ocBytes, a1);
+    v128.store(op + ocBytes, b1, 16);
+    v128.store(op + 2 * ocBytes, a2);
+    v128.store(op + 2 * ocBytes, b2, 16);
+    v128.store(op + 3 * ocBytes, a3);
+    v128.store(op + 3 * ocBytes, b3, 16);
+  }
+  for (; o + 4 <= OC; o += 4) {
+    let a0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      a2 = f32x4.splat(0),
+      a3 = f32x4.splat(0);
+    for (let i = i0; i < i1; i++) {
+      let xp = xBase + ((<usize>(i * W * C)) << 2);
+      let fp = f + (<usize>(i * FW * C)) * ocBytes + ((<usize>o) << 2);
+      const n = FW * C;
+      for (let t = 0; t < n; t++, xp += 4, fp += ocBytes) {
+        const f0 = v128.load(fp);
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(xp)), f0));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.splat(load<f32>(xp + px)), f0));
+        a2 = f32x4.add(a2, f32x4.mul(f32x4.splat(load<f32>(xp + 2 * px)), f0));
+        a3 = f32x4.add(a3, f32x4.mul(f32x4.splat(load<f32>(xp + 3 * px)), f0));
+      }
+    }
+    const op = yp + ((<usize>o) << 2);
+    v128.store(op, a0);
+    v128.store(op + ocBytes, a1);
+    v128.store(op + 2 * ocBytes, a2);
+    v128.store(op + 3 * ocBytes, a3);
+  }
+  for (; o < OC; o++) {
+    let a0: f32 = 0,
+      a1: f32 = 0,
+      a2: f32 = 0,
+      a3: f32 = 0;
+    for (let i = i0; i < i1; i++) {
+      let xp = xBase + ((<usize>(i * W * C)) << 2);
+      let fp = f + (<usize>(i * FW * C)) * ocBytes + ((<usize>o) << 2);
+      const n = FW * C;
+      for (let t = 0; t < n; t++, xp += 4, fp += ocBytes) {
+        const w = load<f32>(fp);
+        a0 += load<f32>(xp) * w;
+        a1 += load<f32>(xp + px) * w;
+        a2 += load<f32>(xp + 2 * px) * w;
+        a3 += load<f32>(xp + 3 * px) * w;
+      }
+    }
+    const op = yp + ((<usize>o) << 2);
+    store<f32>(op, a0);
+    store<f32>(op + ocBytes, a1);
+    store<f32>(op + 2 * ocBytes, a2);
+    store<f32>(op + 3 * ocBytes, a3);
+  }
+}
+
+/** out[r, c] = x[r, c] + b[c] over rows × cols (a bias added to the last axis). */
+export function addBias(x: usize, b: usize, out: usize, rows: i32, cols: i32): void {
+  const rowBytes = (<usize>cols) << 2;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * rowBytes,
+      orow = out + <usize>r * rowBytes;
+    let t = 0;
+    for (; t + 4 <= cols; t += 4) {
+      const o = (<usize>t) << 2;
+      v128.store(orow + o, f32x4.add(v128.load(xr + o), v128.load(b + o)));
+    }
+    for (; t < cols; t++) {
+      const o = (<usize>t) << 2;
+      store<f32>(orow + o, load<f32>(xr + o) + load<f32>(b + o));
     }
   }
 }

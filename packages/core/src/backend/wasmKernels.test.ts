@@ -91,6 +91,78 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     });
   }
 
+  it('Conv2D with ≤ 4 input channels (the direct loop; four-pixel blocks inside, single pixels at padded edges) matches the cpu forward', async () => {
+    const fwdCase = fc.record({
+      fh: fc.integer({ min: 1, max: 5 }),
+      fw: fc.integer({ min: 1, max: 5 }),
+      sh: fc.integer({ min: 1, max: 3 }),
+      sw: fc.integer({ min: 1, max: 3 }),
+      oc: fc.integer({ min: 1, max: 21 }), // 8- and 4-channel blocks and the scalar remainder
+    });
+    await fc.assert(
+      fc.asyncProperty(convCase, fwdCase, async ({ n, h, w, c: c9, pad, seed }, { fh, fw, sh, sw, oc }) => {
+        const c = 1 + (c9 % 4);
+        const xs = tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync() as Float32Array;
+        const ks = tf.randomNormal([fh, fw, c, oc], 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
+        const run = (): tf.Tensor => tf.conv2d(tf.tensor4d(xs, [n, h, w, c]), tf.tensor4d(ks, [fh, fw, c, oc]), [sh, sw], pad);
+        const wasm = tf.tidy(() => {
+          const y = run();
+          return { values: y.dataSync() as Float32Array, shape: y.shape };
+        });
+        const cpu = await onCpu(run);
+        expect(wasm.values.length).toBe(cpu.length);
+        expect(maxRelErr(wasm.values, cpu)).toBeLessThanOrEqual(1e-4);
+      }),
+      { numRuns: 80, seed: 17 },
+    );
+  });
+
+  it("Conv2DBackpropFilter with 14–21 output channels (the direct loop's 8- and 16-channel blocks) matches cpu", async () => {
+    await fc.assert(
+      fc.asyncProperty(convCase, fc.integer({ min: 14, max: 21 }), async ({ n, h, w, c, f, stride, pad, seed }, oc) => {
+        await expectConvGradsMatchCpu([n, h, w, c], [f, f, c, oc], seed, (x, k) => tf.conv2d(x, k, stride, pad));
+      }),
+      { numRuns: 40, seed: 19 },
+    );
+  });
+
+  it('Add of a bias over the last axis (the heap loop) and other broadcasts (stock) match cpu', async () => {
+    const shapes: Array<[number[], number[]]> = [
+      [[3, 5, 4, 7], [7]],
+      [
+        [6, 9],
+        [1, 9],
+      ],
+      [
+        [2, 3, 1, 3],
+        [1, 1, 1, 3],
+      ],
+      [[5, 4], [4]],
+      [[7], [7]],
+      [[9], [5, 9]],
+      [
+        [4, 6],
+        [4, 1],
+      ],
+      [
+        [4, 6],
+        [4, 6],
+      ],
+    ];
+    for (const [sa, sb] of shapes) {
+      const as = tf.randomNormal(sa, 0, 1, 'float32', 3).dataSync() as Float32Array;
+      const bs = tf.randomNormal(sb, 0, 1, 'float32', 4).dataSync() as Float32Array;
+      const run = (): tf.Tensor => tf.add(tf.tensor(as, sa), tf.tensor(bs, sb));
+      const wasm = tf.tidy(() => run().dataSync() as Float32Array);
+      const cpu = await onCpu(run);
+      expect(Array.from(wasm), `${sa} + ${sb}`).toEqual(Array.from(cpu));
+    }
+    const ints = tf.add(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), tf.tensor1d([10, 20], 'int32'));
+    expect(ints.dtype).toBe('int32');
+    expect(Array.from(ints.dataSync())).toEqual([11, 22, 13, 24]);
+    ints.dispose();
+  });
+
   it('Sum over leading axes (the heap loop) and over any other axes (stock), keepDims both ways, against the cpu backend', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -205,7 +277,7 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
   });
 
   it('are installed on the wasm backend, with the heap loops bound to its heap', () => {
-    for (const k of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Sum', 'Identity']) {
+    for (const k of ['Conv2D', 'Add', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Sum', 'Identity']) {
       expect((tf.getKernel(k, 'wasm') as unknown as { edgeCompress?: boolean }).edgeCompress, k).toBe(true);
     }
     expect(heapLoopsActive()).toBe(true);
@@ -218,7 +290,12 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     const before = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
     const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 1);
     const k = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2);
-    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), 2, 2, 'valid')))([x, k]);
+    const bias = tf.ones([4]);
+    // C = 3: the direct conv forward and filter gradient; the bias add's heap loop
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.add(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), bias) as tf.Tensor4D, 2, 2, 'valid')))([
+      x,
+      k,
+    ]);
     const x2 = tf.reshape(x, [18, 27]) as tf.Tensor2D;
     const ones = tf.ones([4, 27]) as tf.Tensor2D;
     const m = tf.matMul(x2, ones, false, true);
@@ -232,7 +309,7 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     const ids = tf.tensor1d([0, 1, 0, 2, 1, 0], 'int32');
     const seg = tf.unsortedSegmentSum(data, ids, 3);
     expect(Array.from(seg.dataSync())).toEqual([3, 3, 2, 2, 1, 1]);
-    tf.dispose([x, k, ...g, x2, ones, m, big, l1, l2, ...viaT, data, ids, seg]);
+    tf.dispose([x, k, bias, ...g, x2, ones, m, big, l1, l2, ...viaT, data, ids, seg]);
     const after = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
     expect(after.numTensors).toBe(before.numTensors);
     expect(after.numDataBuffers).toBe(before.numDataBuffers);
