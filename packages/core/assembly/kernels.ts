@@ -295,177 +295,127 @@ function tapChannel(xa: usize, da: usize, w: usize, rows: i32, cols: i32, xRow: 
   }
 }
 
+/** Packs a filter f [FH, FW, C, OC] for convPacked: blocks of 8 output channels, each [FH, FW, C, 8] contiguous (the last block zero-filled past OC). */
+export function packFilter(f: usize, p: usize, FH: i32, FW: i32, C: i32, OC: i32): void {
+  const blocks = (OC + 7) >> 3;
+  const taps = FH * FW * C;
+  let q = p;
+  for (let b = 0; b < blocks; b++) {
+    for (let t = 0; t < taps; t++) {
+      for (let l = 0; l < 8; l++, q += 4) {
+        const o = b * 8 + l;
+        store<f32>(q, o < OC ? load<f32>(f + ((<usize>(t * OC + o)) << 2)) : 0);
+      }
+    }
+  }
+}
+
 /**
- * Conv forward without im2col, for convs with few input channels: y[n, oh, ow, o] = Σ_(i, j, c) x[n, h, w, c]·f[i, j,
- * c, o] over the in-bounds taps. Each output pixel accumulates 16 output channels at a time in registers over all
- * taps (the filter, FH·FW·C·OC floats, stays in L1).
+ * Conv forward over a packed filter (packFilter): y[n, oh, ow, o] = Σ_(i, j, c) x[n, oh·SH − padTop + i, ow·SW −
+ * padLeft + j, c]·f[i, j, c, o] over the in-bounds taps. One block of 8 output channels at a time (its packed filter,
+ * FH·FW·C·32 bytes, is read in order); within a block, four adjacent pixels with every filter column in bounds share
+ * each filter load (8 accumulator vectors in registers over all taps), other pixels go one at a time.
  */
-export function convForwardDirect(x: usize, f: usize, y: usize, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, OC: i32, FH: i32, FW: i32, SH: i32, SW: i32, padTop: i32, padLeft: i32): void {
+export function convPacked(x: usize, p: usize, y: usize, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, OC: i32, FH: i32, FW: i32, SH: i32, SW: i32, padTop: i32, padLeft: i32): void {
   const ocBytes = (<usize>OC) << 2;
-  let yp = y;
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      let i0 = padTop - oh * SH;
-      if (i0 < 0) i0 = 0;
-      let i1 = H + padTop - oh * SH;
-      if (i1 > FH) i1 = FH;
-      for (let ow = 0; ow < OW; ow++, yp += ocBytes) {
-        // Four pixels with every filter column in bounds share each filter load.
-        if (ow + 4 <= OW && ow * SW >= padLeft && (ow + 3) * SW - padLeft + FW <= W) {
-          convPixels4(x + ((<usize>(((n * H + oh * SH - padTop) * W + ow * SW - padLeft) * C)) << 2), f, yp, W, C, OC, FW, SW, i0, i1);
-          ow += 3;
-          yp += 3 * ocBytes;
-          continue;
-        }
-        let j0 = padLeft - ow * SW;
-        if (j0 < 0) j0 = 0;
-        let j1 = W + padLeft - ow * SW;
-        if (j1 > FW) j1 = FW;
-        // x at (h, w) = (oh·SH − padTop + i, ow·SW − padLeft + j)
-        const xBase = x + ((<usize>(((n * H + oh * SH - padTop) * W + ow * SW - padLeft) * C)) << 2);
-        let o = 0;
-        for (; o + 16 <= OC; o += 16) {
-          let a0 = f32x4.splat(0),
-            a1 = f32x4.splat(0),
-            a2 = f32x4.splat(0),
-            a3 = f32x4.splat(0);
+  const blockBytes = (<usize>(FH * FW * C)) << 5;
+  const px = (<usize>(SW * C)) << 2; // x distance between adjacent output pixels
+  const blocks = (OC + 7) >> 3;
+  for (let b = 0; b < blocks; b++) {
+    const pb = p + <usize>b * blockBytes;
+    const count = OC - b * 8 < 8 ? OC - b * 8 : 8;
+    for (let n = 0; n < N; n++) {
+      for (let oh = 0; oh < OH; oh++) {
+        let i0 = padTop - oh * SH;
+        if (i0 < 0) i0 = 0;
+        let i1 = H + padTop - oh * SH;
+        if (i1 > FH) i1 = FH;
+        let yp = y + (<usize>((n * OH + oh) * OW)) * ocBytes + ((<usize>(b * 8)) << 2);
+        for (let ow = 0; ow < OW; ) {
+          // x at (h, w) = (oh·SH − padTop + i, ow·SW − padLeft + j)
+          const xBase = x + ((<usize>(((n * H + oh * SH - padTop) * W + ow * SW - padLeft) * C)) << 2);
+          if (ow + 4 <= OW && ow * SW >= padLeft && (ow + 3) * SW - padLeft + FW <= W) {
+            let a0 = f32x4.splat(0),
+              b0 = f32x4.splat(0),
+              a1 = f32x4.splat(0),
+              b1 = f32x4.splat(0),
+              a2 = f32x4.splat(0),
+              b2 = f32x4.splat(0),
+              a3 = f32x4.splat(0),
+              b3 = f32x4.splat(0);
+            const taps = FW * C; // the taps of one filter row are contiguous in x and in the packed filter
+            for (let i = i0; i < i1; i++) {
+              let xp = xBase + ((<usize>(i * W * C)) << 2);
+              let fp = pb + ((<usize>(i * taps)) << 5);
+              for (let t = 0; t < taps; t++, xp += 4, fp += 32) {
+                const f0 = v128.load(fp),
+                  f1 = v128.load(fp, 16);
+                const s0 = v128.load32_splat(xp),
+                  s1 = v128.load32_splat(xp + px),
+                  s2 = v128.load32_splat(xp + 2 * px),
+                  s3 = v128.load32_splat(xp + 3 * px);
+                a0 = f32x4.add(a0, f32x4.mul(s0, f0));
+                b0 = f32x4.add(b0, f32x4.mul(s0, f1));
+                a1 = f32x4.add(a1, f32x4.mul(s1, f0));
+                b1 = f32x4.add(b1, f32x4.mul(s1, f1));
+                a2 = f32x4.add(a2, f32x4.mul(s2, f0));
+                b2 = f32x4.add(b2, f32x4.mul(s2, f1));
+                a3 = f32x4.add(a3, f32x4.mul(s3, f0));
+                b3 = f32x4.add(b3, f32x4.mul(s3, f1));
+              }
+            }
+            store8(yp, a0, b0, count);
+            store8(yp + ocBytes, a1, b1, count);
+            store8(yp + 2 * ocBytes, a2, b2, count);
+            store8(yp + 3 * ocBytes, a3, b3, count);
+            ow += 4;
+            yp += 4 * ocBytes;
+            continue;
+          }
+          let j0 = padLeft - ow * SW;
+          if (j0 < 0) j0 = 0;
+          let j1 = W + padLeft - ow * SW;
+          if (j1 > FW) j1 = FW;
+          let a = f32x4.splat(0),
+            c4 = f32x4.splat(0);
           for (let i = i0; i < i1; i++) {
             for (let j = j0; j < j1; j++) {
-              const xp = xBase + ((<usize>((i * W + j) * C)) << 2);
-              let fp = f + (<usize>((i * FW + j) * C)) * ocBytes + ((<usize>o) << 2);
-              for (let c = 0; c < C; c++, fp += ocBytes) {
-                const s = f32x4.splat(load<f32>(xp + ((<usize>c) << 2)));
-                a0 = f32x4.add(a0, f32x4.mul(s, v128.load(fp)));
-                a1 = f32x4.add(a1, f32x4.mul(s, v128.load(fp, 16)));
-                a2 = f32x4.add(a2, f32x4.mul(s, v128.load(fp, 32)));
-                a3 = f32x4.add(a3, f32x4.mul(s, v128.load(fp, 48)));
+              let xp = xBase + ((<usize>((i * W + j) * C)) << 2);
+              let fp = pb + ((<usize>((i * FW + j) * C)) << 5);
+              for (let c = 0; c < C; c++, xp += 4, fp += 32) {
+                const s = v128.load32_splat(xp);
+                a = f32x4.add(a, f32x4.mul(s, v128.load(fp)));
+                c4 = f32x4.add(c4, f32x4.mul(s, v128.load(fp, 16)));
               }
             }
           }
-          const op = yp + ((<usize>o) << 2);
-          v128.store(op, a0);
-          v128.store(op, a1, 16);
-          v128.store(op, a2, 32);
-          v128.store(op, a3, 48);
-        }
-        for (; o + 4 <= OC; o += 4) {
-          let a0 = f32x4.splat(0);
-          for (let i = i0; i < i1; i++) {
-            for (let j = j0; j < j1; j++) {
-              const xp = xBase + ((<usize>((i * W + j) * C)) << 2);
-              let fp = f + (<usize>((i * FW + j) * C)) * ocBytes + ((<usize>o) << 2);
-              for (let c = 0; c < C; c++, fp += ocBytes) a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(xp + ((<usize>c) << 2))), v128.load(fp)));
-            }
-          }
-          v128.store(yp + ((<usize>o) << 2), a0);
-        }
-        for (; o < OC; o++) {
-          let a: f32 = 0;
-          for (let i = i0; i < i1; i++) {
-            for (let j = j0; j < j1; j++) {
-              const xp = xBase + ((<usize>((i * W + j) * C)) << 2);
-              let fp = f + (<usize>((i * FW + j) * C)) * ocBytes + ((<usize>o) << 2);
-              for (let c = 0; c < C; c++, fp += ocBytes) a += load<f32>(xp + ((<usize>c) << 2)) * load<f32>(fp);
-            }
-          }
-          store<f32>(yp + ((<usize>o) << 2), a);
+          store8(yp, a, c4, count);
+          ow++;
+          yp += ocBytes;
         }
       }
     }
   }
 }
 
-/** Four adjacent output pixels of convForwardDirect (all filter columns in bounds; filter rows [i0, i1)). */
-function convPixels4(xBase: usize, f: usize, yp: usize, W: i32, C: i32, OC: i32, FW: i32, SW: i32, i0: i32, i1: i32): void {
-  const ocBytes = (<usize>OC) << 2;
-  const px = (<usize>(SW * C)) << 2; // x distance between adjacent output pixels
-  let o = 0;
-  for (; o + 8 <= OC; o += 8) {
-    let a0 = f32x4.splat(0),
-      b0 = f32x4.splat(0),
-      a1 = f32x4.splat(0),
-      b1 = f32x4.splat(0),
-      a2 = f32x4.splat(0),
-      b2 = f32x4.splat(0),
-      a3 = f32x4.splat(0),
-      b3 = f32x4.splat(0);
-    for (let i = i0; i < i1; i++) {
-      let xp = xBase + ((<usize>(i * W * C)) << 2);
-      let fp = f + (<usize>(i * FW * C)) * ocBytes + ((<usize>o) << 2);
-      const n = FW * C; // the taps of one filter row are contiguous in x and in f
-      for (let t = 0; t < n; t++, xp += 4, fp += ocBytes) {
-        const f0 = v128.load(fp),
-          f1 = v128.load(fp, 16);
-        const s0 = f32x4.splat(load<f32>(xp)),
-          s1 = f32x4.splat(load<f32>(xp + px)),
-          s2 = f32x4.splat(load<f32>(xp + 2 * px)),
-          s3 = f32x4.splat(load<f32>(xp + 3 * px));
-        a0 = f32x4.add(a0, f32x4.mul(s0, f0));
-        b0 = f32x4.add(b0, f32x4.mul(s0, f1));
-        a1 = f32x4.add(a1, f32x4.mul(s1, f0));
-        b1 = f32x4.add(b1, f32x4.mul(s1, f1));
-        a2 = f32x4.add(a2, f32x4.mul(s2, f0));
-        b2 = f32x4.add(b2, f32x4.mul(s2, f1));
-        a3 = f32x4.add(a3, f32x4.mul(s3, f0));
-        b3 = f32x4.add(b3, f32x4.mul(s3, f1));
-      }
-    }
-    const op = yp + ((<usize>o) << 2);
-    v128.store(op, a0);
-    v128.store(op, b0, 16);
-    v128.store(op + ocBytes, a1);
-    v128.store(op + ocBytes, b1, 16);
-    v128.store(op + 2 * ocBytes, a2);
-    v128.store(op + 2 * ocBytes, b2, 16);
-    v128.store(op + 3 * ocBytes, a3);
-    v128.store(op + 3 * ocBytes, b3, 16);
+/** Stores the first `count` (1–8) lanes of a then b at p. */
+@inline
+function store8(p: usize, a: v128, b: v128, count: i32): void {
+  if (count == 8) {
+    v128.store(p, a);
+    v128.store(p, b, 16);
+    return;
   }
-  for (; o + 4 <= OC; o += 4) {
-    let a0 = f32x4.splat(0),
-      a1 = f32x4.splat(0),
-      a2 = f32x4.splat(0),
-      a3 = f32x4.splat(0);
-    for (let i = i0; i < i1; i++) {
-      let xp = xBase + ((<usize>(i * W * C)) << 2);
-      let fp = f + (<usize>(i * FW * C)) * ocBytes + ((<usize>o) << 2);
-      const n = FW * C;
-      for (let t = 0; t < n; t++, xp += 4, fp += ocBytes) {
-        const f0 = v128.load(fp);
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(xp)), f0));
-        a1 = f32x4.add(a1, f32x4.mul(f32x4.splat(load<f32>(xp + px)), f0));
-        a2 = f32x4.add(a2, f32x4.mul(f32x4.splat(load<f32>(xp + 2 * px)), f0));
-        a3 = f32x4.add(a3, f32x4.mul(f32x4.splat(load<f32>(xp + 3 * px)), f0));
-      }
-    }
-    const op = yp + ((<usize>o) << 2);
-    v128.store(op, a0);
-    v128.store(op + ocBytes, a1);
-    v128.store(op + 2 * ocBytes, a2);
-    v128.store(op + 3 * ocBytes, a3);
+  if (count >= 4) {
+    v128.store(p, a);
+    if (count > 4) store<f32>(p, f32x4.extract_lane(b, 0), 16);
+    if (count > 5) store<f32>(p, f32x4.extract_lane(b, 1), 20);
+    if (count > 6) store<f32>(p, f32x4.extract_lane(b, 2), 24);
+    return;
   }
-  for (; o < OC; o++) {
-    let a0: f32 = 0,
-      a1: f32 = 0,
-      a2: f32 = 0,
-      a3: f32 = 0;
-    for (let i = i0; i < i1; i++) {
-      let xp = xBase + ((<usize>(i * W * C)) << 2);
-      let fp = f + (<usize>(i * FW * C)) * ocBytes + ((<usize>o) << 2);
-      const n = FW * C;
-      for (let t = 0; t < n; t++, xp += 4, fp += ocBytes) {
-        const w = load<f32>(fp);
-        a0 += load<f32>(xp) * w;
-        a1 += load<f32>(xp + px) * w;
-        a2 += load<f32>(xp + 2 * px) * w;
-        a3 += load<f32>(xp + 3 * px) * w;
-      }
-    }
-    const op = yp + ((<usize>o) << 2);
-    store<f32>(op, a0);
-    store<f32>(op + ocBytes, a1);
-    store<f32>(op + 2 * ocBytes, a2);
-    store<f32>(op + 3 * ocBytes, a3);
-  }
+  store<f32>(p, f32x4.extract_lane(a, 0));
+  if (count > 1) store<f32>(p, f32x4.extract_lane(a, 1), 4);
+  if (count > 2) store<f32>(p, f32x4.extract_lane(a, 2), 8);
 }
 
 /** out[r, c] = x[r, c] + b[c] over rows × cols (a bias added to the last axis). */

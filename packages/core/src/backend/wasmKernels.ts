@@ -34,6 +34,8 @@ interface WasmBackendLike {
   dataIdMap?: { get(dataId: object): { memoryOffset: number } | undefined };
 }
 
+/** convPacked's geometry: N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft (x [N, H, W, C] → y [N, OH, OW, OC]). */
+type PackedGeom = [number, number, number, number, number, number, number, number, number, number, number, number, number];
 /** Geometry arguments of the heap loops: N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft. */
 type Geom = [number, number, number, number, number, number, number, number, number, number, number, number];
 interface HeapLoops {
@@ -187,9 +189,12 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
 }
 
 /**
- * Conv2D (NHWC, no dilation) with at most DIRECT_CONV_MAX_CHANNELS input channels as one direct loop; XNNPACK's
- * convolution is badly shaped for them (LeNet-5's conv1, C = 1: 1.3 → 0.7–0.8 ms at batch 32). Anything else goes to the
- * stock kernel.
+ * Conv2D (NHWC, no dilation) with at most DIRECT_CONV_MAX_CHANNELS input channels as one direct loop over a packed
+ * filter; XNNPACK's convolution is badly shaped for them (LeNet-5's conv1, C = 1: 1.3 → 0.7–0.8 ms at batch 32).
+ * With more input channels the same loop only ties XNNPACK (LeNet-5's conv2 3.49 vs 3.47 ms, a 3×3 conv of 64 → 128
+ * channels 11.05 vs 11.09 ms, medians in one process), so those stay stock; so does the input gradient, which as
+ * this loop over dy with the filter rotated was slower than the GEMM + col2im below (7.97 vs 7.43 ms with the
+ * forward, conv2).
  */
 const DIRECT_CONV_MAX_CHANNELS = 4;
 
@@ -221,8 +226,18 @@ function conv2D(args: Args): TensorInfo {
   );
   const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft } = convGeometry(info);
   const out = backend.makeOutput([N, OH, OW, OC], 'float32');
-  if (N * OH * OW * OC > 0) loops.convForwardDirect(ptr(backend, x), ptr(backend, filter), ptr(backend, out), N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft);
+  if (N * OH * OW * OC > 0) convPackedOn(backend, loops, x, filter, out, [N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft]);
   return out;
+}
+
+/** Runs convPacked over `filter`, packed into a temporary buffer. */
+function convPackedOn(backend: WasmBackendLike, loops: HeapLoops, x: TensorInfo, filter: TensorInfo, out: TensorInfo, g: PackedGeom): void {
+  const [, , , C, , , OC, FH, FW] = g;
+  const [fh, fw, fc, fo] = filter.shape as [number, number, number, number];
+  const packed = backend.makeOutput([Math.ceil(OC / 8) * FH * FW * C * 8], 'float32');
+  loops.packFilter(ptr(backend, filter), ptr(backend, packed), fh, fw, fc, fo);
+  loops.convPacked(ptr(backend, x), ptr(backend, packed), ptr(backend, out), ...g);
+  backend.disposeData(packed.dataId);
 }
 
 /**
