@@ -418,6 +418,194 @@ function store8(p: usize, a: v128, b: v128, count: i32): void {
   if (count > 2) store<f32>(p, f32x4.extract_lane(a, 2), 8);
 }
 
+/**
+ * C [M, N] = A·B with B [K, N] row-major and A read through strides: A[i, k] at a + (i·rowStride + k·kStride)·4, so
+ * A [M, K] (rowStride K, kStride 1) and Aᵀ for A stored [K, M] (rowStride 1, kStride M) run the same loop. Blocks of
+ * 4 rows × 8 columns stay in registers over all of K (A as four splats, B as two vectors); then 4-column blocks,
+ * single columns, and rows left over one at a time.
+ */
+export function gemmXN(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32, rowStride: i32, kStride: i32): void {
+  const nBytes = (<usize>N) << 2;
+  const rs = (<usize>rowStride) << 2,
+    ks = (<usize>kStride) << 2;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const a0 = a + <usize>i * rs;
+    const c0 = c + <usize>i * nBytes;
+    let j = 0;
+    for (; j + 8 <= N; j += 8) {
+      let x0 = f32x4.splat(0),
+        y0 = f32x4.splat(0),
+        x1 = f32x4.splat(0),
+        y1 = f32x4.splat(0),
+        x2 = f32x4.splat(0),
+        y2 = f32x4.splat(0),
+        x3 = f32x4.splat(0),
+        y3 = f32x4.splat(0);
+      let ap = a0,
+        bp = b + ((<usize>j) << 2);
+      for (let k = 0; k < K; k++, ap += ks, bp += nBytes) {
+        const b0 = v128.load(bp),
+          b1 = v128.load(bp, 16);
+        const s0 = v128.load32_splat(ap),
+          s1 = v128.load32_splat(ap + rs),
+          s2 = v128.load32_splat(ap + 2 * rs),
+          s3 = v128.load32_splat(ap + 3 * rs);
+        x0 = f32x4.add(x0, f32x4.mul(s0, b0));
+        y0 = f32x4.add(y0, f32x4.mul(s0, b1));
+        x1 = f32x4.add(x1, f32x4.mul(s1, b0));
+        y1 = f32x4.add(y1, f32x4.mul(s1, b1));
+        x2 = f32x4.add(x2, f32x4.mul(s2, b0));
+        y2 = f32x4.add(y2, f32x4.mul(s2, b1));
+        x3 = f32x4.add(x3, f32x4.mul(s3, b0));
+        y3 = f32x4.add(y3, f32x4.mul(s3, b1));
+      }
+      const cp = c0 + ((<usize>j) << 2);
+      v128.store(cp, x0);
+      v128.store(cp, y0, 16);
+      v128.store(cp + nBytes, x1);
+      v128.store(cp + nBytes, y1, 16);
+      v128.store(cp + 2 * nBytes, x2);
+      v128.store(cp + 2 * nBytes, y2, 16);
+      v128.store(cp + 3 * nBytes, x3);
+      v128.store(cp + 3 * nBytes, y3, 16);
+    }
+    for (; j + 4 <= N; j += 4) {
+      let x0 = f32x4.splat(0),
+        x1 = f32x4.splat(0),
+        x2 = f32x4.splat(0),
+        x3 = f32x4.splat(0);
+      let ap = a0,
+        bp = b + ((<usize>j) << 2);
+      for (let k = 0; k < K; k++, ap += ks, bp += nBytes) {
+        const b0 = v128.load(bp);
+        x0 = f32x4.add(x0, f32x4.mul(v128.load32_splat(ap), b0));
+        x1 = f32x4.add(x1, f32x4.mul(v128.load32_splat(ap + rs), b0));
+        x2 = f32x4.add(x2, f32x4.mul(v128.load32_splat(ap + 2 * rs), b0));
+        x3 = f32x4.add(x3, f32x4.mul(v128.load32_splat(ap + 3 * rs), b0));
+      }
+      const cp = c0 + ((<usize>j) << 2);
+      v128.store(cp, x0);
+      v128.store(cp + nBytes, x1);
+      v128.store(cp + 2 * nBytes, x2);
+      v128.store(cp + 3 * nBytes, x3);
+    }
+    for (; j < N; j++) {
+      let x0: f32 = 0,
+        x1: f32 = 0,
+        x2: f32 = 0,
+        x3: f32 = 0;
+      let ap = a0,
+        bp = b + ((<usize>j) << 2);
+      for (let k = 0; k < K; k++, ap += ks, bp += nBytes) {
+        const v = load<f32>(bp);
+        x0 += load<f32>(ap) * v;
+        x1 += load<f32>(ap + rs) * v;
+        x2 += load<f32>(ap + 2 * rs) * v;
+        x3 += load<f32>(ap + 3 * rs) * v;
+      }
+      const cp = c0 + ((<usize>j) << 2);
+      store<f32>(cp, x0);
+      store<f32>(cp + nBytes, x1);
+      store<f32>(cp + 2 * nBytes, x2);
+      store<f32>(cp + 3 * nBytes, x3);
+    }
+  }
+  for (; i < M; i++) {
+    const a0 = a + <usize>i * rs;
+    const c0 = c + <usize>i * nBytes;
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      let x0 = f32x4.splat(0);
+      let ap = a0,
+        bp = b + ((<usize>j) << 2);
+      for (let k = 0; k < K; k++, ap += ks, bp += nBytes) x0 = f32x4.add(x0, f32x4.mul(v128.load32_splat(ap), v128.load(bp)));
+      v128.store(c0 + ((<usize>j) << 2), x0);
+    }
+    for (; j < N; j++) {
+      let x0: f32 = 0;
+      let ap = a0,
+        bp = b + ((<usize>j) << 2);
+      for (let k = 0; k < K; k++, ap += ks, bp += nBytes) x0 += load<f32>(ap) * load<f32>(bp);
+      store<f32>(c0 + ((<usize>j) << 2), x0);
+    }
+  }
+}
+
+/**
+ * C [M, N] = A·Bᵀ with A [M, K] and B [N, K] row-major: dot products along K, four at a time per lane group — blocks of
+ * 4 rows × 2 columns (8 vector accumulators), summed across lanes at the end; K beyond a multiple of 4 scalar.
+ */
+export function gemmNT(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32): void {
+  const kBytes = (<usize>K) << 2,
+    nBytes = (<usize>N) << 2;
+  const K4 = K & ~3;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const a0 = a + <usize>i * kBytes;
+    let j = 0;
+    for (; j + 2 <= N; j += 2) {
+      const b0 = b + <usize>j * kBytes;
+      let p00 = f32x4.splat(0),
+        p01 = f32x4.splat(0),
+        p10 = f32x4.splat(0),
+        p11 = f32x4.splat(0),
+        p20 = f32x4.splat(0),
+        p21 = f32x4.splat(0),
+        p30 = f32x4.splat(0),
+        p31 = f32x4.splat(0);
+      for (let k = 0; k < K4; k += 4) {
+        const o = (<usize>k) << 2;
+        const u = v128.load(b0 + o),
+          v = v128.load(b0 + kBytes + o);
+        const r0 = v128.load(a0 + o),
+          r1 = v128.load(a0 + kBytes + o),
+          r2 = v128.load(a0 + 2 * kBytes + o),
+          r3 = v128.load(a0 + 3 * kBytes + o);
+        p00 = f32x4.add(p00, f32x4.mul(r0, u));
+        p01 = f32x4.add(p01, f32x4.mul(r0, v));
+        p10 = f32x4.add(p10, f32x4.mul(r1, u));
+        p11 = f32x4.add(p11, f32x4.mul(r1, v));
+        p20 = f32x4.add(p20, f32x4.mul(r2, u));
+        p21 = f32x4.add(p21, f32x4.mul(r2, v));
+        p30 = f32x4.add(p30, f32x4.mul(r3, u));
+        p31 = f32x4.add(p31, f32x4.mul(r3, v));
+      }
+      const cp = c + <usize>i * nBytes + ((<usize>j) << 2);
+      store<f32>(cp, hsum(p00) + tailDot(a0, b0, K4, K));
+      store<f32>(cp, hsum(p01) + tailDot(a0, b0 + kBytes, K4, K), 4);
+      store<f32>(cp + nBytes, hsum(p10) + tailDot(a0 + kBytes, b0, K4, K));
+      store<f32>(cp + nBytes, hsum(p11) + tailDot(a0 + kBytes, b0 + kBytes, K4, K), 4);
+      store<f32>(cp + 2 * nBytes, hsum(p20) + tailDot(a0 + 2 * kBytes, b0, K4, K));
+      store<f32>(cp + 2 * nBytes, hsum(p21) + tailDot(a0 + 2 * kBytes, b0 + kBytes, K4, K), 4);
+      store<f32>(cp + 3 * nBytes, hsum(p30) + tailDot(a0 + 3 * kBytes, b0, K4, K));
+      store<f32>(cp + 3 * nBytes, hsum(p31) + tailDot(a0 + 3 * kBytes, b0 + kBytes, K4, K), 4);
+    }
+    for (; j < N; j++) for (let r = 0; r < 4; r++) store<f32>(c + <usize>(i + r) * nBytes + ((<usize>j) << 2), dot(a0 + <usize>r * kBytes, b + <usize>j * kBytes, K4, K));
+  }
+  for (; i < M; i++) for (let j = 0; j < N; j++) store<f32>(c + <usize>i * nBytes + ((<usize>j) << 2), dot(a + <usize>i * kBytes, b + <usize>j * kBytes, K4, K));
+}
+
+@inline
+function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+/** Σ x[k]·y[k] for k in [k0, K), scalar. */
+@inline
+function tailDot(x: usize, y: usize, k0: i32, K: i32): f32 {
+  let s: f32 = 0;
+  for (let k = k0; k < K; k++) s += load<f32>(x + ((<usize>k) << 2)) * load<f32>(y + ((<usize>k) << 2));
+  return s;
+}
+
+/** Σ x[k]·y[k] over [0, K): four lanes up to K4, then scalar. */
+function dot(x: usize, y: usize, K4: i32, K: i32): f32 {
+  let p = f32x4.splat(0);
+  for (let k = 0; k < K4; k += 4) p = f32x4.add(p, f32x4.mul(v128.load(x + ((<usize>k) << 2)), v128.load(y + ((<usize>k) << 2))));
+  return hsum(p) + tailDot(x, y, K4, K);
+}
+
 /** out[r, c] = x[r, c] + b[c] over rows × cols (a bias added to the last axis). */
 export function addBias(x: usize, b: usize, out: usize, rows: i32, cols: i32): void {
   const rowBytes = (<usize>cols) << 2;

@@ -249,6 +249,34 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     );
   });
 
+  it('BatchMatMul as the heap loops: A·B, Aᵀ·B (4×8 blocks, 4- and 1-column and single-row remainders) and A·Bᵀ with K ≥ 128', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 19 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 29 }),
+        fc.constantFrom('nn', 'tn', 'nt'),
+        fc.integer({ min: 1, max: 1000 }),
+        async (m, k0, n, mode, seed) => {
+          const k = mode === 'nt' ? 128 + k0 : k0; // dot products from K = 128 (K % 4 ≠ 0 included)
+          const ta = mode === 'tn',
+            tb = mode === 'nt';
+          const as = tf.randomNormal(ta ? [k, m] : [m, k], 0, 1, 'float32', seed).dataSync() as Float32Array;
+          const bs = tf.randomNormal(tb ? [n, k] : [k, n], 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
+          const run = (): tf.Tensor => tf.matMul(tf.tensor2d(as, ta ? [k, m] : [m, k]), tf.tensor2d(bs, tb ? [n, k] : [k, n]), ta, tb);
+          const wasm = tf.tidy(() => {
+            const y = run();
+            return { values: y.dataSync() as Float32Array, shape: y.shape };
+          });
+          const cpu = await onCpu(run);
+          expect(wasm.shape).toEqual([m, n]);
+          expect(maxRelErr(wasm.values, cpu)).toBeLessThanOrEqual(1e-4);
+        },
+      ),
+      { numRuns: 60, seed: 23 },
+    );
+  });
+
   it('BatchMatMul with a large right-hand operand (run transposed): first and repeated use, and a transposed operand', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -257,7 +285,9 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
         fc.integer({ min: 256, max: 300 }),
         fc.boolean(),
         fc.integer({ min: 1, max: 1000 }),
-        async (m, k, n, tb, seed) => {
+        async (m, k0, n, tb, seed) => {
+          // past the heap loops' bounds: Bᵀ with K < 128, or B over 2 MB
+          const k = tb ? k0 : k0 * 40;
           const as = tf.randomNormal([m, k], 0, 1, 'float32', seed).dataSync() as Float32Array;
           const bs = tf.randomNormal(tb ? [n, k] : [k, n], 0, 1, 'float32', seed + 1).dataSync() as Float32Array;
           const cpu = await onCpu(() => tf.matMul(tf.tensor2d(as, [m, k]), tf.tensor2d(bs, tb ? [n, k] : [k, n]), false, tb));
