@@ -1,39 +1,168 @@
 // AssemblyScript source of core's wasm training-kernel loops (built by scripts/build-wasm.mjs into
-// src/backend/kernelsWasm.generated.ts): direct convolution loops, col2im, MaxPoolGrad, bias add, sums and the Adam
-// step. Memory is imported: the instance is bound to the tfjs wasm backend's own heap, so these loops read and write
+// src/backend/kernelsWasm.generated.ts): direct convolution loops, products, MaxPoolGrad, bias add, sums and the
+// Adam step. Memory is imported: the instance is bound to the tfjs wasm backend's own heap, so these loops read and write
 // tensors in place (pointers are byte offsets from the backend's data map). No static data, no allocation: nothing
 // of the backend's heap is touched but the buffers passed in.
 
 import { adam1, adam4 } from './adamLanes';
 
 /**
- * col2im for the input gradient: dx [N, H, W, C] = Σ over the rows (n, oh, ow) of dcol [M, K] of their
- * in-bounds (i, j, c) entries, added to the input position they were read from. Within one filter row the
- * in-bounds (j, c) pairs are contiguous in both, so each (m, i) adds one run of (j1 − j0)·C floats. dx is zeroed
- * first.
+ * Input gradient without the [M, K] column matrix: dx[n, h, w, c] = Σ over output pixels (n, oh, ow) and in-bounds
+ * taps (i, j) with h = oh·SH − padTop + i, w = ow·SW − padLeft + j of Σ_o dy[n, oh, ow, o]·f[i, j, c, o], with the
+ * filter given transposed (wt [OC, FH·FW·C]). Per output pixel and filter row, the in-bounds (j, c) run is
+ * contiguous in wt's rows and in dx, so a register block — 4 adjacent pixels × 8 floats of the run, over all OC —
+ * is added to dx as vectors: the GEMM and the col2im scatter in one pass, no 4 MB intermediate for LeNet-5's conv2.
  */
-export function col2imAdd(dcol: usize, dx: usize, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, FH: i32, FW: i32, SH: i32, SW: i32, padTop: i32, padLeft: i32): void {
-  const K = FH * FW * C;
+export function convInputGradDirect(dy: usize, wt: usize, dx: usize, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, OC: i32, FH: i32, FW: i32, SH: i32, SW: i32, padTop: i32, padLeft: i32): void {
   memory.fill(dx, 0, (<usize>(N * H * W * C)) << 2);
-  let m = 0;
+  const K = FH * FW * C;
+  const kBytes = (<usize>K) << 2,
+    ocBytes = (<usize>OC) << 2;
+  const px = (<usize>(SW * C)) << 2; // dx distance between adjacent output pixels
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++, m++) {
-        const w0 = ow * SW - padLeft;
-        let j0 = -w0;
-        if (j0 < 0) j0 = 0;
-        let j1 = W - w0;
-        if (j1 > FW) j1 = FW;
-        if (j1 <= j0) continue;
-        const len = (j1 - j0) * C;
-        for (let i = 0; i < FH; i++) {
-          const h = oh * SH - padTop + i;
-          if (h < 0 || h >= H) continue;
-          addRow(dx + ((<usize>(((n * H + h) * W + w0 + j0) * C)) << 2), dcol + ((<usize>(m * K + (i * FW + j0) * C)) << 2), len);
+      const dyRow = dy + (<usize>((n * OH + oh) * OW)) * ocBytes;
+      for (let i = 0; i < FH; i++) {
+        const h = oh * SH - padTop + i;
+        if (h < 0 || h >= H) continue;
+        const dxRow = dx + ((<usize>((n * H + h) * W * C)) << 2);
+        for (let ow = 0; ow < OW; ) {
+          if (ow + 4 <= OW && ow * SW >= padLeft && (ow + 3) * SW - padLeft + FW <= W) {
+            // four pixels, every filter column in bounds: the run is the whole filter row, FW·C floats
+            inputGradRun4(dyRow + <usize>ow * ocBytes, wt + ((<usize>(i * FW * C)) << 2), dxRow + ((<usize>((ow * SW - padLeft) * C)) << 2), FW * C, OC, ocBytes, kBytes, px);
+            ow += 4;
+            continue;
+          }
+          let j0 = padLeft - ow * SW;
+          if (j0 < 0) j0 = 0;
+          let j1 = W + padLeft - ow * SW;
+          if (j1 > FW) j1 = FW;
+          if (j1 > j0) inputGradRun1(dyRow + <usize>ow * ocBytes, wt + ((<usize>((i * FW + j0) * C)) << 2), dxRow + ((<usize>((ow * SW - padLeft + j0) * C)) << 2), (j1 - j0) * C, OC, kBytes);
+          ow++;
         }
       }
     }
   }
+}
+
+/** dx[p·px + t] += Σ_o dy[p, o]·wt[o, t] for the four pixels p and t in [0, L). */
+@inline
+function inputGradRun4(d: usize, w: usize, x: usize, L: i32, OC: i32, ocBytes: usize, kBytes: usize, px: usize): void {
+  let t = 0;
+  for (; t + 8 <= L; t += 8) {
+    let a0 = f32x4.splat(0),
+      b0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      b1 = f32x4.splat(0),
+      a2 = f32x4.splat(0),
+      b2 = f32x4.splat(0),
+      a3 = f32x4.splat(0),
+      b3 = f32x4.splat(0);
+    let dp = d,
+      wp = w + ((<usize>t) << 2);
+    for (let o = 0; o < OC; o++, dp += 4, wp += kBytes) {
+      const f0 = v128.load(wp),
+        f1 = v128.load(wp, 16);
+      const s0 = v128.load32_splat(dp),
+        s1 = v128.load32_splat(dp + ocBytes),
+        s2 = v128.load32_splat(dp + 2 * ocBytes),
+        s3 = v128.load32_splat(dp + 3 * ocBytes);
+      a0 = f32x4.add(a0, f32x4.mul(s0, f0));
+      b0 = f32x4.add(b0, f32x4.mul(s0, f1));
+      a1 = f32x4.add(a1, f32x4.mul(s1, f0));
+      b1 = f32x4.add(b1, f32x4.mul(s1, f1));
+      a2 = f32x4.add(a2, f32x4.mul(s2, f0));
+      b2 = f32x4.add(b2, f32x4.mul(s2, f1));
+      a3 = f32x4.add(a3, f32x4.mul(s3, f0));
+      b3 = f32x4.add(b3, f32x4.mul(s3, f1));
+    }
+    const q = x + ((<usize>t) << 2);
+    add8(q, a0, b0);
+    add8(q + px, a1, b1);
+    add8(q + 2 * px, a2, b2);
+    add8(q + 3 * px, a3, b3);
+  }
+  for (; t + 4 <= L; t += 4) {
+    let a0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      a2 = f32x4.splat(0),
+      a3 = f32x4.splat(0);
+    let dp = d,
+      wp = w + ((<usize>t) << 2);
+    for (let o = 0; o < OC; o++, dp += 4, wp += kBytes) {
+      const f0 = v128.load(wp);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(dp), f0));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(dp + ocBytes), f0));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(dp + 2 * ocBytes), f0));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(dp + 3 * ocBytes), f0));
+    }
+    const q = x + ((<usize>t) << 2);
+    v128.store(q, f32x4.add(v128.load(q), a0));
+    v128.store(q + px, f32x4.add(v128.load(q + px), a1));
+    v128.store(q + 2 * px, f32x4.add(v128.load(q + 2 * px), a2));
+    v128.store(q + 3 * px, f32x4.add(v128.load(q + 3 * px), a3));
+  }
+  for (; t < L; t++) {
+    let a0: f32 = 0,
+      a1: f32 = 0,
+      a2: f32 = 0,
+      a3: f32 = 0;
+    let dp = d,
+      wp = w + ((<usize>t) << 2);
+    for (let o = 0; o < OC; o++, dp += 4, wp += kBytes) {
+      const f = load<f32>(wp);
+      a0 += load<f32>(dp) * f;
+      a1 += load<f32>(dp + ocBytes) * f;
+      a2 += load<f32>(dp + 2 * ocBytes) * f;
+      a3 += load<f32>(dp + 3 * ocBytes) * f;
+    }
+    const q = x + ((<usize>t) << 2);
+    store<f32>(q, load<f32>(q) + a0);
+    store<f32>(q + px, load<f32>(q + px) + a1);
+    store<f32>(q + 2 * px, load<f32>(q + 2 * px) + a2);
+    store<f32>(q + 3 * px, load<f32>(q + 3 * px) + a3);
+  }
+}
+
+/** dx[t] += Σ_o dy[o]·wt[o, t] for one pixel and t in [0, L). */
+@inline
+function inputGradRun1(d: usize, w: usize, x: usize, L: i32, OC: i32, kBytes: usize): void {
+  let t = 0;
+  for (; t + 8 <= L; t += 8) {
+    let a = f32x4.splat(0),
+      b = f32x4.splat(0);
+    let dp = d,
+      wp = w + ((<usize>t) << 2);
+    for (let o = 0; o < OC; o++, dp += 4, wp += kBytes) {
+      const s = v128.load32_splat(dp);
+      a = f32x4.add(a, f32x4.mul(s, v128.load(wp)));
+      b = f32x4.add(b, f32x4.mul(s, v128.load(wp, 16)));
+    }
+    add8(x + ((<usize>t) << 2), a, b);
+  }
+  for (; t + 4 <= L; t += 4) {
+    let a = f32x4.splat(0);
+    let dp = d,
+      wp = w + ((<usize>t) << 2);
+    for (let o = 0; o < OC; o++, dp += 4, wp += kBytes) a = f32x4.add(a, f32x4.mul(v128.load32_splat(dp), v128.load(wp)));
+    const q = x + ((<usize>t) << 2);
+    v128.store(q, f32x4.add(v128.load(q), a));
+  }
+  for (; t < L; t++) {
+    let a: f32 = 0;
+    let dp = d,
+      wp = w + ((<usize>t) << 2);
+    for (let o = 0; o < OC; o++, dp += 4, wp += kBytes) a += load<f32>(dp) * load<f32>(wp);
+    const q = x + ((<usize>t) << 2);
+    store<f32>(q, load<f32>(q) + a);
+  }
+}
+
+/** p[0, 8) += (a, b). */
+@inline
+function add8(p: usize, a: v128, b: v128): void {
+  v128.store(p, f32x4.add(v128.load(p), a));
+  v128.store(p, f32x4.add(v128.load(p, 16), b), 16);
 }
 
 /**

@@ -7,7 +7,9 @@
  *   channels. The JavaScript fallback is im2col + the backend's BatchMatMul.
  * - Conv2D with ≤ 4 input channels: a direct loop (XNNPACK is badly shaped for them); others stock.
  * - Add of a bias over the last axis: one SIMD pass; other broadcasts stock.
- * - Conv2DBackpropInput (NHWC, any stride, no dilation): dy·Wᵀ on XNNPACK, then a col2im scatter-add of runs.
+ * - Conv2DBackpropInput (NHWC, any stride, no dilation): one direct loop — the product with the transposed filter and
+ *   the scatter into dx in one pass, no column matrix (LeNet-5's conv2 at batch 32: 4.8 → 3.7 ms with tfjs's
+ *   overhead, 6.9 → 4.6 at batch 64). The JavaScript fallback is dy·Wᵀ, then a col2im scatter-add of runs.
  * - BatchMatMul: a single product of moderate size (directGemmFits: dense layers in training) runs as a
  *   register-blocked loop on the heap (A·B, Aᵀ·B, A·Bᵀ), with no packing of the new weights; otherwise, with
  *   transposes, transpose first (wasm Transpose), then the fast non-transposed path; a single product with a large,
@@ -19,7 +21,7 @@
  * - Sum over leading axes (bias gradients): one blocked pass, no transpose.
  * - EdgeCompressAdamStep: one Adam step per variable, for FusedAdamOptimizer.
  *
- * The conv loops, col2im, 2×2 MaxPoolGrad, bias Add, Sum and Adam loops run in wasm SIMD (assembly/kernels.ts) on the backend's
+ * The conv and product loops, 2×2 MaxPoolGrad, bias Add, Sum and Adam loops run in wasm SIMD (assembly/kernels.ts) on the backend's
  * own heap; the JavaScript loops here are the fallback.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -36,51 +38,16 @@ interface WasmBackendLike {
   dataIdMap?: { get(dataId: object): { memoryOffset: number } | undefined };
 }
 
-/** convPacked's geometry: N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft (x [N, H, W, C] → y [N, OH, OW, OC]). */
-type PackedGeom = [number, number, number, number, number, number, number, number, number, number, number, number, number];
-/** Geometry arguments of the heap loops: N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft. */
-type Geom = [number, number, number, number, number, number, number, number, number, number, number, number];
+/** The conv loops' geometry: N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft (x [N, H, W, C], y [N, OH, OW, OC]). */
+type ConvGeom = [number, number, number, number, number, number, number, number, number, number, number, number, number];
 interface HeapLoops {
-  convForwardDirect(
-    x: number,
-    f: number,
-    y: number,
-    N: number,
-    H: number,
-    W: number,
-    C: number,
-    OH: number,
-    OW: number,
-    OC: number,
-    FH: number,
-    FW: number,
-    SH: number,
-    SW: number,
-    padTop: number,
-    padLeft: number,
-  ): void;
+  packFilter(f: number, p: number, FH: number, FW: number, C: number, OC: number): void;
+  convPacked(x: number, p: number, y: number, ...g: ConvGeom): void;
+  convInputGradDirect(dy: number, wt: number, dx: number, ...g: ConvGeom): void;
   addBias(x: number, b: number, out: number, rows: number, cols: number): void;
   gemmXN(a: number, b: number, c: number, M: number, K: number, N: number, rowStride: number, kStride: number): void;
   gemmNT(a: number, b: number, c: number, M: number, K: number, N: number): void;
-  convFilterGradDirect(
-    x: number,
-    dy: number,
-    dw: number,
-    N: number,
-    H: number,
-    W: number,
-    C: number,
-    OH: number,
-    OW: number,
-    OC: number,
-    FH: number,
-    FW: number,
-    SH: number,
-    SW: number,
-    padTop: number,
-    padLeft: number,
-  ): void;
-  col2imAdd(dcol: number, dx: number, ...g: Geom): void;
+  convFilterGradDirect(x: number, dy: number, dw: number, ...g: ConvGeom): void;
   maxPoolGrad2x2(dx: number, x: number, dy: number, N: number, H: number, W: number, C: number, OH: number, OW: number): void;
   sumLeading(x: number, out: number, scratch: number, rows: number, cols: number): void;
   adamStep(
@@ -235,7 +202,7 @@ function conv2D(args: Args): TensorInfo {
 }
 
 /** Runs convPacked over `filter`, packed into a temporary buffer. */
-function convPackedOn(backend: WasmBackendLike, loops: HeapLoops, x: TensorInfo, filter: TensorInfo, out: TensorInfo, g: PackedGeom): void {
+function convPackedOn(backend: WasmBackendLike, loops: HeapLoops, x: TensorInfo, filter: TensorInfo, out: TensorInfo, g: ConvGeom): void {
   const [, , , C, , , OC, FH, FW] = g;
   const [fh, fw, fc, fo] = filter.shape as [number, number, number, number];
   const packed = backend.makeOutput([Math.ceil(OC / 8) * FH * FW * C * 8], 'float32');
@@ -314,17 +281,24 @@ function conv2DBackpropInput(args: Args): TensorInfo {
   const info = tf.backend_util.computeConv2DInfo(inputShape, fs, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
   const geo = convGeometry(info);
   const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft, K, M } = geo;
-  // dcol [M, K] = dy [M, OC] · Wᵀ [OC, K] on XNNPACK (only the small filter is transposed), then a col2im
-  // scatter-add of contiguous runs: the exact transpose of the forward im2col, so no multiply-adds are spent
-  // on padding (a full-padding conv does 2–3× more work).
+  const loops = heapLoops(backend);
+  if (loops) {
+    // One direct pass (assembly/kernels.ts): the product with the transposed filter and the scatter into dx
+    // together, over in-bounds taps only.
+    const wt = transpose2d(filter, K, OC, backend);
+    const dx = backend.makeOutput([N, H, W, C], 'float32');
+    if (N * H * W * C > 0) loops.convInputGradDirect(ptr(backend, dy), ptr(backend, wt), ptr(backend, dx), N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft);
+    backend.disposeData(wt.dataId);
+    return dx;
+  }
+  // Fallback: dcol [M, K] = dy [M, OC] · Wᵀ [OC, K], then a col2im scatter-add of contiguous runs — the exact
+  // transpose of the forward im2col, so no multiply-adds are spent on padding.
   const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, M, OC], dtype: 'float32' };
   const w3: TensorInfo = { dataId: filter.dataId, shape: [1, K, OC], dtype: 'float32' };
   const dcol = batchMatMul({ inputs: { a: dy3, b: w3 }, backend, attrs: { transposeA: false, transposeB: true } });
   const dx = backend.makeOutput([N, H, W, C], 'float32');
-  const loops = heapLoops(backend);
-  if (loops) loops.col2imAdd(ptr(backend, dcol), ptr(backend, dx), N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft);
   // Heap views only after allocating: the heap may grow and detach older views.
-  else col2imJs(backend.typedArrayFromHeap(dcol), backend.typedArrayFromHeap(dx), geo);
+  col2imJs(backend.typedArrayFromHeap(dcol), backend.typedArrayFromHeap(dx), geo);
   backend.disposeData(dcol.dataId);
   return dx;
 }
