@@ -735,6 +735,44 @@ function dot(x: usize, y: usize, K4: i32, K: i32): f32 {
   return hsum(p) + tailDot(x, y, K4, K);
 }
 
+/**
+ * 2×2 stride-2 max pool, unpadded: y[n, oh, ow, c] = the largest of the window's four values, NaN skipped as in the
+ * cpu backend (a window of NaN or −∞ gives −∞): f32x4.pmax (b > a ? b : a) from −∞.
+ */
+export function maxPool2x2(x: usize, y: usize, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32): void {
+  const o1 = (<usize>C) << 2,
+    o2 = (<usize>(W * C)) << 2,
+    o3 = (<usize>((W + 1) * C)) << 2;
+  const ninf = f32x4.splat(-Infinity);
+  let q = y;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const base = x + ((<usize>(((n * H + oh * 2) * W + ow * 2) * C)) << 2);
+        let c = 0;
+        for (; c + 4 <= C; c += 4, q += 16) {
+          const p = base + ((<usize>c) << 2);
+          const m = f32x4.pmax(f32x4.pmax(f32x4.pmax(f32x4.pmax(ninf, v128.load(p)), v128.load(p + o1)), v128.load(p + o2)), v128.load(p + o3));
+          v128.store(q, m);
+        }
+        for (; c < C; c++, q += 4) {
+          const p = base + ((<usize>c) << 2);
+          let m: f32 = -Infinity;
+          const a = load<f32>(p),
+            b = load<f32>(p + o1),
+            d = load<f32>(p + o2),
+            e = load<f32>(p + o3);
+          if (a > m) m = a;
+          if (b > m) m = b;
+          if (d > m) m = d;
+          if (e > m) m = e;
+          store<f32>(q, m);
+        }
+      }
+    }
+  }
+}
+
 /** out[r, c] = x[r, c] + b[c] over rows × cols (a bias added to the last axis). */
 export function addBias(x: usize, b: usize, out: usize, rows: i32, cols: i32): void {
   const rowBytes = (<usize>cols) << 2;

@@ -163,6 +163,44 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     ints.dispose();
   });
 
+  it('MaxPool 2×2 stride 2 (the heap loop: ties, NaN and −∞ windows, odd sizes) and other pools (stock) match cpu', async () => {
+    await fc.assert(
+      fc.asyncProperty(convCase, fc.boolean(), fc.constantFrom('none', 'nan', 'ninf'), async ({ n, h, w, c, stride, pad, seed }, tiles, special) => {
+        const xs = Float32Array.from(tf.randomNormal([n, h, w, c], 0, 1, 'float32', seed).dataSync(), (v, i) =>
+          // NaN / −∞ only through the heap loop (the stock XNNPACK pool propagates NaN, the cpu backend skips it)
+          tiles && special === 'nan' && i % 7 === 0 ? NaN : tiles && special === 'ninf' && i % 5 === 0 ? -Infinity : Math.round(v * 2) / 2,
+        );
+        const run = (): tf.Tensor => (tiles ? tf.maxPool(tf.tensor4d(xs, [n, h, w, c]), 2, 2, 'valid') : tf.maxPool(tf.tensor4d(xs, [n, h, w, c]), 3, stride, pad));
+        const wasm = tf.tidy(() => {
+          const y = run();
+          return { values: y.dataSync() as Float32Array, shape: y.shape };
+        });
+        const cpu = await onCpu(run);
+        if (tiles) expect(wasm.shape).toEqual([n, Math.floor(h / 2), Math.floor(w / 2), c]);
+        // exact: a max is one of the inputs (−0 and 0 tie, so either may be chosen)
+        const norm = (v: number): number | string => (Number.isNaN(v) ? 'NaN' : v === 0 ? 0 : v);
+        expect(Array.from(wasm.values).map(norm)).toEqual(Array.from(cpu).map(norm));
+      }),
+      { numRuns: 60, seed: 29 },
+    );
+  });
+
+  it('Cast to the same dtype shares the buffer; to another dtype it converts', () => {
+    const before = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    const a = tf.tensor([1.5, -2, 3]);
+    const b = tf.cast(a, 'float32');
+    expect((tf.memory() as tf.MemoryInfo & { numDataBuffers: number }).numDataBuffers).toBe(before.numDataBuffers + 1);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1.5, -2, 3]);
+    const i = tf.cast(b, 'int32');
+    expect(i.dtype).toBe('int32');
+    expect(Array.from(i.dataSync())).toEqual([1, -2, 3]);
+    tf.dispose([b, i]);
+    const after = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    expect(after.numTensors).toBe(before.numTensors);
+    expect(after.numDataBuffers).toBe(before.numDataBuffers);
+  });
+
   it('Sum over leading axes (the heap loop) and over any other axes (stock), keepDims both ways, against the cpu backend', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -307,7 +345,7 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
   });
 
   it('are installed on the wasm backend, with the heap loops bound to its heap', () => {
-    for (const k of ['Conv2D', 'Add', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Sum', 'Identity']) {
+    for (const k of ['Conv2D', 'Add', 'Cast', 'MaxPool', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Sum', 'Identity']) {
       expect((tf.getKernel(k, 'wasm') as unknown as { edgeCompress?: boolean }).edgeCompress, k).toBe(true);
     }
     expect(heapLoopsActive()).toBe(true);
