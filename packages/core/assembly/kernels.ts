@@ -773,6 +773,40 @@ export function maxPool2x2(x: usize, y: usize, N: i32, H: i32, W: i32, C: i32, O
   }
 }
 
+/**
+ * Depthwise conv gradients with channel multiplier 1, channel innermost as f32x4 runs: for every in-bounds tap (output
+ * pixel (n, oh, ow), filter tap (i, j)), `filter` = false: dx[n, h, w, :] += dy[n, oh, ow, :] ⊙ f[i, j, :];
+ * `filter` = true: dw[i, j, :] += x[n, h, w, :] ⊙ dy[n, oh, ow, :]. `a` is f (input gradient) or x (filter gradient);
+ * `out` is dx or dw, zeroed first.
+ */
+export function depthwiseGradM1(a: usize, dy: usize, out: usize, filter: bool, N: i32, H: i32, W: i32, C: i32, OH: i32, OW: i32, FH: i32, FW: i32, SH: i32, SW: i32, padTop: i32, padLeft: i32): void {
+  memory.fill(out, 0, (<usize>(filter ? FH * FW * C : N * H * W * C)) << 2);
+  const cBytes = (<usize>C) << 2;
+  let g = dy;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++, g += cBytes) {
+        for (let i = 0; i < FH; i++) {
+          const h = oh * SH - padTop + i;
+          if (h < 0 || h >= H) continue;
+          for (let j = 0; j < FW; j++) {
+            const w = ow * SW - padLeft + j;
+            if (w < 0 || w >= W) continue;
+            const xo = (<usize>((n * H + h) * W + w)) * cBytes,
+              fo = (<usize>(i * FW + j)) * cBytes;
+            // input gradient: out at x's offset, a = f at the tap's; filter gradient: out at the tap's, a = x
+            const o = filter ? out + fo : out + xo;
+            const p = filter ? a + xo : a + fo;
+            let c: usize = 0;
+            for (; c + 16 <= cBytes; c += 16) v128.store(o + c, f32x4.add(v128.load(o + c), f32x4.mul(v128.load(p + c), v128.load(g + c))));
+            for (; c < cBytes; c += 4) store<f32>(o + c, load<f32>(o + c) + load<f32>(p + c) * load<f32>(g + c));
+          }
+        }
+      }
+    }
+  }
+}
+
 /** out[r, c] = x[r, c] + b[c] over rows × cols (a bias added to the last axis). */
 export function addBias(x: usize, b: usize, out: usize, rows: i32, cols: i32): void {
   const rowBytes = (<usize>cols) << 2;

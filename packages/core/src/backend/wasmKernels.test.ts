@@ -256,13 +256,20 @@ describe('fast wasm training kernels match the cpu backend (relative error ≤ 1
     expect(after.numDataBuffers).toBe(before.numDataBuffers);
   });
 
-  it('DepthwiseConv2dNativeBackpropInput / BackpropFilter through tf.grad(depthwiseConv2d), depth multipliers 1–3, strides, padding', async () => {
-    await fc.assert(
-      fc.asyncProperty(convCase, fc.integer({ min: 1, max: 3 }), async ({ n, h, w, c, f, stride, pad, seed }, m) => {
-        await expectConvGradsMatchCpu([n, h, w, c], [f, f, c, m], seed, (x, k) => tf.depthwiseConv2d(x, k, stride, pad));
-      }),
-      { numRuns: 60, seed: 43 },
-    );
+  it('DepthwiseConv2dNativeBackpropInput / BackpropFilter through tf.grad(depthwiseConv2d), depth multipliers 1–3, strides, padding, both paths', async () => {
+    for (const heap of [true, false]) {
+      const was = useHeapLoops(heap); // multiplier 1 runs the heap loop when on
+      try {
+        await fc.assert(
+          fc.asyncProperty(convCase, fc.integer({ min: 1, max: 3 }), async ({ n, h, w, c, f, stride, pad, seed }, m) => {
+            await expectConvGradsMatchCpu([n, h, w, c], [f, f, c, m], seed, (x, k) => tf.depthwiseConv2d(x, k, stride, pad));
+          }),
+          { numRuns: 60, seed: 43 },
+        );
+      } finally {
+        useHeapLoops(was);
+      }
+    }
   });
 
   it('BatchMatMul with transposes', async () => {

@@ -15,7 +15,8 @@
  *   transposes, transpose first (wasm Transpose), then the fast non-transposed path; a single product with a large,
  *   new right-hand operand runs transposed so that XNNPACK packs only the small one.
  * - MaxPoolGrad: a direct scatter of dy onto the first maximum of each window (2×2 stride-2 pools unrolled).
- * - DepthwiseConv2dNativeBackpropInput / BackpropFilter: missing from tfjs-backend-wasm; direct loops, channel innermost.
+ * - DepthwiseConv2dNativeBackpropInput / BackpropFilter: missing from tfjs-backend-wasm; direct loops, channel innermost
+ *   (channel multiplier 1 as SIMD heap loops, others in JavaScript).
  *
  * - Identity, and Cast to the same dtype: share the input's buffer (reference count) instead of copying it.
  * - MaxPool 2×2 stride 2 unpadded: one SIMD pass (0.10–0.15 → 0.04–0.06 ms for LeNet-5's conv1 output at batch 32).
@@ -46,6 +47,24 @@ interface HeapLoops {
   convPacked(x: number, p: number, y: number, ...g: ConvGeom): void;
   convInputGradDirect(dy: number, wt: number, dx: number, ...g: ConvGeom): void;
   addBias(x: number, b: number, out: number, rows: number, cols: number): void;
+  depthwiseGradM1(
+    a: number,
+    dy: number,
+    out: number,
+    filter: boolean,
+    N: number,
+    H: number,
+    W: number,
+    C: number,
+    OH: number,
+    OW: number,
+    FH: number,
+    FW: number,
+    SH: number,
+    SW: number,
+    padTop: number,
+    padLeft: number,
+  ): void;
   maxPool2x2(x: number, y: number, N: number, H: number, W: number, C: number, OH: number, OW: number): void;
   gemmXN(a: number, b: number, c: number, M: number, K: number, N: number, rowStride: number, kStride: number): void;
   gemmNT(a: number, b: number, c: number, M: number, K: number, N: number): void;
@@ -594,6 +613,12 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: Args): TensorInfo {
   const geo = depthwiseGeometry(inputShape, filter.shape, attrs as DepthwiseAttrs);
   const { C, M } = geo;
   const dx = backend.makeOutput([...inputShape], 'float32');
+  const loops = M === 1 ? heapLoops(backend) : undefined;
+  if (loops) {
+    const { N, H, W, OH, OW, FH, FW, SH, SW, padTop, padLeft } = geo;
+    loops.depthwiseGradM1(ptr(backend, filter), ptr(backend, dy), ptr(backend, dx), false, N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft);
+    return dx;
+  }
   const out = backend.typedArrayFromHeap(dx);
   const g = backend.typedArrayFromHeap(dy);
   const f = backend.typedArrayFromHeap(filter);
@@ -617,6 +642,12 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
   const geo = depthwiseGeometry(x.shape, filterShape, attrs as DepthwiseAttrs);
   const { C, M } = geo;
   const dw = backend.makeOutput([...filterShape], 'float32');
+  const loops = M === 1 ? heapLoops(backend) : undefined;
+  if (loops) {
+    const { N, H, W, OH, OW, FH, FW, SH, SW, padTop, padLeft } = geo;
+    loops.depthwiseGradM1(ptr(backend, x), ptr(backend, dy), ptr(backend, dw), true, N, H, W, C, OH, OW, FH, FW, SH, SW, padTop, padLeft);
+    return dw;
+  }
   const out = backend.typedArrayFromHeap(dw);
   const xs = backend.typedArrayFromHeap(x);
   const g = backend.typedArrayFromHeap(dy);
