@@ -49,59 +49,8 @@ export function convInputGradDirect(dy: usize, wt: usize, dx: usize, N: i32, H: 
 @inline
 function inputGradRun4(d: usize, w: usize, x: usize, L: i32, OC: i32, ocBytes: usize, kBytes: usize, px: usize): void {
   let t = 0;
-  for (; t + 8 <= L; t += 8) {
-    let a0 = f32x4.splat(0),
-      b0 = f32x4.splat(0),
-      a1 = f32x4.splat(0),
-      b1 = f32x4.splat(0),
-      a2 = f32x4.splat(0),
-      b2 = f32x4.splat(0),
-      a3 = f32x4.splat(0),
-      b3 = f32x4.splat(0);
-    let dp = d,
-      wp = w + ((<usize>t) << 2);
-    for (let o = 0; o < OC; o++, dp += 4, wp += kBytes) {
-      const f0 = v128.load(wp),
-        f1 = v128.load(wp, 16);
-      const s0 = v128.load32_splat(dp),
-        s1 = v128.load32_splat(dp + ocBytes),
-        s2 = v128.load32_splat(dp + 2 * ocBytes),
-        s3 = v128.load32_splat(dp + 3 * ocBytes);
-      a0 = f32x4.add(a0, f32x4.mul(s0, f0));
-      b0 = f32x4.add(b0, f32x4.mul(s0, f1));
-      a1 = f32x4.add(a1, f32x4.mul(s1, f0));
-      b1 = f32x4.add(b1, f32x4.mul(s1, f1));
-      a2 = f32x4.add(a2, f32x4.mul(s2, f0));
-      b2 = f32x4.add(b2, f32x4.mul(s2, f1));
-      a3 = f32x4.add(a3, f32x4.mul(s3, f0));
-      b3 = f32x4.add(b3, f32x4.mul(s3, f1));
-    }
-    const q = x + ((<usize>t) << 2);
-    add8(q, a0, b0);
-    add8(q + px, a1, b1);
-    add8(q + 2 * px, a2, b2);
-    add8(q + 3 * px, a3, b3);
-  }
-  for (; t + 4 <= L; t += 4) {
-    let a0 = f32x4.splat(0),
-      a1 = f32x4.splat(0),
-      a2 = f32x4.splat(0),
-      a3 = f32x4.splat(0);
-    let dp = d,
-      wp = w + ((<usize>t) << 2);
-    for (let o = 0; o < OC; o++, dp += 4, wp += kBytes) {
-      const f0 = v128.load(wp);
-      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(dp), f0));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(dp + ocBytes), f0));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(dp + 2 * ocBytes), f0));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(dp + 3 * ocBytes), f0));
-    }
-    const q = x + ((<usize>t) << 2);
-    v128.store(q, f32x4.add(v128.load(q), a0));
-    v128.store(q + px, f32x4.add(v128.load(q + px), a1));
-    v128.store(q + 2 * px, f32x4.add(v128.load(q + 2 * px), a2));
-    v128.store(q + 3 * px, f32x4.add(v128.load(q + 3 * px), a3));
-  }
+  for (; t + 8 <= L; t += 8) mma4x8(d, ocBytes, 4, 0, w + ((<usize>t) << 2), kBytes, 0, 1, OC, x + ((<usize>t) << 2), px, true);
+  for (; t + 4 <= L; t += 4) mma4x4(d, ocBytes, 4, 0, w + ((<usize>t) << 2), kBytes, 0, 1, OC, x + ((<usize>t) << 2), px, true);
   for (; t < L; t++) {
     let a0: f32 = 0,
       a1: f32 = 0,
@@ -156,6 +105,93 @@ function inputGradRun1(d: usize, w: usize, x: usize, L: i32, OC: i32, kBytes: us
     const q = x + ((<usize>t) << 2);
     store<f32>(q, load<f32>(q) + a);
   }
+}
+
+/**
+ * The register block of the conv and product loops: out[l, 0..8) = (or, with `accumulate`, +=) Σ over `rows` × `cols` steps of
+ * s[l]·f[0..8), for the four lanes l. Step (r, k) reads s[l] at s + r·sRow + k·sStep + l·sLane (a splat) and f at
+ * f + r·fRow + k·fStep (two vectors); out[l] is at out + l·outLane (a plain store writes its first `count` floats).
+ * Eight accumulators stay in registers throughout.
+ */
+@inline
+function mma4x8(s: usize, sLane: usize, sStep: usize, sRow: usize, f: usize, fStep: usize, fRow: usize, rows: i32, cols: i32, out: usize, outLane: usize, accumulate: bool, count: i32 = 8): void {
+  const o1 = out + outLane,
+    o2 = o1 + outLane,
+    o3 = o2 + outLane;
+  let a0 = f32x4.splat(0),
+    b0 = f32x4.splat(0),
+    a1 = f32x4.splat(0),
+    b1 = f32x4.splat(0),
+    a2 = f32x4.splat(0),
+    b2 = f32x4.splat(0),
+    a3 = f32x4.splat(0),
+    b3 = f32x4.splat(0);
+  for (let r = 0; r < rows; r++) {
+    let sp = s + <usize>r * sRow,
+      fp = f + <usize>r * fRow;
+    for (let k = 0; k < cols; k++, sp += sStep, fp += fStep) {
+      const f0 = v128.load(fp),
+        f1 = v128.load(fp, 16);
+      const s0 = v128.load32_splat(sp),
+        s1 = v128.load32_splat(sp + sLane),
+        s2 = v128.load32_splat(sp + 2 * sLane),
+        s3 = v128.load32_splat(sp + 3 * sLane);
+      a0 = f32x4.add(a0, f32x4.mul(s0, f0));
+      b0 = f32x4.add(b0, f32x4.mul(s0, f1));
+      a1 = f32x4.add(a1, f32x4.mul(s1, f0));
+      b1 = f32x4.add(b1, f32x4.mul(s1, f1));
+      a2 = f32x4.add(a2, f32x4.mul(s2, f0));
+      b2 = f32x4.add(b2, f32x4.mul(s2, f1));
+      a3 = f32x4.add(a3, f32x4.mul(s3, f0));
+      b3 = f32x4.add(b3, f32x4.mul(s3, f1));
+    }
+  }
+  if (accumulate) {
+    // lane by lane: the four outputs may overlap (adjacent pixels of a conv whose runs are shorter than 8)
+    add8(out, a0, b0);
+    add8(o1, a1, b1);
+    add8(o2, a2, b2);
+    add8(o3, a3, b3);
+    return;
+  }
+  store8(out, a0, b0, count);
+  store8(o1, a1, b1, count);
+  store8(o2, a2, b2, count);
+  store8(o3, a3, b3, count);
+}
+
+/** mma4x8 with one vector of f: out[l, 0..4). */
+@inline
+function mma4x4(s: usize, sLane: usize, sStep: usize, sRow: usize, f: usize, fStep: usize, fRow: usize, rows: i32, cols: i32, out: usize, outLane: usize, accumulate: bool): void {
+  const o1 = out + outLane,
+    o2 = o1 + outLane,
+    o3 = o2 + outLane;
+  let a0 = f32x4.splat(0),
+    a1 = f32x4.splat(0),
+    a2 = f32x4.splat(0),
+    a3 = f32x4.splat(0);
+  for (let r = 0; r < rows; r++) {
+    let sp = s + <usize>r * sRow,
+      fp = f + <usize>r * fRow;
+    for (let k = 0; k < cols; k++, sp += sStep, fp += fStep) {
+      const f0 = v128.load(fp);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(sp), f0));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(sp + sLane), f0));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(sp + 2 * sLane), f0));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(sp + 3 * sLane), f0));
+    }
+  }
+  if (accumulate) {
+    v128.store(out, f32x4.add(v128.load(out), a0));
+    v128.store(o1, f32x4.add(v128.load(o1), a1));
+    v128.store(o2, f32x4.add(v128.load(o2), a2));
+    v128.store(o3, f32x4.add(v128.load(o3), a3));
+    return;
+  }
+  v128.store(out, a0);
+  v128.store(o1, a1);
+  v128.store(o2, a2);
+  v128.store(o3, a3);
 }
 
 /** p[0, 8) += (a, b). */
@@ -298,67 +334,8 @@ function tapBlock4(xa: usize, da: usize, w: usize, rows: i32, cols: i32, xRow: u
     w2 = w1 + ocBytes,
     w3 = w2 + ocBytes;
   let o = 0;
-  for (; o + 8 <= OC; o += 8) {
-    const ob = (<usize>o) << 2;
-    let a0 = v128.load(w + ob),
-      b0 = v128.load(w + ob, 16),
-      a1 = v128.load(w1 + ob),
-      b1 = v128.load(w1 + ob, 16),
-      a2 = v128.load(w2 + ob),
-      b2 = v128.load(w2 + ob, 16),
-      a3 = v128.load(w3 + ob),
-      b3 = v128.load(w3 + ob, 16);
-    for (let r = 0; r < rows; r++) {
-      let xp = xa + <usize>r * xRow,
-        dp = da + <usize>r * dyRow + ob;
-      for (let k = 0; k < cols; k++, xp += xStep, dp += ocBytes) {
-        const d0 = v128.load(dp),
-          d1 = v128.load(dp, 16);
-        const s0 = v128.load32_splat(xp),
-          s1 = v128.load32_splat(xp, 4),
-          s2 = v128.load32_splat(xp, 8),
-          s3 = v128.load32_splat(xp, 12);
-        a0 = f32x4.add(a0, f32x4.mul(s0, d0));
-        b0 = f32x4.add(b0, f32x4.mul(s0, d1));
-        a1 = f32x4.add(a1, f32x4.mul(s1, d0));
-        b1 = f32x4.add(b1, f32x4.mul(s1, d1));
-        a2 = f32x4.add(a2, f32x4.mul(s2, d0));
-        b2 = f32x4.add(b2, f32x4.mul(s2, d1));
-        a3 = f32x4.add(a3, f32x4.mul(s3, d0));
-        b3 = f32x4.add(b3, f32x4.mul(s3, d1));
-      }
-    }
-    v128.store(w + ob, a0);
-    v128.store(w + ob, b0, 16);
-    v128.store(w1 + ob, a1);
-    v128.store(w1 + ob, b1, 16);
-    v128.store(w2 + ob, a2);
-    v128.store(w2 + ob, b2, 16);
-    v128.store(w3 + ob, a3);
-    v128.store(w3 + ob, b3, 16);
-  }
-  for (; o + 4 <= OC; o += 4) {
-    const ob = (<usize>o) << 2;
-    let a0 = v128.load(w + ob),
-      a1 = v128.load(w1 + ob),
-      a2 = v128.load(w2 + ob),
-      a3 = v128.load(w3 + ob);
-    for (let r = 0; r < rows; r++) {
-      let xp = xa + <usize>r * xRow,
-        dp = da + <usize>r * dyRow + ob;
-      for (let k = 0; k < cols; k++, xp += xStep, dp += ocBytes) {
-        const d0 = v128.load(dp);
-        a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(xp), d0));
-        a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(xp, 4), d0));
-        a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(xp, 8), d0));
-        a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(xp, 12), d0));
-      }
-    }
-    v128.store(w + ob, a0);
-    v128.store(w1 + ob, a1);
-    v128.store(w2 + ob, a2);
-    v128.store(w3 + ob, a3);
-  }
+  for (; o + 8 <= OC; o += 8) mma4x8(xa, 4, xStep, xRow, da + ((<usize>o) << 2), ocBytes, dyRow, rows, cols, w + ((<usize>o) << 2), ocBytes, true);
+  for (; o + 4 <= OC; o += 4) mma4x4(xa, 4, xStep, xRow, da + ((<usize>o) << 2), ocBytes, dyRow, rows, cols, w + ((<usize>o) << 2), ocBytes, true);
   for (; o < OC; o++) {
     // one output channel: the four input channels as the vector's lanes
     const ob = (<usize>o) << 2;
@@ -464,39 +441,10 @@ export function convPacked(x: usize, p: usize, y: usize, N: i32, H: i32, W: i32,
           // x at (h, w) = (oh·SH − padTop + i, ow·SW − padLeft + j)
           const xBase = x + ((<usize>(((n * H + oh * SH - padTop) * W + ow * SW - padLeft) * C)) << 2);
           if (ow + 4 <= OW && ow * SW >= padLeft && (ow + 3) * SW - padLeft + FW <= W) {
-            let a0 = f32x4.splat(0),
-              b0 = f32x4.splat(0),
-              a1 = f32x4.splat(0),
-              b1 = f32x4.splat(0),
-              a2 = f32x4.splat(0),
-              b2 = f32x4.splat(0),
-              a3 = f32x4.splat(0),
-              b3 = f32x4.splat(0);
-            const taps = FW * C; // the taps of one filter row are contiguous in x and in the packed filter
-            for (let i = i0; i < i1; i++) {
-              let xp = xBase + ((<usize>(i * W * C)) << 2);
-              let fp = pb + ((<usize>(i * taps)) << 5);
-              for (let t = 0; t < taps; t++, xp += 4, fp += 32) {
-                const f0 = v128.load(fp),
-                  f1 = v128.load(fp, 16);
-                const s0 = v128.load32_splat(xp),
-                  s1 = v128.load32_splat(xp + px),
-                  s2 = v128.load32_splat(xp + 2 * px),
-                  s3 = v128.load32_splat(xp + 3 * px);
-                a0 = f32x4.add(a0, f32x4.mul(s0, f0));
-                b0 = f32x4.add(b0, f32x4.mul(s0, f1));
-                a1 = f32x4.add(a1, f32x4.mul(s1, f0));
-                b1 = f32x4.add(b1, f32x4.mul(s1, f1));
-                a2 = f32x4.add(a2, f32x4.mul(s2, f0));
-                b2 = f32x4.add(b2, f32x4.mul(s2, f1));
-                a3 = f32x4.add(a3, f32x4.mul(s3, f0));
-                b3 = f32x4.add(b3, f32x4.mul(s3, f1));
-              }
-            }
-            store8(yp, a0, b0, count);
-            store8(yp + ocBytes, a1, b1, count);
-            store8(yp + 2 * ocBytes, a2, b2, count);
-            store8(yp + 3 * ocBytes, a3, b3, count);
+            // the taps of one filter row are contiguous in x and in the packed filter
+            const taps = FW * C;
+            if (i1 > i0) mma4x8(xBase + ((<usize>(i0 * W * C)) << 2), px, 4, (<usize>(W * C)) << 2, pb + ((<usize>(i0 * taps)) << 5), 32, (<usize>taps) << 5, i1 - i0, taps, yp, ocBytes, false, count);
+            else for (let l: usize = 0; l < 4; l++) store8(yp + l * ocBytes, f32x4.splat(0), f32x4.splat(0), count);
             ow += 4;
             yp += 4 * ocBytes;
             continue;
@@ -562,63 +510,8 @@ export function gemmXN(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32, row
     const a0 = a + <usize>i * rs;
     const c0 = c + <usize>i * nBytes;
     let j = 0;
-    for (; j + 8 <= N; j += 8) {
-      let x0 = f32x4.splat(0),
-        y0 = f32x4.splat(0),
-        x1 = f32x4.splat(0),
-        y1 = f32x4.splat(0),
-        x2 = f32x4.splat(0),
-        y2 = f32x4.splat(0),
-        x3 = f32x4.splat(0),
-        y3 = f32x4.splat(0);
-      let ap = a0,
-        bp = b + ((<usize>j) << 2);
-      for (let k = 0; k < K; k++, ap += ks, bp += nBytes) {
-        const b0 = v128.load(bp),
-          b1 = v128.load(bp, 16);
-        const s0 = v128.load32_splat(ap),
-          s1 = v128.load32_splat(ap + rs),
-          s2 = v128.load32_splat(ap + 2 * rs),
-          s3 = v128.load32_splat(ap + 3 * rs);
-        x0 = f32x4.add(x0, f32x4.mul(s0, b0));
-        y0 = f32x4.add(y0, f32x4.mul(s0, b1));
-        x1 = f32x4.add(x1, f32x4.mul(s1, b0));
-        y1 = f32x4.add(y1, f32x4.mul(s1, b1));
-        x2 = f32x4.add(x2, f32x4.mul(s2, b0));
-        y2 = f32x4.add(y2, f32x4.mul(s2, b1));
-        x3 = f32x4.add(x3, f32x4.mul(s3, b0));
-        y3 = f32x4.add(y3, f32x4.mul(s3, b1));
-      }
-      const cp = c0 + ((<usize>j) << 2);
-      v128.store(cp, x0);
-      v128.store(cp, y0, 16);
-      v128.store(cp + nBytes, x1);
-      v128.store(cp + nBytes, y1, 16);
-      v128.store(cp + 2 * nBytes, x2);
-      v128.store(cp + 2 * nBytes, y2, 16);
-      v128.store(cp + 3 * nBytes, x3);
-      v128.store(cp + 3 * nBytes, y3, 16);
-    }
-    for (; j + 4 <= N; j += 4) {
-      let x0 = f32x4.splat(0),
-        x1 = f32x4.splat(0),
-        x2 = f32x4.splat(0),
-        x3 = f32x4.splat(0);
-      let ap = a0,
-        bp = b + ((<usize>j) << 2);
-      for (let k = 0; k < K; k++, ap += ks, bp += nBytes) {
-        const b0 = v128.load(bp);
-        x0 = f32x4.add(x0, f32x4.mul(v128.load32_splat(ap), b0));
-        x1 = f32x4.add(x1, f32x4.mul(v128.load32_splat(ap + rs), b0));
-        x2 = f32x4.add(x2, f32x4.mul(v128.load32_splat(ap + 2 * rs), b0));
-        x3 = f32x4.add(x3, f32x4.mul(v128.load32_splat(ap + 3 * rs), b0));
-      }
-      const cp = c0 + ((<usize>j) << 2);
-      v128.store(cp, x0);
-      v128.store(cp + nBytes, x1);
-      v128.store(cp + 2 * nBytes, x2);
-      v128.store(cp + 3 * nBytes, x3);
-    }
+    for (; j + 8 <= N; j += 8) mma4x8(a0, rs, ks, 0, b + ((<usize>j) << 2), nBytes, 0, 1, K, c0 + ((<usize>j) << 2), nBytes, false);
+    for (; j + 4 <= N; j += 4) mma4x4(a0, rs, ks, 0, b + ((<usize>j) << 2), nBytes, 0, 1, K, c0 + ((<usize>j) << 2), nBytes, false);
     for (; j < N; j++) {
       let x0: f32 = 0,
         x1: f32 = 0,
