@@ -27,7 +27,7 @@ export function convInputGradDirect(dy: usize, wt: usize, dx: usize, N: i32, H: 
         if (h < 0 || h >= H) continue;
         const dxRow = dx + ((<usize>((n * H + h) * W * C)) << 2);
         for (let ow = 0; ow < OW; ) {
-          if (ow + 4 <= OW && ow * SW >= padLeft && (ow + 3) * SW - padLeft + FW <= W) {
+          if (fourInside(ow, OW, W, FW, SW, padLeft)) {
             // four pixels, every filter column in bounds: the run is the whole filter row, FW·C floats
             inputGradRun4(dyRow + <usize>ow * ocBytes, wt + ((<usize>(i * FW * C)) << 2), dxRow + ((<usize>((ow * SW - padLeft) * C)) << 2), FW * C, OC, ocBytes, kBytes, px);
             ow += 4;
@@ -440,7 +440,7 @@ export function convPacked(x: usize, p: usize, y: usize, N: i32, H: i32, W: i32,
         for (let ow = 0; ow < OW; ) {
           // x at (h, w) = (oh·SH − padTop + i, ow·SW − padLeft + j)
           const xBase = x + ((<usize>(((n * H + oh * SH - padTop) * W + ow * SW - padLeft) * C)) << 2);
-          if (ow + 4 <= OW && ow * SW >= padLeft && (ow + 3) * SW - padLeft + FW <= W) {
+          if (fourInside(ow, OW, W, FW, SW, padLeft)) {
             // the taps of one filter row are contiguous in x and in the packed filter
             const taps = FW * C;
             if (i1 > i0) mma4x8(xBase + ((<usize>(i0 * W * C)) << 2), px, 4, (<usize>(W * C)) << 2, pb + ((<usize>(i0 * taps)) << 5), 32, (<usize>taps) << 5, i1 - i0, taps, yp, ocBytes, false, count);
@@ -716,6 +716,12 @@ export function addBias(x: usize, b: usize, out: usize, rows: i32, cols: i32): v
       store<f32>(orow + o, load<f32>(xr + o) + load<f32>(b + o));
     }
   }
+}
+
+/** Whether output pixels ow … ow + 3 exist and every filter column of all four lies inside the input row. */
+@inline
+function fourInside(ow: i32, OW: i32, W: i32, FW: i32, SW: i32, padLeft: i32): bool {
+  return ow + 4 <= OW && ow * SW >= padLeft && (ow + 3) * SW - padLeft + FW <= W;
 }
 
 function floorDiv(a: i32, b: i32): i32 {

@@ -184,9 +184,9 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args): TensorInfo {
  * Conv2D (NHWC, no dilation) with at most DIRECT_CONV_MAX_CHANNELS input channels as one direct loop over a packed
  * filter; XNNPACK's convolution is badly shaped for them (LeNet-5's conv1, C = 1: 1.3 → 0.7–0.8 ms at batch 32).
  * With more input channels the same loop only ties XNNPACK (LeNet-5's conv2 3.49 vs 3.47 ms, a 3×3 conv of 64 → 128
- * channels 11.05 vs 11.09 ms, medians in one process), so those stay stock; so does the input gradient, which as
- * this loop over dy with the filter rotated was slower than the GEMM + col2im below (7.97 vs 7.43 ms with the
- * forward, conv2).
+ * channels 11.05 vs 11.09 ms, medians in one process), so those stay stock. Run over dy with the filter rotated, as an
+ * input gradient, it was slower than even the GEMM + col2im that convInputGradDirect replaced (7.97 vs 7.43 ms with
+ * the forward, conv2).
  */
 const DIRECT_CONV_MAX_CHANNELS = 4;
 
@@ -218,18 +218,13 @@ function conv2D(args: Args): TensorInfo {
   );
   const { N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft } = convGeometry(info);
   const out = backend.makeOutput([N, OH, OW, OC], 'float32');
-  if (N * OH * OW * OC > 0) convPackedOn(backend, loops, x, filter, out, [N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft]);
-  return out;
-}
-
-/** Runs convPacked over `filter`, packed into a temporary buffer. */
-function convPackedOn(backend: WasmBackendLike, loops: HeapLoops, x: TensorInfo, filter: TensorInfo, out: TensorInfo, g: ConvGeom): void {
-  const [, , , C, , , OC, FH, FW] = g;
-  const [fh, fw, fc, fo] = filter.shape as [number, number, number, number];
+  if (N * OH * OW * OC === 0) return out;
+  // the filter in blocks of 8 output channels (assembly/kernels.ts packFilter), for this call only
   const packed = backend.makeOutput([Math.ceil(OC / 8) * FH * FW * C * 8], 'float32');
-  loops.packFilter(ptr(backend, filter), ptr(backend, packed), fh, fw, fc, fo);
-  loops.convPacked(ptr(backend, x), ptr(backend, packed), ptr(backend, out), ...g);
+  loops.packFilter(ptr(backend, filter), ptr(backend, packed), FH, FW, C, OC);
+  loops.convPacked(ptr(backend, x), ptr(backend, packed), ptr(backend, out), N, H, W, C, OH, OW, OC, FH, FW, SH, SW, padTop, padLeft);
   backend.disposeData(packed.dataId);
+  return out;
 }
 
 /**
@@ -372,10 +367,14 @@ const seenRhs = new WeakSet<object>();
  * pack only the small activation. The same product on LeNet-5's fc1 at batch 32: forward 1.67 → 1.03 ms,
  * input gradient 1.92 → 0.75 ms (measured).
  */
+/** The product of a matrix operand's leading (batch) dimensions. */
+function batchOf(t: TensorInfo): number {
+  return t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+}
+
 function transposedRoute(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): { M: number; K: number; N: number } | undefined {
   if (transposeA || a.shape.length < 2 || b.shape.length < 2) return undefined;
-  const lead = (t: TensorInfo) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
-  if (lead(a) !== 1 || lead(b) !== 1) return undefined;
+  if (batchOf(a) !== 1 || batchOf(b) !== 1) return undefined;
   const M = a.shape[a.shape.length - 2]!,
     K = a.shape[a.shape.length - 1]!;
   const N = transposeB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
@@ -401,8 +400,7 @@ function directGemmFits(M: number, K: number, N: number, transposeB: boolean): b
 /** A single float32 product that the register-blocked heap loops run (directGemmFits), or undefined. */
 function directGemm(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, backend: WasmBackendLike): TensorInfo | undefined {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2 || (transposeA && transposeB)) return undefined;
-  const lead = (t: TensorInfo) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
-  if (lead(a) !== 1 || lead(b) !== 1) return undefined;
+  if (batchOf(a) !== 1 || batchOf(b) !== 1) return undefined;
   const [ar, ac] = a.shape.slice(-2) as [number, number];
   const [br, bc] = b.shape.slice(-2) as [number, number];
   const M = transposeA ? ac : ar,
@@ -456,6 +454,12 @@ function batchMatMul(args: Args): TensorInfo {
   return out;
 }
 
+/** Whether a pool is the unpadded 2×2 stride-2 one, its windows tiling the input (the heap loops' case). */
+function tilesTwoByTwo(info: tf.backend_util.Conv2DInfo): boolean {
+  const { padInfo, effectiveFilterHeight: fh, effectiveFilterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  return padInfo.top === 0 && padInfo.left === 0 && fh === 2 && fw === 2 && sh === 2 && sw === 2 && info.outHeight * 2 <= info.inHeight && info.outWidth * 2 <= info.inWidth;
+}
+
 function maxPoolGrad(args: Args): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
@@ -481,7 +485,7 @@ function maxPoolGrad(args: Args): TensorInfo {
   const pt = info.padInfo.top,
     pl = info.padInfo.left;
   const dx = backend.makeOutput([...input.shape], 'float32');
-  const tiles2x2 = pt === 0 && pl === 0 && FH === 2 && FW === 2 && SH === 2 && SW === 2 && OH * 2 <= H && OW * 2 <= W;
+  const tiles2x2 = tilesTwoByTwo(info);
   const loops = tiles2x2 ? heapLoops(backend) : undefined;
   if (loops) {
     loops.maxPoolGrad2x2(ptr(backend, dx), ptr(backend, input), ptr(backend, dy), N, H, W, C, OH, OW);
@@ -687,11 +691,6 @@ function unsortedSegmentSum({ inputs, backend, attrs }: Args): TensorInfo {
   return out;
 }
 
-/**
- * Identity shares the input's buffer (reference-counted, as the cpu and webgl backends do) instead of copying it:
- * tfjs clones every tensor a gradient needs, so the stock copy moved ~9 MB per LeNet-5 step at batch 32. Tensors
- * are immutable and every kernel writes only its own outputs, so sharing is safe.
- */
 /** MaxPool 2×2 stride 2 unpadded (float32, NHWC) as one SIMD pass; other pools stock. */
 function maxPool(args: Args): TensorInfo {
   const { inputs, backend, attrs } = args;
@@ -705,16 +704,7 @@ function maxPool(args: Args): TensorInfo {
   if (x.dtype !== 'float32' || x.shape.length !== 4) return call(tf.MaxPool, args);
   const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad as never, dimRoundingMode);
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
-  const tiles2x2 =
-    info.padInfo.top === 0 &&
-    info.padInfo.left === 0 &&
-    info.filterHeight === 2 &&
-    info.filterWidth === 2 &&
-    info.strideHeight === 2 &&
-    info.strideWidth === 2 &&
-    OH * 2 <= H &&
-    OW * 2 <= W;
-  const loops = tiles2x2 ? heapLoops(backend) : undefined;
+  const loops = tilesTwoByTwo(info) ? heapLoops(backend) : undefined;
   if (!loops) return call(tf.MaxPool, args);
   const y = backend.makeOutput([N, OH, OW, C], 'float32');
   if (N * OH * OW * C > 0) loops.maxPool2x2(ptr(backend, x), ptr(backend, y), N, H, W, C, OH, OW);
@@ -726,13 +716,22 @@ function cast(args: Args): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x } = inputs as { x: TensorInfo };
   if ((attrs as { dtype: string }).dtype !== x.dtype || x.dtype === 'string') return call(tf.Cast, args);
-  backend.incRef(x.dataId);
-  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  return share(backend, x);
 }
 
+/**
+ * Identity shares the input's buffer (reference-counted, as the cpu and webgl backends do) instead of copying it:
+ * tfjs clones every tensor a gradient needs, so the stock copy moved ~9 MB per LeNet-5 step at batch 32. Tensors
+ * are immutable and every kernel writes only its own outputs, so sharing is safe.
+ */
 function identity({ inputs, backend }: Args): TensorInfo {
   const { x } = inputs as { x: TensorInfo };
   if (x.dtype === 'string') return call(tf.Identity, { inputs, backend, attrs: {} });
+  return share(backend, x);
+}
+
+/** A new tensor on x's buffer (one more reference to it). */
+function share(backend: WasmBackendLike, x: TensorInfo): TensorInfo {
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }
