@@ -178,6 +178,7 @@ async function runPart(arch, which) {
       ...SCHEDULE.quant,
       ...s.quantTrain,
       ...(OVERRIDES.distill !== undefined ? { distill: OVERRIDES.distill } : {}),
+      ...(OVERRIDES.interval_scan !== undefined ? { interval_scan: OVERRIDES.interval_scan } : {}),
       penalty: 'decoupled',
       measure_files: false,
     }),

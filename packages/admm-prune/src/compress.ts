@@ -39,6 +39,7 @@ import {
   relativeResidual,
   rhoAt,
   scanInterval,
+  INTERVAL_SCAN_FROM,
   sparseMask,
   type Granularity,
 } from './math.js';
@@ -311,7 +312,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         const bits = bitsOfDtype(t.config.quantDtype!);
         const L = levelsPerSide(bits);
         const mask = maskOf(t);
-        return { t, bits, L, mask, q: scanInterval(engine.read(t.weight), mask, L).q };
+        return { t, bits, L, mask, q: scanInterval(engine.read(t.weight), mask, L, INTERVAL_SCAN_FROM[o.intervalScan]).q };
       });
     let quantIterations: IterationRecord[] = [];
     const quant = new Map<string, { codes: Int32Array; q: number; bits: number }>();

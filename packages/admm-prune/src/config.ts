@@ -78,6 +78,12 @@ export const admmOptions = optionsSchema({
   quant_admm_iterations: z.number().int().min(0).max(200).default(3),
   quant_epochs_per_iteration: z.number().int().min(1).max(100).default(1),
   quant_rho: z.number().positive().max(10).default(1e-2),
+  interval_scan: z
+    .enum(['paper', 'wide'])
+    .default('wide')
+    .describe(
+      "quantization interval q: least squared error over [0.1a, 1.1a], a = max|w|/L ('wide', default: a few outliers are clamped to ±L·q instead of stretching every level), or over [0.9a, 1.1a] ('paper', ALGORITHMS §1.3)",
+    ),
   progressive_rounds: z.number().int().min(0).max(20).default(3).describe('progressive quantized retraining rounds'),
   progressive_fraction: z.number().gt(0).max(1).default(0.3).describe('fraction of still-free weights per level frozen each round'),
   progressive_epochs: z.number().int().min(0).max(100).default(1).describe('retraining epochs after each round'),

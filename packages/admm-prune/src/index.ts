@@ -54,6 +54,7 @@ export {
   relativeResidual,
   rhoAt,
   scanInterval,
+  INTERVAL_SCAN_FROM,
   sparseMask,
   type Granularity,
 } from './math.js';

@@ -109,12 +109,16 @@ export function quantError(values: ArrayLike<number>, mask: Uint8Array, q: numbe
   return s;
 }
 
+/** Lower end of the interval scan, as a fraction of a = max|w|/L: the paper's 0.9, or 0.1 ('wide'). */
+export const INTERVAL_SCAN_FROM = { paper: 0.9, wide: 0.1 } as const;
+
 /**
  * The interval q (ALGORITHMS §1.3, ADMM-NN solver): a = max|w|/L over kept weights; scan q over
- * [0.9a, 1.1a] in steps of 0.001·a and keep the q of least squared projection error (ties: the smaller q).
- * Returns the float32 q the artifact stores.
+ * [from·a, 1.1a] in steps of 0.001·a (from = 0.9 in the paper) and keep the q of least squared projection
+ * error (ties: the smaller q). A lower `from` lets a few large weights be clamped to ±L·q instead of
+ * stretching every level. Returns the float32 q the artifact stores.
  */
-export function scanInterval(values: ArrayLike<number>, mask: Uint8Array, L: number): { q: number; error: number; a: number } {
+export function scanInterval(values: ArrayLike<number>, mask: Uint8Array, L: number, from: number = INTERVAL_SCAN_FROM.paper): { q: number; error: number; a: number } {
   let max = 0;
   const kept: number[] = [];
   for (let i = 0; i < values.length; i++) {
@@ -124,12 +128,13 @@ export function scanInterval(values: ArrayLike<number>, mask: Uint8Array, L: num
   }
   const a = max / L;
   // All kept weights 0 (or denormal): any interval codes them as ±q; use the smallest normal float32.
-  if (!(Math.fround(0.9 * a) >= 1.1754943508222875e-38))
+  if (!(Math.fround(from * a) >= 1.1754943508222875e-38))
     return { q: 1.1754943508222875e-38, error: quantError(kept, new Uint8Array(kept.length).fill(1), 1.1754943508222875e-38, L), a };
   const ones = new Uint8Array(kept.length).fill(1);
   let best = { q: Math.fround(a), error: Infinity };
-  for (let j = 0; j <= 200; j++) {
-    const q = Math.fround(a * (0.9 + 0.001 * j));
+  const steps = Math.round((1.1 - from) / 0.001);
+  for (let j = 0; j <= steps; j++) {
+    const q = Math.fround(a * (from + 0.001 * j));
     const e = quantError(kept, ones, q, L);
     if (e < best.error) best = { q, error: e };
   }

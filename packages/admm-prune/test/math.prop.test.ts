@@ -12,6 +12,7 @@ import {
   rampedSparsity,
   rhoAt,
   scanInterval,
+  INTERVAL_SCAN_FROM,
   sparseMask,
 } from '../src/math.js';
 
@@ -144,6 +145,25 @@ describe('quantization projection onto non-zero levels', () => {
         return s + best;
       }, 0);
     for (const f of [0.9, 0.95, 1, 1.05, 1.1]) expect(err(r.q)).toBeLessThanOrEqual(err(Math.fround(a * f)) + 1e-9);
+  });
+  test('the wide interval scan clamps an outlier instead of stretching every level (bounds derived by hand)', () => {
+    // 50 weights at 1, 50 at 2, one at 10; 2 bits: levels ±q, ±2q (L = 2), a = 10 / 2 = 5.
+    const v = Float32Array.from([...Array(50).fill(1), ...Array(50).fill(2), 10]);
+    const mask = new Uint8Array(v.length).fill(1);
+    const paper = scanInterval(v, mask, 2);
+    const wide = scanInterval(v, mask, 2, INTERVAL_SCAN_FROM.wide);
+    // paper: q ≥ 4.5, so each weight at 1 is ≥ 3.5 from the nearest level: error ≥ 50 · 3.5² = 612.5
+    expect(paper.q).toBeGreaterThanOrEqual(4.5 * (1 - 1e-6));
+    expect(paper.error).toBeGreaterThanOrEqual(612.5);
+    // wide: q = 1 codes the 100 small weights exactly and clamps 10 to 2: error (10 − 2)² = 64; the scan can only do better
+    expect(wide.q).toBeLessThan(1.2);
+    expect(wide.error).toBeLessThanOrEqual(64 + 1e-6);
+  });
+  test.prop([vec(2, 50), fc.integer({ min: 1, max: 5 })])('the wide scan is never worse than the paper scan (its range contains it)', (v, bits) => {
+    const L = levelsPerSide(bits);
+    const mask = new Uint8Array(v.length).fill(1);
+    fc.pre(Math.max(...Array.from(v, Math.abs)) > 0);
+    expect(scanInterval(v, mask, L, INTERVAL_SCAN_FROM.wide).error).toBeLessThanOrEqual(scanInterval(v, mask, L).error * (1 + 1e-6) + 1e-12);
   });
 });
 
