@@ -113,32 +113,85 @@ export function quantError(values: ArrayLike<number>, mask: Uint8Array, q: numbe
 export const INTERVAL_SCAN_FROM = { paper: 0.9, wide: 0.1 } as const;
 
 /**
+ * Σ over x of (x − nearest level of ±q·{1..L})² for each candidate q, with `sortedAbs` = the kept |w| in ascending
+ * order. Each level's weights are a contiguous run of the sorted values, found by binary search with the same
+ * test as `levelIndex` (round(x/q) ≥ k + 1 ⇔ x/q ≥ k + 0.5: correctly rounded division is monotone in x), so the
+ * groups are exactly those of `quantError`; each group's error is S2 − 2kq·S1 + (kq)²·n from prefix sums. O(n log n)
+ * once, then O(L log n) per candidate instead of O(n). Float64 sums: the errors agree with `quantError` up to
+ * rounding (a relative 1e-12 or so), and may be a tiny negative number where a group's error is ~0 (clamped to 0).
+ */
+export function sortedScanErrors(sortedAbs: Float64Array, L: number, qs: readonly number[]): Float64Array {
+  const n = sortedAbs.length;
+  const p1 = new Float64Array(n + 1),
+    p2 = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    const x = sortedAbs[i]!;
+    p1[i + 1] = p1[i]! + x;
+    p2[i + 1] = p2[i]! + x * x;
+  }
+  const out = new Float64Array(qs.length);
+  qs.forEach((q, c) => {
+    let err = 0,
+      start = 0;
+    for (let k = 1; k <= L && start < n; k++) {
+      let end = n;
+      if (k < L) {
+        // first index in [start, n) with x/q ≥ k + 0.5
+        let lo = start,
+          hi = n;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (sortedAbs[mid]! / q >= k + 0.5) hi = mid;
+          else lo = mid + 1;
+        }
+        end = lo;
+      }
+      const cnt = end - start;
+      if (cnt > 0) {
+        const kq = k * q;
+        err += Math.max(0, p2[end]! - p2[start]! - 2 * kq * (p1[end]! - p1[start]!) + kq * kq * cnt);
+      }
+      start = end;
+    }
+    out[c] = err;
+  });
+  return out;
+}
+
+/**
  * The interval q (ALGORITHMS §1.3, ADMM-NN solver): a = max|w|/L over kept weights; scan q over
  * [from·a, 1.1a] in steps of 0.001·a (from = 0.9 in the paper) and keep the q of least squared projection
  * error (ties: the smaller q). A lower `from` lets a few large weights be clamped to ±L·q instead of
- * stretching every level. Returns the float32 q the artifact stores.
+ * stretching every level. Returns the float32 q the artifact stores and its error (`quantError`).
+ *
+ * Large layers are scanned on the sorted magnitudes (`sortedScanErrors`: O(n log n + candidates·L·log n) instead
+ * of O(candidates·n)); the winner's error is then recomputed directly. 1M kept weights at 3 bits, wide scan
+ * (1,001 candidates): ~0.3 s instead of ~15–28 s.
  */
 export function scanInterval(values: ArrayLike<number>, mask: Uint8Array, L: number, from: number = INTERVAL_SCAN_FROM.paper): { q: number; error: number; a: number } {
-  let max = 0;
-  const kept: number[] = [];
-  for (let i = 0; i < values.length; i++) {
+  let max = 0,
+    n = 0;
+  for (let i = 0; i < values.length; i++) if (mask[i]) n++;
+  const kept = new Float64Array(n);
+  for (let i = 0, j = 0; i < values.length; i++) {
     if (!mask[i]) continue;
-    kept.push(values[i]!);
-    max = Math.max(max, Math.abs(values[i]!));
+    const x = Math.abs(values[i]!);
+    kept[j++] = x;
+    if (x > max) max = x;
   }
   const a = max / L;
+  const ones = new Uint8Array(n).fill(1);
   // All kept weights 0 (or denormal): any interval codes them as ±q; use the smallest normal float32.
-  if (!(Math.fround(from * a) >= 1.1754943508222875e-38))
-    return { q: 1.1754943508222875e-38, error: quantError(kept, new Uint8Array(kept.length).fill(1), 1.1754943508222875e-38, L), a };
-  const ones = new Uint8Array(kept.length).fill(1);
-  let best = { q: Math.fround(a), error: Infinity };
+  if (!(Math.fround(from * a) >= 1.1754943508222875e-38)) return { q: 1.1754943508222875e-38, error: quantError(kept, ones, 1.1754943508222875e-38, L), a };
   const steps = Math.round((1.1 - from) / 0.001);
-  for (let j = 0; j <= steps; j++) {
-    const q = Math.fround(a * (from + 0.001 * j));
-    const e = quantError(kept, ones, q, L);
-    if (e < best.error) best = { q, error: e };
-  }
-  return { ...best, a };
+  const qs = Array.from({ length: steps + 1 }, (_, j) => Math.fround(a * (from + 0.001 * j)));
+  let errors: ArrayLike<number>;
+  if (2 * L * Math.log2(n + 1) < n) errors = sortedScanErrors(kept.sort(), L, qs);
+  else errors = qs.map((q) => quantError(kept, ones, q, L));
+  let best = 0;
+  for (let j = 1; j < qs.length; j++) if (errors[j]! < errors[best]!) best = j;
+  const q = qs[best]!;
+  return { q, error: quantError(kept, ones, q, L), a };
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   rampedSparsity,
   rhoAt,
   scanInterval,
+  sortedScanErrors,
   INTERVAL_SCAN_FROM,
   sparseMask,
 } from '../src/math.js';
@@ -164,6 +165,49 @@ describe('quantization projection onto non-zero levels', () => {
     const mask = new Uint8Array(v.length).fill(1);
     fc.pre(Math.max(...Array.from(v, Math.abs)) > 0);
     expect(scanInterval(v, mask, L, INTERVAL_SCAN_FROM.wide).error).toBeLessThanOrEqual(scanInterval(v, mask, L).error * (1 + 1e-6) + 1e-12);
+  });
+});
+
+describe('the sorted interval scan (large layers)', () => {
+  // Per-weight brute force, not quantError: every level ±k·q tried, nearest kept.
+  const brute = (v: ArrayLike<number>, q: number, L: number) =>
+    Array.from(v).reduce((s, w) => {
+      let best = Infinity;
+      for (let k = 1; k <= L; k++) best = Math.min(best, (Math.abs(w) - k * q) ** 2);
+      return s + best;
+    }, 0);
+  test.prop([vec(1, 300), fc.integer({ min: 1, max: 6 }), fc.array(fc.double({ min: 0.01, max: 2, noNaN: true }), { minLength: 1, maxLength: 8 })])(
+    'its errors equal the per-weight brute force for every candidate q (ties and zeros included)',
+    (v, bits, qs) => {
+      const L = levelsPerSide(bits);
+      const sorted = Float64Array.from(v, Math.abs).sort();
+      const got = sortedScanErrors(sorted, L, qs);
+      qs.forEach((q, j) => expect(got[j]).toBeCloseTo(brute(v, q, L), 9));
+    },
+  );
+  it('ties at a level boundary go up, as levelIndex rounds them (x/q = k + 0.5)', () => {
+    // q = 1, L = 4: 1.5 → level 2 (error 0.25), 2.5 → 3 (0.25), 4.5 and 9 → clamped to 4 (0.25 + 25), 0 → level 1 (1)
+    expect(sortedScanErrors(Float64Array.from([0, 1.5, 2.5, 4.5, 9]), 4, [1])[0]).toBeCloseTo(1 + 0.25 + 0.25 + 0.25 + 25, 12);
+  });
+  it('a layer large enough for the sorted path picks the same q as scanning every candidate directly', () => {
+    // 8,000 weights (deterministic LCG, heavy-tailed), 2 and 3 bits: 2·L·log2(n) < n, so scanInterval sorts.
+    let s = 12345;
+    const rnd = () => (s = (s * 16807) % 2147483647) / 2147483647;
+    const v = Float32Array.from({ length: 8000 }, () => (rnd() - 0.5) * (rnd() < 0.01 ? 2 : 0.2));
+    const mask = new Uint8Array(v.length).map((_, i) => (i % 7 === 0 ? 0 : 1));
+    const kept = v.filter((_, i) => mask[i]);
+    for (const L of [2, 4]) {
+      const r = scanInterval(v, mask, L, INTERVAL_SCAN_FROM.wide);
+      const a = r.a;
+      let best = { q: NaN, e: Infinity };
+      for (let j = 0; j <= 1000; j++) {
+        const q = Math.fround(a * (0.1 + 0.001 * j));
+        const e = brute(kept, q, L);
+        if (e < best.e * (1 - 1e-12)) best = { q, e };
+      }
+      expect(r.error).toBeCloseTo(best.e, 9);
+      expect(r.q).toBe(best.q);
+    }
   });
 });
 
