@@ -35,11 +35,11 @@ const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padS
 // conv2 10%, fc1 0.5%, fc2 5% (5,050 non-zeros, 85.2×); LeNet-300-100 4/8/30% (§1.5). Bits per non-zero:
 // ALGORITHMS §1.5 (conv 4/3, fc 2/3); MLP 2/3/4.
 // Training (every lane: ADMM, magnitude, dense + the same epochs): Adam 1e-2 for LeNet-5, 3e-3 for LeNet-300-100 (step
-// decay in the ADMM W-steps, cosine to lr/10 in the masked retraining), knowledge distillation from the dense model
-// (the teacher of every lane, also of the quantization stage): target = 0.5·one-hot + 0.5·teacher probabilities at
-// temperature 2, and for LeNet-5 ±1-pixel random shifts. Chosen on val (LeNet-5 ADMM lane, 2 × 1 + 4 epochs of 55,000 digits): no distillation
-// 0.9842, distillation T 1 0.9836, distillation T 2 with ±1 shifts 0.9856. LeNet-300-100: no shifts (on 7,000
-// digits the shifts cost it 0.8 pp of val accuracy).
+// decay in the ADMM W-steps, cosine in the masked retraining to lr/100 for LeNet-5, lr/10 for LeNet-300-100), knowledge
+// distillation from the dense model (the teacher of every lane, also of the quantization stage): target = 0.5·one-hot
+// + 0.5·teacher probabilities at temperature 2, and for LeNet-5 ±1-pixel random shifts. Chosen on val (LeNet-5 ADMM
+// lane, 2 × 1 + 4 epochs of 55,000 digits): no distillation 0.9842, distillation T 1 0.9836, distillation T 2 with ±1
+// shifts 0.9856. LeNet-300-100: no shifts (on 7,000 digits the shifts cost it 0.8 pp of val accuracy).
 const DISTILL = { weight: 0.5, temperature: 2 };
 const SCHEDULE = PAPER
   ? {
