@@ -5,6 +5,7 @@
  */
 import {
   CompressionError,
+  cosineDecay,
   denseEncoding,
   evaluateModel,
   inferShapes,
@@ -86,6 +87,11 @@ export interface AdmmReport extends Report {
     distill: { weight: number; temperature: number; teacher: 'input model' | 'ctx.teacher' } | null;
     /** Present when `global_sparse_ratio` was 'auto' and some layer had no sparse_ratio. */
     auto?: AutoSparsity;
+    /**
+     * Present with `dynamic_mask`: epochs with a moving mask, mask updates, and per pruned weight the entries the
+     * updates changed in total and the entries of the hard projection's mask that are pruned in the final one.
+     */
+    dynamicMask?: { epochs: number; maskUpdates: number; layers: { weight: string; changedEntries: number; droppedFromHardProjection: number }[] };
   };
 }
 
@@ -286,21 +292,37 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     // 3. Hard prune and masked retraining. Validation accuracy of the ADMM weights themselves (before the hard
     // projection), after the projection, and after retraining: where the accuracy is lost.
     const valAfterAdmm = pruneIterations.length > 0 ? engine.evaluate().accuracy : valDense;
-    const masks = new Map<string, Uint8Array>();
-    for (const l of pruned) {
-      const t = l.t;
-      const mask = pruneMask(engine.read(t.weight), l, l.sparse);
-      masks.set(t.weight, mask);
-      engine.setMask(t.weight, mask);
+    let masks = new Map(pruned.map((l) => [l.t.weight, pruneMask(engine.read(l.t.weight), l, l.sparse)] as const));
+    const valHardPruned = engine.evaluate(new Map([...masks].map(([n, m]) => [n, applyMask(engine.read(n), m)]))).accuracy;
+    // One cosine lr → lr·floor over all retraining epochs; with dynamic_mask its first part moves the mask.
+    const schedule = cosineDecay(o.lr, o.retrainEpochs, o.retrainLrFloor);
+    const dynamicEpochs = o.dynamicMask && pruned.length > 0 ? Math.round(o.dynamicMask.fraction * o.retrainEpochs) : 0;
+    let dynamic: AdmmReport['admm']['dynamicMask'];
+    if (dynamicEpochs > 0) {
+      const before = masks;
+      const r = await engine.retrainDynamic(
+        pruned.map((l) => ({ weight: l.t.weight, project: (w: Float32Array) => pruneMask(w, l, l.sparse) })),
+        dynamicEpochs,
+        schedule,
+        o.dynamicMask!.intervalSteps,
+        o.dynamicMask!.prunedDecay,
+      );
+      masks = r.masks;
+      const moved = (n: string) => before.get(n)!.reduce((a, v, i) => a + (v & (1 - masks.get(n)![i]!)), 0);
+      dynamic = {
+        epochs: dynamicEpochs,
+        maskUpdates: r.updates,
+        layers: pruned.map((l) => ({ weight: l.t.weight, changedEntries: r.changed[l.t.weight]!, droppedFromHardProjection: moved(l.t.weight) })),
+      };
     }
-    const valHardPruned = engine.evaluate().accuracy;
+    for (const [n, m] of masks) engine.setMask(n, m);
     const inputMasks = new Map(layers.flatMap((l) => (l.m0 ? [[l.t.weight, l.m0] as const] : [])));
     await engine.retrainMasked(
       new Map([...inputMasks, ...masks]),
       layers.map((l) => l.t.weight),
-      o.retrainEpochs,
+      o.retrainEpochs - dynamicEpochs,
       'retrain',
-      o.retrainLrFloor,
+      (i) => schedule({ ...i, epoch: i.epoch + dynamicEpochs }),
     );
     const valPruned = engine.evaluate().accuracy;
     const maskOf = (t: Target<AdmmConfig>) => masks.get(t.weight) ?? inputMasks.get(t.weight) ?? new Uint8Array(sizeOf(t.shape)).fill(1);
@@ -457,6 +479,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         files,
         validation: carved ? 'carved from train' : 'context',
         distill: o.distill ? { ...o.distill, teacher: (ctx as AdmmContext).teacher ? 'ctx.teacher' : 'input model' } : null,
+        ...(dynamic ? { dynamicMask: dynamic } : {}),
         ...(auto ? { auto } : {}),
       },
     };

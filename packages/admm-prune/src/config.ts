@@ -109,6 +109,24 @@ export const admmOptions = optionsSchema({
   sgd_lr: z.number().positive().max(1).default(0.01).describe("W-step learning rate when admm_optimizer is 'sgd'"),
   momentum: z.number().min(0).lt(1).default(0.9),
   retrain_lr_floor: z.number().gt(0).max(1).default(0.1).describe('masked retraining: cosine decay from lr to lr·retrain_lr_floor'),
+  dynamic_mask: z
+    .object({
+      fraction: z.number().gt(0).max(1).default(0.5).describe('share of the retraining epochs with a moving mask (the rest retrain the final mask)'),
+      interval_steps: z.number().int().min(1).max(100_000).default(100).describe('optimizer steps between two mask updates'),
+      pruned_decay: z
+        .number()
+        .min(0)
+        .lt(1)
+        .default(0.05)
+        .describe('after every step the latent values of the pruned entries shrink by this factor, so only a weight whose gradient keeps pushing it comes back'),
+    })
+    .strict()
+    .transform(camelizeKeys)
+    .nullable()
+    .default(null)
+    .describe(
+      "masked retraining with a moving mask first (dynamic network surgery): the forward uses each layer's projection of a dense latent W (per-layer ratio and granularity as the Z-step), the gradient reaches every latent weight (straight-through), and the mask is re-projected every interval_steps, so a weight pruned after ADMM can come back; then the final mask is fixed and retrained. null = the mask of the hard projection is fixed from the start",
+    ),
   augment: z
     .object({
       max_shift: z.number().int().min(1).max(8).describe('random translation of the inputs by up to this many pixels'),

@@ -9,6 +9,7 @@ import {
   composeHooks,
   cosineDecay,
   createRng,
+  straightThrough,
   denseEncoding,
   evaluateWith,
   maskedEncoding,
@@ -23,6 +24,7 @@ import {
   type FitOptions,
   type Model,
   type Params,
+  type StepInfo,
   type TrainHooks,
   type TrainProgress,
 } from '@edge-compress/core';
@@ -154,14 +156,14 @@ export class AdmmEngine {
   }
 
   /** Trains the targeted layers for `epochs` with Adam (fresh moments), lr cut ×0.1 for the last 25% (or cosine). */
-  async fit(epochs: number, phase: string, hooks: TrainHooks = {}, schedule: 'step' | 'cosine' = 'step', admmStep = false): Promise<number> {
+  async fit(epochs: number, phase: string, hooks: TrainHooks = {}, schedule: 'step' | 'cosine' | ((i: StepInfo) => number) = 'step', admmStep = false): Promise<number> {
     if (epochs === 0) return NaN;
     const s = this.settings;
     const opt =
       admmStep && s.admmOptimizer.kind === 'sgd' ? { kind: 'sgd' as const, lr: s.admmOptimizer.lr, momentum: s.admmOptimizer.momentum } : { kind: 'adam' as const, lr: s.lr };
     const base = this.maskHooks();
     const merged: TrainHooks = {
-      transform: base.transform,
+      transform: composeHooks(base, { transform: hooks.transform }).transform,
       extraLoss: hooks.extraLoss,
       afterStep: (p, i) => {
         base.afterStep?.(p, i);
@@ -172,7 +174,7 @@ export class AdmmEngine {
       epochs,
       batchSize: s.batchSize,
       optimizer: opt,
-      lrSchedule: schedule === 'step' ? stepDecay(opt.lr, epochs, [0.75], 0.1) : cosineDecay(opt.lr, epochs, 0.1),
+      lrSchedule: typeof schedule === 'function' ? schedule : schedule === 'step' ? stepDecay(opt.lr, epochs, [0.75], 0.1) : cosineDecay(opt.lr, epochs, 0.1),
       hooks: merged,
       trainable: (n) => this.layers.has(n.split('/')[0]!),
       ...this.sharedFit(phase),
@@ -203,7 +205,14 @@ export class AdmmEngine {
    * cosine decay lr → lr·`floor`. The trained values come back into this engine, and the masks stay set here for
    * the phases that follow. `hooks` are composed after the encodings' own.
    */
-  async retrainMasked(masks: ReadonlyMap<string, Uint8Array>, targets: readonly string[], epochs: number, phase = 'retrain', floor = 0.1, hooks?: TrainHooks): Promise<number> {
+  async retrainMasked(
+    masks: ReadonlyMap<string, Uint8Array>,
+    targets: readonly string[],
+    epochs: number,
+    phase = 'retrain',
+    floor: number | ((i: StepInfo) => number) = 0.1,
+    hooks?: TrainHooks,
+  ): Promise<number> {
     if (epochs === 0) return NaN;
     const { loss, model, trained } = await this.trainMasked(masks, targets, epochs, phase, floor, hooks);
     for (const name of trained) this.trainer.assign(name, toDense(model.weights[name]!));
@@ -226,7 +235,7 @@ export class AdmmEngine {
     targets: readonly string[],
     epochs: number,
     phase: string,
-    floor: number,
+    floor: number | ((i: StepInfo) => number),
     hooks?: TrainHooks,
   ): Promise<{ loss: number; model: Model; trained: readonly string[] }> {
     const s = this.settings;
@@ -242,13 +251,70 @@ export class AdmmEngine {
               epochs,
               batchSize: s.batchSize,
               optimizer: { kind: 'adam', lr: s.lr },
-              lrSchedule: cosineDecay(s.lr, epochs, floor),
+              lrSchedule: typeof floor === 'function' ? floor : cosineDecay(s.lr, epochs, floor),
               hooks: composeHooks(hooks),
               ...this.sharedFit(phase),
             });
       return { loss: hist[hist.length - 1]?.loss ?? NaN, model: tt.toModel(), trained: tt.targets };
     } finally {
       tt.dispose();
+    }
+  }
+
+  /**
+   * Training with a moving mask (dynamic network surgery, Guo et al. 2016, before ALGORITHMS §1.2's masked
+   * retraining): the latent W starts at its hard projection, each target's forward uses `W ⊙ project(W)`, the
+   * gradient reaches every latent weight unchanged (straight-through), pruned latents shrink by `prunedDecay` after
+   * each step, and every `every` optimizer steps each mask is re-projected from the latent, so a weight pruned by the
+   * hard projection comes back when its gradient keeps pushing it. An input mask (setMask) still holds: `project`
+   * must respect it, and the mask hooks re-apply it after each step. Returns the final masks (the projection of the
+   * trained latent), the mask updates, and per target the entries those updates changed in total.
+   */
+  async retrainDynamic(
+    targets: ReadonlyArray<{ weight: string; project: (w: Float32Array) => Uint8Array }>,
+    epochs: number,
+    schedule: (i: StepInfo) => number,
+    every: number,
+    prunedDecay = 0,
+    phase = 'retrain-dynamic',
+  ): Promise<{ loss: number; masks: Map<string, Uint8Array>; changed: Record<string, number>; updates: number }> {
+    const state = targets.map((t) => {
+      const w = this.read(t.weight);
+      const m = t.project(w);
+      // The latent starts at the hard projection: a pruned weight comes back only if its gradient keeps pushing it.
+      this.assign(t.weight, applyMask(w, m));
+      return { t, m, tensor: tf.keep(tf.tensor(Float32Array.from(m), this.trainer.params[t.weight]!.shape, 'float32')), changed: 0 };
+    });
+    let steps = 0,
+      updates = 0;
+    const hooks: TrainHooks = {
+      transform: (p) => {
+        const out = { ...p };
+        for (const s of state) out[s.t.weight] = straightThrough(p[s.t.weight]!, (v) => tf.mul(v, s.tensor));
+        return out;
+      },
+      afterStep: (p) => {
+        if (prunedDecay > 0)
+          tf.tidy(() => {
+            for (const s of state) p[s.t.weight]!.assign(tf.mul(p[s.t.weight]!, tf.add(1 - prunedDecay, tf.mul(s.tensor, prunedDecay))));
+          });
+        if (++steps % every !== 0) return;
+        updates++;
+        for (const s of state) {
+          const m = s.t.project(this.read(s.t.weight));
+          for (let i = 0; i < m.length; i++) s.changed += m[i]! ^ s.m[i]!;
+          s.m = m;
+          s.tensor.dispose();
+          s.tensor = tf.keep(tf.tensor(Float32Array.from(m), this.trainer.params[s.t.weight]!.shape, 'float32'));
+        }
+      },
+    };
+    try {
+      const loss = await this.fit(epochs, phase, hooks, schedule);
+      const masks = new Map(state.map((s) => [s.t.weight, s.t.project(this.read(s.t.weight))] as const));
+      return { loss, masks, changed: Object.fromEntries(state.map((s) => [s.t.weight, s.changed])), updates };
+    } finally {
+      state.forEach((s) => s.tensor.dispose());
     }
   }
 

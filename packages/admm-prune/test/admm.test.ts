@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   createRng,
+  denseEncoding,
   initModel,
   isCompressionError,
   predict,
@@ -264,6 +265,93 @@ describe('admm: masked retraining through core trainThroughEncodings', () => {
       expect(mask.reduce((a, m) => a + m, 0)).toBe(Math.round(0.3 * w.length));
       expect(moved).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('admm: dynamic_mask (moving mask, straight-through, then the final mask retrained)', () => {
+  // The kept set of top-k |w| by a plain sort (independent of the package's projection).
+  const topK = (w: Float32Array, keep: number): Set<number> =>
+    new Set(
+      Array.from(w, (v, i) => [Math.abs(v), i] as const)
+        .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+        .slice(0, keep)
+        .map(([, i]) => i),
+    );
+  const keptSet = (e: Encoding): Set<number> => {
+    const mask = (e as { mask: Uint8Array }).mask;
+    return new Set(Array.from(mask).flatMap((m, i) => (m ? [i] : [])));
+  };
+  // The trained net with fc1's weights outside its top 10 % |w| set to exactly 0 (a dense encoding, so no input mask):
+  // a pruned weight can only come back if the gradient reaches it, since its latent value starts at 0.
+  let keep = 0,
+    hard = new Set<number>(),
+    zeroed: Model;
+  beforeAll(() => {
+    const w0 = toDense(trained.weights['fc1/kernel']!);
+    keep = Math.round(0.1 * w0.length);
+    hard = topK(w0, keep);
+    zeroed = {
+      ir: trained.ir,
+      weights: {
+        ...trained.weights,
+        'fc1/kernel': denseEncoding(
+          [...trained.weights['fc1/kernel']!.shape],
+          w0.map((v, i) => (hard.has(i) ? v : 0)),
+        ),
+      },
+    };
+  });
+  const run = (dynamic: unknown) =>
+    admmPrune.compress(
+      zeroed,
+      ctxOf(),
+      admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.9 }], {
+        admm_iterations: 0,
+        retrain_epochs: 4,
+        lr: 3e-2,
+        dynamic_mask: dynamic as never,
+        measure_files: false,
+      }),
+    ) as Promise<{ model: Model; report: AdmmReport }>;
+
+  it('without it the mask is the hard projection of the input; with it pruned weights (latent 0) get gradients and come back, the count stays exact', async () => {
+    const fixed = await run(null);
+    expect(keptSet(fixed.model.weights['fc1/kernel']!)).toEqual(hard);
+    expect(fixed.report.admm.dynamicMask).toBeUndefined();
+
+    const before = tf.memory().numTensors;
+    const moving = await run({ fraction: 0.75, interval_steps: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    const e = moving.model.weights['fc1/kernel']!;
+    const kept = keptSet(e);
+    expect(kept.size).toBe(keep);
+    const w = toDense(e);
+    for (let i = 0; i < w.length; i++) if (!kept.has(i)) expect(w[i]).toBe(0);
+    const regrown = [...kept].filter((i) => !hard.has(i)).length;
+    expect(regrown).toBeGreaterThan(0);
+    // 3 of 4 epochs move the mask: 320 examples / batch 64 = 5 steps each, an update every 2 steps → 7 updates.
+    const d = moving.report.admm.dynamicMask!;
+    expect(d.epochs).toBe(3);
+    expect(d.maskUpdates).toBe(7);
+    expect(d.layers).toHaveLength(1);
+    expect(d.layers[0]!.droppedFromHardProjection).toBe(regrown);
+    expect(d.layers[0]!.changedEntries).toBeGreaterThan(0);
+  });
+
+  it('parses defaults (fraction 0.5, every 100 steps, decay 0.05) and rejects a fraction outside (0, 1] with a typed error', () => {
+    expect(admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { dynamic_mask: {} as never }).options.dynamicMask).toEqual({
+      fraction: 0.5,
+      intervalSteps: 100,
+      prunedDecay: 0.05,
+    });
+    let err: unknown;
+    try {
+      admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { dynamic_mask: { fraction: 0 } as never });
+    } catch (e) {
+      err = e;
+    }
+    expect(isCompressionError(err)).toBe(true);
+    expect(String((err as Error).message)).toMatch(/dynamic_mask/);
   });
 });
 
