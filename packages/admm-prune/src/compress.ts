@@ -92,6 +92,8 @@ export interface AdmmReport extends Report {
      * updates changed in total and the entries of the hard projection's mask that are pruned in the final one.
      */
     dynamicMask?: { epochs: number; maskUpdates: number; layers: { weight: string; changedEntries: number; droppedFromHardProjection: number }[] };
+    /** Present with `weight_averaging`: the number of retraining epochs whose end-of-epoch weights were averaged. */
+    averagedEpochs?: number;
   };
 }
 
@@ -317,12 +319,16 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     }
     for (const [n, m] of masks) engine.setMask(n, m);
     const inputMasks = new Map(layers.flatMap((l) => (l.m0 ? [[l.t.weight, l.m0] as const] : [])));
+    const fixedEpochs = o.retrainEpochs - dynamicEpochs;
+    const averageFrom = o.weightAveraging ? Math.floor(o.weightAveraging.from * fixedEpochs) : undefined;
     await engine.retrainMasked(
       new Map([...inputMasks, ...masks]),
       layers.map((l) => l.t.weight),
-      o.retrainEpochs - dynamicEpochs,
+      fixedEpochs,
       'retrain',
       (i) => schedule({ ...i, epoch: i.epoch + dynamicEpochs }),
+      undefined,
+      averageFrom,
     );
     const valPruned = engine.evaluate().accuracy;
     const maskOf = (t: Target<AdmmConfig>) => masks.get(t.weight) ?? inputMasks.get(t.weight) ?? new Uint8Array(sizeOf(t.shape)).fill(1);
@@ -480,6 +486,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         validation: carved ? 'carved from train' : 'context',
         distill: o.distill ? { ...o.distill, teacher: (ctx as AdmmContext).teacher ? 'ctx.teacher' : 'input model' } : null,
         ...(dynamic ? { dynamicMask: dynamic } : {}),
+        ...(averageFrom !== undefined && fixedEpochs - averageFrom > 1 ? { averagedEpochs: fixedEpochs - averageFrom } : {}),
         ...(auto ? { auto } : {}),
       },
     };

@@ -127,6 +127,22 @@ export const admmOptions = optionsSchema({
     .describe(
       "masked retraining with a moving mask first (dynamic network surgery): the forward uses each layer's projection of a dense latent W (per-layer ratio and granularity as the Z-step), the gradient reaches every latent weight (straight-through), and the mask is re-projected every interval_steps, so a weight pruned after ADMM can come back; then the final mask is fixed and retrained. null = the mask of the hard projection is fixed from the start",
     ),
+  weight_averaging: z
+    .object({
+      from: z
+        .number()
+        .min(0)
+        .lt(1)
+        .default(0.5)
+        .describe('share of the fixed-mask retraining epochs to skip before averaging (0.5: the mean of the weights after each epoch of the second half)'),
+    })
+    .strict()
+    .transform(camelizeKeys)
+    .nullable()
+    .default(null)
+    .describe(
+      'stochastic weight averaging (Izmailov et al. 2018) over the fixed-mask retraining: the pruned model is the mean of the weights at the end of its last epochs (same mask, so the mean is as sparse). null = the weights after the last epoch',
+    ),
   augment: z
     .object({
       max_shift: z.number().int().min(1).max(8).describe('random translation of the inputs by up to this many pixels'),

@@ -203,7 +203,9 @@ export class AdmmEngine {
    * targeted kernel in `masks` becomes `masked(dense)` (the encoding holds the mask: pruned entries stay exactly 0
    * and get no gradient, also under Adam), the other targeted kernels train dense, biases train too. Adam with
    * cosine decay lr → lr·`floor`. The trained values come back into this engine, and the masks stay set here for
-   * the phases that follow. `hooks` are composed after the encodings' own.
+   * the phases that follow. `hooks` are composed after the encodings' own. With `averageFrom` (an epoch index), the
+   * result is the mean of the weights at the end of epochs averageFrom … epochs−1 (stochastic weight averaging,
+   * Izmailov et al. 2018; the masks are fixed, so pruned entries stay exactly 0 in the mean).
    */
   async retrainMasked(
     masks: ReadonlyMap<string, Uint8Array>,
@@ -212,9 +214,10 @@ export class AdmmEngine {
     phase = 'retrain',
     floor: number | ((i: StepInfo) => number) = 0.1,
     hooks?: TrainHooks,
+    averageFrom?: number,
   ): Promise<number> {
     if (epochs === 0) return NaN;
-    const { loss, model, trained } = await this.trainMasked(masks, targets, epochs, phase, floor, hooks);
+    const { loss, model, trained } = await this.trainMasked(masks, targets, epochs, phase, floor, hooks, averageFrom);
     for (const name of trained) this.trainer.assign(name, toDense(model.weights[name]!));
     this.settings.seed++;
     for (const [name, mask] of masks) this.setMask(name, mask);
@@ -237,6 +240,7 @@ export class AdmmEngine {
     phase: string,
     floor: number | ((i: StepInfo) => number),
     hooks?: TrainHooks,
+    averageFrom?: number,
   ): Promise<{ loss: number; model: Model; trained: readonly string[] }> {
     const s = this.settings;
     const base = this.trainer.toModel();
@@ -244,6 +248,22 @@ export class AdmmEngine {
     for (const [name, mask] of masks) weights[name] = maskedEncoding(denseEncoding([...weights[name]!.shape], applyMask(toDense(weights[name]!), mask)), mask);
     const tt = trainThroughEncodings({ ir: base.ir, weights }, targets);
     try {
+      const sums = new Map<string, Float64Array>();
+      let snapshots = 0;
+      const averaging: TrainHooks =
+        averageFrom === undefined || averageFrom >= epochs
+          ? {}
+          : {
+              afterEpoch: (_p, info) => {
+                if (info.epoch < averageFrom) return;
+                for (const name of tt.params) {
+                  const v = tt.trainer.read(name);
+                  const acc = sums.get(name) ?? sums.set(name, new Float64Array(v.length)).get(name)!;
+                  for (let i = 0; i < v.length; i++) acc[i]! += v[i]!;
+                }
+                snapshots++;
+              },
+            };
       const hist =
         epochs === 0
           ? []
@@ -252,9 +272,15 @@ export class AdmmEngine {
               batchSize: s.batchSize,
               optimizer: { kind: 'adam', lr: s.lr },
               lrSchedule: typeof floor === 'function' ? floor : cosineDecay(s.lr, epochs, floor),
-              hooks: composeHooks(hooks),
+              hooks: composeHooks(hooks, averaging),
               ...this.sharedFit(phase),
             });
+      if (snapshots > 1)
+        for (const [name, acc] of sums)
+          tt.trainer.assign(
+            name,
+            Float32Array.from(acc, (x) => x / snapshots),
+          );
       return { loss: hist[hist.length - 1]?.loss ?? NaN, model: tt.toModel(), trained: tt.targets };
     } finally {
       tt.dispose();

@@ -355,6 +355,62 @@ describe('admm: dynamic_mask (moving mask, straight-through, then the final mask
   });
 });
 
+describe('admm: weight_averaging (the mean of the last retraining epochs)', () => {
+  // Constant lr (retrain_lr_floor 1), so a 2-epoch retraining follows the first 2 epochs of a 3-epoch one exactly.
+  const run = (epochs: number, averaging: unknown) =>
+    admmPrune.compress(
+      trained,
+      ctxOf(),
+      admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.8 }], {
+        admm_iterations: 0,
+        retrain_epochs: epochs,
+        retrain_lr_floor: 1,
+        lr: 1e-2,
+        weight_averaging: averaging as never,
+        measure_files: false,
+      }),
+    ) as Promise<{ model: Model; report: AdmmReport }>;
+
+  it('averages the weights after epochs 2 and 3 of 3 (each run alone gives one of them); pruned entries stay exactly 0', async () => {
+    const w2 = await run(2, null);
+    const w3 = await run(3, null);
+    const before = tf.memory().numTensors;
+    const avg = await run(3, { from: 0.5 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(avg.report.admm.averagedEpochs).toBe(2);
+    expect(w3.report.admm.averagedEpochs).toBeUndefined();
+    for (const name of ['fc1/kernel', 'fc1/bias', 'conv1/kernel']) {
+      const a = toDense(w2.model.weights[name]!),
+        b = toDense(w3.model.weights[name]!),
+        m = toDense(avg.model.weights[name]!);
+      let moved = 0;
+      for (let i = 0; i < m.length; i++) {
+        expect(m[i]).toBeCloseTo((a[i]! + b[i]!) / 2, 6);
+        if (a[i] !== b[i]) moved++;
+      }
+      // conv1 is not a target: it does not train, so all three runs keep the input's values.
+      if (name === 'conv1/kernel') expect(moved).toBe(0);
+      else expect(moved).toBeGreaterThan(0);
+    }
+    const mask = (avg.model.weights['fc1/kernel'] as { mask: Uint8Array }).mask;
+    expect(mask).toEqual((w3.model.weights['fc1/kernel'] as { mask: Uint8Array }).mask);
+    const m = toDense(avg.model.weights['fc1/kernel']!);
+    for (let i = 0; i < m.length; i++) if (!mask[i]) expect(m[i]).toBe(0);
+  });
+
+  it('parses the default (from 0.5) and rejects from ≥ 1 with a typed error', () => {
+    expect(admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { weight_averaging: {} as never }).options.weightAveraging).toEqual({ from: 0.5 });
+    let err: unknown;
+    try {
+      admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { weight_averaging: { from: 1 } as never });
+    } catch (e) {
+      err = e;
+    }
+    expect(isCompressionError(err)).toBe(true);
+    expect(String((err as Error).message)).toMatch(/weight_averaging/);
+  });
+});
+
 describe('admm: knowledge distillation (options.distill, core fit distill)', () => {
   // A teacher that puts all its probability on class 0: fc2 kernel zero, a large bias on class 0.
   const classZeroTeacher = (): Model => {
