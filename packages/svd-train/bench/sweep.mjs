@@ -1,7 +1,7 @@
 // FLOP-target sweep on the validation split (LeNet-300-100 or LeNet-5, core's 7,000 / 1,000 / 2,000 split or the full MNIST):
 //   node bench/sweep.mjs '<job JSON>' [lenet300100|lenet5] [small|full] > log     (after `npm run build`)
 // Job: { targets: [8, 10, ...], seeds?: [0], scratch?: bool, S, F, ls, lr?, flrs: [..], truncLrs: [..], truncEpochs?, own?: bool,
-//        dw?, dT?, G?, resvd?, variants?: [{ fo?, resvd? }] } — dw / dT: distillation weight / temperature from the dense network, for both sides (svd-train in
+//        dw?, dT?, G?, resvd?, fsm?, tsm?, variants?: [{ fo?, resvd? }] } — dw / dT: distillation weight / temperature from the dense network, for both sides (svd-train in
 //        every phase, its teacher passed as svdTrainStages' `extras.teacher` when it starts from random init); G: gradual_steps (one
 //        sparsity phase per target then)
 // Per seed, one SVD-training sparsity phase (svdTrainStages.train: from the seed's random init when `scratch`, else from
@@ -47,6 +47,7 @@ const opts = {
   augment: AUG,
   gradual_steps: job.G ?? 0,
   resvd: job.resvd ?? false,
+  ...(job.fsm ? { finetune_s_lr_mult: job.fsm } : {}),
   ...distill,
 };
 const truncEpochs = job.truncEpochs ?? job.S + job.F;
@@ -90,7 +91,11 @@ for (const seed of job.seeds ?? [0]) {
     const same = line.same;
     delete line.same;
     for (const lr of job.truncLrs) {
-      const r = await svdTrain.compress(base.model, ctx, svdTrain.plan(ir, same, { mode: 'truncated', finetune_epochs: truncEpochs, lr, augment: AUG, ...distill }));
+      const r = await svdTrain.compress(
+        base.model,
+        ctx,
+        svdTrain.plan(ir, same, { mode: 'truncated', finetune_epochs: truncEpochs, lr, augment: AUG, ...(job.tsm ? { s_lr_mult: job.tsm } : {}), ...distill }),
+      );
       line.truncAfterPruning = r.report.metrics.valAccuracyAfterPruning;
       line.truncFlops = +r.report.metrics.flopsReduction.toFixed(2);
       line[`trunc_lr${lr}`] = fig(r);

@@ -389,6 +389,7 @@ async function finishStage(model: Model, ctx: CompressContext, plan: Plan<SvdCon
     ...base,
     epochs: o.finetuneEpochs,
     lr: o.finetuneLr ?? o.lr,
+    sMult: o.finetuneSLrMult ?? o.sLrMult,
     phase: train ? 'svd-finetune' : 'svd-truncated-finetune',
     ortho: train && o.finetuneOrtho,
     sparsity: false,

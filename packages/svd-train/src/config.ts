@@ -34,6 +34,12 @@ export const svdOptions = optionsSchema({
   finetune_ortho: z.boolean().default(true).describe('SVD training keeps the orthogonality term while fine-tuning (as the paper); false = plain fine-tuning'),
   lr: z.number().positive().max(1).default(5e-4),
   finetune_lr: z.number().positive().max(1).optional(),
+  finetune_s_lr_mult: z
+    .number()
+    .positive()
+    .max(1000)
+    .optional()
+    .describe('s_lr_mult of the fine-tuning after pruning (default: s_lr_mult); with Adam the singular values move by about mult·lr per step'),
   batch_size: z.number().int().positive().default(64),
   ortho_every: z
     .number()

@@ -253,6 +253,24 @@ describe('compress', () => {
     expect(dist(ramped)).toBeLessThan(0.8 * dist(constant));
   });
 
+  it('finetune_s_lr_mult sets the fine-tuning s multiplier alone: the same run as s_lr_mult of that value, and s moves less at 1 than at 10', async () => {
+    const ir = toyMlpIR();
+    const ctx = ctxOf(ir);
+    const start = initModel(ir, 5);
+    const run = async (opts: Record<string, number>) => {
+      const r = await svdTrain.compress(start, ctx, svdTrain.plan(ir, [{ op_names: ['fc1'], rank: 6 }], { mode: 'truncated', batch_size: 32, lr: 3e-3, ...opts }));
+      return r.model.weights['fc1/kernel'] as { s: Float32Array; u: unknown };
+    };
+    const s0 = (await run({ finetune_epochs: 0 })).s;
+    const viaFinetune = await run({ finetune_epochs: 2, s_lr_mult: 10, finetune_s_lr_mult: 1 });
+    const viaBoth = await run({ finetune_epochs: 2, s_lr_mult: 1 });
+    const at10 = await run({ finetune_epochs: 2, s_lr_mult: 10 });
+    expect(Array.from(viaFinetune.s)).toEqual(Array.from(viaBoth.s));
+    expect(toDense(viaFinetune.u as never)).toEqual(toDense(viaBoth.u as never));
+    const moved = (s: Float32Array) => Math.hypot(...Array.from(s, (x, i) => Math.abs(x) - Math.abs(s0[i]!)));
+    expect(moved(at10.s)).toBeGreaterThan(2 * moved(viaBoth.s));
+  });
+
   it('distillation: with weight 1 the fine-tuning fits the teacher (the model given), not the labels', async () => {
     const ir = toyMlpIR();
     const ctx = ctxOf(ir);
