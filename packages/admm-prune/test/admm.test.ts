@@ -40,6 +40,26 @@ const ctxOf = (events?: unknown[]): CompressContext => ({
 
 const FAST = { admm_iterations: 3, retrain_epochs: 1, quant_admm_iterations: 2, progressive_rounds: 2, progressive_epochs: 1, measure_files: true };
 
+/** fc1 pruned to `sparse` with no ADMM iterations (hard projection + retraining only), with these options. */
+const retrainOnly = (model: Model, sparse: number, options: Record<string, unknown>) =>
+  admmPrune.compress(
+    model,
+    ctxOf(),
+    admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: sparse }], { admm_iterations: 0, measure_files: false, ...options } as never),
+  ) as Promise<{ model: Model; report: AdmmReport }>;
+
+/** Planning a dense rule with these options throws a typed CompressionError whose message matches `message`. */
+function expectTypedPlanError(options: Record<string, unknown>, message: RegExp): void {
+  let err: unknown;
+  try {
+    admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], options as never);
+  } catch (e) {
+    err = e;
+  }
+  expect(isCompressionError(err)).toBe(true);
+  expect(String((err as Error).message)).toMatch(message);
+}
+
 const kindsOf = (e: Encoding): string => (e.kind === 'masked' ? `masked(${kindsOf(e.base)})` : e.kind);
 
 describe('admm: prune + quantize on a toy conv net', () => {
@@ -301,18 +321,7 @@ describe('admm: dynamic_mask (moving mask, straight-through, then the final mask
       },
     };
   });
-  const run = (dynamic: unknown) =>
-    admmPrune.compress(
-      zeroed,
-      ctxOf(),
-      admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.9 }], {
-        admm_iterations: 0,
-        retrain_epochs: 4,
-        lr: 3e-2,
-        dynamic_mask: dynamic as never,
-        measure_files: false,
-      }),
-    ) as Promise<{ model: Model; report: AdmmReport }>;
+  const run = (dynamic: unknown) => retrainOnly(zeroed, 0.9, { retrain_epochs: 4, lr: 3e-2, dynamic_mask: dynamic });
 
   it('without it the mask is the hard projection of the input; with it pruned weights (latent 0) get gradients and come back, the count stays exact', async () => {
     const fixed = await run(null);
@@ -344,32 +353,13 @@ describe('admm: dynamic_mask (moving mask, straight-through, then the final mask
       intervalSteps: 100,
       prunedDecay: 0.05,
     });
-    let err: unknown;
-    try {
-      admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { dynamic_mask: { fraction: 0 } as never });
-    } catch (e) {
-      err = e;
-    }
-    expect(isCompressionError(err)).toBe(true);
-    expect(String((err as Error).message)).toMatch(/dynamic_mask/);
+    expectTypedPlanError({ dynamic_mask: { fraction: 0 } }, /dynamic_mask/);
   });
 });
 
 describe('admm: weight_averaging (the mean of the last retraining epochs)', () => {
   // Constant lr (retrain_lr_floor 1), so a 2-epoch retraining follows the first 2 epochs of a 3-epoch one exactly.
-  const run = (epochs: number, averaging: unknown) =>
-    admmPrune.compress(
-      trained,
-      ctxOf(),
-      admmPrune.plan(ir, [{ op_names: ['fc1'], sparse_ratio: 0.8 }], {
-        admm_iterations: 0,
-        retrain_epochs: epochs,
-        retrain_lr_floor: 1,
-        lr: 1e-2,
-        weight_averaging: averaging as never,
-        measure_files: false,
-      }),
-    ) as Promise<{ model: Model; report: AdmmReport }>;
+  const run = (epochs: number, averaging: unknown) => retrainOnly(trained, 0.8, { retrain_epochs: epochs, retrain_lr_floor: 1, lr: 1e-2, weight_averaging: averaging });
 
   it('averages the weights after epochs 2 and 3 of 3 (each run alone gives one of them); pruned entries stay exactly 0', async () => {
     const w2 = await run(2, null);
@@ -400,14 +390,7 @@ describe('admm: weight_averaging (the mean of the last retraining epochs)', () =
 
   it('parses the default (from 0.5) and rejects from ≥ 1 with a typed error', () => {
     expect(admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { weight_averaging: {} as never }).options.weightAveraging).toEqual({ from: 0.5 });
-    let err: unknown;
-    try {
-      admmPrune.plan(ir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { weight_averaging: { from: 1 } as never });
-    } catch (e) {
-      err = e;
-    }
-    expect(isCompressionError(err)).toBe(true);
-    expect(String((err as Error).message)).toMatch(/weight_averaging/);
+    expectTypedPlanError({ weight_averaging: { from: 1 } }, /weight_averaging/);
   });
 });
 
