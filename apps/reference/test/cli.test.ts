@@ -154,6 +154,10 @@ describe('edge-compress CLI', () => {
     const mag = schema.properties.stages.items.anyOf.find((a: { properties: { method: { const: string } } }) => a.properties.method.const === 'magnitude');
     expect(Object.keys(mag.properties.config_list.items.properties)).toContain('sparse_ratio');
     expect(Object.keys(mag.properties.config_list.items.properties)).not.toContain('quant_dtype');
+    // The committed schema the recipes point to ($schema) is the one the CLI prints: regenerate it with
+    // `node apps/reference/dist/cli.js schema > apps/reference/recipes/_recipe.schema.json` when an option changes.
+    const committed = JSON.parse(await readFile(new URL('../recipes/_recipe.schema.json', import.meta.url), 'utf8'));
+    expect(committed).toEqual(schema);
   });
 
   it('maps typed errors of every package to exit 2 with their message, and bugs to exit 1', () => {
