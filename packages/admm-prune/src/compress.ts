@@ -92,7 +92,7 @@ export interface AdmmReport extends Report {
      * updates changed in total and the entries of the hard projection's mask that are pruned in the final one.
      */
     dynamicMask?: { epochs: number; maskUpdates: number; layers: { weight: string; changedEntries: number; droppedFromHardProjection: number }[] };
-    /** Present with `weight_averaging`: the number of retraining epochs whose end-of-epoch weights were averaged. */
+    /** Present with `weight_averaging`: the number of retraining epochs whose end-of-epoch weights were averaged (1: only the last, with a warning). */
     averagedEpochs?: number;
   };
 }
@@ -321,6 +321,10 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     const inputMasks = new Map(layers.flatMap((l) => (l.m0 ? [[l.t.weight, l.m0] as const] : [])));
     const fixedEpochs = o.retrainEpochs - dynamicEpochs;
     const averageFrom = o.weightAveraging ? Math.floor(o.weightAveraging.from * fixedEpochs) : undefined;
+    if (averageFrom !== undefined && fixedEpochs - averageFrom < 2)
+      warnings.push(
+        `admm: weight_averaging has ${Math.max(0, fixedEpochs - averageFrom)} fixed-mask retraining epoch(s) to average (retrain_epochs ${o.retrainEpochs}${dynamicEpochs ? `, ${dynamicEpochs} of them with the moving mask` : ''}, from ${o.weightAveraging!.from}), so the result is the last epoch's weights; raise retrain_epochs or lower from`,
+      );
     await engine.retrainMasked(
       new Map([...inputMasks, ...masks]),
       layers.map((l) => l.t.weight),
@@ -486,7 +490,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         validation: carved ? 'carved from train' : 'context',
         distill: o.distill ? { ...o.distill, teacher: (ctx as AdmmContext).teacher ? 'ctx.teacher' : 'input model' } : null,
         ...(dynamic ? { dynamicMask: dynamic } : {}),
-        ...(averageFrom !== undefined && fixedEpochs - averageFrom > 1 ? { averagedEpochs: fixedEpochs - averageFrom } : {}),
+        ...(averageFrom !== undefined ? { averagedEpochs: Math.max(0, fixedEpochs - averageFrom) } : {}),
         ...(auto ? { auto } : {}),
       },
     };

@@ -369,6 +369,11 @@ describe('admm: weight_averaging (the mean of the last retraining epochs)', () =
     expect(tf.memory().numTensors).toBe(before);
     expect(avg.report.admm.averagedEpochs).toBe(2);
     expect(w3.report.admm.averagedEpochs).toBeUndefined();
+    expect(avg.report.warnings.some((w) => /weight_averaging/.test(w))).toBe(false);
+    // Too few fixed-mask epochs to average (1 of 1): the last epoch's weights, and a warning that says how to fix it.
+    const one = await run(1, { from: 0.5 });
+    expect(one.report.admm.averagedEpochs).toBe(1);
+    expect(one.report.warnings.join('\n')).toMatch(/weight_averaging has 1 fixed-mask retraining epoch\(s\) to average.*raise retrain_epochs/);
     for (const name of ['fc1/kernel', 'fc1/bias', 'conv1/kernel']) {
       const a = toDense(w2.model.weights[name]!),
         b = toDense(w3.model.weights[name]!),
