@@ -31,6 +31,8 @@ import { checkAccepts, encodeWeight } from './encode.js';
 import { AdmmEngine, splitValidation, type AdmmTarget, type IterationRecord } from './engine.js';
 import {
   applyMask,
+  GLOBAL_FLOOR_DIVISOR,
+  globalSparseMasks,
   groupsOf,
   levelsPerSide,
   progressiveFreeze,
@@ -88,10 +90,10 @@ export interface AdmmReport extends Report {
     /** Present when `global_sparse_ratio` was 'auto' and some layer had no sparse_ratio. */
     auto?: AutoSparsity;
     /**
-     * Present with `dynamic_mask`: epochs with a moving mask, mask updates, and per pruned weight the entries the
+     * Present with `dynamic_mask`: epochs with a moving mask, mask updates, and per pruned weight its final kept count, the entries the
      * updates changed in total and the entries of the hard projection's mask that are pruned in the final one.
      */
-    dynamicMask?: { epochs: number; maskUpdates: number; layers: { weight: string; changedEntries: number; droppedFromHardProjection: number }[] };
+    dynamicMask?: { epochs: number; maskUpdates: number; layers: { weight: string; kept: number; changedEntries: number; droppedFromHardProjection: number }[] };
     /** Present with `weight_averaging`: the number of retraining epochs whose end-of-epoch weights were averaged (1: only the last, with a warning). */
     averagedEpochs?: number;
   };
@@ -132,6 +134,15 @@ const teacherOf = (ctx: CompressContext, model: Model): Model => {
 export async function compressAdmm(model: Model, ctx: CompressContext, plan: AdmmPlan): Promise<CompressResult> {
   const o = plan.options;
   plan.targets.forEach((t) => checkAccepts(model.weights[t.weight]!, t.weight, `admm (layer '${t.layer}')`));
+  if (o.dynamicMask?.allocation === 'global') {
+    const structured = plan.targets.find((t) => t.config.granularity !== undefined && t.config.granularity !== 'default');
+    if (structured)
+      fail(
+        `options.dynamic_mask.allocation 'global' shares one budget of single weights across layers, but layer '${structured.layer}' is pruned with granularity ${JSON.stringify(structured.config.granularity)}`,
+        "use allocation 'layer' with structured granularities",
+        structured.layer,
+      );
+  }
   if (o.hardwareAware && !ctx.cost)
     fail('options.hardware_aware needs a cost function in the compress context (ctx.cost)', 'the app wires hw-cost in; without it, remove hardware_aware');
   const { train, val, carved } = splitValidation(ctx, o.valFraction, ctx.seed);
@@ -302,8 +313,31 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     let dynamic: AdmmReport['admm']['dynamicMask'];
     if (dynamicEpochs > 0) {
       const before = masks;
+      const perLayer = (ws: Float32Array[]) => ws.map((w, k) => pruneMask(w, pruned[k]!, pruned[k]!.sparse));
+      let project = perLayer;
+      if (o.dynamicMask!.allocation === 'global') {
+        // One budget: the counts of the per-layer projections; scales: the mean kept |w| of each at the start.
+        const start = pruned.map((l) => masks.get(l.t.weight)!);
+        const counts = start.map((m) => m.reduce((a, v) => a + v, 0));
+        const scales = pruned.map((l, k) => {
+          const w = engine.read(l.t.weight);
+          let s = 0;
+          for (let i = 0; i < w.length; i++) if (start[k]![i]) s += Math.abs(w[i]!);
+          return s / Math.max(1, counts[k]!);
+        });
+        const budget = counts.reduce((a, c) => a + c, 0);
+        const floors = counts.map((c) => Math.ceil(c / GLOBAL_FLOOR_DIVISOR));
+        project = (ws) =>
+          globalSparseMasks(
+            ws.map((w, k) => (pruned[k]!.m0 ? applyMask(w, pruned[k]!.m0!) : w)),
+            scales,
+            budget,
+            floors,
+          ).map((m, k) => (pruned[k]!.m0 ? m.map((v, i) => v & pruned[k]!.m0![i]!) : m));
+      }
       const r = await engine.retrainDynamic(
-        pruned.map((l) => ({ weight: l.t.weight, project: (w: Float32Array) => pruneMask(w, l, l.sparse) })),
+        pruned.map((l) => l.t.weight),
+        project,
         dynamicEpochs,
         schedule,
         o.dynamicMask!.intervalSteps,
@@ -314,7 +348,12 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       dynamic = {
         epochs: dynamicEpochs,
         maskUpdates: r.updates,
-        layers: pruned.map((l) => ({ weight: l.t.weight, changedEntries: r.changed[l.t.weight]!, droppedFromHardProjection: moved(l.t.weight) })),
+        layers: pruned.map((l) => ({
+          weight: l.t.weight,
+          kept: masks.get(l.t.weight)!.reduce((a, v) => a + v, 0),
+          changedEntries: r.changed[l.t.weight]!,
+          droppedFromHardProjection: moved(l.t.weight),
+        })),
       };
     }
     for (const [n, m] of masks) engine.setMask(n, m);

@@ -119,6 +119,12 @@ export const admmOptions = optionsSchema({
         .lt(1)
         .default(0.05)
         .describe('after every step the latent values of the pruned entries shrink by this factor, so only a weight whose gradient keeps pushing it comes back'),
+      allocation: z
+        .enum(['layer', 'global'])
+        .default('layer')
+        .describe(
+          "'layer': each layer keeps its own ratio; 'global': the layers' non-zeros form one budget and each mask update keeps the largest |w| / s_l over all layers (s_l: the mean kept |w| of layer l at the hard projection), each layer keeping at least a quarter of its own count — the per-layer ratios move, the total does not (unstructured layers only)",
+        ),
     })
     .strict()
     .transform(camelizeKeys)

@@ -292,24 +292,26 @@ export class AdmmEngine {
    * retraining): the latent W starts at its hard projection, each target's forward uses `W ⊙ project(W)`, the
    * gradient reaches every latent weight unchanged (straight-through), pruned latents shrink by `prunedDecay` after
    * each step, and every `every` optimizer steps each mask is re-projected from the latent, so a weight pruned by the
-   * hard projection comes back when its gradient keeps pushing it. An input mask (setMask) still holds: `project`
+   * hard projection comes back when its gradient keeps pushing it. `project` maps the latents of `weights` to their
+   * masks jointly (per layer, or one budget shared across layers). An input mask (setMask) still holds: `project`
    * must respect it, and the mask hooks re-apply it after each step. Returns the final masks (the projection of the
    * trained latent), the mask updates, and per target the entries those updates changed in total.
    */
   async retrainDynamic(
-    targets: ReadonlyArray<{ weight: string; project: (w: Float32Array) => Uint8Array }>,
+    weights: readonly string[],
+    project: (w: Float32Array[]) => Uint8Array[],
     epochs: number,
     schedule: (i: StepInfo) => number,
     every: number,
     prunedDecay = 0,
     phase = 'retrain-dynamic',
   ): Promise<{ loss: number; masks: Map<string, Uint8Array>; changed: Record<string, number>; updates: number }> {
-    const state = targets.map((t) => {
-      const w = this.read(t.weight);
-      const m = t.project(w);
+    const projectAll = (): Uint8Array[] => project(weights.map((n) => this.read(n)));
+    const state = projectAll().map((m, i) => {
+      const weight = weights[i]!;
       // The latent starts at the hard projection: a pruned weight comes back only if its gradient keeps pushing it.
-      this.assign(t.weight, applyMask(w, m));
-      return { t, m, tensor: tf.keep(tf.tensor(Float32Array.from(m), this.trainer.params[t.weight]!.shape, 'float32')), changed: 0 };
+      this.assign(weight, applyMask(this.read(weight), m));
+      return { t: { weight }, m, tensor: tf.keep(tf.tensor(Float32Array.from(m), this.trainer.params[weight]!.shape, 'float32')), changed: 0 };
     });
     let steps = 0,
       updates = 0;
@@ -326,8 +328,9 @@ export class AdmmEngine {
           });
         if (++steps % every !== 0) return;
         updates++;
-        for (const s of state) {
-          const m = s.t.project(this.read(s.t.weight));
+        const next = projectAll();
+        for (const [k, s] of state.entries()) {
+          const m = next[k]!;
           for (let i = 0; i < m.length; i++) s.changed += m[i]! ^ s.m[i]!;
           s.m = m;
           s.tensor.dispose();
@@ -337,7 +340,8 @@ export class AdmmEngine {
     };
     try {
       const loss = await this.fit(epochs, phase, hooks, schedule);
-      const masks = new Map(state.map((s) => [s.t.weight, s.t.project(this.read(s.t.weight))] as const));
+      const final = projectAll();
+      const masks = new Map(weights.map((n, k) => [n, final[k]!] as const));
       return { loss, masks, changed: Object.fromEntries(state.map((s) => [s.t.weight, s.changed])), updates };
     } finally {
       state.forEach((s) => s.tensor.dispose());

@@ -62,6 +62,33 @@ export function sparseMask(values: ArrayLike<number>, groups: { groupOf: Int32Ar
   return mask;
 }
 
+/** With a shared budget each layer keeps at least 1/GLOBAL_FLOOR_DIVISOR of its own count (no layer is emptied). */
+export const GLOBAL_FLOOR_DIVISOR = 4;
+
+/**
+ * Masks under one budget shared across layers (the global threshold of dynamic sparse reparameterization, Mostafa &
+ * Wang 2019): keep the `keep` entries of largest |v_l| / scale_l over all layers, each layer keeping at least its
+ * `floors[l]` largest. Σ floors must not exceed `keep`. Ties by layer, then index (lower kept).
+ */
+export function globalSparseMasks(values: readonly ArrayLike<number>[], scales: readonly number[], keep: number, floors: readonly number[]): Uint8Array[] {
+  const total = values.reduce((a, v) => a + v.length, 0);
+  const scores = new Float64Array(total);
+  let off = 0;
+  values.forEach((v, l) => {
+    const floor = topkMask(v, floors[l]!);
+    const s = scales[l]! > 0 ? scales[l]! : 1;
+    for (let i = 0; i < v.length; i++) scores[off + i] = floor[i] ? Number.MAX_VALUE : Math.abs(v[i]!) / s;
+    off += v.length;
+  });
+  const kept = topkMask(scores, Math.min(total, keep));
+  off = 0;
+  return values.map((v) => {
+    const m = kept.slice(off, off + v.length);
+    off += v.length;
+    return m;
+  });
+}
+
 /** Π_S(v): v where the mask keeps, 0 elsewhere. */
 export function applyMask(values: ArrayLike<number>, mask: Uint8Array): Float32Array {
   const out = new Float32Array(values.length);

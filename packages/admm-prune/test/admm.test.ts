@@ -352,8 +352,51 @@ describe('admm: dynamic_mask (moving mask, straight-through, then the final mask
       fraction: 0.5,
       intervalSteps: 100,
       prunedDecay: 0.05,
+      allocation: 'layer',
     });
     expectTypedPlanError({ dynamic_mask: { fraction: 0 } }, /dynamic_mask/);
+    expectTypedPlanError({ dynamic_mask: { allocation: 'per-model' } }, /allocation/);
+  });
+
+  it("allocation 'global': one budget across layers — the total non-zeros stay exact, the per-layer counts move (each keeps ≥ a quarter of its own)", async () => {
+    const plan = (allocation: string) =>
+      admmPrune.plan(ir, [{ op_types: ['conv2d', 'dense'], sparse_ratio: 0.8 }], {
+        admm_iterations: 0,
+        measure_files: false,
+        retrain_epochs: 4,
+        lr: 3e-2,
+        dynamic_mask: { fraction: 0.75, interval_steps: 2, allocation },
+      } as never);
+    const nonZeros = (m: Model) =>
+      Object.fromEntries(
+        ['conv1/kernel', 'conv2/kernel', 'fc1/kernel', 'fc2/kernel'].filter((n) => m.weights[n]).map((n) => [n, Array.from(toDense(m.weights[n]!)).filter((v) => v !== 0).length]),
+      );
+    const perLayer = nonZeros(((await admmPrune.compress(trained, ctxOf(), plan('layer'))) as { model: Model }).model);
+    const before = tf.memory().numTensors;
+    const shared = (await admmPrune.compress(trained, ctxOf(), plan('global'))) as { model: Model; report: AdmmReport };
+    expect(tf.memory().numTensors).toBe(before);
+    const got = nonZeros(shared.model);
+    const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+    expect(Object.keys(got)).toEqual(Object.keys(perLayer));
+    expect(sum(got)).toBe(sum(perLayer));
+    expect(got).not.toEqual(perLayer);
+    for (const n of Object.keys(got)) expect(got[n]).toBeGreaterThanOrEqual(Math.ceil(perLayer[n]! / 4));
+    // The report's per-layer kept counts are the model's.
+    expect(Object.fromEntries(shared.report.admm.dynamicMask!.layers.map((l) => [l.weight, l.kept]))).toEqual(got);
+  });
+
+  it("allocation 'global' with a structured granularity is refused before any training, naming the layer", async () => {
+    const plan = admmPrune.plan(
+      ir,
+      [
+        { op_types: ['dense'], sparse_ratio: 0.8 },
+        { op_names: ['conv1'], sparse_ratio: 0.5, granularity: 'out_channel' },
+      ],
+      { dynamic_mask: { allocation: 'global' } } as never,
+    );
+    const err = await admmPrune.compress(trained, ctxOf(), plan).catch((e: unknown) => e);
+    expect(isCompressionError(err)).toBe(true);
+    expect(String((err as Error).message)).toMatch(/'conv1'.*out_channel/);
   });
 });
 

@@ -2,6 +2,7 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import {
   applyMask,
+  globalSparseMasks,
   groupsOf,
   keepCount,
   levelIndex,
@@ -285,4 +286,53 @@ describe('progressive ADMM sparsity ramp', () => {
     // K = 8, ramp 0.5 → R = 4; k = 1 → t = 2/4 → 0.9·(1 − 0.125)
     expect(rampedSparsity(1, 8, 0.9, 0.5)).toBeCloseTo(0.9 * 0.875, 12);
   });
+});
+
+describe('one budget across layers (globalSparseMasks)', () => {
+  // Layers of 1–30 values, a positive scale each (powers of two: scores stay exact), floors ≤ the layer's size.
+  const layers = fc.array(
+    fc.tuple(
+      vec(1, 30),
+      fc.integer({ min: -3, max: 3 }).map((e) => 2 ** e),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+    ),
+    {
+      minLength: 1,
+      maxLength: 4,
+    },
+  );
+  test.prop([layers, fc.double({ min: 0, max: 1, noNaN: true })])(
+    'keeps exactly the budget, each layer at least its floor (its largest |w|), the rest the largest |w|/scale over all layers',
+    (ls, share) => {
+      const values = ls.map(([v]) => v);
+      const scales = ls.map(([, s]) => s);
+      const floors = ls.map(([v, , f]) => Math.floor(f * v.length));
+      const total = values.reduce((a, v) => a + v.length, 0);
+      const minBudget = floors.reduce((a, f) => a + f, 0);
+      const budget = minBudget + Math.round(share * (total - minBudget));
+      const masks = globalSparseMasks(values, scales, budget, floors);
+      expect(masks.reduce((a, m) => a + m.reduce((b, x) => b + x, 0), 0)).toBe(budget);
+      // Reference by a plain sort: each layer's floor first (largest |w|, ties by index), then the global order.
+      const must = values.map(
+        (v, l) =>
+          new Set(
+            Array.from(v, (x, i) => [Math.abs(x), i] as const)
+              .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+              .slice(0, floors[l])
+              .map(([, i]) => i),
+          ),
+      );
+      const rest = values
+        .flatMap((v, l) => Array.from(v, (x, i) => ({ l, i, s: Math.abs(x) / scales[l]! })).filter(({ l: k, i: j }) => !must[k]!.has(j)))
+        .sort((a, b) => b.s - a.s || a.l - b.l || a.i - b.i)
+        .slice(0, budget - minBudget);
+      const want = values.map((v, l) => {
+        const m = new Uint8Array(v.length);
+        must[l]!.forEach((i) => (m[i] = 1));
+        return m;
+      });
+      rest.forEach(({ l, i }) => (want[l]![i] = 1));
+      expect(masks).toEqual(want);
+    },
+  );
 });
