@@ -383,6 +383,12 @@ describe('toOnnx int8-qdq', () => {
       expect(maxAbsDiff(i8, ours)).toBeGreaterThan(1e-6);
       expect(q.bytes.byteLength).toBeLessThan(0.35 * dense.byteLength);
       expect(q.weights.filter((w) => w.name.endsWith('/kernel')).every((w) => w.storedAs === 'int8' && w.granularity === 'per-channel')).toBe(true);
+      // Re-quantized kernels stay in −63..63 and use it (u8 × s8 pair sums fit int16 on x86 without VNNI).
+      const codes = O.ModelProto.decode(q.bytes)
+        .graph!.initializer!.filter((t) => t.dataType === 3 /* INT8 */ && t.name!.endsWith('_kernel_int8'))
+        .map((t) => new Int8Array(t.rawData!.buffer, t.rawData!.byteOffset, t.rawData!.byteLength));
+      expect(codes.length).toBeGreaterThan(0);
+      for (const c of codes) expect(Math.max(...Array.from(c, Math.abs))).toBe(63);
       expect(q.activations[0]!.after).toBe('input');
       expect(q.activations[0]!.min).toBeGreaterThanOrEqual(0);
       // onnxruntime recognises the QDQ pattern and runs integer kernels (QLinearConv / QGemm), not fp32 ones

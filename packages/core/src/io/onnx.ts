@@ -7,7 +7,11 @@
  *   by default; a weight that is already 8-bit-or-narrower `symmetric`/`affine` is exported with its own codes
  *   and scales, bit-exact), biases as int32 with scale s_in·s_w, and every activation that feeds or leaves a
  *   conv / dense layer quantized to uint8 with ranges calibrated on the data the caller passes (use the
- *   training split, never test).
+ *   training split, never test). Kernels re-quantized from fp32 use the codes −63..63 (7-bit range in int8,
+ *   onnxruntime's `reduce_range`): on x86 CPUs without VNNI, onnxruntime's u8 × s8 kernels add pairs of products in
+ *   int16, and 255·127·2 saturates it (measured on an AVX2-only EPYC: 94.7 % top-1 agreement on a LeNet-like net
+ *   with the full range, ≥ 99 % with 7 bits). A model's own 8-bit codes are exported as they are (bit-exact), so on
+ *   such CPUs they can saturate.
  *
  * Layout: the graph input `input` is NHWC float32 `[N, ...inputShape]` exactly as the tfjs model takes it; a
  * Transpose turns it into ONNX's NCHW before the first conv / pool. Kernels go from tfjs `[fh,fw,in,out]` to
@@ -291,9 +295,12 @@ function onSharedGrid(e: Encoding): IntWeight | null {
   return { codes, type: grid.type, scales: Float32Array.of(s), zeroPoints: Int32Array.of(z), axis: null, exact: true };
 }
 
+/** Bits of the kernels re-quantized from fp32: codes −63..63, so u8 × s8 pair sums fit int16 (see the header). */
+export const ONNX_REQUANT_BITS = 7;
+
 function requantize(values: Float32Array, shape: number[], granularity: 'per-channel' | 'per-tensor'): IntWeight {
   const axis = granularity === 'per-channel' ? shape.length - 1 : null;
-  const p = chooseQuantParams(values, shape, { scheme: 'symmetric', bits: 8, axis });
+  const p = chooseQuantParams(values, shape, { scheme: 'symmetric', bits: ONNX_REQUANT_BITS, axis });
   return { codes: quantizeWith(values, shape, p), type: 'int8', scales: p.scales, zeroPoints: p.zeroPoints, axis, exact: false };
 }
 
