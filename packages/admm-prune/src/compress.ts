@@ -6,6 +6,7 @@
 import {
   CompressionError,
   cosineDecay,
+  countNonZero,
   denseEncoding,
   evaluateModel,
   inferShapes,
@@ -197,11 +198,13 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
       if (m0) engine.setMask(t.weight, m0);
       return { t, m0, groups: groupsOf(t.shape, t.config.granularity as Granularity | undefined), w0: engine.read(t.weight) };
     });
-    const pruneMask = (v: Float32Array, l: (typeof layers)[number], sparse: number): Uint8Array => {
-      const m = sparseMask(l.m0 ? applyMask(v, l.m0) : v, l.groups, sparse);
+    // An input mask bounds every projection: project its restriction of v, then keep only entries it keeps.
+    const restrict = (v: Float32Array, l: (typeof layers)[number]): Float32Array => (l.m0 ? applyMask(v, l.m0) : v);
+    const within = (m: Uint8Array, l: (typeof layers)[number]): Uint8Array => {
       if (l.m0) for (let i = 0; i < m.length; i++) m[i] = m[i]! & l.m0[i]!;
       return m;
     };
+    const pruneMask = (v: Float32Array, l: (typeof layers)[number], sparse: number): Uint8Array => within(sparseMask(restrict(v, l), l.groups, sparse), l);
 
     // 1. Per-layer ratios: the recipe's, or searched on validation under the global target.
     const choices: AdmmLayerChoice[] = layers.map(({ t }) => ({
@@ -313,12 +316,10 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
     let dynamic: AdmmReport['admm']['dynamicMask'];
     if (dynamicEpochs > 0) {
       const before = masks;
-      const perLayer = (ws: Float32Array[]) => ws.map((w, k) => pruneMask(w, pruned[k]!, pruned[k]!.sparse));
-      let project = perLayer;
-      if (o.dynamicMask!.allocation === 'global') {
+      const sharedBudget = (): ((ws: Float32Array[]) => Uint8Array[]) => {
         // One budget: the counts of the per-layer projections; scales: the mean kept |w| of each at the start.
         const start = pruned.map((l) => masks.get(l.t.weight)!);
-        const counts = start.map((m) => m.reduce((a, v) => a + v, 0));
+        const counts = start.map(countNonZero);
         const scales = pruned.map((l, k) => {
           const w = engine.read(l.t.weight);
           let s = 0;
@@ -327,14 +328,15 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         });
         const budget = counts.reduce((a, c) => a + c, 0);
         const floors = counts.map((c) => Math.ceil(c / GLOBAL_FLOOR_DIVISOR));
-        project = (ws) =>
+        return (ws) =>
           globalSparseMasks(
-            ws.map((w, k) => (pruned[k]!.m0 ? applyMask(w, pruned[k]!.m0!) : w)),
+            ws.map((w, k) => restrict(w, pruned[k]!)),
             scales,
             budget,
             floors,
-          ).map((m, k) => (pruned[k]!.m0 ? m.map((v, i) => v & pruned[k]!.m0![i]!) : m));
-      }
+          ).map((m, k) => within(m, pruned[k]!));
+      };
+      const project = o.dynamicMask!.allocation === 'global' ? sharedBudget() : (ws: Float32Array[]) => ws.map((w, k) => pruneMask(w, pruned[k]!, pruned[k]!.sparse));
       const r = await engine.retrainDynamic(
         pruned.map((l) => l.t.weight),
         project,
@@ -350,7 +352,7 @@ export async function compressAdmm(model: Model, ctx: CompressContext, plan: Adm
         maskUpdates: r.updates,
         layers: pruned.map((l) => ({
           weight: l.t.weight,
-          kept: masks.get(l.t.weight)!.reduce((a, v) => a + v, 0),
+          kept: countNonZero(masks.get(l.t.weight)!),
           changedEntries: r.changed[l.t.weight]!,
           droppedFromHardProjection: moved(l.t.weight),
         })),

@@ -311,20 +311,20 @@ export class AdmmEngine {
       const weight = weights[i]!;
       // The latent starts at the hard projection: a pruned weight comes back only if its gradient keeps pushing it.
       this.assign(weight, applyMask(this.read(weight), m));
-      return { t: { weight }, m, tensor: tf.keep(tf.tensor(Float32Array.from(m), this.trainer.params[weight]!.shape, 'float32')), changed: 0 };
+      return { weight, m, tensor: tf.keep(tf.tensor(Float32Array.from(m), this.trainer.params[weight]!.shape, 'float32')), changed: 0 };
     });
     let steps = 0,
       updates = 0;
     const hooks: TrainHooks = {
       transform: (p) => {
         const out = { ...p };
-        for (const s of state) out[s.t.weight] = straightThrough(p[s.t.weight]!, (v) => tf.mul(v, s.tensor));
+        for (const s of state) out[s.weight] = straightThrough(p[s.weight]!, (v) => tf.mul(v, s.tensor));
         return out;
       },
       afterStep: (p) => {
         if (prunedDecay > 0)
           tf.tidy(() => {
-            for (const s of state) p[s.t.weight]!.assign(tf.mul(p[s.t.weight]!, tf.add(1 - prunedDecay, tf.mul(s.tensor, prunedDecay))));
+            for (const s of state) p[s.weight]!.assign(tf.mul(p[s.weight]!, tf.add(1 - prunedDecay, tf.mul(s.tensor, prunedDecay))));
           });
         if (++steps % every !== 0) return;
         updates++;
@@ -334,7 +334,7 @@ export class AdmmEngine {
           for (let i = 0; i < m.length; i++) s.changed += m[i]! ^ s.m[i]!;
           s.m = m;
           s.tensor.dispose();
-          s.tensor = tf.keep(tf.tensor(Float32Array.from(m), this.trainer.params[s.t.weight]!.shape, 'float32'));
+          s.tensor = tf.keep(tf.tensor(Float32Array.from(m), this.trainer.params[s.weight]!.shape, 'float32'));
         }
       },
     };
@@ -342,7 +342,7 @@ export class AdmmEngine {
       const loss = await this.fit(epochs, phase, hooks, schedule);
       const final = projectAll();
       const masks = new Map(weights.map((n, k) => [n, final[k]!] as const));
-      return { loss, masks, changed: Object.fromEntries(state.map((s) => [s.t.weight, s.changed])), updates };
+      return { loss, masks, changed: Object.fromEntries(state.map((s) => [s.weight, s.changed])), updates };
     } finally {
       state.forEach((s) => s.tensor.dispose());
     }
