@@ -48,8 +48,9 @@ const SCHEDULE = PAPER
       quantTrainCount: 55000,
     }
   : {
-      // Default: epochs of the 55,000 training digits (each ~15 s alone on this machine since core's direct wasm loops,
-      // ~30 s with two lanes). 3 ADMM epochs + 20 masked-retraining epochs, chosen on val with the wide interval scan
+      // Default: epochs of the 55,000 training digits (an ADMM or retraining epoch of LeNet-5 took 50–60 s alone on
+      // 2026-12-04 15:20, when core's LeNet-5 step took 50 ms (machine_lenet5_step_ms), about half that on 2026-12-03).
+      // 3 ADMM epochs + 20 masked-retraining epochs, chosen on val with the wide interval scan
       // (2026-12-03; README): pruned val 0.9882 → 0.9902 (LeNet-5), 0.9834 → 0.985 (MLP); joint val 0.9792 → 0.9806,
       // 0.980 → 0.9794. 40 retraining epochs (pruned val 0.9926) do not fit the 20 minutes beside the other lanes.
       prune: { admm_iterations: 3, epochs_per_iteration: 1, retrain_epochs: 20 },
@@ -248,7 +249,32 @@ async function runPart(arch, which) {
   return res;
 }
 
-if (PART) {
+/**
+ * The machine's speed at the time of the run: ms per LeNet-5 training step (core's Trainer, batch 64, Adam, one
+ * thread, a fresh model) — one warm-up block, then the median of 3 blocks of 30 steps. wall_s is proportional to it:
+ * the same code ran at 21–26 ms per step on 2026-12-03 (core's README) and at 47–53 ms on 2026-12-04 afternoon.
+ */
+async function machineStepMs() {
+  const { initBackend, initModel, lenet5, loadMnist, subset, Trainer } = await import('@edge-compress/core');
+  await initBackend('wasm');
+  const data = subset(loadMnist({ shape: [28, 28, 1] }).train, 64 * 30);
+  const t = new Trainer(initModel(lenet5(), 1));
+  try {
+    const block = async () => {
+      const t1 = performance.now();
+      await t.fit(data, { epochs: 1, batchSize: 64, seed: 1 });
+      return (performance.now() - t1) / 30;
+    };
+    await block();
+    const ms = [await block(), await block(), await block()].sort((a, b) => a - b);
+    return { median: +ms[1].toFixed(1), min: +ms[0].toFixed(1), max: +ms[2].toFixed(1) };
+  } finally {
+    t.dispose();
+  }
+}
+
+if (PART === 'probe') await writeFile(process.env.ADMM_BENCH_OUT, JSON.stringify(await machineStepMs()));
+else if (PART) {
   const [arch, which] = PART.split(':');
   const res = await runPart(arch, which);
   await writeFile(process.env.ADMM_BENCH_OUT, JSON.stringify(res));
@@ -271,7 +297,7 @@ if (PART) {
   });
   const run = (part) =>
     new Promise((resolve, reject) => {
-      const out = join(tmp, `${part.replace(':', '-')}.json`);
+      const out = join(tmp, `${part.replace(':', '-')}-${Date.now()}.json`);
       const child = spawn(process.execPath, [self], { env: { ...process.env, ADMM_BENCH_PART: part, ADMM_BENCH_OUT: out }, stdio: ['ignore', 'inherit', 'inherit'] });
       child.on('exit', async (code) => (code === 0 ? resolve(JSON.parse(await readFile(out, 'utf8'))) : reject(new Error(`${part} exited with ${code}`))));
     });
@@ -281,7 +307,10 @@ if (PART) {
     for (const part of ps) if (part) out.push(await run(part));
     return out;
   };
+  // The machine's speed before the lanes start and after they end (the child runs alone both times).
+  const before = await run('probe');
   const results = Object.assign({}, ...(await Promise.all([lane([parts[0]]), lane([parts[1]]), lane([parts[2]]), lane(parts.slice(3))])).flat());
+  const after = await run('probe');
   await rm(tmp, { recursive: true, force: true });
   const ordered = {};
   for (const p of ['', 'mlp_']) for (const [k, v] of Object.entries(results)) if (k.startsWith(p) && (p !== '' || !k.startsWith('mlp_'))) ordered[k] = v;
@@ -300,6 +329,10 @@ if (PART) {
   if (process.env.ADMM_BENCH_LAYERS) ordered.layer_overrides = JSON.parse(process.env.ADMM_BENCH_LAYERS);
   ordered.schedule = SCHEDULE;
   ordered.wall_s = Math.round((Date.now() - t0) / 1000);
+  // wall_s scales with this machine's speed, which changes from hour to hour here (a VM on a shared host).
+  ordered.machine_lenet5_step_ms_before = before.median;
+  ordered.machine_lenet5_step_ms_after = after.median;
+  ordered.machine_lenet5_step_ms_range = `${Math.min(before.min, after.min)}–${Math.max(before.max, after.max)}`;
   ordered.load_note = `${parts.filter(Boolean).length} runs in child processes, up to four lanes at a time, on a ${cpus().length}-core machine shared with other jobs; load average at the end ${loadavg()
     .map((x) => x.toFixed(1))
     .join(' / ')}`;
