@@ -53,7 +53,10 @@ const SCHEDULE = PAPER
       // 3 ADMM epochs + 20 masked-retraining epochs, chosen on val with the wide interval scan
       // (2026-12-03; README): pruned val 0.9882 → 0.9902 (LeNet-5), 0.9834 → 0.985 (MLP); joint val 0.9792 → 0.9806,
       // 0.980 → 0.9794. 40 retraining epochs (pruned val 0.9926) do not fit the 20 minutes beside the other lanes.
-      prune: { admm_iterations: 3, epochs_per_iteration: 1, retrain_epochs: 20 },
+      // 16 since 2026-12-04 18:30: with the machine's LeNet-5 step at 47–50 ms (machine_lenet5_step_ms) the bench took
+      // 1,267–1,517 s at 20; the largest count that fits, chosen on val with weight decay 3e-4 (ADMM lane alone, pruned
+      // / joint val): 12 0.9932 / 0.9928, 16 0.9946 / 0.9916, 20 0.9952 / 0.9944.
+      prune: { admm_iterations: 3, epochs_per_iteration: 1, retrain_epochs: 16 },
       // The quantization stage trains on a stratified 11,000-digit subset of the same training digits: 3
       // quantization-ADMM epochs (chosen on val on 7,000 digits) + 5 progressive rounds of one epoch, each freezing
       // half of the still-free weights per level (97% frozen before the final snap; with 3 rounds, 88%, the final
@@ -61,7 +64,7 @@ const SCHEDULE = PAPER
       quant: { quant_admm_iterations: 3, quant_epochs_per_iteration: 1, progressive_rounds: 5, progressive_fraction: 0.5, progressive_epochs: 1 },
       quantTrainCount: 11000,
     };
-if (process.env.ADMM_BENCH_SCHEDULE) Object.assign(SCHEDULE.prune, JSON.parse(process.env.ADMM_BENCH_SCHEDULE));
+const SCHEDULE_OVERRIDE = process.env.ADMM_BENCH_SCHEDULE ? JSON.parse(process.env.ADMM_BENCH_SCHEDULE) : {};
 const PENALTY = PAPER
   ? { penalty: 'decoupled', sparsity_ramp: 0.5, rho: 0.003, rho_growth: 1.3, rho_max: 0.1 }
   : { penalty: 'decoupled', sparsity_ramp: 0, rho: 0.003, rho_growth: 1.5, rho_max: 0.1 };
@@ -98,6 +101,9 @@ const SETUPS = {
     layers: { fc1: { sparse: 0.96, bits: 2 }, fc2: { sparse: 0.92, bits: 3 }, fc3: { sparse: 0.7, bits: 4 } },
     train: { lr: 3e-3, augment: null, distill: DISTILL },
     quantTrain: { lr: 1e-3, augment: null, distill: DISTILL },
+    // The MLP keeps 20 retraining epochs in the default run (pruned val 0.985 against 0.9844 at 16; its lane is short,
+    // so the 20 minutes are set by the LeNet-5 lanes).
+    prune: PAPER ? {} : { retrain_epochs: 20 },
   },
 };
 if (process.env.ADMM_BENCH_LAYERS)
@@ -125,7 +131,8 @@ async function runPart(arch, which) {
   log(`dense baseline test accuracy ${dense} (${base.cached ? 'cached' : 'trained'}), ${parameterCount(base.model.ir)} parameters; options ${JSON.stringify(train)}`);
   const names = Object.keys(s.layers);
   const pruneRecipe = names.map((n) => ({ op_names: [n], sparse_ratio: s.layers[n].sparse }));
-  const budget = SCHEDULE.prune.admm_iterations * SCHEDULE.prune.epochs_per_iteration + SCHEDULE.prune.retrain_epochs;
+  const prune = { ...SCHEDULE.prune, ...s.prune, ...SCHEDULE_OVERRIDE };
+  const budget = prune.admm_iterations * prune.epochs_per_iteration + prune.retrain_epochs;
   const fileBytes = async (model) => {
     const dir = await mkdtemp(join(tmpdir(), 'admm-bench-'));
     try {
@@ -183,7 +190,7 @@ async function runPart(arch, which) {
   const A = await admmPrune.compress(
     base.model,
     { ...ctx, onProgress: progress },
-    admmPrune.plan(base.model.ir, pruneRecipe, { ...SCHEDULE.prune, ...PENALTY, ...train, measure_files: false }),
+    admmPrune.plan(base.model.ir, pruneRecipe, { ...prune, ...PENALTY, ...train, measure_files: false }),
   );
   const mA = A.report.metrics;
   res[`${p}pruned_acc`] = evaluateModel(A.model, data.test).accuracy;
@@ -239,6 +246,7 @@ async function runPart(arch, which) {
   res[`${p}file_bytes_ratio`] = r4(denseBytes / res[`${p}joint_file_bytes`]);
   res[`${p}pruned_file_bytes_ratio`] = r4(denseBytes / res[`${p}pruned_file_bytes`]);
   res[`${p}training_epochs_prune`] = budget;
+  res[`${p}schedule_prune`] = prune;
   res[`${p}training_epochs_quant`] = `${
     SCHEDULE.quant.quant_admm_iterations * SCHEDULE.quant.quant_epochs_per_iteration + SCHEDULE.quant.progressive_rounds * SCHEDULE.quant.progressive_epochs
   } epochs of ${quantData.train.count} digits`;
@@ -327,12 +335,14 @@ else if (PART) {
   ordered.scale = SCALE;
   ordered.overrides = OVERRIDES;
   if (process.env.ADMM_BENCH_LAYERS) ordered.layer_overrides = JSON.parse(process.env.ADMM_BENCH_LAYERS);
-  ordered.schedule = SCHEDULE;
+  ordered.schedule = { ...SCHEDULE, prune: { ...SCHEDULE.prune, ...SCHEDULE_OVERRIDE } };
   ordered.wall_s = Math.round((Date.now() - t0) / 1000);
   // wall_s scales with this machine's speed, which changes from hour to hour here (a VM on a shared host).
   ordered.machine_lenet5_step_ms_before = before.median;
   ordered.machine_lenet5_step_ms_after = after.median;
   ordered.machine_lenet5_step_ms_range = `${Math.min(before.min, after.min)}–${Math.max(before.max, after.max)}`;
+  if (SCALE === 'default' && !TAG)
+    ordered.goal_wall_s = `${ordered.wall_s} vs 1200 (machine step ${ordered.machine_lenet5_step_ms_before} / ${ordered.machine_lenet5_step_ms_after} ms): ${ordered.wall_s <= 1200 ? 'met' : 'not met'}`;
   ordered.load_note = `${parts.filter(Boolean).length} runs in child processes, up to four lanes at a time, on a ${cpus().length}-core machine shared with other jobs; load average at the end ${loadavg()
     .map((x) => x.toFixed(1))
     .join(' / ')}`;
