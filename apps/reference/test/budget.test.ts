@@ -14,7 +14,7 @@ describe('pipeline budgets: --quick and --full rewrite every loop count, also th
     const f = stage(fullen(r)).options;
     expect([f.admm_iterations, f.epochs_per_iteration, f.retrain_epochs]).toEqual([12, 2, 30]);
     // Other options pass through unchanged.
-    expect([f.rho, f.lr]).toEqual([0.003, 0.003]);
+    expect([f.rho, f.lr, f.weight_decay]).toEqual([0.003, 0.01, 0.0003]);
   });
 
   it('svd-train: the defaults it does not list (decomposed_epochs = 2) are rewritten too', async () => {
