@@ -50,10 +50,10 @@ const SCHEDULE = PAPER
   : {
       // Default: epochs of the 55,000 training digits (an ADMM or retraining epoch of LeNet-5 took 50–60 s alone on
       // 2026-12-04 15:20, when core's LeNet-5 step took 50 ms (machine_lenet5_step_ms), about half that on 2026-12-03).
-      // 3 ADMM epochs + 20 masked-retraining epochs, chosen on val with the wide interval scan
+      // 3 ADMM epochs + masked-retraining epochs. 20 were chosen over 7 on val with the wide interval scan
       // (2026-12-03; README): pruned val 0.9882 → 0.9902 (LeNet-5), 0.9834 → 0.985 (MLP); joint val 0.9792 → 0.9806,
       // 0.980 → 0.9794. 40 retraining epochs (pruned val 0.9926) do not fit the 20 minutes beside the other lanes.
-      // 16 since 2026-12-04 18:30: with the machine's LeNet-5 step at 47–50 ms (machine_lenet5_step_ms) the bench took
+      // LeNet-5 retrains 16 since 2026-12-04 18:30 (the MLP keeps 20, SETUPS below): with the machine's LeNet-5 step at 47–50 ms (machine_lenet5_step_ms) the bench took
       // 1,267–1,517 s at 20; the largest count that fits, chosen on val with weight decay 3e-4 (ADMM lane alone, pruned
       // / joint val): 12 0.9932 / 0.9928, 16 0.9946 / 0.9916, 20 0.9952 / 0.9944.
       prune: { admm_iterations: 3, epochs_per_iteration: 1, retrain_epochs: 16 },
