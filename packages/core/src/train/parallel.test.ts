@@ -10,7 +10,22 @@ import { initModel, type Model } from '../model/model.js';
 import { topkMask } from '../tensor/prune.js';
 import { createRng } from '../tensor/rng.js';
 import { expectClose, toyConvIR, toyData, toyMlpIR } from '../testing/index.js';
-import { adamKernel, allocateUpdateMemory, combineBnStats, packLayout, reduceAndUpdate, resolveWorkers, shardSizes, updateRange, updateViews } from './parallel.js';
+import {
+  abortControl,
+  adamKernel,
+  allocateUpdateMemory,
+  blockUntil,
+  combineBnStats,
+  controlBlock,
+  gradsWord,
+  packLayout,
+  reduceAndUpdate,
+  resolveWorkers,
+  shardSizes,
+  signal,
+  updateRange,
+  updateViews,
+} from './parallel.js';
 import { trainThroughEncodings } from './through.js';
 import { Trainer, type FitOptions } from './trainer.js';
 
@@ -123,6 +138,29 @@ describe('shards', () => {
   });
 });
 
+describe('the meeting points', () => {
+  it('a control word wakes a thread blocked on it; a budget runs out; an abort releases every waiter', async () => {
+    const ctl = controlBlock(2);
+    expect(blockUntil(ctl, gradsWord(1), 1, 5)).toBe(false);
+    signal(ctl, gradsWord(1), 1);
+    expect(blockUntil(ctl, gradsWord(1), 1, 5)).toBe(true);
+    expect(blockUntil(ctl, gradsWord(1), 2, 5)).toBe(false);
+    // another thread sets the word while this one is blocked (a plain worker: no tfjs)
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(`const { workerData: c } = require('node:worker_threads'); setTimeout(() => { Atomics.store(c, 3, 7); Atomics.notify(c, 3); }, 30);`, {
+      eval: true,
+      workerData: ctl,
+    });
+    try {
+      expect(blockUntil(ctl, gradsWord(1), 7, 10_000)).toBe(true);
+    } finally {
+      await w.terminate();
+    }
+    abortControl(ctl);
+    expect(() => blockUntil(ctl, gradsWord(0), 1, 10_000)).toThrow(/abandoned/);
+  });
+});
+
 describe('data-parallel fit (worker_threads)', () => {
   const data = toyData(96, [8, 8, 1], 3);
   const sgd: FitOptions = { epochs: 1, batchSize: 32, seed: 7, optimizer: { kind: 'sgd', lr: 0.1 } };
@@ -165,6 +203,40 @@ describe('data-parallel fit (worker_threads)', () => {
       },
     ];
     for (const opts of cases) await expectParallelMatches(toyConvIR(), 3, data, opts);
+  });
+
+  it('a last batch smaller than the worker count (shard 0 empty): the same steps as in-process', async () => {
+    // 66 examples in batches of 32: the last batch of 2 splits 0 / 1 / 1 over 3 threads
+    const d = toyData(66, [8, 8, 1], 4);
+    for (const opts of [sgd, { ...sgd, optimizer: { kind: 'adam', lr: 1e-2 } } as FitOptions]) {
+      const base = await trainedValues(initModel(toyConvIR(), 6), d, opts);
+      const par = await trainedValues(initModel(toyConvIR(), 6), d, { ...opts, workers: 3 });
+      expect(par.workers).toBe(3);
+      expectSameValues(par.values, base.values, 5e-5);
+    }
+  });
+
+  it("a Trainer's next fit reuses its buffers and workers, and starts from fresh optimizer moments as in-process", async () => {
+    const fits: FitOptions[] = [
+      { epochs: 1, batchSize: 32, seed: 1, optimizer: { kind: 'adam', lr: 1e-2 } },
+      { epochs: 1, batchSize: 32, seed: 2, optimizer: { kind: 'adam', lr: 3e-3 } },
+    ];
+    const run = async (workers: number): Promise<Record<string, Float32Array>> => {
+      const t = new Trainer(initModel(toyConvIR(), 7));
+      try {
+        const buffers: unknown[] = [];
+        for (const f of fits) {
+          await t.fit(data, { ...f, workers });
+          buffers.push((t as unknown as { parallel?: { weights: unknown } }).parallel?.weights);
+        }
+        if (workers > 1) expect(buffers[1]).toBe(buffers[0]);
+        return Object.fromEntries(Object.keys(t.params).map((n) => [n, t.read(n)]));
+      } finally {
+        await t.closeWorkers();
+        t.dispose();
+      }
+    };
+    expectSameValues(await run(2), await run(1), 5e-5);
   });
 
   it('batch-norm moving statistics are those of the whole batch', async () => {

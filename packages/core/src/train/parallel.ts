@@ -362,6 +362,65 @@ function heapView(): ((t: tf.TensorInfo) => Float32Array) | undefined {
   return b.typedArrayFromHeap ? (t) => b.typedArrayFromHeap!(t) : undefined;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Control words: the threads of a step meet through these instead of messages where they can block (Node, any
+// worker), which saves an event-loop round trip per meeting.
+
+/** Word 0 of the control block: set when the calling thread gives up on a step (the workers stop waiting). */
+const CTL_ABORT = 0;
+/** The word shard k sets to the step's number once its gradients are written. */
+export const gradsWord = (k: number): number => 1 + 2 * k;
+/** The word shard k sets to the step's number once its range of the fused update is done. */
+export const updatedWord = (k: number): number => 2 + 2 * k;
+
+/** A control block for `shards` shards (all words 0). */
+export function controlBlock(shards: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4 * (1 + 2 * shards)));
+}
+
+/** Sets a control word to `seq` and wakes whoever waits on it. */
+export function signal(ctl: Int32Array, word: number, seq: number): void {
+  Atomics.store(ctl, word, seq);
+  Atomics.notify(ctl, word);
+}
+
+/** Tells every thread waiting on the block to stop (the calling thread failed or was aborted mid-step). */
+export function abortControl(ctl: Int32Array): void {
+  Atomics.store(ctl, CTL_ABORT, 1);
+  for (let i = 0; i < ctl.length; i++) Atomics.notify(ctl, i);
+}
+
+/**
+ * Blocks until control word `word` reaches `seq`. Returns false when `budgetMs` runs out first (the caller then waits
+ * for the worker's message instead, which also reports a worker that died); throws when the block was aborted.
+ */
+export function blockUntil(ctl: Int32Array, word: number, seq: number, budgetMs = Infinity): boolean {
+  const end = performance.now() + budgetMs;
+  for (;;) {
+    const v = Atomics.load(ctl, word);
+    if (v >= seq) return true;
+    if (Atomics.load(ctl, CTL_ABORT) !== 0) throw new Error('the step was abandoned by the calling thread');
+    const left = end - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(ctl, word, v, Math.min(left, 50));
+  }
+}
+
+let blocking: boolean | undefined;
+/** Whether this thread may block in Atomics.wait (Node and workers: yes; a browser page's main thread: no). */
+export function canBlock(): boolean {
+  if (blocking === undefined) {
+    try {
+      // A value that does not match returns at once where waiting is allowed, and throws where it is not.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+      blocking = true;
+    } catch {
+      blocking = false;
+    }
+  }
+  return blocking;
+}
+
 /** Top-1 hits of a batch's logits against one-hot labels (a number; no tensor left behind). */
 export function countHits(logits: tf.Tensor, y: tf.Tensor): number {
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')).dataSync()[0]!);
@@ -458,33 +517,45 @@ export interface InitMessage {
   labels: SharedArrayBuffer;
   /** Training targets (batch × numClasses floats) when distilling. */
   targets?: SharedArrayBuffer;
+  /** Control words (`gradsWord`, `updatedWord`; Int32), one pair per shard. */
+  control: SharedArrayBuffer;
   numClasses: number;
   slot: number;
 }
 
-/** The fused path's second phase: reduce the shards' gradients and update one range of the weights. */
-export interface UpdateMessage {
-  type: 'update';
-  spec: UpdateSpec;
-  sizes: number[];
-  from: number;
-  to: number;
-}
-
 export interface StepMessage {
   type: 'step';
-  /** Examples [from, to) of the batch buffer. */
+  /** The step's number (what the control words are set to). */
+  seq: number;
+  /** Examples [from, to) of the batch buffer (empty: only the update range below). */
   from: number;
   to: number;
   seed: number;
+  /**
+   * The fused path: once every shard's gradients are in, reduce them and update this worker's range of the weights
+   * (`updateRange(gradTotal, shards, slot)`), then set its `updatedWord`.
+   */
+  update?: { spec: UpdateSpec; sizes: number[] };
 }
 
-export type ToWorker = InitMessage | StepMessage | UpdateMessage | { type: 'close' };
+export type ToWorker = InitMessage | StepMessage | { type: 'close' };
+/** 'done' follows a step's gradients; 'updated' its update range (fused path). */
 export type FromWorker = { type: 'ready' } | { type: 'updated' } | ({ type: 'done' } & ShardOutcome) | { type: 'error'; message: string; stack?: string };
 
 /** The worker side: answers init and step messages. `initBackend` selects the same backend as the caller's. */
 export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMessage(cb: (m: ToWorker) => void): void }, initBackend: (name: string) => Promise<unknown>): void {
-  let st: (InitMessage & { w: Float32Array; x: Float32Array; y: Int32Array; t?: Float32Array; g: Float32Array; all: Float32Array; opt: Float32Array; kernel?: AdamFn }) | undefined;
+  type State = InitMessage & {
+    w: Float32Array;
+    x: Float32Array;
+    y: Int32Array;
+    t?: Float32Array;
+    g: Float32Array;
+    all: Float32Array;
+    opt: Float32Array;
+    ctl: Int32Array;
+    kernel?: AdamFn;
+  };
+  let st: State | undefined;
   let queue = Promise.resolve();
   port.onMessage((m) => {
     queue = queue.then(async () => {
@@ -501,27 +572,40 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
             g: views.grads.subarray(m.slot * m.gradTotal, (m.slot + 1) * m.gradTotal),
             all: views.grads,
             opt: views.state,
+            ctl: new Int32Array(m.control),
             kernel: m.update.memory && adamKernel(m.update.memory),
           };
           port.postMessage({ type: 'ready' });
-        } else if (m.type === 'update') {
-          if (!st) throw new Error('update before init');
-          reduceAndUpdate(m.spec, st.gradSlots, st.gradTotal, m.from, m.to, m.sizes, st.all, st.w, st.opt, st.kernel);
-          port.postMessage({ type: 'updated' });
         } else if (m.type === 'step') {
           if (!st) throw new Error('step before init');
           const s = st;
-          const per = sizeOf(s.ir.inputShape);
           const n = m.to - m.from;
-          const weights: WeightTensors = {};
-          for (const w of s.weightSlots) weights[w.name] = tf.tensor(s.w.subarray(w.offset, w.offset + sizeOf(w.shape)), w.shape, 'float32');
-          const x = tf.tensor(s.x.subarray(m.from * per, m.to * per), [n, ...s.ir.inputShape], 'float32');
-          const y = tf.tidy(() => tf.oneHot(tf.tensor1d(s.y.subarray(m.from, m.to), 'int32'), s.numClasses));
-          const target = s.t && tf.tensor2d(s.t.subarray(m.from * s.numClasses, m.to * s.numClasses), [n, s.numClasses]);
-          try {
-            port.postMessage({ type: 'done', ...shardGradients(s.ir, weights, x, y, s.gradSlots, s.g, m.seed, target) });
-          } finally {
-            tf.dispose([...Object.values(weights), x, y, ...(target ? [target] : [])]);
+          let out: ShardOutcome = { loss: 0, hits: 0, bn: [] };
+          if (n > 0) {
+            const per = sizeOf(s.ir.inputShape);
+            // Fresh tensors each step: tfjs-backend-wasm's XNNPACK kernels cache weights packed per tensor, so
+            // writing new values into an existing tensor's memory would leave them computing with the old ones.
+            const weights: WeightTensors = {};
+            for (const w of s.weightSlots) weights[w.name] = tf.tensor(s.w.subarray(w.offset, w.offset + sizeOf(w.shape)), w.shape, 'float32');
+            const x = tf.tensor(s.x.subarray(m.from * per, m.to * per), [n, ...s.ir.inputShape], 'float32');
+            const y = tf.tidy(() => tf.oneHot(tf.tensor1d(s.y.subarray(m.from, m.to), 'int32'), s.numClasses));
+            const target = s.t && tf.tensor2d(s.t.subarray(m.from * s.numClasses, m.to * s.numClasses), [n, s.numClasses]);
+            try {
+              out = shardGradients(s.ir, weights, x, y, s.gradSlots, s.g, m.seed, target);
+            } finally {
+              tf.dispose([...Object.values(weights), x, y, ...(target ? [target] : [])]);
+            }
+          }
+          signal(s.ctl, gradsWord(s.slot), m.seq);
+          port.postMessage({ type: 'done', ...out });
+          if (m.update) {
+            // Every shard's gradients must be in before this range is reduced: the calling thread's and the other workers'.
+            const k = m.update.sizes.length;
+            for (let i = 0; i < k; i++) if (i !== s.slot) blockUntil(s.ctl, gradsWord(i), m.seq);
+            const [from, to] = updateRange(s.gradTotal, k, s.slot);
+            reduceAndUpdate(m.update.spec, s.gradSlots, s.gradTotal, from, to, m.update.sizes, s.all, s.w, s.opt, s.kernel);
+            signal(s.ctl, updatedWord(s.slot), m.seq);
+            port.postMessage({ type: 'updated' });
           }
         }
       } catch (e) {
@@ -536,7 +620,8 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
 
 interface Member {
   handle: TrainWorkerHandle;
-  waiting?: { resolve: (m: FromWorker) => void; reject: (e: unknown) => void };
+  /** Answers expected from this worker, in the order it sends them. */
+  waiting: Array<{ resolve: (m: FromWorker) => void; reject: (e: unknown) => void }>;
   failed?: unknown;
 }
 
@@ -552,19 +637,19 @@ export class WorkerPool {
     const p = platform;
     if (!p) throw new CompressionError({ code: 'BACKEND_NOT_READY', message: 'no worker platform is registered', hint: 'import @edge-compress/core in Node, or use workers: 1' });
     for (let i = 0; i < size; i++) {
-      const m: Member = { handle: p.spawn() };
+      const m: Member = { handle: p.spawn(), waiting: [] };
       m.handle.onMessage((msg) => {
-        const w = m.waiting;
-        m.waiting = undefined;
         const fm = msg as FromWorker;
-        if (fm.type === 'error') w?.reject(new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} failed: ${fm.message}`, cause: fm.stack }));
-        else w?.resolve(fm);
+        if (fm.type === 'error') {
+          // A failed request ends the others expected from it (a step's 'updated' after a failed 'done').
+          const err = new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} failed: ${fm.message}`, cause: fm.stack });
+          for (const w of m.waiting.splice(0)) w.reject(err);
+        } else m.waiting.shift()?.resolve(fm);
       });
       m.handle.onError((e) => {
         m.failed = e;
-        const w = m.waiting;
-        m.waiting = undefined;
-        w?.reject(new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} stopped: ${e instanceof Error ? e.message : String(e)}`, cause: e }));
+        const err = new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} stopped: ${e instanceof Error ? e.message : String(e)}`, cause: e });
+        for (const w of m.waiting.splice(0)) w.reject(err);
       });
       this.members.push(m);
     }
@@ -574,44 +659,50 @@ export class WorkerPool {
     return this.closed;
   }
 
-  private request(i: number, msg: ToWorker): Promise<FromWorker> {
+  /** Posts `msg` to worker i; resolves with its next `answers` messages, in order (rejects if it fails or stops). */
+  private request(i: number, msg: ToWorker, answers = 1): Array<Promise<FromWorker>> {
     const m = this.members[i]!;
-    if (m.failed) return Promise.reject(new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} stopped`, cause: m.failed }));
-    return new Promise<FromWorker>((resolve, reject) => {
-      m.waiting = { resolve, reject };
-      m.handle.postMessage(msg);
-    });
+    const replies = Array.from({ length: answers }, () =>
+      m.failed
+        ? Promise.reject(new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} stopped`, cause: m.failed }))
+        : new Promise<FromWorker>((resolve, reject) => m.waiting.push({ resolve, reject })),
+    );
+    if (!m.failed) m.handle.postMessage(msg);
+    return replies;
+  }
+
+  /** Keeps the process alive while the pool works (Node): a fit calls this first and `idle()` when it ends. */
+  busy(): void {
+    this.members.forEach((m) => m.handle.ref?.());
   }
 
   /** Sends each worker its init message and waits until all are ready. */
   async init(make: (slot: number) => InitMessage): Promise<void> {
-    this.members.forEach((m) => m.handle.ref?.());
-    await Promise.all(this.members.map((_, i) => this.request(i, make(i + 1))));
+    this.busy();
+    await Promise.all(this.members.map((_, i) => this.request(i, make(i + 1))[0]));
   }
 
-  /** Starts one step on every worker (shard i + 1 on worker i); resolves with their outcomes in shard order. */
-  step(shards: Array<{ from: number; to: number; seed: number }>): Promise<ShardOutcome[]> {
-    return Promise.all(
-      this.members.map(async (_, i) => {
-        const s = shards[i]!;
-        if (s.to <= s.from) return { loss: 0, hits: 0, bn: [] };
-        const r = await this.request(i, { type: 'step', ...s });
-        if (r.type !== 'done') throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} answered '${r.type}' to a step` });
+  /**
+   * Starts step `seq` on every worker (shard i + 1 on worker i; with `update`, each worker then reduces and updates
+   * its range). `done` resolves with their outcomes in shard order; `updated` once every range is updated.
+   */
+  step(shards: Array<{ from: number; to: number; seed: number }>, seq: number, update?: StepMessage['update']): { done: Promise<ShardOutcome[]>; updated: Promise<void> } {
+    const replies = this.members.map((_, i) => this.request(i, { type: 'step', seq, ...shards[i]!, update }, update ? 2 : 1));
+    const expect = (r: FromWorker, type: FromWorker['type'], i: number): FromWorker => {
+      if (r.type !== type) throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} answered '${r.type}' where '${type}' was due` });
+      return r;
+    };
+    const done = Promise.all(
+      replies.map(async ([d], i) => {
+        const r = expect(await d!, 'done', i) as { type: 'done' } & ShardOutcome;
         return { loss: r.loss, hits: r.hits, bn: r.bn };
       }),
     );
-  }
-
-  /** Has worker i reduce and update gradient range i + 1 (the fused path's second phase). */
-  update(spec: UpdateSpec, sizes: number[], total: number): Promise<unknown> {
-    const k = this.members.length + 1;
-    return Promise.all(
-      this.members.map(async (_, i) => {
-        const [from, to] = updateRange(total, k, i + 1);
-        const r = await this.request(i, { type: 'update', spec, sizes, from, to });
-        if (r.type !== 'updated') throw new CompressionError({ code: 'BACKEND_NOT_READY', message: `training worker ${i + 1} answered '${r.type}' to an update` });
-      }),
-    );
+    const updated = Promise.all(replies.map(async ([, u], i) => u && expect(await u, 'updated', i))).then(() => undefined);
+    // Whichever the caller does not await (it failed first) must not surface as an unhandled rejection.
+    done.catch(() => {});
+    updated.catch(() => {});
+    return { done, updated };
   }
 
   /** Lets the process exit while the pool is idle (Node). */

@@ -12,24 +12,56 @@ import { createRng, type Rng } from '../tensor/rng.js';
 import { now, yieldToEventLoop } from '../platform.js';
 import { FusedAdamOptimizer } from './fusedAdam.js';
 import {
-  canShareMemory,
-  combineBnStats,
-  countHits,
-  packLayout,
-  reduceAndUpdate,
+  abortControl,
   adamKernel,
   allocateUpdateMemory,
-  updateViews,
+  blockUntil,
+  canBlock,
+  canShareMemory,
+  combineBnStats,
+  controlBlock,
+  countHits,
+  gradsWord,
+  packLayout,
+  reduceAndUpdate,
   resolveWorkers,
   shardGradients,
   shardSeed,
   shardSizes,
+  signal,
   sumShards,
+  updatedWord,
   updateRange,
+  updateViews,
   workerPlatform,
   WorkerPool,
+  type ShardOutcome,
   type UpdateSpec,
+  type WeightSlot,
 } from './parallel.js';
+
+/** A data-parallel fit's shared buffers and workers (see `Trainer.startParallel`). */
+interface ParallelState {
+  /** What the buffers were laid out for (a next fit with the same key reuses them). */
+  key: string;
+  pool: WorkerPool;
+  workers: number;
+  numClasses: number;
+  weightSlots: WeightSlot[];
+  gradSlots: WeightSlot[];
+  gradTotal: number;
+  weights: Float32Array;
+  images: Float32Array;
+  labels: Int32Array;
+  targets?: Float32Array;
+  grads: Float32Array;
+  state: Float32Array;
+  control: Int32Array;
+  seq: number;
+  kernel?: ReturnType<typeof adamKernel>;
+  stale: boolean;
+  t: number;
+}
 
 export type Params = Record<string, tf.Variable>;
 
@@ -146,6 +178,8 @@ export class Trainer {
   readonly stats: Record<string, tf.Variable> = {};
   private disposed = false;
   private pool?: WorkerPool;
+  /** The last data-parallel fit's buffers (reused by the next fit of the same layout on the same pool). */
+  private parallel?: ParallelState;
 
   constructor(model: Model | { ir: ModelIR; params: Record<string, { values: Float32Array; shape: number[] } | Encoding> }) {
     this.ir = model.ir;
@@ -320,7 +354,7 @@ export class Trainer {
       return { loss, hits };
     };
 
-    let par: Awaited<ReturnType<Trainer['startParallel']>> | undefined;
+    let par: ParallelState | undefined;
     let failed = true;
     try {
       if (workers > 1) par = await this.startParallel(workers, train, batchSize, hooks, names, !!distill);
@@ -403,24 +437,36 @@ export class Trainer {
     return history;
   }
 
-  /** Shared buffers and worker state for a data-parallel fit (workers started once per Trainer and reused). */
+  /**
+   * Shared buffers and worker state for a data-parallel fit. Workers are started once per Trainer; the buffers, the
+   * update kernels and the workers' setup are kept for the next fit when its layout is the same (methods call `fit`
+   * once per epoch or phase), with the optimizer's moments cleared.
+   */
   private async startParallel(workers: number, train: Dataset, batchSize: number, hooks: TrainHooks, names: readonly string[], distill: boolean) {
     const shapes = tf.tidy(() => Object.entries(this.weights(hooks, true)).map(([k, t]) => [k, t.shape] as [string, number[]]));
-    const weightLayout = packLayout(shapes);
     // Without a transform, effective weights are the parameters: only the trained ones need gradients. With one, any
     // trainable-named effective weight may depend on a trained parameter; the transform's VJP sorts them out.
     const wanted = hooks.transform ? shapes.filter(([k]) => isTrainableWeight(k)) : shapes.filter(([k]) => names.includes(k));
+    const key = JSON.stringify([tf.getBackend(), workers, batchSize, train.numClasses, distill, shapes, wanted.map(([k]) => k)]);
+    if (this.pool && this.pool.size !== workers - 1) await this.closeWorkers();
+    const kept = this.parallel;
+    if (kept && kept.key === key && kept.pool === this.pool) {
+      kept.pool.busy();
+      kept.state.fill(0);
+      return Object.assign(kept, { stale: true, t: 0 });
+    }
+    const weightLayout = packLayout(shapes);
     const gradLayout = packLayout(wanted);
     for (const g of gradLayout.slots) g.weightOffset = weightLayout.slots.find((w) => w.name === g.name)!.offset;
     const per = sizeOf(this.ir.inputShape);
     const update = allocateUpdateMemory(weightLayout.total, workers * gradLayout.total, 2 * gradLayout.total);
     const views = updateViews(update);
+    const control = controlBlock(workers);
     const sab = {
       images: new SharedArrayBuffer(batchSize * per * 4),
       labels: new SharedArrayBuffer(batchSize * 4),
       targets: distill ? new SharedArrayBuffer(batchSize * train.numClasses * 4) : undefined,
     };
-    if (this.pool && this.pool.size !== workers - 1) await this.closeWorkers();
     this.pool ??= new WorkerPool(workers - 1);
     const pool = this.pool;
     await pool.init((slot) => ({
@@ -432,10 +478,12 @@ export class Trainer {
       gradTotal: gradLayout.total,
       ...sab,
       update,
+      control: control.buffer as SharedArrayBuffer,
       numClasses: train.numClasses,
       slot,
     }));
-    return {
+    this.parallel = {
+      key,
       pool,
       workers,
       numClasses: train.numClasses,
@@ -448,13 +496,17 @@ export class Trainer {
       targets: sab.targets && new Float32Array(sab.targets),
       grads: views.grads,
       state: views.state,
+      control,
+      /** Steps started on this pool and block (the control words count them). */
+      seq: 0,
       /** The SIMD Adam kernel bound to the update memory (undefined where the platform has no shared wasm memory). */
       kernel: update.memory && adamKernel(update.memory),
       /** The weights buffer no longer matches the variables (set at the start and by afterStep hooks). */
       stale: true,
-      /** Fused updates so far (Adam's bias correction). */
+      /** Fused updates so far in this fit (Adam's bias correction). */
       t: 0,
     };
+    return this.parallel;
   }
 
   /**
@@ -463,7 +515,7 @@ export class Trainer {
    * penalties' gradients), one optimizer update here.
    */
   private async parallelStep(
-    par: NonNullable<Awaited<ReturnType<Trainer['startParallel']>>>,
+    par: ParallelState,
     n: number,
     seed: number,
     hooks: TrainHooks,
@@ -478,39 +530,49 @@ export class Trainer {
     const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     const shards = sizes.map((sz, i) => ({ from: starts[i]!, to: starts[i]! + sz, seed: shardSeed(seed, i) }));
     const owned = new Set<tf.Tensor>([...Object.values(this.params), ...Object.values(this.stats)]);
+    const seq = ++par.seq;
+    const spec = fused && { ...fused, t: ++par.t };
+    // Where this thread may block (Node), it meets the workers on the control words, falling back to their messages
+    // (which also report a worker that failed) after a while.
+    const meet = (word: (k: number) => number, budgetMs: number): boolean => {
+      if (!canBlock()) return false;
+      for (let k = 1; k < par.workers; k++) if (!blockUntil(par.control, word(k), seq, budgetMs)) return false;
+      return true;
+    };
     const eff = tf.tidy(() => this.weights(hooks, true));
-    let outcomes: Array<{ loss: number; hits: number; bn: ReturnType<typeof combineBnStats> }>;
+    let outcomes: ShardOutcome[];
+    let others: ReturnType<WorkerPool['step']>;
+    let shardMs = 0;
     try {
       // The fused path updates the weights buffer itself; it is copied only when the variables changed elsewhere.
       if (!fused || par.stale) for (const s of par.weightSlots) par.weights.set(eff[s.name]!.dataSync() as Float32Array, s.offset);
       par.stale = false;
-      const others = par.pool.step(shards.slice(1));
-      const per = sizeOf(this.ir.inputShape);
-      const [s0] = shards;
-      const x = tf.tensor(par.images.subarray(0, s0!.to * per), [s0!.to, ...this.ir.inputShape], 'float32');
-      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(par.labels.subarray(0, s0!.to), 'int32'), par.numClasses));
-      const target = par.targets && tf.tensor2d(par.targets.subarray(0, s0!.to * par.numClasses), [s0!.to, par.numClasses]);
-      try {
-        const mine = shardGradients(this.ir, eff, x, y, par.gradSlots, par.grads.subarray(0, par.gradTotal), s0!.seed, target);
-        outcomes = [mine, ...(await others)];
-      } finally {
-        tf.dispose([x, y, ...(target ? [target] : [])]);
-      }
+      others = par.pool.step(shards.slice(1), seq, spec && { spec, sizes });
+      const t0 = now();
+      // A last batch smaller than the worker count leaves shard 0 empty (the workers' shards come first).
+      outcomes = [sizes[0]! > 0 ? this.shardZero(par, eff, sizes[0]!, shards[0]!.seed) : { loss: 0, hits: 0, bn: [] }];
+      shardMs = now() - t0;
+      signal(par.control, gradsWord(0), seq);
+    } catch (e) {
+      // The workers may be waiting for this thread's gradients: let them go (the fit then stops the pool).
+      abortControl(par.control);
+      throw e;
     } finally {
       tf.dispose(Object.values(eff).filter((t) => !owned.has(t)));
     }
-    if (fused) {
+    const budget = Math.max(100, 2 * shardMs);
+    if (spec) {
       // Every thread reduces and updates its own range of the weights buffer; then the variables take the new values.
-      const spec = { ...fused, t: ++par.t };
-      const others = par.pool.update(spec, sizes, par.gradTotal);
+      if (!meet(gradsWord, budget)) await others.done;
       const [from, to] = updateRange(par.gradTotal, par.workers, 0);
       reduceAndUpdate(spec, par.gradSlots, par.gradTotal, from, to, sizes, par.grads, par.weights, par.state, par.kernel);
-      await others;
+      if (!meet(updatedWord, budget)) await others.updated;
       tf.tidy(() => {
         for (const s of par.gradSlots) this.params[s.name]!.assign(tf.tensor(par.weights.subarray(s.weightOffset!, s.weightOffset! + sizeOf(s.shape)), s.shape, 'float32'));
       });
-      return this.finishParallel(outcomes, sizes, n, 0, foldBn);
+      return this.finishParallel([...outcomes, ...(await others.done)], sizes, n, 0, foldBn);
     }
+    if (!meet(gradsWord, budget)) await others.done;
     // Σ_i (n_i / n) · g_i, in shard order; then back through the transform's VJP, plus the penalties' gradients (this
     // path runs only with a transform or an extraLoss: without both the update above is fused).
     const g = sumShards(par.grads, par.gradTotal, sizes, 0, par.gradTotal);
@@ -531,12 +593,25 @@ export class Trainer {
     } finally {
       tf.dispose(Object.values(G));
     }
-    return this.finishParallel(outcomes, sizes, n, extraValue, foldBn);
+    return this.finishParallel([...outcomes, ...(await others.done)], sizes, n, extraValue, foldBn);
+  }
+
+  /** The calling thread's shard (the batch buffer's first `n` examples): its gradients into its slot. */
+  private shardZero(par: ParallelState, eff: WeightTensors, n: number, seed: number): ShardOutcome {
+    const per = sizeOf(this.ir.inputShape);
+    const x = tf.tensor(par.images.subarray(0, n * per), [n, ...this.ir.inputShape], 'float32');
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(par.labels.subarray(0, n), 'int32'), par.numClasses));
+    const target = par.targets && tf.tensor2d(par.targets.subarray(0, n * par.numClasses), [n, par.numClasses]);
+    try {
+      return shardGradients(this.ir, eff, x, y, par.gradSlots, par.grads.subarray(0, par.gradTotal), seed, target);
+    } finally {
+      tf.dispose([x, y, ...(target ? [target] : [])]);
+    }
   }
 
   /** Batch-norm moving statistics from the shards; the step's loss and hits. */
   private finishParallel(
-    outcomes: Array<{ loss: number; hits: number; bn: ReturnType<typeof combineBnStats> }>,
+    outcomes: ShardOutcome[],
     sizes: number[],
     n: number,
     extraValue: number,
@@ -594,6 +669,7 @@ export class Trainer {
   async closeWorkers(): Promise<void> {
     const p = this.pool;
     this.pool = undefined;
+    this.parallel = undefined;
     await p?.close();
   }
 }
