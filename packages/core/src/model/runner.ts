@@ -120,7 +120,10 @@ export function createRunner(model: Model, opts: RunnerOptions = {}): Runner {
       let out: Float32Array | undefined;
       for (let from = 0; from < count; from += PREDICT_BATCH) {
         const to = Math.min(count, from + PREDICT_BATCH);
-        const p = tf.tidy(() => run(tf.tensor(images.subarray(from * per, to * per), [to - from, ...model.ir.inputShape], 'float32')).dataSync() as Float32Array);
+        // The tensor leaves the tidy, not its values: tf.tidy walks a returned array element by element (~0.3 µs each).
+        const y = tf.tidy(() => run(tf.tensor(images.subarray(from * per, to * per), [to - from, ...model.ir.inputShape], 'float32')));
+        const p = y.dataSync() as Float32Array;
+        y.dispose();
         if (to === count && from === 0) return p;
         out ??= new Float32Array((p.length / (to - from)) * count);
         out.set(p, (p.length / (to - from)) * from);
