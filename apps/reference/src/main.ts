@@ -91,7 +91,12 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .option(
       '--workers <n>',
       "training threads per fit: an integer ≥ 1 or 'auto' (one per core); every method's training uses it",
-      (v: string) => (v === 'auto' ? v : int('--workers', 1)(v)),
+      (v: string) => {
+        if (v === 'auto') return v;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--workers must be an integer ≥ 1 or 'auto', got '${v}'`);
+        return n;
+      },
       1,
     );
   const ready = async () => {

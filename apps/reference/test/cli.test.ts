@@ -59,7 +59,7 @@ describe('edge-compress CLI', () => {
     expect(r.testAccuracy).toBeGreaterThan(0.85);
     const bad = await cli('--workers', '0', 'train', '--arch', 'lenet300100', '--out', join(dir, 'never'));
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--workers must be an integer ≥ 1, got '0'/);
+    expect(bad.stderr).toMatch(/--workers must be an integer ≥ 1 or 'auto', got '0'/);
     expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 
