@@ -7,6 +7,7 @@ import {
   CompressionError,
   cosineDecay,
   denseEncoding,
+  portableLayerForward,
   toDense,
   trainThroughEncodings,
   type CompressContext,
@@ -18,9 +19,11 @@ import {
   type Params,
   type StepInfo,
   type TrainHooks,
-  type WeightTensors,
 } from '@edge-compress/core';
 import type { Factors } from './factors.js';
+import { svdLayerForward, type FactoredForwardArgs } from './factoredForward.js';
+
+export { factoredForward } from './factoredForward.js';
 import { orthogonalityLoss, sparsityLoss, type SparsityKind } from './regularizers.js';
 
 /** One targeted layer during training: factored (U, s, V) or stored dense. */
@@ -59,26 +62,14 @@ const U = '#u',
   S = '#s',
   V = '#v';
 
-/** Differentiable factored forward (uses |s|, as the paper's code does); bias added. */
-export function factoredForward(layer: LayerState['layer'], f: Factors, x: tf.Tensor, u: tf.Tensor, s: tf.Tensor, v: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const r = f.rank;
-  const as = tf.abs(s);
-  let y: tf.Tensor;
-  if (layer.kind === 'dense') {
-    y = tf.matMul(tf.matMul(x as tf.Tensor2D, tf.mul(v, as) as tf.Tensor2D), u as tf.Tensor2D, false, true);
-  } else {
-    const [kh, kw, cin, cout] = f.shape as [number, number, number, number];
-    if (f.view === 'gemm') {
-      const f1 = tf.reshape(tf.mul(v, as), [kh, kw, cin, r]) as tf.Tensor4D;
-      const f2 = tf.reshape(tf.transpose(u), [1, 1, r, cout]) as tf.Tensor4D;
-      y = tf.conv2d(tf.conv2d(x as tf.Tensor4D, f1, layer.strides, layer.padding), f2, 1, 'valid');
-    } else {
-      const f1 = tf.reshape(tf.transpose(tf.reshape(tf.mul(u, as), [cin, kh, r]), [1, 0, 2]), [kh, 1, cin, r]) as tf.Tensor4D;
-      const f2 = tf.reshape(tf.transpose(tf.reshape(v, [cout, kw, r]), [1, 2, 0]), [1, kw, r, cout]) as tf.Tensor4D;
-      y = tf.conv2d(tf.conv2d(x as tf.Tensor4D, f1, [layer.strides[0], 1], layer.padding), f2, [1, layer.strides[1]], layer.padding);
-    }
-  }
-  return bias ? tf.add(y, bias) : y;
+/**
+ * Where training workers import the factored forward from: the built module next to this one (`dist/`), or, when
+ * this file runs from source (tests), the built one in `../dist/` (workers cannot load TypeScript). Where that
+ * module cannot be loaded (e.g. a bundle without it), the trainer's workers fail to rebuild the hook and the phase
+ * trains in-process.
+ */
+function factoredForwardModule(): string {
+  return new URL(import.meta.url.endsWith('.ts') ? '../dist/factoredForward.js' : './factoredForward.js', import.meta.url).href;
 }
 
 /** A phase's view of one target as core's lowRank encoding (ŝ = s / sMult as its own array) or dense. */
@@ -111,7 +102,6 @@ export async function trainPhase(model: Model, states: LayerState[], ctx: Compre
   if (o.epochs === 0) return { states, history: [] };
   const sMult = o.sMult ?? 1;
   const sOf = (t: tf.Tensor): tf.Tensor => (sMult === 1 ? t : tf.mul(t, sMult));
-  const byLayer = new Map(states.map((st) => [st.layer.name, st]));
   const weights: Record<string, Encoding> = { ...model.weights };
   for (const st of states) {
     weights[st.weight] = phaseEncoding(st, model.weights[st.weight]!.shape, sMult);
@@ -134,12 +124,15 @@ export async function trainPhase(model: Model, states: LayerState[], ctx: Compre
         });
   const eyes = new Map<number, tf.Tensor2D>();
   for (const st of states) if (st.factors && !eyes.has(st.factors.rank)) eyes.set(st.factors.rank, tf.keep(tf.eye(st.factors.rank) as tf.Tensor2D));
+  const args: FactoredForwardArgs = {
+    layers: states.flatMap((st) =>
+      st.factors ? [{ layer: st.layer, weight: st.weight, factors: { view: st.factors.view, shape: st.factors.shape, rank: st.factors.rank } }] : [],
+    ),
+    sMult,
+  };
   const hooks: TrainHooks = {
-    layerForward(layer, x, w: WeightTensors) {
-      const st = byLayer.get(layer.name);
-      if (!st?.factors) return undefined;
-      return factoredForward(st.layer, st.factors, x, w[st.weight + U]!, sOf(w[st.weight + S]!), w[st.weight + V]!, w[`${layer.name}/bias`]);
-    },
+    // Portable: data-parallel workers rebuild it from this module (see factoredForwardModule).
+    layerForward: portableLayerForward(svdLayerForward(args), { module: factoredForwardModule(), export: 'svdLayerForward', args }),
     extraLoss(p: Params, info) {
       const terms: tf.Scalar[] = [];
       const k = o.orthoEvery ?? 1;

@@ -19,6 +19,7 @@ import {
   controlBlock,
   gradsWord,
   packLayout,
+  portableLayerForward,
   reduceAndUpdate,
   resolveWorkers,
   shardSizes,
@@ -177,14 +178,15 @@ describe('data-parallel fit (worker_threads)', () => {
     expect(Math.abs(base.values['fc2/bias']![0]! - toDense(initModel(toyConvIR(), 1).weights['fc2/bias']!)[0]!)).toBeGreaterThan(1e-4);
   });
 
-  it('Adam, weight decay and an extraLoss hook: the same steps as in-process', async () => {
+  it('Adam, weight decay and an extraLoss hook (some steps without a penalty): the same steps as in-process', async () => {
     const opts: FitOptions = {
       epochs: 2,
       batchSize: 32,
       seed: 3,
       optimizer: { kind: 'adam', lr: 1e-2 },
       weightDecay: 1e-3,
-      hooks: { extraLoss: (p) => tf.mul(0.01, tf.sum(tf.abs(p['fc1/kernel']!))) as tf.Scalar },
+      // a penalty on every other step: the steps without one take the summed gradient as it is
+      hooks: { extraLoss: (p, i) => (i.globalStep % 2 ? undefined : (tf.mul(0.01, tf.sum(tf.abs(p['fc1/kernel']!))) as tf.Scalar)) },
     };
     await expectParallelMatches(toyConvIR(), 2, data, opts);
   });
@@ -313,6 +315,24 @@ describe('data-parallel fit (worker_threads)', () => {
       await t.closeWorkers();
       t.dispose();
     }
+  });
+
+  it('a portable layerForward runs in the workers too: the same steps as in-process; a module workers cannot load falls back to in-process', async () => {
+    const fixture = new URL('../../test/fixtures/scaledDense.mjs', import.meta.url).href;
+    const { scaledDense } = (await import(fixture)) as { scaledDense: (a: unknown) => NonNullable<FitOptions['hooks']>['layerForward'] };
+    const args = { layers: ['fc1'], scale: 0.5 };
+    const hooks = (module: string) => ({ layerForward: portableLayerForward(scaledDense(args)!, { module, export: 'scaledDense', args }) });
+    const opts: FitOptions = { epochs: 1, batchSize: 32, seed: 4, optimizer: { kind: 'adam', lr: 1e-2 } };
+    const base = await trainedValues(initModel(toyConvIR(), 8), data, { ...opts, hooks: hooks(fixture) });
+    const par = await trainedValues(initModel(toyConvIR(), 8), data, { ...opts, hooks: hooks(fixture), workers: 2 });
+    expect(par.workers).toBe(2);
+    expectSameValues(par.values, base.values, 5e-5);
+    // the hook really changes the step (a worker without it would compute other gradients)
+    const plain = await trainedValues(initModel(toyConvIR(), 8), data, opts);
+    expect(Math.max(...plain.values['fc1/kernel']!.map((v, i) => Math.abs(v - base.values['fc1/kernel']![i]!)))).toBeGreaterThan(1e-3);
+    const missing = await trainedValues(initModel(toyConvIR(), 8), data, { ...opts, hooks: hooks(new URL('./no-such-module.mjs', fixture).href), workers: 2 });
+    expect(missing.workers).toBe(1);
+    expectSameValues(missing.values, base.values, 5e-5);
   });
 
   it('a layerForward hook (a closure over this thread) runs in-process, and says so', async () => {

@@ -7,8 +7,9 @@
  * stays on the calling thread, where the Trainer's hooks live: `transform` (its vector–Jacobian product maps the
  * summed ∂loss/∂W_eff back onto the parameters), `extraLoss`, weight decay, the optimizer update, `afterStep` and
  * `afterEpoch`. So every method's hooks keep working unchanged. `layerForward` replaces a layer's computation
- * inside the forward; it is a closure that cannot be sent to another thread, so a fit with a `layerForward`
- * hook runs in-process (EpochRecord.workers says 1).
+ * inside the forward, so workers need it too: a closure cannot be sent to another thread, but one marked with
+ * `portableLayerForward` names a module and a factory the workers import to rebuild it. A fit with an unmarked
+ * `layerForward` runs in-process (EpochRecord.workers says 1), as does one whose workers fail to rebuild it.
  *
  * Platform-neutral: the thread API comes from a `WorkerPlatform` registered by the Node entry (worker_threads).
  */
@@ -16,7 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CompressionError } from '../errors.js';
 import { sizeOf } from '../ir/shapes.js';
 import type { ModelIR } from '../ir/types.js';
-import { forward, type WeightTensors } from '../model/forward.js';
+import { forward, type ForwardOptions, type WeightTensors } from '../model/forward.js';
 import { ADAM_WASM_BASE64 } from './adamWasm.generated.js';
 import { instantiateOn, wasmApi, type WasmMemory } from '../platform.js';
 
@@ -74,6 +75,54 @@ function checkWorkers(w: unknown): asserts w is number | 'auto' {
       hint: "use 'auto' for one worker per core, or 1 to train in-process",
     });
   }
+}
+
+export type LayerForward = NonNullable<ForwardOptions['layerForward']>;
+
+/**
+ * How a worker rebuilds a `layerForward`: the ES module at `module` (a URL, e.g. `new URL('./forward.js',
+ * import.meta.url).href`, or a bare specifier the worker can import) exports `export`, a factory that takes `args`
+ * (anything structured-clone can copy) and returns the same layerForward the calling thread uses.
+ */
+export interface PortableLayerForward {
+  module: string;
+  export: string;
+  args?: unknown;
+}
+
+const portables = new WeakMap<LayerForward, PortableLayerForward[]>();
+
+/**
+ * Marks `fn` as rebuildable in training workers (see PortableLayerForward), so a fit with it as its `layerForward`
+ * hook runs data-parallel. Returns `fn`. A layerForward without this mark runs in-process (a closure cannot move).
+ */
+export function portableLayerForward(fn: LayerForward, how: PortableLayerForward | PortableLayerForward[]): LayerForward {
+  portables.set(fn, Array.isArray(how) ? how : [how]);
+  return fn;
+}
+
+/** How workers rebuild `fn` (composeHooks keeps it when every part is portable), or undefined. */
+export function portableOf(fn: LayerForward | undefined): PortableLayerForward[] | undefined {
+  return fn && portables.get(fn);
+}
+
+/** Builds a portable layerForward in this thread: each part's factory, the first part that returns a tensor wins. */
+async function rebuildLayerForward(parts: PortableLayerForward[]): Promise<LayerForward> {
+  const fns = await Promise.all(
+    parts.map(async (p) => {
+      const mod = (await import(/* @vite-ignore */ p.module)) as Record<string, unknown>;
+      const make = mod[p.export];
+      if (typeof make !== 'function') throw new Error(`${p.module} has no export '${p.export}' (a layerForward factory)`);
+      return make(p.args) as LayerForward;
+    }),
+  );
+  return (layer, input, weights, info) => {
+    for (const f of fns) {
+      const y = f(layer, input, weights, info);
+      if (y) return y;
+    }
+    return undefined;
+  };
 }
 
 /** A Web Worker as far as training needs it (no DOM types needed). */
@@ -453,6 +502,7 @@ export function shardGradients(
   dropoutSeed: number,
   /** Training targets when they differ from the one-hot labels `y` (distillation); hits are still counted against `y`. */
   target?: tf.Tensor,
+  layerForward?: LayerForward,
 ): ShardOutcome {
   const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
   let hits = 0;
@@ -460,7 +510,7 @@ export function shardGradients(
     const f = (...ws: tf.Tensor[]): tf.Scalar => {
       const w: WeightTensors = { ...weights };
       gradSlots.forEach((s, i) => (w[s.name] = ws[i]!));
-      const logits = forward(ir, w, x, { training: true, logits: true, dropoutSeed, bnStats });
+      const logits = forward(ir, w, x, { training: true, logits: true, dropoutSeed, bnStats, layerForward });
       hits = countHits(logits, y);
       return tf.losses.softmaxCrossEntropy(target ?? y, logits) as tf.Scalar;
     };
@@ -519,6 +569,8 @@ export interface InitMessage {
   targets?: SharedArrayBuffer;
   /** Control words (`gradsWord`, `updatedWord`; Int32), one pair per shard. */
   control: SharedArrayBuffer;
+  /** The fit's `layerForward`, as the worker rebuilds it (portableLayerForward). */
+  layerForward?: PortableLayerForward[];
   numClasses: number;
   slot: number;
 }
@@ -554,6 +606,7 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
     opt: Float32Array;
     ctl: Int32Array;
     kernel?: AdamFn;
+    lf?: LayerForward;
   };
   let st: State | undefined;
   let queue = Promise.resolve();
@@ -574,6 +627,7 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
             opt: views.state,
             ctl: new Int32Array(m.control),
             kernel: m.update.memory && adamKernel(m.update.memory),
+            lf: m.layerForward && (await rebuildLayerForward(m.layerForward)),
           };
           port.postMessage({ type: 'ready' });
         } else if (m.type === 'step') {
@@ -591,7 +645,7 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
             const y = tf.tidy(() => tf.oneHot(tf.tensor1d(s.y.subarray(m.from, m.to), 'int32'), s.numClasses));
             const target = s.t && tf.tensor2d(s.t.subarray(m.from * s.numClasses, m.to * s.numClasses), [n, s.numClasses]);
             try {
-              out = shardGradients(s.ir, weights, x, y, s.gradSlots, s.g, m.seed, target);
+              out = shardGradients(s.ir, weights, x, y, s.gradSlots, s.g, m.seed, target, s.lf);
             } finally {
               tf.dispose([...Object.values(weights), x, y, ...(target ? [target] : [])]);
             }

@@ -23,6 +23,7 @@ import {
   countHits,
   gradsWord,
   packLayout,
+  portableOf,
   reduceAndUpdate,
   resolveWorkers,
   shardGradients,
@@ -281,9 +282,11 @@ export class Trainer {
     const batchSize = opts.batchSize ?? 64;
     const hooks = opts.hooks ?? {};
     const distill = opts.distill && checkDistill(opts.distill, train);
-    // layerForward is a closure over this thread's state: it cannot run in a worker (see train/parallel.ts).
+    // A layerForward is a closure over this thread's state: workers can run it only when they can rebuild it
+    // (portableLayerForward; see train/parallel.ts).
     const requested = resolveWorkers(opts.workers, batchSize);
-    const workers = requested > 1 && !hooks.layerForward && workerPlatform() && canShareMemory() ? requested : 1;
+    const movable = !hooks.layerForward || portableOf(hooks.layerForward) !== undefined;
+    let workers = requested > 1 && movable && workerPlatform() && canShareMemory() ? requested : 1;
     const spec: OptimizerSpec = opts.optimizer ?? { kind: 'adam', lr: 1e-3 };
     const optimizer =
       spec.kind === 'adam'
@@ -357,7 +360,16 @@ export class Trainer {
     let par: ParallelState | undefined;
     let failed = true;
     try {
-      if (workers > 1) par = await this.startParallel(workers, train, batchSize, hooks, names, !!distill);
+      if (workers > 1) {
+        try {
+          par = await this.startParallel(workers, train, batchSize, hooks, names, !!distill);
+        } catch (e) {
+          // Workers that cannot rebuild the layerForward (its module does not load there): train in-process.
+          if (!hooks.layerForward) throw e;
+          await this.closeWorkers();
+          workers = 1;
+        }
+      }
       for (let epoch = 0; epoch < opts.epochs; epoch++) {
         const t0 = now();
         for (let i = 0; i < order.length; i++) order[i] = i;
@@ -447,7 +459,8 @@ export class Trainer {
     // Without a transform, effective weights are the parameters: only the trained ones need gradients. With one, any
     // trainable-named effective weight may depend on a trained parameter; the transform's VJP sorts them out.
     const wanted = hooks.transform ? shapes.filter(([k]) => isTrainableWeight(k)) : shapes.filter(([k]) => names.includes(k));
-    const key = JSON.stringify([tf.getBackend(), workers, batchSize, train.numClasses, distill, shapes, wanted.map(([k]) => k)]);
+    const layerForward = portableOf(hooks.layerForward);
+    const key = JSON.stringify([tf.getBackend(), workers, batchSize, train.numClasses, distill, shapes, wanted.map(([k]) => k), layerForward]);
     if (this.pool && this.pool.size !== workers - 1) await this.closeWorkers();
     const kept = this.parallel;
     if (kept && kept.key === key && kept.pool === this.pool) {
@@ -479,6 +492,7 @@ export class Trainer {
       ...sab,
       update,
       control: control.buffer as SharedArrayBuffer,
+      layerForward,
       numClasses: train.numClasses,
       slot,
     }));
@@ -550,7 +564,7 @@ export class Trainer {
       others = par.pool.step(shards.slice(1), seq, spec && { spec, sizes });
       const t0 = now();
       // A last batch smaller than the worker count leaves shard 0 empty (the workers' shards come first).
-      outcomes = [sizes[0]! > 0 ? this.shardZero(par, eff, sizes[0]!, shards[0]!.seed) : { loss: 0, hits: 0, bn: [] }];
+      outcomes = [sizes[0]! > 0 ? this.shardZero(par, eff, sizes[0]!, shards[0]!.seed, hooks.layerForward) : { loss: 0, hits: 0, bn: [] }];
       shardMs = now() - t0;
       signal(par.control, gradsWord(0), seq);
     } catch (e) {
@@ -579,17 +593,35 @@ export class Trainer {
     let extraValue = 0;
     const G: Record<string, tf.Tensor> = {};
     for (const s of par.gradSlots) G[s.name] = tf.tensor(g.subarray(s.offset, s.offset + sizeOf(s.shape)), s.shape, 'float32');
+    const extraOf = (): tf.Scalar | undefined => {
+      const extra = penalties(info);
+      if (extra) extraValue = tf.tidy(() => extra.dataSync()[0]!);
+      return extra;
+    };
     try {
-      const { value, grads } = tf.variableGrads(() => {
-        const w = hooks.transform ? hooks.transform(this.params, { training: true }) : (this.params as WeightTensors);
-        const dot = tf.addN(par.gradSlots.map((s) => tf.sum(tf.mul(w[s.name]!, G[s.name]!)))) as tf.Scalar;
-        const extra = penalties(info);
-        if (!extra) return dot;
-        extraValue = tf.tidy(() => extra.dataSync()[0]!);
-        return tf.add(dot, extra) as tf.Scalar;
-      }, varList);
-      optimizer.applyGradients(grads as never);
-      tf.dispose([value, ...Object.values(grads)]);
+      if (hooks.transform) {
+        const { value, grads } = tf.variableGrads(() => {
+          const w = hooks.transform!(this.params, { training: true });
+          const dot = tf.addN(par.gradSlots.map((s) => tf.sum(tf.mul(w[s.name]!, G[s.name]!)))) as tf.Scalar;
+          const extra = extraOf();
+          return extra ? (tf.add(dot, extra) as tf.Scalar) : dot;
+        }, varList);
+        optimizer.applyGradients(grads as never);
+        tf.dispose([value, ...Object.values(grads)]);
+      } else {
+        // Without a transform the effective weights are the parameters, so the summed gradient is theirs as it is:
+        // only the penalties need a tape (a VJP of Σ w·G would give G back at the cost of a pass over every weight).
+        // extraLoss may return nothing this step; the zero term keeps variableGrads' tape connected.
+        const { value, grads } = tf.tidy(() => tf.variableGrads(() => extraOf() ?? (tf.mul(0, tf.sum(varList[0]!)) as tf.Scalar), varList));
+        const merged: Record<string, tf.Tensor> = {};
+        for (const s of par.gradSlots) {
+          const v = this.params[s.name]!.name;
+          const e = grads[v];
+          merged[v] = e ? tf.add(G[s.name]!, e) : G[s.name]!;
+        }
+        optimizer.applyGradients(merged as never);
+        tf.dispose([value, ...Object.values(grads), ...Object.values(merged).filter((t) => !Object.values(G).includes(t))]);
+      }
     } finally {
       tf.dispose(Object.values(G));
     }
@@ -597,13 +629,13 @@ export class Trainer {
   }
 
   /** The calling thread's shard (the batch buffer's first `n` examples): its gradients into its slot. */
-  private shardZero(par: ParallelState, eff: WeightTensors, n: number, seed: number): ShardOutcome {
+  private shardZero(par: ParallelState, eff: WeightTensors, n: number, seed: number, layerForward: TrainHooks['layerForward']): ShardOutcome {
     const per = sizeOf(this.ir.inputShape);
     const x = tf.tensor(par.images.subarray(0, n * per), [n, ...this.ir.inputShape], 'float32');
     const y = tf.tidy(() => tf.oneHot(tf.tensor1d(par.labels.subarray(0, n), 'int32'), par.numClasses));
     const target = par.targets && tf.tensor2d(par.targets.subarray(0, n * par.numClasses), [n, par.numClasses]);
     try {
-      return shardGradients(this.ir, eff, x, y, par.gradSlots, par.grads.subarray(0, par.gradTotal), seed, target);
+      return shardGradients(this.ir, eff, x, y, par.gradSlots, par.grads.subarray(0, par.gradTotal), seed, target, layerForward);
     } finally {
       tf.dispose([x, y, ...(target ? [target] : [])]);
     }
