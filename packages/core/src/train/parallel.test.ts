@@ -22,6 +22,7 @@ import {
   portableLayerForward,
   reduceAndUpdate,
   resolveWorkers,
+  shardCoefs,
   shardSizes,
   signal,
   updateRange,
@@ -88,11 +89,11 @@ describe('the fused update', () => {
         for (let i = 0; i < v.state.length; i++) v.state[i] = i < total ? 0.1 * rng.normal() : Math.abs(0.01 * rng.normal());
         const plain = { weights: v.weights.slice(), grads: v.grads.slice(), state: v.state.slice() };
         const spec = { kind: 'adam' as const, lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, momentum: 0, nesterov: false, t, weightDecay: 0.05 };
-        const sizes = [n0, 40 - n0 + 1];
+        const coefs = shardCoefs([n0, 40 - n0 + 1]);
         // two threads' ranges: the first splits a/kernel
         for (const [from, to] of [updateRange(total, 2, 0), updateRange(total, 2, 1)]) {
-          reduceAndUpdate(spec, slots.slots, total, from!, to!, sizes, v.grads, v.weights, v.state, kernel);
-          reduceAndUpdate(spec, slots.slots, total, from!, to!, sizes, plain.grads, plain.weights, plain.state);
+          reduceAndUpdate(spec, slots.slots, total, from!, to!, coefs, v.grads, v.weights, v.state, kernel);
+          reduceAndUpdate(spec, slots.slots, total, from!, to!, coefs, plain.grads, plain.weights, plain.state);
         }
         for (const [x, y] of [
           [v.weights, plain.weights],
@@ -210,7 +211,8 @@ describe('data-parallel fit (worker_threads)', () => {
   it('a last batch smaller than the worker count (shard 0 empty): the same steps as in-process', async () => {
     // 66 examples in batches of 32: the last batch of 2 splits 0 / 1 / 1 over 3 threads
     const d = toyData(66, [8, 8, 1], 4);
-    for (const opts of [sgd, { ...sgd, optimizer: { kind: 'adam', lr: 1e-2 } } as FitOptions]) {
+    const penalty: FitOptions['hooks'] = { extraLoss: (p) => tf.mul(0.01, tf.sum(tf.square(p['fc1/kernel']!))) as tf.Scalar };
+    for (const opts of [sgd, { ...sgd, optimizer: { kind: 'adam', lr: 1e-2 } } as FitOptions, { ...sgd, optimizer: { kind: 'adam', lr: 1e-2 }, hooks: penalty } as FitOptions]) {
       const base = await trainedValues(initModel(toyConvIR(), 6), d, opts);
       const par = await trainedValues(initModel(toyConvIR(), 6), d, { ...opts, workers: 3 });
       expect(par.workers).toBe(3);

@@ -3,10 +3,11 @@
  * (the calling thread computes shard 0, worker threads the rest), summed in a fixed order through shared memory.
  *
  * What runs where. Workers compute only the data-dependent part: the forward and backward of the plain model
- * on the *effective* weights, giving ∂loss/∂W_eff for their shard. Everything that depends on parameters alone
- * stays on the calling thread, where the Trainer's hooks live: `transform` (its vector–Jacobian product maps the
- * summed ∂loss/∂W_eff back onto the parameters), `extraLoss`, weight decay, the optimizer update, `afterStep` and
- * `afterEpoch`. So every method's hooks keep working unchanged. `layerForward` replaces a layer's computation
+ * on the *effective* weights, giving ∂loss/∂W_eff for their shard. The hooks run on the calling thread, where they
+ * live: `transform` (its vector–Jacobian product maps the summed ∂loss/∂W_eff back onto the parameters, then tfjs'
+ * optimizer updates them there), `extraLoss` (its gradient joins the calling thread's shard), `afterStep` and
+ * `afterEpoch`. Without a transform the optimizer update is fused: every thread reduces and updates its own range of
+ * the shared weights. So every method's hooks keep working unchanged. `layerForward` replaces a layer's computation
  * inside the forward, so workers need it too: a closure cannot be sent to another thread, but one marked with
  * `portableLayerForward` names a module and a factory the workers import to rebuild it. A fit with an unmarked
  * `layerForward` runs in-process (EpochRecord.workers says 1), as does one whose workers fail to rebuild it.
@@ -293,13 +294,19 @@ export function updateRange(total: number, k: number, i: number): [number, numbe
   return [Math.floor((total * i) / k), Math.floor((total * (i + 1)) / k)];
 }
 
-/**
- * Σ (n_i/n)·g_i over gradient indices [from, to), in shard order, written in place into the first non-empty shard's
- * slot of `grads` (one slot of `total` floats per shard); returns that range. Threads may sum disjoint ranges at once.
- */
-export function sumShards(grads: Float32Array, total: number, sizes: readonly number[], from: number, to: number): Float32Array {
+/** Each shard's weight in the batch's mean gradient: n_i / n. */
+export function shardCoefs(sizes: readonly number[]): number[] {
   const n = sizes.reduce((a, b) => a + b, 0);
-  const parts = sizes.flatMap((sz, i) => (sz > 0 ? [{ c: sz / n, v: grads.subarray(i * total + from, i * total + to) }] : []));
+  return sizes.map((sz) => sz / n);
+}
+
+/**
+ * Σ c_i·g_i over gradient indices [from, to), in slot order (slots with c_i = 0 skipped), written in place into the
+ * first summed slot of `grads` (one slot of `total` floats per shard); returns that range. With c = shardCoefs(sizes)
+ * this is the batch's mean gradient. Threads may sum disjoint ranges at once.
+ */
+export function sumShards(grads: Float32Array, total: number, coefs: readonly number[], from: number, to: number): Float32Array {
+  const parts = coefs.flatMap((c, i) => (c !== 0 ? [{ c, v: grads.subarray(i * total + from, i * total + to) }] : []));
   const [first, ...rest] = parts;
   const g = first!.v,
     c0 = first!.c;
@@ -319,7 +326,7 @@ export function sumShards(grads: Float32Array, total: number, sizes: readonly nu
 }
 
 /**
- * Sums the shards' gradients over gradient indices [from, to) (`sumShards`) and applies the optimizer to the same
+ * Sums the shards' gradients with weights `coefs` over gradient indices [from, to) (`sumShards`) and applies the optimizer to the same
  * range of the weights buffer. `state` holds the optimizer's moments: [0, total) first, [total, 2·total) second.
  * Threads run disjoint ranges at the same time.
  */
@@ -329,7 +336,7 @@ export function reduceAndUpdate(
   total: number,
   from: number,
   to: number,
-  sizes: readonly number[],
+  coefs: readonly number[],
   grads: Float32Array,
   weights: Float32Array,
   state: Float32Array,
@@ -338,9 +345,8 @@ export function reduceAndUpdate(
 ): void {
   const step = u.lr / (1 - u.beta1 ** u.t),
     invSqrtC2 = 1 / Math.sqrt(1 - u.beta2 ** u.t);
-  const shards = sizes.flatMap((sz, i) => (sz > 0 ? [i] : []));
+  const shards = coefs.flatMap((c, i) => (c !== 0 ? [i] : []));
   if (kernel && u.kind === 'adam' && shards.length === 2 && grads.buffer === weights.buffer && grads.buffer === state.buffer) {
-    const n = sizes.reduce((a, b) => a + b, 0);
     const [s0, s1] = shards as [number, number];
     const at = (arr: Float32Array, i: number) => arr.byteOffset + 4 * i;
     for (const s of slots) {
@@ -352,8 +358,8 @@ export function reduceAndUpdate(
       kernel(
         at(grads, s0 * total + a),
         at(grads, s1 * total + a),
-        sizes[s0]! / n,
-        sizes[s1]! / n,
+        coefs[s0]!,
+        coefs[s1]!,
         at(weights, w),
         at(state, a),
         at(state, total + a),
@@ -370,7 +376,7 @@ export function reduceAndUpdate(
     }
     return;
   }
-  const sum = sumShards(grads, total, sizes, from, to);
+  const sum = sumShards(grads, total, coefs, from, to);
   const { beta1, beta2, epsilon, momentum, lr } = u;
   for (const s of slots) {
     const a = Math.max(from, s.offset),
@@ -587,7 +593,7 @@ export interface StepMessage {
    * The fused path: once every shard's gradients are in, reduce them and update this worker's range of the weights
    * (`updateRange(gradTotal, shards, slot)`), then set its `updatedWord`.
    */
-  update?: { spec: UpdateSpec; sizes: number[] };
+  update?: { spec: UpdateSpec; coefs: number[] };
 }
 
 export type ToWorker = InitMessage | StepMessage | { type: 'close' };
@@ -654,10 +660,10 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
           port.postMessage({ type: 'done', ...out });
           if (m.update) {
             // Every shard's gradients must be in before this range is reduced: the calling thread's and the other workers'.
-            const k = m.update.sizes.length;
+            const k = m.update.coefs.length;
             for (let i = 0; i < k; i++) if (i !== s.slot) blockUntil(s.ctl, gradsWord(i), m.seq);
             const [from, to] = updateRange(s.gradTotal, k, s.slot);
-            reduceAndUpdate(m.update.spec, s.gradSlots, s.gradTotal, from, to, m.update.sizes, s.all, s.w, s.opt, s.kernel);
+            reduceAndUpdate(m.update.spec, s.gradSlots, s.gradTotal, from, to, m.update.coefs, s.all, s.w, s.opt, s.kernel);
             signal(s.ctl, updatedWord(s.slot), m.seq);
             port.postMessage({ type: 'updated' });
           }

@@ -26,6 +26,7 @@ import {
   portableOf,
   reduceAndUpdate,
   resolveWorkers,
+  shardCoefs,
   shardGradients,
   shardSeed,
   shardSizes,
@@ -321,21 +322,21 @@ export class Trainer {
       return terms.length === 0 ? undefined : terms.length === 1 ? terms[0] : (tf.addN(terms) as tf.Scalar);
     };
 
-    // The fused parallel update (no transform, no extraLoss): tfjs's optimizer formulas applied in plain JS.
-    const fused: UpdateSpec | undefined =
-      hooks.transform || hooks.extraLoss
-        ? undefined
-        : {
-            kind: spec.kind === 'adam' ? 'adam' : spec.momentum ? 'momentum' : 'sgd',
-            lr: spec.lr,
-            beta1: spec.kind === 'adam' ? (spec.beta1 ?? 0.9) : 0,
-            beta2: spec.kind === 'adam' ? (spec.beta2 ?? 0.999) : 0,
-            epsilon: spec.kind === 'adam' ? (spec.epsilon ?? 1e-7) : 0,
-            momentum: spec.kind === 'sgd' ? (spec.momentum ?? 0) : 0,
-            nesterov: spec.kind === 'sgd' ? (spec.nesterov ?? false) : false,
-            t: 0,
-            weightDecay: opts.weightDecay ?? 0,
-          };
+    // The fused parallel update (no transform): tfjs's optimizer formulas applied by every thread to its range of
+    // the shared buffers (an extraLoss adds its own gradient to the calling thread's shard first).
+    const fused: UpdateSpec | undefined = hooks.transform
+      ? undefined
+      : {
+          kind: spec.kind === 'adam' ? 'adam' : spec.momentum ? 'momentum' : 'sgd',
+          lr: spec.lr,
+          beta1: spec.kind === 'adam' ? (spec.beta1 ?? 0.9) : 0,
+          beta2: spec.kind === 'adam' ? (spec.beta2 ?? 0.999) : 0,
+          epsilon: spec.kind === 'adam' ? (spec.epsilon ?? 1e-7) : 0,
+          momentum: spec.kind === 'sgd' ? (spec.momentum ?? 0) : 0,
+          nesterov: spec.kind === 'sgd' ? (spec.nesterov ?? false) : false,
+          t: 0,
+          weightDecay: opts.weightDecay ?? 0,
+        };
 
     const inProcessStep = (x: tf.Tensor, y: tf.Tensor, target: tf.Tensor | undefined, seed: number, info: StepInfo): { loss: number; hits: number } => {
       const bnStats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor }>();
@@ -546,6 +547,11 @@ export class Trainer {
     const owned = new Set<tf.Tensor>([...Object.values(this.params), ...Object.values(this.stats)]);
     const seq = ++par.seq;
     const spec = fused && { ...fused, t: ++par.t };
+    const coefs = shardCoefs(sizes);
+    // An extraLoss's gradient goes into shard 0's slot: scaled by n / n_0 there, or, when shard 0 is empty, as the
+    // slot's whole content with weight 1.
+    if (spec && hooks.extraLoss && sizes[0] === 0) coefs[0] = 1;
+    let extraValue = 0;
     // Where this thread may block (Node), it meets the workers on the control words, falling back to their messages
     // (which also report a worker that failed) after a while.
     const meet = (word: (k: number) => number, budgetMs: number): boolean => {
@@ -561,11 +567,12 @@ export class Trainer {
       // The fused path updates the weights buffer itself; it is copied only when the variables changed elsewhere.
       if (!fused || par.stale) for (const s of par.weightSlots) par.weights.set(eff[s.name]!.dataSync() as Float32Array, s.offset);
       par.stale = false;
-      others = par.pool.step(shards.slice(1), seq, spec && { spec, sizes });
+      others = par.pool.step(shards.slice(1), seq, spec && { spec, coefs });
       const t0 = now();
       // A last batch smaller than the worker count leaves shard 0 empty (the workers' shards come first).
       outcomes = [sizes[0]! > 0 ? this.shardZero(par, eff, sizes[0]!, shards[0]!.seed, hooks.layerForward) : { loss: 0, hits: 0, bn: [] }];
       shardMs = now() - t0;
+      if (spec && hooks.extraLoss) extraValue = this.addPenaltyGradients(par, hooks.extraLoss, varList, info, sizes[0] === 0 ? 0 : n / sizes[0]!);
       signal(par.control, gradsWord(0), seq);
     } catch (e) {
       // The workers may be waiting for this thread's gradients: let them go (the fit then stops the pool).
@@ -579,18 +586,17 @@ export class Trainer {
       // Every thread reduces and updates its own range of the weights buffer; then the variables take the new values.
       if (!meet(gradsWord, budget)) await others.done;
       const [from, to] = updateRange(par.gradTotal, par.workers, 0);
-      reduceAndUpdate(spec, par.gradSlots, par.gradTotal, from, to, sizes, par.grads, par.weights, par.state, par.kernel);
+      reduceAndUpdate(spec, par.gradSlots, par.gradTotal, from, to, coefs, par.grads, par.weights, par.state, par.kernel);
       if (!meet(updatedWord, budget)) await others.updated;
       tf.tidy(() => {
         for (const s of par.gradSlots) this.params[s.name]!.assign(tf.tensor(par.weights.subarray(s.weightOffset!, s.weightOffset! + sizeOf(s.shape)), s.shape, 'float32'));
       });
-      return this.finishParallel([...outcomes, ...(await others.done)], sizes, n, 0, foldBn);
+      return this.finishParallel([...outcomes, ...(await others.done)], sizes, n, extraValue, foldBn);
     }
     if (!meet(gradsWord, budget)) await others.done;
     // Σ_i (n_i / n) · g_i, in shard order; then back through the transform's VJP, plus the penalties' gradients (this
-    // path runs only with a transform or an extraLoss: without both the update above is fused).
-    const g = sumShards(par.grads, par.gradTotal, sizes, 0, par.gradTotal);
-    let extraValue = 0;
+    // path runs only with a transform: without one the update above is fused).
+    const g = sumShards(par.grads, par.gradTotal, coefs, 0, par.gradTotal);
     const G: Record<string, tf.Tensor> = {};
     for (const s of par.gradSlots) G[s.name] = tf.tensor(g.subarray(s.offset, s.offset + sizeOf(s.shape)), s.shape, 'float32');
     const extraOf = (): tf.Scalar | undefined => {
@@ -599,33 +605,51 @@ export class Trainer {
       return extra;
     };
     try {
-      if (hooks.transform) {
-        const { value, grads } = tf.variableGrads(() => {
-          const w = hooks.transform!(this.params, { training: true });
-          const dot = tf.addN(par.gradSlots.map((s) => tf.sum(tf.mul(w[s.name]!, G[s.name]!)))) as tf.Scalar;
-          const extra = extraOf();
-          return extra ? (tf.add(dot, extra) as tf.Scalar) : dot;
-        }, varList);
-        optimizer.applyGradients(grads as never);
-        tf.dispose([value, ...Object.values(grads)]);
-      } else {
-        // Without a transform the effective weights are the parameters, so the summed gradient is theirs as it is:
-        // only the penalties need a tape (a VJP of Σ w·G would give G back at the cost of a pass over every weight).
-        // extraLoss may return nothing this step; the zero term keeps variableGrads' tape connected.
-        const { value, grads } = tf.tidy(() => tf.variableGrads(() => extraOf() ?? (tf.mul(0, tf.sum(varList[0]!)) as tf.Scalar), varList));
-        const merged: Record<string, tf.Tensor> = {};
-        for (const s of par.gradSlots) {
-          const v = this.params[s.name]!.name;
-          const e = grads[v];
-          merged[v] = e ? tf.add(G[s.name]!, e) : G[s.name]!;
-        }
-        optimizer.applyGradients(merged as never);
-        tf.dispose([value, ...Object.values(grads), ...Object.values(merged).filter((t) => !Object.values(G).includes(t))]);
-      }
+      const { value, grads } = tf.variableGrads(() => {
+        const w = hooks.transform!(this.params, { training: true });
+        const dot = tf.addN(par.gradSlots.map((s) => tf.sum(tf.mul(w[s.name]!, G[s.name]!)))) as tf.Scalar;
+        const extra = penalties(info);
+        if (!extra) return dot;
+        extraValue = tf.tidy(() => extra.dataSync()[0]!);
+        return tf.add(dot, extra) as tf.Scalar;
+      }, varList);
+      optimizer.applyGradients(grads as never);
+      tf.dispose([value, ...Object.values(grads)]);
     } finally {
       tf.dispose(Object.values(G));
     }
     return this.finishParallel([...outcomes, ...(await others.done)], sizes, n, extraValue, foldBn);
+  }
+
+  /**
+   * Adds the extraLoss hook's gradient (with respect to the current parameters) to shard 0's gradient slot, times
+   * `scale` (n / n_0, so that the slot's weight n_0 / n in the sum gives it weight 1); `scale` 0 means shard 0 is
+   * empty and the slot becomes the penalty's gradient alone. Returns the penalty's value (0 when it returned none).
+   */
+  private addPenaltyGradients(par: ParallelState, extraLoss: NonNullable<TrainHooks['extraLoss']>, varList: tf.Variable[], info: StepInfo, scale: number): number {
+    let value = 0;
+    const { value: v, grads } = tf.tidy(() =>
+      tf.variableGrads(() => {
+        const e = extraLoss(this.params, info);
+        // none this step: a zero term keeps variableGrads' tape connected
+        return e ?? (tf.mul(0, tf.sum(varList[0]!)) as tf.Scalar);
+      }, varList),
+    );
+    try {
+      value = v.dataSync()[0]!;
+      for (const s of par.gradSlots) {
+        const dst = par.grads.subarray(s.offset, s.offset + sizeOf(s.shape));
+        const g = grads[this.params[s.name]!.name];
+        if (scale === 0) dst.fill(0);
+        if (!g) continue;
+        const e = g.dataSync() as Float32Array;
+        if (scale === 0) dst.set(e);
+        else for (let j = 0; j < dst.length; j++) dst[j]! += scale * e[j]!;
+      }
+    } finally {
+      tf.dispose([v, ...Object.values(grads)]);
+    }
+    return value;
   }
 
   /** The calling thread's shard (the batch buffer's first `n` examples): its gradients into its slot. */
