@@ -6,6 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Layer, WeightTensors } from '@edge-compress/core';
 import type { Factors } from './factors.js';
 
+/** The suffixes of a factored weight's parameters (core's trainThroughEncodings names the lowRank leaves so). */
+export const FACTOR_SUFFIX = { u: '#u', s: '#s', v: '#v' } as const;
+
 /** What the factored forward needs of a layer's factors (no values: those are the trained weights). */
 export type FactorShape = Pick<Factors, 'view' | 'shape' | 'rank'>;
 
@@ -45,7 +48,15 @@ export function svdLayerForward(args: FactoredForwardArgs): (layer: Layer, x: tf
   return (layer, x, w) => {
     const l = byLayer.get(layer.name);
     if (!l) return undefined;
-    const s = w[`${l.weight}#s`]!;
-    return factoredForward(l.layer, l.factors, x, w[`${l.weight}#u`]!, args.sMult === 1 ? s : tf.mul(s, args.sMult), w[`${l.weight}#v`]!, w[`${layer.name}/bias`]);
+    const s = w[l.weight + FACTOR_SUFFIX.s]!;
+    return factoredForward(
+      l.layer,
+      l.factors,
+      x,
+      w[l.weight + FACTOR_SUFFIX.u]!,
+      args.sMult === 1 ? s : tf.mul(s, args.sMult),
+      w[l.weight + FACTOR_SUFFIX.v]!,
+      w[`${layer.name}/bias`],
+    );
   };
 }

@@ -21,10 +21,10 @@ import {
   type TrainHooks,
 } from '@edge-compress/core';
 import type { Factors } from './factors.js';
-import { svdLayerForward, type FactoredForwardArgs } from './factoredForward.js';
+import { svdLayerForward, FACTOR_SUFFIX, type FactoredForwardArgs } from './factoredForward.js';
+import { orthogonalityLoss, sparsityLoss, type SparsityKind } from './regularizers.js';
 
 export { factoredForward } from './factoredForward.js';
-import { orthogonalityLoss, sparsityLoss, type SparsityKind } from './regularizers.js';
 
 /** One targeted layer during training: factored (U, s, V) or stored dense. */
 export interface LayerState {
@@ -58,9 +58,7 @@ export interface PhaseOptions {
   distill?: { targets: Float32Array; weight: number };
 }
 
-const U = '#u',
-  S = '#s',
-  V = '#v';
+const { u: U, s: S, v: V } = FACTOR_SUFFIX;
 
 /**
  * Where training workers import the factored forward from: the built module next to this one (`dist/`), or, when

@@ -107,6 +107,17 @@ export function portableOf(fn: LayerForward | undefined): PortableLayerForward[]
   return fn && portables.get(fn);
 }
 
+/** Several layerForwards as one: the first that returns a tensor for a layer wins (composeHooks' rule). */
+export function firstLayerForward(fns: readonly LayerForward[]): LayerForward {
+  return (layer, input, weights, info) => {
+    for (const f of fns) {
+      const y = f(layer, input, weights, info);
+      if (y) return y;
+    }
+    return undefined;
+  };
+}
+
 /** Builds a portable layerForward in this thread: each part's factory, the first part that returns a tensor wins. */
 async function rebuildLayerForward(parts: PortableLayerForward[]): Promise<LayerForward> {
   const fns = await Promise.all(
@@ -117,13 +128,7 @@ async function rebuildLayerForward(parts: PortableLayerForward[]): Promise<Layer
       return make(p.args) as LayerForward;
     }),
   );
-  return (layer, input, weights, info) => {
-    for (const f of fns) {
-      const y = f(layer, input, weights, info);
-      if (y) return y;
-    }
-    return undefined;
-  };
+  return firstLayerForward(fns);
 }
 
 /** A Web Worker as far as training needs it (no DOM types needed). */
@@ -534,6 +539,44 @@ export function shardGradients(
   return { loss, hits, bn };
 }
 
+/** The batch buffers a data-parallel fit shares between its threads. */
+export interface BatchBuffers {
+  images: Float32Array;
+  labels: Int32Array;
+  /** Training targets (batch × numClasses) when distilling. */
+  targets?: Float32Array;
+  numClasses: number;
+}
+
+/**
+ * `shardGradients` on examples [from, to) of the shared batch buffers (the tensors made here are disposed here); an
+ * empty range computes nothing and writes no gradient.
+ */
+export function bufferedShard(
+  ir: ModelIR,
+  weights: WeightTensors,
+  b: BatchBuffers,
+  from: number,
+  to: number,
+  gradSlots: readonly WeightSlot[],
+  gradOut: Float32Array,
+  seed: number,
+  layerForward?: LayerForward,
+): ShardOutcome {
+  const n = to - from;
+  if (n <= 0) return { loss: 0, hits: 0, bn: [] };
+  const per = sizeOf(ir.inputShape);
+  const k = b.numClasses;
+  const x = tf.tensor(b.images.subarray(from * per, to * per), [n, ...ir.inputShape], 'float32');
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(b.labels.subarray(from, to), 'int32'), k));
+  const target = b.targets && tf.tensor2d(b.targets.subarray(from * k, to * k), [n, k]);
+  try {
+    return shardGradients(ir, weights, x, y, gradSlots, gradOut, seed, target, layerForward);
+  } finally {
+    tf.dispose([x, y, ...(target ? [target] : [])]);
+  }
+}
+
 /** Batch-norm statistics of the whole batch from its shards' (exact: biased variance = mean of variances + variance of means). */
 export function combineBnStats(parts: Array<{ count: number; bn: BnStat[] }>): BnStat[] {
   const total = parts.reduce((a, p) => a + p.count, 0);
@@ -604,9 +647,7 @@ export type FromWorker = { type: 'ready' } | { type: 'updated' } | ({ type: 'don
 export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMessage(cb: (m: ToWorker) => void): void }, initBackend: (name: string) => Promise<unknown>): void {
   type State = InitMessage & {
     w: Float32Array;
-    x: Float32Array;
-    y: Int32Array;
-    t?: Float32Array;
+    batch: BatchBuffers;
     g: Float32Array;
     all: Float32Array;
     opt: Float32Array;
@@ -625,9 +666,7 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
           st = {
             ...m,
             w: views.weights,
-            x: new Float32Array(m.images),
-            y: new Int32Array(m.labels),
-            t: m.targets && new Float32Array(m.targets),
+            batch: { images: new Float32Array(m.images), labels: new Int32Array(m.labels), targets: m.targets && new Float32Array(m.targets), numClasses: m.numClasses },
             g: views.grads.subarray(m.slot * m.gradTotal, (m.slot + 1) * m.gradTotal),
             all: views.grads,
             opt: views.state,
@@ -639,21 +678,16 @@ export function serveTrainWorker(port: { postMessage(m: FromWorker): void; onMes
         } else if (m.type === 'step') {
           if (!st) throw new Error('step before init');
           const s = st;
-          const n = m.to - m.from;
           let out: ShardOutcome = { loss: 0, hits: 0, bn: [] };
-          if (n > 0) {
-            const per = sizeOf(s.ir.inputShape);
+          if (m.to > m.from) {
             // Fresh tensors each step: tfjs-backend-wasm's XNNPACK kernels cache weights packed per tensor, so
             // writing new values into an existing tensor's memory would leave them computing with the old ones.
             const weights: WeightTensors = {};
             for (const w of s.weightSlots) weights[w.name] = tf.tensor(s.w.subarray(w.offset, w.offset + sizeOf(w.shape)), w.shape, 'float32');
-            const x = tf.tensor(s.x.subarray(m.from * per, m.to * per), [n, ...s.ir.inputShape], 'float32');
-            const y = tf.tidy(() => tf.oneHot(tf.tensor1d(s.y.subarray(m.from, m.to), 'int32'), s.numClasses));
-            const target = s.t && tf.tensor2d(s.t.subarray(m.from * s.numClasses, m.to * s.numClasses), [n, s.numClasses]);
             try {
-              out = shardGradients(s.ir, weights, x, y, s.gradSlots, s.g, m.seed, target, s.lf);
+              out = bufferedShard(s.ir, weights, s.batch, m.from, m.to, s.gradSlots, s.g, m.seed, s.lf);
             } finally {
-              tf.dispose([...Object.values(weights), x, y, ...(target ? [target] : [])]);
+              tf.dispose(Object.values(weights));
             }
           }
           signal(s.ctl, gradsWord(s.slot), m.seq);

@@ -8,7 +8,7 @@ import { sizeOf } from '../ir/shapes.js';
 import type { WeightTensors } from '../model/forward.js';
 import type { Model } from '../model/model.js';
 import type { Dataset } from '../data/dataset.js';
-import { portableLayerForward, portableOf } from './parallel.js';
+import { firstLayerForward, portableLayerForward, portableOf } from './parallel.js';
 import { type EpochRecord, type FitOptions, type Params, type TrainHooks, Trainer } from './trainer.js';
 
 /**
@@ -37,13 +37,7 @@ export function composeHooks(...all: Array<TrainHooks | undefined>): TrainHooks 
   const lfs = hs.flatMap((h) => (h.layerForward ? [h.layerForward] : []));
   if (lfs.length === 1) out.layerForward = lfs[0];
   else if (lfs.length) {
-    out.layerForward = (layer, input, weights, info) => {
-      for (const f of lfs) {
-        const y = f(layer, input, weights, info);
-        if (y) return y;
-      }
-      return undefined;
-    };
+    out.layerForward = firstLayerForward(lfs);
     // Workers rebuild the composition when they can rebuild every part (in the same order).
     const parts = lfs.map(portableOf);
     if (parts.every((p) => p))

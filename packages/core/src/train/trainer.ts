@@ -16,6 +16,7 @@ import {
   adamKernel,
   allocateUpdateMemory,
   blockUntil,
+  bufferedShard,
   canBlock,
   canShareMemory,
   combineBnStats,
@@ -27,7 +28,6 @@ import {
   reduceAndUpdate,
   resolveWorkers,
   shardCoefs,
-  shardGradients,
   shardSeed,
   shardSizes,
   signal,
@@ -570,7 +570,7 @@ export class Trainer {
       others = par.pool.step(shards.slice(1), seq, spec && { spec, coefs });
       const t0 = now();
       // A last batch smaller than the worker count leaves shard 0 empty (the workers' shards come first).
-      outcomes = [sizes[0]! > 0 ? this.shardZero(par, eff, sizes[0]!, shards[0]!.seed, hooks.layerForward) : { loss: 0, hits: 0, bn: [] }];
+      outcomes = [bufferedShard(this.ir, eff, par, 0, sizes[0]!, par.gradSlots, par.grads.subarray(0, par.gradTotal), shards[0]!.seed, hooks.layerForward)];
       shardMs = now() - t0;
       if (spec && hooks.extraLoss) extraValue = this.addPenaltyGradients(par, hooks.extraLoss, varList, info, sizes[0] === 0 ? 0 : n / sizes[0]!);
       signal(par.control, gradsWord(0), seq);
@@ -599,11 +599,6 @@ export class Trainer {
     const g = sumShards(par.grads, par.gradTotal, coefs, 0, par.gradTotal);
     const G: Record<string, tf.Tensor> = {};
     for (const s of par.gradSlots) G[s.name] = tf.tensor(g.subarray(s.offset, s.offset + sizeOf(s.shape)), s.shape, 'float32');
-    const extraOf = (): tf.Scalar | undefined => {
-      const extra = penalties(info);
-      if (extra) extraValue = tf.tidy(() => extra.dataSync()[0]!);
-      return extra;
-    };
     try {
       const { value, grads } = tf.variableGrads(() => {
         const w = hooks.transform!(this.params, { training: true });
@@ -650,19 +645,6 @@ export class Trainer {
       tf.dispose([v, ...Object.values(grads)]);
     }
     return value;
-  }
-
-  /** The calling thread's shard (the batch buffer's first `n` examples): its gradients into its slot. */
-  private shardZero(par: ParallelState, eff: WeightTensors, n: number, seed: number, layerForward: TrainHooks['layerForward']): ShardOutcome {
-    const per = sizeOf(this.ir.inputShape);
-    const x = tf.tensor(par.images.subarray(0, n * per), [n, ...this.ir.inputShape], 'float32');
-    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(par.labels.subarray(0, n), 'int32'), par.numClasses));
-    const target = par.targets && tf.tensor2d(par.targets.subarray(0, n * par.numClasses), [n, par.numClasses]);
-    try {
-      return shardGradients(this.ir, eff, x, y, par.gradSlots, par.grads.subarray(0, par.gradTotal), seed, target, layerForward);
-    } finally {
-      tf.dispose([x, y, ...(target ? [target] : [])]);
-    }
   }
 
   /** Batch-norm moving statistics from the shards; the step's loss and hits. */
