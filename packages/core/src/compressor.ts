@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Dataset } from './data/dataset.js';
+import { sizeOf } from './ir/shapes.js';
 import { CompressionError, didYouMeanHint, isCompressionError } from './errors.js';
 import type { EncodingDef } from './encodings/define.js';
 import { summarize } from './encodings/index.js';
@@ -179,6 +180,58 @@ export function producedKind(c: Pick<Compressor, 'produces'>, input: string, tar
   return typeof c.produces === 'function' ? c.produces(input, target as Target<never>) : c.produces;
 }
 
+/** What a value is, for an error message ("undefined", "an array", "a Float64Array", "a string"). */
+function describeValue(v: unknown): string {
+  if (v === undefined || v === null) return String(v);
+  if (Array.isArray(v)) return 'an array';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  return typeof v === 'object' ? `an object with keys ${Object.keys(v).join(', ') || '(none)'}` : `a ${typeof v}`;
+}
+
+/**
+ * Checks what a caller passes to `compress` before any work: a method must never fail deep inside tfjs because the
+ * context lacks `val`, carries the test split, or holds data of another shape than the model's input.
+ */
+export function checkCompressContext(ctx: unknown, method: string, ir: ModelIR): asserts ctx is CompressContext {
+  const where = `${method}.compress`;
+  const fail = (code: 'BAD_CONFIG' | 'BAD_DATASET' | 'TEST_DATA_ACCESSED', path: string, message: string, hint: string): never => {
+    throw new CompressionError({ code, method, path: path ? `ctx.${path}` : 'ctx', message: `${where}: ${message}`, hint });
+  };
+  const usage = `pass { train, val, seed, rng }, e.g. const { train, val } = loadMnist(); compress(model, { train, val, seed: 0, rng: createRng(0) }, plan)`;
+  if (!ctx || typeof ctx !== 'object') fail('BAD_CONFIG', '', `expected a context object, got ${describeValue(ctx)}`, usage);
+  const c = ctx as Record<string, unknown>;
+  // A data property only: the contract suite's guard is a getter that throws when a method reads it.
+  const test = Object.getOwnPropertyDescriptor(c, 'test');
+  const hasTest = !!test && 'value' in test && test.value !== undefined;
+  for (const k of ['train', 'val'] as const) {
+    const d = c[k] as Partial<Dataset> | undefined;
+    if (!d || typeof d !== 'object' || !(d.images instanceof Float32Array) || !d.labels || !Array.isArray(d.shape) || typeof d.count !== 'number') {
+      fail(
+        'BAD_DATASET',
+        k,
+        `ctx.${k} is ${describeValue(d)}; expected a Dataset { images: Float32Array, labels, count, shape, numClasses }`,
+        k === 'val' && hasTest
+          ? 'the context has test but no val: methods choose on train/val and never see test; pass val (loadMnist() returns { train, val, test }) and measure test after compress'
+          : `${usage} (createDataset builds a Dataset from your own arrays)`,
+      );
+    }
+    const shape = (d as Dataset).shape;
+    const per = sizeOf(shape);
+    if (per !== sizeOf(ir.inputShape))
+      fail(
+        'BAD_DATASET',
+        k,
+        `ctx.${k}: examples of shape [${shape.join(',')}] (${per} values) do not fit the model input [${ir.inputShape.join(',')}] (${sizeOf(ir.inputShape)} values)`,
+        'use data made for this model (loadMnist({ shape: ir.inputShape })), or a model whose input matches the data',
+      );
+  }
+  if (hasTest) fail('TEST_DATA_ACCESSED', 'test', 'the context has a test set', 'pass { train, val } only: methods choose on train/val; measure test accuracy after compress');
+  if (typeof c.seed !== 'number' || !Number.isFinite(c.seed)) fail('BAD_CONFIG', 'seed', `ctx.seed must be a finite number, got ${describeValue(c.seed)}`, usage);
+  const rng = c.rng as Partial<Rng> | undefined;
+  if (!rng || typeof rng.next !== 'function' || typeof rng.fork !== 'function')
+    fail('BAD_CONFIG', 'rng', `ctx.rng must be a generator from createRng(seed), got ${describeValue(rng)}`, usage);
+}
+
 export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinition<C, O>): Compressor<C, O> {
   const accepts = def.accepts ?? ['dense'];
   const plan = (ir: ModelIR, configList: unknown[], options: unknown = {}, where = `${def.name}.config_list`, kinds?: Record<string, string>): Plan<C, O> => {
@@ -252,6 +305,7 @@ export function defineCompressor<C extends BaseRule, O>(def: CompressorDefinitio
     options: def.options,
     plan,
     compress: async (model: Model, ctx: CompressContext, plan: Plan<C, O>) => {
+      checkCompressContext(ctx, def.name, model.ir);
       const raw = await def.compress(model, ctx, plan);
       const r = def.refreshBatchNorm === false ? raw : withFreshBatchNorm(model, raw, ctx);
       const drop = accuracyDropWarning(r.report, plan as unknown as Plan<BaseRule, unknown>, def.accuracyKnobs as ((p: Plan<BaseRule, unknown>) => string[]) | undefined);

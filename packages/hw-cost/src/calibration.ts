@@ -380,7 +380,7 @@ export async function loadCalibration(path = defaultCalibrationPath()): Promise<
       code: 'BAD_CONFIG',
       path,
       message: `device 'local-wasm' needs a calibration and ${path} does not exist`,
-      hint: 'run `edge-compress calibrate` (about 2-5 minutes; --quick for a short one) or pass --calibration FILE',
+      hint: "run `edge-compress calibrate` (the reference app's CLI; --quick takes about 20 s on a 2-core machine, the full one 2-5 minutes), or in code hw-cost's own `await saveCalibration(await calibrate({ quick: true }))` (timing needs @tensorflow/tfjs-layers); or point at another file: --calibration FILE / loadCalibration(FILE)",
       cause,
     });
   }

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CompressionError } from '@edge-compress/core';
-import { timeItems, type ItemTiming, type TimingItem, type TimingOptions } from './measure.js';
+import { loadTfl, timeItems, type ItemTiming, type TimingItem, type TimingOptions } from './measure.js';
 
 export interface ProtocolOptions extends TimingOptions {
   /** Child processes (0 = time in this process, one pass; for tests). Default 3. */
@@ -59,6 +59,9 @@ export function workerPath(): string {
   return f;
 }
 
+/** Typed errors a timing worker reported itself (a missing dependency, bad input): retrying cannot help. */
+const reportedByWorker = new WeakSet<object>();
+
 function runChild(path: string, items: TimingItem[], options: TimingOptions): Promise<ItemTiming[]> {
   return new Promise((resolveP, reject) => {
     const child = spawn(process.execPath, [path], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -68,6 +71,15 @@ function runChild(path: string, items: TimingItem[], options: TimingOptions): Pr
     child.stderr.on('data', (d) => (err += String(d)));
     child.on('error', reject);
     child.on('close', (code) => {
+      if (code === 3) {
+        try {
+          const e = new CompressionError((JSON.parse(out) as { error: ConstructorParameters<typeof CompressionError>[0] }).error);
+          reportedByWorker.add(e);
+          return reject(e);
+        } catch {
+          // not the worker's report: fall through to the generic error
+        }
+      }
       if (code !== 0) return reject(new CompressionError({ code: 'BACKEND_NOT_READY', message: `timing worker exited with code ${code}: ${err.slice(-800)}` }));
       try {
         resolveP((JSON.parse(out) as { timings: ItemTiming[] }).timings);
@@ -81,6 +93,8 @@ function runChild(path: string, items: TimingItem[], options: TimingOptions): Pr
 
 export async function measureInProcesses(items: TimingItem[], opts: ProtocolOptions = {}): Promise<ProtocolResult> {
   const processes = opts.processes ?? 3;
+  // Timing needs stock tfjs-layers (an optional peer): say so here, at once, not from inside a child process.
+  await loadTfl();
   const options: TimingOptions = { rounds: opts.rounds, blockMs: opts.blockMs, warmup: opts.warmup, seed: opts.seed };
   const loadBefore = loadavg();
   const perProcess: Record<string, number[]> = Object.fromEntries(items.map((i) => [i.id, [] as number[]]));
@@ -111,7 +125,7 @@ export async function measureInProcesses(items: TimingItem[], opts: ProtocolOpti
         try {
           ts = await runChild(path, todo, { ...options, seed: (opts.seed ?? 0) + 7919 * p });
         } catch (e) {
-          if (attempt >= 2) throw e;
+          if (attempt >= 2 || reportedByWorker.has(e as object)) throw e;
           opts.onProgress?.(`timing process ${p + 1} failed (${(e as Error).message.slice(0, 120)}); retrying`);
           await new Promise((r) => setTimeout(r, 5000));
         }

@@ -145,6 +145,22 @@ process.stdout.write(JSON.stringify({ timings: job.items.map((it) => ({ id: it.i
     expect(capped.ms.noisy).toBe(1.5);
   });
 
+  it('a typed error inside a timing worker reaches the caller whole (code, message, hint) and is not retried', async () => {
+    // A fake worker that answers as the real one does when timing fails with a CompressionError.
+    const worker = join(dir, 'failingWorker.mjs');
+    await writeFile(
+      worker,
+      `for await (const x of process.stdin);
+process.stdout.write(JSON.stringify({ error: { code: 'BAD_CONFIG', message: 'layer kind foo cannot be timed', hint: 'remove it' } }));
+process.exitCode = 3;`,
+    );
+    const progress: string[] = [];
+    const err = await measureInProcesses(identityConfigs(1, [1]).slice(0, 1), { processes: 2, workerPath: worker, onProgress: (m) => progress.push(m) }).catch((e: unknown) => e);
+    expect(isCompressionError(err, 'BAD_CONFIG'), String(err)).toBe(true);
+    expect((err as Error).message).toBe('layer kind foo cannot be timed. remove it');
+    expect(progress.filter((m) => m.includes('retrying'))).toEqual([]);
+  });
+
   it('fitKernelModel ignores zero / NaN timings', () => {
     const f = irFeatures(modelSpecs(1, 5)[0]!.ir, 1);
     const th = fitKernelModel([
@@ -182,7 +198,7 @@ process.stdout.write(JSON.stringify({ timings: job.items.map((it) => ({ id: it.i
   });
 
   it('a missing or corrupt calibration is a typed error naming the file', async () => {
-    await expect(loadCalibration(join(dir, 'none.json'))).rejects.toThrow(/does not exist.*run `edge-compress calibrate`/);
+    await expect(loadCalibration(join(dir, 'none.json'))).rejects.toThrow(/does not exist.*run `edge-compress calibrate`.*saveCalibration\(await calibrate\(\{ quick: true \}\)\)/);
     const bad = join(dir, 'bad.json');
     const raw = JSON.parse(await readFile(join(dir, 'cal.json'), 'utf8'));
     delete raw.params;

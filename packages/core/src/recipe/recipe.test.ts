@@ -8,6 +8,7 @@ import { countNonZero } from '../tensor/prune.js';
 import { toDense } from '../encodings/index.js';
 import { Trainer } from '../train/trainer.js';
 import { runCompressorContract, toyConvIR, toyData, toyFixture } from '../testing/index.js';
+import { createRng } from '../tensor/rng.js';
 import { recipeJsonSchema } from './schema.js';
 import { translateLegacyRule } from './legacy.js';
 
@@ -292,5 +293,61 @@ describe('magnitude (reference compressor)', () => {
       expect(isCompressionError(err, 'RECIPE_INVALID')).toBe(true);
       expect((err as Error).message).toMatch(/global_group_id 1 joins layers with different sparse_ratio \(0.5 and 0.8/);
     });
+  });
+});
+
+describe('compress checks its context before any work', () => {
+  const tir = toyConvIR();
+  const train = toyData(64, tir.inputShape, 1);
+  const val = toyData(32, tir.inputShape, 2);
+  const model = initModel(tir, 3);
+  const plan = magnitudePrune.plan(tir, [{ op_types: ['dense'], sparse_ratio: 0.5 }], { finetune_epochs: 0 });
+  const rejects = async (ctx: unknown, code: ErrorCode, path: string, message: RegExp, hint?: RegExp) => {
+    let err: unknown;
+    try {
+      await magnitudePrune.compress(model, ctx as never, plan);
+    } catch (e) {
+      err = e;
+    }
+    expect(isCompressionError(err, code), String(err)).toBe(true);
+    expect(err).toMatchObject({ method: 'magnitude', path });
+    expect((err as Error).message).toMatch(message);
+    if (hint) expect((err as { hint?: string }).hint).toMatch(hint);
+  };
+
+  it('test passed instead of val: a typed error that says to pass val, not a crash inside tfjs', async () => {
+    await rejects(
+      { train, test: val, seed: 0, rng: createRng(0) },
+      'BAD_DATASET',
+      'ctx.val',
+      /magnitude\.compress: ctx\.val is undefined; expected a Dataset/,
+      /has test but no val.*pass val/,
+    );
+  });
+
+  it('a test set next to val is refused; train / val of the wrong size, a missing seed or rng are named', async () => {
+    await rejects({ train, val, test: val, seed: 0, rng: createRng(0) }, 'TEST_DATA_ACCESSED', 'ctx.test', /the context has a test set/);
+    const flat = { ...val, shape: [val.images.length / val.count - 1] };
+    await rejects(
+      { train, val: { ...flat, images: new Float32Array(flat.shape[0]! * val.count) }, seed: 0, rng: createRng(0) },
+      'BAD_DATASET',
+      'ctx.val',
+      /do not fit the model input/,
+    );
+    await rejects({ train: { images: [0, 1] }, val, seed: 0, rng: createRng(0) }, 'BAD_DATASET', 'ctx.train', /ctx\.train is an object with keys images/);
+    await rejects({ train, val, rng: createRng(0) }, 'BAD_CONFIG', 'ctx.seed', /ctx\.seed must be a finite number, got undefined/);
+    await rejects({ train, val, seed: 0 }, 'BAD_CONFIG', 'ctx.rng', /ctx\.rng must be a generator from createRng/);
+    await rejects(undefined, 'BAD_CONFIG', 'ctx', /expected a context object, got undefined/);
+  });
+
+  it('a guarded test getter (the contract suite) is not read, and a good context runs', async () => {
+    const ctx = { train, val, seed: 0, rng: createRng(0) };
+    Object.defineProperty(ctx, 'test', {
+      get() {
+        throw new Error('read');
+      },
+    });
+    const r = await magnitudePrune.compress(model, ctx, plan);
+    expect(r.report.metrics.sparsity).toBeCloseTo(0.5, 1);
   });
 });
