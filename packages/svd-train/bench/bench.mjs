@@ -79,6 +79,8 @@ const SETTINGS = {
     rules: [{ op_types: ['dense'], sparsity_weight: 0.01 }],
     opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 3, finetune_epochs: quick ? 1 : 3, lr: 1e-3, finetune_lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG },
     truncLr: 1e-3,
+    // The baseline as it was tuned: singular values at 10× the lr (the package default until 2026-12-04, now 50).
+    truncOpts: { s_lr_mult: 10 },
   },
   lenet5: {
     target: 4,
@@ -86,6 +88,7 @@ const SETTINGS = {
     rules: [{ op_types: ['conv2d', 'dense'], sparsity_weight: 0.05 }],
     opts: { decomposed_epochs: 0, sparsity_epochs: quick ? 1 : 2, finetune_epochs: quick ? 1 : 4, lr: 1e-3, ortho_every: 8, s_lr_mult: 50, augment: AUG },
     truncLr: 1e-3,
+    truncOpts: { s_lr_mult: 10 },
     dataset: 'small',
   },
 };

@@ -94,7 +94,7 @@ for (const seed of job.seeds ?? [0]) {
       const r = await svdTrain.compress(
         base.model,
         ctx,
-        svdTrain.plan(ir, same, { mode: 'truncated', finetune_epochs: truncEpochs, lr, augment: AUG, ...(job.tsm ? { s_lr_mult: job.tsm } : {}), ...distill }),
+        svdTrain.plan(ir, same, { mode: 'truncated', finetune_epochs: truncEpochs, lr, augment: AUG, s_lr_mult: job.tsm ?? 10, ...distill }),
       );
       line.truncAfterPruning = r.report.metrics.valAccuracyAfterPruning;
       line.truncFlops = +r.report.metrics.flopsReduction.toFixed(2);
@@ -105,7 +105,7 @@ for (const seed of job.seeds ?? [0]) {
         const r = await svdTrain.compress(
           base.model,
           ctx,
-          svdTrain.plan(ir, [{ op_types: ops }], { mode: 'truncated', finetune_epochs: truncEpochs, lr, augment: AUG, flops_reduction: target, ...distill }),
+          svdTrain.plan(ir, [{ op_types: ops }], { mode: 'truncated', finetune_epochs: truncEpochs, lr, augment: AUG, flops_reduction: target, s_lr_mult: 10, ...distill }),
         );
         line.ownRanks = ranksOf(r.report);
         line.ownFlops = +r.report.metrics.flopsReduction.toFixed(2);

@@ -20,7 +20,7 @@ export const svdConfig = ruleSchema({
 });
 export type SvdConfig = z.output<typeof svdConfig>;
 
-export const DEFAULTS = { convForm: 'channel', energyThreshold: 0.02, orthoWeight: 1, sparsityWeight: 0.01, sparsity: 'hoyer' } as const;
+export const DEFAULTS = { convForm: 'channel', energyThreshold: 0.02, orthoWeight: 1, sparsityWeight: 0.05, sparsity: 'hoyer' } as const;
 
 export const svdOptions = optionsSchema({
   mode: z.enum(['train', 'truncated']).default('train').describe("'train' = SVD training; 'truncated' = the post-hoc truncated-SVD baseline (no regularisers)"),
@@ -32,7 +32,7 @@ export const svdOptions = optionsSchema({
     .default(false)
     .describe('re-factorise each trained U·diag(|s|)·Vᵀ by an exact SVD before singular-value pruning (the trained factors are only approximately orthogonal)'),
   finetune_ortho: z.boolean().default(true).describe('SVD training keeps the orthogonality term while fine-tuning (as the paper); false = plain fine-tuning'),
-  lr: z.number().positive().max(1).default(5e-4),
+  lr: z.number().positive().max(1).default(1e-3),
   finetune_lr: z.number().positive().max(1).optional(),
   finetune_s_lr_mult: z
     .number()
@@ -46,7 +46,7 @@ export const svdOptions = optionsSchema({
     .int()
     .min(1)
     .max(1000)
-    .default(1)
+    .default(8)
     .describe('apply the orthogonality term every k-th step with weight k·ortho_weight (same expected gradient, k× fewer Gram matrices)'),
   flops_reduction: z
     .number()
@@ -61,7 +61,7 @@ export const svdOptions = optionsSchema({
     .number()
     .positive()
     .max(1000)
-    .default(10)
+    .default(50)
     .describe('the singular values train with this multiple of the learning rate (reparameterisation s = mult·ŝ), so sparsity acts within a few epochs'),
   gradual_steps: z
     .number()
