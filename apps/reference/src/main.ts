@@ -40,11 +40,12 @@ export interface Io {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
+/** An integer option ≥ min; `or` names what else the option accepts (for the message). */
 const int =
-  (name: string, min: number) =>
+  (name: string, min: number, or?: string) =>
   (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${v}'`);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}${or ? ` or ${or}` : ''}, got '${v}'`);
     return n;
   };
 
@@ -91,12 +92,7 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     .option(
       '--workers <n>',
       "training threads per fit: an integer ≥ 1 or 'auto' (one per core); every method's training uses it",
-      (v: string) => {
-        if (v === 'auto') return v;
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--workers must be an integer ≥ 1 or 'auto', got '${v}'`);
-        return n;
-      },
+      (v: string) => (v === 'auto' ? v : int('--workers', 1, "'auto'")(v)),
       1,
     );
   const ready = async () => {

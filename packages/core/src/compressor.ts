@@ -1,6 +1,5 @@
 import type { z } from 'zod';
-import type { Dataset } from './data/dataset.js';
-import { sizeOf } from './ir/shapes.js';
+import { assertFits, type Dataset } from './data/dataset.js';
 import { CompressionError, didYouMeanHint, isCompressionError } from './errors.js';
 import type { EncodingDef } from './encodings/define.js';
 import { summarize } from './encodings/index.js';
@@ -215,15 +214,7 @@ export function checkCompressContext(ctx: unknown, method: string, ir: ModelIR):
           : `${usage} (createDataset builds a Dataset from your own arrays)`,
       );
     }
-    const shape = (d as Dataset).shape;
-    const per = sizeOf(shape);
-    if (per !== sizeOf(ir.inputShape))
-      fail(
-        'BAD_DATASET',
-        k,
-        `ctx.${k}: examples of shape [${shape.join(',')}] (${per} values) do not fit the model input [${ir.inputShape.join(',')}] (${sizeOf(ir.inputShape)} values)`,
-        'use data made for this model (loadMnist({ shape: ir.inputShape })), or a model whose input matches the data',
-      );
+    assertFits(d as Dataset, ir.inputShape, `ctx.${k}`, method);
   }
   if (hasTest) fail('TEST_DATA_ACCESSED', 'test', 'the context has a test set', 'pass { train, val } only: methods choose on train/val; measure test accuracy after compress');
   if (typeof c.seed !== 'number' || !Number.isFinite(c.seed)) fail('BAD_CONFIG', 'seed', `ctx.seed must be a finite number, got ${describeValue(c.seed)}`, usage);

@@ -52,14 +52,18 @@ export function subset(d: Dataset, indices: ArrayLike<number> | number): Dataset
   return { images, labels, count: idx.length, shape: [...d.shape], numClasses: d.numClasses };
 }
 
-/** Throws when the dataset's examples cannot be fed to a model with this input shape. */
-export function assertFits(d: Dataset, inputShape: readonly number[], where = 'dataset'): void {
+/**
+ * Throws when the dataset's examples cannot be fed to a model with this input shape. `method` names the compressor
+ * whose input it is (the error's `method`, and a `<method>.compress: ` prefix).
+ */
+export function assertFits(d: Dataset, inputShape: readonly number[], where = 'dataset', method?: string): void {
   if (sizeOf(d.shape) !== sizeOf(inputShape)) {
     throw new CompressionError({
       code: 'BAD_DATASET',
+      method,
       path: where,
-      message: `${where}: examples of shape [${d.shape.join(',')}] (${sizeOf(d.shape)} values) do not fit the model input [${inputShape.join(',')}] (${sizeOf(inputShape)} values)`,
-      hint: 'use data made for this model, or a model whose input matches the data',
+      message: `${method ? `${method}.compress: ` : ''}${where}: examples of shape [${d.shape.join(',')}] (${sizeOf(d.shape)} values) do not fit the model input [${inputShape.join(',')}] (${sizeOf(inputShape)} values)`,
+      hint: 'use data made for this model (loadMnist({ shape: ir.inputShape })), or a model whose input matches the data',
     });
   }
 }
